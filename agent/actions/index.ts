@@ -1,0 +1,23 @@
+/**
+ * The explicit action registry. Every action the agent can run is listed here by hand, once;
+ * nothing is discovered at run time. Adding an action is one file plus one line below.
+ */
+import { envAction } from "./env.js";
+import { processInfoAction } from "./process-info.js";
+import type { ActionDefinition } from "./types.js";
+
+function buildRegistry(actions: readonly ActionDefinition[]): ReadonlyMap<string, ActionDefinition> {
+  const registry = new Map<string, ActionDefinition>();
+  for (const action of actions) {
+    if (registry.has(action.name)) throw new Error(`duplicate action in the registry: ${action.name}`);
+    registry.set(action.name, action);
+  }
+  return registry;
+}
+
+export const ACTIONS: ReadonlyMap<string, ActionDefinition> = buildRegistry([
+  processInfoAction as ActionDefinition,
+  envAction as ActionDefinition,
+]);
+
+export { buildRegistry };

@@ -1,0 +1,190 @@
+/**
+ * buildApp(): the agent's Fastify instance, never listening (main.ts does that). Two routes:
+ * `POST /v1/requests` (one signed envelope in, one action's masked result out) and `GET /healthz`.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from "fastify";
+import type { ActionDefinition } from "./actions/types.js";
+import type { AgentConfig } from "./config.js";
+import { AgentError } from "./errors.js";
+import { type InlineResult, REQUEST_CONTENT_TYPE, REQUESTS_PATH } from "./protocol.js";
+import type { Redactor } from "./redact/index.js";
+import { ReplayCache } from "./replay-cache.js";
+import { ActionRunner } from "./run-action.js";
+import { resolveTarget } from "./target/resolve.js";
+import type { TrustedKeys } from "./trusted-keys.js";
+import { verifyEnvelope } from "./verify.js";
+
+export interface AgentDeps {
+  readonly trustedKeys: TrustedKeys;
+  /** Every action this build knows; `config.actions` picks the enabled ones. */
+  readonly registry: ReadonlyMap<string, ActionDefinition>;
+  readonly redactor: Redactor;
+  readonly logger?: FastifyBaseLogger | boolean;
+  readonly procRoot?: string;
+  readonly cgroupRoot?: string;
+  /** Milliseconds since the epoch; injectable for tests. */
+  readonly now?: () => number;
+}
+
+/** The enabled subset of the registry; an unknown name in `--actions` stops start-up. */
+export function enabledActions(
+  registry: ReadonlyMap<string, ActionDefinition>,
+  names: readonly string[] | undefined,
+): ReadonlyMap<string, ActionDefinition> {
+  if (!names) return registry;
+  const unknown = names.filter((n) => !registry.has(n));
+  if (unknown.length > 0) {
+    throw new Error(
+      `--actions names unknown actions: ${unknown.join(", ")} (known: ${[...registry.keys()].join(", ")})`,
+    );
+  }
+  return new Map(names.map((n) => [n, registry.get(n)!]));
+}
+
+/** Maps Fastify's own errors (body limit, content type, …) onto the catalogue; anything else is internal. */
+function toAgentError(err: FastifyError | AgentError): AgentError {
+  if (err instanceof AgentError) return err;
+  switch (err.code) {
+    case "FST_ERR_CTP_BODY_TOO_LARGE":
+      return new AgentError("KH_TOO_LARGE", "the body exceeds the agent's size limit", { cause: err });
+    case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
+    case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
+      return new AgentError("KH_UNSUPPORTED_MEDIA_TYPE", `the body must be ${REQUEST_CONTENT_TYPE}`, {
+        cause: err,
+      });
+    case "FST_ERR_CTP_EMPTY_BODY":
+      return new AgentError("KH_MALFORMED", "the body is empty", { cause: err });
+    default:
+      if (typeof err.statusCode === "number" && err.statusCode >= 400 && err.statusCode < 500) {
+        return new AgentError("KH_MALFORMED", err.message, { cause: err });
+      }
+      return new AgentError("KH_INTERNAL", "internal error", { cause: err });
+  }
+}
+
+export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance {
+  const actions = enabledActions(deps.registry, config.actions);
+  const replayCache = new ReplayCache(config.replayCacheSize);
+  const runner = new ActionRunner();
+  const procRoot = deps.procRoot ?? "/proc";
+  const cgroupRoot = deps.cgroupRoot ?? "/sys/fs/cgroup";
+
+  const app = Fastify({
+    loggerInstance: typeof deps.logger === "object" ? deps.logger : undefined,
+    logger: typeof deps.logger === "boolean" ? deps.logger : undefined,
+    bodyLimit: config.bodyLimitBytes,
+    disableRequestLogging: true,
+    // A slow client must not hold a socket for long: envelopes are small.
+    connectionTimeout: 10_000,
+    requestTimeout: 120_000,
+    return503OnClosing: true,
+  });
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(REQUEST_CONTENT_TYPE, { parseAs: "string" }, (_req, body, done) =>
+    done(null, body),
+  );
+
+  app.setErrorHandler((err: FastifyError | AgentError, request, reply) => {
+    const coded = toAgentError(err);
+    if (coded.code === "KH_INTERNAL") request.log.error({ err }, "internal error");
+    return reply.status(coded.status).send(coded.toBody());
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const err = new AgentError("KH_NOT_FOUND", `no route ${request.method} ${request.url.split("?")[0]}`);
+    return reply.status(err.status).send(err.toBody());
+  });
+
+  // Reveals nothing: not the id, the environment, the version or the actions.
+  app.get("/healthz", async () => ({ status: "ok" }));
+
+  app.post(REQUESTS_PATH, async (request, reply) => {
+    const started = performance.now();
+    const startedAt = new Date();
+    let record: Record<string, unknown> = {};
+    let outcome = "ok";
+    let bytesOut = 0;
+    try {
+      if (typeof request.body !== "string") {
+        throw new AgentError("KH_UNSUPPORTED_MEDIA_TYPE", `the body must be ${REQUEST_CONTENT_TYPE}`);
+      }
+      const verified = verifyEnvelope(request.body, {
+        agentId: config.id,
+        environment: config.environment,
+        trustedKeys: deps.trustedKeys,
+        maxTtlSeconds: config.maxTtlSeconds,
+        bodyLimitBytes: config.bodyLimitBytes,
+        replayCache,
+        actions,
+        ...(deps.now ? { now: deps.now } : {}),
+      });
+      const { claims } = verified;
+      record = {
+        requestId: claims.jti,
+        iss: claims.iss,
+        sub: claims.sub,
+        action: claims.action,
+        ticket: claims.ticket,
+        approvals: claims.approvals,
+        breakGlass: claims.breakGlass,
+        kid: verified.kid,
+      };
+      const pid = resolveTarget(config.target, { procRoot, selfPid: process.pid });
+      record.pid = pid;
+
+      const clientGone = new AbortController();
+      const onClose = () => {
+        if (!reply.raw.writableFinished) clientGone.abort(new Error("client disconnected"));
+      };
+      reply.raw.once("close", onClose);
+      let result: unknown;
+      try {
+        result = await runner.run(
+          verified.action,
+          verified.params,
+          {
+            pid,
+            redactor: deps.redactor,
+            log: request.log.child({ requestId: claims.jti, action: claims.action }),
+            procRoot,
+            cgroupRoot,
+          },
+          clientGone.signal,
+        );
+      } finally {
+        reply.raw.off("close", onClose);
+      }
+      const body: InlineResult = {
+        requestId: claims.jti,
+        agent: config.id,
+        action: claims.action,
+        startedAt: startedAt.toISOString(),
+        durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+        result,
+      };
+      const json = JSON.stringify(body);
+      bytesOut = Buffer.byteLength(json);
+      if (bytesOut > verified.action.limits.maxOutputBytes) {
+        bytesOut = 0;
+        throw new AgentError(
+          "KH_ACTION_FAILED",
+          `the result of ${claims.action} exceeds its output cap of ${verified.action.limits.maxOutputBytes} bytes`,
+        );
+      }
+      return reply.type("application/json").send(json);
+    } catch (err) {
+      const coded = toAgentError(err as AgentError);
+      outcome = coded.code;
+      if (!(err instanceof AgentError) || coded.code === "KH_ACTION_FAILED") record.err = err;
+      throw coded;
+    } finally {
+      // One line per request, accepted or refused (never the envelope or the result).
+      request.log.info(
+        { ...record, outcome, durationMs: Math.round((performance.now() - started) * 1000) / 1000, bytesOut },
+        outcome === "ok" ? "request served" : "request refused",
+      );
+    }
+  });
+
+  return app;
+}

@@ -1,0 +1,116 @@
+/**
+ * The agent's configuration: parsed once from CLI options and `KEYHOLE_*` variables, validated,
+ * frozen. Nothing else in the agent reads `process.env`.
+ */
+import { z } from "zod";
+import { DEFAULT_MAX_TTL_SECONDS } from "./protocol.js";
+
+/** Options as the CLI hands them over; every one may instead come from `KEYHOLE_<FLAG>`. */
+export interface AgentCliOptions {
+  id?: string | undefined;
+  environment?: string | undefined;
+  trustedKeys?: string | undefined;
+  listen?: string | undefined;
+  target?: string | undefined;
+  logRoot?: string[] | undefined;
+  actions?: string | undefined;
+  maxTtlSeconds?: string | undefined;
+  replayCacheSize?: string | undefined;
+  fingerprintKeyFile?: string | undefined;
+}
+
+/** Flag name → environment variable, so docs, `--help` and the loader agree. */
+export const AGENT_ENV: Record<keyof AgentCliOptions, string> = {
+  id: "KEYHOLE_ID",
+  environment: "KEYHOLE_ENVIRONMENT",
+  trustedKeys: "KEYHOLE_TRUSTED_KEYS",
+  listen: "KEYHOLE_LISTEN",
+  target: "KEYHOLE_TARGET",
+  logRoot: "KEYHOLE_LOG_ROOT",
+  actions: "KEYHOLE_ACTIONS",
+  maxTtlSeconds: "KEYHOLE_MAX_TTL_SECONDS",
+  replayCacheSize: "KEYHOLE_REPLAY_CACHE_SIZE",
+  fingerprintKeyFile: "KEYHOLE_FINGERPRINT_KEY_FILE",
+};
+
+const listenSchema = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):(\d{1,5})$/, "must be HOST:PORT")
+  .transform((value) => {
+    const at = value.lastIndexOf(":");
+    return { host: value.slice(0, at).replace(/^\[|\]$/g, ""), port: Number(value.slice(at + 1)) };
+  })
+  .refine((l) => l.port <= 65535, "port must be at most 65535");
+
+const intFromString = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const schema = z.strictObject({
+  id: z.string().min(1).max(253),
+  environment: z.string().min(1).max(63),
+  trustedKeys: z.string().min(1, "a JWKS file of the controller's public keys is required"),
+  listen: listenSchema.default({ host: "0.0.0.0", port: 7070 }),
+  target: z.string().min(1).optional(),
+  logRoots: z.array(z.string().min(1)).default([]),
+  actions: z.array(z.string().min(1)).optional(),
+  maxTtlSeconds: intFromString(1, 3600).default(DEFAULT_MAX_TTL_SECONDS),
+  /** Unexpired `jti`s remembered at once; past this the agent answers KH_BUSY rather than forget one. */
+  replayCacheSize: intFromString(16, 10_000_000).default(50_000),
+  fingerprintKeyFile: z.string().min(1).optional(),
+  /** Largest accepted envelope. */
+  bodyLimitBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(64 * 1024),
+});
+
+export type AgentConfig = Readonly<z.output<typeof schema>>;
+
+/** Splits a list given in one variable: commas, or the path delimiter for directories. */
+function splitList(value: string | undefined, separator: RegExp): string[] | undefined {
+  if (value === undefined) return undefined;
+  const items = value
+    .split(separator)
+    .map((s) => s.trim())
+    .filter(Boolean);
+  return items;
+}
+
+/**
+ * Builds the agent's config from CLI options (which win) and the environment.
+ * Throws one Error listing every problem when the result is invalid.
+ */
+export function loadAgentConfig(options: AgentCliOptions, env: NodeJS.ProcessEnv): AgentConfig {
+  const pick = (key: keyof AgentCliOptions): string | undefined => {
+    const fromFlag = options[key];
+    if (typeof fromFlag === "string") return fromFlag;
+    return env[AGENT_ENV[key]] || undefined;
+  };
+  const logRoots =
+    options.logRoot && options.logRoot.length > 0 ? options.logRoot : splitList(env.KEYHOLE_LOG_ROOT, /[,:]/);
+  const raw = {
+    id: pick("id"),
+    environment: pick("environment"),
+    trustedKeys: pick("trustedKeys"),
+    listen: pick("listen"),
+    target: pick("target"),
+    logRoots,
+    actions: splitList(pick("actions"), /,/),
+    maxTtlSeconds: pick("maxTtlSeconds"),
+    replayCacheSize: pick("replayCacheSize"),
+    fingerprintKeyFile: pick("fingerprintKeyFile"),
+  };
+  const parsed = schema.safeParse(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)));
+  if (!parsed.success) {
+    const flagOf = (path: PropertyKey[]) => {
+      const key = String(path[0] ?? "");
+      const flag = `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`).replace(/^--log-roots$/, "--log-root")}`;
+      const envName =
+        AGENT_ENV[key as keyof AgentCliOptions] ?? (key === "logRoots" ? AGENT_ENV.logRoot : undefined);
+      return envName ? `${flag} (${envName})` : flag;
+    };
+    const problems = parsed.error.issues.map((i) => `  ${flagOf(i.path)}: ${i.message}`);
+    throw new Error(`invalid agent configuration:\n${problems.join("\n")}`);
+  }
+  return Object.freeze(parsed.data);
+}

@@ -1,0 +1,85 @@
+/**
+ * `keyhole agent`: reads the config, loads the pinned keys, listens, and shuts down cleanly on
+ * SIGTERM/SIGINT. All wiring; the behaviour lives in app.ts and below.
+ */
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import type { FastifyInstance } from "fastify";
+import pino from "pino";
+import { ACTIONS } from "./actions/index.js";
+import { buildApp } from "./app.js";
+import { type AgentCliOptions, type AgentConfig, loadAgentConfig } from "./config.js";
+import { createRedactor } from "./redact/index.js";
+import { loadTrustedKeys } from "./trusted-keys.js";
+
+export interface RunningAgent {
+  readonly url: string;
+  readonly config: AgentConfig;
+  close(): Promise<void>;
+}
+
+const MIN_FINGERPRINT_KEY_BYTES = 16;
+
+function loadFingerprintKey(file: string | undefined, log: pino.Logger): Uint8Array {
+  if (!file) {
+    // Without a per-deployment key, fingerprints still hide values but are only comparable
+    // within this process's lifetime.
+    log.warn("no --fingerprint-key-file: masked-value fingerprints use a random key and change on restart");
+    return randomBytes(32);
+  }
+  const key = readFileSync(file);
+  if (key.length < MIN_FINGERPRINT_KEY_BYTES) {
+    throw new Error(`${file}: a fingerprint key needs at least ${MIN_FINGERPRINT_KEY_BYTES} bytes`);
+  }
+  return key;
+}
+
+/** Starts the agent; resolves once it listens. */
+export async function runAgent(
+  options: AgentCliOptions,
+  env: NodeJS.ProcessEnv,
+  { handleSignals = false }: { handleSignals?: boolean } = {},
+): Promise<RunningAgent> {
+  const config = loadAgentConfig(options, env);
+  const logger = pino({
+    name: "keyhole-agent",
+    base: { agent: config.id },
+    redact: ["req.headers.authorization"],
+  });
+  const app: FastifyInstance = buildApp(config, {
+    trustedKeys: loadTrustedKeys(config.trustedKeys),
+    registry: ACTIONS,
+    redactor: createRedactor({ fingerprintKey: loadFingerprintKey(config.fingerprintKeyFile, logger) }),
+    logger,
+  });
+  await app.listen({ host: config.listen.host, port: config.listen.port });
+  const address = app.server.address();
+  const port = typeof address === "object" && address ? address.port : config.listen.port;
+  const host = config.listen.host.includes(":") ? `[${config.listen.host}]` : config.listen.host;
+  const url = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;
+  logger.info(
+    { url, environment: config.environment, actions: [...(config.actions ?? ACTIONS.keys())] },
+    "listening",
+  );
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= app.close();
+    return closing;
+  };
+  if (handleSignals) {
+    for (const signal of ["SIGTERM", "SIGINT"] as const) {
+      process.once(signal, () => {
+        logger.info({ signal }, "shutting down");
+        close().then(
+          () => process.exit(0),
+          (err: unknown) => {
+            logger.error({ err }, "shutdown failed");
+            process.exit(1);
+          },
+        );
+      });
+    }
+  }
+  return { url, config, close };
+}

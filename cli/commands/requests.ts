@@ -1,0 +1,177 @@
+/** `keyhole run`, `approve`, `deny`, `requests`: the controller's request API from the shell. */
+import { writeFile } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Command } from "commander";
+import { ControllerClient, type RequestView, TERMINAL_STATUSES } from "../client.js";
+import { CliError, usageError } from "../errors.js";
+import { note, printJson, printLine } from "../output.js";
+import { collect, parseParams } from "../params.js";
+import { actionResultOf, renderResult, requestSummary, requestsTable } from "../render.js";
+
+const STATUSES = ["pending", "approved", "dispatched", "completed", "failed", "denied", "expired"];
+
+function parseTimeout(value: string): number {
+  const seconds = Number(value);
+  if (!Number.isFinite(seconds) || seconds <= 0)
+    throw usageError("--timeout must be a positive number of seconds");
+  return seconds;
+}
+
+/** Polls until the request reaches a final state or the deadline passes. */
+async function waitForFinal(
+  client: ControllerClient,
+  request: RequestView,
+  timeoutSeconds: number,
+  quiet: boolean,
+) {
+  const deadline = Date.now() + timeoutSeconds * 1000;
+  let delay = 100;
+  let lastStatus = request.status;
+  if (!quiet && request.status === "pending")
+    note(`waiting for approval (${request.approvalsRequired} needed): keyhole approve ${request.id}`);
+  while (!TERMINAL_STATUSES.has(request.status)) {
+    if (Date.now() >= deadline) {
+      throw new CliError(
+        `gave up waiting after ${timeoutSeconds}s; request ${request.id} is ${request.status}`,
+        1,
+        "KH_WAIT_TIMEOUT",
+      );
+    }
+    await sleep(delay);
+    delay = Math.min(delay * 2, 1000);
+    ({ request } = await client.getRequest(request.id));
+    if (!quiet && request.status !== lastStatus) note(`… ${request.status}`);
+    lastStatus = request.status;
+  }
+  return request;
+}
+
+/** Prints a request (and its result when done); fails the command unless it completed. */
+async function report(
+  request: RequestView,
+  opts: { json?: boolean; out?: string },
+  requireCompleted: boolean,
+) {
+  if (opts.out && request.status === "completed") {
+    await writeFile(opts.out, `${JSON.stringify(actionResultOf(request), null, 2)}\n`, { mode: 0o600 });
+  }
+  if (opts.json) printJson({ request });
+  else {
+    printLine(requestSummary(request));
+    if (request.status === "completed") {
+      if (opts.out) printLine(`result written to ${opts.out}`);
+      else printLine(renderResult(request.action, actionResultOf(request)));
+    }
+  }
+  if (!requireCompleted) return;
+  if (request.status === "failed") {
+    throw new CliError(
+      `request ${request.id} failed: ${request.error?.code ?? ""} ${request.error?.message ?? ""}`.trim(),
+      1,
+      request.error?.code,
+    );
+  }
+  if (request.status === "denied") {
+    throw new CliError(
+      `request ${request.id} was denied by ${request.denial?.by}: ${request.denial?.reason}`,
+      1,
+      "KH_DENIED",
+    );
+  }
+  if (request.status === "expired")
+    throw new CliError(`request ${request.id} expired before it was approved`, 1, "KH_EXPIRED");
+}
+
+export function registerRequestCommands(program: Command, env: NodeJS.ProcessEnv): void {
+  program
+    .command("run")
+    .description("ask the controller to run one diagnostic action on one agent (KEYHOLE_URL, KEYHOLE_TOKEN)")
+    .argument("<action>", "the action, e.g. process-info or env")
+    .requiredOption("--target <agent>", "the agent id, as listed in the controller's inventory")
+    .option(
+      "--param <key=value>",
+      "an action parameter (repeatable); values that parse as JSON are JSON",
+      collect,
+      [],
+    )
+    .requiredOption("--reason <text>", "why you need it (recorded in the audit log)")
+    .option("--ticket <id>", "the incident or change ticket")
+    .option("--out <file>", "write the action's result to FILE (mode 0600)")
+    .option("--wait", "wait for the result (or for approval, then the result)")
+    .option("--timeout <seconds>", "with --wait, how long to wait", "300")
+    .option("--json", "print JSON")
+    .action(async (action: string, opts) => {
+      const timeout = parseTimeout(opts.timeout);
+      const client = ControllerClient.fromEnv(env);
+      let { request } = await client.createRequest({
+        action,
+        target: opts.target,
+        params: parseParams(opts.param),
+        reason: opts.reason,
+        ...(opts.ticket ? { ticket: opts.ticket } : {}),
+      });
+      if (opts.wait) request = await waitForFinal(client, request, timeout, Boolean(opts.json));
+      else if (!opts.json && request.status === "pending") {
+        note(
+          `needs ${request.approvalsRequired} approval(s): another person runs \`keyhole approve ${request.id}\``,
+        );
+      }
+      await report(request, opts, Boolean(opts.wait));
+    });
+
+  program
+    .command("approve")
+    .description("approve someone else's pending request (four eyes)")
+    .argument("<id>", "the request id")
+    .option("--note <text>", "a note recorded with the approval")
+    .option("--json", "print JSON")
+    .action(async (id: string, opts) => {
+      const { request } = await ControllerClient.fromEnv(env).approve(id, opts.note);
+      await report(request, opts, false);
+    });
+
+  program
+    .command("deny")
+    .description("deny a pending request, with a reason")
+    .argument("<id>", "the request id")
+    .requiredOption("--reason <text>", "why (recorded in the audit log and shown to the requester)")
+    .option("--json", "print JSON")
+    .action(async (id: string, opts) => {
+      const { request } = await ControllerClient.fromEnv(env).deny(id, opts.reason);
+      await report(request, opts, false);
+    });
+
+  program
+    .command("status")
+    .description("show one request (and its result once done)")
+    .argument("<id>", "the request id")
+    .option("--wait", "wait until the request is completed, failed, denied or expired")
+    .option("--timeout <seconds>", "with --wait, how long to wait", "300")
+    .option("--out <file>", "write the action's result to FILE (mode 0600)")
+    .option("--json", "print JSON")
+    .action(async (id: string, opts) => {
+      const timeout = parseTimeout(opts.timeout);
+      const client = ControllerClient.fromEnv(env);
+      let { request } = await client.getRequest(id);
+      if (opts.wait) request = await waitForFinal(client, request, timeout, Boolean(opts.json));
+      await report(request, opts, Boolean(opts.wait));
+    });
+
+  program
+    .command("requests")
+    .description("list requests, newest first")
+    .option("--status <status>", `only requests in this state (${STATUSES.join(", ")})`)
+    .option("--limit <n>", "at most this many", "50")
+    .option("--json", "print JSON")
+    .action(async (opts) => {
+      if (opts.status && !STATUSES.includes(opts.status)) {
+        throw usageError(`--status must be one of ${STATUSES.join(", ")}`);
+      }
+      const limit = Number(opts.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
+        throw usageError("--limit must be an integer from 1 to 1000");
+      const { requests } = await ControllerClient.fromEnv(env).listRequests({ status: opts.status, limit });
+      if (opts.json) printJson({ requests });
+      else printLine(requestsTable(requests));
+    });
+}

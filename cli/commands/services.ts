@@ -1,0 +1,80 @@
+/** `keyhole agent` and `keyhole controller`: the two long-running services. */
+import type { Command } from "commander";
+import { CliError } from "../errors.js";
+import { collect } from "../params.js";
+
+/** Start-up configuration problems are usage errors (exit 2) with every problem listed. */
+function asStartupError(err: unknown): CliError {
+  if (err instanceof CliError) return err;
+  const message = (err as Error).message ?? String(err);
+  const usage = /^invalid .*configuration|--[a-z-]+/.test(message);
+  return new CliError(message, usage ? 2 : 1, usage ? "KH_USAGE" : "KH_STARTUP", { cause: err });
+}
+
+export function registerServiceCommands(program: Command, env: NodeJS.ProcessEnv): void {
+  program
+    .command("agent")
+    .description(
+      "run the sidecar agent; every flag can also be set as KEYHOLE_<FLAG> (e.g. KEYHOLE_TRUSTED_KEYS)",
+    )
+    .option("--id <id>", "this agent's id; requests must name it as their audience (KEYHOLE_ID)")
+    .option(
+      "--environment <env>",
+      "the only environment whose requests this agent accepts (KEYHOLE_ENVIRONMENT)",
+    )
+    .option(
+      "--trusted-keys <jwks>",
+      "JWKS file of the controller's public keys for this environment (KEYHOLE_TRUSTED_KEYS)",
+    )
+    .option("--listen <host:port>", "address to listen on (KEYHOLE_LISTEN)", undefined)
+    .option(
+      "--target <pid|name>",
+      "the process to inspect; default: the only other process in the PID namespace (KEYHOLE_TARGET)",
+    )
+    .option(
+      "--log-root <dir>",
+      "a folder log-tail may read (repeatable; KEYHOLE_LOG_ROOT, comma-separated)",
+      collect,
+      [],
+    )
+    .option("--actions <a,b>", "the actions to enable; default: all (KEYHOLE_ACTIONS)")
+    .option(
+      "--max-ttl-seconds <n>",
+      "the longest request lifetime accepted, default 300 (KEYHOLE_MAX_TTL_SECONDS)",
+    )
+    .option(
+      "--replay-cache-size <n>",
+      "unexpired request ids remembered at once, default 50000 (KEYHOLE_REPLAY_CACHE_SIZE)",
+    )
+    .option(
+      "--fingerprint-key-file <file>",
+      "per-deployment secret for fingerprints of masked values (KEYHOLE_FINGERPRINT_KEY_FILE)",
+    )
+    .action(async (opts) => {
+      const { runAgent } = await import("../../agent/main.js");
+      try {
+        await runAgent(opts, env, { handleSignals: true });
+      } catch (err) {
+        throw asStartupError(err);
+      }
+    });
+
+  program
+    .command("controller")
+    .description("run the controller on embedded defaults (SQLite and keys under --data-dir)")
+    .option("--data-dir <dir>", "where the database and keys live (KEYHOLE_DATA_DIR; default ./keyhole-data)")
+    .option("--policy <file>", "policy YAML (KEYHOLE_POLICY; default: the embedded policy)")
+    .option("--inventory <file>", "inventory YAML of reachable agents (KEYHOLE_INVENTORY)")
+    .option("--signing-key <env=file>", "use this PKCS#8 Ed25519 key for ENV (repeatable)", collect, [])
+    .option("--listen <host:port>", "address to listen on (KEYHOLE_LISTEN; default 127.0.0.1:7400)")
+    .option("--database <url>", "database URL (KEYHOLE_DATABASE; default SQLite in the data dir)")
+    .option("--id <id>", "the controller's id, the `iss` of every request it signs (KEYHOLE_CONTROLLER_ID)")
+    .action(async (opts) => {
+      const { runController } = await import("../../controller/main.js");
+      try {
+        await runController(opts, env, { handleSignals: true });
+      } catch (err) {
+        throw asStartupError(err);
+      }
+    });
+}

@@ -1,0 +1,227 @@
+/**
+ * `keyhole demo`: a controller, two agents (staging and production) and a sample Node workload,
+ * started as real processes on loopback, then a tour driven by the real CLI: process facts, a
+ * masked environment, and a production request that needs a second person's approval.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { CliError } from "../errors.js";
+import { printLine } from "../output.js";
+import { KEYHOLE_BIN, runKeyhole, SAMPLE_WORKLOAD, type Service, startProcess } from "./processes.js";
+
+export interface DemoOptions {
+  readonly dataDir?: string | undefined;
+}
+
+const DEMO_POLICY = `# The demo's policy: SREs may run every action; production needs one other person's approval.
+environments:
+  production: { approvals: 1, maxTtlSeconds: 120 }
+  staging:    { approvals: 0 }
+roles:
+  sre: { actions: ["*"] }
+bindings:
+  - { subjects: ["group:sre"], role: sre, environments: ["*"] }
+`;
+
+const isListening = (line: Record<string, unknown>) =>
+  line.msg === "listening" && typeof line.url === "string";
+
+function heading(text: string): void {
+  printLine();
+  printLine(`── ${text}`);
+}
+
+/** Runs the CLI as `who`, echoing the command and its output as a person would see them. */
+async function show(args: string[], env: NodeJS.ProcessEnv, who: string, expectFailure = false) {
+  printLine(`${who}$ keyhole ${args.map((a) => (/[\s"']/.test(a) ? JSON.stringify(a) : a)).join(" ")}`);
+  const result = await runKeyhole(args, env);
+  const out = `${result.stdout}${result.stderr}`.trimEnd();
+  if (out) printLine(out.replace(/^/gm, "  "));
+  if ((result.code === 0) === expectFailure) {
+    throw new CliError(`demo step failed: keyhole ${args.join(" ")} exited ${result.code}`);
+  }
+  return result;
+}
+
+async function runJson<T>(args: string[], env: NodeJS.ProcessEnv): Promise<T> {
+  const result = await runKeyhole([...args, "--json"], env);
+  if (result.code !== 0)
+    throw new CliError(`demo step failed: keyhole ${args.join(" ")}: ${result.stderr.trim()}`);
+  return JSON.parse(result.stdout) as T;
+}
+
+export async function runDemo(options: DemoOptions, env: NodeJS.ProcessEnv): Promise<void> {
+  const dataDir = options.dataDir ? resolve(options.dataDir) : await mkdtemp(join(tmpdir(), "keyhole-demo-"));
+  const logs = join(dataDir, "logs");
+  await mkdir(logs, { recursive: true, mode: 0o700 });
+  const services: Service[] = [];
+  const baseEnv: NodeJS.ProcessEnv = { PATH: env.PATH, HOME: env.HOME, KEYHOLE_DATA_DIR: dataDir };
+  // A fake secret the workload holds; the tour proves it never leaves the agent unmasked.
+  const fakeSecret = `demo-${randomBytes(12).toString("hex")}`;
+  const dbPassword = `pw-${randomBytes(6).toString("hex")}`;
+
+  try {
+    heading("keyhole demo: starting a sample workload, two agents and a controller on 127.0.0.1");
+    printLine(`data dir: ${dataDir}`);
+
+    const workload = await startProcess({
+      name: "workload",
+      args: [SAMPLE_WORKLOAD],
+      env: {
+        PATH: env.PATH,
+        NODE_ENV: "production",
+        PORT: "0",
+        DEMO_API_KEY: fakeSecret,
+        DATABASE_URL: `postgres://shop:${dbPassword}@db.internal:5432/shop`,
+        LOG_LEVEL: "info",
+      },
+      logFile: join(logs, "workload.log"),
+      isReady: (line) => line.ready === true,
+    });
+    services.push(workload);
+    printLine(
+      `workload   pid ${workload.pid} (holds DEMO_API_KEY=${fakeSecret.slice(0, 5)}… and a database password)`,
+    );
+
+    const agents: Record<string, string> = {};
+    for (const environment of ["staging", "production"]) {
+      const keyDir = join(dataDir, "keys", environment);
+      await runJson(["keys", "generate", "--out", keyDir, "--environment", environment], baseEnv);
+      const id = `${environment}/shop/shop-0`;
+      const agent = await startProcess({
+        name: `agent ${id}`,
+        args: [
+          KEYHOLE_BIN,
+          "agent",
+          "--id",
+          id,
+          "--environment",
+          environment,
+          "--trusted-keys",
+          join(keyDir, "jwks.json"),
+          "--listen",
+          "127.0.0.1:0",
+          "--target",
+          String(workload.pid),
+        ],
+        env: baseEnv,
+        logFile: join(logs, `agent-${environment}.log`),
+        isReady: isListening,
+      });
+      services.push(agent);
+      agents[environment] = String(agent.ready.url);
+      printLine(`agent      ${id} at ${agent.ready.url} (pins keys/${environment}/jwks.json)`);
+    }
+
+    const policyFile = join(dataDir, "policy.yaml");
+    const inventoryFile = join(dataDir, "inventory.yaml");
+    await writeFile(policyFile, DEMO_POLICY);
+    await writeFile(
+      inventoryFile,
+      Object.entries(agents)
+        .map(
+          ([environment, url]) =>
+            `- { id: ${environment}/shop/shop-0, environment: ${environment}, url: "${url}", labels: { app: shop } }\n`,
+        )
+        .join(""),
+    );
+    const controller = await startProcess({
+      name: "controller",
+      args: [
+        KEYHOLE_BIN,
+        "controller",
+        "--data-dir",
+        dataDir,
+        "--policy",
+        policyFile,
+        "--inventory",
+        inventoryFile,
+        "--listen",
+        "127.0.0.1:0",
+      ],
+      env: baseEnv,
+      logFile: join(logs, "controller.log"),
+      isReady: isListening,
+    });
+    services.push(controller);
+    printLine(`controller ${controller.ready.url} (SQLite in ${join(dataDir, "keyhole.db")})`);
+
+    heading("tokens for two SREs (the controller stores only their hashes)");
+    const people: Record<string, NodeJS.ProcessEnv> = {};
+    for (const name of ["alice", "bob"]) {
+      const issued = await runJson<{ token: string; id: string }>(
+        ["token", "issue", "--subject", `user:${name}@example.com`, "--groups", "sre", "--ttl", "1h"],
+        baseEnv,
+      );
+      printLine(
+        `$ keyhole token issue --subject user:${name}@example.com --groups sre --ttl 1h   → token ${issued.id}`,
+      );
+      people[name] = { ...baseEnv, KEYHOLE_URL: String(controller.ready.url), KEYHOLE_TOKEN: issued.token };
+    }
+    const alice = people.alice!;
+    const bob = people.bob!;
+
+    heading("1. process facts from staging (no approval needed there)");
+    await show(
+      ["run", "process-info", "--target", "staging/shop/shop-0", "--reason", "demo: memory check", "--wait"],
+      alice,
+      "alice",
+    );
+
+    heading("2. the workload's environment, masked inside the pod before it leaves");
+    const env1 = await show(
+      ["run", "env", "--target", "staging/shop/shop-0", "--reason", "demo: confirm config", "--wait"],
+      alice,
+      "alice",
+    );
+    if (env1.stdout.includes(fakeSecret) || env1.stdout.includes(dbPassword)) {
+      throw new CliError("demo check failed: a secret left the agent unmasked");
+    }
+    printLine("✓ DEMO_API_KEY and the password in DATABASE_URL are masked; names and the rest stay readable");
+
+    heading("3. production needs a second person: alice asks, alice cannot approve herself, bob approves");
+    const created = await runJson<{ request: { id: string; status: string } }>(
+      [
+        "run",
+        "env",
+        "--target",
+        "production/shop/shop-0",
+        "--reason",
+        "demo: INC-1234 config drift",
+        "--ticket",
+        "INC-1234",
+      ],
+      alice,
+    );
+    const id = created.request.id;
+    printLine(
+      `alice$ keyhole run env --target production/shop/shop-0 --reason "demo: INC-1234 config drift" --ticket INC-1234`,
+    );
+    printLine(`  request ${id} ${created.request.status}`);
+    await show(["approve", id], alice, "alice", true);
+    await show(["approve", id, "--note", "matches INC-1234"], bob, "bob");
+    const done = await show(["status", id, "--wait"], alice, "alice");
+    if (done.stdout.includes(fakeSecret))
+      throw new CliError("demo check failed: a secret left the agent unmasked");
+
+    heading("4. everything is on record");
+    await show(["requests"], alice, "alice");
+
+    heading("where the data lives");
+    printLine(`data dir      ${dataDir}`);
+    printLine(
+      `database      ${join(dataDir, "keyhole.db")}  (requests, results, approvals, token hashes, audit chain)`,
+    );
+    printLine(
+      `signing keys  ${join(dataDir, "keys", "<environment>", "signing-key.pem")}  (agents pin jwks.json beside it)`,
+    );
+    printLine(`policy        ${policyFile}`);
+    printLine(`inventory     ${inventoryFile}`);
+    printLine(`logs          ${logs}/  (controller, agents: one line per request; workload)`);
+  } finally {
+    for (const service of services.reverse()) await service.stop();
+  }
+  heading("all processes stopped; demo finished");
+}

@@ -1,0 +1,53 @@
+/** Human renderings of requests and action results; `--json` bypasses all of this. */
+import type { RequestView } from "./client.js";
+import { table } from "./output.js";
+
+export function requestSummary(r: RequestView): string {
+  const approvals = r.approvalsRequired > 0 ? `, approvals ${r.approvals.length}/${r.approvalsRequired}` : "";
+  return `request ${r.id} ${r.status}: ${r.action} on ${r.target} (${r.environment}${approvals})`;
+}
+
+export function requestsTable(requests: readonly RequestView[]): string {
+  if (requests.length === 0) return "no requests";
+  return table([
+    ["ID", "STATUS", "ACTION", "TARGET", "SUBJECT", "CREATED"],
+    ...requests.map((r) => [r.id, r.status, r.action, r.target, r.subject, r.createdAt]),
+  ]);
+}
+
+interface EnvVariable {
+  name: string;
+  value: string;
+  masked: boolean;
+}
+
+function isEnvResult(action: string, result: unknown): result is { variables: EnvVariable[] } {
+  return action === "env" && Array.isArray((result as { variables?: unknown } | null)?.variables);
+}
+
+function isPlainRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** The `result` part of an inline answer, in a form a person reads at a glance. */
+export function renderResult(action: string, result: unknown): string {
+  if (isEnvResult(action, result)) {
+    return result.variables.map((v) => `${v.name}=${v.value}`).join("\n");
+  }
+  if (isPlainRecord(result)) {
+    return table(
+      Object.entries(result).map(([key, value]) => [
+        `${key}:`,
+        typeof value === "string" ? value : JSON.stringify(value),
+      ]),
+    );
+  }
+  return JSON.stringify(result, null, 2);
+}
+
+/** The agent's result envelope stored by the controller: `{result: …}` inside the inline answer. */
+export function actionResultOf(request: RequestView): unknown {
+  const stored = request.result;
+  if (isPlainRecord(stored) && "result" in stored) return stored.result;
+  return stored;
+}
