@@ -2,7 +2,12 @@
  * buildApp(): the agent's Fastify instance, never listening (main.ts does that). Two routes:
  * `POST /v1/requests` (one signed envelope in, one action's masked result out) and `GET /healthz`.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from "fastify";
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  LogController,
+} from "fastify";
 import type { ActionDefinition } from "./actions/types.js";
 import type { AgentConfig } from "./config.js";
 import { AgentError } from "./errors.js";
@@ -73,7 +78,8 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
     loggerInstance: typeof deps.logger === "object" ? deps.logger : undefined,
     logger: typeof deps.logger === "boolean" ? deps.logger : undefined,
     bodyLimit: config.bodyLimitBytes,
-    disableRequestLogging: true,
+    // The route writes its own line per request (with subject, action, outcome); no default ones.
+    logController: new LogController({ disableRequestLogging: true }),
     // A slow client must not hold a socket for long: envelopes are small.
     connectionTimeout: 10_000,
     requestTimeout: 120_000,

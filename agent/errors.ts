@@ -16,7 +16,7 @@ export const AGENT_ERRORS = {
   KH_BAD_SIGNATURE: {
     status: 401,
     description:
-      "Wrong alg or typ, an unknown kid, or a signature that does not verify against the pinned keys.",
+      "Wrong alg or typ, an extra header parameter, an unknown kid, or a signature that does not verify against the pinned keys.",
   },
   KH_EXPIRED: { status: 401, description: "`exp` is not in the future." },
   KH_NOT_YET_VALID: { status: 401, description: "`iat` is more than 30 seconds in the future." },
@@ -41,7 +41,8 @@ export const AGENT_ERRORS = {
   KH_RATE_LIMITED: { status: 429, description: "Too many requests." },
   KH_ACTION_FAILED: {
     status: 500,
-    description: "The action ran and failed (for example a /proc file could not be read).",
+    description:
+      "The action ran and failed (a /proc file could not be read, the result exceeded its output cap).",
   },
   KH_INTERNAL: {
     status: 500,

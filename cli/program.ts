@@ -19,7 +19,7 @@ export function buildProgram(env: NodeJS.ProcessEnv): Command {
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(`keyhole: ${text.replace(/^error: /, "")}`) });
   registerRequestCommands(program, env);
-  registerTokenCommands(program);
+  registerTokenCommands(program, env);
   registerKeyCommands(program);
   registerServiceCommands(program, env);
   registerDemoCommand(program, env);

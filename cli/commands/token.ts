@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import { printJson, printLine } from "../output.js";
 
-export function registerTokenCommands(program: Command): void {
+export function registerTokenCommands(program: Command, env: NodeJS.ProcessEnv): void {
   const token = program
     .command("token")
     .description("controller-issued bearer tokens (only their hashes are stored)");
@@ -24,6 +24,7 @@ export function registerTokenCommands(program: Command): void {
         : [];
       const issued = await issueToken({
         dataDir: opts.dataDir,
+        env,
         subject: opts.subject,
         groups,
         ttl: opts.ttl,
@@ -44,7 +45,7 @@ export function registerTokenCommands(program: Command): void {
     .option("--json", "print JSON")
     .action(async (id: string, opts) => {
       const { revokeToken } = await import("../../controller/identity/cli.js");
-      const revoked = await revokeToken({ dataDir: opts.dataDir, id });
+      const revoked = await revokeToken({ dataDir: opts.dataDir, env, id });
       if (opts.json) printJson(revoked);
       else printLine(`token ${revoked.id} revoked at ${revoked.revokedAt}`);
     });

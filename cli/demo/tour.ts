@@ -37,7 +37,8 @@ function heading(text: string): void {
 async function show(args: string[], env: NodeJS.ProcessEnv, who: string, expectFailure = false) {
   printLine(`${who}$ keyhole ${args.map((a) => (/[\s"']/.test(a) ? JSON.stringify(a) : a)).join(" ")}`);
   const result = await runKeyhole(args, env);
-  const out = `${result.stdout}${result.stderr}`.trimEnd();
+  // Progress notes (stderr) come before the result (stdout), as they appeared.
+  const out = `${result.stderr}${result.stdout}`.trimEnd();
   if (out) printLine(out.replace(/^/gm, "  "));
   if ((result.code === 0) === expectFailure) {
     throw new CliError(`demo step failed: keyhole ${args.join(" ")} exited ${result.code}`);
@@ -70,7 +71,7 @@ export async function runDemo(options: DemoOptions, env: NodeJS.ProcessEnv): Pro
       name: "workload",
       args: [SAMPLE_WORKLOAD],
       env: {
-        PATH: env.PATH,
+        PATH: "/usr/local/bin:/usr/bin:/bin",
         NODE_ENV: "production",
         PORT: "0",
         DEMO_API_KEY: fakeSecret,

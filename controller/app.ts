@@ -1,0 +1,43 @@
+/**
+ * `buildApp(deps)`: the controller's Fastify instance, fully wired and never listening, so tests drive
+ * it with `inject()` and main.ts only adds a socket.
+ */
+import { randomUUID } from "node:crypto";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from "fastify";
+import { installErrorHandlers } from "./http/error-handler.js";
+import { v1Routes } from "./http/v1-routes.js";
+import type { Authenticator } from "./identity/principal.js";
+import type { RequestService } from "./requests/service.js";
+
+export interface AppDeps {
+  readonly authenticator: Authenticator;
+  readonly requests: RequestService;
+  /** A pino logger (its redaction is what keeps tokens out of logs); none means silent. */
+  readonly logger?: FastifyBaseLogger;
+  readonly bodyLimitBytes?: number;
+}
+
+/** Builds the HTTP API. The caller owns the deps' lifetimes; closing the app does not close them. */
+export function buildApp(deps: AppDeps): FastifyInstance {
+  const app = Fastify({
+    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
+    bodyLimit: deps.bodyLimitBytes ?? 64 * 1024,
+    // Ids are ours: a client-chosen request id would let callers forge log correlation.
+    requestIdHeader: false,
+    genReqId: () => randomUUID(),
+    frameworkErrors: (err, _request, rawReply) => {
+      const reply = rawReply as unknown as FastifyReply;
+      void reply
+        .code(400)
+        .type("application/json")
+        .send({ error: { code: "KH_BAD_REQUEST", message: `the URL cannot be processed (${err.code})` } });
+    },
+  }) as unknown as FastifyInstance;
+  // JSON only: a text/plain body would otherwise reach handlers as a string.
+  app.removeContentTypeParser("text/plain");
+  installErrorHandlers(app);
+
+  app.get("/healthz", async () => ({ status: "ok" }));
+  app.register(v1Routes(deps.authenticator, deps.requests), { prefix: "/v1" });
+  return app;
+}

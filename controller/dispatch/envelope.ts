@@ -1,0 +1,49 @@
+/**
+ * Building and signing the request envelope (SPEC section 2). The claims are checked against the
+ * agent's own `claimsSchema` before signing, so the controller can never send what the agent's
+ * contract does not describe.
+ */
+import { randomBytes } from "node:crypto";
+import { CompactSign } from "jose";
+import { claimsSchema, REQUEST_ALG, REQUEST_TYP, type RequestClaims } from "../../agent/protocol.js";
+import type { SigningKey } from "../keys.js";
+import type { RequestRecord } from "../store/types.js";
+
+export interface Envelope {
+  readonly jws: string;
+  readonly claims: RequestClaims;
+  readonly kid: string;
+}
+
+/** The claims for one approved request, valid from `now` for `ttlSeconds`. */
+export function buildClaims(
+  request: RequestRecord,
+  options: { issuer: string; ttlSeconds: number; now: number },
+): RequestClaims {
+  const iat = Math.floor(options.now / 1000);
+  return claimsSchema.parse({
+    iss: options.issuer,
+    sub: request.subject,
+    aud: request.target,
+    env: request.environment,
+    iat,
+    exp: iat + options.ttlSeconds,
+    // 16 random bytes: 22 base64url characters, above the agent's 16-character minimum.
+    jti: randomBytes(16).toString("base64url"),
+    action: request.action,
+    params: request.params,
+    reason: request.reason,
+    ...(request.ticket === undefined ? {} : { ticket: request.ticket }),
+    approvals: request.approvals.map((a) => a.subject),
+    output: { mode: "inline" },
+  });
+}
+
+/** Signs claims as a compact JWS with the environment's Ed25519 key. */
+export async function signEnvelope(claims: RequestClaims, key: SigningKey): Promise<Envelope> {
+  const valid = claimsSchema.parse(claims);
+  const jws = await new CompactSign(new TextEncoder().encode(JSON.stringify(valid)))
+    .setProtectedHeader({ alg: REQUEST_ALG, typ: REQUEST_TYP, kid: key.kid })
+    .sign(key.privateKey);
+  return { jws, claims: valid, kid: key.kid };
+}

@@ -1,0 +1,78 @@
+/**
+ * The controller's error catalogue: every coded answer of its HTTP API and every code it writes into a
+ * failed request, with its HTTP status. Callers branch on `code`, never on message text.
+ * docs/controller-api.md documents each code; a test keeps the two in step.
+ *
+ * A failed request may also carry a code from the agent's catalogue (agent/errors.ts), passed through
+ * unchanged, e.g. `KH_REPLAY` or `KH_RESOURCE_GUARD`.
+ */
+export const CONTROLLER_ERRORS = {
+  KH_MALFORMED: { status: 400, description: "The body is not valid JSON." },
+  KH_BAD_REQUEST: {
+    status: 400,
+    description: "The body, query or path does not match the route's schema (wrong types, unknown fields).",
+  },
+  KH_UNAUTHENTICATED: {
+    status: 401,
+    description: "No bearer token, or a token that is unknown, malformed, expired or revoked.",
+  },
+  KH_POLICY_DENIED: {
+    status: 403,
+    description: "No policy binding allows this subject the action in the target's environment.",
+  },
+  KH_SELF_APPROVAL: { status: 403, description: "The requester cannot approve their own request." },
+  KH_NOT_FOUND: { status: 404, description: "No such route, or no such request visible to the caller." },
+  KH_UNKNOWN_TARGET: { status: 404, description: "The target is not in the controller's inventory." },
+  KH_ALREADY_APPROVED: { status: 409, description: "This approver has already approved the request." },
+  KH_INVALID_STATE: { status: 409, description: "The request is not in a state that allows this decision." },
+  KH_REQUEST_EXPIRED: {
+    status: 410,
+    description: "The request waited for approval past its pending expiry.",
+  },
+  KH_TOO_LARGE: { status: 413, description: "The body exceeds the controller's size limit (64 KiB)." },
+  KH_UNSUPPORTED_MEDIA_TYPE: { status: 415, description: "A body that is not `application/json`." },
+  KH_INTERNAL: { status: 500, description: "An unexpected fault; details are in the controller's log only." },
+  KH_AGENT_BAD_RESPONSE: {
+    status: 502,
+    description: "Request failure: the agent answered something that is not a JSON result or a coded error.",
+  },
+  KH_AGENT_UNREACHABLE: { status: 502, description: "Request failure: the agent could not be reached." },
+  KH_DISPATCH_FAILED: {
+    status: 500,
+    description: "Request failure: the controller could not build or sign the envelope.",
+  },
+  KH_AGENT_TIMEOUT: { status: 504, description: "Request failure: the agent did not answer in time." },
+} as const satisfies Record<string, { status: number; description: string }>;
+
+export type ControllerErrorCode = keyof typeof CONTROLLER_ERRORS;
+
+/** A refusal with a stable code. `cause` keeps the underlying error for the log. */
+export class ControllerError extends Error {
+  readonly code: ControllerErrorCode;
+  readonly status: number;
+
+  constructor(code: ControllerErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "ControllerError";
+    this.code = code;
+    this.status = CONTROLLER_ERRORS[code].status;
+  }
+
+  toBody(): { error: { code: ControllerErrorCode; message: string } } {
+    return { error: { code: this.code, message: this.message } };
+  }
+}
+
+/**
+ * Bad configuration, policy, inventory or key material: thrown at start-up with every problem found,
+ * one per line, so an operator fixes them all in one round.
+ */
+export class ConfigError extends Error {
+  readonly problems: readonly string[];
+
+  constructor(what: string, problems: readonly string[], options?: { cause?: unknown }) {
+    super(`${what}:\n  ${problems.join("\n  ")}`, options);
+    this.name = "ConfigError";
+    this.problems = Object.freeze([...problems]);
+  }
+}

@@ -1,0 +1,16 @@
+/**
+ * Who is calling. The seam for identity providers: controller-issued tokens today, OIDC ID tokens
+ * later; both produce a Principal and the rest of the controller never learns which.
+ */
+export interface Principal {
+  /** `user:<email>` or `svc:<name>`. */
+  readonly subject: string;
+  readonly groups: readonly string[];
+  /** How the caller proved it; the token id is safe to log, the token never is. */
+  readonly credential: { readonly kind: "token"; readonly id: string };
+}
+
+/** Turns a bearer credential into a Principal, or undefined when it proves nothing. */
+export interface Authenticator {
+  authenticate(bearer: string): Promise<Principal | undefined>;
+}

@@ -1,0 +1,65 @@
+/**
+ * The agents the controller can reach (SPEC section 5), until agents enroll themselves. Validated like
+ * the policy, with `file:line:col` on every problem; each agent's environment must be in the policy.
+ */
+import { readFile } from "node:fs/promises";
+import { z } from "zod";
+import { ConfigError } from "../errors.js";
+import type { Policy } from "../policy/load-policy.js";
+import { YamlSource } from "../yaml-source.js";
+
+const agentEntrySchema = z.strictObject({
+  /** The agent's `--id`, sent as the envelope's `aud`. */
+  id: z
+    .string()
+    .max(253)
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._/:-]*$/, "must be an agent id (A-Z, a-z, 0-9, ._/:-)"),
+  environment: z.string().min(1),
+  url: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }),
+  labels: z.record(z.string(), z.string()).default({}),
+});
+
+export type InventoryAgent = Readonly<z.output<typeof agentEntrySchema>>;
+
+export interface Inventory {
+  readonly source: string;
+  readonly agents: ReadonlyMap<string, InventoryAgent>;
+}
+
+// An empty file parses to null: an inventory with no agents.
+const inventoryFileSchema = z.preprocess((v) => v ?? [], z.array(agentEntrySchema));
+
+/** Parses inventory YAML; throws a ConfigError naming every problem with its position. */
+export function parseInventory(text: string, file: string, policy: Policy): Inventory {
+  const source = new YamlSource(text, file);
+  const parsed = source.check(inventoryFileSchema);
+  const agents = new Map<string, InventoryAgent>();
+  const raw: unknown[] = Array.isArray(source.data) ? source.data : [];
+  for (const [i, entry] of raw.entries()) {
+    if (entry === null || typeof entry !== "object") continue;
+    const { id, environment } = entry as Record<string, unknown>;
+    if (typeof environment === "string" && !policy.environments.has(environment)) {
+      source.problem([i, "environment"], `environment "${environment}" is not in the policy`);
+    }
+    if (typeof id === "string") {
+      if (agents.has(id)) source.problem([i, "id"], `duplicate agent id "${id}"`);
+      const agent = parsed?.[i];
+      agents.set(id, agent ? Object.freeze(agent) : (entry as InventoryAgent));
+    }
+  }
+  if (source.problems.length > 0 || !parsed)
+    throw new ConfigError(`invalid inventory ${file}`, source.problems);
+  return Object.freeze({ source: file, agents });
+}
+
+/** Loads the inventory file; no file means no agents. */
+export async function loadInventory(path: string | undefined, policy: Policy): Promise<Inventory> {
+  if (path === undefined) return Object.freeze({ source: "(none)", agents: new Map() });
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    throw new ConfigError(`cannot read inventory ${path}`, [(err as Error).message], { cause: err });
+  }
+  return parseInventory(text, path, policy);
+}

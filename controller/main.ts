@@ -1,0 +1,69 @@
+/**
+ * `runController(options, env)`: the `keyhole controller` command's body. Parses the config, builds the
+ * controller, listens, and logs one `listening` line with the URL; handles SIGTERM/SIGINT only when
+ * the caller asks (the CLI does; tests and the demo do not).
+ */
+import type { DestinationStream } from "pino";
+import { type ControllerOptions, loadControllerConfig } from "./config.js";
+import { createLogger } from "./logger.js";
+import { createController } from "./runtime.js";
+
+export interface RunningController {
+  /** The base URL the API listens on, e.g. `http://127.0.0.1:7400`. */
+  readonly url: string;
+  /** Each environment's signing key id and the JWKS file agents should pin (when it is on disk). */
+  readonly keys: readonly { environment: string; kid: string; jwksPath: string | undefined }[];
+  /** Stops listening, waits for dispatches in flight, closes the database. */
+  close(): Promise<void>;
+}
+
+/** Starts the controller. Throws ConfigError (every problem listed) before listening on bad config. */
+export async function runController(
+  options: ControllerOptions,
+  env: Readonly<Record<string, string | undefined>>,
+  run: { handleSignals?: boolean; logDestination?: DestinationStream } = {},
+): Promise<RunningController> {
+  const config = loadControllerConfig(options, env);
+  const logger = createLogger(config.logLevel, run.logDestination);
+  const controller = await createController(config, { logger });
+  let url: string;
+  try {
+    url = await controller.app.listen({ host: config.listen.host, port: config.listen.port });
+  } catch (err) {
+    await controller.close();
+    throw err;
+  }
+  logger.info(
+    { url, controllerId: config.id, dataDir: config.dataDir, policy: controller.policy.source },
+    "listening",
+  );
+
+  const close = async (): Promise<void> => {
+    process.off("SIGTERM", onSignal);
+    process.off("SIGINT", onSignal);
+    await controller.close();
+  };
+  function onSignal(signal: NodeJS.Signals): void {
+    logger.info({ signal }, "shutting down");
+    close().then(
+      () => logger.info("stopped"),
+      (err: unknown) => {
+        logger.error({ err }, "shutdown failed");
+        process.exitCode = 1;
+      },
+    );
+  }
+  if (run.handleSignals) {
+    process.once("SIGTERM", onSignal);
+    process.once("SIGINT", onSignal);
+  }
+  return {
+    url,
+    keys: [...controller.keys.values()].map((k) => ({
+      environment: k.environment,
+      kid: k.kid,
+      jwksPath: k.jwksPath,
+    })),
+    close,
+  };
+}

@@ -1,0 +1,68 @@
+/**
+ * The policy file's schema (SPEC section 5). Strict everywhere: a misspelt key is an error, never a
+ * silently ignored rule. Cross-references (roles, environments) are checked in load-policy.ts.
+ */
+import { z } from "zod";
+import { subjectSchema } from "../../agent/protocol.js";
+
+/** Environment names travel in the `env` claim (at most 63 characters), so they are DNS-label shaped. */
+export const environmentNameSchema = z
+  .string()
+  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, "must be a lowercase DNS label (a-z, 0-9, -)");
+
+const roleNameSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "must be a role name (A-Z, a-z, 0-9, ._-)");
+
+/** `group:<name>`: membership comes from the caller's token. */
+export const GROUP_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+const bindingSubjectSchema = z
+  .string()
+  .refine(
+    (s) =>
+      (s.startsWith("group:") && GROUP_NAME_PATTERN.test(s.slice(6))) || subjectSchema.safeParse(s).success,
+    'must be "group:<name>", "user:<email>" or "svc:<name>"',
+  );
+
+const actionNameSchema = z
+  .string()
+  .refine((s) => s === "*" || /^[a-z][a-z0-9-]{0,63}$/.test(s), 'must be an action name or "*"');
+
+export const environmentSchema = z.strictObject({
+  /** Distinct approvals (other than the requester) needed before dispatch. */
+  approvals: z.number().int().min(0).max(20).default(0),
+  /** `exp - iat` of the envelopes sent to this environment; the agent's own ceiling is 300. */
+  maxTtlSeconds: z.number().int().min(1).max(300).default(120),
+  breakGlass: z.boolean().default(false),
+  /** How long a request may wait for approval before the sweeper expires it. */
+  pendingTtlSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 24 * 3600)
+    .default(3600),
+});
+export type EnvironmentPolicy = z.output<typeof environmentSchema>;
+
+const roleSchema = z.strictObject({ actions: z.array(actionNameSchema).min(1) });
+
+const bindingSchema = z.strictObject({
+  subjects: z.array(bindingSubjectSchema).min(1),
+  role: z.string().min(1),
+  environments: z.array(z.string().min(1)).min(1),
+});
+export type PolicyBinding = z.output<typeof bindingSchema>;
+
+export const policyFileSchema = z.strictObject({
+  // `staging:` with no value means "all defaults".
+  environments: z
+    .record(
+      environmentNameSchema,
+      z.preprocess((v) => v ?? {}, environmentSchema),
+    )
+    .refine((envs) => Object.keys(envs).length > 0, "at least one environment is required"),
+  roles: z.record(roleNameSchema, roleSchema).default({}),
+  bindings: z.array(bindingSchema).default([]),
+});
+export type PolicyFile = z.output<typeof policyFileSchema>;

@@ -1,0 +1,282 @@
+/**
+ * The request lifecycle: pending → approved → dispatched → completed | failed, and pending → denied |
+ * expired. Every decision is checked against the policy here, written with its audit records in one
+ * store transaction, and every transition is compare-and-set.
+ *
+ * Deny rules: an entitled approver (not the requester) may deny a pending request; the requester may
+ * also withdraw their own pending request, which is recorded as denied by themselves with
+ * `withdrawn: true`. Only pending requests can be denied.
+ */
+import { randomUUID } from "node:crypto";
+import type { FastifyBaseLogger } from "fastify";
+import type { AuditEntry } from "../audit/chain.js";
+import type { Dispatcher } from "../dispatch/dispatcher.js";
+import { ControllerError } from "../errors.js";
+import type { Principal } from "../identity/principal.js";
+import type { Inventory } from "../inventory/load-inventory.js";
+import { evaluate } from "../policy/evaluate.js";
+import type { Policy } from "../policy/load-policy.js";
+import type { RequestRecord, RequestStatus, Store } from "../store/types.js";
+import { startSweeper } from "./sweeper.js";
+
+export interface NewRequestInput {
+  readonly action: string;
+  readonly target: string;
+  readonly params: Record<string, unknown>;
+  readonly reason: string;
+  readonly ticket?: string | undefined;
+}
+
+export interface RequestServiceDeps {
+  readonly store: Store;
+  readonly policy: Policy;
+  readonly inventory: Inventory;
+  readonly dispatcher: Dispatcher;
+  readonly controllerId: string;
+  readonly log: FastifyBaseLogger;
+  readonly now: () => number;
+}
+
+export class RequestService {
+  private readonly deps: RequestServiceDeps;
+  private readonly actor: string;
+  private stopSweeper: (() => void) | undefined;
+
+  constructor(deps: RequestServiceDeps) {
+    this.deps = deps;
+    this.actor = `controller:${deps.controllerId}`;
+  }
+
+  /** Files a request; with no approvals needed it is approved at once and dispatched in the background. */
+  async create(who: Principal, input: NewRequestInput): Promise<RequestRecord> {
+    const { store, policy, inventory, now } = this.deps;
+    const agent = inventory.agents.get(input.target);
+    if (!agent)
+      throw new ControllerError("KH_UNKNOWN_TARGET", `target "${input.target}" is not in the inventory`);
+    const env = policy.environments.get(agent.environment)!; // the inventory loader guarantees it
+    const decision = evaluate(policy, who, input.action, agent.environment);
+    const facts = { action: input.action, target: input.target, environment: agent.environment };
+    const at = now();
+    if (!decision.allowed) {
+      await store.appendAudit(
+        [
+          {
+            actor: who.subject,
+            event: "request.refused",
+            details: { ...facts, decision: decision.reason },
+            reason: input.reason,
+            ...(input.ticket ? { ticket: input.ticket } : {}),
+          },
+        ],
+        at,
+      );
+      throw new ControllerError("KH_POLICY_DENIED", decision.reason);
+    }
+    const id = randomUUID();
+    const autoApproved = env.approvals === 0;
+    const audit: AuditEntry[] = [
+      {
+        actor: who.subject,
+        event: "request.created",
+        requestId: id,
+        details: {
+          ...facts,
+          params: input.params,
+          approvalsRequired: env.approvals,
+          binding: decision.binding,
+          role: decision.role,
+        },
+        reason: input.reason,
+        ...(input.ticket ? { ticket: input.ticket } : {}),
+      },
+    ];
+    if (autoApproved) {
+      audit.push({
+        actor: this.actor,
+        event: "request.approved",
+        requestId: id,
+        details: { automatic: true, approvals: 0, approvalsRequired: 0, status: "approved" },
+      });
+    }
+    await store.createRequest(
+      {
+        id,
+        status: autoApproved ? "approved" : "pending",
+        subject: who.subject,
+        action: input.action,
+        target: input.target,
+        environment: agent.environment,
+        params: input.params,
+        reason: input.reason,
+        ticket: input.ticket,
+        approvalsRequired: env.approvals,
+        createdAt: at,
+        expiresAt: at + env.pendingTtlSeconds * 1000,
+      },
+      audit,
+      at,
+    );
+    if (autoApproved) this.deps.dispatcher.schedule(id);
+    return (await store.getRequest(id))!;
+  }
+
+  /** Records one approval; the last one needed approves the request and dispatches it. */
+  async approve(who: Principal, id: string, note: string | undefined): Promise<RequestRecord> {
+    const request = await this.pendingForDecision(who, id, "approve");
+    const outcome = await this.deps.store.addApproval(
+      { requestId: id, subject: who.subject, note, at: this.deps.now() },
+      ({ count, approved }) => [
+        {
+          actor: who.subject,
+          event: "request.approved",
+          requestId: id,
+          details: {
+            approvals: count,
+            approvalsRequired: request.approvalsRequired,
+            status: approved ? "approved" : "pending",
+            ...(note ? { note } : {}),
+          },
+        },
+      ],
+    );
+    switch (outcome.kind) {
+      case "not-found":
+        throw new ControllerError("KH_NOT_FOUND", `no request "${id}"`);
+      case "not-pending":
+        throw invalidState(id, outcome.status, "approve");
+      case "duplicate":
+        throw new ControllerError(
+          "KH_ALREADY_APPROVED",
+          `${who.subject} has already approved request "${id}"`,
+        );
+      case "added":
+        if (outcome.approved) this.deps.dispatcher.schedule(id);
+    }
+    return (await this.deps.store.getRequest(id))!;
+  }
+
+  /** Denies (or, for the requester, withdraws) a pending request. */
+  async deny(who: Principal, id: string, reason: string): Promise<RequestRecord> {
+    const request = await this.pendingForDecision(who, id, "deny");
+    const withdrawn = who.subject === request.subject;
+    const moved = await this.deps.store.transitionRequest(
+      {
+        id,
+        from: "pending",
+        to: "denied",
+        at: this.deps.now(),
+        set: { denial: { by: who.subject, reason } },
+      },
+      [{ actor: who.subject, event: "request.denied", requestId: id, details: { withdrawn }, reason }],
+    );
+    const after = (await this.deps.store.getRequest(id))!;
+    if (!moved) throw invalidState(id, after.status, "deny");
+    return after;
+  }
+
+  /** A request the caller may see: their own, or one they are entitled to decide on. */
+  async get(who: Principal, id: string): Promise<RequestRecord> {
+    const request = await this.deps.store.getRequest(id);
+    if (!request || !this.canView(who, request))
+      throw new ControllerError("KH_NOT_FOUND", `no request "${id}"`);
+    return request;
+  }
+
+  /** Visible requests, newest first. */
+  async list(who: Principal, query: { status?: RequestStatus; limit: number }): Promise<RequestRecord[]> {
+    const out: RequestRecord[] = [];
+    let before: number | undefined;
+    // Visibility is a policy question, not SQL; scan a bounded number of pages to fill the limit.
+    for (let page = 0; page < 20 && out.length < query.limit; page++) {
+      const rows = await this.deps.store.listRequests({ status: query.status, limit: query.limit, before });
+      for (const { record } of rows)
+        if (out.length < query.limit && this.canView(who, record)) out.push(record);
+      if (rows.length < query.limit) break;
+      before = rows.at(-1)!.cursor;
+    }
+    return out;
+  }
+
+  /** Expires every pending request past its expiry; returns how many moved. */
+  async expireStale(): Promise<number> {
+    const now = this.deps.now();
+    let expired = 0;
+    for (const request of await this.deps.store.listExpiredPending(now, 500)) {
+      if (await this.expire(request, now)) expired++;
+    }
+    return expired;
+  }
+
+  /**
+   * Starts the sweeper and dispatches requests left approved by a previous run (a crash between
+   * approval and dispatch). Dispatched-but-unfinished ones are left for an operator: whether the agent
+   * ran them is unknown, and re-sending could run an action twice.
+   */
+  async start(options: { sweepIntervalMs: number }): Promise<void> {
+    this.stopSweeper ??= startSweeper(() => this.expireStale(), options.sweepIntervalMs, this.deps.log);
+    for (const request of await this.deps.store.listByStatus("approved", 1000))
+      this.deps.dispatcher.schedule(request.id);
+  }
+
+  /** Stops the sweeper and waits for dispatches in flight. */
+  async close(): Promise<void> {
+    this.stopSweeper?.();
+    this.stopSweeper = undefined;
+    await this.deps.dispatcher.whenIdle();
+  }
+
+  private canView(who: Principal, request: RequestRecord): boolean {
+    return (
+      request.subject === who.subject ||
+      evaluate(this.deps.policy, who, request.action, request.environment).allowed
+    );
+  }
+
+  /** The shared checks of approve and deny, in the order that tells the caller the most useful thing. */
+  private async pendingForDecision(
+    who: Principal,
+    id: string,
+    verb: "approve" | "deny",
+  ): Promise<RequestRecord> {
+    const request = await this.deps.store.getRequest(id);
+    if (!request) throw new ControllerError("KH_NOT_FOUND", `no request "${id}"`);
+    const now = this.deps.now();
+    if (request.status === "pending" && request.expiresAt <= now) await this.expire(request, now);
+    const current = (await this.deps.store.getRequest(id))!;
+    if (current.status === "expired") {
+      throw new ControllerError(
+        "KH_REQUEST_EXPIRED",
+        `request "${id}" expired at ${new Date(current.expiresAt).toISOString()}`,
+      );
+    }
+    if (current.status !== "pending") throw invalidState(id, current.status, verb);
+    const own = who.subject === current.subject;
+    if (own && verb === "approve")
+      throw new ControllerError("KH_SELF_APPROVAL", "you cannot approve your own request");
+    if (!own && !evaluate(this.deps.policy, who, current.action, current.environment).allowed) {
+      throw new ControllerError(
+        "KH_POLICY_DENIED",
+        `${who.subject} is not allowed "${current.action}" in "${current.environment}", so cannot ${verb} it`,
+      );
+    }
+    return current;
+  }
+
+  private expire(request: RequestRecord, now: number): Promise<boolean> {
+    return this.deps.store.transitionRequest({ id: request.id, from: "pending", to: "expired", at: now }, [
+      {
+        actor: this.actor,
+        event: "request.expired",
+        requestId: request.id,
+        details: { approvals: request.approvals.length, approvalsRequired: request.approvalsRequired },
+      },
+    ]);
+  }
+}
+
+function invalidState(id: string, status: RequestStatus, verb: string): ControllerError {
+  return new ControllerError(
+    "KH_INVALID_STATE",
+    `request "${id}" is ${status}; only a pending request can be ${verb === "approve" ? "approved" : "denied"}`,
+  );
+}

@@ -1,0 +1,51 @@
+/** The request as the HTTP API shows it: ISO times, optional parts only when they exist. */
+import type { RequestRecord, RequestStatus } from "../store/types.js";
+
+export interface RequestView {
+  id: string;
+  status: RequestStatus;
+  subject: string;
+  action: string;
+  target: string;
+  environment: string;
+  params: Record<string, unknown>;
+  reason: string;
+  ticket?: string;
+  approvalsRequired: number;
+  approvals: { subject: string; at: string; note?: string }[];
+  createdAt: string;
+  updatedAt: string;
+  expiresAt: string;
+  result?: unknown;
+  error?: { code: string; message: string };
+  denial?: { by: string; reason: string };
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** Renders a stored request for the API. */
+export function toRequestView(r: RequestRecord): RequestView {
+  return {
+    id: r.id,
+    status: r.status,
+    subject: r.subject,
+    action: r.action,
+    target: r.target,
+    environment: r.environment,
+    params: { ...r.params },
+    reason: r.reason,
+    ...(r.ticket === undefined ? {} : { ticket: r.ticket }),
+    approvalsRequired: r.approvalsRequired,
+    approvals: r.approvals.map((a) => ({
+      subject: a.subject,
+      at: iso(a.at),
+      ...(a.note ? { note: a.note } : {}),
+    })),
+    createdAt: iso(r.createdAt),
+    updatedAt: iso(r.updatedAt),
+    expiresAt: iso(r.expiresAt),
+    ...(r.result === undefined ? {} : { result: r.result }),
+    ...(r.error === undefined ? {} : { error: { ...r.error } }),
+    ...(r.denial === undefined ? {} : { denial: { ...r.denial } }),
+  };
+}

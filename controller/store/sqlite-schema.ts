@@ -1,0 +1,74 @@
+/**
+ * The SQLite schema as numbered migrations: the database's `user_version` says how many have run.
+ * Migrations are append-only; a shipped one is never edited.
+ */
+export const SQLITE_MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE tokens (
+    id TEXT PRIMARY KEY,
+    subject TEXT NOT NULL,
+    groups TEXT NOT NULL,
+    secret_hash TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    revoked_at INTEGER
+  ) STRICT;
+
+  CREATE TABLE requests (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL CHECK (status IN
+      ('pending', 'approved', 'dispatched', 'completed', 'failed', 'denied', 'expired')),
+    subject TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    params TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    ticket TEXT,
+    approvals_required INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    jti TEXT UNIQUE,
+    kid TEXT,
+    result TEXT,
+    error_code TEXT,
+    error_message TEXT,
+    denied_by TEXT,
+    denial_reason TEXT
+  ) STRICT;
+  CREATE INDEX requests_by_status ON requests (status, expires_at);
+
+  CREATE TABLE approvals (
+    request_id TEXT NOT NULL REFERENCES requests (id),
+    subject TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    note TEXT,
+    PRIMARY KEY (request_id, subject)
+  ) STRICT;
+  CREATE TRIGGER approvals_no_update BEFORE UPDATE ON approvals
+    BEGIN SELECT RAISE(ABORT, 'approvals are append-only'); END;
+  CREATE TRIGGER approvals_no_delete BEFORE DELETE ON approvals
+    BEGIN SELECT RAISE(ABORT, 'approvals are append-only'); END;
+
+  -- The audit trail. UNIQUE prev_hash keeps the chain linear even if two writers race.
+  CREATE TABLE audit (
+    seq INTEGER PRIMARY KEY,
+    time TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    event TEXT NOT NULL,
+    request_id TEXT,
+    details TEXT NOT NULL,
+    reason TEXT,
+    ticket TEXT,
+    prev_hash TEXT NOT NULL UNIQUE,
+    hash TEXT NOT NULL UNIQUE
+  ) STRICT;
+  CREATE INDEX audit_by_request ON audit (request_id);
+  CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
+  CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
+  `,
+];

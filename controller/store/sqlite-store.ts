@@ -1,0 +1,330 @@
+/**
+ * The embedded store: one SQLite file in WAL mode. better-sqlite3 is synchronous, so each write runs
+ * as one `BEGIN IMMEDIATE` transaction (the write lock is taken before the audit chain's tail is read,
+ * which keeps the chain linear even when the CLI writes to the same file as a running controller).
+ */
+import { chmodSync, existsSync, mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import Database from "better-sqlite3";
+import { canonicalJson } from "../audit/canonical-json.js";
+import { type AuditEntry, type AuditRecord, chainRecord, GENESIS_HASH } from "../audit/chain.js";
+import { SQLITE_MIGRATIONS } from "./sqlite-schema.js";
+import type {
+  ApprovalOutcome,
+  ApprovalRecord,
+  NewRequest,
+  RequestRecord,
+  RequestStatus,
+  Store,
+  TokenRecord,
+  TransitionFields,
+} from "./types.js";
+
+type Row = Record<string, unknown>;
+const str = (v: unknown): string | undefined => (v === null || v === undefined ? undefined : String(v));
+
+/** Opens (creating if needed) the SQLite store at `path` and brings its schema up to date. */
+export function openSqliteStore(path: string): SqliteStore {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const created = !existsSync(path);
+  const db = new Database(path);
+  try {
+    if (created) chmodSync(path, 0o600); // token hashes and results live here
+    db.pragma("journal_mode = WAL");
+    db.pragma("busy_timeout = 5000");
+    db.pragma("foreign_keys = ON");
+    // FULL: an acknowledged audit record must survive a power cut, not just a process crash.
+    db.pragma("synchronous = FULL");
+    migrate(db);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  return new SqliteStore(db);
+}
+
+function migrate(db: Database.Database): void {
+  const current = db.pragma("user_version", { simple: true }) as number;
+  if (current > SQLITE_MIGRATIONS.length) {
+    throw new Error(
+      `the database is at schema version ${current}, newer than this controller knows (${SQLITE_MIGRATIONS.length}); upgrade keyhole`,
+    );
+  }
+  for (let version = current; version < SQLITE_MIGRATIONS.length; version++) {
+    db.transaction(() => {
+      db.exec(SQLITE_MIGRATIONS[version]!);
+      db.pragma(`user_version = ${version + 1}`);
+    }).immediate();
+  }
+}
+
+export class SqliteStore implements Store {
+  readonly db: Database.Database;
+
+  constructor(db: Database.Database) {
+    this.db = db;
+  }
+
+  async insertToken(token: TokenRecord, audit: AuditEntry, at: number): Promise<void> {
+    this.write(() => {
+      this.db
+        .prepare(
+          `INSERT INTO tokens (id, subject, groups, secret_hash, created_at, expires_at, revoked_at)
+           VALUES (?, ?, ?, ?, ?, ?, NULL)`,
+        )
+        .run(
+          token.id,
+          token.subject,
+          JSON.stringify(token.groups),
+          token.secretHash,
+          token.createdAt,
+          token.expiresAt,
+        );
+      this.append([audit], at);
+    });
+  }
+
+  async getToken(id: string): Promise<TokenRecord | undefined> {
+    const row = this.db.prepare("SELECT * FROM tokens WHERE id = ?").get(id) as Row | undefined;
+    return row && toToken(row);
+  }
+
+  async revokeToken(id: string, at: number, audit: AuditEntry) {
+    return this.write(() => {
+      const changed = this.db
+        .prepare("UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+        .run(at, id).changes;
+      const row = this.db.prepare("SELECT * FROM tokens WHERE id = ?").get(id) as Row | undefined;
+      if (!row) return { kind: "not-found" as const };
+      if (changed === 0) return { kind: "already-revoked" as const, token: toToken(row) };
+      this.append([audit], at);
+      return { kind: "revoked" as const, token: toToken(row) };
+    });
+  }
+
+  async createRequest(request: NewRequest, audit: readonly AuditEntry[], at: number): Promise<void> {
+    this.write(() => {
+      this.db
+        .prepare(
+          `INSERT INTO requests (id, status, subject, action, target, environment, params, reason, ticket,
+             approvals_required, created_at, updated_at, expires_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          request.id,
+          request.status,
+          request.subject,
+          request.action,
+          request.target,
+          request.environment,
+          JSON.stringify(request.params),
+          request.reason,
+          request.ticket ?? null,
+          request.approvalsRequired,
+          request.createdAt,
+          request.createdAt,
+          request.expiresAt,
+        );
+      this.append(audit, at);
+    });
+  }
+
+  async getRequest(id: string): Promise<RequestRecord | undefined> {
+    const row = this.db.prepare("SELECT * FROM requests WHERE id = ?").get(id) as Row | undefined;
+    return row && this.toRequest(row);
+  }
+
+  async listRequests(query: { status?: RequestStatus; limit: number; before?: number }) {
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM requests WHERE (@status IS NULL OR status = @status) AND (@before IS NULL OR seq < @before)
+         ORDER BY seq DESC LIMIT @limit`,
+      )
+      .all({ status: query.status ?? null, before: query.before ?? null, limit: query.limit }) as Row[];
+    return rows.map((row) => ({ record: this.toRequest(row), cursor: Number(row.seq) }));
+  }
+
+  async listExpiredPending(now: number, limit: number): Promise<RequestRecord[]> {
+    const rows = this.db
+      .prepare("SELECT * FROM requests WHERE status = 'pending' AND expires_at <= ? ORDER BY seq LIMIT ?")
+      .all(now, limit) as Row[];
+    return rows.map((row) => this.toRequest(row));
+  }
+
+  async listByStatus(status: RequestStatus, limit: number): Promise<RequestRecord[]> {
+    const rows = this.db
+      .prepare("SELECT * FROM requests WHERE status = ? ORDER BY seq LIMIT ?")
+      .all(status, limit) as Row[];
+    return rows.map((row) => this.toRequest(row));
+  }
+
+  async transitionRequest(
+    change: { id: string; from: RequestStatus; to: RequestStatus; at: number; set?: TransitionFields },
+    audit: readonly AuditEntry[],
+  ): Promise<boolean> {
+    return this.write(() => {
+      const set = change.set ?? {};
+      const changed = this.db
+        .prepare(
+          `UPDATE requests SET status = @to, updated_at = @at,
+             jti = COALESCE(@jti, jti), kid = COALESCE(@kid, kid), result = COALESCE(@result, result),
+             error_code = COALESCE(@errorCode, error_code), error_message = COALESCE(@errorMessage, error_message),
+             denied_by = COALESCE(@deniedBy, denied_by), denial_reason = COALESCE(@denialReason, denial_reason)
+           WHERE id = @id AND status = @from`,
+        )
+        .run({
+          id: change.id,
+          from: change.from,
+          to: change.to,
+          at: change.at,
+          jti: set.jti ?? null,
+          kid: set.kid ?? null,
+          result: set.result === undefined ? null : JSON.stringify(set.result),
+          errorCode: set.error?.code ?? null,
+          errorMessage: set.error?.message ?? null,
+          deniedBy: set.denial?.by ?? null,
+          denialReason: set.denial?.reason ?? null,
+        }).changes;
+      if (changed === 0) return false;
+      this.append(audit, change.at);
+      return true;
+    });
+  }
+
+  async addApproval(
+    approval: { requestId: string; subject: string; note: string | undefined; at: number },
+    audit: (outcome: { count: number; approved: boolean; request: RequestRecord }) => readonly AuditEntry[],
+  ): Promise<ApprovalOutcome> {
+    return this.write((): ApprovalOutcome => {
+      const row = this.db.prepare("SELECT * FROM requests WHERE id = ?").get(approval.requestId) as
+        | Row
+        | undefined;
+      if (!row) return { kind: "not-found" };
+      if (row.status !== "pending") return { kind: "not-pending", status: row.status as RequestStatus };
+      const inserted = this.db
+        .prepare("INSERT OR IGNORE INTO approvals (request_id, subject, at, note) VALUES (?, ?, ?, ?)")
+        .run(approval.requestId, approval.subject, approval.at, approval.note ?? null).changes;
+      if (inserted === 0) return { kind: "duplicate" };
+      const count = this.approvalsOf(approval.requestId).length;
+      let approved = false;
+      if (count >= Number(row.approvals_required)) {
+        approved =
+          this.db
+            .prepare(
+              "UPDATE requests SET status = 'approved', updated_at = ? WHERE id = ? AND status = 'pending'",
+            )
+            .run(approval.at, approval.requestId).changes === 1;
+      } else {
+        this.db
+          .prepare("UPDATE requests SET updated_at = ? WHERE id = ?")
+          .run(approval.at, approval.requestId);
+      }
+      const request = this.toRequest(
+        this.db.prepare("SELECT * FROM requests WHERE id = ?").get(approval.requestId) as Row,
+      );
+      this.append(audit({ count, approved, request }), approval.at);
+      return { kind: "added", count, approved };
+    });
+  }
+
+  async appendAudit(audit: readonly AuditEntry[], at: number): Promise<AuditRecord[]> {
+    return this.write(() => this.append(audit, at));
+  }
+
+  async listAudit(query: { afterSeq?: number; limit?: number } = {}): Promise<AuditRecord[]> {
+    const rows = this.db
+      .prepare("SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?")
+      .all(query.afterSeq ?? 0, query.limit ?? -1) as Row[];
+    return rows.map(toAudit);
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  /** Runs `fn` in one BEGIN IMMEDIATE transaction. */
+  private write<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  /** Appends to the chain; must run inside `write`, so the tail cannot move underneath. */
+  private append(entries: readonly AuditEntry[], at: number): AuditRecord[] {
+    const insert = this.db.prepare(
+      `INSERT INTO audit (seq, time, actor, event, request_id, details, reason, ticket, prev_hash, hash)
+       VALUES (@seq, @time, @actor, @event, @requestId, @details, @reason, @ticket, @prevHash, @hash)`,
+    );
+    const tail = this.db.prepare("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").get() as
+      | { seq: number; hash: string }
+      | undefined;
+    let seq = tail?.seq ?? 0;
+    let prevHash = tail?.hash ?? GENESIS_HASH;
+    const records: AuditRecord[] = [];
+    for (const entry of entries) {
+      const record = chainRecord(entry, ++seq, at, prevHash);
+      insert.run({ ...record, details: canonicalJson(record.details) });
+      records.push(record);
+      prevHash = record.hash;
+    }
+    return records;
+  }
+
+  private approvalsOf(requestId: string): ApprovalRecord[] {
+    const rows = this.db
+      .prepare("SELECT subject, at, note FROM approvals WHERE request_id = ? ORDER BY at, subject")
+      .all(requestId) as Row[];
+    return rows.map((r) => ({ subject: String(r.subject), at: Number(r.at), note: str(r.note) }));
+  }
+
+  private toRequest(row: Row): RequestRecord {
+    const errorCode = str(row.error_code);
+    const deniedBy = str(row.denied_by);
+    return {
+      id: String(row.id),
+      status: row.status as RequestStatus,
+      subject: String(row.subject),
+      action: String(row.action),
+      target: String(row.target),
+      environment: String(row.environment),
+      params: JSON.parse(String(row.params)) as Record<string, unknown>,
+      reason: String(row.reason),
+      ticket: str(row.ticket),
+      approvalsRequired: Number(row.approvals_required),
+      approvals: this.approvalsOf(String(row.id)),
+      createdAt: Number(row.created_at),
+      updatedAt: Number(row.updated_at),
+      expiresAt: Number(row.expires_at),
+      jti: str(row.jti),
+      kid: str(row.kid),
+      result: row.result === null ? undefined : (JSON.parse(String(row.result)) as unknown),
+      error: errorCode ? { code: errorCode, message: str(row.error_message) ?? "" } : undefined,
+      denial: deniedBy ? { by: deniedBy, reason: str(row.denial_reason) ?? "" } : undefined,
+    };
+  }
+}
+
+function toToken(row: Row): TokenRecord {
+  return {
+    id: String(row.id),
+    subject: String(row.subject),
+    groups: JSON.parse(String(row.groups)) as string[],
+    secretHash: String(row.secret_hash),
+    createdAt: Number(row.created_at),
+    expiresAt: Number(row.expires_at),
+    revokedAt: row.revoked_at === null ? undefined : Number(row.revoked_at),
+  };
+}
+
+function toAudit(row: Row): AuditRecord {
+  return {
+    seq: Number(row.seq),
+    time: String(row.time),
+    actor: String(row.actor),
+    event: row.event as AuditRecord["event"],
+    requestId: row.request_id === null ? null : String(row.request_id),
+    details: JSON.parse(String(row.details)) as Record<string, unknown>,
+    reason: row.reason === null ? null : String(row.reason),
+    ticket: row.ticket === null ? null : String(row.ticket),
+    prevHash: String(row.prev_hash),
+    hash: String(row.hash),
+  };
+}

@@ -1,0 +1,138 @@
+/**
+ * The controller's persistence, as one async interface: the embedded SQLite store implements it now,
+ * a PostgreSQL store for several replicas later. Every state change and its audit records are written
+ * in one transaction, and request transitions are compare-and-set, so a request moves at most once
+ * from any state (e.g. it is dispatched exactly once) however many callers race.
+ */
+import type { AuditEntry, AuditRecord } from "../audit/chain.js";
+
+export type RequestStatus =
+  | "pending"
+  | "approved"
+  | "dispatched"
+  | "completed"
+  | "failed"
+  | "denied"
+  | "expired";
+export const REQUEST_STATUSES = [
+  "pending",
+  "approved",
+  "dispatched",
+  "completed",
+  "failed",
+  "denied",
+  "expired",
+] as const satisfies readonly RequestStatus[];
+
+/** A controller-issued bearer token. Only the SHA-256 of its secret is ever stored. */
+export interface TokenRecord {
+  readonly id: string;
+  readonly subject: string;
+  readonly groups: readonly string[];
+  /** SHA-256 of the secret part, hex. */
+  readonly secretHash: string;
+  /** Epoch milliseconds. */
+  readonly createdAt: number;
+  readonly expiresAt: number;
+  readonly revokedAt: number | undefined;
+}
+
+export interface ApprovalRecord {
+  readonly subject: string;
+  readonly at: number;
+  readonly note: string | undefined;
+}
+
+/** A diagnostic request and everything decided about it. Times are epoch milliseconds. */
+export interface RequestRecord {
+  readonly id: string;
+  readonly status: RequestStatus;
+  readonly subject: string;
+  readonly action: string;
+  readonly target: string;
+  readonly environment: string;
+  readonly params: Readonly<Record<string, unknown>>;
+  readonly reason: string;
+  readonly ticket: string | undefined;
+  readonly approvalsRequired: number;
+  readonly approvals: readonly ApprovalRecord[];
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  /** When a still-pending request expires. */
+  readonly expiresAt: number;
+  /** The envelope's `jti` and signing key, once dispatched. */
+  readonly jti: string | undefined;
+  readonly kid: string | undefined;
+  readonly result: unknown;
+  readonly error: { readonly code: string; readonly message: string } | undefined;
+  readonly denial: { readonly by: string; readonly reason: string } | undefined;
+}
+
+export type NewRequest = Omit<
+  RequestRecord,
+  "approvals" | "updatedAt" | "jti" | "kid" | "result" | "error" | "denial"
+>;
+
+/** Fields a transition may set alongside the new status. */
+export interface TransitionFields {
+  readonly jti?: string;
+  readonly kid?: string;
+  readonly result?: unknown;
+  readonly error?: { code: string; message: string };
+  readonly denial?: { by: string; reason: string };
+}
+
+export type ApprovalOutcome =
+  | { readonly kind: "not-found" }
+  | { readonly kind: "not-pending"; readonly status: RequestStatus }
+  | { readonly kind: "duplicate" }
+  /** Recorded; `approved` when this approval moved the request pending → approved. */
+  | { readonly kind: "added"; readonly count: number; readonly approved: boolean };
+
+export interface Store {
+  /** Stores a new token and its `token.issued` record. */
+  insertToken(token: TokenRecord, audit: AuditEntry, at: number): Promise<void>;
+  getToken(id: string): Promise<TokenRecord | undefined>;
+  /** Marks a token revoked once; later calls change nothing and write no record. */
+  revokeToken(
+    id: string,
+    at: number,
+    audit: AuditEntry,
+  ): Promise<{ kind: "revoked" | "already-revoked"; token: TokenRecord } | { kind: "not-found" }>;
+
+  createRequest(request: NewRequest, audit: readonly AuditEntry[], at: number): Promise<void>;
+  getRequest(id: string): Promise<RequestRecord | undefined>;
+  /** Newest first; `before` is a cursor from the last page (`listCursor` of its last record). */
+  listRequests(query: {
+    status?: RequestStatus;
+    limit: number;
+    before?: number;
+  }): Promise<{ record: RequestRecord; cursor: number }[]>;
+  /** Pending requests whose `expiresAt` is at or before `now`. */
+  listExpiredPending(now: number, limit: number): Promise<RequestRecord[]>;
+  /** Requests in one status, oldest first (e.g. approved ones left undispatched by a crash). */
+  listByStatus(status: RequestStatus, limit: number): Promise<RequestRecord[]>;
+  /**
+   * Compare-and-set: moves `id` from `from` to `to` and appends `audit`, or does nothing and returns
+   * false when the request is not in `from` any more.
+   */
+  transitionRequest(
+    change: { id: string; from: RequestStatus; to: RequestStatus; at: number; set?: TransitionFields },
+    audit: readonly AuditEntry[],
+  ): Promise<boolean>;
+  /**
+   * Records one approval of a pending request, once per subject; when the count of distinct approvals
+   * reaches `approvalsRequired` the request becomes approved in the same transaction. `audit` builds
+   * the records from the outcome, so they carry the count.
+   */
+  addApproval(
+    approval: { requestId: string; subject: string; note: string | undefined; at: number },
+    audit: (outcome: { count: number; approved: boolean; request: RequestRecord }) => readonly AuditEntry[],
+  ): Promise<ApprovalOutcome>;
+
+  appendAudit(audit: readonly AuditEntry[], at: number): Promise<AuditRecord[]>;
+  /** Audit records in chain order, from `afterSeq` (exclusive). */
+  listAudit(query?: { afterSeq?: number; limit?: number }): Promise<AuditRecord[]>;
+
+  close(): Promise<void>;
+}

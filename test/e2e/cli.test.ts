@@ -1,0 +1,297 @@
+/**
+ * End to end with real processes on loopback: a sample workload, two agents (staging and
+ * production) and a controller, all started through the real `keyhole` executable, and driven
+ * by it as operators would.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  KEYHOLE_BIN,
+  runKeyhole,
+  SAMPLE_WORKLOAD,
+  type Service,
+  startProcess,
+} from "../../cli/demo/processes.js";
+
+const SECRET = `e2e-${randomBytes(16).toString("hex")}`;
+const isListening = (line: Record<string, unknown>) => line.msg === "listening";
+
+let dir: string;
+const services: Service[] = [];
+let controllerUrl = "";
+const tokens: Record<string, string> = {};
+const tokenIds: Record<string, string> = {};
+
+const as = (who: string): NodeJS.ProcessEnv => ({
+  PATH: process.env.PATH,
+  KEYHOLE_URL: controllerUrl,
+  KEYHOLE_TOKEN: tokens[who],
+});
+
+async function keyhole(args: string[], env: NodeJS.ProcessEnv = { PATH: process.env.PATH }) {
+  return runKeyhole(args, env, 30_000);
+}
+
+async function jsonOf(args: string[], who: string) {
+  const result = await keyhole([...args, "--json"], as(who));
+  expect(result.code, result.stderr).toBe(0);
+  return JSON.parse(result.stdout);
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "keyhole-e2e-"));
+  const workload = await startProcess({
+    name: "workload",
+    args: [SAMPLE_WORKLOAD],
+    env: { PATH: process.env.PATH, PORT: "0", NODE_ENV: "production", DEMO_API_KEY: SECRET },
+    logFile: join(dir, "workload.log"),
+    isReady: (line) => line.ready === true,
+  });
+  services.push(workload);
+
+  const inventory: string[] = [];
+  for (const environment of ["staging", "production"]) {
+    const keys = join(dir, "keys", environment);
+    const generated = await keyhole([
+      "keys",
+      "generate",
+      "--out",
+      keys,
+      "--environment",
+      environment,
+      "--json",
+    ]);
+    expect(generated.code, generated.stderr).toBe(0);
+    const id = `${environment}/shop/shop-0`;
+    const agent = await startProcess({
+      name: id,
+      args: [KEYHOLE_BIN, "agent", "--listen", "127.0.0.1:0", "--target", String(workload.pid)],
+      // Flags may also come from KEYHOLE_* variables: exercise that path here.
+      env: {
+        PATH: process.env.PATH,
+        KEYHOLE_ID: id,
+        KEYHOLE_ENVIRONMENT: environment,
+        KEYHOLE_TRUSTED_KEYS: join(keys, "jwks.json"),
+      },
+      logFile: join(dir, `agent-${environment}.log`),
+      isReady: isListening,
+    });
+    services.push(agent);
+    inventory.push(`- { id: ${id}, environment: ${environment}, url: "${agent.ready.url}" }`);
+  }
+  await writeFile(join(dir, "inventory.yaml"), `${inventory.join("\n")}\n`);
+  await writeFile(
+    join(dir, "policy.yaml"),
+    [
+      "environments:",
+      "  production: { approvals: 1, maxTtlSeconds: 120 }",
+      "  staging: { approvals: 0 }",
+      "roles:",
+      '  sre: { actions: ["*"] }',
+      "  support: { actions: [process-info] }",
+      "bindings:",
+      '  - { subjects: ["group:sre"], role: sre, environments: ["*"] }',
+      '  - { subjects: ["user:carol@example.com"], role: support, environments: [staging] }',
+      "",
+    ].join("\n"),
+  );
+
+  for (const [name, groups] of [
+    ["alice", "sre"],
+    ["bob", "sre"],
+    ["carol", "support"],
+  ] as const) {
+    const issued = await keyhole([
+      "token",
+      "issue",
+      "--subject",
+      `user:${name}@example.com`,
+      "--groups",
+      groups,
+      "--data-dir",
+      dir,
+      "--json",
+    ]);
+    expect(issued.code, issued.stderr).toBe(0);
+    const parsed = JSON.parse(issued.stdout);
+    tokens[name] = parsed.token;
+    tokenIds[name] = parsed.id;
+  }
+
+  const controller = await startProcess({
+    name: "controller",
+    args: [
+      KEYHOLE_BIN,
+      "controller",
+      "--data-dir",
+      dir,
+      "--policy",
+      join(dir, "policy.yaml"),
+      "--inventory",
+      join(dir, "inventory.yaml"),
+      "--signing-key",
+      `staging=${join(dir, "keys", "staging", "signing-key.pem")}`,
+      "--signing-key",
+      `production=${join(dir, "keys", "production", "signing-key.pem")}`,
+      "--listen",
+      "127.0.0.1:0",
+    ],
+    logFile: join(dir, "controller.log"),
+    isReady: isListening,
+  });
+  services.push(controller);
+  controllerUrl = String(controller.ready.url);
+}, 60_000);
+
+afterAll(async () => {
+  const codes = await Promise.all(services.reverse().map((s) => s.stop()));
+  // Graceful SIGTERM shutdown exits 0 for every keyhole service and the workload.
+  expect(codes).toEqual(services.map(() => 0));
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("keyhole end to end", () => {
+  it("keys generate wrote a 0600 PKCS#8 key and a public JWKS", async () => {
+    const key = join(dir, "keys", "staging", "signing-key.pem");
+    expect((await stat(key)).mode & 0o777).toBe(0o600);
+    expect(await readFile(key, "utf8")).toContain("BEGIN PRIVATE KEY");
+    const jwks = JSON.parse(await readFile(join(dir, "keys", "staging", "jwks.json"), "utf8"));
+    expect(jwks.keys[0]).toMatchObject({ kty: "OKP", crv: "Ed25519" });
+    expect(jwks.keys[0].d).toBeUndefined();
+  });
+
+  it("run process-info --wait on staging completes without approval", async () => {
+    const { request } = await jsonOf(
+      ["run", "process-info", "--target", "staging/shop/shop-0", "--reason", "e2e: memory", "--wait"],
+      "alice",
+    );
+    expect(request.status).toBe("completed");
+    expect(request.result.result.pid).toBe(services[0]!.pid);
+    expect(request.result.result.threads).toBeGreaterThan(1);
+  });
+
+  it("run env --wait prints the environment with the secret masked", async () => {
+    const result = await keyhole(
+      ["run", "env", "--target", "staging/shop/shop-0", "--reason", "e2e: config", "--wait"],
+      as("alice"),
+    );
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/DEMO_API_KEY=⟦masked:/);
+    expect(result.stdout).toContain("NODE_ENV=production");
+    expect(result.stdout).not.toContain(SECRET);
+  });
+
+  it("production: self-approval is refused, a second person's approval runs it", async () => {
+    const { request } = await jsonOf(
+      ["run", "env", "--target", "production/shop/shop-0", "--reason", "e2e: drift", "--ticket", "INC-42"],
+      "alice",
+    );
+    expect(request.status).toBe("pending");
+    expect(request.approvalsRequired).toBe(1);
+
+    const self = await keyhole(["approve", request.id], as("alice"));
+    expect(self.code).toBe(1);
+    expect(self.stderr).toContain("KH_SELF_APPROVAL");
+    expect(self.stderr.trim().split("\n")).toHaveLength(1);
+
+    const unentitled = await keyhole(["approve", request.id], as("carol"));
+    expect(unentitled.code).toBe(1);
+    expect(unentitled.stderr).toContain("KH_POLICY_DENIED");
+
+    const approved = await keyhole(["approve", request.id, "--note", "ok for INC-42"], as("bob"));
+    expect(approved.code, approved.stderr).toBe(0);
+
+    const done = await jsonOf(["status", request.id, "--wait"], "alice");
+    expect(done.request.status).toBe("completed");
+    expect(done.request.approvals.map((a: { subject: string }) => a.subject)).toEqual([
+      "user:bob@example.com",
+    ]);
+    expect(JSON.stringify(done)).not.toContain(SECRET);
+  });
+
+  it("a denied request ends the requester's wait with exit 1 and the reason", async () => {
+    const { request } = await jsonOf(
+      ["run", "process-info", "--target", "production/shop/shop-0", "--reason", "e2e: deny me"],
+      "alice",
+    );
+    const denied = await keyhole(["deny", request.id, "--reason", "not during the freeze"], as("bob"));
+    expect(denied.code, denied.stderr).toBe(0);
+    const waited = await keyhole(["status", request.id, "--wait"], as("alice"));
+    expect(waited.code).toBe(1);
+    expect(waited.stderr).toContain("not during the freeze");
+  });
+
+  it("policy refuses what no binding allows, and the agent refuses what it does not run", async () => {
+    const refused = await keyhole(
+      ["run", "env", "--target", "staging/shop/shop-0", "--reason", "e2e: no"],
+      as("carol"),
+    );
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("KH_POLICY_DENIED");
+
+    const agentRefusal = await keyhole(
+      ["run", "heap-snapshot", "--target", "staging/shop/shop-0", "--reason", "e2e: not enabled", "--wait"],
+      as("alice"),
+    );
+    expect(agentRefusal.code).toBe(1);
+    expect(agentRefusal.stderr).toContain("KH_ACTION_DISABLED");
+  });
+
+  it("requests lists them, --status filters, --json is parseable", async () => {
+    const all = await jsonOf(["requests"], "alice");
+    expect(all.requests.length).toBeGreaterThanOrEqual(5);
+    const denied = await jsonOf(["requests", "--status", "denied"], "alice");
+    expect(denied.requests.every((r: { status: string }) => r.status === "denied")).toBe(true);
+    const table = await keyhole(["requests"], as("alice"));
+    expect(table.stdout.split("\n")[0]).toMatch(/^ID\s+STATUS\s+ACTION/);
+  });
+
+  it("usage errors exit 2 with one line; --help exits 0 on every command", async () => {
+    for (const args of [
+      ["run", "env", "--target", "x"],
+      ["bogus"],
+      ["requests", "--status", "weird"],
+      ["run", "env", "--target", "x", "--reason", "r", "--param", "nokey"],
+    ]) {
+      const result = await keyhole(args, as("alice"));
+      expect({ args, code: result.code }).toEqual({ args, code: 2 });
+      expect(result.stderr.trim().split("\n").length).toBeLessThanOrEqual(2);
+    }
+    for (const command of [
+      [],
+      ["run"],
+      ["approve"],
+      ["deny"],
+      ["requests"],
+      ["status"],
+      ["token"],
+      ["token", "issue"],
+      ["token", "revoke"],
+      ["keys", "generate"],
+      ["agent"],
+      ["controller"],
+      ["demo"],
+    ]) {
+      const result = await keyhole([...command, "--help"]);
+      expect({ command, code: result.code }).toEqual({ command, code: 0 });
+      expect(result.stdout).toContain("Usage: keyhole");
+    }
+  });
+
+  it("an unreachable controller is a clear one-line failure", async () => {
+    const result = await keyhole(["requests"], { ...as("alice"), KEYHOLE_URL: "http://127.0.0.1:9" });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/cannot reach the controller at http:\/\/127\.0\.0\.1:9/);
+  });
+
+  it("a revoked token stops working", async () => {
+    const revoked = await keyhole(["token", "revoke", tokenIds.carol!, "--data-dir", dir]);
+    expect(revoked.code, revoked.stderr).toBe(0);
+    const after = await keyhole(["requests"], as("carol"));
+    expect(after.code).toBe(1);
+    expect(after.stderr).toContain("KH_UNAUTHENTICATED");
+  });
+});

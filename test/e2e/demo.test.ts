@@ -1,0 +1,29 @@
+/** `npm run demo` is the first thing a newcomer runs: it must work offline and leave nothing running. */
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, expect, it } from "vitest";
+import { runKeyhole } from "../../cli/demo/processes.js";
+
+let dir: string | undefined;
+afterAll(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+it("keyhole demo runs the tour end to end, masks the secret, stops everything and exits 0", async () => {
+  dir = await mkdtemp(join(tmpdir(), "keyhole-demo-test-"));
+  const result = await runKeyhole(["demo", "--data-dir", dir], { PATH: process.env.PATH }, 90_000);
+  expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0);
+  const out = result.stdout;
+  expect(out).toContain("process facts from staging");
+  expect(out).toMatch(/DEMO_API_KEY=⟦masked:/);
+  expect(out).toContain("KH_SELF_APPROVAL");
+  expect(out).toContain("where the data lives");
+  expect(out).toContain(join(dir, "keyhole.db"));
+  expect(existsSync(join(dir, "keyhole.db"))).toBe(true);
+  // Every process the demo started is gone.
+  const pids = [...out.matchAll(/pid (\d+)/g)].map((m) => Number(m[1]));
+  expect(pids.length).toBeGreaterThan(0);
+  for (const pid of pids) expect(existsSync(`/proc/${pid}`)).toBe(false);
+}, 120_000);

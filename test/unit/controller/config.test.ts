@@ -1,0 +1,138 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { CONTROLLER_ENV_VARS, loadControllerConfig } from "../../../controller/config.js";
+import { ConfigError } from "../../../controller/errors.js";
+
+describe("loadControllerConfig", () => {
+  let cwd: string;
+  beforeEach(async () => {
+    cwd = await mkdtemp(join(tmpdir(), "keyhole-cfg-"));
+  });
+  afterEach(async () => {
+    await rm(cwd, { recursive: true, force: true });
+  });
+
+  function problemsOf(
+    options: Parameters<typeof loadControllerConfig>[0],
+    env: Record<string, string> = {},
+  ): readonly string[] {
+    try {
+      loadControllerConfig(options, env, cwd);
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      return (err as ConfigError).problems;
+    }
+    throw new Error("expected the config to be refused");
+  }
+
+  it("has embedded defaults with absolute paths, and is frozen", () => {
+    const config = loadControllerConfig({}, {}, cwd);
+    expect(config).toEqual({
+      dataDir: join(cwd, "keyhole-data"),
+      policyPath: undefined,
+      inventoryPath: undefined,
+      signingKeys: [],
+      listen: { host: "127.0.0.1", port: 7400 },
+      database: { kind: "sqlite", path: join(cwd, "keyhole-data", "keyhole.db") },
+      id: "keyhole-controller",
+      sweepIntervalSeconds: 30,
+      dispatchTimeoutSeconds: 90,
+      logLevel: "info",
+      bodyLimitBytes: 65_536,
+      maxResultBytes: 16 * 1024 * 1024,
+    });
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.listen)).toBe(true);
+  });
+
+  it("reads KEYHOLE_* variables, and options win over them", () => {
+    const env = {
+      KEYHOLE_DATA_DIR: "/var/lib/keyhole",
+      KEYHOLE_POLICY: "/etc/keyhole/policy.yaml",
+      KEYHOLE_LISTEN: "0.0.0.0:8080",
+      KEYHOLE_SIGNING_KEY: "production=/k/prod.pem, staging=/k/stg.pem",
+      KEYHOLE_DATABASE: "sqlite:/var/lib/keyhole/other.db",
+      KEYHOLE_CONTROLLER_ID: "ctl-eu-1",
+      KEYHOLE_DISPATCH_TIMEOUT_SECONDS: "120",
+      KEYHOLE_SWEEP_INTERVAL_SECONDS: "",
+    };
+    const fromEnv = loadControllerConfig({}, env, cwd);
+    expect(fromEnv).toMatchObject({
+      dataDir: "/var/lib/keyhole",
+      policyPath: "/etc/keyhole/policy.yaml",
+      listen: { host: "0.0.0.0", port: 8080 },
+      signingKeys: [
+        { environment: "production", file: "/k/prod.pem" },
+        { environment: "staging", file: "/k/stg.pem" },
+      ],
+      database: { kind: "sqlite", path: "/var/lib/keyhole/other.db" },
+      id: "ctl-eu-1",
+      dispatchTimeoutSeconds: 120,
+      sweepIntervalSeconds: 30,
+    });
+    const overridden = loadControllerConfig(
+      { dataDir: "d", listen: "[::1]:0", signingKey: ["production=p.pem"], id: "x", database: "db.sqlite" },
+      env,
+      cwd,
+    );
+    expect(overridden).toMatchObject({
+      dataDir: join(cwd, "d"),
+      listen: { host: "::1", port: 0 },
+      signingKeys: [{ environment: "production", file: join(cwd, "p.pem") }],
+      id: "x",
+      database: { path: join(cwd, "db.sqlite") },
+    });
+  });
+
+  it("uses <dataDir>/inventory.yaml when it exists", async () => {
+    expect(loadControllerConfig({ dataDir: "." }, {}, cwd).inventoryPath).toBeUndefined();
+    await writeFile(join(cwd, "inventory.yaml"), "[]\n");
+    expect(loadControllerConfig({ dataDir: "." }, {}, cwd).inventoryPath).toBe(join(cwd, "inventory.yaml"));
+    expect(loadControllerConfig({ dataDir: ".", inventory: "x.yaml" }, {}, cwd).inventoryPath).toBe(
+      join(cwd, "x.yaml"),
+    );
+  });
+
+  it("says PostgreSQL is not built yet, and refuses other database URLs", () => {
+    expect(problemsOf({ database: "postgres://u@db:5432/keyhole" })).toEqual([
+      expect.stringMatching(/^--database \(KEYHOLE_DATABASE\): PostgreSQL support is not built yet/),
+    ]);
+    expect(problemsOf({}, { KEYHOLE_DATABASE: "postgresql://db/k" })[0]).toMatch(
+      /PostgreSQL support is not built yet/,
+    );
+    expect(problemsOf({ database: "mysql://db/k" })[0]).toMatch(/unsupported database/);
+    expect(problemsOf({ database: "sqlite:" })[0]).toMatch(/unsupported database/);
+  });
+
+  it("lists every problem at once, naming flag and variable", () => {
+    expect(
+      problemsOf(
+        { listen: "localhost", signingKey: ["production", "Prod=x.pem", "staging=a.pem", "staging=b.pem"] },
+        {
+          KEYHOLE_DISPATCH_TIMEOUT_SECONDS: "soon",
+          KEYHOLE_LOG_LEVEL: "loud",
+          KEYHOLE_CONTROLLER_ID: "has space",
+        },
+      ),
+    ).toEqual([
+      '--signing-key (KEYHOLE_SIGNING_KEY): must be ENV=FILE with ENV an environment name, got "production"',
+      '--signing-key (KEYHOLE_SIGNING_KEY): must be ENV=FILE with ENV an environment name, got "Prod=x.pem"',
+      '--listen (KEYHOLE_LISTEN): must be HOST:PORT (e.g. 127.0.0.1:7400), got "localhost"',
+      "--id (KEYHOLE_CONTROLLER_ID): must be an id (A-Z, a-z, 0-9, ._:/-)",
+      "--dispatch-timeout-seconds (KEYHOLE_DISPATCH_TIMEOUT_SECONDS): Invalid input: expected number, received NaN",
+      expect.stringMatching(/^--log-level \(KEYHOLE_LOG_LEVEL\): Invalid option/),
+    ]);
+    expect(problemsOf({ listen: "127.0.0.1:70000" })).toHaveLength(1);
+    expect(problemsOf({ signingKey: ["staging=a.pem", "staging=b.pem"] })).toEqual([
+      '--signing-key (KEYHOLE_SIGNING_KEY): two keys for "staging"',
+    ]);
+    expect(problemsOf({ bogus: 1 } as never)).toEqual(['unknown option "bogus"']);
+  });
+
+  it("documents one variable per option, none shared with the agent's --id", () => {
+    expect(new Set(Object.values(CONTROLLER_ENV_VARS)).size).toBe(Object.keys(CONTROLLER_ENV_VARS).length);
+    expect(Object.values(CONTROLLER_ENV_VARS)).not.toContain("KEYHOLE_ID");
+  });
+});
