@@ -21,7 +21,10 @@ export class ActionRunner {
   ): Promise<unknown> {
     const running = this.inFlight.get(action.name) ?? 0;
     if (running >= action.limits.maxConcurrency) {
-      throw new AgentError("KH_BUSY", `${action.name} is already running ${running} time(s) here; retry shortly`);
+      throw new AgentError(
+        "KH_BUSY",
+        `${action.name} is already running ${running} time(s) here; retry shortly`,
+      );
     }
     this.inFlight.set(action.name, running + 1);
 
@@ -35,7 +38,10 @@ export class ActionRunner {
       rejectRun(reason);
     };
     const timer = setTimeout(
-      () => abort(new AgentError("KH_TIMEOUT", `${action.name} did not finish within ${action.limits.timeoutMs} ms`)),
+      () =>
+        abort(
+          new AgentError("KH_TIMEOUT", `${action.name} did not finish within ${action.limits.timeoutMs} ms`),
+        ),
       action.limits.timeoutMs,
     );
     timer.unref();

@@ -29,7 +29,12 @@ interface Load {
   total: number;
 }
 
-async function load(url: string, seconds: number, body: () => string, contentType = "application/jwt"): Promise<Load> {
+async function load(
+  url: string,
+  seconds: number,
+  body: () => string,
+  contentType = "application/jwt",
+): Promise<Load> {
   const result = await autocannon({
     url,
     method: "POST",
@@ -91,7 +96,13 @@ function cycle(items: readonly string[]): () => string {
   };
 }
 
-async function measure(server: Started, url: string, seconds: number, body: () => string, contentType?: string) {
+async function measure(
+  server: Started,
+  url: string,
+  seconds: number,
+  body: () => string,
+  contentType?: string,
+) {
   await load(url, 2, body, contentType);
   const cpuBefore = cpuSecondsOf(server.child.pid!);
   const result = await load(url, seconds, body, contentType);
@@ -108,7 +119,10 @@ export async function benchAgentHttp(seconds = 8): Promise<BenchResult[]> {
   const jwks = join(dir, "jwks.json");
   writeFileSync(jwks, JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: "bench" }] }));
 
-  const workload = await startNode([`${ROOT}examples/workload.mjs`], isListening, { ...process.env, PORT: "0" });
+  const workload = await startNode([`${ROOT}examples/workload.mjs`], isListening, {
+    ...process.env,
+    PORT: "0",
+  });
   const agent = await startNode(
     [
       KEYHOLE_BIN,
@@ -136,9 +150,13 @@ export async function benchAgentHttp(seconds = 8): Promise<BenchResult[]> {
     await bare.stop();
 
     const hello = await startNode([`${ROOT}dist/bench/hello-fastify.js`], isListening);
-    const helloLoad = await measure(hello, `http://127.0.0.1:${hello.ready.port}/`, seconds, () => "{}", "application/json").finally(
-      () => hello.stop(),
-    );
+    const helloLoad = await measure(
+      hello,
+      `http://127.0.0.1:${hello.ready.port}/`,
+      seconds,
+      () => "{}",
+      "application/json",
+    ).finally(() => hello.stop());
 
     // Enough distinct envelopes for both signed runs, sized on a first guess of the agent's rate.
     const envelopes = await signedEnvelopes(Math.ceil(4000 * (seconds + 2)), "bench", privateKey);

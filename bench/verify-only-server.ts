@@ -20,5 +20,7 @@ app.post("/v1/requests", async (request, reply) => {
 });
 await app.listen({ host: "127.0.0.1", port: 0 });
 const address = app.server.address();
-process.stdout.write(`${JSON.stringify({ ready: true, port: typeof address === "object" && address ? address.port : 0 })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ ready: true, port: typeof address === "object" && address ? address.port : 0 })}\n`,
+);
 process.once("SIGTERM", () => app.close().then(() => process.exit(0)));

@@ -85,6 +85,7 @@ async function send(body: string, contentType = "application/jwt", target = app)
     headers: { "content-type": contentType },
     body,
   });
+  // biome-ignore lint/suspicious/noExplicitAny: each test checks the fields it reads
   return { status: res.statusCode, json: res.json() as Record<string, any> };
 }
 

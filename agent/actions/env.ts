@@ -1,0 +1,93 @@
+/**
+ * `env`: every variable the target was started with: names in clear, values masked inside the
+ * pod, and a keyed fingerprint of each masked value so two pods can be compared without seeing it.
+ */
+import { z } from "zod";
+import type { Redactor } from "../redact/index.js";
+import { readEnviron } from "../target/environ.js";
+import { readStat } from "../target/process-stat.js";
+import { type ActionContext, defineAction } from "./types.js";
+
+/** One variable as it leaves the pod. */
+export interface EnvVariable {
+  readonly name: string;
+  readonly value: string;
+  readonly masked: boolean;
+  readonly rule?: string;
+  readonly fingerprint?: string;
+}
+
+/** The result of `env`. */
+export interface EnvResult {
+  readonly pid: number;
+  readonly variables: EnvVariable[];
+  readonly maskedCount: number;
+}
+
+/**
+ * Masks the target's environment and remembers each masked value in the redactor, so the same
+ * secret is masked when it reappears elsewhere (a command line, a log line).
+ */
+export function maskedEnvironment(ctx: Pick<ActionContext, "pid" | "procRoot" | "redactor">): EnvResult {
+  const variables: EnvVariable[] = [];
+  for (const [name, raw] of readEnviron(ctx.pid, { procRoot: ctx.procRoot })) {
+    const { value, masked, rule, fingerprint } = ctx.redactor.maskEnv(name, raw);
+    if (masked) ctx.redactor.remember(raw);
+    variables.push({
+      name,
+      value,
+      masked,
+      ...(rule !== undefined ? { rule } : {}),
+      ...(fingerprint !== undefined ? { fingerprint } : {}),
+    });
+  }
+  return { pid: ctx.pid, variables, maskedCount: variables.filter((v) => v.masked).length };
+}
+
+/** Processes (pid and start time, per redactor) whose secrets the redactor already knows. */
+const primed = new WeakMap<Redactor, Set<string>>();
+/** Bounds the bookkeeping of a long-running agent; forgetting only costs a re-read. */
+const MAX_PRIMED = 256;
+
+/**
+ * Teaches the redactor the target's masked env values once per process incarnation (pid plus
+ * start time: the environment block never changes after exec), so that other actions mask a
+ * secret that reappears verbatim even if nobody ran `env` first. Best effort: a target whose
+ * environ is unreadable is masked by the other rules alone. `startTicks` saves a read when known.
+ */
+export function learnTargetSecrets(
+  ctx: Pick<ActionContext, "pid" | "procRoot" | "redactor">,
+  startTicks?: number,
+): void {
+  try {
+    const key = `${ctx.pid}:${startTicks ?? readStat(ctx.procRoot, ctx.pid).startTicks}`;
+    let seen = primed.get(ctx.redactor);
+    if (!seen) {
+      seen = new Set();
+      primed.set(ctx.redactor, seen);
+    }
+    if (seen.has(key)) return;
+    maskedEnvironment(ctx);
+    if (seen.size >= MAX_PRIMED) seen.clear();
+    seen.add(key);
+  } catch {
+    // Deliberately ignored: see above.
+  }
+}
+
+export const envAction = defineAction({
+  name: "env",
+  description:
+    "Every environment variable of the target: names, masked values, fingerprints of masked values.",
+  params: z.strictObject({}),
+  limits: {
+    timeoutMs: 5_000,
+    maxConcurrency: 4,
+    // An environment block is at most a few MiB (ARG_MAX); markers only shorten values.
+    maxOutputBytes: 4 * 1024 * 1024,
+  },
+  async run(_params, ctx): Promise<EnvResult> {
+    ctx.signal.throwIfAborted();
+    return maskedEnvironment(ctx);
+  },
+});

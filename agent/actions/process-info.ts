@@ -1,0 +1,52 @@
+/**
+ * `process-info`: the target's pid, masked command line, uptime, RSS, threads, open fds and
+ * cgroup memory limit and usage. Cheap by design (a dozen small /proc reads, all synchronous):
+ * it is the action operators and health tooling call most. V8 heap statistics of Node targets
+ * need the inspector and come with it.
+ */
+import { z } from "zod";
+import { type CgroupMemory, readCgroupMemory } from "../target/cgroup-memory.js";
+import { readProcessFacts } from "../target/process-facts.js";
+import { learnTargetSecrets } from "./env.js";
+import { defineAction } from "./types.js";
+
+/** The result of `process-info`. */
+export interface ProcessInfoResult {
+  readonly pid: number;
+  /** argv, masked: secret flags, URL credentials, tokens and the target's known env secrets. */
+  readonly cmdline: string[];
+  readonly uptimeSeconds: number;
+  readonly rssBytes: number | null;
+  readonly threads: number;
+  readonly openFds: number;
+  readonly cgroup: CgroupMemory;
+}
+
+export const processInfoAction = defineAction({
+  name: "process-info",
+  description: "Pid, masked command line, uptime, RSS, threads, open fds and cgroup memory of the target.",
+  params: z.strictObject({}),
+  limits: {
+    timeoutMs: 5_000,
+    maxConcurrency: 32,
+    // A command line is at most ARG_MAX (2 MiB by default); this is generous for real ones.
+    maxOutputBytes: 1024 * 1024,
+  },
+  async run(_params, ctx): Promise<ProcessInfoResult> {
+    ctx.signal.throwIfAborted();
+    const facts = readProcessFacts(ctx.pid, { procRoot: ctx.procRoot });
+    const cgroup = readCgroupMemory(ctx.pid, { procRoot: ctx.procRoot, cgroupRoot: ctx.cgroupRoot });
+    // So that a secret passed both in the env and on the command line is masked here too.
+    learnTargetSecrets(ctx, facts.startTicks);
+    ctx.signal.throwIfAborted();
+    return {
+      pid: facts.pid,
+      cmdline: ctx.redactor.maskArgv(facts.cmdline),
+      uptimeSeconds: facts.uptimeSeconds,
+      rssBytes: facts.rssBytes,
+      threads: facts.threads,
+      openFds: facts.openFds,
+      cgroup,
+    };
+  },
+});

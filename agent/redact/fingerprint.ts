@@ -1,0 +1,22 @@
+/**
+ * Keyed fingerprints of masked values: the first 12 hex digits of HMAC-SHA256(key, value).
+ *
+ * Keyed so that a fingerprint reveals nothing to someone without the key (an unkeyed hash of a
+ * short password is a dictionary lookup away), yet stays equal wherever the same key is deployed:
+ * two pods with the same DB_PASSWORD show the same fingerprint, and a rotated one shows a new one.
+ * 48 bits tell values apart for comparison; they are far too few to confirm a guess offline
+ * without the key anyway.
+ */
+import { createHmac } from "node:crypto";
+
+/** Hex digits of the HMAC kept in a marker. */
+export const FINGERPRINT_HEX_LENGTH = 12;
+
+/** Returns the fingerprint function for one key. */
+export function createFingerprinter(key: Uint8Array): (value: string) => string {
+  if (key.length === 0) throw new Error("the fingerprint key must not be empty");
+  // Copied so a caller that later zeroes or reuses its buffer does not change our fingerprints.
+  const ownKey = Buffer.from(key);
+  return (value) =>
+    createHmac("sha256", ownKey).update(value, "utf8").digest("hex").slice(0, FINGERPRINT_HEX_LENGTH);
+}

@@ -1,0 +1,71 @@
+/**
+ * Masking a value found under a name (an environment variable, a `--flag`, a `key=value` pair):
+ * the name decides whether the value is a secret, the value's shape decides how much of it to
+ * keep. Shared by mask-env, mask-argv and the key=value rule of mask-text so that the three
+ * agree.
+ */
+import { KNOWN_VALUE_RULE } from "./known-values.js";
+import { isMarker } from "./markers.js";
+import { plainValueKind } from "./plain-values.js";
+import { classifyName } from "./secret-names.js";
+
+/** Replaces one raw secret with its marker (keeping its line breaks). */
+export type MaskPiece = (raw: string, rule: string) => string;
+
+/** A URL with userinfo but no password: `https://<key>@host/…` (e.g. a Sentry DSN). */
+const URL_USER_ONLY = /^(?<keep>[A-Za-z][A-Za-z0-9+.-]{0,30}:\/\/)(?<user>[^\s/?#@:]{1,256})@/d;
+const URL_START = /^[A-Za-z][A-Za-z0-9+.-]{0,30}:\/\//;
+const SCHEMES = "Bearer|Basic|Digest|Token|Negotiate|NTLM|ApiKey|AWS4-HMAC-SHA256|SharedKey";
+const AUTH_SCHEME_WORD = new RegExp(String.raw`^(?:${SCHEMES})[ \t]{0,4}$`, "i");
+/** An HTTP authorization scheme word, kept in front of the credentials it introduces. */
+const AUTH_SCHEME = new RegExp(String.raw`^(?<scheme>(?:${SCHEMES})[ \t]{1,4})(?<rest>\S[\s\S]*)$`, "i");
+
+/** Names seen recently and their verdicts: text repeats the same few keys over and over. */
+const verdicts = new Map<string, boolean>();
+const MAX_VERDICTS = 2048;
+
+/** True when the name holds a secret (not merely refers to one). */
+export function isSecretName(name: string): boolean {
+  let verdict = verdicts.get(name);
+  if (verdict === undefined) {
+    const info = classifyName(name);
+    verdict = info.secret && !info.reference;
+    if (verdicts.size >= MAX_VERDICTS) verdicts.clear();
+    verdicts.set(name, verdict);
+  }
+  return verdict;
+}
+
+/** True when the name marks its value as secret and the value is not plainly harmless. */
+export function isSecretUnderName(name: string, value: string): boolean {
+  return isSecretName(name) && plainValueKind(value) === undefined;
+}
+
+/**
+ * The masked form of a value already judged secret by its name. `shaped` is the value after the
+ * shape rules ran on it (the value itself when they already ran on the surrounding text):
+ * - one detected token → that marker (its rule is more telling than the name's), unless it is
+ *   only a known value: then the name's rule, so a variable's marker does not depend on which
+ *   action happened to learn the value first;
+ * - a URL → only its password (or user-only key) masked, scheme, host and path kept;
+ * - `Bearer …` and other scheme words → the word kept, the credentials masked;
+ * - anything else → the whole value masked under `rule`.
+ */
+export function maskSecretValue(value: string, shaped: string, rule: string, mask: MaskPiece): string {
+  if (isMarker(shaped) && !shaped.startsWith(`⟦masked:${KNOWN_VALUE_RULE}:`)) return shaped;
+  // A scheme word alone (`Authorization: Bearer ⟦…⟧` once the token is masked) is not a secret.
+  if (AUTH_SCHEME_WORD.test(value)) return shaped;
+  if (URL_START.test(value)) {
+    if (shaped !== value) return shaped;
+    const userOnly = URL_USER_ONLY.exec(value);
+    const user = userOnly?.indices?.groups?.user;
+    if (userOnly?.groups?.user && user) {
+      return value.slice(0, user[0]) + mask(userOnly.groups.user, "url-userinfo") + value.slice(user[1]);
+    }
+  }
+  const scheme = AUTH_SCHEME.exec(value);
+  if (scheme?.groups?.scheme && scheme.groups.rest) {
+    return scheme.groups.scheme + mask(scheme.groups.rest, rule);
+  }
+  return mask(value, rule);
+}

@@ -1,0 +1,39 @@
+/**
+ * Values that are plainly not secrets even under a secret-sounding name: `PASSWORD_MIN_LENGTH=12`,
+ * `SESSION_TIMEOUT=30m`, `AUTH_ENABLED=true`, `TOKEN_URL=https://idp/token`. Each rule is narrow on
+ * purpose: a value that merely *looks* harmless (a word, a short string) stays masked.
+ */
+
+const BOOLEAN_LIKE = /^(?:true|false|yes|no|on|off|enabled|disabled|none|null|nil|undefined)$/i;
+/** Short numbers only: a 6-digit PIN under a secret name is still a secret. */
+const SHORT_NUMBER = /^[+-]?[0-9]{1,4}(?:\.[0-9]{1,4})?$/;
+const DURATION = /^(?:[0-9]{1,9}(?:\.[0-9]{1,9})?(?:ns|us|µs|ms|s|m|h|d|w)){1,6}$/;
+/** An absolute, home- or dot-relative path made of ordinary path characters. */
+const PATH = /^(?:~|\.{1,2})?\/[A-Za-z0-9._@%+=,:~-]{0,255}(?:\/[A-Za-z0-9._@%+=,:~-]{0,255}){0,63}$/;
+/** A URL whose authority carries no userinfo (`user:pass@`); its query is still checked by the text rules. */
+const URL_WITHOUT_USERINFO = /^[A-Za-z][A-Za-z0-9+.-]{0,30}:\/\/[^\s/?#@]{1,255}(?:[/?#]\S{0,8192})?$/;
+/** A reference to another variable, resolved elsewhere: `${DB_PASSWORD}`, `$(DB_PASSWORD)`, `$DB_PASSWORD`. */
+const VARIABLE_REFERENCE =
+  /^\$(?:\{[A-Za-z_][A-Za-z0-9_]{0,127}\}|\([A-Za-z_][A-Za-z0-9_]{0,127}\)|[A-Za-z_][A-Za-z0-9_]{0,127})$/;
+/** An already-redacted placeholder. */
+const PLACEHOLDER = /^(?:\*{1,64}|<redacted>|\[redacted\]|redacted)$/i;
+
+/** Tried in order; the first that matches names why the value is shown. */
+export const PLAIN_RULES: readonly (readonly [string, RegExp])[] = [
+  ["boolean", BOOLEAN_LIKE],
+  ["number", SHORT_NUMBER],
+  ["duration", DURATION],
+  ["path", PATH],
+  ["url", URL_WITHOUT_USERINFO],
+  ["variable-reference", VARIABLE_REFERENCE],
+  ["placeholder", PLACEHOLDER],
+];
+
+/** Why `value` is plainly not a secret (`"empty"`, `"number"`, `"path"`…), or undefined if it may be one. */
+export function plainValueKind(value: string): string | undefined {
+  const trimmed = value.trim();
+  if (trimmed === "") return "empty";
+  if (trimmed.length > 8192) return undefined;
+  for (const [kind, pattern] of PLAIN_RULES) if (pattern.test(trimmed)) return kind;
+  return undefined;
+}

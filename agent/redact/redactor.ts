@@ -1,0 +1,112 @@
+/**
+ * createRedactor(): the masking engine behind one interface. Pure: text in, text out; it knows
+ * nothing of actions, targets or HTTP. Its only state is the set of known secret values.
+ *
+ * Fails closed: when masking a piece throws, that piece becomes WITHHELD_MARKER (with its line
+ * breaks), never the raw text.
+ */
+import { DETECTORS, type Detector } from "./detectors.js";
+import { createFingerprinter } from "./fingerprint.js";
+import { KnownValues } from "./known-values.js";
+import { lineBreaksOf, maskedMarker, WITHHELD_MARKER } from "./markers.js";
+import { maskArgvWith } from "./mask-argv.js";
+import { type MaskedValue, maskEnvValue } from "./mask-env.js";
+import { maskTextWith } from "./mask-text.js";
+import type { MaskPiece } from "./named-values.js";
+
+/** The masking engine every action's output passes through. */
+export interface Redactor {
+  /** Masks one environment variable's value; the name is never masked. */
+  maskEnv(name: string, value: string): MaskedValue;
+  /** Masks free text (a log, a report); the line count is kept. */
+  maskText(text: string): string;
+  /** Masks a command line, argument by argument. */
+  maskArgv(argv: readonly string[]): string[];
+  /**
+   * Marks `value` as secret from now on, wherever it reappears verbatim, together with every
+   * secret part the rules find in it (the password of a URL, say). Values under 8 characters
+   * are not kept.
+   */
+  remember(value: string): void;
+  /** The keyed fingerprint markers carry: 12 hex digits of HMAC-SHA256(fingerprintKey, value). */
+  fingerprint(value: string): string;
+}
+
+/** What a redactor is built from. */
+export interface RedactorOptions {
+  /** The per-deployment HMAC key of fingerprints. */
+  readonly fingerprintKey: Uint8Array;
+  /** The shape detectors; DETECTORS by default (tests and later engines pass their own). */
+  readonly detectors?: readonly Detector[];
+  /** How many known values to keep; the oldest is forgotten first. */
+  readonly maxKnownValues?: number;
+}
+
+/** Blanks every line of `text`, keeping its line breaks: the fail-closed answer for a whole text. */
+function withholdLines(text: string): string {
+  return text.replace(/[^\n\r\u2028\u2029]{1,65536}/g, WITHHELD_MARKER);
+}
+
+/** Builds a redactor. */
+export function createRedactor(options: RedactorOptions): Redactor {
+  const fingerprint = createFingerprinter(options.fingerprintKey);
+  const detectors = options.detectors ?? DETECTORS;
+  const known = new KnownValues(options.maxKnownValues);
+  // While remember() runs, every piece the rules mask is collected here too.
+  let collecting: string[] | undefined;
+
+  const mask: MaskPiece = (raw, rule) => {
+    collecting?.push(raw);
+    return maskedMarker(rule, fingerprint(raw)) + lineBreaksOf(raw);
+  };
+
+  const maskText = (text: string): string => {
+    try {
+      return maskTextWith(text, detectors, known, mask);
+    } catch {
+      // A multi-line secret (a PEM block) may span lines, so no line can be trusted alone.
+      return withholdLines(text);
+    }
+  };
+
+  return {
+    maskText,
+
+    maskEnv(name, value) {
+      try {
+        return maskEnvValue(name, value, { maskText, mask, fingerprint });
+      } catch {
+        return {
+          value: WITHHELD_MARKER + lineBreaksOf(value),
+          masked: true,
+          rule: "redaction-error",
+          fingerprint: fingerprint(value),
+        };
+      }
+    },
+
+    maskArgv(argv) {
+      return maskArgvWith(argv, {
+        maskText,
+        mask,
+        withhold: (arg) => WITHHELD_MARKER + lineBreaksOf(arg),
+      });
+    },
+
+    remember(value) {
+      const pieces: string[] = [];
+      collecting = pieces;
+      try {
+        maskTextWith(value, detectors, known, mask);
+      } catch {
+        // The value itself is still remembered below.
+      } finally {
+        collecting = undefined;
+      }
+      known.add(value);
+      for (const piece of pieces) known.add(piece);
+    },
+
+    fingerprint,
+  };
+}

@@ -1,0 +1,113 @@
+/**
+ * Facts about one process from `/proc/<pid>/`: its command line, uptime, resident memory,
+ * threads and open file descriptors. Pure readers: they never learn who asks or why, and they
+ * return raw values (the caller masks the command line).
+ */
+import { AgentError } from "../errors.js";
+import { readProcBuffer, readProcDir, readProcText, readSmallFile, splitNul } from "./proc-read.js";
+import { readStat } from "./process-stat.js";
+
+/**
+ * Clock ticks per second of `/proc/<pid>/stat` times. The kernel reports them in USER_HZ, which is
+ * fixed at 100 by the ABI on every architecture we run on (whatever CONFIG_HZ the kernel was built
+ * with), and Node has no binding for sysconf(_SC_CLK_TCK) to ask.
+ */
+export const USER_HZ = 100;
+
+/** Where the readers look; tests point them at fixture trees. */
+export interface ProcOptions {
+  /** Where procfs is mounted; `/proc` by default. */
+  readonly procRoot?: string;
+}
+
+/** The raw facts of a process; `cmdline` is unmasked. */
+export interface ProcessFacts {
+  readonly pid: number;
+  readonly cmdline: string[];
+  readonly uptimeSeconds: number;
+  /** Resident set size; null for a process without memory (a zombie). */
+  readonly rssBytes: number | null;
+  readonly threads: number;
+  readonly openFds: number;
+  /** When the process started, in clock ticks after boot: with the pid, names this incarnation. */
+  readonly startTicks: number;
+}
+
+/** The argv of a process (`/proc/<pid>/cmdline` split on NUL); empty for kernel threads and zombies. */
+export function readCmdline(pid: number, { procRoot = "/proc" }: ProcOptions = {}): string[] {
+  return splitNul(readProcBuffer(procRoot, pid, "cmdline"));
+}
+
+/** Seconds since the system booted, from `/proc/uptime`. */
+export function readSystemUptime(procRoot = "/proc"): number {
+  let text: string;
+  try {
+    text = readSmallFile(`${procRoot}/uptime`).toString("utf8");
+  } catch (err) {
+    throw new AgentError("KH_ACTION_FAILED", "cannot read /proc/uptime", { cause: err });
+  }
+  const seconds = Number(text.split(" ")[0]);
+  if (!Number.isFinite(seconds)) throw new AgentError("KH_ACTION_FAILED", "cannot parse /proc/uptime");
+  return seconds;
+}
+
+/** Seconds (two decimals) between a start time in ticks and a system uptime. */
+function secondsSince(startTicks: number, systemUptime: number): number {
+  return Math.max(0, Math.round((systemUptime - startTicks / USER_HZ) * 100) / 100);
+}
+
+/** How long the process has run, in seconds (two decimals): system uptime minus its start time. */
+export function readUptimeSeconds(pid: number, { procRoot = "/proc" }: ProcOptions = {}): number {
+  const { startTicks } = readStat(procRoot, pid);
+  return secondsSince(startTicks, readSystemUptime(procRoot));
+}
+
+/** The fields of `/proc/<pid>/status` keyhole uses. */
+export interface ProcStatus {
+  readonly rssBytes: number | null;
+  readonly threads: number;
+}
+
+/** Parses `VmRSS` (kB) and `Threads` out of the text of a status file. */
+export function parseStatus(text: string): ProcStatus {
+  let rssBytes: number | null = null;
+  let threads = 0;
+  for (const line of text.split("\n")) {
+    if (line.startsWith("VmRSS:")) {
+      const kib = Number.parseInt(line.slice(6).trim(), 10);
+      if (Number.isFinite(kib)) rssBytes = kib * 1024;
+    } else if (line.startsWith("Threads:")) {
+      threads = Number.parseInt(line.slice(8).trim(), 10) || 0;
+    }
+  }
+  return { rssBytes, threads };
+}
+
+/** RSS and thread count from `/proc/<pid>/status`. */
+export function readStatus(pid: number, { procRoot = "/proc" }: ProcOptions = {}): ProcStatus {
+  return parseStatus(readProcText(procRoot, pid, "status"));
+}
+
+/**
+ * How many file descriptors the process has open: the entries of `/proc/<pid>/fd`. Listing it
+ * needs the target's uid or CAP_SYS_PTRACE, like reading its environment.
+ */
+export function countOpenFds(pid: number, { procRoot = "/proc" }: ProcOptions = {}): number {
+  return readProcDir(procRoot, pid, "fd").length;
+}
+
+/** All the facts at once; the first unreadable one throws its coded error. */
+export function readProcessFacts(pid: number, options: ProcOptions = {}): ProcessFacts {
+  const procRoot = options.procRoot ?? "/proc";
+  const { startTicks } = readStat(procRoot, pid);
+  const { rssBytes, threads } = readStatus(pid, options);
+  return {
+    pid,
+    cmdline: readCmdline(pid, options),
+    uptimeSeconds: secondsSince(startTicks, readSystemUptime(procRoot)),
+    rssBytes,
+    threads,
+    openFds: countOpenFds(pid, options),
+    startTicks,
+  };
+}

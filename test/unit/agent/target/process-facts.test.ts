@@ -1,0 +1,112 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AgentError } from "../../../../agent/errors.js";
+import {
+  countOpenFds,
+  parseStatus,
+  readCmdline,
+  readProcessFacts,
+  readUptimeSeconds,
+  USER_HZ,
+} from "../../../../agent/target/process-facts.js";
+import { parseStat } from "../../../../agent/target/process-stat.js";
+import { makeFakeProc } from "./fake-proc.js";
+import { startWorkload, type Workload } from "./workload-child.js";
+
+describe("process facts of a real child process", () => {
+  let workload: Workload;
+  beforeAll(async () => {
+    workload = await startWorkload({ args: ["--label", "unit test"] });
+  });
+  afterAll(async () => {
+    await workload.stop();
+  });
+
+  it("reads pid, argv, threads, fds, rss and uptime", () => {
+    const facts = readProcessFacts(workload.pid);
+    expect(facts.pid).toBe(workload.pid);
+    expect(facts.cmdline).toEqual(workload.argv);
+    // Node always runs V8 platform workers besides the main thread.
+    expect(facts.threads).toBeGreaterThan(1);
+    // stdio plus at least the epoll fd and the listening socket.
+    expect(facts.openFds).toBeGreaterThan(2);
+    expect(facts.rssBytes).toBeGreaterThan(1024 * 1024);
+    expect(facts.uptimeSeconds).toBeGreaterThanOrEqual(0);
+    expect(facts.uptimeSeconds).toBeLessThan(120);
+  });
+
+  it("keeps an argument with a space as one argument", () => {
+    expect(readCmdline(workload.pid)).toContain("unit test");
+  });
+
+  it("costs well under a millisecond per read of all facts", () => {
+    readProcessFacts(workload.pid);
+    const runs = 200;
+    const started = performance.now();
+    for (let i = 0; i < runs; i++) readProcessFacts(workload.pid);
+    const perRead = (performance.now() - started) / runs;
+    expect(perRead).toBeLessThan(1);
+  });
+});
+
+describe("a pid that does not exist", () => {
+  it("is KH_TARGET_NOT_FOUND from every reader", async () => {
+    const gone = await startWorkload();
+    await gone.stop();
+    for (const read of [readProcessFacts, readCmdline, countOpenFds]) {
+      expect(() => read(gone.pid)).toThrowError(
+        expect.objectContaining({ code: "KH_TARGET_NOT_FOUND" }) as unknown as Error,
+      );
+    }
+  });
+});
+
+describe("uptime", () => {
+  it("is the system uptime minus the start time in USER_HZ ticks", () => {
+    const proc = makeFakeProc([{ pid: 42, ppid: 1, cmdline: ["/app"], startTicks: 123_456 }], 5000.5);
+    try {
+      expect(USER_HZ).toBe(100);
+      expect(readUptimeSeconds(42, { procRoot: proc.root })).toBe(3765.94);
+    } finally {
+      proc.cleanup();
+    }
+  });
+
+  it("fails with KH_ACTION_FAILED when /proc/uptime is missing", () => {
+    const proc = makeFakeProc([{ pid: 42, ppid: 1, cmdline: ["/app"] }]);
+    try {
+      const err = (() => {
+        try {
+          readUptimeSeconds(42, { procRoot: `${proc.root}/42/fd` });
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(err).toBeInstanceOf(AgentError);
+    } finally {
+      proc.cleanup();
+    }
+  });
+});
+
+describe("parsing", () => {
+  it("reads stat fields after the last ')' so a comm with spaces and parentheses is safe", () => {
+    const fields = Array.from({ length: 50 }, (_, i) => String(i + 3));
+    const stat = parseStat(`77 (evil) (name) S ${fields.slice(1).join(" ")}\n`);
+    expect(stat).toEqual({ comm: "evil) (name", state: "S", ppid: 4, startTicks: 22 });
+  });
+
+  it("refuses a stat line without comm", () => {
+    expect(parseStat("garbage")).toBeUndefined();
+  });
+
+  it("reads VmRSS in kB and Threads from status; a zombie has no RSS", () => {
+    expect(parseStatus("Name:\tnode\nVmRSS:\t  51200 kB\nThreads:\t11\n")).toEqual({
+      rssBytes: 51200 * 1024,
+      threads: 11,
+    });
+    expect(parseStatus("Name:\tnode\nState:\tZ (zombie)\nThreads:\t1\n")).toEqual({
+      rssBytes: null,
+      threads: 1,
+    });
+  });
+});
