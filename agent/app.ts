@@ -14,7 +14,7 @@ import { AgentError } from "./errors.js";
 import { type InlineResult, REQUEST_CONTENT_TYPE, REQUESTS_PATH } from "./protocol.js";
 import type { Redactor } from "./redact/index.js";
 import { ReplayCache } from "./replay-cache.js";
-import { ActionRunner } from "./run-action.js";
+import { ActionRunner, RunningStream } from "./run-action.js";
 import { resolveTarget } from "./target/resolve.js";
 import type { TrustedKeys } from "./trusted-keys.js";
 import { verifyEnvelope } from "./verify.js";
@@ -108,8 +108,14 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
     const started = performance.now();
     const startedAt = new Date();
     let record: Record<string, unknown> = {};
-    let outcome = "ok";
-    let bytesOut = 0;
+    let streamed: RunningStream | undefined;
+    // One line per request, accepted or refused (never the envelope or the result); a streamed
+    // answer is logged once its last byte is out, with its size and digest.
+    const writeLog = (outcome: string, extra: Record<string, unknown>) =>
+      request.log.info(
+        { ...record, outcome, durationMs: Math.round((performance.now() - started) * 1000) / 1000, ...extra },
+        outcome === "ok" ? "request served" : "request refused",
+      );
     try {
       if (typeof request.body !== "string") {
         throw new AgentError("KH_UNSUPPORTED_MEDIA_TYPE", `the body must be ${REQUEST_CONTENT_TYPE}`);
@@ -134,6 +140,7 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
         approvals: claims.approvals,
         breakGlass: claims.breakGlass,
         kid: verified.kid,
+        output: claims.output.mode,
       };
       const pid = resolveTarget(config.target, { procRoot, selfPid: process.pid });
       record.pid = pid;
@@ -154,12 +161,34 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
             log: request.log.child({ requestId: claims.jti, action: claims.action }),
             procRoot,
             cgroupRoot,
+            logRoots: config.logRoots,
           },
           clientGone.signal,
         );
       } finally {
-        reply.raw.off("close", onClose);
+        if (!(result instanceof RunningStream)) reply.raw.off("close", onClose);
       }
+
+      if (result instanceof RunningStream) {
+        streamed = result;
+        result.done.then(({ bytes, sha256, error }) => {
+          reply.raw.off("close", onClose);
+          if (error) writeLog(toAgentError(error as AgentError).code, { bytesOut: bytes, err: error });
+          else writeLog("ok", { bytesOut: bytes, sha256 });
+        });
+        return (
+          reply
+            .header("content-type", result.contentType)
+            .header("content-disposition", `attachment; filename="${result.filename}"`)
+            .header("x-keyhole-request-id", claims.jti)
+            .header("x-keyhole-agent", config.id)
+            .header("x-keyhole-action", claims.action)
+            // The digest of the bytes actually sent; a reader that got no trailer got a broken stream.
+            .trailer("x-keyhole-sha256", async () => (await result.done).sha256 ?? "")
+            .send(result.stream)
+        );
+      }
+
       const body: InlineResult = {
         requestId: claims.jti,
         agent: config.id,
@@ -169,26 +198,20 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
         result,
       };
       const json = JSON.stringify(body);
-      bytesOut = Buffer.byteLength(json);
+      const bytesOut = Buffer.byteLength(json);
       if (bytesOut > verified.action.limits.maxOutputBytes) {
-        bytesOut = 0;
         throw new AgentError(
           "KH_ACTION_FAILED",
           `the result of ${claims.action} exceeds its output cap of ${verified.action.limits.maxOutputBytes} bytes`,
         );
       }
+      writeLog("ok", { bytesOut });
       return reply.type("application/json").send(json);
     } catch (err) {
       const coded = toAgentError(err as AgentError);
-      outcome = coded.code;
-      if (!(err instanceof AgentError) || coded.code === "KH_ACTION_FAILED") record.err = err;
+      const logErr = !(err instanceof AgentError) || coded.code === "KH_ACTION_FAILED";
+      if (!streamed) writeLog(coded.code, { bytesOut: 0, ...(logErr ? { err } : {}) });
       throw coded;
-    } finally {
-      // One line per request, accepted or refused (never the envelope or the result).
-      request.log.info(
-        { ...record, outcome, durationMs: Math.round((performance.now() - started) * 1000) / 1000, bytesOut },
-        outcome === "ok" ? "request served" : "request refused",
-      );
     }
   });
 

@@ -162,10 +162,10 @@ export function verifyEnvelope(body: string, options: VerifierOptions): Verified
       `invalid params for ${action.name}: ${describeIssues(params.error)}`,
     );
   }
-  if (claims.output.mode !== "inline") {
+  if (!action.outputs.includes(claims.output.mode)) {
     throw new AgentError(
       "KH_BAD_PARAMS",
-      `${action.name} answers inline only; output mode ${claims.output.mode} is not available`,
+      `${action.name} answers with output mode ${action.outputs.join(" or ")}, not ${claims.output.mode}`,
     );
   }
 

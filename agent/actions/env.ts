@@ -80,6 +80,7 @@ export const envAction = defineAction({
   description:
     "Every environment variable of the target: names, masked values, fingerprints of masked values.",
   params: z.strictObject({}),
+  outputs: ["inline"],
   limits: {
     timeoutMs: 5_000,
     maxConcurrency: 4,

@@ -26,6 +26,7 @@ export const processInfoAction = defineAction({
   name: "process-info",
   description: "Pid, masked command line, uptime, RSS, threads, open fds and cgroup memory of the target.",
   params: z.strictObject({}),
+  outputs: ["inline"],
   limits: {
     timeoutMs: 5_000,
     maxConcurrency: 32,

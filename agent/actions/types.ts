@@ -1,3 +1,4 @@
+import type { Readable } from "node:stream";
 import type { FastifyBaseLogger } from "fastify";
 import type { z } from "zod";
 import type { Redactor } from "../redact/index.js";
@@ -14,6 +15,8 @@ export interface ActionContext {
   /** Where /proc and the cgroup hierarchy are mounted (fixtures in tests). */
   readonly procRoot: string;
   readonly cgroupRoot: string;
+  /** The directories `--log-root` allows log-tail to read under; empty when none is configured. */
+  readonly logRoots: readonly string[];
 }
 
 /** The cost bounds every action declares in its registry entry. */
@@ -21,8 +24,25 @@ export interface ActionLimits {
   readonly timeoutMs: number;
   /** How many runs of this action may be in flight at once on this agent. */
   readonly maxConcurrency: number;
-  /** The largest serialised result the agent will return. */
+  /** The largest result the agent will return: serialised JSON, or the bytes of a stream. */
   readonly maxOutputBytes: number;
+}
+
+/** How a result leaves the agent (the envelope's `output.mode`). */
+export type OutputMode = "inline" | "stream";
+
+/**
+ * What a streaming action's `run` resolves to: bytes the agent pipes into the response as they
+ * come (a heap snapshot is never held whole in memory). Destroying `stream` must release
+ * everything the action holds (inspector sessions, file descriptors).
+ */
+export class StreamedResult {
+  constructor(
+    readonly stream: Readable,
+    readonly contentType: string,
+    /** A file name for the artifact, e.g. `heap-1234-20261126T120000Z.heapsnapshot`. */
+    readonly filename: string,
+  ) {}
 }
 
 /** One diagnostic action: a strict params schema, declared limits, and a read-only `run`. */
@@ -31,6 +51,11 @@ export interface ActionDefinition<P extends z.ZodType = z.ZodType> {
   readonly description: string;
   readonly params: P;
   readonly limits: ActionLimits;
+  /**
+   * The output modes it answers: `inline` actions resolve to a JSON value; `stream` actions to a
+   * StreamedResult. An envelope asking for another mode is refused with KH_BAD_PARAMS.
+   */
+  readonly outputs: readonly OutputMode[];
   run(params: z.output<P>, ctx: ActionContext): Promise<unknown>;
 }
 

@@ -14,6 +14,7 @@ const echo = defineAction({
   name: "process-info",
   description: "test action",
   params: z.strictObject({ lines: z.number().int().max(10).optional() }),
+  outputs: ["inline"],
   limits: { timeoutMs: 1000, maxConcurrency: 1, maxOutputBytes: 1000 },
   run: async () => ({}),
 });
