@@ -69,6 +69,7 @@ function toAgentError(err: FastifyError | AgentError): AgentError {
 
 export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance {
   const actions = enabledActions(deps.registry, config.actions);
+  const enabledNames: ReadonlySet<string> = new Set(actions.keys());
   const replayCache = new ReplayCache(config.replayCacheSize);
   const runner = new ActionRunner();
   const procRoot = deps.procRoot ?? "/proc";
@@ -162,6 +163,9 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
             procRoot,
             cgroupRoot,
             logRoots: config.logRoots,
+            requestId: claims.jti,
+            agentId: config.id,
+            enabledActions: enabledNames,
           },
           clientGone.signal,
         );

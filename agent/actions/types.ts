@@ -17,6 +17,11 @@ export interface ActionContext {
   readonly cgroupRoot: string;
   /** The directories `--log-root` allows log-tail to read under; empty when none is configured. */
   readonly logRoots: readonly string[];
+  /** The request's `jti` and this agent's id, for artifacts that name their origin (bundle manifests). */
+  readonly requestId?: string;
+  readonly agentId?: string;
+  /** The actions enabled on this agent; a bundle may only contain these. */
+  readonly enabledActions?: ReadonlySet<string>;
 }
 
 /** The cost bounds every action declares in its registry entry. */
