@@ -45,9 +45,9 @@ const listenSchema = z
 const intFromString = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 const schema = z.strictObject({
-  id: z.string().min(1).max(253),
-  environment: z.string().min(1).max(63),
-  trustedKeys: z.string().min(1, "a JWKS file of the controller's public keys is required"),
+  id: z.string({ error: "is required" }).min(1).max(253),
+  environment: z.string({ error: "is required" }).min(1).max(63),
+  trustedKeys: z.string({ error: "is required: a JWKS file of the controller's public keys" }).min(1),
   listen: listenSchema.default({ host: "0.0.0.0", port: 7070 }),
   target: z.string().min(1).optional(),
   logRoots: z.array(z.string().min(1)).default([]),

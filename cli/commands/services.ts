@@ -7,7 +7,8 @@ import { collect } from "../params.js";
 function asStartupError(err: unknown): CliError {
   if (err instanceof CliError) return err;
   const message = (err as Error).message ?? String(err);
-  const usage = /^invalid .*configuration|--[a-z-]+/.test(message);
+  // Bad flags, variables, policy or inventory files: fix the input and start again.
+  const usage = /^invalid /.test(message);
   return new CliError(message, usage ? 2 : 1, usage ? "KH_USAGE" : "KH_STARTUP", { cause: err });
 }
 
