@@ -30,6 +30,10 @@ export const AGENT_ERRORS = {
     status: 404,
     description: "The target process does not exist or cannot be chosen unambiguously.",
   },
+  KH_FILE_NOT_FOUND: {
+    status: 404,
+    description: "The file asked for does not exist under the agent's log roots.",
+  },
   KH_REPLAY: { status: 409, description: "This `jti` was already used." },
   KH_TOO_LARGE: { status: 413, description: "The body exceeds the agent's size limit." },
   KH_UNSUPPORTED_MEDIA_TYPE: { status: 415, description: "The body is not `application/jwt`." },

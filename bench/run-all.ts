@@ -4,11 +4,13 @@
  */
 import { benchAgentHttp } from "./agent-http.js";
 import { type BenchResult, formatResult } from "./lib.js";
+import { benchLogTail } from "./log-tail.js";
 import { benchVerify } from "./verify.js";
 
 const BENCHES: Record<string, () => Promise<BenchResult | BenchResult[]>> = {
   verify: () => benchVerify(),
   "agent-http": () => benchAgentHttp(),
+  "log-tail": () => benchLogTail(),
 };
 
 const wanted = process.argv.slice(2);

@@ -2,7 +2,10 @@
  * The explicit action registry. Every action the agent can run is listed here by hand, once;
  * nothing is discovered at run time. Adding an action is one file plus one line below.
  */
+import { createBundleAction } from "./bundle.js";
 import { envAction } from "./env.js";
+import { logTailAction } from "./log-tail.js";
+import { netConnectionsAction } from "./net-connections.js";
 import { processInfoAction } from "./process-info.js";
 import type { ActionDefinition } from "./types.js";
 
@@ -15,9 +18,18 @@ function buildRegistry(actions: readonly ActionDefinition[]): ReadonlyMap<string
   return registry;
 }
 
-export const ACTIONS: ReadonlyMap<string, ActionDefinition> = buildRegistry([
+/** Every action that answers on its own. */
+const SINGLE_ACTIONS: ReadonlyMap<string, ActionDefinition> = buildRegistry([
   processInfoAction as ActionDefinition,
   envAction as ActionDefinition,
+  logTailAction as ActionDefinition,
+  netConnectionsAction as ActionDefinition,
+]);
+
+/** Everything the agent can run: the single actions and `bundle`, which combines them. */
+export const ACTIONS: ReadonlyMap<string, ActionDefinition> = buildRegistry([
+  ...SINGLE_ACTIONS.values(),
+  createBundleAction(SINGLE_ACTIONS) as ActionDefinition,
 ]);
 
 export { buildRegistry };

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { request as httpRequest } from "node:http";
 import { Readable, Writable } from "node:stream";
+import fc from "fast-check";
 import type { FastifyInstance } from "fastify";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -253,6 +254,74 @@ describe("agent HTTP: refusals are coded 4xx and run nothing", () => {
     expect(res.status).toBe(404);
     expect(res.json.error.code).toBe("KH_TARGET_NOT_FOUND");
     await other.close();
+  });
+});
+
+describe("agent HTTP: random input never reaches an action and never answers 5xx", () => {
+  const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
+  const bodies = fc.oneof(
+    fc.string({ maxLength: 300 }),
+    fc.stringMatching(/^[A-Za-z0-9_-]{0,40}\.[A-Za-z0-9_-]{0,40}\.[A-Za-z0-9_-]{0,40}$/),
+    fc
+      .tuple(fc.jsonValue(), fc.jsonValue(), fc.string({ maxLength: 90 }))
+      .map(
+        ([header, payload, sig]) =>
+          `${b64(header)}.${b64(payload)}.${Buffer.from(sig).toString("base64url")}`,
+      ),
+    // A real header and random claims: reaches the signature check with a plausible envelope.
+    fc
+      .tuple(fc.dictionary(fc.string({ maxLength: 12 }), fc.jsonValue()), fc.string({ maxLength: 90 }))
+      .map(
+        ([claims, sig]) =>
+          `${b64({ alg: "EdDSA", typ: "keyhole-request+jwt", kid: signer.kid })}.${b64(claims)}.${Buffer.from(sig).toString("base64url")}`,
+      ),
+  );
+
+  it("random bodies and media types → coded 4xx", async () => {
+    const before = runs.counted;
+    await fc.assert(
+      fc.asyncProperty(
+        bodies,
+        fc.constantFrom(
+          "application/jwt",
+          "application/json",
+          "text/plain",
+          "application/jwt; charset=utf-8",
+        ),
+        async (body, type) => {
+          const res = await app.inject({
+            method: "POST",
+            url: "/v1/requests",
+            headers: { "content-type": type },
+            body,
+          });
+          expect(res.statusCode).toBeGreaterThanOrEqual(400);
+          expect(res.statusCode).toBeLessThan(500);
+          expect(res.json().error.code).toMatch(/^KH_[A-Z_]+$/);
+        },
+      ),
+      { numRuns: 300 },
+    );
+    expect(runs.counted).toBe(before);
+  });
+
+  it("validly signed envelopes with random claims → coded 4xx unless the claims are right", async () => {
+    const before = runs.counted;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.dictionary(
+          fc.constantFrom("action", "params", "aud", "env", "exp", "jti", "extra", "reason"),
+          fc.jsonValue(),
+        ),
+        async (overrides) => {
+          const res = await send(await signer.sign(claimsFor({ action: "counted", ...overrides })));
+          expect(res.status === 200 || (res.status >= 400 && res.status < 500)).toBe(true);
+          if (res.status !== 200) expect(res.json.error.code).toMatch(/^KH_[A-Z_]+$/);
+        },
+      ),
+      { numRuns: 150 },
+    );
+    expect(runs.counted).toBeGreaterThanOrEqual(before);
   });
 });
 

@@ -1,12 +1,9 @@
 /** An ActionContext for calling an action's run() directly, as the runner would. */
 import pino from "pino";
 import type { ActionContext } from "../../../../agent/actions/types.js";
-import { createRedactor, type Redactor } from "../../../../agent/redact/index.js";
+import { createRedactor } from "../../../../agent/redact/index.js";
 
-export function actionContext(
-  pid: number,
-  overrides: Partial<ActionContext> = {},
-): ActionContext & { redactor: Redactor } {
+export function actionContext(pid: number, overrides: Partial<ActionContext> = {}): ActionContext {
   return {
     pid,
     redactor: createRedactor({ fingerprintKey: new Uint8Array(32).fill(3) }),
@@ -14,6 +11,7 @@ export function actionContext(
     log: pino({ level: "silent" }),
     procRoot: "/proc",
     cgroupRoot: "/sys/fs/cgroup",
+    logRoots: [],
     ...overrides,
-  } as ActionContext & { redactor: Redactor };
+  };
 }
