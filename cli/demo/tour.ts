@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { DEFAULT_POLICY_YAML } from "../../controller/policy/default-policy.js";
 import { CliError } from "../errors.js";
 import { printLine } from "../output.js";
 import { KEYHOLE_BIN, runKeyhole, SAMPLE_WORKLOAD, type Service, startProcess } from "./processes.js";
@@ -14,16 +15,6 @@ import { KEYHOLE_BIN, runKeyhole, SAMPLE_WORKLOAD, type Service, startProcess } 
 export interface DemoOptions {
   readonly dataDir?: string | undefined;
 }
-
-const DEMO_POLICY = `# The demo's policy: SREs may run every action; production needs one other person's approval.
-environments:
-  production: { approvals: 1, maxTtlSeconds: 120 }
-  staging:    { approvals: 0 }
-roles:
-  sre: { actions: ["*"] }
-bindings:
-  - { subjects: ["group:sre"], role: sre, environments: ["*"] }
-`;
 
 const isListening = (line: Record<string, unknown>) =>
   line.msg === "listening" && typeof line.url === "string";
@@ -118,7 +109,8 @@ export async function runDemo(options: DemoOptions, env: NodeJS.ProcessEnv): Pro
 
     const policyFile = join(dataDir, "policy.yaml");
     const inventoryFile = join(dataDir, "inventory.yaml");
-    await writeFile(policyFile, DEMO_POLICY);
+    // The embedded default policy, written out so the operator can read and start from it.
+    await writeFile(policyFile, DEFAULT_POLICY_YAML);
     await writeFile(
       inventoryFile,
       Object.entries(agents)

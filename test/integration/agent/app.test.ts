@@ -12,6 +12,7 @@ import { buildApp } from "../../../agent/app.js";
 import { loadAgentConfig } from "../../../agent/config.js";
 import { createRedactor } from "../../../agent/redact/index.js";
 import { claimsFor, makeSigner, type TestSigner } from "../../helpers/envelope.js";
+import { postEnvelope } from "../../helpers/post-envelope.js";
 import { startWorkload, type Workload } from "../../helpers/workload.js";
 
 const AGENT_ID = "staging/shop/shop-0";
@@ -393,26 +394,9 @@ describe("agent HTTP: streamed answers", () => {
     return { live, port: (live.server.address() as { port: number }).port };
   }
 
-  function post(port: number, body: string) {
-    return new Promise<import("node:http").IncomingMessage>((resolve, reject) => {
-      const req = httpRequest(
-        {
-          host: "127.0.0.1",
-          port,
-          method: "POST",
-          path: "/v1/requests",
-          headers: { "content-type": "application/jwt" },
-        },
-        resolve,
-      );
-      req.on("error", reject);
-      req.end(body);
-    });
-  }
-
   it("streams the bytes with headers, and a SHA-256 trailer of what was sent", async () => {
     const { live, port } = await listen();
-    const res = await post(
+    const res = await postEnvelope(
       port,
       await signer.sign(
         claimsFor({ action: "bytes-stream", params: { chunks: 5 }, output: { mode: "stream" } }),
@@ -436,7 +420,7 @@ describe("agent HTTP: streamed answers", () => {
   it("a stream past its output cap is cut off: no trailer, the source is released", async () => {
     const { live, port } = await listen();
     const before = streams.destroyed;
-    const res = await post(
+    const res = await postEnvelope(
       port,
       await signer.sign(
         claimsFor({ action: "bytes-stream", params: { chunks: 20 }, output: { mode: "stream" } }),
@@ -459,7 +443,7 @@ describe("agent HTTP: streamed answers", () => {
   it("a client that disconnects mid-stream releases the source and the action's slot", async () => {
     const { live, port } = await listen();
     const before = streams.destroyed;
-    const res = await post(
+    const res = await postEnvelope(
       port,
       await signer.sign(
         claimsFor({ action: "bytes-stream", params: { chunks: 8 }, output: { mode: "stream" } }),
@@ -470,7 +454,7 @@ describe("agent HTTP: streamed answers", () => {
     await new Promise((r) => setTimeout(r, 100));
     expect(streams.destroyed).toBe(before + 1);
     // maxConcurrency is 1: the slot is free again.
-    const again = await post(
+    const again = await postEnvelope(
       port,
       await signer.sign(
         claimsFor({ action: "bytes-stream", params: { chunks: 1 }, output: { mode: "stream" } }),

@@ -1,5 +1,4 @@
 import { createHash } from "node:crypto";
-import { request as httpRequest } from "node:http";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
@@ -14,6 +13,7 @@ import { buildApp } from "../../../agent/app.js";
 import { loadAgentConfig } from "../../../agent/config.js";
 import { createRedactor } from "../../../agent/redact/index.js";
 import { claimsFor, makeSigner, type TestSigner } from "../../helpers/envelope.js";
+import { postEnvelope } from "../../helpers/post-envelope.js";
 import { startWorkload, type Workload } from "../../helpers/workload.js";
 
 const SECRET = "bundle-test-secret-value-0042";
@@ -75,20 +75,7 @@ afterAll(async () => {
 
 async function fetchBundle(params: Record<string, unknown>) {
   const body = await signer.sign(claimsFor({ action: "bundle", params, output: { mode: "stream" } }));
-  const res = await new Promise<import("node:http").IncomingMessage>((resolve, reject) => {
-    const req = httpRequest(
-      {
-        host: "127.0.0.1",
-        port,
-        method: "POST",
-        path: "/v1/requests",
-        headers: { "content-type": "application/jwt" },
-      },
-      resolve,
-    );
-    req.on("error", reject);
-    req.end(body);
-  });
+  const res = await postEnvelope(port, body);
   const chunks: Buffer[] = [];
   for await (const chunk of res) chunks.push(chunk as Buffer);
   return { res, bytes: Buffer.concat(chunks) };
