@@ -1,7 +1,12 @@
 /**
  * The name rule inside free text: `key=value`, `key: value`, `"key": "value"`, `--key=value`,
- * `X-Api-Key: value`. When the key is a secret name (secret-names.ts) and the value is not plainly
- * harmless, the value becomes a marker; the key, quotes and separator stay.
+ * `X-Api-Key: value`, `<password>value</password>`, `<add key="DbPassword" value="…"/>`. When
+ * the key is a secret name (secret-names.ts) and the value is not plainly harmless, the value
+ * becomes a marker; the key, quotes and separator stay.
+ *
+ * Driven by NAME_WORDS: one case-insensitive scan finds the few places where a secret name could
+ * be, and only there is a key parsed around the hit. Text full of ordinary `a=b` pairs (access
+ * logs) then costs one fast scan instead of a parse of every pair.
  */
 import { isSecretName, isSecretUnderName, type MaskPiece, maskSecretValue } from "./named-values.js";
 
@@ -9,15 +14,19 @@ import { isSecretName, isSecretUnderName, type MaskPiece, maskSecretValue } from
 export const SECRET_NAME_RULE = "secret-name";
 
 /**
- * A key, optional quotes around it, and `=` or `:`. Only the key is matched here: the value is
- * parsed only after the key turned out to be a secret name, so text full of ordinary `a: b`
- * pairs costs one short match each, never a scan to the end of the line.
+ * Every secret name holds one of these words (a test checks this against secret-names.ts): a key
+ * without one is never parsed.
  */
-export const KEY_PATTERN =
-  /(?<![A-Za-z0-9_.-])-{0,2}(?<q>["']?)(?<key>[A-Za-z_][A-Za-z0-9_.-]{0,127})\k<q>[ \t]{0,3}(?<sep>[=:])[ \t]{0,3}/dg;
+export const NAME_WORDS = /pass|pwd|secret|token|auth|key|cred|sess|cookie|sig|dsn|jwt|salt|bearer|conn/gi;
 
+/** Longest key considered; longer runs of key characters are not keys. */
+const MAX_KEY = 128;
 /** Longest value a value pattern takes; a longer one is extended in code (see extendValue). */
 const MAX_VALUE = 4096;
+
+/** A key, optional quotes around it, and `=` or `:`, parsed sticky at the start of a key run. */
+export const KEY_PATTERN =
+  /-{0,2}(?<q>["']?)(?<key>[A-Za-z_][A-Za-z0-9_.-]{0,127})\k<q>[ \t]{0,3}(?<sep>[=:])[ \t]{0,3}/dy;
 
 /*
  * Both value patterns: a quoted value (masked inside its quotes); an opening quote never closed on
@@ -26,12 +35,37 @@ const MAX_VALUE = 4096;
  */
 /** After `=`, a bare value: to whitespace, `&` (query strings), a quote, or `,`/`;` + space. */
 export const VALUE_AFTER_EQUALS =
-  /"(?<dq>(?:[^"\\\r\n]|\\.){1,4096})"|'(?<sq>[^'\r\n]{1,4096})'|["'](?<unclosed>[^\r\n]{1,4096})|(?<bare>(?:[^\s&"'`,;]|[,;](?!\s)){1,4096})/y;
+  /"(?<dq>(?:[^"\\\r\n]|\\.){1,4096})"|'(?<sq>[^'\r\n]{1,4096})'|["'](?<unclosed>[^\r\n]{1,4096})|(?<bare>(?:[^\s&"'`,;<]|[,;](?!\s)){1,4096})/y;
 /** A quoted value, or after `:` (YAML, HTTP headers, "Key: value" logs) the rest of the line: such values may hold spaces. */
 export const VALUE_AFTER_COLON =
   /"(?<dq>(?:[^"\\\r\n]|\\.){1,4096})"|'(?<sq>[^'\r\n]{1,4096})'|["'](?<unclosed>[^\r\n]{1,4096})|(?<line>[^\r\n"'][^\r\n]{0,4095})/y;
+/** After `"key":` (JSON): a string, or a bare scalar up to `,`, `}` or `]`; an object or array is no value (its own keys are judged). */
+export const VALUE_AFTER_JSON_KEY =
+  /"(?<dq>(?:[^"\\\r\n]|\\.){1,4096})"|(?<bare>[^\s,{}[\]"'][^\s,}\]]{0,4095})/y;
+/** `key="Name"` or `name="Name"` followed by a value attribute: Name is a name, not a secret. */
+const XML_NAME_ATTRIBUTE =
+  /=(?<q>["'])[A-Za-z_][A-Za-z0-9_.-]{0,127}\k<q>[ \t]{1,3}(?:value|content)[ \t]{0,2}=/y;
+/** A connection string (`Server=db;User Id=app;Password=…`): its own keys are judged one by one. */
+const CONNECTION_STRING = /^(?:[A-Za-z][A-Za-z0-9 ]{0,40}=[^;]{0,2048};){2,32}/;
+/** Names too generic in free text (`"key": "user:42"`, `auth: ok`) to mask a value that does not look random. */
+const GENERIC_NAMES = new Set(["key", "keys", "auth", "session", "sessions"]);
+/** A value random enough under a generic name: 8+ characters with a digit, or mixed case. */
+const RANDOM_ENOUGH =
+  /^(?=[^\s]{0,4096}[0-9]|[^\s]{0,4096}[A-Z][^\s]{0,4096}[a-z]|[^\s]{0,4096}[a-z][^\s]{0,4096}[A-Z])[^\s{[]\S{7,4095}$/;
 
-const BARE_VALUE_CHAR = /[^\s&"'`,;]/;
+/** `<tag attrs>` up to the value of an XML element. */
+const XML_OPEN_REST = /(?:[ \t][^<>\r\n]{0,1024})?>/y;
+/** The value attribute after `key="Name"` (.NET appSettings, Java properties XML). */
+export const XML_VALUE_ATTRIBUTE =
+  /[ \t]{1,3}(?:value|content)[ \t]{0,2}=[ \t]{0,2}(?:"(?<dq>[^"]{1,4096})"|'(?<sq>[^']{1,4096})')/y;
+
+const BARE_VALUE_CHAR = /[^\s&"'`,;<]/;
+
+function isKeyChar(c: number): boolean {
+  return (
+    (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95 || c === 46 || c === 45
+  );
+}
 
 /** Where a value that filled the pattern's bound really ends: a longer secret must not leave its tail in clear. */
 function extendValue(text: string, end: number, kind: "line" | "bare"): number {
@@ -44,9 +78,30 @@ function extendValue(text: string, end: number, kind: "line" | "bare"): number {
   return i;
 }
 
+/** The last line end found, so that many keys on one long line find it once (no quadratic scan). */
+let lineEndCache: { text: string; from: number; end: number } | undefined;
+
+/** Where the line holding `at` ends. */
+function lineEnd(text: string, at: number): number {
+  const cached = lineEndCache;
+  if (cached && cached.text === text && at >= cached.from && at <= cached.end) return cached.end;
+  const lf = text.indexOf("\n", at);
+  const cr = text.indexOf("\r", at);
+  const end = Math.min(lf < 0 ? text.length : lf, cr < 0 ? text.length : cr);
+  lineEndCache = { text, from: at, end };
+  return end;
+}
+
 /** The span of the value that starts at `at`, or undefined when there is none. */
-function valueSpan(text: string, at: number, sep: string): [number, number] | undefined {
-  const pattern = sep === "=" ? VALUE_AFTER_EQUALS : VALUE_AFTER_COLON;
+function valueSpan(text: string, at: number, sep: string, json: boolean): [number, number] | undefined {
+  const first = text[at];
+  if (sep === ":" && !json && first !== undefined && !"\"'\r\n".includes(first)) {
+    // The rest of the line, found without a regex over it: a long line of `k: k: k:` stays linear.
+    let end = lineEnd(text, at);
+    while (end > at && (text[end - 1] === " " || text[end - 1] === "\t")) end--;
+    return end > at ? [at, end] : undefined;
+  }
+  const pattern = json ? VALUE_AFTER_JSON_KEY : sep === "=" ? VALUE_AFTER_EQUALS : VALUE_AFTER_COLON;
   pattern.lastIndex = at;
   const match = pattern.exec(text);
   const groups = match?.groups;
@@ -61,25 +116,96 @@ function valueSpan(text: string, at: number, sep: string): [number, number] | un
   return end > start ? [start, end] : undefined;
 }
 
+/** The value span of `<key …>value</key>` when the key run [start, end) opens an element. */
+function xmlElementValue(
+  text: string,
+  start: number,
+  end: number,
+  key: string,
+): [number, number] | undefined {
+  if (text[start - 1] !== "<") return undefined;
+  XML_OPEN_REST.lastIndex = end;
+  if (!XML_OPEN_REST.exec(text)) return undefined;
+  const from = XML_OPEN_REST.lastIndex;
+  const close = text.indexOf("<", from);
+  if (close <= from || close - from > MAX_VALUE || !text.startsWith(`</${key}>`, close)) return undefined;
+  return [from, close];
+}
+
+/** The value span of `key="Name" value="…"` when the quoted key run [start, end) is such a name. */
+function xmlAttributeValue(text: string, start: number, end: number): [number, number] | undefined {
+  const quote = text[start - 1];
+  if ((quote !== '"' && quote !== "'") || text[end] !== quote) return undefined;
+  XML_VALUE_ATTRIBUTE.lastIndex = end + 1;
+  const match = XML_VALUE_ATTRIBUTE.exec(text);
+  if (!match?.groups) return undefined;
+  const stop = XML_VALUE_ATTRIBUTE.lastIndex - 1;
+  const value = match.groups.dq ?? match.groups.sq ?? "";
+  return [stop - value.length, stop];
+}
+
+/** The key around a name-word hit and its value's span, if the hit is in a key. */
+function pairAt(
+  text: string,
+  hit: number,
+  hitEnd: number,
+): { key: string; span: [number, number] } | undefined {
+  let start = hit;
+  while (start > 0 && isKeyChar(text.charCodeAt(start - 1))) {
+    start--;
+    if (hit - start > MAX_KEY) return undefined;
+  }
+  let end = hitEnd;
+  while (end < text.length && isKeyChar(text.charCodeAt(end))) {
+    end++;
+    if (end - start > MAX_KEY + 2) return undefined;
+  }
+  let keyStart = start;
+  while (keyStart < end && keyStart - start < 2 && text[keyStart] === "-") keyStart++;
+  const key = text.slice(keyStart, end);
+  // Most hits are in ordinary words and keys (`token_type`, `cache_key`): judged by name first.
+  if (!/^[A-Za-z_]/.test(key) || !isSecretName(key)) return undefined;
+  const element = xmlElementValue(text, start, end, key);
+  if (element) return { key, span: element };
+  const attribute = xmlAttributeValue(text, start, end);
+  if (attribute) return { key, span: attribute };
+  if (key === "key" || key === "name") {
+    XML_NAME_ATTRIBUTE.lastIndex = end;
+    if (XML_NAME_ATTRIBUTE.test(text)) return undefined;
+  }
+  // `"key": value` and `'key'=value`: the quotes before and after the key belong to it.
+  const quoted = (text[start - 1] === '"' || text[start - 1] === "'") && text[end] === text[start - 1];
+  KEY_PATTERN.lastIndex = quoted ? start - 1 : start;
+  const match = KEY_PATTERN.exec(text);
+  if (!match?.groups || match.groups.key !== key) return undefined;
+  const sep = match.groups.sep ?? "=";
+  const span = valueSpan(text, KEY_PATTERN.lastIndex, sep, quoted && text[start - 1] === '"' && sep === ":");
+  return span ? { key, span } : undefined;
+}
+
 /** Masks the values of secret-named keys in `text` (which holds no markers). */
 export function maskKeyValues(text: string, mask: MaskPiece): string {
-  if (!text.includes("=") && !text.includes(":")) return text;
   let out = "";
   let copied = 0;
-  KEY_PATTERN.lastIndex = 0;
-  for (let match = KEY_PATTERN.exec(text); match !== null; match = KEY_PATTERN.exec(text)) {
-    const key = match.groups?.key ?? "";
-    const sep = match.groups?.sep ?? "=";
-    const after = match.index + match[0].length;
-    // Not a secret key: go on right after the separator, so `a: token=x` still finds `token=x`.
-    if (!isSecretName(key)) continue;
-    const span = valueSpan(text, after, sep);
-    if (!span) continue;
-    const value = text.slice(span[0], span[1]);
-    if (!isSecretUnderName(key, value)) continue;
-    out += text.slice(copied, span[0]) + maskSecretValue(value, value, SECRET_NAME_RULE, mask);
-    copied = span[1];
-    KEY_PATTERN.lastIndex = span[1];
+  NAME_WORDS.lastIndex = 0;
+  for (let hit = NAME_WORDS.exec(text); hit !== null; hit = NAME_WORDS.exec(text)) {
+    if (hit.index < copied) {
+      NAME_WORDS.lastIndex = copied;
+      continue;
+    }
+    const pair = pairAt(text, hit.index, hit.index + hit[0].length);
+    if (!pair) continue;
+    const [start, end] = pair.span;
+    // Whatever the verdict, the rest of this key holds no other key.
+    NAME_WORDS.lastIndex = Math.max(NAME_WORDS.lastIndex, Math.min(start, text.length));
+    if (start < copied || !isSecretName(pair.key)) continue;
+    const value = text.slice(start, end);
+    if (!isSecretUnderName(pair.key, value) || CONNECTION_STRING.test(value)) continue;
+    if (GENERIC_NAMES.has(pair.key.toLowerCase()) && !RANDOM_ENOUGH.test(value)) continue;
+    out += text.slice(copied, start) + maskSecretValue(value, value, SECRET_NAME_RULE, mask);
+    copied = end;
+    NAME_WORDS.lastIndex = end;
   }
-  return out + text.slice(copied);
+  lineEndCache = undefined;
+  return copied === 0 ? text : out + text.slice(copied);
 }

@@ -1,38 +1,70 @@
 /**
  * Values known to be secret (each env value masked for a target, say), masked wherever they
- * reappear verbatim: in a command line, a log line, a report.
+ * reappear: verbatim, JSON-escaped, URL-encoded or base64-encoded (alone or inside a longer
+ * encoded string such as Basic credentials), in a command line, a log line, a report, a heap
+ * string.
  *
  * Bounded, oldest forgotten first, so a long-running agent's memory stays flat. Values shorter
- * than MIN_KNOWN_VALUE_LENGTH are not kept: masking every "admin" or "1234" in all text would hide
- * more than it protects and would tell a reader which short words are secrets.
+ * than MIN_KNOWN_VALUE_LENGTH are masked only as the whole value of a key (`pin=4821`,
+ * `"code": "4821"`): masking every "admin" or "1234" in all text would hide more than it protects
+ * and would tell a reader which short words are secrets.
  */
+import { formsOf, type KnownForm } from "./known-encodings.js";
+import { KnownMatcher, MIN_FORM_LENGTH } from "./known-matcher.js";
 import type { MaskPiece } from "./named-values.js";
 
-/** Shortest value worth remembering. */
+/** Shortest value masked wherever it appears. */
 export const MIN_KNOWN_VALUE_LENGTH = 8;
+/** Shortest value remembered at all (masked only with key context below MIN_KNOWN_VALUE_LENGTH). */
+export const MIN_SHORT_VALUE_LENGTH = MIN_FORM_LENGTH;
 /** The rule id of known values found in text. */
 export const KNOWN_VALUE_RULE = "known-value";
 
+const BASE64_CHAR = /[A-Za-z0-9+/_-]/;
+const QUOTE = /["']/;
+const KEY_CHAR = /[A-Za-z0-9_.-]/;
+/** What may follow a bare value for it to be the whole value. */
+const VALUE_END = /[\s&,;)}\]]/;
+
+/** True when the short value at [start, end) is the whole value of a `key=`/`key:` pair. */
+function isKeyedValue(text: string, start: number, end: number): boolean {
+  let i = start;
+  const quote = QUOTE.test(text[i - 1] ?? "") ? text[i - 1] : undefined;
+  if (quote) i--;
+  for (let n = 0; n < 3 && (text[i - 1] === " " || text[i - 1] === "\t"); n++) i--;
+  if (text[i - 1] !== "=" && text[i - 1] !== ":") return false;
+  i--;
+  for (let n = 0; n < 3 && (text[i - 1] === " " || text[i - 1] === "\t"); n++) i--;
+  const before = text[i - 1] ?? "";
+  if (!KEY_CHAR.test(before) && !QUOTE.test(before)) return false;
+  const after = text[end];
+  if (quote) return after === quote;
+  return after === undefined || VALUE_END.test(after);
+}
+
 /** The bounded set of known secret values, and their masking in text. */
 export class KnownValues {
-  private readonly values = new Set<string>();
-  /** Longest first, so a value containing another is masked whole; rebuilt lazily after a change. */
-  private sorted: string[] | undefined;
+  /** Value → its forms, in insertion order (oldest first). */
+  private readonly values = new Map<string, KnownForm[]>();
+  /** Rebuilt lazily after a change. */
+  private matcher: KnownMatcher | undefined;
 
   constructor(private readonly maxValues = 1024) {}
 
-  /** Adds a value (ignored when shorter than MIN_KNOWN_VALUE_LENGTH); returns whether it is kept. */
+  /** Adds a value (ignored when shorter than MIN_SHORT_VALUE_LENGTH); returns whether it is kept. */
   add(value: string): boolean {
-    if (value.length < MIN_KNOWN_VALUE_LENGTH) return false;
+    if (value.length < MIN_SHORT_VALUE_LENGTH) return false;
     if (this.values.has(value)) {
       // Refresh: a value seen again is the last to be forgotten.
       this.values.delete(value);
     } else if (this.values.size >= this.maxValues) {
-      const oldest = this.values.values().next().value;
+      const oldest = this.values.keys().next().value;
       if (oldest !== undefined) this.values.delete(oldest);
     }
-    this.values.add(value);
-    this.sorted = undefined;
+    const forms: KnownForm[] =
+      value.length < MIN_KNOWN_VALUE_LENGTH ? [{ text: value, kind: "short", value }] : formsOf(value);
+    this.values.set(value, forms);
+    this.matcher = undefined;
     return true;
   }
 
@@ -40,25 +72,31 @@ export class KnownValues {
     return this.values.size;
   }
 
-  /**
-   * Masks every occurrence of a known value in `text` (a stretch with no markers). Each value is
-   * searched in what the longer values left, so masks never overlap.
-   */
+  /** Masks every occurrence of a known value's forms in `text` (a stretch with no markers). */
   mask(text: string, mask: MaskPiece): string {
-    if (this.values.size === 0 || text.length < MIN_KNOWN_VALUE_LENGTH) return text;
-    this.sorted ??= [...this.values].sort((a, b) => b.length - a.length);
-    let pieces: { text: string; masked: boolean }[] = [{ text, masked: false }];
-    for (const value of this.sorted) {
-      if (!pieces.some((p) => !p.masked && p.text.includes(value))) continue;
-      pieces = pieces.flatMap((p) => {
-        if (p.masked || !p.text.includes(value)) return [p];
-        const parts = p.text.split(value);
-        const marker = { text: mask(value, KNOWN_VALUE_RULE), masked: true };
-        return parts.flatMap((part, i) =>
-          i === 0 ? [{ text: part, masked: false }] : [marker, { text: part, masked: false }],
-        );
-      });
+    if (this.values.size === 0 || text.length < MIN_SHORT_VALUE_LENGTH) return text;
+    this.matcher ??= new KnownMatcher([...this.values.values()].flat());
+    const hits = this.matcher.find(
+      text,
+      (form, start, end) => form.kind !== "short" || isKeyedValue(text, start, end),
+    );
+    if (hits.length === 0) return text;
+    let out = "";
+    let copied = 0;
+    for (const hit of hits) {
+      let { start, end } = hit;
+      if (start < copied) continue;
+      if (hit.form.kind === "base64") {
+        // The core sits inside a longer encoding (of `user:password`, say): mask all of it.
+        while (start > copied && BASE64_CHAR.test(text[start - 1]!)) start--;
+        while (end < text.length && BASE64_CHAR.test(text[end]!)) end++;
+        for (let n = 0; n < 2 && text[end] === "="; n++) end++;
+        out += text.slice(copied, start) + mask(text.slice(start, end), KNOWN_VALUE_RULE);
+      } else {
+        out += text.slice(copied, start) + mask(text.slice(start, end), KNOWN_VALUE_RULE, hit.form.value);
+      }
+      copied = end;
     }
-    return pieces.map((p) => p.text).join("");
+    return out + text.slice(copied);
   }
 }

@@ -1,12 +1,14 @@
 /**
- * The text pipeline: shape detectors, then the key=value name rule, then known values, each
- * applied only outside the markers earlier steps wrote.
+ * The text pipeline: shape detectors (only those whose keywords occur), then the key=value name
+ * rule, then known values, then the late detectors (entropy), each applied only outside the
+ * markers earlier steps wrote.
  */
-import type { Detector } from "./detectors.js";
+import type { Detector } from "./detector.js";
 import { maskKeyValues } from "./key-values.js";
 import type { KnownValues } from "./known-values.js";
 import { mapOutsideMarkers } from "./markers.js";
 import type { MaskPiece } from "./named-values.js";
+import { DetectorTriggers } from "./triggers.js";
 
 /**
  * Rounds of the pipeline at most. A marker changes what its neighbours look like to the next
@@ -15,8 +17,20 @@ import type { MaskPiece } from "./named-values.js";
  */
 const MAX_ROUNDS = 4;
 
+/** A detector table prepared for the pipeline. */
+export interface TextRules {
+  readonly detectors: readonly Detector[];
+  readonly triggers: DetectorTriggers;
+}
+
+/** Compiles a detector table's keyword index once per redactor. */
+export function compileRules(detectors: readonly Detector[]): TextRules {
+  return { detectors, triggers: new DetectorTriggers(detectors) };
+}
+
 /** Masks every match of one detector in `text` (which holds no markers). */
 export function applyDetector(text: string, detector: Detector, mask: MaskPiece): string {
+  if (detector.quickCheck && !detector.quickCheck(text)) return text;
   const { pattern } = detector;
   pattern.lastIndex = 0;
   let out = "";
@@ -30,37 +44,56 @@ export function applyDetector(text: string, detector: Detector, mask: MaskPiece)
     for (const group of detector.secretGroups ?? []) {
       const found = match.indices?.groups?.[group];
       if (found) {
-        span = found;
+        span = [found[0], found[1]];
         break;
       }
     }
+    if (span[0] < copied) continue;
     const secret = text.slice(span[0], span[1]);
-    if (detector.validate && !detector.validate(secret)) continue;
-    out += text.slice(copied, span[0]) + mask(secret, detector.id);
+    if (detector.validate && !detector.validate(secret, text, span[0], span[1])) continue;
+    if (detector.extendWhile) {
+      // A secret longer than the pattern's bound is masked to its end.
+      while (span[1] < text.length && detector.extendWhile.test(text[span[1]]!)) span[1]++;
+      pattern.lastIndex = Math.max(pattern.lastIndex, span[1]);
+    }
+    out += text.slice(copied, span[0]) + mask(text.slice(span[0], span[1]), detector.id);
     copied = span[1];
   }
-  return out + text.slice(copied);
+  return copied === 0 ? text : out + text.slice(copied);
 }
 
 /** One pass of every rule. */
-function round(text: string, detectors: readonly Detector[], known: KnownValues, mask: MaskPiece): string {
+function round(text: string, rules: TextRules, known: KnownValues, mask: MaskPiece): string {
   let out = text;
-  for (const detector of detectors)
-    out = mapOutsideMarkers(out, (piece) => applyDetector(piece, detector, mask));
+  const selected = rules.triggers.select(text);
+  for (const detector of selected)
+    if (!detector.last) out = mapOutsideMarkers(out, (piece) => applyDetector(piece, detector, mask));
   out = mapOutsideMarkers(out, (piece) => maskKeyValues(piece, mask));
-  return mapOutsideMarkers(out, (piece) => known.mask(piece, mask));
+  out = mapOutsideMarkers(out, (piece) => known.mask(piece, mask));
+  for (const detector of selected)
+    if (detector.last) out = mapOutsideMarkers(out, (piece) => applyDetector(piece, detector, mask));
+  return out;
 }
 
 /** Masks `text` with the given rules; throws if a rule throws (the redactor fails closed around it). */
-export function maskTextWith(
-  text: string,
-  detectors: readonly Detector[],
-  known: KnownValues,
-  mask: MaskPiece,
-): string {
+export function maskTextWith(text: string, rules: TextRules, known: KnownValues, mask: MaskPiece): string {
+  const first = round(text, rules, known, mask);
+  if (first === text) return text;
+  if (!first.includes("\n")) return settle(first, rules, known, mask, MAX_ROUNDS - 1);
+  // Only lines holding a marker can change in later rounds (no rule but the PEM block, which the
+  // first round settled, spans lines): re-running the whole text would double the cost of every
+  // chunk that holds one secret.
+  return first
+    .split("\n")
+    .map((line) => (line.includes("⟦") ? settle(line, rules, known, mask, MAX_ROUNDS - 1) : line))
+    .join("\n");
+}
+
+/** Runs rounds on `text` until one changes nothing, at most `rounds` of them. */
+function settle(text: string, rules: TextRules, known: KnownValues, mask: MaskPiece, rounds: number): string {
   let current = text;
-  for (let i = 0; i < MAX_ROUNDS; i++) {
-    const next = round(current, detectors, known, mask);
+  for (let i = 0; i < rounds; i++) {
+    const next = round(current, rules, known, mask);
     if (next === current) break;
     current = next;
   }

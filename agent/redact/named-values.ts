@@ -9,16 +9,24 @@ import { isMarker } from "./markers.js";
 import { plainValueKind } from "./plain-values.js";
 import { classifyName } from "./secret-names.js";
 
-/** Replaces one raw secret with its marker (keeping its line breaks). */
-export type MaskPiece = (raw: string, rule: string) => string;
+/**
+ * Replaces one raw secret with its marker (keeping its line breaks). The fingerprint is of
+ * `identity` when given (the known value an encoded form stands for), else of `raw`.
+ */
+export type MaskPiece = (raw: string, rule: string, identity?: string) => string;
 
 /** A URL with userinfo but no password: `https://<key>@host/…` (e.g. a Sentry DSN). */
 const URL_USER_ONLY = /^(?<keep>[A-Za-z][A-Za-z0-9+.-]{0,30}:\/\/)(?<user>[^\s/?#@:]{1,256})@/d;
+/** `Server=db;User Id=app;Password=…` or `DefaultEndpointsProtocol=https;AccountName=…;AccountKey=…`. */
+const CONNECTION_STRING = /^(?:[A-Za-z][A-Za-z0-9 ]{0,40}=[^;]{0,2048};){2,32}/;
 const URL_START = /^[A-Za-z][A-Za-z0-9+.-]{0,30}:\/\//;
 const SCHEMES = "Bearer|Basic|Digest|Token|Negotiate|NTLM|ApiKey|AWS4-HMAC-SHA256|SharedKey";
 const AUTH_SCHEME_WORD = new RegExp(String.raw`^(?:${SCHEMES})[ \t]{0,4}$`, "i");
 /** An HTTP authorization scheme word, kept in front of the credentials it introduces. */
 const AUTH_SCHEME = new RegExp(String.raw`^(?<scheme>(?:${SCHEMES})[ \t]{1,4})(?<rest>\S[\s\S]*)$`, "i");
+
+/** Rules that say less about a value than the name it sits under. */
+const WEAK_RULES = [KNOWN_VALUE_RULE, "high-entropy"];
 
 /** Names seen recently and their verdicts: text repeats the same few keys over and over. */
 const verdicts = new Map<string, boolean>();
@@ -45,16 +53,18 @@ export function isSecretUnderName(name: string, value: string): boolean {
  * The masked form of a value already judged secret by its name. `shaped` is the value after the
  * shape rules ran on it (the value itself when they already ran on the surrounding text):
  * - one detected token → that marker (its rule is more telling than the name's), unless it is
- *   only a known value: then the name's rule, so a variable's marker does not depend on which
- *   action happened to learn the value first;
+ *   only a known value or high entropy: then the name's rule, so a variable's marker does not
+ *   depend on which action happened to learn the value first, nor on how random it looks;
  * - a URL → only its password (or user-only key) masked, scheme, host and path kept;
  * - `Bearer …` and other scheme words → the word kept, the credentials masked;
  * - anything else → the whole value masked under `rule`.
  */
 export function maskSecretValue(value: string, shaped: string, rule: string, mask: MaskPiece): string {
-  if (isMarker(shaped) && !shaped.startsWith(`⟦masked:${KNOWN_VALUE_RULE}:`)) return shaped;
+  if (isMarker(shaped) && !WEAK_RULES.some((rule) => shaped.startsWith(`⟦masked:${rule}:`))) return shaped;
   // A scheme word alone (`Authorization: Bearer ⟦…⟧` once the token is masked) is not a secret.
   if (AUTH_SCHEME_WORD.test(value)) return shaped;
+  // A connection string keeps its structure: its secret parts were judged key by key.
+  if (CONNECTION_STRING.test(value)) return shaped;
   if (URL_START.test(value)) {
     if (shaped !== value) return shaped;
     const userOnly = URL_USER_ONLY.exec(value);

@@ -15,6 +15,10 @@ const URL_WITHOUT_USERINFO = /^[A-Za-z][A-Za-z0-9+.-]{0,30}:\/\/[^\s/?#@]{1,255}
 /** A reference to another variable, resolved elsewhere: `${DB_PASSWORD}`, `$(DB_PASSWORD)`, `$DB_PASSWORD`. */
 const VARIABLE_REFERENCE =
   /^\$(?:\{[A-Za-z_][A-Za-z0-9_]{0,127}\}|\([A-Za-z_][A-Za-z0-9_]{0,127}\)|[A-Za-z_][A-Za-z0-9_]{0,127})$/;
+/** A PEM armour line: the body after it is masked by its own rule. */
+const PEM_ARMOUR = /^-----(?:BEGIN|END) [A-Z0-9 ]{1,60}-----$/;
+/** A YAML block scalar indicator (`key: |`): the value is on the next lines. */
+const YAML_BLOCK = /^[|>][+-]?[0-9]?$/;
 /** An already-redacted placeholder. */
 const PLACEHOLDER = /^(?:\*{1,64}|<redacted>|\[redacted\]|redacted)$/i;
 
@@ -27,6 +31,8 @@ export const PLAIN_RULES: readonly (readonly [string, RegExp])[] = [
   ["url", URL_WITHOUT_USERINFO],
   ["variable-reference", VARIABLE_REFERENCE],
   ["placeholder", PLACEHOLDER],
+  ["pem-armour", PEM_ARMOUR],
+  ["yaml-block", YAML_BLOCK],
 ];
 
 /** Why `value` is plainly not a secret (`"empty"`, `"number"`, `"path"`…), or undefined if it may be one. */

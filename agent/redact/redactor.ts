@@ -11,7 +11,8 @@ import { KnownValues } from "./known-values.js";
 import { lineBreaksOf, maskedMarker, WITHHELD_MARKER } from "./markers.js";
 import { maskArgvWith } from "./mask-argv.js";
 import { type MaskedValue, maskEnvValue } from "./mask-env.js";
-import { maskTextWith } from "./mask-text.js";
+import { addNewMarkers, type MaskCounts } from "./mask-stats.js";
+import { compileRules, maskTextWith } from "./mask-text.js";
 import type { MaskPiece } from "./named-values.js";
 
 /** The masking engine every action's output passes through. */
@@ -23,13 +24,27 @@ export interface Redactor {
   /** Masks a command line, argument by argument. */
   maskArgv(argv: readonly string[]): string[];
   /**
-   * Marks `value` as secret from now on, wherever it reappears verbatim, together with every
-   * secret part the rules find in it (the password of a URL, say). Values under 8 characters
-   * are not kept.
+   * Marks `value` as secret from now on, wherever it reappears (verbatim, JSON-escaped,
+   * URL-encoded, base64), together with every secret part the rules find in it (the password of
+   * a URL, say). Values under 8 characters are masked only as the whole value of a key; under 4
+   * they are not kept.
    */
   remember(value: string): void;
   /** The keyed fingerprint markers carry: 12 hex digits of HMAC-SHA256(fingerprintKey, value). */
   fingerprint(value: string): string;
+  /** maskText, plus how many markers of each rule it wrote (never the values). */
+  maskTextWithStats(text: string): { text: string; counts: MaskCounts };
+  /**
+   * A view of this redactor (same rules, same known values) that adds up the markers each of its
+   * calls writes, per rule: an action masks through it and puts `counts()` in its record.
+   */
+  counting(): CountingRedactor;
+}
+
+/** A redactor that counts what it masks. */
+export interface CountingRedactor extends Omit<Redactor, "counting"> {
+  /** Markers written so far by this view's calls, per rule. */
+  counts(): MaskCounts;
 }
 
 /** What a redactor is built from. */
@@ -42,6 +57,8 @@ export interface RedactorOptions {
   readonly maxKnownValues?: number;
 }
 
+export type { MaskCounts } from "./mask-stats.js";
+
 /** Blanks every line of `text`, keeping its line breaks: the fail-closed answer for a whole text. */
 function withholdLines(text: string): string {
   return text.replace(/[^\n\r\u2028\u2029]{1,65536}/g, WITHHELD_MARKER);
@@ -50,63 +67,92 @@ function withholdLines(text: string): string {
 /** Builds a redactor. */
 export function createRedactor(options: RedactorOptions): Redactor {
   const fingerprint = createFingerprinter(options.fingerprintKey);
-  const detectors = options.detectors ?? DETECTORS;
+  const rules = compileRules(options.detectors ?? DETECTORS);
   const known = new KnownValues(options.maxKnownValues);
   // While remember() runs, every piece the rules mask is collected here too.
   let collecting: string[] | undefined;
 
-  const mask: MaskPiece = (raw, rule) => {
-    collecting?.push(raw);
-    return maskedMarker(rule, fingerprint(raw)) + lineBreaksOf(raw);
+  const mask: MaskPiece = (raw, rule, identity) => {
+    collecting?.push(identity ?? raw);
+    return maskedMarker(rule, fingerprint(identity ?? raw)) + lineBreaksOf(raw);
   };
 
   const maskText = (text: string): string => {
     try {
-      return maskTextWith(text, detectors, known, mask);
+      return maskTextWith(text, rules, known, mask);
     } catch {
       // A multi-line secret (a PEM block) may span lines, so no line can be trusted alone.
       return withholdLines(text);
     }
   };
 
+  const maskEnv = (name: string, value: string): MaskedValue => {
+    try {
+      return maskEnvValue(name, value, { maskText, mask, fingerprint });
+    } catch {
+      return {
+        value: WITHHELD_MARKER + lineBreaksOf(value),
+        masked: true,
+        rule: "redaction-error",
+        fingerprint: fingerprint(value),
+      };
+    }
+  };
+
+  const maskArgv = (argv: readonly string[]): string[] =>
+    maskArgvWith(argv, { maskText, mask, withhold: (arg) => WITHHELD_MARKER + lineBreaksOf(arg) });
+
+  const remember = (value: string): void => {
+    const pieces: string[] = [];
+    collecting = pieces;
+    try {
+      maskTextWith(value, rules, known, mask);
+    } catch {
+      // The value itself is still remembered below.
+    } finally {
+      collecting = undefined;
+    }
+    known.add(value);
+    for (const piece of pieces) known.add(piece);
+  };
+
+  const maskTextWithStats = (text: string) => {
+    const counts: MaskCounts = {};
+    const out = maskText(text);
+    addNewMarkers(counts, text, out);
+    return { text: out, counts };
+  };
+
   return {
     maskText,
-
-    maskEnv(name, value) {
-      try {
-        return maskEnvValue(name, value, { maskText, mask, fingerprint });
-      } catch {
-        return {
-          value: WITHHELD_MARKER + lineBreaksOf(value),
-          masked: true,
-          rule: "redaction-error",
-          fingerprint: fingerprint(value),
-        };
-      }
-    },
-
-    maskArgv(argv) {
-      return maskArgvWith(argv, {
-        maskText,
-        mask,
-        withhold: (arg) => WITHHELD_MARKER + lineBreaksOf(arg),
-      });
-    },
-
-    remember(value) {
-      const pieces: string[] = [];
-      collecting = pieces;
-      try {
-        maskTextWith(value, detectors, known, mask);
-      } catch {
-        // The value itself is still remembered below.
-      } finally {
-        collecting = undefined;
-      }
-      known.add(value);
-      for (const piece of pieces) known.add(piece);
-    },
-
+    maskEnv,
+    maskArgv,
+    remember,
     fingerprint,
+    maskTextWithStats,
+    counting() {
+      const counts: MaskCounts = {};
+      return {
+        maskText(text) {
+          const out = maskText(text);
+          addNewMarkers(counts, text, out);
+          return out;
+        },
+        maskEnv(name, value) {
+          const out = maskEnv(name, value);
+          addNewMarkers(counts, value, out.value);
+          return out;
+        },
+        maskArgv(argv) {
+          const out = maskArgv(argv);
+          for (const [i, arg] of out.entries()) addNewMarkers(counts, argv[i] ?? "", arg);
+          return out;
+        },
+        remember,
+        fingerprint,
+        maskTextWithStats,
+        counts: () => ({ ...counts }),
+      };
+    },
   };
 }

@@ -150,6 +150,14 @@ const REFERENCE_SUFFIXES = new Set([
   "username",
 ]);
 
+/** Names whose words say secret but whose value is public by definition. */
+const NOT_SECRET_NAMES = new Set([
+  "x amz credential",
+  "x goog credential",
+  "x amz algorithm",
+  "x goog algorithm",
+]);
+
 /** Longest name prefix inspected: names are short, and this bounds the work on hostile input. */
 const MAX_NAME_LENGTH = 256;
 
@@ -179,6 +187,7 @@ function segmentIsSecret(segment: string): boolean {
 /** Classifies a variable, flag or key name (see the module comment). */
 export function classifyName(name: string): NameInfo {
   const segments = nameSegments(name);
+  if (NOT_SECRET_NAMES.has(segments.join(" "))) return { secret: false, reference: false };
   let secret = segments.some(segmentIsSecret);
   for (let i = 1; !secret && i < segments.length; i++) {
     secret = SECRET_PAIRS.has(`${segments[i - 1]} ${segments[i]}`);

@@ -17,7 +17,7 @@ describe("maskText: secret names in text", () => {
     ["run --token=abc123def456 --verbose", `run --token=${masked("secret-name")} --verbose`],
     [
       "GET /cb?code=1&access_token=abc123def456&state=x",
-      `GET /cb\\?code=1&access_token=${masked("secret-name")}&state=x`,
+      `GET /cb\\?code=1&access_token=${masked("url-query-secret")}&state=x`,
     ],
     ["X-Api-Key: abc123def456", `X-Api-Key: ${masked("secret-name")}`],
     ["Cookie: sid=abc123; theme=dark", `Cookie: ${masked("secret-name")}`],

@@ -13,6 +13,7 @@ const SETS: Record<string, string> = {
   b32: "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567",
   b64: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
   b64url: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
+  bech32: "QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L",
 };
 
 /** mulberry32: a tiny seeded PRNG, so a failing sample can be reproduced from its seed. */

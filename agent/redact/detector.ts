@@ -1,0 +1,48 @@
+/**
+ * The shape of one detector: an entry of the table in detectors.ts. Rules are data, so adding a
+ * token family is one entry plus its samples.
+ */
+
+/** One detector. */
+export interface Detector {
+  /** Shown in the marker: `⟦masked:<id>:…⟧` and in the audit counts. Lower-case, digits and dashes. */
+  readonly id: string;
+  readonly description: string;
+  /**
+   * A global pattern with the `d` flag (match indices). When one of `secretGroups` matched, only
+   * that group is masked and the rest of the match (a `Bearer ` prefix, a URL's scheme, user and
+   * host, a PEM block's armour lines) is kept; otherwise the whole match is masked. Only bounded
+   * quantifiers: a test scans every source for `*`, `+` and `{n,}`.
+   */
+  readonly pattern: RegExp;
+  /**
+   * Literal strings one of which every match contains (case-sensitive unless `keywordsIgnoreCase`).
+   * The engine finds all keywords of all detectors in one pass and runs a detector's pattern only
+   * on text holding one of its keywords: most log lines hold none, and that is what makes the
+   * engine fast. Without keywords the pattern always runs.
+   */
+  readonly keywords?: readonly string[];
+  readonly keywordsIgnoreCase?: boolean;
+  /** Named groups holding the secret, in order of preference. */
+  readonly secretGroups?: readonly string[];
+  /**
+   * A further check of a candidate (a checksum, its entropy, what precedes it); false keeps the
+   * text. `start` and `end` locate the secret in `text`.
+   */
+  readonly validate?: (secret: string, text: string, start: number, end: number) => boolean;
+  /**
+   * Characters the secret may continue with past the pattern's upper bound: the masked span is
+   * extended over them, so a longer-than-expected secret never leaves its tail in clear.
+   */
+  readonly extendWhile?: RegExp;
+  /** A cheap test `text` must pass for the pattern to be tried (the entropy rule's run scan). */
+  readonly quickCheck?: (text: string) => boolean;
+  /** Applied after the name and known-value rules, so that those name a secret first. */
+  readonly last?: boolean;
+  /**
+   * Templates of matching samples for the tests, expanded at test time with random characters
+   * (`{alnum:36}` is 36 of [A-Za-z0-9]; sets: upper, lower, digit, alnum, hex, b32, b64, b64url,
+   * bech32), so the repository never holds a literal token that secret scanners flag.
+   */
+  readonly samples: readonly string[];
+}
