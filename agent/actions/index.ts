@@ -3,7 +3,10 @@
  * nothing is discovered at run time. Adding an action is one file plus one line below.
  */
 import { createBundleAction } from "./bundle.js";
+import { cpuProfileAction } from "./cpu-profile.js";
+import { diagnosticReportAction } from "./diagnostic-report.js";
 import { envAction } from "./env.js";
+import { heapSnapshotAction } from "./heap-snapshot.js";
 import { logTailAction } from "./log-tail.js";
 import { netConnectionsAction } from "./net-connections.js";
 import { processInfoAction } from "./process-info.js";
@@ -24,6 +27,9 @@ const SINGLE_ACTIONS: ReadonlyMap<string, ActionDefinition> = buildRegistry([
   envAction as ActionDefinition,
   logTailAction as ActionDefinition,
   netConnectionsAction as ActionDefinition,
+  heapSnapshotAction as ActionDefinition,
+  cpuProfileAction as ActionDefinition,
+  diagnosticReportAction as ActionDefinition,
 ]);
 
 /** Everything the agent can run: the single actions and `bundle`, which combines them. */

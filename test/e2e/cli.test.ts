@@ -75,6 +75,8 @@ beforeAll(async () => {
         KEYHOLE_ID: id,
         KEYHOLE_ENVIRONMENT: environment,
         KEYHOLE_TRUSTED_KEYS: join(keys, "jwks.json"),
+        // net-connections stays off, so the agent's own refusal can be seen end to end.
+        KEYHOLE_ACTIONS: "process-info,env,log-tail",
       },
       logFile: join(dir, `agent-${environment}.log`),
       isReady: isListening,
@@ -233,7 +235,7 @@ describe("keyhole end to end", () => {
     expect(refused.stderr).toContain("KH_POLICY_DENIED");
 
     const agentRefusal = await keyhole(
-      ["run", "heap-snapshot", "--target", "staging/shop/shop-0", "--reason", "e2e: not enabled", "--wait"],
+      ["run", "net-connections", "--target", "staging/shop/shop-0", "--reason", "e2e: not enabled", "--wait"],
       as("alice"),
     );
     expect(agentRefusal.code).toBe(1);

@@ -210,7 +210,7 @@ describe("agent HTTP: refusals are coded 4xx and run nothing", () => {
         "KH_NOT_YET_VALID",
       ],
       [{ exp: Math.floor(Date.now() / 1000) + 3600 }, 401, "KH_TTL_TOO_LONG"],
-      [{ action: "heap-snapshot" }, 403, "KH_ACTION_DISABLED"],
+      [{ action: "no-such-action" }, 403, "KH_ACTION_DISABLED"],
       [{ params: { unexpected: true } }, 400, "KH_BAD_PARAMS"],
       [{ params: { unexpected: true }, extra: 1 }, 400, "KH_MALFORMED"],
     ];
