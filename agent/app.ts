@@ -11,10 +11,11 @@ import Fastify, {
 import type { ActionDefinition } from "./actions/types.js";
 import type { AgentConfig } from "./config.js";
 import { AgentError } from "./errors.js";
-import { type InlineResult, REQUEST_CONTENT_TYPE, REQUESTS_PATH } from "./protocol.js";
+import { type InlineResult, REQUEST_CONTENT_TYPE, REQUESTS_PATH, type S3UploadResult } from "./protocol.js";
 import type { Redactor } from "./redact/index.js";
 import { ReplayCache } from "./replay-cache.js";
 import { ActionRunner, RunningStream } from "./run-action.js";
+import { uploadPresigned } from "./sinks/s3-presigned.js";
 import { resolveTarget } from "./target/resolve.js";
 import type { TrustedKeys } from "./trusted-keys.js";
 import { verifyEnvelope } from "./verify.js";
@@ -171,6 +172,39 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
         );
       } finally {
         if (!(result instanceof RunningStream)) reply.raw.off("close", onClose);
+      }
+
+      if (result instanceof RunningStream && claims.output.mode === "s3") {
+        // Upload with the presigned URLs instead of streaming; answer what was stored.
+        streamed = result;
+        const running = result;
+        let upload: Awaited<ReturnType<typeof uploadPresigned>>;
+        try {
+          upload = await uploadPresigned(running.stream, claims.output, clientGone.signal);
+        } catch (err) {
+          running.stream.destroy(); // releases the action's slot and what it holds
+          await running.done;
+          writeLog(toAgentError(err as AgentError).code, { bytesOut: 0, err });
+          throw err;
+        } finally {
+          reply.raw.off("close", onClose);
+        }
+        const { bytes, sha256, error } = await running.done;
+        if (error || !sha256) {
+          const coded = toAgentError((error ?? new Error("the stream ended without a digest")) as AgentError);
+          writeLog(coded.code, { bytesOut: bytes, err: error });
+          throw coded;
+        }
+        writeLog("ok", { bytesOut: bytes, sha256, parts: upload.parts.length });
+        const answer: S3UploadResult = {
+          requestId: claims.jti,
+          agent: config.id,
+          action: claims.action,
+          filename: running.filename,
+          contentType: running.contentType,
+          upload: { parts: upload.parts, bytes, sha256 },
+        };
+        return reply.type("application/json").send(answer);
       }
 
       if (result instanceof RunningStream) {

@@ -39,9 +39,53 @@ export const subjectSchema = z
     "must be user:<email> or svc:<name>",
   );
 
+/** A SigV4 signature: 64 lowercase hex digits. */
+const sigV4SignatureSchema = z.string().regex(/^[0-9a-f]{64}$/, "must be a SigV4 signature");
+const sha256HexSchema = z.string().regex(/^[0-9a-f]{64}$/, "must be a SHA-256 digest in hex");
+
+/**
+ * `{"mode":"s3"}`: the agent uploads the result itself, one multipart upload of exactly one object,
+ * with presigned `UploadPart` URLs; it never holds cloud credentials.
+ *
+ * The URLs are sent compactly: every part's URL is `url` + `&partNumber=<n>&X-Amz-Signature=<sig>`.
+ * They differ only in those two parameters, and a full URL per part (more than a kilobyte each with
+ * a session token) would not fit the agent's 64 KiB envelope limit for a large artifact.
+ */
+export const s3OutputSchema = z.strictObject({
+  mode: z.literal("s3"),
+  /** The presigned UploadPart URL without its `partNumber` and `X-Amz-Signature` parameters. */
+  url: z
+    .string()
+    .max(8192)
+    .regex(/^https?:\/\/[^\s?#]+\?[^\s#]+$/, "must be an http(s) URL with a query")
+    .refine(
+      (u) => !/[?&](partNumber|X-Amz-Signature)=/.test(u),
+      "must not carry partNumber or X-Amz-Signature",
+    ),
+  /** Every part but the last holds exactly this many bytes. */
+  partSize: z
+    .number()
+    .int()
+    .min(1)
+    .max(5 * 1024 ** 3),
+  /** The parts the agent may upload, numbered 1, 2, … in order; their count bounds the object's size. */
+  parts: z
+    .array(
+      z.strictObject({ partNumber: z.number().int().min(1).max(10_000), signature: sigV4SignatureSchema }),
+    )
+    .min(1)
+    .max(10_000)
+    .refine(
+      (parts) => parts.every((p, i) => p.partNumber === i + 1),
+      "parts must be numbered 1, 2, … in order",
+    ),
+});
+export type S3Output = z.infer<typeof s3OutputSchema>;
+
 export const outputSchema = z.discriminatedUnion("mode", [
   z.strictObject({ mode: z.literal("inline") }),
   z.strictObject({ mode: z.literal("stream") }),
+  s3OutputSchema,
 ]);
 export type Output = z.infer<typeof outputSchema>;
 
@@ -93,3 +137,24 @@ export const inlineResultSchema = z.object({
   result: z.unknown(),
 });
 export type InlineResult = z.infer<typeof inlineResultSchema>;
+
+/** The agent's answer to an accepted `s3` request: what it uploaded, for the controller to complete and check. */
+export const s3UploadResultSchema = z.object({
+  requestId: z.string(),
+  agent: z.string(),
+  action: z.string(),
+  filename: z.string().max(255).optional(),
+  contentType: z.string().max(255).optional(),
+  upload: z.object({
+    parts: z
+      .array(z.object({ partNumber: z.number().int().min(1).max(10_000), etag: z.string().min(1).max(200) }))
+      .min(1)
+      .max(10_000),
+    bytes: z.number().int().nonnegative(),
+    sha256: sha256HexSchema,
+  }),
+});
+export type S3UploadResult = z.infer<typeof s3UploadResultSchema>;
+
+/** HTTP trailer of a streamed answer: the SHA-256 (hex) of the bytes sent; absent means the stream broke. */
+export const SHA256_TRAILER = "x-keyhole-sha256";

@@ -162,7 +162,9 @@ export function verifyEnvelope(body: string, options: VerifierOptions): Verified
       `invalid params for ${action.name}: ${describeIssues(params.error)}`,
     );
   }
-  if (!action.outputs.includes(claims.output.mode)) {
+  // An action that can stream can also upload its stream with presigned URLs (the s3 mode).
+  const mode = claims.output.mode === "s3" ? "stream" : claims.output.mode;
+  if (!action.outputs.includes(mode)) {
     throw new AgentError(
       "KH_BAD_PARAMS",
       `${action.name} answers with output mode ${action.outputs.join(" or ")}, not ${claims.output.mode}`,

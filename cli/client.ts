@@ -22,6 +22,8 @@ export interface RequestView {
   params: Record<string, unknown>;
   reason: string;
   ticket?: string;
+  /** How the result leaves the agent (controllers before artifacts omit it: inline). */
+  output?: "inline" | "stream" | "s3";
   approvalsRequired: number;
   approvals: ApprovalView[];
   createdAt: string;
@@ -30,6 +32,27 @@ export interface RequestView {
   result?: unknown;
   error?: { code: string; message: string };
   denial?: { by: string; reason: string };
+  /** The stored artifact of a completed stream or s3 request. */
+  artifactId?: string;
+}
+
+/** The controller's view of one stored artifact (docs/artifacts.md). */
+export interface ArtifactView {
+  id: string;
+  requestId: string;
+  subject: string;
+  environment: string;
+  agent: string;
+  action: string;
+  filename: string;
+  contentType: string;
+  size: number;
+  sha256: string;
+  digestSource: "controller" | "agent-reported";
+  store: string;
+  location: string;
+  createdAt: string;
+  deletedAt?: string;
 }
 
 export const TERMINAL_STATUSES: ReadonlySet<RequestView["status"]> = new Set([
@@ -106,6 +129,7 @@ export class ControllerClient {
     params: Record<string, unknown>;
     reason: string;
     ticket?: string;
+    output?: "inline" | "stream" | "s3";
   }): Promise<{ request: RequestView }> {
     return this.call("POST", "/v1/requests", body);
   }
@@ -128,5 +152,59 @@ export class ControllerClient {
 
   deny(id: string, reason: string): Promise<{ request: RequestView }> {
     return this.call("POST", `/v1/requests/${encodeURIComponent(id)}/deny`, { reason });
+  }
+
+  listArtifacts(query: { limit?: number } = {}): Promise<{ artifacts: ArtifactView[] }> {
+    const qs = query.limit ? `?limit=${query.limit}` : "";
+    return this.call("GET", `/v1/artifacts${qs}`);
+  }
+
+  getArtifact(id: string): Promise<{ artifact: ArtifactView }> {
+    return this.call("GET", `/v1/artifacts/${encodeURIComponent(id)}`);
+  }
+
+  /**
+   * Opens an artifact's content. The body streams (never buffered); refusals become CliErrors like
+   * every other call. No overall timeout: a multi-gigabyte download may take long.
+   */
+  async downloadArtifact(id: string): Promise<Response> {
+    if (!this.token) {
+      throw new CliError(
+        "KEYHOLE_TOKEN is not set: get one with `keyhole token issue --subject …`",
+        2,
+        "KH_USAGE",
+      );
+    }
+    let response: Response;
+    try {
+      response = await fetch(`${this.baseUrl}/v1/artifacts/${encodeURIComponent(id)}/content`, {
+        headers: { authorization: `Bearer ${this.token}` },
+      });
+    } catch (err) {
+      const reason = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+      throw new CliError(
+        `cannot reach the controller at ${this.baseUrl} (${reason}); is KEYHOLE_URL right?`,
+        1,
+        "KH_UNREACHABLE",
+        {
+          cause: err,
+        },
+      );
+    }
+    if (!response.ok) {
+      const text = await response.text();
+      let error: { code?: string; message?: string } | undefined;
+      try {
+        error = (JSON.parse(text) as { error?: { code?: string; message?: string } }).error;
+      } catch {
+        error = undefined;
+      }
+      throw new CliError(
+        `${error?.code ?? `HTTP ${response.status}`}: ${error?.message ?? (text.slice(0, 200) || response.statusText)}`,
+        1,
+        error?.code,
+      );
+    }
+    return response;
   }
 }

@@ -4,8 +4,10 @@
  * one line on stderr saying why.
  */
 import { Command, CommanderError } from "commander";
+import { registerArtifactCommands } from "./commands/artifacts.js";
 import { registerDemoCommand } from "./commands/demo.js";
 import { registerKeyCommands } from "./commands/keys.js";
+import { registerRedactCommand } from "./commands/redact.js";
 import { registerRequestCommands } from "./commands/requests.js";
 import { registerServiceCommands } from "./commands/services.js";
 import { registerTokenCommands } from "./commands/token.js";
@@ -19,10 +21,12 @@ export function buildProgram(env: NodeJS.ProcessEnv): Command {
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(`keyhole: ${text.replace(/^error: /, "")}`) });
   registerRequestCommands(program, env);
+  registerArtifactCommands(program, env);
   registerTokenCommands(program, env);
   registerKeyCommands(program);
   registerServiceCommands(program, env);
   registerDemoCommand(program, env);
+  registerRedactCommand(program);
   for (const command of program.commands) {
     command.exitOverride();
     for (const sub of command.commands) sub.exitOverride();

@@ -4,6 +4,8 @@
  */
 import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from "fastify";
+import type { ArtifactService } from "./artifacts/service.js";
+import { artifactRoutes } from "./http/artifact-routes.js";
 import { installErrorHandlers } from "./http/error-handler.js";
 import { v1Routes } from "./http/v1-routes.js";
 import type { Authenticator } from "./identity/principal.js";
@@ -12,6 +14,8 @@ import type { RequestService } from "./requests/service.js";
 export interface AppDeps {
   readonly authenticator: Authenticator;
   readonly requests: RequestService;
+  /** Artifacts; without it the `/v1/artifacts` routes are absent. */
+  readonly artifacts?: ArtifactService;
   /** A pino logger (its redaction is what keeps tokens out of logs); none means silent. */
   readonly logger?: FastifyBaseLogger;
   readonly bodyLimitBytes?: number;
@@ -39,5 +43,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   app.get("/healthz", async () => ({ status: "ok" }));
   app.register(v1Routes(deps.authenticator, deps.requests), { prefix: "/v1" });
+  if (deps.artifacts)
+    app.register(artifactRoutes(deps.authenticator, deps.artifacts), { prefix: "/v1/artifacts" });
   return app;
 }

@@ -26,6 +26,23 @@ export interface ControllerOptions {
   sweepIntervalSeconds?: string | number;
   dispatchTimeoutSeconds?: string | number;
   logLevel?: string;
+  /** S3 bucket for artifacts; unset means the local folder `<dataDir>/artifacts`. */
+  s3Bucket?: string;
+  /** Key prefix inside the bucket, e.g. `keyhole/`. */
+  s3Prefix?: string;
+  /** Endpoint of an S3-compatible store (MinIO, Ceph, …); unset means AWS. */
+  s3Endpoint?: string;
+  /** Path-style addressing (`host/bucket/key`), which most S3-compatible stores need. */
+  s3ForcePathStyle?: string | boolean;
+  /** The region; unset means the AWS chain's (AWS_REGION, profile), else us-east-1. */
+  s3Region?: string;
+  /** Server-side encryption passed through: `AES256`, `aws:kms` or `aws:kms:dsse`. */
+  s3Sse?: string;
+  s3SseKmsKeyId?: string;
+  /** Part size of multipart uploads, in MiB (S3's minimum is 5). */
+  s3PartSizeMib?: string | number;
+  /** The largest artifact the controller stores (and presigns parts for), in MiB. */
+  artifactMaxMib?: string | number;
 }
 
 /** Each option's environment variable. The controller id is not `KEYHOLE_ID`: the agent reads that one. */
@@ -40,6 +57,15 @@ export const CONTROLLER_ENV_VARS = {
   sweepIntervalSeconds: "KEYHOLE_SWEEP_INTERVAL_SECONDS",
   dispatchTimeoutSeconds: "KEYHOLE_DISPATCH_TIMEOUT_SECONDS",
   logLevel: "KEYHOLE_LOG_LEVEL",
+  s3Bucket: "KEYHOLE_S3_BUCKET",
+  s3Prefix: "KEYHOLE_S3_PREFIX",
+  s3Endpoint: "KEYHOLE_S3_ENDPOINT",
+  s3ForcePathStyle: "KEYHOLE_S3_FORCE_PATH_STYLE",
+  s3Region: "KEYHOLE_S3_REGION",
+  s3Sse: "KEYHOLE_S3_SSE",
+  s3SseKmsKeyId: "KEYHOLE_S3_SSE_KMS_KEY_ID",
+  s3PartSizeMib: "KEYHOLE_S3_PART_SIZE_MIB",
+  artifactMaxMib: "KEYHOLE_ARTIFACT_MAX_MIB",
 } as const satisfies Record<keyof ControllerOptions, string>;
 
 const FLAGS: Record<keyof ControllerOptions, string> = {
@@ -53,6 +79,15 @@ const FLAGS: Record<keyof ControllerOptions, string> = {
   sweepIntervalSeconds: "--sweep-interval-seconds",
   dispatchTimeoutSeconds: "--dispatch-timeout-seconds",
   logLevel: "--log-level",
+  s3Bucket: "--s3-bucket",
+  s3Prefix: "--s3-prefix",
+  s3Endpoint: "--s3-endpoint",
+  s3ForcePathStyle: "--s3-force-path-style",
+  s3Region: "--s3-region",
+  s3Sse: "--s3-sse",
+  s3SseKmsKeyId: "--s3-sse-kms-key-id",
+  s3PartSizeMib: "--s3-part-size-mib",
+  artifactMaxMib: "--artifact-max-mib",
 };
 
 const listenSchema = z.string().transform((text, ctx) => {
@@ -117,6 +152,39 @@ const rawSchema = z.strictObject({
   /** How long one dispatch may take, agent's work included (a CPU profile runs up to 60 s). */
   dispatchTimeoutSeconds: seconds(1, 600).default(90),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  s3Bucket: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "must be an S3 bucket name")
+    .optional(),
+  s3Prefix: z
+    .string()
+    .max(512)
+    .regex(/^[^\\\s]*$/, "must not contain spaces or backslashes")
+    .default(""),
+  s3Endpoint: z.url({ protocol: /^https?$/ }).optional(),
+  s3ForcePathStyle: z
+    .union([
+      z.boolean(),
+      z.enum(["true", "false", "1", "0", ""]).transform((v) => v === "true" || v === "1" || v === ""),
+    ])
+    .default(false),
+  s3Region: z
+    .string()
+    .regex(/^[a-z0-9-]{1,32}$/, "must be a region name")
+    .optional(),
+  s3Sse: z.enum(["AES256", "aws:kms", "aws:kms:dsse"]).optional(),
+  s3SseKmsKeyId: z.string().min(1).max(2048).optional(),
+  /** 5 MiB is S3's smallest part; fractions are allowed so tests can use small parts on s3rver. */
+  s3PartSizeMib: z.coerce
+    .number()
+    .positive()
+    .max(5 * 1024)
+    .default(8),
+  artifactMaxMib: z.coerce
+    .number()
+    .positive()
+    .max(5 * 1024 * 1024)
+    .default(4096),
 });
 
 export interface ControllerConfig {
@@ -134,7 +202,25 @@ export interface ControllerConfig {
   readonly bodyLimitBytes: number;
   /** Largest agent answer stored as a result. */
   readonly maxResultBytes: number;
+  readonly artifacts: ArtifactStoreConfig;
 }
+
+/** Where artifacts go: a local folder (the embedded default) or an S3 bucket. */
+export type ArtifactStoreConfig =
+  | { readonly kind: "local"; readonly dir: string; readonly maxBytes: number }
+  | {
+      readonly kind: "s3";
+      readonly bucket: string;
+      readonly prefix: string;
+      readonly endpoint: string | undefined;
+      readonly forcePathStyle: boolean;
+      readonly region: string | undefined;
+      readonly sse:
+        | { readonly mode: "AES256" | "aws:kms" | "aws:kms:dsse"; readonly kmsKeyId?: string }
+        | undefined;
+      readonly partSizeBytes: number;
+      readonly maxBytes: number;
+    };
 
 /**
  * Merges CLI options over `KEYHOLE_*` variables over defaults, validates everything and returns a
@@ -174,6 +260,16 @@ export function loadControllerConfig(
       seen.add(environment);
     }
   }
+  if (raw && raw.s3Bucket === undefined) {
+    for (const key of ["s3Prefix", "s3Endpoint", "s3Sse", "s3SseKmsKeyId"] as const) {
+      if (merged[key] !== undefined)
+        problems.push(`${FLAGS[key]} (${CONTROLLER_ENV_VARS[key]}): needs --s3-bucket`);
+    }
+  }
+  if (raw?.s3SseKmsKeyId !== undefined && !raw.s3Sse?.startsWith("aws:kms"))
+    problems.push("--s3-sse-kms-key-id (KEYHOLE_S3_SSE_KMS_KEY_ID): needs --s3-sse aws:kms or aws:kms:dsse");
+  if (raw && raw.s3Bucket !== undefined && raw.s3PartSizeMib * 10_000 < raw.artifactMaxMib)
+    problems.push("--s3-part-size-mib: 10000 parts of this size cannot hold --artifact-max-mib");
   if (problems.length > 0 || !raw) throw new ConfigError("invalid controller configuration", problems);
 
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(cwd, p));
@@ -202,5 +298,26 @@ export function loadControllerConfig(
     logLevel: raw.logLevel,
     bodyLimitBytes: 64 * 1024,
     maxResultBytes: 16 * 1024 * 1024,
+    artifacts: Object.freeze(artifactStoreConfig(raw, dataDir)),
   });
+}
+
+const MIB = 1024 * 1024;
+
+function artifactStoreConfig(raw: z.output<typeof rawSchema>, dataDir: string): ArtifactStoreConfig {
+  const maxBytes = Math.floor(raw.artifactMaxMib * MIB);
+  if (raw.s3Bucket === undefined) return { kind: "local", dir: join(dataDir, "artifacts"), maxBytes };
+  return {
+    kind: "s3",
+    bucket: raw.s3Bucket,
+    prefix: raw.s3Prefix,
+    endpoint: raw.s3Endpoint,
+    forcePathStyle: raw.s3ForcePathStyle,
+    region: raw.s3Region,
+    sse: raw.s3Sse
+      ? { mode: raw.s3Sse, ...(raw.s3SseKmsKeyId ? { kmsKeyId: raw.s3SseKmsKeyId } : {}) }
+      : undefined,
+    partSizeBytes: Math.floor(raw.s3PartSizeMib * MIB),
+    maxBytes,
+  };
 }

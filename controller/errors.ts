@@ -25,9 +25,18 @@ export const CONTROLLER_ERRORS = {
   KH_UNKNOWN_TARGET: { status: 404, description: "The target is not in the controller's inventory." },
   KH_ALREADY_APPROVED: { status: 409, description: "This approver has already approved the request." },
   KH_INVALID_STATE: { status: 409, description: "The request is not in a state that allows this decision." },
+  KH_OUTPUT_UNSUPPORTED: {
+    status: 409,
+    description:
+      "The output mode `s3` needs the S3 artifact store; this controller stores artifacts locally.",
+  },
   KH_REQUEST_EXPIRED: {
     status: 410,
     description: "The request waited for approval past its pending expiry.",
+  },
+  KH_ARTIFACT_GONE: {
+    status: 410,
+    description: "The artifact was deleted by retention; its custody record remains.",
   },
   KH_TOO_LARGE: { status: 413, description: "The body exceeds the controller's size limit (64 KiB)." },
   KH_UNSUPPORTED_MEDIA_TYPE: { status: 415, description: "A body that is not `application/json`." },
@@ -42,6 +51,29 @@ export const CONTROLLER_ERRORS = {
     description: "Request failure: the controller could not build or sign the envelope.",
   },
   KH_AGENT_TIMEOUT: { status: 504, description: "Request failure: the agent did not answer in time." },
+  KH_ARTIFACT_UNAVAILABLE: {
+    status: 503,
+    description: "The artifact's store cannot be read right now (S3 unreachable, file missing).",
+  },
+  KH_AGENT_STREAM_BROKEN: {
+    status: 502,
+    description:
+      "Request failure: the agent's stream ended without its digest trailer (the agent went away mid-stream).",
+  },
+  KH_ARTIFACT_DIGEST_MISMATCH: {
+    status: 502,
+    description:
+      "Request failure: the agent's digest or size does not match the bytes the controller received or the store holds.",
+  },
+  KH_ARTIFACT_STORE_FAILED: {
+    status: 502,
+    description:
+      "Request failure: the artifact store failed (S3 unreachable, credentials refused, disk full, folder not writable).",
+  },
+  KH_ARTIFACT_TOO_LARGE: {
+    status: 507,
+    description: "Request failure: the artifact exceeds the store's size limit (`--artifact-max-mib`).",
+  },
 } as const satisfies Record<string, { status: number; description: string }>;
 
 export type ControllerErrorCode = keyof typeof CONTROLLER_ERRORS;

@@ -6,6 +6,9 @@
 import { mkdir } from "node:fs/promises";
 import type { FastifyBaseLogger, FastifyInstance } from "fastify";
 import { buildApp } from "./app.js";
+import { openArtifactStore } from "./artifacts/open-artifact-store.js";
+import { ArtifactService } from "./artifacts/service.js";
+import type { ArtifactStore } from "./artifacts/types.js";
 import type { ControllerConfig } from "./config.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
 import { createTokenAuthenticator } from "./identity/token-authenticator.js";
@@ -22,6 +25,8 @@ export interface ControllerRuntime {
   readonly requests: RequestService;
   readonly dispatcher: Dispatcher;
   readonly store: Store;
+  readonly artifactStore: ArtifactStore;
+  readonly artifacts: ArtifactService;
   readonly policy: Policy;
   readonly inventory: Inventory;
   readonly keys: ReadonlyMap<string, SigningKey>;
@@ -35,7 +40,14 @@ export interface ControllerRuntime {
  */
 export async function createController(
   config: ControllerConfig,
-  options: { logger?: FastifyBaseLogger; now?: () => number } = {},
+  options: {
+    logger?: FastifyBaseLogger;
+    now?: () => number;
+    /** A ready artifact store (tests: S3 with s3rver's credentials); else the config's. */
+    artifactStore?: ArtifactStore;
+    /** Direct uploads up to this size are read back and hashed (default 64 MiB). */
+    readBackMaxBytes?: number;
+  } = {},
 ): Promise<ControllerRuntime> {
   const now = options.now ?? Date.now;
   const log = options.logger ?? silentLogger();
@@ -48,7 +60,9 @@ export async function createController(
     explicit: config.signingKeys,
   });
   const store = await openStore(config.database);
+  let artifactStore: ArtifactStore | undefined;
   try {
+    artifactStore = options.artifactStore ?? (await openArtifactStore(config.artifacts));
     await store.appendAudit(
       [
         {
@@ -75,6 +89,16 @@ export async function createController(
       controllerId: config.id,
       timeoutMs: config.dispatchTimeoutSeconds * 1000,
       maxResultBytes: config.maxResultBytes,
+      artifacts: artifactStore,
+      ...(options.readBackMaxBytes === undefined ? {} : { readBackMaxBytes: options.readBackMaxBytes }),
+      log,
+      now,
+    });
+    const artifacts = new ArtifactService({
+      store,
+      artifacts: artifactStore,
+      policy,
+      controllerId: config.id,
       log,
       now,
     });
@@ -83,6 +107,7 @@ export async function createController(
       policy,
       inventory,
       dispatcher,
+      directUploads: artifactStore.direct !== undefined,
       controllerId: config.id,
       log,
       now,
@@ -90,10 +115,15 @@ export async function createController(
     const app = buildApp({
       authenticator: createTokenAuthenticator(store, now),
       requests,
+      artifacts,
       ...(options.logger ? { logger: options.logger } : {}),
       bodyLimitBytes: config.bodyLimitBytes,
     });
-    await requests.start({ sweepIntervalMs: config.sweepIntervalSeconds * 1000 });
+    await requests.start({
+      sweepIntervalMs: config.sweepIntervalSeconds * 1000,
+      sweepArtifacts: () => artifacts.sweepExpired(),
+    });
+    const openedArtifacts = artifactStore;
     let closing: Promise<void> | undefined;
     return {
       config,
@@ -101,6 +131,8 @@ export async function createController(
       requests,
       dispatcher,
       store,
+      artifactStore: openedArtifacts,
+      artifacts,
       policy,
       inventory,
       keys,
@@ -110,6 +142,7 @@ export async function createController(
             await app.close();
             await requests.close();
           } finally {
+            await openedArtifacts.close();
             await store.close();
           }
         })();
@@ -117,6 +150,7 @@ export async function createController(
       },
     };
   } catch (err) {
+    await artifactStore?.close();
     await store.close();
     throw err;
   }

@@ -22,6 +22,9 @@ export const AUDIT_EVENTS = [
   "request.dispatched",
   "request.completed",
   "request.failed",
+  "artifact.stored",
+  "artifact.downloaded",
+  "artifact.deleted",
 ] as const;
 export type AuditEvent = (typeof AUDIT_EVENTS)[number];
 

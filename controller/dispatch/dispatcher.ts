@@ -3,14 +3,18 @@
  * outcome. Dispatches run after the HTTP answer for create/approve; `whenIdle()` lets tests and
  * `close()` wait for the ones in flight.
  */
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import type { FastifyBaseLogger } from "fastify";
+import type { Output } from "../../agent/protocol.js";
+import type { ArtifactStore, DirectUpload } from "../artifacts/types.js";
 import { canonicalJson } from "../audit/canonical-json.js";
-import type { Inventory } from "../inventory/load-inventory.js";
+import type { Inventory, InventoryAgent } from "../inventory/load-inventory.js";
 import type { SigningKey } from "../keys.js";
 import type { Policy } from "../policy/load-policy.js";
-import type { RequestRecord, Store } from "../store/types.js";
+import type { ArtifactRecord, RequestRecord, Store } from "../store/types.js";
+import { finishDirectUpload } from "./direct-upload.js";
 import { buildClaims, type Envelope, signEnvelope } from "./envelope.js";
+import { receiveStream } from "./receive-stream.js";
 import { sendEnvelope } from "./send-envelope.js";
 
 export interface DispatcherDeps {
@@ -22,9 +26,21 @@ export interface DispatcherDeps {
   readonly controllerId: string;
   readonly timeoutMs: number;
   readonly maxResultBytes: number;
+  /** Where stream and s3 results are stored. */
+  readonly artifacts: ArtifactStore;
+  /** Direct uploads up to this size are read back and hashed by the controller. */
+  readonly readBackMaxBytes?: number;
   readonly log: FastifyBaseLogger;
   readonly now: () => number;
 }
+
+/** An artifact ready to register, as the stream and s3 paths produce it. */
+type StoredArtifact = Pick<
+  ArtifactRecord,
+  "filename" | "contentType" | "size" | "sha256" | "digestSource" | "location"
+> & { readonly id: string; readonly httpStatus: number };
+
+type Failure = { readonly code: string; readonly message: string; readonly status?: number };
 
 export class Dispatcher {
   private readonly deps: DispatcherDeps;
@@ -61,14 +77,20 @@ export class Dispatcher {
       await this.finish(request, "approved", { code: "KH_DISPATCH_FAILED", message });
       return;
     }
+    // The s3 mode needs its multipart upload before sealing: the presigned URLs are in the envelope.
+    let upload: DirectUpload | undefined;
     let envelope: Envelope;
     try {
-      envelope = await this.seal(request);
+      if (request.output === "s3") upload = await this.createUpload(request);
+      envelope = await this.seal(request, upload && toS3Output(upload));
     } catch (err) {
-      log.error({ requestId, err }, "cannot sign the envelope");
+      if (upload) await this.deps.artifacts.direct?.abort(upload).catch(() => {});
+      log.error({ requestId, err }, "cannot prepare the envelope");
       await this.finish(request, "approved", {
-        code: "KH_DISPATCH_FAILED",
-        message: `cannot sign the envelope: ${(err as Error).message}`,
+        code: (err as { code?: string }).code?.startsWith("KH_ARTIFACT")
+          ? (err as { code: string }).code
+          : "KH_DISPATCH_FAILED",
+        message: `cannot prepare the envelope: ${(err as Error).message}`,
       });
       return;
     }
@@ -94,31 +116,188 @@ export class Dispatcher {
             iat: envelope.claims.iat,
             exp: envelope.claims.exp,
             approvals: envelope.claims.approvals,
+            output: request.output,
+            // Where the agent may write, never the presigned URLs themselves (they are bearer rights).
+            ...(upload
+              ? {
+                  upload: {
+                    location: upload.location,
+                    uploadId: upload.uploadId,
+                    parts: upload.signatures.length,
+                    partSize: upload.partSize,
+                  },
+                }
+              : {}),
           },
         },
       ],
     );
-    if (!moved) return; // another dispatcher got there first
+    if (!moved) {
+      if (upload) await this.deps.artifacts.direct?.abort(upload).catch(() => {});
+      return; // another dispatcher got there first
+    }
+    let ok: boolean;
+    if (request.output === "stream") ok = await this.runStream(request, agent, envelope);
+    else if (upload) ok = await this.runDirect(request, agent, envelope, upload);
+    else ok = await this.runInline(request, agent, envelope);
+    log.info(
+      { requestId, action: request.action, target: request.target, output: request.output, ok },
+      "dispatch finished",
+    );
+  }
+
+  private async runInline(
+    request: RequestRecord,
+    agent: InventoryAgent,
+    envelope: Envelope,
+  ): Promise<boolean> {
     const outcome = await sendEnvelope(agent.url, envelope.jws, {
       timeoutMs: this.deps.timeoutMs,
       maxBytes: this.deps.maxResultBytes,
     });
     if (outcome.ok) await this.finish(request, "dispatched", undefined, outcome.result, outcome.status);
-    else
-      await this.finish(
-        request,
-        "dispatched",
-        { code: outcome.code, message: outcome.message },
-        undefined,
-        outcome.status,
-      );
-    log.info(
-      { requestId, action: request.action, target: request.target, ok: outcome.ok },
-      "dispatch finished",
-    );
+    else await this.finish(request, "dispatched", outcome, undefined, outcome.status);
+    return outcome.ok;
   }
 
-  private async seal(request: RequestRecord): Promise<Envelope> {
+  /** Streams the agent's answer into the store; registers it only once its digest checked out. */
+  private async runStream(
+    request: RequestRecord,
+    agent: InventoryAgent,
+    envelope: Envelope,
+  ): Promise<boolean> {
+    const id = randomUUID();
+    const outcome = await receiveStream(
+      agent.url,
+      envelope.jws,
+      ({ contentType }) => this.deps.artifacts.beginWrite(artifactKey(request, id), { contentType }),
+      { timeoutMs: this.deps.timeoutMs },
+    );
+    if (!outcome.ok) {
+      await this.finish(request, "dispatched", outcome, undefined, outcome.status);
+      return false;
+    }
+    return this.register(request, agent, {
+      id,
+      filename: outcome.filename,
+      contentType: outcome.contentType,
+      size: outcome.stored.size,
+      sha256: outcome.sha256,
+      digestSource: "controller",
+      location: outcome.stored.location,
+      httpStatus: outcome.status,
+    });
+  }
+
+  /** The agent uploads with presigned URLs; the controller completes and checks the object. */
+  private async runDirect(
+    request: RequestRecord,
+    agent: InventoryAgent,
+    envelope: Envelope,
+    upload: DirectUpload,
+  ): Promise<boolean> {
+    const sent = await sendEnvelope(agent.url, envelope.jws, {
+      timeoutMs: this.deps.timeoutMs,
+      maxBytes: 1024 * 1024,
+    });
+    const outcome = await finishDirectUpload(this.deps.artifacts, upload, sent, {
+      readBackMaxBytes: this.deps.readBackMaxBytes ?? 64 * 1024 * 1024,
+    });
+    if (!outcome.ok) {
+      await this.finish(request, "dispatched", outcome, undefined, outcome.status);
+      return false;
+    }
+    return this.register(request, agent, {
+      id: upload.location.slice(upload.location.lastIndexOf("/") + 1),
+      filename: safeFilename(outcome.report.filename),
+      contentType: outcome.report.contentType ?? "application/octet-stream",
+      size: outcome.size,
+      sha256: outcome.sha256,
+      digestSource: outcome.digestSource,
+      location: upload.location,
+      httpStatus: outcome.status,
+    });
+  }
+
+  private async createUpload(request: RequestRecord): Promise<DirectUpload> {
+    const direct = this.deps.artifacts.direct;
+    if (!direct) throw new Error("the s3 output mode needs the S3 artifact store (--s3-bucket)");
+    const env = this.deps.policy.environments.get(request.environment);
+    if (!env) throw new Error(`no policy for environment "${request.environment}"`);
+    // The URLs expire with the envelope: seal() uses the same ttl from the same clock.
+    return direct.create(artifactKey(request, randomUUID()), {
+      contentType: "application/octet-stream",
+      expiresInSeconds: env.maxTtlSeconds,
+      signingDate: new Date(this.deps.now()),
+    });
+  }
+
+  /**
+   * Registers the artifact and completes the request in one transaction; if the request moved on
+   * meanwhile (it cannot today, but the store decides), the object is deleted, not left orphaned.
+   */
+  private async register(
+    request: RequestRecord,
+    agent: InventoryAgent,
+    stored: StoredArtifact,
+  ): Promise<boolean> {
+    const at = this.deps.now();
+    const artifact: ArtifactRecord = {
+      id: stored.id,
+      requestId: request.id,
+      subject: request.subject,
+      environment: request.environment,
+      agent: agent.id,
+      action: request.action,
+      filename: stored.filename,
+      contentType: stored.contentType,
+      size: stored.size,
+      sha256: stored.sha256,
+      digestSource: stored.digestSource,
+      store: this.deps.artifacts.kind,
+      location: stored.location,
+      createdAt: at,
+      deletedAt: undefined,
+    };
+    const summary = {
+      artifact: {
+        id: artifact.id,
+        filename: artifact.filename,
+        contentType: artifact.contentType,
+        size: artifact.size,
+        sha256: artifact.sha256,
+        digestSource: artifact.digestSource,
+      },
+    };
+    const registered = await this.deps.store.registerArtifact(artifact, summary, [
+      {
+        actor: this.actor,
+        event: "artifact.stored",
+        requestId: request.id,
+        details: {
+          artifactId: artifact.id,
+          agent: artifact.agent,
+          action: artifact.action,
+          sha256: artifact.sha256,
+          digestSource: artifact.digestSource,
+          size: artifact.size,
+          store: artifact.store,
+          location: artifact.location,
+          filename: artifact.filename,
+        },
+      },
+      {
+        actor: this.actor,
+        event: "request.completed",
+        requestId: request.id,
+        details: { httpStatus: stored.httpStatus, artifactId: artifact.id, output: request.output },
+      },
+    ]);
+    if (!registered) await this.deps.artifacts.delete(artifact.location).catch(() => {});
+    return registered;
+  }
+
+  private async seal(request: RequestRecord, output?: Output): Promise<Envelope> {
     const env = this.deps.policy.environments.get(request.environment);
     const key = this.deps.keys.get(request.environment);
     if (!env || !key) throw new Error(`no policy or key for environment "${request.environment}"`);
@@ -126,6 +305,7 @@ export class Dispatcher {
       issuer: this.deps.controllerId,
       ttlSeconds: env.maxTtlSeconds,
       now: this.deps.now(),
+      ...(output ? { output } : {}),
     });
     return signEnvelope(claims, key);
   }
@@ -133,11 +313,12 @@ export class Dispatcher {
   private async finish(
     request: RequestRecord,
     from: "approved" | "dispatched",
-    error: { code: string; message: string } | undefined,
+    failure: Failure | undefined,
     result?: unknown,
     httpStatus?: number,
   ): Promise<void> {
     const at = this.deps.now();
+    const error = failure && { code: failure.code, message: failure.message };
     if (error) {
       await this.deps.store.transitionRequest({ id: request.id, from, to: "failed", at, set: { error } }, [
         {
@@ -164,4 +345,22 @@ export class Dispatcher {
       },
     ]);
   }
+}
+
+/** The store key of an artifact: grouped by environment and request, named by its id. */
+function artifactKey(request: RequestRecord, artifactId: string): string {
+  return `${request.environment}/${request.id}/${artifactId}`;
+}
+
+function toS3Output(upload: DirectUpload): Output {
+  return {
+    mode: "s3",
+    url: upload.url,
+    partSize: upload.partSize,
+    parts: upload.signatures.map((signature, i) => ({ partNumber: i + 1, signature })),
+  };
+}
+
+function safeFilename(name: string | undefined): string {
+  return name?.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 200) || "artifact.bin";
 }

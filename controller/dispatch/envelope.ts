@@ -5,7 +5,13 @@
  */
 import { randomBytes } from "node:crypto";
 import { CompactSign } from "jose";
-import { claimsSchema, REQUEST_ALG, REQUEST_TYP, type RequestClaims } from "../../agent/protocol.js";
+import {
+  claimsSchema,
+  type Output,
+  REQUEST_ALG,
+  REQUEST_TYP,
+  type RequestClaims,
+} from "../../agent/protocol.js";
 import type { SigningKey } from "../keys.js";
 import type { RequestRecord } from "../store/types.js";
 
@@ -15,11 +21,16 @@ export interface Envelope {
   readonly kid: string;
 }
 
-/** The claims for one approved request, valid from `now` for `ttlSeconds`. */
+/**
+ * The claims for one approved request, valid from `now` for `ttlSeconds`. `output` defaults to the
+ * request's mode; the s3 mode needs the presigned upload, so its caller passes it in.
+ */
 export function buildClaims(
   request: RequestRecord,
-  options: { issuer: string; ttlSeconds: number; now: number },
+  options: { issuer: string; ttlSeconds: number; now: number; output?: Output },
 ): RequestClaims {
+  if (request.output === "s3" && options.output?.mode !== "s3")
+    throw new Error("an s3 request needs its presigned upload in the envelope");
   const iat = Math.floor(options.now / 1000);
   return claimsSchema.parse({
     iss: options.issuer,
@@ -35,7 +46,7 @@ export function buildClaims(
     reason: request.reason,
     ...(request.ticket === undefined ? {} : { ticket: request.ticket }),
     approvals: request.approvals.map((a) => a.subject),
-    output: { mode: "inline" },
+    output: options.output ?? { mode: request.output === "stream" ? "stream" : "inline" },
   });
 }
 

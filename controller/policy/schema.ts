@@ -42,6 +42,8 @@ export const environmentSchema = z.strictObject({
     .min(1)
     .max(7 * 24 * 3600)
     .default(3600),
+  /** How long stored artifacts are kept before the sweeper deletes them (at most ten years). */
+  artifactRetentionDays: z.number().int().min(1).max(3650).default(30),
 });
 export type EnvironmentPolicy = z.output<typeof environmentSchema>;
 

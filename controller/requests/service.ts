@@ -16,7 +16,7 @@ import type { Principal } from "../identity/principal.js";
 import type { Inventory } from "../inventory/load-inventory.js";
 import { evaluate } from "../policy/evaluate.js";
 import type { Policy } from "../policy/load-policy.js";
-import type { RequestRecord, RequestStatus, Store } from "../store/types.js";
+import type { OutputMode, RequestRecord, RequestStatus, Store } from "../store/types.js";
 import { startSweeper } from "./sweeper.js";
 
 export interface NewRequestInput {
@@ -25,6 +25,8 @@ export interface NewRequestInput {
   readonly params: Record<string, unknown>;
   readonly reason: string;
   readonly ticket?: string | undefined;
+  /** How the result leaves the agent; default inline. */
+  readonly output?: OutputMode | undefined;
 }
 
 export interface RequestServiceDeps {
@@ -32,6 +34,8 @@ export interface RequestServiceDeps {
   readonly policy: Policy;
   readonly inventory: Inventory;
   readonly dispatcher: Dispatcher;
+  /** Whether the artifact store takes direct (s3) uploads. */
+  readonly directUploads?: boolean;
   readonly controllerId: string;
   readonly log: FastifyBaseLogger;
   readonly now: () => number;
@@ -54,6 +58,12 @@ export class RequestService {
     if (!agent)
       throw new ControllerError("KH_UNKNOWN_TARGET", `target "${input.target}" is not in the inventory`);
     const env = policy.environments.get(agent.environment)!; // the inventory loader guarantees it
+    if (input.output === "s3" && !this.deps.directUploads) {
+      throw new ControllerError(
+        "KH_OUTPUT_UNSUPPORTED",
+        "output s3 needs the S3 artifact store (--s3-bucket); use output stream to store through the controller",
+      );
+    }
     const decision = evaluate(policy, who, input.action, agent.environment);
     const facts = { action: input.action, target: input.target, environment: agent.environment };
     const at = now();
@@ -82,6 +92,7 @@ export class RequestService {
         details: {
           ...facts,
           params: input.params,
+          output: input.output ?? "inline",
           approvalsRequired: env.approvals,
           binding: decision.binding,
           role: decision.role,
@@ -109,6 +120,7 @@ export class RequestService {
         params: input.params,
         reason: input.reason,
         ticket: input.ticket,
+        output: input.output ?? "inline",
         approvalsRequired: env.approvals,
         createdAt: at,
         expiresAt: at + env.pendingTtlSeconds * 1000,
@@ -212,8 +224,17 @@ export class RequestService {
    * approval and dispatch). Dispatched-but-unfinished ones are left for an operator: whether the agent
    * ran them is unknown, and re-sending could run an action twice.
    */
-  async start(options: { sweepIntervalMs: number }): Promise<void> {
-    this.stopSweeper ??= startSweeper(() => this.expireStale(), options.sweepIntervalMs, this.deps.log);
+  async start(options: { sweepIntervalMs: number; sweepArtifacts?: () => Promise<number> }): Promise<void> {
+    const sweepArtifacts = options.sweepArtifacts;
+    this.stopSweeper ??= startSweeper(
+      async () => {
+        await this.expireStale();
+        // Retention rides on the same unref'd, non-overlapping timer.
+        if (sweepArtifacts) await sweepArtifacts();
+      },
+      options.sweepIntervalMs,
+      this.deps.log,
+    );
     for (const request of await this.deps.store.listByStatus("approved", 1000))
       this.deps.dispatcher.schedule(request.id);
   }

@@ -1,5 +1,5 @@
 /** The request as the HTTP API shows it: ISO times, optional parts only when they exist. */
-import type { RequestRecord, RequestStatus } from "../store/types.js";
+import type { OutputMode, RequestRecord, RequestStatus } from "../store/types.js";
 
 export interface RequestView {
   id: string;
@@ -11,6 +11,7 @@ export interface RequestView {
   params: Record<string, unknown>;
   reason: string;
   ticket?: string;
+  output: OutputMode;
   approvalsRequired: number;
   approvals: { subject: string; at: string; note?: string }[];
   createdAt: string;
@@ -19,6 +20,8 @@ export interface RequestView {
   result?: unknown;
   error?: { code: string; message: string };
   denial?: { by: string; reason: string };
+  /** The stored artifact of a completed stream or s3 request (`keyhole artifacts get ID`). */
+  artifactId?: string;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -35,6 +38,7 @@ export function toRequestView(r: RequestRecord): RequestView {
     params: { ...r.params },
     reason: r.reason,
     ...(r.ticket === undefined ? {} : { ticket: r.ticket }),
+    output: r.output,
     approvalsRequired: r.approvalsRequired,
     approvals: r.approvals.map((a) => ({
       subject: a.subject,
@@ -47,5 +51,6 @@ export function toRequestView(r: RequestRecord): RequestView {
     ...(r.result === undefined ? {} : { result: r.result }),
     ...(r.error === undefined ? {} : { error: { ...r.error } }),
     ...(r.denial === undefined ? {} : { denial: { ...r.denial } }),
+    ...(r.artifactId === undefined ? {} : { artifactId: r.artifactId }),
   };
 }

@@ -71,4 +71,34 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
     BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
   `,
+  // 2: artifacts (issue 5). A request records how its result leaves the agent and, once stored, its
+  // artifact. Artifact rows are never deleted: retention deletes the bytes and stamps deleted_at, so
+  // the chain of custody outlives the object.
+  `
+  ALTER TABLE requests ADD COLUMN output_mode TEXT NOT NULL DEFAULT 'inline'
+    CHECK (output_mode IN ('inline', 'stream', 's3'));
+  ALTER TABLE requests ADD COLUMN artifact_id TEXT;
+
+  CREATE TABLE artifacts (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    request_id TEXT NOT NULL UNIQUE REFERENCES requests (id),
+    subject TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    agent TEXT NOT NULL,
+    action TEXT NOT NULL,
+    filename TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    digest_source TEXT NOT NULL CHECK (digest_source IN ('controller', 'agent-reported')),
+    store TEXT NOT NULL,
+    location TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    deleted_at INTEGER
+  ) STRICT;
+  CREATE INDEX artifacts_by_age ON artifacts (environment, created_at) WHERE deleted_at IS NULL;
+  CREATE TRIGGER artifacts_no_delete BEFORE DELETE ON artifacts
+    BEGIN SELECT RAISE(ABORT, 'artifact records are kept; retention stamps deleted_at'); END;
+  `,
 ];

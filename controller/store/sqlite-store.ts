@@ -12,7 +12,9 @@ import { SQLITE_MIGRATIONS } from "./sqlite-schema.js";
 import type {
   ApprovalOutcome,
   ApprovalRecord,
+  ArtifactRecord,
   NewRequest,
+  OutputMode,
   RequestRecord,
   RequestStatus,
   Store,
@@ -107,8 +109,8 @@ export class SqliteStore implements Store {
       this.db
         .prepare(
           `INSERT INTO requests (id, status, subject, action, target, environment, params, reason, ticket,
-             approvals_required, created_at, updated_at, expires_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+             approvals_required, created_at, updated_at, expires_at, output_mode)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(
           request.id,
@@ -124,6 +126,7 @@ export class SqliteStore implements Store {
           request.createdAt,
           request.createdAt,
           request.expiresAt,
+          request.output ?? "inline",
         );
       this.append(audit, at);
     });
@@ -227,6 +230,68 @@ export class SqliteStore implements Store {
     });
   }
 
+  async registerArtifact(artifact: ArtifactRecord, result: unknown, audit: readonly AuditEntry[]) {
+    return this.write(() => {
+      const moved = this.db
+        .prepare(
+          `UPDATE requests SET status = 'completed', updated_at = @at, result = @result, artifact_id = @artifactId
+           WHERE id = @id AND status = 'dispatched'`,
+        )
+        .run({
+          id: artifact.requestId,
+          at: artifact.createdAt,
+          result: JSON.stringify(result),
+          artifactId: artifact.id,
+        }).changes;
+      if (moved === 0) return false;
+      this.db
+        .prepare(
+          `INSERT INTO artifacts (id, request_id, subject, environment, agent, action, filename, content_type,
+             size, sha256, digest_source, store, location, created_at)
+           VALUES (@id, @requestId, @subject, @environment, @agent, @action, @filename, @contentType,
+             @size, @sha256, @digestSource, @store, @location, @createdAt)`,
+        )
+        .run({ ...artifact, deletedAt: undefined });
+      this.append(audit, artifact.createdAt);
+      return true;
+    });
+  }
+
+  async getArtifact(id: string): Promise<ArtifactRecord | undefined> {
+    const row = this.db.prepare("SELECT * FROM artifacts WHERE id = ?").get(id) as Row | undefined;
+    return row && toArtifact(row);
+  }
+
+  async listArtifacts(query: { limit: number; before?: number }) {
+    const rows = this.db
+      .prepare(
+        "SELECT * FROM artifacts WHERE (@before IS NULL OR seq < @before) ORDER BY seq DESC LIMIT @limit",
+      )
+      .all({ before: query.before ?? null, limit: query.limit }) as Row[];
+    return rows.map((row) => ({ record: toArtifact(row), cursor: Number(row.seq) }));
+  }
+
+  async listExpiredArtifacts(environment: string, createdBefore: number, limit: number) {
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM artifacts WHERE environment = ? AND created_at < ? AND deleted_at IS NULL
+         ORDER BY created_at LIMIT ?`,
+      )
+      .all(environment, createdBefore, limit) as Row[];
+    return rows.map(toArtifact);
+  }
+
+  async markArtifactDeleted(id: string, at: number, audit: readonly AuditEntry[]): Promise<boolean> {
+    return this.write(() => {
+      const changed = this.db
+        .prepare("UPDATE artifacts SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL")
+        .run(at, id).changes;
+      if (changed === 0) return false;
+      this.append(audit, at);
+      return true;
+    });
+  }
+
   async appendAudit(audit: readonly AuditEntry[], at: number): Promise<AuditRecord[]> {
     return this.write(() => this.append(audit, at));
   }
@@ -288,6 +353,7 @@ export class SqliteStore implements Store {
       params: JSON.parse(String(row.params)) as Record<string, unknown>,
       reason: String(row.reason),
       ticket: str(row.ticket),
+      output: row.output_mode as OutputMode,
       approvalsRequired: Number(row.approvals_required),
       approvals: this.approvalsOf(String(row.id)),
       createdAt: Number(row.created_at),
@@ -298,6 +364,7 @@ export class SqliteStore implements Store {
       result: row.result === null ? undefined : (JSON.parse(String(row.result)) as unknown),
       error: errorCode ? { code: errorCode, message: str(row.error_message) ?? "" } : undefined,
       denial: deniedBy ? { by: deniedBy, reason: str(row.denial_reason) ?? "" } : undefined,
+      artifactId: str(row.artifact_id),
     };
   }
 }
@@ -311,6 +378,26 @@ function toToken(row: Row): TokenRecord {
     createdAt: Number(row.created_at),
     expiresAt: Number(row.expires_at),
     revokedAt: row.revoked_at === null ? undefined : Number(row.revoked_at),
+  };
+}
+
+function toArtifact(row: Row): ArtifactRecord {
+  return {
+    id: String(row.id),
+    requestId: String(row.request_id),
+    subject: String(row.subject),
+    environment: String(row.environment),
+    agent: String(row.agent),
+    action: String(row.action),
+    filename: String(row.filename),
+    contentType: String(row.content_type),
+    size: Number(row.size),
+    sha256: String(row.sha256),
+    digestSource: row.digest_source as ArtifactRecord["digestSource"],
+    store: String(row.store),
+    location: String(row.location),
+    createdAt: Number(row.created_at),
+    deletedAt: row.deleted_at === null ? undefined : Number(row.deleted_at),
   };
 }
 

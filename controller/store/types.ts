@@ -24,6 +24,34 @@ export const REQUEST_STATUSES = [
   "expired",
 ] as const satisfies readonly RequestStatus[];
 
+/** How a request's result leaves the agent (the envelope's `output.mode`). */
+export type OutputMode = "inline" | "stream" | "s3";
+export const OUTPUT_MODES = ["inline", "stream", "s3"] as const satisfies readonly OutputMode[];
+
+/**
+ * One stored artifact and its chain of custody. `digestSource` says who computed `sha256`: the
+ * controller over the bytes it stored or read back, or the agent alone (large direct uploads).
+ */
+export interface ArtifactRecord {
+  readonly id: string;
+  readonly requestId: string;
+  /** The requester, environment and action: who may see it is decided like for the request. */
+  readonly subject: string;
+  readonly environment: string;
+  readonly agent: string;
+  readonly action: string;
+  readonly filename: string;
+  readonly contentType: string;
+  readonly size: number;
+  readonly sha256: string;
+  readonly digestSource: "controller" | "agent-reported";
+  /** `local` or `s3`, and where in it: a file path, or `s3://bucket/key`. */
+  readonly store: string;
+  readonly location: string;
+  readonly createdAt: number;
+  readonly deletedAt: number | undefined;
+}
+
 /** A controller-issued bearer token. Only the SHA-256 of its secret is ever stored. */
 export interface TokenRecord {
   readonly id: string;
@@ -54,6 +82,7 @@ export interface RequestRecord {
   readonly params: Readonly<Record<string, unknown>>;
   readonly reason: string;
   readonly ticket: string | undefined;
+  readonly output: OutputMode;
   readonly approvalsRequired: number;
   readonly approvals: readonly ApprovalRecord[];
   readonly createdAt: number;
@@ -66,12 +95,14 @@ export interface RequestRecord {
   readonly result: unknown;
   readonly error: { readonly code: string; readonly message: string } | undefined;
   readonly denial: { readonly by: string; readonly reason: string } | undefined;
+  /** The stored artifact of a completed stream or s3 request. */
+  readonly artifactId: string | undefined;
 }
 
 export type NewRequest = Omit<
   RequestRecord,
-  "approvals" | "updatedAt" | "jti" | "kid" | "result" | "error" | "denial"
->;
+  "approvals" | "updatedAt" | "jti" | "kid" | "result" | "error" | "denial" | "artifactId" | "output"
+> & { readonly output?: OutputMode };
 
 /** Fields a transition may set alongside the new status. */
 export interface TransitionFields {
@@ -129,6 +160,23 @@ export interface Store {
     approval: { requestId: string; subject: string; note: string | undefined; at: number },
     audit: (outcome: { count: number; approved: boolean; request: RequestRecord }) => readonly AuditEntry[],
   ): Promise<ApprovalOutcome>;
+
+  /**
+   * Registers a stored artifact and completes its request in one transaction: the artifact row,
+   * the request's move dispatched → completed (with `result` and the artifact id) and `audit`. Does
+   * nothing and returns false when the request is not dispatched any more.
+   */
+  registerArtifact(artifact: ArtifactRecord, result: unknown, audit: readonly AuditEntry[]): Promise<boolean>;
+  getArtifact(id: string): Promise<ArtifactRecord | undefined>;
+  /** Newest first, deleted ones included; `before` is the cursor of the last page's last row. */
+  listArtifacts(query: {
+    limit: number;
+    before?: number;
+  }): Promise<{ record: ArtifactRecord; cursor: number }[]>;
+  /** Live artifacts of `environment` created before `createdBefore`, oldest first. */
+  listExpiredArtifacts(environment: string, createdBefore: number, limit: number): Promise<ArtifactRecord[]>;
+  /** Stamps `deletedAt` once and appends `audit`; false when it was already deleted. */
+  markArtifactDeleted(id: string, at: number, audit: readonly AuditEntry[]): Promise<boolean>;
 
   appendAudit(audit: readonly AuditEntry[], at: number): Promise<AuditRecord[]>;
   /** Audit records in chain order, from `afterSeq` (exclusive). */

@@ -42,6 +42,7 @@ describe("loadControllerConfig", () => {
       logLevel: "info",
       bodyLimitBytes: 65_536,
       maxResultBytes: 16 * 1024 * 1024,
+      artifacts: { kind: "local", dir: join(cwd, "keyhole-data", "artifacts"), maxBytes: 4096 * 1024 * 1024 },
     });
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(config.listen)).toBe(true);
@@ -134,5 +135,53 @@ describe("loadControllerConfig", () => {
   it("documents one variable per option, none shared with the agent's --id", () => {
     expect(new Set(Object.values(CONTROLLER_ENV_VARS)).size).toBe(Object.keys(CONTROLLER_ENV_VARS).length);
     expect(Object.values(CONTROLLER_ENV_VARS)).not.toContain("KEYHOLE_ID");
+  });
+});
+
+describe("artifact store configuration", () => {
+  const cwd = "/srv/keyhole";
+  it("uses S3 when a bucket is set, with SSE passed through", () => {
+    const config = loadControllerConfig(
+      {
+        s3Bucket: "diag-artifacts",
+        s3Prefix: "keyhole/",
+        s3Endpoint: "http://127.0.0.1:9000",
+        s3ForcePathStyle: "true",
+        s3Sse: "aws:kms",
+        s3SseKmsKeyId: "arn:aws:kms:eu-west-1:111122223333:key/abc",
+      },
+      {},
+      cwd,
+    );
+    expect(config.artifacts).toEqual({
+      kind: "s3",
+      bucket: "diag-artifacts",
+      prefix: "keyhole/",
+      endpoint: "http://127.0.0.1:9000",
+      forcePathStyle: true,
+      region: undefined,
+      sse: { mode: "aws:kms", kmsKeyId: "arn:aws:kms:eu-west-1:111122223333:key/abc" },
+      partSizeBytes: 8 * 1024 * 1024,
+      maxBytes: 4096 * 1024 * 1024,
+    });
+  });
+
+  it("reads the S3 settings from KEYHOLE_S3_* variables", () => {
+    const config = loadControllerConfig({}, { KEYHOLE_S3_BUCKET: "b-1", KEYHOLE_S3_SSE: "AES256" }, cwd);
+    expect(config.artifacts).toMatchObject({ kind: "s3", bucket: "b-1", sse: { mode: "AES256" } });
+  });
+
+  it("refuses S3 settings without a bucket, a KMS key without aws:kms, and a bad bucket name", () => {
+    const problems = (() => {
+      try {
+        loadControllerConfig({ s3Prefix: "x/", s3Sse: "AES256", s3SseKmsKeyId: "k" }, {}, cwd);
+      } catch (err) {
+        return (err as ConfigError).problems;
+      }
+      return [];
+    })();
+    expect(problems.join("\n")).toMatch(/--s3-prefix .*needs --s3-bucket/);
+    expect(problems.join("\n")).toMatch(/--s3-sse-kms-key-id .*needs --s3-sse aws:kms/);
+    expect(() => loadControllerConfig({ s3Bucket: "Bad_Bucket" }, {}, cwd)).toThrow(/--s3-bucket/);
   });
 });

@@ -18,6 +18,7 @@ const request: RequestRecord = {
   params: { file: "app.log", lines: 100 },
   reason: "INC-7 errors",
   ticket: "INC-7",
+  output: "inline",
   approvalsRequired: 1,
   approvals: [{ subject: "user:bob@example.com", at: 1, note: undefined }],
   createdAt: 0,
@@ -28,6 +29,7 @@ const request: RequestRecord = {
   result: undefined,
   error: undefined,
   denial: undefined,
+  artifactId: undefined,
 };
 
 describe("the request envelope", () => {

@@ -33,12 +33,14 @@ describe("parsePolicy", () => {
       maxTtlSeconds: 120,
       breakGlass: true,
       pendingTtlSeconds: 3600,
+      artifactRetentionDays: 30,
     });
     expect(policy.environments.get("staging")).toEqual({
       approvals: 0,
       maxTtlSeconds: 120,
       breakGlass: false,
       pendingTtlSeconds: 3600,
+      artifactRetentionDays: 30,
     });
     expect(policy.roles.get("support")?.actions).toEqual([
       "process-info",
@@ -163,5 +165,22 @@ describe("evaluate", () => {
     const a = { subject: "user:a@b.c", groups: [] };
     expect(evaluate(scoped, a, "env", "staging").allowed).toBe(true);
     expect(evaluate(scoped, a, "env", "production").allowed).toBe(false);
+  });
+});
+
+describe("artifactRetentionDays", () => {
+  it("is read per environment and refused outside 1..3650 with its position", () => {
+    const policy = parsePolicy(
+      "environments:\n  production: { artifactRetentionDays: 90 }\n  staging: {}\n",
+      "policy.yaml",
+    );
+    expect(policy.environments.get("production")?.artifactRetentionDays).toBe(90);
+    expect(policy.environments.get("staging")?.artifactRetentionDays).toBe(30);
+    expect(() =>
+      parsePolicy("environments:\n  production: { artifactRetentionDays: 0 }\n", "p.yaml"),
+    ).toThrow(/p\.yaml:2:\d+ .*artifactRetentionDays/);
+    expect(() =>
+      parsePolicy("environments:\n  production: { artifactRetentionDays: 1.5 }\n", "p.yaml"),
+    ).toThrow(/artifactRetentionDays/);
   });
 });

@@ -54,6 +54,7 @@ describe("SqliteStore", () => {
     await store.createRequest(newRequest("r1"), [{ ...created, requestId: "r1" }], T0);
     expect(await store.getRequest("r1")).toEqual({
       ...newRequest("r1"),
+      output: "inline",
       approvals: [],
       updatedAt: T0,
       jti: undefined,
@@ -61,6 +62,7 @@ describe("SqliteStore", () => {
       result: undefined,
       error: undefined,
       denial: undefined,
+      artifactId: undefined,
     });
     expect(await store.getRequest("nope")).toBeUndefined();
   });

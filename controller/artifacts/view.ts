@@ -1,0 +1,41 @@
+/** The artifact as the HTTP API shows it: ISO times, `deletedAt` only once retention removed it. */
+import type { ArtifactRecord } from "../store/types.js";
+
+export interface ArtifactView {
+  id: string;
+  requestId: string;
+  subject: string;
+  environment: string;
+  agent: string;
+  action: string;
+  filename: string;
+  contentType: string;
+  size: number;
+  sha256: string;
+  digestSource: ArtifactRecord["digestSource"];
+  store: string;
+  location: string;
+  createdAt: string;
+  deletedAt?: string;
+}
+
+/** Renders a stored artifact for the API. */
+export function toArtifactView(a: ArtifactRecord): ArtifactView {
+  return {
+    id: a.id,
+    requestId: a.requestId,
+    subject: a.subject,
+    environment: a.environment,
+    agent: a.agent,
+    action: a.action,
+    filename: a.filename,
+    contentType: a.contentType,
+    size: a.size,
+    sha256: a.sha256,
+    digestSource: a.digestSource,
+    store: a.store,
+    location: a.location,
+    createdAt: new Date(a.createdAt).toISOString(),
+    ...(a.deletedAt === undefined ? {} : { deletedAt: new Date(a.deletedAt).toISOString() }),
+  };
+}

@@ -1,0 +1,201 @@
+/**
+ * The stream output mode on the controller's side: POST the envelope, and pour a 200 answer into a
+ * staged artifact write while hashing it, chunk by chunk (never the whole body in memory). The
+ * object is committed only when the agent's `x-keyhole-sha256` trailer arrived and equals our own
+ * digest; every other ending aborts the write. Never throws: each ending is an outcome with a code.
+ *
+ * node:http rather than fetch: fetch in Node 20 does not expose HTTP trailers.
+ */
+import { createHash } from "node:crypto";
+import { request as httpRequest, type IncomingMessage } from "node:http";
+import { request as httpsRequest } from "node:https";
+import {
+  errorBodySchema,
+  REQUEST_CONTENT_TYPE,
+  REQUESTS_PATH,
+  SHA256_TRAILER,
+} from "../../agent/protocol.js";
+import type { ArtifactWrite, StoredObject } from "../artifacts/types.js";
+import { ArtifactStoreError } from "../artifacts/types.js";
+
+export type StreamOutcome =
+  | {
+      readonly ok: true;
+      readonly status: number;
+      readonly stored: StoredObject;
+      readonly sha256: string;
+      readonly contentType: string;
+      readonly filename: string;
+    }
+  | { readonly ok: false; readonly status?: number; readonly code: string; readonly message: string };
+
+/** Errors of the agent's answer are small; a refusal body is read up to this. */
+const MAX_ERROR_BYTES = 64 * 1024;
+
+/**
+ * Sends `jws` and streams the answer into a write from `beginWrite` (called only once the agent
+ * accepted, so a refusal stages nothing). `timeoutMs` bounds the wait for the answer's head and
+ * every silence between chunks after it.
+ */
+export async function receiveStream(
+  agentUrl: string,
+  jws: string,
+  beginWrite: (meta: { contentType: string; filename: string }) => Promise<ArtifactWrite>,
+  options: { timeoutMs: number },
+): Promise<StreamOutcome> {
+  const url = new URL(agentUrl);
+  url.pathname = `${url.pathname.replace(/\/$/, "")}${REQUESTS_PATH}`;
+  let response: IncomingMessage;
+  try {
+    response = await post(url, jws, options.timeoutMs);
+  } catch (err) {
+    if ((err as Error).name === "TimeoutError")
+      return {
+        ok: false,
+        code: "KH_AGENT_TIMEOUT",
+        message: `the agent did not answer within ${options.timeoutMs} ms`,
+      };
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    return {
+      ok: false,
+      code: "KH_AGENT_UNREACHABLE",
+      message: `cannot reach the agent at ${url.origin}: ${code}`,
+    };
+  }
+  const status = response.statusCode ?? 0;
+  if (status !== 200) return refusal(response, status);
+
+  const contentType = response.headers["content-type"] ?? "application/octet-stream";
+  const filename = filenameOf(response.headers["content-disposition"]) ?? "artifact.bin";
+  let write: ArtifactWrite;
+  try {
+    write = await beginWrite({ contentType, filename });
+  } catch (err) {
+    response.destroy();
+    return storeFailure(err, status);
+  }
+  const hash = createHash("sha256");
+  let bytes = 0;
+  try {
+    // Idle timeout: a stalled agent ends the transfer instead of holding it open forever.
+    response.setTimeout(options.timeoutMs, () =>
+      response.destroy(Object.assign(new Error("idle"), { name: "TimeoutError" })),
+    );
+    for await (const chunk of response as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      await write.write(chunk);
+    }
+  } catch (err) {
+    response.destroy();
+    await write.abort().catch(() => {});
+    if (err instanceof ArtifactStoreError) return storeFailure(err, status);
+    if ((err as Error).name === "TimeoutError")
+      return {
+        ok: false,
+        status,
+        code: "KH_AGENT_TIMEOUT",
+        message: `the agent's stream stalled for ${options.timeoutMs} ms after ${bytes} bytes`,
+      };
+    return broken(status, bytes, (err as NodeJS.ErrnoException).code ?? (err as Error).message);
+  }
+  const ours = hash.digest("hex");
+  const theirs = response.trailers[SHA256_TRAILER];
+  if (!response.complete || !theirs) {
+    await write.abort().catch(() => {});
+    return broken(status, bytes, "no digest trailer");
+  }
+  if (theirs !== ours) {
+    await write.abort().catch(() => {});
+    return {
+      ok: false,
+      status,
+      code: "KH_ARTIFACT_DIGEST_MISMATCH",
+      message: `the agent's digest ${theirs.slice(0, 64)} does not match the ${bytes} bytes received (sha256 ${ours})`,
+    };
+  }
+  try {
+    const stored = await write.commit();
+    return { ok: true, status, stored, sha256: ours, contentType, filename };
+  } catch (err) {
+    return storeFailure(err, status);
+  }
+}
+
+function post(url: URL, jws: string, timeoutMs: number): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const send = url.protocol === "https:" ? httpsRequest : httpRequest;
+    const req = send(url, {
+      method: "POST",
+      headers: {
+        "content-type": REQUEST_CONTENT_TYPE,
+        "content-length": Buffer.byteLength(jws),
+        // Asks for the digest trailer (RFC 9110 §10.1.4); the agent sends it either way.
+        te: "trailers",
+      },
+    });
+    const timer = setTimeout(
+      () => req.destroy(Object.assign(new Error("timeout"), { name: "TimeoutError" })),
+      timeoutMs,
+    );
+    timer.unref();
+    req.once("response", (res) => {
+      clearTimeout(timer);
+      resolve(res);
+    });
+    req.once("error", (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    req.end(jws);
+  });
+}
+
+/** A non-200 answer: the agent's coded refusal, or a bad response. */
+async function refusal(response: IncomingMessage, status: number): Promise<StreamOutcome> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of response as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_ERROR_BYTES) break;
+      chunks.push(chunk);
+    }
+  } catch {
+    // a broken refusal is still a refusal
+  }
+  response.destroy();
+  try {
+    const parsed = errorBodySchema.safeParse(JSON.parse(Buffer.concat(chunks).toString("utf8")));
+    if (parsed.success)
+      return { ok: false, status, code: parsed.data.error.code, message: parsed.data.error.message };
+  } catch {
+    // not JSON
+  }
+  return {
+    ok: false,
+    status,
+    code: "KH_AGENT_BAD_RESPONSE",
+    message: `the agent answered HTTP ${status} without a coded error`,
+  };
+}
+
+function broken(status: number, bytes: number, why: string): StreamOutcome {
+  return {
+    ok: false,
+    status,
+    code: "KH_AGENT_STREAM_BROKEN",
+    message: `the agent's stream broke after ${bytes} bytes (${why}); nothing was stored`,
+  };
+}
+
+function storeFailure(err: unknown, status: number): StreamOutcome {
+  if (err instanceof ArtifactStoreError) return { ok: false, status, code: err.code, message: err.message };
+  return { ok: false, status, code: "KH_ARTIFACT_STORE_FAILED", message: (err as Error).message };
+}
+
+/** The `filename` of `attachment; filename="…"`, reduced to safe characters. */
+function filenameOf(disposition: string | undefined): string | undefined {
+  const name = /filename="([^"]{1,200})"/.exec(disposition ?? "")?.[1];
+  return name?.replace(/[^A-Za-z0-9._-]/g, "_");
+}
