@@ -3,14 +3,20 @@
  * same run. `npm run bench -- verify` runs only the named ones.
  */
 import { benchAgentHttp } from "./agent-http.js";
+import { benchArtifacts } from "./artifacts.js";
+import { benchHeapSnapshot } from "./heap-snapshot.js";
 import { type BenchResult, formatResult } from "./lib.js";
 import { benchLogTail } from "./log-tail.js";
+import { benchRedact } from "./redact.js";
 import { benchVerify } from "./verify.js";
 
 const BENCHES: Record<string, () => Promise<BenchResult | BenchResult[]>> = {
   verify: () => benchVerify(),
   "agent-http": () => benchAgentHttp(),
   "log-tail": () => benchLogTail(),
+  redact: () => benchRedact(),
+  "heap-snapshot": () => benchHeapSnapshot(),
+  artifacts: () => benchArtifacts(),
 };
 
 const wanted = process.argv.slice(2);
