@@ -25,6 +25,10 @@ function isEnvResult(action: string, result: unknown): result is { variables: En
   return action === "env" && Array.isArray((result as { variables?: unknown } | null)?.variables);
 }
 
+function isLogTailResult(action: string, result: unknown): result is { file: string; lines: string[] } {
+  return action === "log-tail" && Array.isArray((result as { lines?: unknown } | null)?.lines);
+}
+
 function isPlainRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
@@ -33,6 +37,11 @@ function isPlainRecord(value: unknown): value is Record<string, unknown> {
 export function renderResult(action: string, result: unknown): string {
   if (isEnvResult(action, result)) {
     return result.variables.map((v) => `${v.name}=${v.value}`).join("\n");
+  }
+  if (isLogTailResult(action, result)) {
+    // The lines as the file has them (masked), then the facts about the read.
+    const { lines, ...facts } = result;
+    return [...lines, "", renderResult("", facts)].join("\n");
   }
   if (isPlainRecord(result)) {
     return table(

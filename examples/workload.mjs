@@ -9,9 +9,18 @@
  * - exits 0 on SIGTERM or SIGINT after closing the server.
  *
  * It reads secrets from its environment like a real service would (DEMO_API_KEY, DATABASE_URL)
- * but never prints them.
+ * and never prints them on stdout. With LOG_FILE set it appends an application log there, one
+ * JSON line per event — and, like many real services, its start-up line carries the database
+ * URL with its password: the kind of leak the agent's masking exists for.
  */
+import { appendFileSync } from "node:fs";
 import { createServer } from "node:http";
+
+const logFile = process.env.LOG_FILE;
+function log(level, msg, fields = {}) {
+  if (!logFile) return;
+  appendFileSync(logFile, `${JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })}\n`);
+}
 
 const rawPort = process.env.PORT ?? "0";
 const port = Number(rawPort);
@@ -38,6 +47,7 @@ let served = 0;
 const server = createServer((req, res) => {
   served++;
   const url = new URL(req.url ?? "/", "http://workload");
+  log("info", "request", { method: req.method, path: url.pathname });
   if (url.pathname === "/healthz") {
     res.writeHead(200, { "content-type": "application/json" }).end('{"status":"ok"}');
     return;
@@ -58,6 +68,10 @@ const server = createServer((req, res) => {
 server.listen(port, "127.0.0.1", () => {
   const address = server.address();
   const listening = typeof address === "object" && address ? address.port : port;
+  log("info", "connecting to the database", { url: process.env.DATABASE_URL ?? null });
+  for (let i = 0; i < 5; i++) log("info", "cache warmed", { orders: cache.size, shard: i });
+  log("warn", "slow query", { ms: 1830, query: "SELECT * FROM orders WHERE id = $1" });
+  log("info", "listening", { port: listening });
   process.stdout.write(`${JSON.stringify({ ready: true, pid: process.pid, port: listening })}\n`);
 });
 

@@ -1,7 +1,8 @@
 /**
  * `keyhole demo`: a controller, two agents (staging and production) and a sample Node workload,
  * started as real processes on loopback, then a tour driven by the real CLI: process facts, a
- * masked environment, and a production request that needs a second person's approval.
+ * masked environment, a log tail whose leaked password is masked, and a production request that needs a
+ * second person's approval.
  */
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
@@ -47,7 +48,9 @@ async function runJson<T>(args: string[], env: NodeJS.ProcessEnv): Promise<T> {
 export async function runDemo(options: DemoOptions, env: NodeJS.ProcessEnv): Promise<void> {
   const dataDir = options.dataDir ? resolve(options.dataDir) : await mkdtemp(join(tmpdir(), "keyhole-demo-"));
   const logs = join(dataDir, "logs");
-  await mkdir(logs, { recursive: true, mode: 0o700 });
+  // The workload's own application log, the folder the agents may read (their --log-root).
+  const appLogs = join(logs, "app");
+  await mkdir(appLogs, { recursive: true, mode: 0o700 });
   const services: Service[] = [];
   const baseEnv: NodeJS.ProcessEnv = { PATH: env.PATH, HOME: env.HOME, KEYHOLE_DATA_DIR: dataDir };
   // A fake secret the workload holds; the tour proves it never leaves the agent unmasked.
@@ -68,6 +71,7 @@ export async function runDemo(options: DemoOptions, env: NodeJS.ProcessEnv): Pro
         DEMO_API_KEY: fakeSecret,
         DATABASE_URL: `postgres://shop:${dbPassword}@db.internal:5432/shop`,
         LOG_LEVEL: "info",
+        LOG_FILE: join(appLogs, "shop.log"),
       },
       logFile: join(logs, "workload.log"),
       isReady: (line) => line.ready === true,
@@ -97,6 +101,8 @@ export async function runDemo(options: DemoOptions, env: NodeJS.ProcessEnv): Pro
           "127.0.0.1:0",
           "--target",
           String(workload.pid),
+          "--log-root",
+          appLogs,
         ],
         env: baseEnv,
         logFile: join(logs, `agent-${environment}.log`),
@@ -174,7 +180,33 @@ export async function runDemo(options: DemoOptions, env: NodeJS.ProcessEnv): Pro
     }
     printLine("✓ DEMO_API_KEY and the password in DATABASE_URL are masked; names and the rest stay readable");
 
-    heading("3. production needs a second person: alice asks, alice cannot approve herself, bob approves");
+    heading("3. the workload's own log: its start-up line leaked the database URL, the agent masks it");
+    const tail = await show(
+      [
+        "run",
+        "log-tail",
+        "--target",
+        "staging/shop/shop-0",
+        "--param",
+        "file=shop.log",
+        "--param",
+        "lines=4",
+        "--param",
+        "contains=database",
+        "--reason",
+        "demo: why is the pool failing",
+        "--wait",
+      ],
+      alice,
+      "alice",
+    );
+    if (tail.stdout.includes(dbPassword))
+      throw new CliError("demo check failed: a secret left the agent unmasked");
+    if (!tail.stdout.includes("db.internal"))
+      throw new CliError("demo check failed: the log line did not come back");
+    printLine("✓ the password is masked in the log line as well; user, host and the rest of the line stay");
+
+    heading("4. production needs a second person: alice asks, alice cannot approve herself, bob approves");
     const created = await runJson<{ request: { id: string; status: string } }>(
       [
         "run",
@@ -199,7 +231,7 @@ export async function runDemo(options: DemoOptions, env: NodeJS.ProcessEnv): Pro
     if (done.stdout.includes(fakeSecret))
       throw new CliError("demo check failed: a secret left the agent unmasked");
 
-    heading("4. everything is on record");
+    heading("5. everything is on record");
     await show(["requests"], alice, "alice");
 
     heading("where the data lives");
@@ -213,6 +245,7 @@ export async function runDemo(options: DemoOptions, env: NodeJS.ProcessEnv): Pro
     printLine(`policy        ${policyFile}`);
     printLine(`inventory     ${inventoryFile}`);
     printLine(`logs          ${logs}/  (controller, agents: one line per request; workload)`);
+    printLine(`app log       ${join(appLogs, "shop.log")}  (the workload's own log, unmasked on disk)`);
   } finally {
     for (const service of services.reverse()) await service.stop();
   }

@@ -1,5 +1,5 @@
 /** `npm run demo` is the first thing a newcomer runs: it must work offline and leave nothing running. */
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,6 +19,13 @@ it("keyhole demo runs the tour end to end, masks the secret, stops everything an
   expect(out).toContain("process facts from staging");
   expect(out).toMatch(/DEMO_API_KEY=⟦masked:/);
   expect(out).toContain("KH_SELF_APPROVAL");
+  // The workload's own log holds the database password in clear; the tail the demo shows does not.
+  const leaked = /postgres:\/\/shop:([^@]+)@db\.internal/.exec(
+    readFileSync(join(dir, "logs", "app", "shop.log"), "utf8"),
+  );
+  expect(leaked?.[1]).toMatch(/^pw-[0-9a-f]{12}$/);
+  expect(out).toMatch(/postgres:\/\/shop:⟦masked:[^⟧]+⟧@db\.internal:5432\/shop/);
+  expect(out).not.toContain(leaked![1]!);
   expect(out).toContain("where the data lives");
   expect(out).toContain(join(dir, "keyhole.db"));
   expect(existsSync(join(dir, "keyhole.db"))).toBe(true);
