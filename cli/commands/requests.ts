@@ -9,6 +9,7 @@ import { collect, parseParams } from "../params.js";
 import { actionResultOf, renderResult, requestSummary, requestsTable } from "../render.js";
 
 const STATUSES = ["pending", "approved", "dispatched", "completed", "failed", "denied", "expired"];
+const OUTPUTS = ["inline", "stream", "s3"] as const;
 
 function parseTimeout(value: string): number {
   const seconds = Number(value);
@@ -55,12 +56,14 @@ async function report(
   if (opts.out && request.status === "completed") {
     await writeFile(opts.out, `${JSON.stringify(actionResultOf(request), null, 2)}\n`, { mode: 0o600 });
   }
-  if (opts.json) printJson({ request });
+  if (opts.json) printJson({ request, ...(request.artifactId ? { artifactId: request.artifactId } : {}) });
   else {
     printLine(requestSummary(request));
     if (request.status === "completed") {
       if (opts.out) printLine(`result written to ${opts.out}`);
       else printLine(renderResult(request.action, actionResultOf(request)));
+      // A stream or s3 result is stored as an artifact: say how to fetch it (digest-checked).
+      if (request.artifactId) printLine(`download: keyhole artifacts get ${request.artifactId}`);
     }
   }
   if (!requireCompleted) return;
@@ -97,11 +100,17 @@ export function registerRequestCommands(program: Command, env: NodeJS.ProcessEnv
     .requiredOption("--reason <text>", "why you need it (recorded in the audit log)")
     .option("--ticket <id>", "the incident or change ticket")
     .option("--out <file>", "write the action's result to FILE (mode 0600)")
+    .option(
+      "--output <mode>",
+      "inline (JSON result), stream (through the controller into the artifact store) or s3 (the agent uploads with presigned URLs)",
+      "inline",
+    )
     .option("--wait", "wait for the result (or for approval, then the result)")
     .option("--timeout <seconds>", "with --wait, how long to wait", "300")
     .option("--json", "print JSON")
     .action(async (action: string, opts) => {
       const timeout = parseTimeout(opts.timeout);
+      if (!OUTPUTS.includes(opts.output)) throw usageError(`--output must be one of ${OUTPUTS.join(", ")}`);
       const client = ControllerClient.fromEnv(env);
       let { request } = await client.createRequest({
         action,
@@ -109,6 +118,7 @@ export function registerRequestCommands(program: Command, env: NodeJS.ProcessEnv
         params: parseParams(opts.param),
         reason: opts.reason,
         ...(opts.ticket ? { ticket: opts.ticket } : {}),
+        output: opts.output,
       });
       if (opts.wait) request = await waitForFinal(client, request, timeout, Boolean(opts.json));
       else if (!opts.json && request.status === "pending") {

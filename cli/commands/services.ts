@@ -70,6 +70,26 @@ export function registerServiceCommands(program: Command, env: NodeJS.ProcessEnv
     .option("--listen <host:port>", "address to listen on (KEYHOLE_LISTEN; default 127.0.0.1:7400)")
     .option("--database <url>", "database URL (KEYHOLE_DATABASE; default SQLite in the data dir)")
     .option("--id <id>", "the controller's id, the `iss` of every request it signs (KEYHOLE_CONTROLLER_ID)")
+    // Artifact store (docs/artifacts.md): the local folder <data-dir>/artifacts unless --s3-bucket.
+    .option("--s3-bucket <bucket>", "store artifacts in this S3 bucket (KEYHOLE_S3_BUCKET)")
+    .option("--s3-prefix <prefix>", "key prefix in the bucket, e.g. keyhole/ (KEYHOLE_S3_PREFIX)")
+    .option("--s3-endpoint <url>", "an S3-compatible endpoint (MinIO, Ceph RGW, …) (KEYHOLE_S3_ENDPOINT)")
+    .option(
+      "--s3-force-path-style",
+      "path-style addressing, for most S3-compatible stores (KEYHOLE_S3_FORCE_PATH_STYLE)",
+    )
+    .option("--s3-region <region>", "the bucket's region; default: the AWS chain's (KEYHOLE_S3_REGION)")
+    .option("--s3-sse <mode>", "server-side encryption: AES256, aws:kms or aws:kms:dsse (KEYHOLE_S3_SSE)")
+    .option("--s3-sse-kms-key-id <key>", "the KMS key for --s3-sse aws:kms (KEYHOLE_S3_SSE_KMS_KEY_ID)")
+    .option("--s3-part-size-mib <n>", "multipart part size in MiB, default 8 (KEYHOLE_S3_PART_SIZE_MIB)")
+    .option(
+      "--artifact-max-mib <n>",
+      "largest artifact stored, in MiB, default 4096 (KEYHOLE_ARTIFACT_MAX_MIB)",
+    )
+    .addHelpText(
+      "after",
+      "\nS3 credentials come from the standard AWS chain (AWS_* variables, shared config, SSO, web identity, instance\nroles); keyhole never reads them itself. Artifact retention is per environment in the policy file:\n  environments: { production: { artifactRetentionDays: 90 } }   (default 30 days; docs/artifacts.md)",
+    )
     .action(async (opts) => {
       const { runController } = await import("../../controller/main.js");
       try {

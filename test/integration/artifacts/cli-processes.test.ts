@@ -1,0 +1,242 @@
+/**
+ * Artifacts end to end through the real `keyhole` executable: a sample workload, an agent and a
+ * controller started as real processes, the controller configured with the `--s3-*` flags (and the
+ * credentials from the standard AWS chain, here AWS_* variables) to store into a real s3rver on
+ * loopback; `keyhole run --output inline|stream|s3` and `keyhole artifacts get` as an operator runs them.
+ */
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  KEYHOLE_BIN,
+  runKeyhole,
+  SAMPLE_WORKLOAD,
+  type Service,
+  startProcess,
+} from "../../../cli/demo/processes.js";
+import { S3RVER_CREDENTIALS, startS3, type TestS3 } from "../../helpers/s3rver.js";
+import { sha256 } from "./harness.js";
+
+const AGENT = "staging/shop/shop-0";
+const BUNDLE = ["--param", 'actions=[{"action":"process-info"}]'];
+const isListening = (line: Record<string, unknown>) => line.msg === "listening";
+
+let dir: string;
+let s3: TestS3;
+const services: Service[] = [];
+let env: NodeJS.ProcessEnv;
+
+const keyhole = (args: string[], extra: NodeJS.ProcessEnv = env) => runKeyhole(args, extra, 30_000);
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "keyhole-artifacts-cli-"));
+  s3 = await startS3();
+  const workload = await startProcess({
+    name: "workload",
+    args: [SAMPLE_WORKLOAD],
+    env: { PATH: process.env.PATH, PORT: "0" },
+    logFile: join(dir, "workload.log"),
+    isReady: (line) => line.ready === true,
+  });
+  services.push(workload);
+  const base = { PATH: process.env.PATH };
+  const keys = join(dir, "keys");
+  const generated = await keyhole(["keys", "generate", "--out", keys, "--environment", "staging"], base);
+  expect(generated.code, generated.stderr).toBe(0);
+  const agent = await startProcess({
+    name: "agent",
+    args: [
+      KEYHOLE_BIN,
+      "agent",
+      "--id",
+      AGENT,
+      "--environment",
+      "staging",
+      "--trusted-keys",
+      join(keys, "jwks.json"),
+      "--listen",
+      "127.0.0.1:0",
+      "--target",
+      String(workload.pid),
+    ],
+    env: base,
+    logFile: join(dir, "agent.log"),
+    isReady: isListening,
+  });
+  services.push(agent);
+  await writeFile(
+    join(dir, "inventory.yaml"),
+    `- { id: ${AGENT}, environment: staging, url: "${agent.ready.url}" }\n`,
+  );
+  await writeFile(
+    join(dir, "policy.yaml"),
+    'environments:\n  staging: { approvals: 0, artifactRetentionDays: 7 }\nroles:\n  sre: { actions: ["*"] }\nbindings:\n  - { subjects: ["group:sre"], role: sre, environments: ["*"] }\n',
+  );
+  const issued = await keyhole(
+    ["token", "issue", "--subject", "user:alice@example.com", "--groups", "sre", "--data-dir", dir, "--json"],
+    base,
+  );
+  expect(issued.code, issued.stderr).toBe(0);
+  const controller = await startProcess({
+    name: "controller",
+    args: [
+      KEYHOLE_BIN,
+      "controller",
+      "--data-dir",
+      dir,
+      "--policy",
+      join(dir, "policy.yaml"),
+      "--inventory",
+      join(dir, "inventory.yaml"),
+      "--signing-key",
+      `staging=${join(keys, "signing-key.pem")}`,
+      "--listen",
+      "127.0.0.1:0",
+      "--s3-bucket",
+      s3.bucket,
+      "--s3-prefix",
+      "cli-e2e/",
+      "--s3-endpoint",
+      s3.endpoint,
+      "--s3-force-path-style",
+      "--s3-region",
+      "us-east-1",
+      "--s3-part-size-mib",
+      "5",
+      "--artifact-max-mib",
+      "64",
+    ],
+    // The standard AWS chain: the controller never takes credentials on its command line.
+    env: {
+      ...base,
+      AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+    },
+    logFile: join(dir, "controller.log"),
+    isReady: isListening,
+  });
+  services.push(controller);
+  env = {
+    ...base,
+    KEYHOLE_URL: String(controller.ready.url),
+    KEYHOLE_TOKEN: JSON.parse(issued.stdout).token,
+  };
+}, 60_000);
+
+afterAll(async () => {
+  const codes = await Promise.all(services.reverse().map((s) => s.stop()));
+  expect(codes).toEqual(services.map(() => 0));
+  await s3?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("keyhole run --output, against a controller started with --s3-* flags", () => {
+  it("--output stream stores the bundle in the bucket under --s3-prefix; --json names the artifact", async () => {
+    const run = await keyhole([
+      "run",
+      "bundle",
+      "--target",
+      AGENT,
+      ...BUNDLE,
+      "--reason",
+      "INC-5 e2e",
+      "--output",
+      "stream",
+      "--wait",
+      "--json",
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    const { request, artifactId } = JSON.parse(run.stdout);
+    expect(request).toMatchObject({ status: "completed", output: "stream", artifactId });
+    expect(artifactId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(await s3.objectKeys()).toContain(`cli-e2e/staging/${request.id}/${artifactId}`);
+    expect(await s3.openUploads()).toEqual([]);
+  });
+
+  it("--output s3: the agent uploads with presigned URLs; the hint's command downloads it verified", async () => {
+    const run = await keyhole([
+      "run",
+      "bundle",
+      "--target",
+      AGENT,
+      ...BUNDLE,
+      "--reason",
+      "INC-5 e2e",
+      "--output",
+      "s3",
+      "--wait",
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    const hint = /download: keyhole artifacts get ([0-9a-f-]{36})/.exec(run.stdout);
+    expect(hint, run.stdout).not.toBeNull();
+    const id = hint![1]!;
+    expect(s3.requests.some((r) => r.startsWith("PUT") && r.includes("X-Amz-Signature"))).toBe(true);
+
+    const file = join(dir, "bundle.tar");
+    const got = await keyhole(["artifacts", "get", id, "-o", file, "--json"]);
+    expect(got.code, got.stderr).toBe(0);
+    const { verified, artifact } = JSON.parse(got.stdout);
+    expect(verified).toBe(true);
+    expect(artifact).toMatchObject({ id, store: "s3", action: "bundle", agent: AGENT });
+    expect(artifact.location).toMatch(/^s3:\/\/keyhole-artifacts\/cli-e2e\/staging\//);
+    expect(sha256(await readFile(file))).toBe(artifact.sha256);
+  });
+
+  it("inline stays the default: a JSON result, no artifact", async () => {
+    const run = await keyhole([
+      "run",
+      "process-info",
+      "--target",
+      AGENT,
+      "--reason",
+      "INC-5 e2e",
+      "--wait",
+      "--json",
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    const parsed = JSON.parse(run.stdout);
+    expect(parsed.request).toMatchObject({ status: "completed", output: "inline" });
+    expect(parsed.artifactId).toBeUndefined();
+    expect(parsed.request.result.result.pid).toBe(services[0]!.pid);
+  });
+
+  it("refuses an unknown --output with a one-line usage error (exit 2), asking nothing", async () => {
+    const before = await keyhole(["requests", "--json"]);
+    const run = await keyhole([
+      "run",
+      "process-info",
+      "--target",
+      AGENT,
+      "--reason",
+      "INC-5 e2e",
+      "--output",
+      "disk",
+    ]);
+    expect(run.code).toBe(2);
+    expect(run.stderr.trim()).toMatch(/--output must be one of inline, stream, s3/);
+    expect(run.stderr.trim().split("\n")).toHaveLength(1);
+    const after = await keyhole(["requests", "--json"]);
+    expect(JSON.parse(after.stdout).requests.length).toBe(JSON.parse(before.stdout).requests.length);
+  });
+
+  it("a controller with contradictory S3 flags does not start (exit 2, every problem listed)", async () => {
+    const bad = await keyhole(
+      [
+        "controller",
+        "--data-dir",
+        join(dir, "bad"),
+        "--listen",
+        "127.0.0.1:0",
+        "--s3-prefix",
+        "x/",
+        "--s3-sse-kms-key-id",
+        "k",
+      ],
+      { PATH: process.env.PATH },
+    );
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("--s3-prefix (KEYHOLE_S3_PREFIX): needs --s3-bucket");
+    expect(bad.stderr).toContain("--s3-sse-kms-key-id");
+  });
+});
