@@ -21,6 +21,23 @@ export const CONTROLLER_ERRORS = {
     description: "No policy binding allows this subject the action in the target's environment.",
   },
   KH_SELF_APPROVAL: { status: 403, description: "The requester cannot approve their own request." },
+  KH_BREAK_GLASS_FORBIDDEN: {
+    status: 403,
+    description: "Break-glass was asked for in an environment whose policy does not allow it.",
+  },
+  KH_SELF_REVIEW: {
+    status: 403,
+    description: "Whoever used break-glass cannot close the review of their own use.",
+  },
+  KH_REVIEW_CLOSED: { status: 409, description: "The break-glass review is already closed." },
+  KH_BREAK_GLASS_COOLDOWN: {
+    status: 429,
+    description: "This subject used break-glass within the environment's cooldown.",
+  },
+  KH_RATE_LIMITED: {
+    status: 429,
+    description: "Too many requests created by this subject in the current window.",
+  },
   KH_NOT_FOUND: { status: 404, description: "No such route, or no such request visible to the caller." },
   KH_UNKNOWN_TARGET: { status: 404, description: "The target is not in the controller's inventory." },
   KH_ALREADY_APPROVED: { status: 409, description: "This approver has already approved the request." },

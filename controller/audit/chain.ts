@@ -25,6 +25,11 @@ export const AUDIT_EVENTS = [
   "artifact.stored",
   "artifact.downloaded",
   "artifact.deleted",
+  "policy.loaded",
+  "policy.rejected",
+  "breakglass.used",
+  "review.closed",
+  "review.overdue",
 ] as const;
 export type AuditEvent = (typeof AUDIT_EVENTS)[number];
 

@@ -46,6 +46,7 @@ export function buildClaims(
     reason: request.reason,
     ...(request.ticket === undefined ? {} : { ticket: request.ticket }),
     approvals: request.approvals.map((a) => a.subject),
+    ...(request.breakGlass ? { breakGlass: true } : {}),
     output: options.output ?? { mode: request.output === "stream" ? "stream" : "inline" },
   });
 }
@@ -53,6 +54,10 @@ export function buildClaims(
 /** Signs claims as a compact JWS with the environment's Ed25519 key. */
 export async function signEnvelope(claims: RequestClaims, key: SigningKey): Promise<Envelope> {
   const valid = claimsSchema.parse(claims);
+  // Separate paths (SPEC principle 3): a key signs only for its own environment, whatever a caller
+  // passes in, so a production envelope can never carry a non-production signature or the reverse.
+  if (key.environment !== valid.env)
+    throw new Error(`the "${key.environment}" key cannot sign a request for "${valid.env}"`);
   const jws = await new CompactSign(new TextEncoder().encode(JSON.stringify(valid)))
     .setProtectedHeader({ alg: REQUEST_ALG, typ: REQUEST_TYP, kid: key.kid })
     .sign(key.privateKey);

@@ -34,7 +34,15 @@ export const environmentSchema = z.strictObject({
   approvals: z.number().int().min(0).max(20).default(0),
   /** `exp - iat` of the envelopes sent to this environment; the agent's own ceiling is 300. */
   maxTtlSeconds: z.number().int().min(1).max(300).default(120),
+  /** Whether `keyhole run --break-glass` may skip approvals here (a review follows each use). */
   breakGlass: z.boolean().default(false),
+  /** After a break-glass use, how long the same subject must wait before the next one (any environment). */
+  breakGlassCooldownSeconds: z
+    .number()
+    .int()
+    .min(0)
+    .max(7 * 24 * 3600)
+    .default(3600),
   /** How long a request may wait for approval before the sweeper expires it. */
   pendingTtlSeconds: z
     .number()

@@ -101,4 +101,31 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   CREATE TRIGGER artifacts_no_delete BEFORE DELETE ON artifacts
     BEGIN SELECT RAISE(ABORT, 'artifact records are kept; retention stamps deleted_at'); END;
   `,
+  // 3: governance (issue 6). Break-glass requests and their reviews. A review is closed once, never
+  // deleted; closing sets closed_at/closed_by/note together.
+  `
+  ALTER TABLE requests ADD COLUMN break_glass INTEGER NOT NULL DEFAULT 0 CHECK (break_glass IN (0, 1));
+  CREATE INDEX requests_break_glass ON requests (subject, created_at) WHERE break_glass = 1;
+
+  CREATE TABLE reviews (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    request_id TEXT NOT NULL UNIQUE REFERENCES requests (id),
+    subject TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    ticket TEXT NOT NULL,
+    opened_at INTEGER NOT NULL,
+    closed_at INTEGER,
+    closed_by TEXT,
+    note TEXT,
+    overdue_at INTEGER,
+    CHECK ((closed_at IS NULL) = (closed_by IS NULL) AND (closed_at IS NULL) = (note IS NULL))
+  ) STRICT;
+  CREATE INDEX reviews_open ON reviews (opened_at) WHERE closed_at IS NULL;
+  CREATE TRIGGER reviews_no_delete BEFORE DELETE ON reviews
+    BEGIN SELECT RAISE(ABORT, 'reviews are kept'); END;
+  `,
 ];

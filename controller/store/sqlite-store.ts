@@ -13,10 +13,12 @@ import type {
   ApprovalOutcome,
   ApprovalRecord,
   ArtifactRecord,
+  BreakGlassOutcome,
   NewRequest,
   OutputMode,
   RequestRecord,
   RequestStatus,
+  ReviewRecord,
   Store,
   TokenRecord,
   TransitionFields,
@@ -106,30 +108,129 @@ export class SqliteStore implements Store {
 
   async createRequest(request: NewRequest, audit: readonly AuditEntry[], at: number): Promise<void> {
     this.write(() => {
-      this.db
-        .prepare(
-          `INSERT INTO requests (id, status, subject, action, target, environment, params, reason, ticket,
-             approvals_required, created_at, updated_at, expires_at, output_mode)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(
-          request.id,
-          request.status,
-          request.subject,
-          request.action,
-          request.target,
-          request.environment,
-          JSON.stringify(request.params),
-          request.reason,
-          request.ticket ?? null,
-          request.approvalsRequired,
-          request.createdAt,
-          request.createdAt,
-          request.expiresAt,
-          request.output ?? "inline",
-        );
+      this.insertRequest(request);
       this.append(audit, at);
     });
+  }
+
+  async createBreakGlassRequest(
+    request: NewRequest,
+    review: ReviewRecord,
+    audit: readonly AuditEntry[],
+    at: number,
+    cooldownSince: number,
+  ): Promise<BreakGlassOutcome> {
+    return this.write((): BreakGlassOutcome => {
+      const last = this.db
+        .prepare(
+          `SELECT MAX(created_at) AS last FROM requests
+           WHERE subject = ? AND break_glass = 1 AND created_at >= ?`,
+        )
+        .get(request.subject, cooldownSince) as { last: number | null };
+      if (last.last !== null) return { kind: "cooldown", lastAt: Number(last.last) };
+      this.insertRequest({ ...request, breakGlass: true });
+      this.db
+        .prepare(
+          `INSERT INTO reviews (id, request_id, subject, action, target, environment, reason, ticket, opened_at)
+           VALUES (@id, @requestId, @subject, @action, @target, @environment, @reason, @ticket, @openedAt)`,
+        )
+        .run({
+          id: review.id,
+          requestId: review.requestId,
+          subject: review.subject,
+          action: review.action,
+          target: review.target,
+          environment: review.environment,
+          reason: review.reason,
+          ticket: review.ticket,
+          openedAt: review.openedAt,
+        });
+      this.append(audit, at);
+      return { kind: "created" };
+    });
+  }
+
+  async getReview(id: string): Promise<ReviewRecord | undefined> {
+    const row = this.db.prepare("SELECT * FROM reviews WHERE id = ?").get(id) as Row | undefined;
+    return row && toReview(row);
+  }
+
+  async listReviews(query: {
+    status?: "open" | "closed";
+    openedBefore?: number;
+    limit: number;
+    before?: number;
+  }) {
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM reviews
+         WHERE (@status IS NULL OR (@status = 'open') = (closed_at IS NULL))
+           AND (@openedBefore IS NULL OR opened_at < @openedBefore)
+           AND (@before IS NULL OR seq < @before)
+         ORDER BY seq DESC LIMIT @limit`,
+      )
+      .all({
+        status: query.status ?? null,
+        openedBefore: query.openedBefore ?? null,
+        before: query.before ?? null,
+        limit: query.limit,
+      }) as Row[];
+    return rows.map((row) => ({ record: toReview(row), cursor: Number(row.seq) }));
+  }
+
+  async closeReview(
+    change: { id: string; by: string; note: string; at: number },
+    audit: readonly AuditEntry[],
+  ): Promise<boolean> {
+    return this.write(() => {
+      const changed = this.db
+        .prepare(
+          "UPDATE reviews SET closed_at = ?, closed_by = ?, note = ? WHERE id = ? AND closed_at IS NULL",
+        )
+        .run(change.at, change.by, change.note, change.id).changes;
+      if (changed === 0) return false;
+      this.append(audit, change.at);
+      return true;
+    });
+  }
+
+  async markReviewOverdue(id: string, at: number, audit: readonly AuditEntry[]): Promise<boolean> {
+    return this.write(() => {
+      const changed = this.db
+        .prepare(
+          "UPDATE reviews SET overdue_at = ? WHERE id = ? AND overdue_at IS NULL AND closed_at IS NULL",
+        )
+        .run(at, id).changes;
+      if (changed === 0) return false;
+      this.append(audit, at);
+      return true;
+    });
+  }
+
+  private insertRequest(request: NewRequest): void {
+    this.db
+      .prepare(
+        `INSERT INTO requests (id, status, subject, action, target, environment, params, reason, ticket,
+           approvals_required, created_at, updated_at, expires_at, output_mode, break_glass)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        request.id,
+        request.status,
+        request.subject,
+        request.action,
+        request.target,
+        request.environment,
+        JSON.stringify(request.params),
+        request.reason,
+        request.ticket ?? null,
+        request.approvalsRequired,
+        request.createdAt,
+        request.createdAt,
+        request.expiresAt,
+        request.output ?? "inline",
+        request.breakGlass ? 1 : 0,
+      );
   }
 
   async getRequest(id: string): Promise<RequestRecord | undefined> {
@@ -365,8 +466,28 @@ export class SqliteStore implements Store {
       error: errorCode ? { code: errorCode, message: str(row.error_message) ?? "" } : undefined,
       denial: deniedBy ? { by: deniedBy, reason: str(row.denial_reason) ?? "" } : undefined,
       artifactId: str(row.artifact_id),
+      breakGlass: Number(row.break_glass) === 1,
     };
   }
+}
+
+function toReview(row: Row): ReviewRecord {
+  const num = (v: unknown) => (v === null || v === undefined ? undefined : Number(v));
+  return {
+    id: String(row.id),
+    requestId: String(row.request_id),
+    subject: String(row.subject),
+    action: String(row.action),
+    target: String(row.target),
+    environment: String(row.environment),
+    reason: String(row.reason),
+    ticket: String(row.ticket),
+    openedAt: Number(row.opened_at),
+    closedAt: num(row.closed_at),
+    closedBy: str(row.closed_by),
+    note: str(row.note),
+    overdueAt: num(row.overdue_at),
+  };
 }
 
 function toToken(row: Row): TokenRecord {

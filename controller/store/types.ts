@@ -97,12 +97,50 @@ export interface RequestRecord {
   readonly denial: { readonly by: string; readonly reason: string } | undefined;
   /** The stored artifact of a completed stream or s3 request. */
   readonly artifactId: string | undefined;
+  /** Sent without approval under break-glass (the envelope's `breakGlass` claim); a review follows. */
+  readonly breakGlass: boolean;
 }
 
 export type NewRequest = Omit<
   RequestRecord,
-  "approvals" | "updatedAt" | "jti" | "kid" | "result" | "error" | "denial" | "artifactId" | "output"
-> & { readonly output?: OutputMode };
+  | "approvals"
+  | "updatedAt"
+  | "jti"
+  | "kid"
+  | "result"
+  | "error"
+  | "denial"
+  | "artifactId"
+  | "output"
+  | "breakGlass"
+> & { readonly output?: OutputMode; readonly breakGlass?: boolean };
+
+/**
+ * The review a break-glass request leaves open until someone other than its user closes it with a
+ * note. Times are epoch milliseconds.
+ */
+export interface ReviewRecord {
+  readonly id: string;
+  readonly requestId: string;
+  /** Who used break-glass. */
+  readonly subject: string;
+  readonly action: string;
+  readonly target: string;
+  readonly environment: string;
+  readonly reason: string;
+  readonly ticket: string;
+  readonly openedAt: number;
+  readonly closedAt: number | undefined;
+  readonly closedBy: string | undefined;
+  readonly note: string | undefined;
+  /** When the review was first reported as open for too long (once). */
+  readonly overdueAt: number | undefined;
+}
+
+/** The outcome of filing a break-glass request: refused when the subject used it since `cooldownSince`. */
+export type BreakGlassOutcome =
+  | { readonly kind: "created" }
+  | { readonly kind: "cooldown"; readonly lastAt: number };
 
 /** Fields a transition may set alongside the new status. */
 export interface TransitionFields {
@@ -177,6 +215,37 @@ export interface Store {
   listExpiredArtifacts(environment: string, createdBefore: number, limit: number): Promise<ArtifactRecord[]>;
   /** Stamps `deletedAt` once and appends `audit`; false when it was already deleted. */
   markArtifactDeleted(id: string, at: number, audit: readonly AuditEntry[]): Promise<boolean>;
+
+  /**
+   * Files a break-glass request (status approved) with its open review in one transaction, unless
+   * `request.subject` filed a break-glass request at or after `cooldownSince`: checked and written
+   * under one lock, so two racing requests of one subject cannot both pass the cooldown.
+   */
+  createBreakGlassRequest(
+    request: NewRequest,
+    review: ReviewRecord,
+    audit: readonly AuditEntry[],
+    at: number,
+    cooldownSince: number,
+  ): Promise<BreakGlassOutcome>;
+  getReview(id: string): Promise<ReviewRecord | undefined>;
+  /**
+   * Newest first; `status` open or closed (default both), `openedBefore` only reviews opened before
+   * it, `before` the cursor of the last page's last row.
+   */
+  listReviews(query: {
+    status?: "open" | "closed";
+    openedBefore?: number;
+    limit: number;
+    before?: number;
+  }): Promise<{ record: ReviewRecord; cursor: number }[]>;
+  /** Closes an open review once (compare-and-set) and appends `audit`; false when it was closed already. */
+  closeReview(
+    change: { id: string; by: string; note: string; at: number },
+    audit: readonly AuditEntry[],
+  ): Promise<boolean>;
+  /** Stamps `overdueAt` on an open review once and appends `audit`; false when stamped or closed. */
+  markReviewOverdue(id: string, at: number, audit: readonly AuditEntry[]): Promise<boolean>;
 
   appendAudit(audit: readonly AuditEntry[], at: number): Promise<AuditRecord[]>;
   /** Audit records in chain order, from `afterSeq` (exclusive). */

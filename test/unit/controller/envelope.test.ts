@@ -30,6 +30,7 @@ const request: RequestRecord = {
   error: undefined,
   denial: undefined,
   artifactId: undefined,
+  breakGlass: false,
 };
 
 describe("the request envelope", () => {

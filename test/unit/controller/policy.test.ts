@@ -32,6 +32,7 @@ describe("parsePolicy", () => {
       approvals: 1,
       maxTtlSeconds: 120,
       breakGlass: true,
+      breakGlassCooldownSeconds: 3600,
       pendingTtlSeconds: 3600,
       artifactRetentionDays: 30,
     });
@@ -39,6 +40,7 @@ describe("parsePolicy", () => {
       approvals: 0,
       maxTtlSeconds: 120,
       breakGlass: false,
+      breakGlassCooldownSeconds: 3600,
       pendingTtlSeconds: 3600,
       artifactRetentionDays: 30,
     });

@@ -63,6 +63,7 @@ describe("SqliteStore", () => {
       error: undefined,
       denial: undefined,
       artifactId: undefined,
+      breakGlass: false,
     });
     expect(await store.getRequest("nope")).toBeUndefined();
   });
