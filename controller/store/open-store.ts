@@ -1,8 +1,9 @@
 /**
- * Chooses the store for a database setting. Only SQLite exists today; config.ts already refuses a
- * `postgres://` URL with a clear message, and this is where the PostgreSQL store will plug in.
+ * Chooses the store for a database setting: the embedded SQLite file, or PostgreSQL for several
+ * controller replicas sharing one database.
  */
 import type { ControllerConfig } from "../config.js";
+import { openPostgresStore } from "./postgres-store.js";
 import { openSqliteStore } from "./sqlite-store.js";
 import type { Store } from "./types.js";
 
@@ -11,5 +12,7 @@ export async function openStore(database: ControllerConfig["database"]): Promise
   switch (database.kind) {
     case "sqlite":
       return openSqliteStore(database.path);
+    case "postgres":
+      return openPostgresStore(database.url);
   }
 }

@@ -1,0 +1,739 @@
+/**
+ * The store for several controller replicas: PostgreSQL through a `pg` pool, with the behaviour of
+ * the SQLite store (sqlite-store.ts). Each write is one READ COMMITTED transaction:
+ *
+ * - request transitions are compare-and-set (`UPDATE … WHERE id = $1 AND status = $2`), so when two
+ *   controllers race, PostgreSQL's row lock lets one move the request and the other sees 0 rows;
+ * - an approval locks its request row first (`SELECT … FOR UPDATE`), so concurrent approvers are
+ *   counted one after the other and exactly one of them approves;
+ * - every append to the audit chain locks the one row of `audit_append_lock` first and only then reads
+ *   the tail, inside the transaction of the state change, so the chain stays one line however many
+ *   controllers write. The lock is taken last (after the state change's row locks) in every
+ *   transaction, so lock order is always request row → chain and no two writers can deadlock.
+ *
+ * Schema creation at start-up runs under a transaction-scoped advisory lock, so controllers starting
+ * together migrate once, one after the other.
+ */
+import pg from "pg";
+import { canonicalJson } from "../audit/canonical-json.js";
+import { type AuditEntry, type AuditRecord, chainRecord, GENESIS_HASH } from "../audit/chain.js";
+import type { AuditCheckpoint } from "../audit/checkpoint.js";
+import type { FleetStore } from "./fleet-types.js";
+import { PostgresFleetStore } from "./postgres-fleet.js";
+import { POSTGRES_MIGRATIONS } from "./postgres-schema.js";
+import type {
+  ApprovalOutcome,
+  ApprovalRecord,
+  ArtifactRecord,
+  BreakGlassOutcome,
+  NewRequest,
+  OutputMode,
+  RequestRecord,
+  RequestStatus,
+  ReviewRecord,
+  Store,
+  TokenRecord,
+  TransitionFields,
+} from "./types.js";
+
+type Row = Record<string, unknown>;
+type Client = pg.PoolClient;
+const str = (v: unknown): string | undefined => (v === null || v === undefined ? undefined : String(v));
+/** BIGINT comes back as a string (it may exceed 2^53); our values are epoch ms and counts. */
+const num = (v: unknown): number => Number(v);
+const numOrUndefined = (v: unknown): number | undefined =>
+  v === null || v === undefined ? undefined : Number(v);
+
+/** Names the migration lock; any fixed 64-bit number works, this is "keyhole" in ASCII. */
+const MIGRATION_LOCK = "30229394625621093";
+
+export interface PostgresStoreOptions {
+  /** Largest number of connections this controller opens (default 10). */
+  readonly maxConnections?: number;
+  /** How long to wait for a connection before failing, in milliseconds (default 10 000). */
+  readonly connectTimeoutMs?: number;
+}
+
+/**
+ * Connects to `url` (`postgres://user:password@host:port/database`, libpq parameters such as
+ * `sslmode` and `options=-c search_path=keyhole` allowed) and brings the schema up to date. The
+ * tables go into the first schema of the search path, which must exist.
+ */
+export async function openPostgresStore(
+  url: string,
+  options: PostgresStoreOptions = {},
+): Promise<PostgresStore> {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.maxConnections ?? 10,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+    application_name: "keyhole-controller",
+  });
+  // An idle connection that dies (a database restart) is dropped by the pool and its error is emitted
+  // here; without a listener it would crash the process. The next query opens a fresh connection,
+  // and errors of queries in progress reach their callers.
+  pool.on("error", () => {});
+  try {
+    await migrate(pool);
+  } catch (err) {
+    await pool.end();
+    throw new Error(`cannot open the PostgreSQL database ${redactUrl(url)}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  return new PostgresStore(pool);
+}
+
+/** The URL without its password, for messages. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "***";
+    return parsed.toString();
+  } catch {
+    return "(unparseable URL)";
+  }
+}
+
+async function migrate(pool: pg.Pool): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query("BEGIN");
+    const schema = (await client.query<{ schema: string | null }>("SELECT current_schema() AS schema"))
+      .rows[0]?.schema;
+    if (!schema) {
+      throw new Error(
+        "no schema to create tables in: the search_path names no existing schema (create it, or set options=-c search_path=…)",
+      );
+    }
+    // Held to COMMIT: a second controller starting now waits here, then finds the schema current.
+    await client.query(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK}::bigint)`);
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS keyhole_migrations (
+         version INTEGER PRIMARY KEY,
+         applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+       )`,
+    );
+    const current = num(
+      (await client.query("SELECT COALESCE(MAX(version), 0) AS v FROM keyhole_migrations")).rows[0]?.v,
+    );
+    if (current > POSTGRES_MIGRATIONS.length) {
+      throw new Error(
+        `the database is at schema version ${current}, newer than this controller knows (${POSTGRES_MIGRATIONS.length}); upgrade keyhole`,
+      );
+    }
+    for (let version = current; version < POSTGRES_MIGRATIONS.length; version++) {
+      await client.query(POSTGRES_MIGRATIONS[version]!);
+      await client.query("INSERT INTO keyhole_migrations (version) VALUES ($1)", [version + 1]);
+    }
+    await client.query("COMMIT");
+  } catch (err) {
+    await client.query("ROLLBACK").catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+export class PostgresStore implements Store {
+  readonly pool: pg.Pool;
+
+  constructor(pool: pg.Pool) {
+    this.pool = pool;
+  }
+
+  async insertToken(token: TokenRecord, audit: AuditEntry, at: number): Promise<void> {
+    await this.write(async (c) => {
+      await c.query(
+        `INSERT INTO tokens (id, subject, groups, secret_hash, created_at, expires_at, revoked_at)
+         VALUES ($1, $2, $3, $4, $5, $6, NULL)`,
+        [
+          token.id,
+          token.subject,
+          JSON.stringify(token.groups),
+          token.secretHash,
+          token.createdAt,
+          token.expiresAt,
+        ],
+      );
+      await this.append(c, [audit], at);
+    });
+  }
+
+  async getToken(id: string): Promise<TokenRecord | undefined> {
+    const row = (await this.pool.query("SELECT * FROM tokens WHERE id = $1", [id])).rows[0] as
+      | Row
+      | undefined;
+    return row && toToken(row);
+  }
+
+  async revokeToken(id: string, at: number, audit: AuditEntry) {
+    return this.write(async (c) => {
+      const changed = (
+        await c.query("UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL", [at, id])
+      ).rowCount;
+      const row = (await c.query("SELECT * FROM tokens WHERE id = $1", [id])).rows[0] as Row | undefined;
+      if (!row) return { kind: "not-found" as const };
+      if (changed === 0) return { kind: "already-revoked" as const, token: toToken(row) };
+      await this.append(c, [audit], at);
+      return { kind: "revoked" as const, token: toToken(row) };
+    });
+  }
+
+  async createRequest(request: NewRequest, audit: readonly AuditEntry[], at: number): Promise<void> {
+    await this.write(async (c) => {
+      await this.insertRequest(c, request);
+      await this.append(c, audit, at);
+    });
+  }
+
+  async createBreakGlassRequest(
+    request: NewRequest,
+    review: ReviewRecord,
+    audit: readonly AuditEntry[],
+    at: number,
+    cooldownSince: number,
+  ): Promise<BreakGlassOutcome> {
+    return this.write(async (c): Promise<BreakGlassOutcome> => {
+      // One lock per subject (in this schema): two break-glass requests of one subject, through any
+      // controllers, check the cooldown one after the other.
+      await c.query(
+        "SELECT pg_advisory_xact_lock(hashtextextended('keyhole.break-glass:' || current_schema() || ':' || $1, 0))",
+        [request.subject],
+      );
+      const last = (
+        await c.query(
+          `SELECT MAX(created_at) AS last FROM requests
+           WHERE subject = $1 AND break_glass AND created_at >= $2`,
+          [request.subject, cooldownSince],
+        )
+      ).rows[0]?.last;
+      if (last !== null && last !== undefined) return { kind: "cooldown", lastAt: num(last) };
+      await this.insertRequest(c, { ...request, breakGlass: true });
+      await c.query(
+        `INSERT INTO reviews (id, request_id, subject, action, target, environment, reason, ticket, opened_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+        [
+          review.id,
+          review.requestId,
+          review.subject,
+          review.action,
+          review.target,
+          review.environment,
+          review.reason,
+          review.ticket,
+          review.openedAt,
+        ],
+      );
+      await this.append(c, audit, at);
+      return { kind: "created" };
+    });
+  }
+
+  async getReview(id: string): Promise<ReviewRecord | undefined> {
+    const row = (await this.pool.query("SELECT * FROM reviews WHERE id = $1", [id])).rows[0] as
+      | Row
+      | undefined;
+    return row && toReview(row);
+  }
+
+  async listReviews(query: {
+    status?: "open" | "closed";
+    openedBefore?: number;
+    limit: number;
+    before?: number;
+  }) {
+    const rows = (
+      await this.pool.query(
+        `SELECT * FROM reviews
+         WHERE ($1::text IS NULL OR ($1 = 'open') = (closed_at IS NULL))
+           AND ($2::bigint IS NULL OR opened_at < $2)
+           AND ($3::bigint IS NULL OR seq < $3)
+         ORDER BY seq DESC LIMIT $4`,
+        [query.status ?? null, query.openedBefore ?? null, query.before ?? null, query.limit],
+      )
+    ).rows as Row[];
+    return rows.map((row) => ({ record: toReview(row), cursor: num(row.seq) }));
+  }
+
+  async closeReview(
+    change: { id: string; by: string; note: string; at: number },
+    audit: readonly AuditEntry[],
+  ): Promise<boolean> {
+    return this.write(async (c) => {
+      const changed = (
+        await c.query(
+          "UPDATE reviews SET closed_at = $1, closed_by = $2, note = $3 WHERE id = $4 AND closed_at IS NULL",
+          [change.at, change.by, change.note, change.id],
+        )
+      ).rowCount;
+      if (changed === 0) return false;
+      await this.append(c, audit, change.at);
+      return true;
+    });
+  }
+
+  async markReviewOverdue(id: string, at: number, audit: readonly AuditEntry[]): Promise<boolean> {
+    return this.write(async (c) => {
+      const changed = (
+        await c.query(
+          "UPDATE reviews SET overdue_at = $1 WHERE id = $2 AND overdue_at IS NULL AND closed_at IS NULL",
+          [at, id],
+        )
+      ).rowCount;
+      if (changed === 0) return false;
+      await this.append(c, audit, at);
+      return true;
+    });
+  }
+
+  async getRequest(id: string): Promise<RequestRecord | undefined> {
+    const rows = (await this.pool.query("SELECT * FROM requests WHERE id = $1", [id])).rows as Row[];
+    return (await this.toRequests(this.pool, rows))[0];
+  }
+
+  async listRequests(query: { status?: RequestStatus; limit: number; before?: number }) {
+    const rows = (
+      await this.pool.query(
+        `SELECT * FROM requests WHERE ($1::text IS NULL OR status = $1) AND ($2::bigint IS NULL OR seq < $2)
+         ORDER BY seq DESC LIMIT $3`,
+        [query.status ?? null, query.before ?? null, query.limit],
+      )
+    ).rows as Row[];
+    const records = await this.toRequests(this.pool, rows);
+    return records.map((record, i) => ({ record, cursor: num(rows[i]!.seq) }));
+  }
+
+  async listExpiredPending(now: number, limit: number): Promise<RequestRecord[]> {
+    const rows = (
+      await this.pool.query(
+        "SELECT * FROM requests WHERE status = 'pending' AND expires_at <= $1 ORDER BY seq LIMIT $2",
+        [now, limit],
+      )
+    ).rows as Row[];
+    return this.toRequests(this.pool, rows);
+  }
+
+  async listByStatus(status: RequestStatus, limit: number): Promise<RequestRecord[]> {
+    const rows = (
+      await this.pool.query("SELECT * FROM requests WHERE status = $1 ORDER BY seq LIMIT $2", [status, limit])
+    ).rows as Row[];
+    return this.toRequests(this.pool, rows);
+  }
+
+  async transitionRequest(
+    change: { id: string; from: RequestStatus; to: RequestStatus; at: number; set?: TransitionFields },
+    audit: readonly AuditEntry[],
+  ): Promise<boolean> {
+    return this.write(async (c) => {
+      const set = change.set ?? {};
+      // A racing transaction waits on the row lock, then re-checks `status = $2` on the row it
+      // committed (READ COMMITTED's re-check), finds it moved and changes nothing.
+      const changed = (
+        await c.query(
+          `UPDATE requests SET status = $3, updated_at = $4,
+             jti = COALESCE($5, jti), kid = COALESCE($6, kid), result = COALESCE($7, result),
+             error_code = COALESCE($8, error_code), error_message = COALESCE($9, error_message),
+             denied_by = COALESCE($10, denied_by), denial_reason = COALESCE($11, denial_reason)
+           WHERE id = $1 AND status = $2`,
+          [
+            change.id,
+            change.from,
+            change.to,
+            change.at,
+            set.jti ?? null,
+            set.kid ?? null,
+            set.result === undefined ? null : JSON.stringify(set.result),
+            set.error?.code ?? null,
+            set.error?.message ?? null,
+            set.denial?.by ?? null,
+            set.denial?.reason ?? null,
+          ],
+        )
+      ).rowCount;
+      if (changed === 0) return false;
+      await this.append(c, audit, change.at);
+      return true;
+    });
+  }
+
+  async addApproval(
+    approval: { requestId: string; subject: string; note: string | undefined; at: number },
+    audit: (outcome: { count: number; approved: boolean; request: RequestRecord }) => readonly AuditEntry[],
+  ): Promise<ApprovalOutcome> {
+    return this.write(async (c): Promise<ApprovalOutcome> => {
+      // The row lock makes approvals of one request take turns: each counts the ones before it.
+      const row = (await c.query("SELECT * FROM requests WHERE id = $1 FOR UPDATE", [approval.requestId]))
+        .rows[0] as Row | undefined;
+      if (!row) return { kind: "not-found" };
+      if (row.status !== "pending") return { kind: "not-pending", status: row.status as RequestStatus };
+      const inserted = (
+        await c.query(
+          `INSERT INTO approvals (request_id, subject, at, note) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (request_id, subject) DO NOTHING`,
+          [approval.requestId, approval.subject, approval.at, approval.note ?? null],
+        )
+      ).rowCount;
+      if (inserted === 0) return { kind: "duplicate" };
+      const count = num(
+        (await c.query("SELECT COUNT(*) AS n FROM approvals WHERE request_id = $1", [approval.requestId]))
+          .rows[0]?.n,
+      );
+      let approved = false;
+      if (count >= num(row.approvals_required)) {
+        approved =
+          (
+            await c.query(
+              "UPDATE requests SET status = 'approved', updated_at = $1 WHERE id = $2 AND status = 'pending'",
+              [approval.at, approval.requestId],
+            )
+          ).rowCount === 1;
+      } else {
+        await c.query("UPDATE requests SET updated_at = $1 WHERE id = $2", [approval.at, approval.requestId]);
+      }
+      const after = (await c.query("SELECT * FROM requests WHERE id = $1", [approval.requestId]))
+        .rows as Row[];
+      const request = (await this.toRequests(c, after))[0]!;
+      await this.append(c, audit({ count, approved, request }), approval.at);
+      return { kind: "added", count, approved };
+    });
+  }
+
+  async registerArtifact(artifact: ArtifactRecord, result: unknown, audit: readonly AuditEntry[]) {
+    return this.write(async (c) => {
+      const moved = (
+        await c.query(
+          `UPDATE requests SET status = 'completed', updated_at = $2, result = $3, artifact_id = $4
+           WHERE id = $1 AND status = 'dispatched'`,
+          [artifact.requestId, artifact.createdAt, JSON.stringify(result), artifact.id],
+        )
+      ).rowCount;
+      if (moved === 0) return false;
+      await c.query(
+        `INSERT INTO artifacts (id, request_id, subject, environment, agent, action, filename, content_type,
+           size, sha256, digest_source, store, location, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+        [
+          artifact.id,
+          artifact.requestId,
+          artifact.subject,
+          artifact.environment,
+          artifact.agent,
+          artifact.action,
+          artifact.filename,
+          artifact.contentType,
+          artifact.size,
+          artifact.sha256,
+          artifact.digestSource,
+          artifact.store,
+          artifact.location,
+          artifact.createdAt,
+        ],
+      );
+      await this.append(c, audit, artifact.createdAt);
+      return true;
+    });
+  }
+
+  async getArtifact(id: string): Promise<ArtifactRecord | undefined> {
+    const row = (await this.pool.query("SELECT * FROM artifacts WHERE id = $1", [id])).rows[0] as
+      | Row
+      | undefined;
+    return row && toArtifact(row);
+  }
+
+  async listArtifacts(query: { limit: number; before?: number }) {
+    const rows = (
+      await this.pool.query(
+        "SELECT * FROM artifacts WHERE ($1::bigint IS NULL OR seq < $1) ORDER BY seq DESC LIMIT $2",
+        [query.before ?? null, query.limit],
+      )
+    ).rows as Row[];
+    return rows.map((row) => ({ record: toArtifact(row), cursor: num(row.seq) }));
+  }
+
+  async listExpiredArtifacts(environment: string, createdBefore: number, limit: number) {
+    const rows = (
+      await this.pool.query(
+        `SELECT * FROM artifacts WHERE environment = $1 AND created_at < $2 AND deleted_at IS NULL
+         ORDER BY created_at LIMIT $3`,
+        [environment, createdBefore, limit],
+      )
+    ).rows as Row[];
+    return rows.map(toArtifact);
+  }
+
+  async markArtifactDeleted(id: string, at: number, audit: readonly AuditEntry[]): Promise<boolean> {
+    return this.write(async (c) => {
+      const changed = (
+        await c.query("UPDATE artifacts SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL", [at, id])
+      ).rowCount;
+      if (changed === 0) return false;
+      await this.append(c, audit, at);
+      return true;
+    });
+  }
+
+  async appendAudit(audit: readonly AuditEntry[], at: number): Promise<AuditRecord[]> {
+    return this.write((c) => this.append(c, audit, at));
+  }
+
+  async listAudit(query: { afterSeq?: number; limit?: number } = {}): Promise<AuditRecord[]> {
+    const rows = (
+      await this.pool.query("SELECT * FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2", [
+        query.afterSeq ?? 0,
+        query.limit ?? null,
+      ])
+    ).rows as Row[];
+    return rows.map(toAudit);
+  }
+
+  async auditHead(): Promise<{ seq: number; hash: string } | undefined> {
+    const row = (await this.pool.query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")).rows[0] as
+      | Row
+      | undefined;
+    return row && { seq: num(row.seq), hash: String(row.hash) };
+  }
+
+  async appendCheckpoint(checkpoint: AuditCheckpoint): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO audit_checkpoints (seq, hash, time, kid, signature) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (seq) DO NOTHING`,
+      [checkpoint.seq, checkpoint.hash, checkpoint.time, checkpoint.kid, checkpoint.signature],
+    );
+  }
+
+  async listCheckpoints(query: { afterSeq?: number } = {}): Promise<AuditCheckpoint[]> {
+    const rows = (
+      await this.pool.query("SELECT * FROM audit_checkpoints WHERE seq > $1 ORDER BY seq", [
+        query.afterSeq ?? -1,
+      ])
+    ).rows as Row[];
+    return rows.map((r) => ({
+      seq: num(r.seq),
+      hash: String(r.hash),
+      time: String(r.time),
+      kid: String(r.kid),
+      signature: String(r.signature),
+    }));
+  }
+
+  private fleetStore: PostgresFleetStore | undefined;
+  /** The fleet's tables (postgres-fleet.ts), written in this store's transactions and audit chain. */
+  get fleet(): FleetStore {
+    this.fleetStore ??= new PostgresFleetStore(
+      this.pool,
+      (fn) => this.write(fn),
+      (c, entries, at) => this.append(c, entries, at),
+    );
+    return this.fleetStore;
+  }
+
+  private closing: Promise<void> | undefined;
+  async close(): Promise<void> {
+    this.closing ??= this.pool.end();
+    await this.closing;
+  }
+
+  /** Runs `fn` in one transaction on one pooled connection: COMMIT when it resolves, else ROLLBACK. */
+  private async write<T>(fn: (client: Client) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query("BEGIN");
+      const result = await fn(client);
+      await client.query("COMMIT");
+      return result;
+    } catch (err) {
+      try {
+        await client.query("ROLLBACK");
+      } catch (rollbackErr) {
+        // The connection is unusable (e.g. the server went away): do not return it to the pool.
+        broken = rollbackErr as Error;
+      }
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  /** Appends to the chain; must run inside `write`, after the state change's own row locks. */
+  private async append(c: Client, entries: readonly AuditEntry[], at: number): Promise<AuditRecord[]> {
+    if (entries.length === 0) return [];
+    // Serialise first: an entry that cannot be (e.g. a NaN) fails before the chain is locked.
+    for (const entry of entries) canonicalJson(entry.details ?? {});
+    await c.query("SELECT id FROM audit_append_lock WHERE id = 1 FOR UPDATE");
+    // Under the lock, and in READ COMMITTED this statement sees every append committed before it.
+    const tail = (await c.query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")).rows[0] as
+      | { seq: string; hash: string }
+      | undefined;
+    let seq = tail ? num(tail.seq) : 0;
+    let prevHash = tail?.hash ?? GENESIS_HASH;
+    const records: AuditRecord[] = [];
+    const values: unknown[] = [];
+    const tuples: string[] = [];
+    for (const entry of entries) {
+      const record = chainRecord(entry, ++seq, at, prevHash);
+      const base = values.length;
+      values.push(
+        record.seq,
+        record.time,
+        record.actor,
+        record.event,
+        record.requestId,
+        canonicalJson(record.details),
+        record.reason,
+        record.ticket,
+        record.prevHash,
+        record.hash,
+      );
+      tuples.push(`(${Array.from({ length: 10 }, (_, i) => `$${base + i + 1}`).join(", ")})`);
+      records.push(record);
+      prevHash = record.hash;
+    }
+    await c.query(
+      `INSERT INTO audit (seq, time, actor, event, request_id, details, reason, ticket, prev_hash, hash)
+       VALUES ${tuples.join(", ")}`,
+      values,
+    );
+    return records;
+  }
+
+  private async insertRequest(c: Client, request: NewRequest): Promise<void> {
+    await c.query(
+      `INSERT INTO requests (id, status, subject, action, target, environment, params, reason, ticket,
+         approvals_required, created_at, updated_at, expires_at, output_mode, break_glass)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+      [
+        request.id,
+        request.status,
+        request.subject,
+        request.action,
+        request.target,
+        request.environment,
+        JSON.stringify(request.params),
+        request.reason,
+        request.ticket ?? null,
+        request.approvalsRequired,
+        request.createdAt,
+        request.createdAt,
+        request.expiresAt,
+        request.output ?? "inline",
+        request.breakGlass === true,
+      ],
+    );
+  }
+
+  /** Rows to records, with every row's approvals read in one query. */
+  private async toRequests(q: pg.Pool | Client, rows: readonly Row[]): Promise<RequestRecord[]> {
+    if (rows.length === 0) return [];
+    const ids = rows.map((row) => String(row.id));
+    const approvals = new Map<string, ApprovalRecord[]>(ids.map((id) => [id, []]));
+    const found = (
+      await q.query(
+        "SELECT request_id, subject, at, note FROM approvals WHERE request_id = ANY($1) ORDER BY at, subject",
+        [ids],
+      )
+    ).rows as Row[];
+    for (const r of found) {
+      approvals
+        .get(String(r.request_id))
+        ?.push({ subject: String(r.subject), at: num(r.at), note: str(r.note) });
+    }
+    return rows.map((row) => toRequest(row, approvals.get(String(row.id)) ?? []));
+  }
+}
+
+function toRequest(row: Row, approvals: ApprovalRecord[]): RequestRecord {
+  const errorCode = str(row.error_code);
+  const deniedBy = str(row.denied_by);
+  return {
+    id: String(row.id),
+    status: row.status as RequestStatus,
+    subject: String(row.subject),
+    action: String(row.action),
+    target: String(row.target),
+    environment: String(row.environment),
+    params: JSON.parse(String(row.params)) as Record<string, unknown>,
+    reason: String(row.reason),
+    ticket: str(row.ticket),
+    output: row.output_mode as OutputMode,
+    approvalsRequired: num(row.approvals_required),
+    approvals,
+    createdAt: num(row.created_at),
+    updatedAt: num(row.updated_at),
+    expiresAt: num(row.expires_at),
+    jti: str(row.jti),
+    kid: str(row.kid),
+    result: row.result === null ? undefined : (JSON.parse(String(row.result)) as unknown),
+    error: errorCode ? { code: errorCode, message: str(row.error_message) ?? "" } : undefined,
+    denial: deniedBy ? { by: deniedBy, reason: str(row.denial_reason) ?? "" } : undefined,
+    artifactId: str(row.artifact_id),
+    breakGlass: row.break_glass === true,
+  };
+}
+
+function toReview(row: Row): ReviewRecord {
+  return {
+    id: String(row.id),
+    requestId: String(row.request_id),
+    subject: String(row.subject),
+    action: String(row.action),
+    target: String(row.target),
+    environment: String(row.environment),
+    reason: String(row.reason),
+    ticket: String(row.ticket),
+    openedAt: num(row.opened_at),
+    closedAt: numOrUndefined(row.closed_at),
+    closedBy: str(row.closed_by),
+    note: str(row.note),
+    overdueAt: numOrUndefined(row.overdue_at),
+  };
+}
+
+function toToken(row: Row): TokenRecord {
+  return {
+    id: String(row.id),
+    subject: String(row.subject),
+    groups: JSON.parse(String(row.groups)) as string[],
+    secretHash: String(row.secret_hash),
+    createdAt: num(row.created_at),
+    expiresAt: num(row.expires_at),
+    revokedAt: numOrUndefined(row.revoked_at),
+  };
+}
+
+function toArtifact(row: Row): ArtifactRecord {
+  return {
+    id: String(row.id),
+    requestId: String(row.request_id),
+    subject: String(row.subject),
+    environment: String(row.environment),
+    agent: String(row.agent),
+    action: String(row.action),
+    filename: String(row.filename),
+    contentType: String(row.content_type),
+    size: num(row.size),
+    sha256: String(row.sha256),
+    digestSource: row.digest_source as ArtifactRecord["digestSource"],
+    store: String(row.store),
+    location: String(row.location),
+    createdAt: num(row.created_at),
+    deletedAt: numOrUndefined(row.deleted_at),
+  };
+}
+
+function toAudit(row: Row): AuditRecord {
+  return {
+    seq: num(row.seq),
+    time: String(row.time),
+    actor: String(row.actor),
+    event: row.event as AuditRecord["event"],
+    requestId: row.request_id === null ? null : String(row.request_id),
+    details: JSON.parse(String(row.details)) as Record<string, unknown>,
+    reason: row.reason === null ? null : String(row.reason),
+    ticket: row.ticket === null ? null : String(row.ticket),
+    prevHash: String(row.prev_hash),
+    hash: String(row.hash),
+  };
+}

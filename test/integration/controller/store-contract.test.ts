@@ -1,0 +1,114 @@
+/**
+ * The store contract against both implementations: SQLite on a temp file and PostgreSQL on
+ * 127.0.0.1:5432 (database `test`), each test in a schema of its own that is dropped after it.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { POSTGRES_MIGRATIONS } from "../../../controller/store/postgres-schema.js";
+import { openPostgresStore, redactUrl } from "../../../controller/store/postgres-store.js";
+import { SQLITE_MIGRATIONS } from "../../../controller/store/sqlite-schema.js";
+import { openSqliteStore } from "../../../controller/store/sqlite-store.js";
+import { createTestSchema, type TestSchema, urlWithSchema } from "../../helpers/postgres.js";
+import { governanceStoreContract } from "../../unit/controller/store-governance-contract.js";
+import { coreStoreContract, type StoreBackend } from "./store-contract.js";
+
+async function sqliteBackend(): Promise<StoreBackend> {
+  const dir = await mkdtemp(join(tmpdir(), "keyhole-store-contract-"));
+  const path = join(dir, "keyhole.db");
+  const raw = (fn: (db: Database.Database) => void) => {
+    const db = new Database(path);
+    try {
+      fn(db);
+    } finally {
+      db.close();
+    }
+  };
+  return {
+    open: async () => openSqliteStore(path),
+    exec: async (sql) => raw((db) => db.exec(sql)),
+    markNewer: async () => raw((db) => db.pragma(`user_version = ${SQLITE_MIGRATIONS.length + 1}`)),
+    destroy: () => rm(dir, { recursive: true, force: true }),
+  };
+}
+
+async function postgresBackend(): Promise<StoreBackend> {
+  const schema = await createTestSchema();
+  return {
+    open: () => openPostgresStore(schema.url, { maxConnections: 4 }),
+    exec: async (sql) => {
+      await schema.query(sql);
+    },
+    markNewer: async () => {
+      await schema.query("INSERT INTO keyhole_migrations (version) VALUES ($1)", [
+        POSTGRES_MIGRATIONS.length + 1,
+      ]);
+    },
+    destroy: () => schema.drop(),
+  };
+}
+
+coreStoreContract("SQLite", sqliteBackend);
+coreStoreContract("PostgreSQL", postgresBackend);
+// The SQLite run of the governance contract is in test/unit/controller/store-governance.test.ts.
+governanceStoreContract("PostgreSQL", async () => {
+  const backend = await postgresBackend();
+  const store = await backend.open();
+  return {
+    store,
+    close: async () => {
+      await store.close();
+      await backend.destroy();
+    },
+  };
+});
+
+describe("PostgreSQL store: start-up", () => {
+  let schema: TestSchema;
+  beforeAll(async () => {
+    schema = await createTestSchema();
+  });
+  afterAll(async () => {
+    await schema.drop();
+  });
+
+  it("creates the schema once when several controllers start at the same moment", async () => {
+    const stores = await Promise.all(Array.from({ length: 4 }, () => openPostgresStore(schema.url)));
+    try {
+      const versions = await schema.query("SELECT version FROM keyhole_migrations ORDER BY version");
+      expect(versions.rows.map((r) => r.version)).toEqual(POSTGRES_MIGRATIONS.map((_, i) => i + 1));
+      const tables = await schema.query(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name",
+        [schema.name],
+      );
+      expect(tables.rows.map((r) => r.table_name)).toEqual(
+        expect.arrayContaining([
+          "approvals",
+          "artifacts",
+          "audit",
+          "audit_append_lock",
+          "requests",
+          "tokens",
+        ]),
+      );
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+    }
+  });
+
+  it("says clearly when the search path names no schema, or the server cannot be reached", async () => {
+    await expect(openPostgresStore(urlWithSchema("kh_no_such_schema"))).rejects.toThrow(
+      /no schema to create tables in/,
+    );
+    // A closed port on loopback: refused at once, with the URL (never its password) in the message.
+    await expect(
+      openPostgresStore("postgres://keyhole:s3cret-pw@127.0.0.1:1/test", { connectTimeoutMs: 2000 }),
+    ).rejects.toThrow(/cannot open the PostgreSQL database postgres:\/\/keyhole:\*\*\*@127\.0\.0\.1:1\/test/);
+    await expect(
+      openPostgresStore("postgres://keyhole:s3cret-pw@127.0.0.1:1/test", { connectTimeoutMs: 2000 }),
+    ).rejects.not.toThrow(/s3cret-pw/);
+    expect(redactUrl("postgres://u:p@h/db?sslmode=require")).toBe("postgres://u:***@h/db?sslmode=require");
+  });
+});
