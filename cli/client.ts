@@ -34,6 +34,8 @@ export interface RequestView {
   denial?: { by: string; reason: string };
   /** The stored artifact of a completed stream or s3 request. */
   artifactId?: string;
+  /** Sent without approval under break-glass. */
+  breakGlass?: boolean;
 }
 
 /** The controller's view of one stored artifact (docs/artifacts.md). */
@@ -130,6 +132,7 @@ export class ControllerClient {
     reason: string;
     ticket?: string;
     output?: "inline" | "stream" | "s3";
+    breakGlass?: boolean;
   }): Promise<{ request: RequestView }> {
     return this.call("POST", "/v1/requests", body);
   }

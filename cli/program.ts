@@ -11,6 +11,8 @@ import { registerRedactCommand } from "./commands/redact.js";
 import { registerRequestCommands } from "./commands/requests.js";
 import { registerServiceCommands } from "./commands/services.js";
 import { registerTokenCommands } from "./commands/token.js";
+import { registerPolicyCommands } from "./commands/policy.js";
+import { registerReviewCommands } from "./commands/reviews.js";
 import { CliError } from "./errors.js";
 
 export function buildProgram(env: NodeJS.ProcessEnv): Command {
@@ -23,6 +25,8 @@ export function buildProgram(env: NodeJS.ProcessEnv): Command {
   registerRequestCommands(program, env);
   registerArtifactCommands(program, env);
   registerTokenCommands(program, env);
+  registerPolicyCommands(program, env);
+  registerReviewCommands(program, env);
   registerKeyCommands(program);
   registerServiceCommands(program, env);
   registerDemoCommand(program, env);

@@ -7,6 +7,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRepl
 import type { ArtifactService } from "./artifacts/service.js";
 import { artifactRoutes } from "./http/artifact-routes.js";
 import { installErrorHandlers } from "./http/error-handler.js";
+import { type GovernanceRouteDeps, governanceRoutes } from "./http/governance-routes.js";
 import { v1Routes } from "./http/v1-routes.js";
 import type { Authenticator } from "./identity/principal.js";
 import type { RequestService } from "./requests/service.js";
@@ -19,6 +20,10 @@ export interface AppDeps {
   /** A pino logger (its redaction is what keeps tokens out of logs); none means silent. */
   readonly logger?: FastifyBaseLogger;
   readonly bodyLimitBytes?: number;
+  /** Break-glass reviews, and the live policy and inventory for `/v1/policy/explain`; optional. */
+  readonly governance?: Omit<GovernanceRouteDeps, "authenticator">;
+  /** Requests one subject may create per minute (0 or unset: no limit). */
+  readonly rateLimitPerMinute?: number;
 }
 
 /** Builds the HTTP API. The caller owns the deps' lifetimes; closing the app does not close them. */
@@ -42,7 +47,14 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   installErrorHandlers(app);
 
   app.get("/healthz", async () => ({ status: "ok" }));
-  app.register(v1Routes(deps.authenticator, deps.requests), { prefix: "/v1" });
+  app.register(
+    v1Routes(deps.authenticator, deps.requests, { rateLimitPerMinute: deps.rateLimitPerMinute ?? 0 }),
+    { prefix: "/v1" },
+  );
+  if (deps.governance)
+    app.register(governanceRoutes({ authenticator: deps.authenticator, ...deps.governance }), {
+      prefix: "/v1",
+    });
   if (deps.artifacts)
     app.register(artifactRoutes(deps.authenticator, deps.artifacts), { prefix: "/v1/artifacts" });
   return app;

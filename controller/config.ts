@@ -43,6 +43,18 @@ export interface ControllerOptions {
   s3PartSizeMib?: string | number;
   /** The largest artifact the controller stores (and presigns parts for), in MiB. */
   artifactMaxMib?: string | number;
+  /** OIDC issuer whose ID tokens are accepted as bearer tokens (https; http only on loopback). */
+  oidcIssuer?: string;
+  /** The `aud` those ID tokens must carry (the client id registered at the issuer). */
+  oidcAudience?: string;
+  /** The ID token claim that lists the caller's groups; default `groups`. */
+  oidcGroupsClaim?: string;
+  /** A Slack-compatible incoming webhook that announces pending requests and break-glass uses. */
+  approvalWebhook?: string;
+  /** Requests one subject may create per minute; 0 turns the limit off. */
+  rateLimitPerMinute?: string | number;
+  /** Hours after which an open break-glass review is reported as overdue. */
+  reviewOverdueHours?: string | number;
 }
 
 /** Each option's environment variable. The controller id is not `KEYHOLE_ID`: the agent reads that one. */
@@ -66,6 +78,12 @@ export const CONTROLLER_ENV_VARS = {
   s3SseKmsKeyId: "KEYHOLE_S3_SSE_KMS_KEY_ID",
   s3PartSizeMib: "KEYHOLE_S3_PART_SIZE_MIB",
   artifactMaxMib: "KEYHOLE_ARTIFACT_MAX_MIB",
+  oidcIssuer: "KEYHOLE_OIDC_ISSUER",
+  oidcAudience: "KEYHOLE_OIDC_AUDIENCE",
+  oidcGroupsClaim: "KEYHOLE_OIDC_GROUPS_CLAIM",
+  approvalWebhook: "KEYHOLE_APPROVAL_WEBHOOK",
+  rateLimitPerMinute: "KEYHOLE_RATE_LIMIT_PER_MINUTE",
+  reviewOverdueHours: "KEYHOLE_REVIEW_OVERDUE_HOURS",
 } as const satisfies Record<keyof ControllerOptions, string>;
 
 const FLAGS: Record<keyof ControllerOptions, string> = {
@@ -88,6 +106,12 @@ const FLAGS: Record<keyof ControllerOptions, string> = {
   s3SseKmsKeyId: "--s3-sse-kms-key-id",
   s3PartSizeMib: "--s3-part-size-mib",
   artifactMaxMib: "--artifact-max-mib",
+  oidcIssuer: "--oidc-issuer",
+  oidcAudience: "--oidc-audience",
+  oidcGroupsClaim: "--oidc-groups-claim",
+  approvalWebhook: "--approval-webhook",
+  rateLimitPerMinute: "--rate-limit-per-minute",
+  reviewOverdueHours: "--review-overdue-hours",
 };
 
 const listenSchema = z.string().transform((text, ctx) => {
@@ -131,6 +155,12 @@ const databaseSchema = z.string().transform((text, ctx) => {
   }
   return { kind: "sqlite" as const, path };
 });
+
+/** An OIDC issuer: https, or http on a loopback address (a test or a local issuer). */
+const issuerSchema = z.url({ protocol: /^https?$/ }).refine((text) => {
+  const url = new URL(text);
+  return url.protocol === "https:" || ["127.0.0.1", "[::1]", "localhost"].includes(url.hostname);
+}, "must be an https URL (http only on a loopback address)");
 
 const seconds = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
@@ -185,6 +215,19 @@ const rawSchema = z.strictObject({
     .positive()
     .max(5 * 1024 * 1024)
     .default(4096),
+  oidcIssuer: issuerSchema.optional(),
+  oidcAudience: z.string().min(1).max(256).optional(),
+  oidcGroupsClaim: z
+    .string()
+    .regex(/^[A-Za-z0-9_:./-]{1,128}$/, "must be a claim name")
+    .default("groups"),
+  approvalWebhook: z.url({ protocol: /^https?$/ }).optional(),
+  rateLimitPerMinute: z.coerce.number().int().min(0).max(100_000).default(30),
+  reviewOverdueHours: z.coerce
+    .number()
+    .positive()
+    .max(24 * 365)
+    .default(24),
 });
 
 export interface ControllerConfig {
@@ -203,6 +246,16 @@ export interface ControllerConfig {
   /** Largest agent answer stored as a result. */
   readonly maxResultBytes: number;
   readonly artifacts: ArtifactStoreConfig;
+  /** Accept ID tokens of this OIDC issuer besides controller-issued tokens. */
+  readonly oidc:
+    | { readonly issuer: string; readonly audience: string; readonly groupsClaim: string }
+    | undefined;
+  /** Where pending requests and break-glass uses are announced (may hold a secret: never log it). */
+  readonly approvalWebhook: string | undefined;
+  /** Requests one subject may create per minute, per controller process; 0 means unlimited. */
+  readonly rateLimitPerMinute: number;
+  /** Age at which an open break-glass review is reported as overdue. */
+  readonly reviewOverdueSeconds: number;
 }
 
 /** Where artifacts go: a local folder (the embedded default) or an S3 bucket. */
@@ -270,6 +323,10 @@ export function loadControllerConfig(
     problems.push("--s3-sse-kms-key-id (KEYHOLE_S3_SSE_KMS_KEY_ID): needs --s3-sse aws:kms or aws:kms:dsse");
   if (raw && raw.s3Bucket !== undefined && raw.s3PartSizeMib * 10_000 < raw.artifactMaxMib)
     problems.push("--s3-part-size-mib: 10000 parts of this size cannot hold --artifact-max-mib");
+  if (raw && (raw.oidcIssuer === undefined) !== (raw.oidcAudience === undefined))
+    problems.push("--oidc-issuer and --oidc-audience (KEYHOLE_OIDC_*): give both or neither");
+  if (raw && raw.oidcIssuer === undefined && merged.oidcGroupsClaim !== undefined)
+    problems.push("--oidc-groups-claim (KEYHOLE_OIDC_GROUPS_CLAIM): needs --oidc-issuer");
   if (problems.length > 0 || !raw) throw new ConfigError("invalid controller configuration", problems);
 
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(cwd, p));
@@ -299,6 +356,17 @@ export function loadControllerConfig(
     bodyLimitBytes: 64 * 1024,
     maxResultBytes: 16 * 1024 * 1024,
     artifacts: Object.freeze(artifactStoreConfig(raw, dataDir)),
+    oidc:
+      raw.oidcIssuer !== undefined && raw.oidcAudience !== undefined
+        ? Object.freeze({
+            issuer: raw.oidcIssuer,
+            audience: raw.oidcAudience,
+            groupsClaim: raw.oidcGroupsClaim,
+          })
+        : undefined,
+    approvalWebhook: raw.approvalWebhook,
+    rateLimitPerMinute: raw.rateLimitPerMinute,
+    reviewOverdueSeconds: Math.round(raw.reviewOverdueHours * 3600),
   });
 }
 

@@ -1,6 +1,6 @@
 /**
  * `runController(options, env)`: the `keyhole controller` command's body. Parses the config, builds the
- * controller, listens, and logs one `listening` line with the URL; handles SIGTERM/SIGINT only when
+ * controller, listens, and logs one `listening` line with the URL; handles SIGTERM/SIGINT (and SIGHUP: reload the policy) only when
  * the caller asks (the CLI does; tests and the demo do not).
  */
 import type { DestinationStream } from "pino";
@@ -41,8 +41,18 @@ export async function runController(
   const close = async (): Promise<void> => {
     process.off("SIGTERM", onSignal);
     process.off("SIGINT", onSignal);
+    process.off("SIGHUP", onHangup);
     await controller.close();
   };
+  // SIGHUP re-reads the policy file; an invalid one is logged and audited, and the old one stays.
+  function onHangup(): void {
+    controller.reloadPolicy("sighup").then(
+      (outcome) => {
+        if (!outcome) logger.warn("SIGHUP: no --policy file to reload (the embedded default is in force)");
+      },
+      (err: unknown) => logger.error({ err }, "policy reload failed"),
+    );
+  }
   function onSignal(signal: NodeJS.Signals): void {
     logger.info({ signal }, "shutting down");
     close().then(
@@ -56,6 +66,7 @@ export async function runController(
   if (run.handleSignals) {
     process.once("SIGTERM", onSignal);
     process.once("SIGINT", onSignal);
+    process.on("SIGHUP", onHangup);
   }
   return {
     url,

@@ -11,7 +11,11 @@ import { ArtifactService } from "./artifacts/service.js";
 import type { ArtifactStore } from "./artifacts/types.js";
 import type { ControllerConfig } from "./config.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
+import { chainAuthenticators, createOidcAuthenticator } from "./identity/oidc.js";
 import { createTokenAuthenticator } from "./identity/token-authenticator.js";
+import { LivePolicy, PolicyReloader, type ReloadOutcome, type ReloadTrigger } from "./policy/live-policy.js";
+import { ReviewService } from "./requests/reviews.js";
+import { createWebhook } from "./requests/webhook.js";
 import { type Inventory, loadInventory } from "./inventory/load-inventory.js";
 import { loadEnvironmentKeys, type SigningKey } from "./keys.js";
 import { loadPolicy, type Policy } from "./policy/load-policy.js";
@@ -30,6 +34,13 @@ export interface ControllerRuntime {
   readonly policy: Policy;
   readonly inventory: Inventory;
   readonly keys: ReadonlyMap<string, SigningKey>;
+  /** Break-glass reviews. */
+  readonly reviews: ReviewService;
+  /**
+   * Re-reads the policy file (SIGHUP, or a file change when watched): swapped in when valid and usable,
+   * else the old one stays; audited either way. Without a policy file there is nothing to reload.
+   */
+  reloadPolicy(trigger?: ReloadTrigger): Promise<ReloadOutcome | undefined>;
   /** Stops the app, the sweeper and in-flight dispatches (waited for), then the store. */
   close(): Promise<void>;
 }
@@ -47,11 +58,16 @@ export async function createController(
     artifactStore?: ArtifactStore;
     /** Direct uploads up to this size are read back and hashed (default 64 MiB). */
     readBackMaxBytes?: number;
+    /** Reload the policy when its file changes (default true when there is a policy file). */
+    watchPolicy?: boolean;
+    /** OIDC key-set cache timing (tests shorten the refetch cooldown). */
+    oidcTiming?: { cooldownMs?: number; cacheMaxAgeMs?: number };
   } = {},
 ): Promise<ControllerRuntime> {
   const now = options.now ?? Date.now;
   const log = options.logger ?? silentLogger();
-  const policy = await loadPolicy(config.policyPath);
+  // Live: every part below holds this one object, so a reload reaches all of them at once.
+  const policy = new LivePolicy(await loadPolicy(config.policyPath));
   const inventory = await loadInventory(config.inventoryPath, policy);
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const keys = await loadEnvironmentKeys({
@@ -102,6 +118,7 @@ export async function createController(
       log,
       now,
     });
+    const webhook = config.approvalWebhook ? createWebhook(config.approvalWebhook, log) : undefined;
     const requests = new RequestService({
       store,
       policy,
@@ -111,19 +128,72 @@ export async function createController(
       controllerId: config.id,
       log,
       now,
+      ...(webhook ? { announce: webhook.announce } : {}),
     });
+    const reviews = new ReviewService({
+      store,
+      policy,
+      controllerId: config.id,
+      overdueSeconds: config.reviewOverdueSeconds,
+      log,
+      now,
+    });
+    const tokenAuthenticator = createTokenAuthenticator(store, now);
+    const authenticator = config.oidc
+      ? chainAuthenticators(
+          tokenAuthenticator,
+          createOidcAuthenticator({ ...config.oidc, log, ...options.oidcTiming }),
+        )
+      : tokenAuthenticator;
     const app = buildApp({
-      authenticator: createTokenAuthenticator(store, now),
+      authenticator,
       requests,
       artifacts,
+      governance: { reviews, policy, inventory },
+      rateLimitPerMinute: config.rateLimitPerMinute,
       ...(options.logger ? { logger: options.logger } : {}),
       bodyLimitBytes: config.bodyLimitBytes,
     });
     await requests.start({
       sweepIntervalMs: config.sweepIntervalSeconds * 1000,
-      sweepArtifacts: () => artifacts.sweepExpired(),
+      sweepArtifacts: async () => {
+        // Overdue break-glass reviews ride on the same timer; a failure there must not stop retention.
+        await reviews
+          .reportOverdue()
+          .catch((err: unknown) => log.error({ err }, "reporting overdue reviews failed"));
+        return artifacts.sweepExpired();
+      },
     });
     const openedArtifacts = artifactStore;
+    const reloader =
+      config.policyPath === undefined
+        ? undefined
+        : new PolicyReloader({
+            live: policy,
+            path: config.policyPath,
+            // A valid file this process cannot use: agents it knows would lose their environment, or a
+            // new environment would have no signing key (keys are loaded at start).
+            check: (next) => [
+              ...[...inventory.agents.values()]
+                .filter((a) => !next.environments.has(a.environment))
+                .map(
+                  (a) =>
+                    `environment "${a.environment}" is removed, but agent ${a.id} in the inventory is in it`,
+                ),
+              ...[...next.environments.keys()]
+                .filter((e) => !keys.has(e))
+                .map(
+                  (e) => `environment "${e}" is new and has no signing key: restart the controller to add it`,
+                ),
+            ],
+            store,
+            controllerId: config.id,
+            log,
+            now,
+          });
+    if (reloader && options.watchPolicy !== false) reloader.watch();
+    const overdueAtStart = await reviews.reportOverdue();
+    if (overdueAtStart > 0) log.warn({ overdueReviews: overdueAtStart }, "break-glass reviews are overdue");
     let closing: Promise<void> | undefined;
     return {
       config,
@@ -135,13 +205,17 @@ export async function createController(
       artifacts,
       policy,
       inventory,
+      reviews,
+      reloadPolicy: async (trigger: ReloadTrigger = "manual") => reloader?.reload(trigger),
       keys,
       close: () => {
         closing ??= (async () => {
+          await reloader?.close();
           try {
             await app.close();
             await requests.close();
           } finally {
+            await webhook?.close();
             await openedArtifacts.close();
             await store.close();
           }

@@ -107,9 +107,15 @@ export function registerRequestCommands(program: Command, env: NodeJS.ProcessEnv
     )
     .option("--wait", "wait for the result (or for approval, then the result)")
     .option("--timeout <seconds>", "with --wait, how long to wait", "300")
+    .option(
+      "--break-glass",
+      "skip approval where the environment allows it (needs --ticket; opens a review someone else must close)",
+    )
     .option("--json", "print JSON")
     .action(async (action: string, opts) => {
       const timeout = parseTimeout(opts.timeout);
+      if (opts.breakGlass && !opts.ticket)
+        throw usageError("--break-glass needs --ticket (the incident it is for)");
       if (!OUTPUTS.includes(opts.output)) throw usageError(`--output must be one of ${OUTPUTS.join(", ")}`);
       const client = ControllerClient.fromEnv(env);
       let { request } = await client.createRequest({
@@ -119,7 +125,12 @@ export function registerRequestCommands(program: Command, env: NodeJS.ProcessEnv
         reason: opts.reason,
         ...(opts.ticket ? { ticket: opts.ticket } : {}),
         output: opts.output,
+        ...(opts.breakGlass ? { breakGlass: true } : {}),
       });
+      if (request.breakGlass && !opts.json)
+        note(
+          `break-glass: sent without approval; a review stays open until someone else closes it (keyhole reviews)`,
+        );
       if (opts.wait) request = await waitForFinal(client, request, timeout, Boolean(opts.json));
       else if (!opts.json && request.status === "pending") {
         note(

@@ -70,6 +70,25 @@ export function registerServiceCommands(program: Command, env: NodeJS.ProcessEnv
     .option("--listen <host:port>", "address to listen on (KEYHOLE_LISTEN; default 127.0.0.1:7400)")
     .option("--database <url>", "database URL (KEYHOLE_DATABASE; default SQLite in the data dir)")
     .option("--id <id>", "the controller's id, the `iss` of every request it signs (KEYHOLE_CONTROLLER_ID)")
+    // Governance (docs/governance.md).
+    .option("--oidc-issuer <url>", "accept ID tokens of this OIDC issuer (KEYHOLE_OIDC_ISSUER)")
+    .option("--oidc-audience <aud>", "the client id those ID tokens must name (KEYHOLE_OIDC_AUDIENCE)")
+    .option(
+      "--oidc-groups-claim <claim>",
+      "the ID token claim listing groups, default groups (KEYHOLE_OIDC_GROUPS_CLAIM)",
+    )
+    .option(
+      "--approval-webhook <url>",
+      "Slack-compatible webhook announcing pending requests and break-glass (KEYHOLE_APPROVAL_WEBHOOK)",
+    )
+    .option(
+      "--rate-limit-per-minute <n>",
+      "requests one subject may create per minute, 0 = off, default 30 (KEYHOLE_RATE_LIMIT_PER_MINUTE)",
+    )
+    .option(
+      "--review-overdue-hours <h>",
+      "report open break-glass reviews older than this, default 24 (KEYHOLE_REVIEW_OVERDUE_HOURS)",
+    )
     // Artifact store (docs/artifacts.md): the local folder <data-dir>/artifacts unless --s3-bucket.
     .option("--s3-bucket <bucket>", "store artifacts in this S3 bucket (KEYHOLE_S3_BUCKET)")
     .option("--s3-prefix <prefix>", "key prefix in the bucket, e.g. keyhole/ (KEYHOLE_S3_PREFIX)")

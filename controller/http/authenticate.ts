@@ -17,11 +17,17 @@ export function requireBearer(scope: FastifyInstance, authenticator: Authenticat
   // Declared up front so every request object has the same shape (Fastify's advice for speed).
   scope.decorateRequest("principal", undefined);
   scope.addHook("onRequest", async (request) => {
-    const match = /^Bearer +(\S{1,512})\s*$/i.exec(request.headers.authorization ?? "");
+    // 8 KiB: OIDC ID tokens with many groups run to a few KiB; controller tokens are 77 characters.
+    const match = /^Bearer +(\S{1,8192})\s*$/i.exec(request.headers.authorization ?? "");
     const principal = match ? await authenticator.authenticate(match[1]!) : undefined;
     if (!principal) throw new ControllerError("KH_UNAUTHENTICATED", "a valid bearer token is required");
     request.principal = principal;
-    request.log = request.log.child({ subject: principal.subject, tokenId: principal.credential.id });
+    request.log = request.log.child({
+      subject: principal.subject,
+      ...(principal.credential.kind === "token"
+        ? { tokenId: principal.credential.id }
+        : { oidcSub: principal.credential.id }),
+    });
   });
 }
 

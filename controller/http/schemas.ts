@@ -13,6 +13,8 @@ export const createRequestBodySchema = z.strictObject({
   ticket: z.string().trim().min(1).max(200).optional(),
   /** How the result leaves the agent: inline JSON, a stream stored by the controller, or a direct S3 upload. */
   output: z.enum(OUTPUT_MODES).default("inline"),
+  /** Skip approval where the environment allows break-glass; needs a ticket; opens a review. */
+  breakGlass: z.boolean().default(false),
 });
 
 export const listArtifactsQuerySchema = z.strictObject({

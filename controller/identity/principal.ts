@@ -1,13 +1,16 @@
 /**
- * Who is calling. The seam for identity providers: controller-issued tokens today, OIDC ID tokens
- * later; both produce a Principal and the rest of the controller never learns which.
+ * Who is calling. The seam for identity providers: controller-issued tokens and OIDC ID
+ * tokens; both produce a Principal and the rest of the controller never learns which.
  */
 export interface Principal {
   /** `user:<email>` or `svc:<name>`. */
   readonly subject: string;
   readonly groups: readonly string[];
-  /** How the caller proved it; the token id is safe to log, the token never is. */
-  readonly credential: { readonly kind: "token"; readonly id: string };
+  /**
+   * How the caller proved it; the id is safe to log, the token never is: a controller-issued token's id,
+   * or an OIDC ID token's issuer-scoped `sub`.
+   */
+  readonly credential: { readonly kind: "token" | "oidc"; readonly id: string };
 }
 
 /** Turns a bearer credential into a Principal, or undefined when it proves nothing. */

@@ -14,10 +14,12 @@ import type { Dispatcher } from "../dispatch/dispatcher.js";
 import { ControllerError } from "../errors.js";
 import type { Principal } from "../identity/principal.js";
 import type { Inventory } from "../inventory/load-inventory.js";
-import { evaluate } from "../policy/evaluate.js";
+import { evaluate, type PolicyDecision } from "../policy/evaluate.js";
 import type { Policy } from "../policy/load-policy.js";
+import type { EnvironmentPolicy } from "../policy/schema.js";
 import type { OutputMode, RequestRecord, RequestStatus, Store } from "../store/types.js";
 import { startSweeper } from "./sweeper.js";
+import type { Announcement } from "./webhook.js";
 
 export interface NewRequestInput {
   readonly action: string;
@@ -27,6 +29,8 @@ export interface NewRequestInput {
   readonly ticket?: string | undefined;
   /** How the result leaves the agent; default inline. */
   readonly output?: OutputMode | undefined;
+  /** Skip approval under break-glass (only where the environment allows it; needs a ticket). */
+  readonly breakGlass?: boolean | undefined;
 }
 
 export interface RequestServiceDeps {
@@ -39,6 +43,8 @@ export interface RequestServiceDeps {
   readonly controllerId: string;
   readonly log: FastifyBaseLogger;
   readonly now: () => number;
+  /** Announces pending requests and break-glass uses (the approval webhook); optional. */
+  readonly announce?: ((announcement: Announcement) => void) | undefined;
 }
 
 export class RequestService {
@@ -82,6 +88,7 @@ export class RequestService {
       );
       throw new ControllerError("KH_POLICY_DENIED", decision.reason);
     }
+    if (input.breakGlass) return this.createBreakGlass(who, input, env, decision, facts, at);
     const id = randomUUID();
     const autoApproved = env.approvals === 0;
     const audit: AuditEntry[] = [
@@ -129,7 +136,148 @@ export class RequestService {
       at,
     );
     if (autoApproved) this.deps.dispatcher.schedule(id);
-    return (await store.getRequest(id))!;
+    const created = (await store.getRequest(id))!;
+    if (!autoApproved) this.deps.announce?.({ kind: "pending", request: created });
+    return created;
+  }
+
+  /**
+   * Break-glass: no approval wait where the environment allows it. The caller must still be entitled
+   * to the action there; the cooldown and the review are written in the same transaction as the
+   * request, so a refused attempt leaves only its `request.refused` record.
+   */
+  private async createBreakGlass(
+    who: Principal,
+    input: NewRequestInput,
+    env: EnvironmentPolicy,
+    decision: PolicyDecision,
+    facts: { action: string; target: string; environment: string },
+    at: number,
+  ): Promise<RequestRecord> {
+    const { store } = this.deps;
+    const refuse = async (code: "KH_BREAK_GLASS_FORBIDDEN" | "KH_BREAK_GLASS_COOLDOWN", message: string) => {
+      await store.appendAudit(
+        [
+          {
+            actor: who.subject,
+            event: "request.refused",
+            details: { ...facts, breakGlass: true, code, decision: message },
+            reason: input.reason,
+            ...(input.ticket ? { ticket: input.ticket } : {}),
+          },
+        ],
+        at,
+      );
+      return new ControllerError(code, message);
+    };
+    if (!env.breakGlass) {
+      throw await refuse(
+        "KH_BREAK_GLASS_FORBIDDEN",
+        `environment "${facts.environment}" does not allow break-glass; ask for approval instead`,
+      );
+    }
+    if (!input.ticket)
+      throw new ControllerError("KH_BAD_REQUEST", "break-glass needs a ticket (the incident it is for)");
+    const id = randomUUID();
+    const reviewId = randomUUID();
+    const request = {
+      id,
+      status: "approved" as const,
+      subject: who.subject,
+      action: input.action,
+      target: input.target,
+      environment: facts.environment,
+      params: input.params,
+      reason: input.reason,
+      ticket: input.ticket,
+      output: input.output ?? "inline",
+      approvalsRequired: env.approvals,
+      createdAt: at,
+      expiresAt: at + env.pendingTtlSeconds * 1000,
+      breakGlass: true,
+    };
+    const details = { ...facts, reviewId, cooldownSeconds: env.breakGlassCooldownSeconds };
+    const outcome = await store.createBreakGlassRequest(
+      request,
+      {
+        id: reviewId,
+        requestId: id,
+        subject: who.subject,
+        action: input.action,
+        target: input.target,
+        environment: facts.environment,
+        reason: input.reason,
+        ticket: input.ticket,
+        openedAt: at,
+        closedAt: undefined,
+        closedBy: undefined,
+        note: undefined,
+        overdueAt: undefined,
+      },
+      [
+        {
+          actor: who.subject,
+          event: "request.created",
+          requestId: id,
+          details: {
+            ...facts,
+            params: input.params,
+            output: input.output ?? "inline",
+            approvalsRequired: env.approvals,
+            binding: decision.binding,
+            role: decision.role,
+            breakGlass: true,
+          },
+          reason: input.reason,
+          ticket: input.ticket,
+        },
+        {
+          actor: who.subject,
+          event: "breakglass.used",
+          requestId: id,
+          details,
+          reason: input.reason,
+          ticket: input.ticket,
+        },
+        {
+          actor: this.actor,
+          event: "request.approved",
+          requestId: id,
+          details: {
+            automatic: true,
+            breakGlass: true,
+            approvals: 0,
+            approvalsRequired: env.approvals,
+            status: "approved",
+          },
+        },
+      ],
+      at,
+      // A use at or after this instant holds the subject: the next use is possible cooldown after it.
+      at - env.breakGlassCooldownSeconds * 1000 + 1,
+    );
+    if (outcome.kind === "cooldown") {
+      const until = new Date(outcome.lastAt + env.breakGlassCooldownSeconds * 1000).toISOString();
+      throw await refuse(
+        "KH_BREAK_GLASS_COOLDOWN",
+        `${who.subject} used break-glass at ${new Date(outcome.lastAt).toISOString()}; the next use is possible from ${until}`,
+      );
+    }
+    this.deps.log.warn(
+      {
+        requestId: id,
+        reviewId,
+        subject: who.subject,
+        action: input.action,
+        target: input.target,
+        ticket: input.ticket,
+      },
+      "break-glass used: a review is open until someone else closes it",
+    );
+    this.deps.dispatcher.schedule(id);
+    const created = (await store.getRequest(id))!;
+    this.deps.announce?.({ kind: "break-glass", request: created, reviewId });
+    return created;
   }
 
   /** Records one approval; the last one needed approves the request and dispatches it. */

@@ -22,6 +22,8 @@ export interface RequestView {
   denial?: { by: string; reason: string };
   /** The stored artifact of a completed stream or s3 request (`keyhole artifacts get ID`). */
   artifactId?: string;
+  /** Present (true) when sent without approval under break-glass. */
+  breakGlass?: true;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -52,5 +54,6 @@ export function toRequestView(r: RequestRecord): RequestView {
     ...(r.error === undefined ? {} : { error: { ...r.error } }),
     ...(r.denial === undefined ? {} : { denial: { ...r.denial } }),
     ...(r.artifactId === undefined ? {} : { artifactId: r.artifactId }),
+    ...(r.breakGlass ? { breakGlass: true as const } : {}),
   };
 }

@@ -126,7 +126,7 @@ describe("bad input on every route is a coded 4xx, never a 5xx", () => {
       ["/v1/requests", { action: 7, target: "production/shop/shop-0", reason: "r" }],
       ["/v1/requests", { action: "env", target: "production/shop/shop-0", reason: "r", params: [1] }],
       ["/v1/requests", { action: "env", target: "production/shop/shop-0", reason: "x".repeat(501) }],
-      ["/v1/requests", { action: "env", target: "production/shop/shop-0", reason: "r", breakGlass: true }],
+      ["/v1/requests", { action: "env", target: "production/shop/shop-0", reason: "r", approvedBy: "user:bob@example.com" }],
       ["/v1/requests", { action: "Env Var", target: "production/shop/shop-0", reason: "r" }],
       [`/v1/requests/${pendingId}/approve`, { note: 5 }],
       [`/v1/requests/${pendingId}/approve`, { approve: true }],

@@ -131,6 +131,8 @@ export async function startHarness(
     environments?: string[];
     now?: () => number;
     config?: ControllerOptions;
+    /** Passed to createController (a capturing pino logger, OIDC timing, …). */
+    runtime?: Parameters<typeof createController>[1];
   } = {},
 ): Promise<Harness> {
   const dir = await tempDir();
@@ -159,7 +161,10 @@ export async function startHarness(
     { dataDir, policy: policyPath, inventory: inventoryPath, listen: "127.0.0.1:0", ...options.config },
     {},
   );
-  const controller = await createController(config, options.now ? { now: options.now } : {});
+  const controller = await createController(config, {
+    ...options.runtime,
+    ...(options.now ? { now: options.now } : {}),
+  });
   return {
     dir,
     controller,

@@ -43,6 +43,10 @@ describe("loadControllerConfig", () => {
       bodyLimitBytes: 65_536,
       maxResultBytes: 16 * 1024 * 1024,
       artifacts: { kind: "local", dir: join(cwd, "keyhole-data", "artifacts"), maxBytes: 4096 * 1024 * 1024 },
+      oidc: undefined,
+      approvalWebhook: undefined,
+      rateLimitPerMinute: 30,
+      reviewOverdueSeconds: 86_400,
     });
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(config.listen)).toBe(true);

@@ -1,0 +1,35 @@
+/** The zod schemas of the governance routes: reviews and policy explanations. Strict like every route. */
+import { z } from "zod";
+import { MAX_REASON_LENGTH, subjectSchema } from "../../agent/protocol.js";
+import { GROUP_NAME_PATTERN } from "../policy/schema.js";
+
+export const listReviewsQuerySchema = z.strictObject({
+  status: z.enum(["open", "closed", "all"]).default("open"),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+});
+
+export const reviewIdParamsSchema = z.strictObject({
+  id: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, "must be a review id"),
+});
+
+export const closeReviewBodySchema = z.strictObject({
+  note: z.string().trim().min(1, "a review is closed with a note").max(MAX_REASON_LENGTH),
+});
+
+export const explainQuerySchema = z.strictObject({
+  subject: subjectSchema,
+  /** Comma-separated groups the subject is assumed to carry. */
+  groups: z
+    .string()
+    .max(4096)
+    .default("")
+    .transform((text) =>
+      text
+        .split(",")
+        .map((g) => g.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.string().regex(GROUP_NAME_PATTERN, "a group name is A-Z, a-z, 0-9, ._-")).max(64)),
+  action: z.string().regex(/^[a-z][a-z0-9-]{0,63}$/, "must be an action name"),
+  target: z.string().min(1).max(253),
+});

@@ -1,0 +1,190 @@
+/**
+ * Break-glass reviews: every break-glass use opens one; it stays open until someone other than the
+ * user closes it with a note. Open reviews older than the configured age are reported loudly: one
+ * `review.overdue` audit record and a warning per review, a summary warning at most hourly, and a
+ * flag in every listing.
+ */
+import type { FastifyBaseLogger } from "fastify";
+import { ControllerError } from "../errors.js";
+import type { Principal } from "../identity/principal.js";
+import { evaluate } from "../policy/evaluate.js";
+import type { Policy } from "../policy/load-policy.js";
+import type { ReviewRecord, Store } from "../store/types.js";
+
+export interface ReviewServiceDeps {
+  readonly store: Store;
+  readonly policy: Policy;
+  readonly controllerId: string;
+  /** Age at which an open review is overdue. */
+  readonly overdueSeconds: number;
+  readonly log: FastifyBaseLogger;
+  readonly now: () => number;
+}
+
+export interface ReviewView {
+  id: string;
+  requestId: string;
+  status: "open" | "closed";
+  subject: string;
+  action: string;
+  target: string;
+  environment: string;
+  reason: string;
+  ticket: string;
+  openedAt: string;
+  /** Open longer than the configured age. */
+  overdue: boolean;
+  closedAt?: string;
+  closedBy?: string;
+  note?: string;
+}
+
+const SUMMARY_EVERY_MS = 3_600_000;
+
+export class ReviewService {
+  private readonly deps: ReviewServiceDeps;
+  private lastSummaryAt = Number.NEGATIVE_INFINITY;
+
+  constructor(deps: ReviewServiceDeps) {
+    this.deps = deps;
+  }
+
+  get overdueSeconds(): number {
+    return this.deps.overdueSeconds;
+  }
+
+  /** The view of a review at `now`. */
+  view(r: ReviewRecord, now = this.deps.now()): ReviewView {
+    const iso = (ms: number) => new Date(ms).toISOString();
+    const open = r.closedAt === undefined;
+    return {
+      id: r.id,
+      requestId: r.requestId,
+      status: open ? "open" : "closed",
+      subject: r.subject,
+      action: r.action,
+      target: r.target,
+      environment: r.environment,
+      reason: r.reason,
+      ticket: r.ticket,
+      openedAt: iso(r.openedAt),
+      overdue: open && this.isOverdue(r, now),
+      ...(r.closedAt === undefined ? {} : { closedAt: iso(r.closedAt) }),
+      ...(r.closedBy === undefined ? {} : { closedBy: r.closedBy }),
+      ...(r.note === undefined ? {} : { note: r.note }),
+    };
+  }
+
+  /** Reviews the caller may see (their own, or ones they could close), newest first. */
+  async list(who: Principal, query: { status?: "open" | "closed"; limit: number }): Promise<ReviewRecord[]> {
+    const out: ReviewRecord[] = [];
+    let before: number | undefined;
+    for (let page = 0; page < 20 && out.length < query.limit; page++) {
+      const rows = await this.deps.store.listReviews({ status: query.status, limit: query.limit, before });
+      for (const { record } of rows)
+        if (out.length < query.limit && this.canView(who, record)) out.push(record);
+      if (rows.length < query.limit) break;
+      before = rows.at(-1)!.cursor;
+    }
+    return out;
+  }
+
+  /**
+   * Closes a review with a note. Refused for its own user (KH_SELF_REVIEW), for someone not allowed the
+   * same action in the same environment (KH_POLICY_DENIED), and once closed (KH_REVIEW_CLOSED).
+   */
+  async close(who: Principal, id: string, note: string): Promise<ReviewRecord> {
+    const review = await this.deps.store.getReview(id);
+    if (!review || !this.canView(who, review)) throw new ControllerError("KH_NOT_FOUND", `no review "${id}"`);
+    if (review.closedAt !== undefined)
+      throw new ControllerError("KH_REVIEW_CLOSED", `review "${id}" was closed by ${review.closedBy}`);
+    if (review.subject === who.subject)
+      throw new ControllerError(
+        "KH_SELF_REVIEW",
+        "someone other than the break-glass user must close its review",
+      );
+    if (!evaluate(this.deps.policy, who, review.action, review.environment).allowed) {
+      throw new ControllerError(
+        "KH_POLICY_DENIED",
+        `${who.subject} is not allowed "${review.action}" in "${review.environment}", so cannot close its review`,
+      );
+    }
+    const at = this.deps.now();
+    const closed = await this.deps.store.closeReview({ id, by: who.subject, note, at }, [
+      {
+        actor: who.subject,
+        event: "review.closed",
+        requestId: review.requestId,
+        details: {
+          reviewId: id,
+          breakGlassSubject: review.subject,
+          openedAt: new Date(review.openedAt).toISOString(),
+          openSeconds: Math.round((at - review.openedAt) / 1000),
+          note,
+        },
+        ticket: review.ticket,
+      },
+    ]);
+    const after = (await this.deps.store.getReview(id))!;
+    if (!closed)
+      throw new ControllerError("KH_REVIEW_CLOSED", `review "${id}" was closed by ${after.closedBy}`);
+    return after;
+  }
+
+  /**
+   * Finds open reviews past the overdue age: each is recorded once (`review.overdue`) with a warning;
+   * while any stays open, a summary warning repeats at most hourly. Returns how many are overdue.
+   */
+  async reportOverdue(): Promise<number> {
+    const { store, log, overdueSeconds } = this.deps;
+    const now = this.deps.now();
+    const overdue = await store.listReviews({
+      status: "open",
+      // Strictly before, so +1: a review exactly overdueSeconds old counts, as in isOverdue.
+      openedBefore: now - overdueSeconds * 1000 + 1,
+      limit: 500,
+    });
+    for (const { record } of overdue) {
+      if (record.overdueAt !== undefined) continue;
+      const ageSeconds = Math.round((now - record.openedAt) / 1000);
+      const marked = await store.markReviewOverdue(record.id, now, [
+        {
+          actor: `controller:${this.deps.controllerId}`,
+          event: "review.overdue",
+          requestId: record.requestId,
+          details: {
+            reviewId: record.id,
+            breakGlassSubject: record.subject,
+            environment: record.environment,
+            openedAt: new Date(record.openedAt).toISOString(),
+            ageSeconds,
+            overdueAfterSeconds: overdueSeconds,
+          },
+          ticket: record.ticket,
+        },
+      ]);
+      if (marked) {
+        log.warn(
+          { reviewId: record.id, requestId: record.requestId, subject: record.subject, ageSeconds },
+          "break-glass review overdue: close it with `keyhole review close ID --note …`",
+        );
+      }
+    }
+    if (overdue.length > 0 && now - this.lastSummaryAt >= SUMMARY_EVERY_MS) {
+      this.lastSummaryAt = now;
+      log.warn(
+        { overdueReviews: overdue.length, overdueAfterSeconds: overdueSeconds },
+        "break-glass reviews are open past their age: see `keyhole reviews`",
+      );
+    }
+    return overdue.length;
+  }
+
+  private isOverdue(r: ReviewRecord, now: number): boolean {
+    return now - r.openedAt >= this.deps.overdueSeconds * 1000;
+  }
+
+  private canView(who: Principal, r: ReviewRecord): boolean {
+    return r.subject === who.subject || evaluate(this.deps.policy, who, r.action, r.environment).allowed;
+  }
+}
