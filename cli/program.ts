@@ -7,12 +7,12 @@ import { Command, CommanderError } from "commander";
 import { registerArtifactCommands } from "./commands/artifacts.js";
 import { registerDemoCommand } from "./commands/demo.js";
 import { registerKeyCommands } from "./commands/keys.js";
+import { registerPolicyCommands } from "./commands/policy.js";
 import { registerRedactCommand } from "./commands/redact.js";
 import { registerRequestCommands } from "./commands/requests.js";
+import { registerReviewCommands } from "./commands/reviews.js";
 import { registerServiceCommands } from "./commands/services.js";
 import { registerTokenCommands } from "./commands/token.js";
-import { registerPolicyCommands } from "./commands/policy.js";
-import { registerReviewCommands } from "./commands/reviews.js";
 import { CliError } from "./errors.js";
 
 export function buildProgram(env: NodeJS.ProcessEnv): Command {

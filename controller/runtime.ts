@@ -13,13 +13,13 @@ import type { ControllerConfig } from "./config.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
 import { chainAuthenticators, createOidcAuthenticator } from "./identity/oidc.js";
 import { createTokenAuthenticator } from "./identity/token-authenticator.js";
-import { LivePolicy, PolicyReloader, type ReloadOutcome, type ReloadTrigger } from "./policy/live-policy.js";
-import { ReviewService } from "./requests/reviews.js";
-import { createWebhook } from "./requests/webhook.js";
 import { type Inventory, loadInventory } from "./inventory/load-inventory.js";
 import { loadEnvironmentKeys, type SigningKey } from "./keys.js";
+import { LivePolicy, PolicyReloader, type ReloadOutcome, type ReloadTrigger } from "./policy/live-policy.js";
 import { loadPolicy, type Policy } from "./policy/load-policy.js";
+import { ReviewService } from "./requests/reviews.js";
 import { RequestService } from "./requests/service.js";
+import { createWebhook } from "./requests/webhook.js";
 import { openStore } from "./store/open-store.js";
 import type { Store } from "./store/types.js";
 
