@@ -29,6 +29,22 @@ function isLogTailResult(action: string, result: unknown): result is { file: str
   return action === "log-tail" && Array.isArray((result as { lines?: unknown } | null)?.lines);
 }
 
+interface ArtifactSummary {
+  id: string;
+  filename: string;
+  size: number;
+  sha256: string;
+}
+
+function isArtifactResult(result: unknown): result is { artifact: ArtifactSummary } {
+  const artifact = (result as { artifact?: Partial<ArtifactSummary> } | null)?.artifact;
+  return typeof artifact?.id === "string" && typeof artifact.sha256 === "string";
+}
+
+function mebibytes(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
 function isPlainRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
@@ -42,6 +58,15 @@ export function renderResult(action: string, result: unknown): string {
     // The lines as the file has them (masked), then the facts about the read.
     const { lines, ...facts } = result;
     return [...lines, "", renderResult("", facts)].join("\n");
+  }
+  if (isArtifactResult(result)) {
+    const { artifact } = result;
+    return table([
+      ["artifact:", artifact.id],
+      ["file:", artifact.filename],
+      ["size:", mebibytes(artifact.size)],
+      ["sha256:", artifact.sha256],
+    ]);
   }
   if (isPlainRecord(result)) {
     return table(

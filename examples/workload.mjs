@@ -38,9 +38,11 @@ for (let i = 0; i < 2000; i++) {
     createdAt: Date.now(),
   });
 }
+// Its configuration, held in memory as services do: a heap snapshot would carry these strings.
+const config = Object.freeze({ apiKey: process.env.DEMO_API_KEY, databaseUrl: process.env.DATABASE_URL });
 const configured = {
-  apiKeyPresent: Boolean(process.env.DEMO_API_KEY),
-  databaseConfigured: Boolean(process.env.DATABASE_URL),
+  apiKeyPresent: Boolean(config.apiKey),
+  databaseConfigured: Boolean(config.databaseUrl),
 };
 let served = 0;
 
@@ -68,7 +70,7 @@ const server = createServer((req, res) => {
 server.listen(port, "127.0.0.1", () => {
   const address = server.address();
   const listening = typeof address === "object" && address ? address.port : port;
-  log("info", "connecting to the database", { url: process.env.DATABASE_URL ?? null });
+  log("info", "connecting to the database", { url: config.databaseUrl ?? null });
   for (let i = 0; i < 5; i++) log("info", "cache warmed", { orders: cache.size, shard: i });
   log("warn", "slow query", { ms: 1830, query: "SELECT * FROM orders WHERE id = $1" });
   log("info", "listening", { port: listening });

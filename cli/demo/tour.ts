@@ -1,11 +1,11 @@
 /**
  * `keyhole demo`: a controller, two agents (staging and production) and a sample Node workload,
  * started as real processes on loopback, then a tour driven by the real CLI: process facts, a
- * masked environment, a log tail whose leaked password is masked, and a production request that needs a
- * second person's approval.
+ * masked environment, a log tail whose leaked password is masked, a heap snapshot stored as an
+ * artifact, and a production request that needs a second person's approval.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { DEFAULT_POLICY_YAML } from "../../controller/policy/default-policy.js";
@@ -231,7 +231,36 @@ export async function runDemo(options: DemoOptions, env: NodeJS.ProcessEnv): Pro
     if (done.stdout.includes(fakeSecret))
       throw new CliError("demo check failed: a secret left the agent unmasked");
 
-    heading("5. everything is on record");
+    heading("5. a heap snapshot, its strings masked in the pod, stored as an artifact with its SHA-256");
+    const snapshot = await show(
+      [
+        "run",
+        "heap-snapshot",
+        "--target",
+        "staging/shop/shop-0",
+        "--output",
+        "stream",
+        "--reason",
+        "demo: memory growth",
+        "--wait",
+      ],
+      alice,
+      "alice",
+    );
+    const artifactId = /keyhole artifacts get (\S+)/.exec(snapshot.stdout)?.[1];
+    if (!artifactId) throw new CliError("demo step failed: the heap snapshot named no artifact");
+    const snapshotFile = join(dataDir, "shop-0.heapsnapshot");
+    await show(["artifacts", "get", artifactId, "-o", snapshotFile], alice, "alice");
+    const heap = await readFile(snapshotFile, "utf8");
+    if (heap.includes(fakeSecret) || heap.includes(dbPassword)) {
+      throw new CliError("demo check failed: a secret left the agent inside the heap snapshot");
+    }
+    const counts = (JSON.parse(heap) as { snapshot: { node_count: number } }).snapshot.node_count;
+    printLine(
+      `✓ ${snapshotFile} is a valid snapshot (${counts} nodes, opens in Chrome DevTools → Memory); the API key and the password are not in it`,
+    );
+
+    heading("6. everything is on record");
     await show(["requests"], alice, "alice");
 
     heading("where the data lives");
@@ -241,6 +270,9 @@ export async function runDemo(options: DemoOptions, env: NodeJS.ProcessEnv): Pro
     );
     printLine(
       `signing keys  ${join(dataDir, "keys", "<environment>", "signing-key.pem")}  (agents pin jwks.json beside it)`,
+    );
+    printLine(
+      `artifacts     ${join(dataDir, "artifacts")}/  (heap snapshots and bundles; keyhole artifacts ls)`,
     );
     printLine(`policy        ${policyFile}`);
     printLine(`inventory     ${inventoryFile}`);

@@ -26,6 +26,12 @@ it("keyhole demo runs the tour end to end, masks the secret, stops everything an
   expect(leaked?.[1]).toMatch(/^pw-[0-9a-f]{12}$/);
   expect(out).toMatch(/postgres:\/\/shop:⟦masked:[^⟧]+⟧@db\.internal:5432\/shop/);
   expect(out).not.toContain(leaked![1]!);
+  // The heap snapshot came back as a digest-checked artifact without the workload's secrets in it.
+  expect(out).toMatch(/sha256 [0-9a-f]{64} verified/);
+  const heap = readFileSync(join(dir, "shop-0.heapsnapshot"), "utf8");
+  expect(JSON.parse(heap).snapshot.node_count).toBeGreaterThan(1000);
+  expect(heap).toContain("db.internal");
+  expect(heap).not.toContain(leaked![1]!);
   expect(out).toContain("where the data lives");
   expect(out).toContain(join(dir, "keyhole.db"));
   expect(existsSync(join(dir, "keyhole.db"))).toBe(true);
