@@ -135,15 +135,23 @@ const signingKeySchema = z.string().transform((text, ctx) => {
   return { environment, file };
 });
 
-/** Database URL → store choice. PostgreSQL is named so the error can say it is coming, not unknown. */
+/** Database URL → store choice: `postgres://…` (or `postgresql://…`), else `sqlite:PATH` or a path. */
 const databaseSchema = z.string().transform((text, ctx) => {
   if (/^postgres(ql)?:\/\//i.test(text)) {
-    ctx.addIssue({
-      code: "custom",
-      message:
-        "PostgreSQL support is not built yet; use sqlite:PATH or leave --database unset for the embedded SQLite",
-    });
-    return z.NEVER;
+    let host = "";
+    try {
+      host = new URL(text).hostname;
+    } catch {
+      // reported below
+    }
+    if (!host) {
+      ctx.addIssue({
+        code: "custom",
+        message: "must be postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (a URL with a host)",
+      });
+      return z.NEVER;
+    }
+    return { kind: "postgres" as const, url: text };
   }
   const path = text.startsWith("sqlite:") ? text.slice("sqlite:".length).replace(/^\/\/(?=\/)/, "") : text;
   if (path === "" || /^[a-z][a-z0-9+.-]*:\/\//i.test(path)) {
@@ -236,7 +244,10 @@ export interface ControllerConfig {
   readonly inventoryPath: string | undefined;
   readonly signingKeys: readonly { readonly environment: string; readonly file: string }[];
   readonly listen: { readonly host: string; readonly port: number };
-  readonly database: { readonly kind: "sqlite"; readonly path: string };
+  /** The embedded SQLite file, or a PostgreSQL URL (may hold a password: never log it). */
+  readonly database:
+    | { readonly kind: "sqlite"; readonly path: string }
+    | { readonly kind: "postgres"; readonly url: string };
   readonly id: string;
   readonly sweepIntervalSeconds: number;
   readonly dispatchTimeoutSeconds: number;
@@ -345,10 +356,11 @@ export function loadControllerConfig(
       raw.signingKey.map((k) => Object.freeze({ environment: k.environment, file: abs(k.file) })),
     ),
     listen: Object.freeze(raw.listen),
-    database: Object.freeze({
-      kind: "sqlite" as const,
-      path: abs(raw.database?.path ?? join(dataDir, "keyhole.db")),
-    }),
+    database: Object.freeze(
+      raw.database?.kind === "postgres"
+        ? raw.database
+        : { kind: "sqlite" as const, path: abs(raw.database?.path ?? join(dataDir, "keyhole.db")) },
+    ),
     id: raw.id,
     sweepIntervalSeconds: raw.sweepIntervalSeconds,
     dispatchTimeoutSeconds: raw.dispatchTimeoutSeconds,

@@ -68,7 +68,10 @@ export function registerServiceCommands(program: Command, env: NodeJS.ProcessEnv
     .option("--inventory <file>", "inventory YAML of reachable agents (KEYHOLE_INVENTORY)")
     .option("--signing-key <env=file>", "use this PKCS#8 Ed25519 key for ENV (repeatable)", collect, [])
     .option("--listen <host:port>", "address to listen on (KEYHOLE_LISTEN; default 127.0.0.1:7400)")
-    .option("--database <url>", "database URL (KEYHOLE_DATABASE; default SQLite in the data dir)")
+    .option(
+      "--database <url>",
+      "sqlite:PATH, or postgres://USER[:PW]@HOST[:PORT]/DB to share one database between replicas (KEYHOLE_DATABASE; default SQLite in the data dir)",
+    )
     .option("--id <id>", "the controller's id, the `iss` of every request it signs (KEYHOLE_CONTROLLER_ID)")
     // Governance (docs/governance.md).
     .option("--oidc-issuer <url>", "accept ID tokens of this OIDC issuer (KEYHOLE_OIDC_ISSUER)")

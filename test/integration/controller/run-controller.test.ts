@@ -71,8 +71,8 @@ describe("runController", () => {
       `${policy}:5:56 bindings[0].environments[0]: unknown environment "prod"`,
     ]);
 
-    await expect(runController({ dataDir: dir, database: "postgres://db/keyhole" }, {})).rejects.toThrow(
-      /PostgreSQL support is not built yet/,
+    await expect(runController({ dataDir: dir, database: "postgres:///keyhole" }, {})).rejects.toThrow(
+      ConfigError,
     );
     await expect(runController({ dataDir: dir, signingKey: ["qa=/nope.pem"] }, {})).rejects.toThrow(
       /no environment "qa" in the policy/,

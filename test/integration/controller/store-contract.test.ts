@@ -2,18 +2,27 @@
  * The store contract against both implementations: SQLite on a temp file and PostgreSQL on
  * 127.0.0.1:5432 (database `test`), each test in a schema of its own that is dropped after it.
  */
+import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { promisify } from "node:util";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { POSTGRES_MIGRATIONS } from "../../../controller/store/postgres-schema.js";
 import { openPostgresStore, redactUrl } from "../../../controller/store/postgres-store.js";
 import { SQLITE_MIGRATIONS } from "../../../controller/store/sqlite-schema.js";
 import { openSqliteStore } from "../../../controller/store/sqlite-store.js";
-import { createTestSchema, type TestSchema, urlWithSchema } from "../../helpers/postgres.js";
+import {
+  createTestSchema,
+  TEST_POSTGRES_URL,
+  type TestSchema,
+  urlWithSchema,
+} from "../../helpers/postgres.js";
 import { governanceStoreContract } from "../../unit/controller/store-governance-contract.js";
-import { coreStoreContract, type StoreBackend } from "./store-contract.js";
+import { coreStoreContract, expectLinearChain, newRequest, type StoreBackend, T0 } from "./store-contract.js";
+
+const run = promisify(execFile);
 
 async function sqliteBackend(): Promise<StoreBackend> {
   const dir = await mkdtemp(join(tmpdir(), "keyhole-store-contract-"));
@@ -95,6 +104,75 @@ describe("PostgreSQL store: start-up", () => {
       );
     } finally {
       await Promise.all(stores.map((s) => s.close()));
+    }
+  });
+
+  it("recovers from connections the server dropped: the next call reconnects, nothing half-written", async () => {
+    // A name of its own, so only this store's connections are ended, not those of parallel tests.
+    const url = new URL(schema.url);
+    url.searchParams.set("application_name", `kh_drop_${schema.name}`);
+    const store = await openPostgresStore(url.toString(), { maxConnections: 2 });
+    try {
+      await store.appendAudit([{ actor: "x", event: "controller.started" }], T0);
+      // Every connection of this store, ended by the server (a restart or a failover looks the same).
+      const killed = await schema.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE application_name = $1 AND pid <> pg_backend_pid()`,
+        [`kh_drop_${schema.name}`],
+      );
+      expect(killed.rowCount).toBeGreaterThan(0);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      let failures = 0;
+      for (let i = 0; i < 3; i++) {
+        await store
+          .appendAudit([{ actor: "x", event: "controller.started", details: { i } }], T0)
+          .catch(() => {
+            failures++;
+          });
+      }
+      // At most the call on a dead connection fails; the pool replaces it.
+      expect(failures).toBeLessThanOrEqual(1);
+      const records = await store.listAudit();
+      expect(records).toHaveLength(4 - failures);
+      expectLinearChain(records);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("survives pg_dump and pg_restore: the restored chain verifies and the controller carries on", async () => {
+    const store = await openPostgresStore(schema.url, { maxConnections: 2 });
+    const restoredDb = `kh_restore_${schema.name.slice(-12)}`;
+    try {
+      await store.createRequest(
+        newRequest("dumped"),
+        [{ actor: "user:alice@example.com", event: "request.created", requestId: "dumped" }],
+        T0,
+      );
+      const before = await store.listAudit();
+      const dump = join(await mkdtemp(join(tmpdir(), "keyhole-pgdump-")), "keyhole.dump");
+      const base = new URL(TEST_POSTGRES_URL);
+      await run("pg_dump", ["--format=custom", `--schema=${schema.name}`, `--file=${dump}`, base.toString()]);
+      await schema.query(`CREATE DATABASE ${restoredDb}`);
+      const restoredBase = new URL(base);
+      restoredBase.pathname = `/${restoredDb}`;
+      await run("pg_restore", ["--no-owner", `--dbname=${restoredBase.toString()}`, dump]);
+      await rm(dirname(dump), { recursive: true, force: true });
+
+      const restored = await openPostgresStore(urlWithSchema(schema.name, restoredBase.toString()), {
+        maxConnections: 2,
+      });
+      try {
+        expect(await restored.listAudit()).toEqual(before);
+        expect((await restored.getRequest("dumped"))?.reason).toBe("INC-1");
+        await restored.appendAudit([{ actor: "x", event: "controller.started" }], T0 + 1);
+        expectLinearChain(await restored.listAudit());
+      } finally {
+        await restored.close();
+      }
+    } finally {
+      await store.close();
+      await schema.query(`DROP DATABASE IF EXISTS ${restoredDb} WITH (FORCE)`);
     }
   });
 

@@ -100,13 +100,16 @@ describe("loadControllerConfig", () => {
     );
   });
 
-  it("says PostgreSQL is not built yet, and refuses other database URLs", () => {
-    expect(problemsOf({ database: "postgres://u@db:5432/keyhole" })).toEqual([
-      expect.stringMatching(/^--database \(KEYHOLE_DATABASE\): PostgreSQL support is not built yet/),
+  it("takes a PostgreSQL URL as it is, and refuses one without a host or another database URL", () => {
+    const url = "postgres://keyhole:pw@db:5432/keyhole?sslmode=require&options=-c%20search_path%3Dkeyhole";
+    expect(loadControllerConfig({ database: url }, {}, cwd).database).toEqual({ kind: "postgres", url });
+    expect(loadControllerConfig({}, { KEYHOLE_DATABASE: "postgresql://db/k" }, cwd).database).toEqual({
+      kind: "postgres",
+      url: "postgresql://db/k",
+    });
+    expect(problemsOf({ database: "postgres:///keyhole" })).toEqual([
+      expect.stringMatching(/^--database \(KEYHOLE_DATABASE\): must be postgres:\/\/USER.*a URL with a host/),
     ]);
-    expect(problemsOf({}, { KEYHOLE_DATABASE: "postgresql://db/k" })[0]).toMatch(
-      /PostgreSQL support is not built yet/,
-    );
     expect(problemsOf({ database: "mysql://db/k" })[0]).toMatch(/unsupported database/);
     expect(problemsOf({ database: "sqlite:" })[0]).toMatch(/unsupported database/);
   });
