@@ -4,6 +4,8 @@ import { createLogger } from "../../controller/logger.js";
 
 export interface CapturedLog {
   readonly logger: ReturnType<typeof createLogger>;
+  /** The sink itself, for code that builds its own logger (runController's logDestination). */
+  readonly destination: Writable;
   /** Every line so far, parsed. */
   // biome-ignore lint/suspicious/noExplicitAny: log lines are read loosely
   lines(): any[];
@@ -21,6 +23,7 @@ export function captureLog(level = "info"): CapturedLog {
   const logger = createLogger(level, sink);
   return {
     logger,
+    destination: sink,
     text: () => chunks.join(""),
     lines: () =>
       chunks
