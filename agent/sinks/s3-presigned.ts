@@ -1,17 +1,26 @@
 /**
  * The S3 sink: uploads a streamed result with the presigned `UploadPart` URLs the signed request
- * carries, using plain `fetch`. No AWS SDK and no credentials here: the URLs are the only authority,
- * scoped by the controller to one multipart upload of one object and expiring with the request.
+ * carries, with plain node:http(s). No AWS SDK and no credentials here: the URLs are the only
+ * authority, scoped by the controller to one multipart upload of one object and expiring with the
+ * request. Redirects are never followed (a 3xx is a refusal).
  *
- * At most PARTS_IN_FLIGHT parts upload at once while one more fills, so memory stays bounded by the
- * part size whatever the artifact's size.
+ * Memory is bounded whatever the artifact's size: the bytes are copied once into part buffers from
+ * a pool that is reused for the whole upload (no fresh allocation per part, no concatenation, no
+ * copy by the HTTP client), one filling while the others upload. The pool holds at most
+ * PART_BUFFER_BUDGET bytes (at least two parts, at most PARTS_IN_FLIGHT + 1).
  */
+import { type ClientRequest, request as httpRequest, type IncomingMessage } from "node:http";
+import { request as httpsRequest } from "node:https";
 import type { Readable } from "node:stream";
 import { AgentError } from "../errors.js";
 import type { S3Output } from "../protocol.js";
 
-/** Parts uploading at once (lib-storage's default queue size). */
+/** Most parts uploading at once (lib-storage's default queue size). */
 const PARTS_IN_FLIGHT = 4;
+/** The pool's budget: 5 parts of 8 MiB, 3 of 16 MiB; never fewer than 2 parts. */
+const PART_BUFFER_BUDGET = 48 * 1024 * 1024;
+/** An S3 answer to a part PUT is a few hundred bytes; an error body is read up to this. */
+const MAX_ANSWER_BYTES = 16 * 1024;
 
 /** One uploaded part, as CompleteMultipartUpload needs it. */
 export interface UploadedPart {
@@ -31,6 +40,11 @@ export function partUrl(output: S3Output, partNumber: number): string {
   return `${output.url}&partNumber=${partNumber}&X-Amz-Signature=${part.signature}`;
 }
 
+/** How many part buffers the pool may hold for this part size. */
+export function partBuffers(partSize: number): number {
+  return Math.min(PARTS_IN_FLIGHT + 1, Math.max(2, Math.floor(PART_BUFFER_BUDGET / partSize)));
+}
+
 /**
  * Reads `source` to its end, cutting it into `output.partSize` parts and PUTting each. Throws
  * KH_ACTION_FAILED when the artifact outgrows the presigned parts or the store refuses a part
@@ -41,91 +55,122 @@ export async function uploadPresigned(
   output: S3Output,
   signal: AbortSignal,
 ): Promise<PresignedUploadOutcome> {
+  const { partSize } = output;
+  const maxBuffers = partBuffers(partSize);
+  // At most maxBuffers exist: one filling, the others uploading (queue() waits for a free one).
+  const pool: Buffer[] = [];
+  const take = (): Buffer => pool.pop() ?? Buffer.allocUnsafeSlow(partSize);
+
   const parts: UploadedPart[] = [];
-  let bytes = 0;
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
-
-  const send = async (body: Buffer, partNumber: number): Promise<void> => {
-    let response: Response;
-    try {
-      response = await fetch(partUrl(output, partNumber), {
-        method: "PUT",
-        body,
-        signal,
-        redirect: "error",
-      });
-    } catch (err) {
-      if (signal.aborted) throw signal.reason;
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-      throw new AgentError(
-        "KH_ACTION_FAILED",
-        `uploading part ${partNumber}: the store is unreachable (${cause})`,
-        {
-          cause: err,
-        },
-      );
-    }
-    const text = await response.text();
-    const etag = response.headers.get("etag");
-    if (!response.ok || !etag) {
-      throw new AgentError(
-        "KH_ACTION_FAILED",
-        `uploading part ${partNumber}: the store refused it (HTTP ${response.status}${describeS3Error(text)})`,
-      );
-    }
-    parts.push({ partNumber, etag });
-  };
-
-  // Cuts exactly partSize bytes off the pending chunks, keeping the remainder for the next part.
-  const takePart = (size: number): Buffer => {
-    const all = Buffer.concat(pending, pendingBytes);
-    const part = all.subarray(0, size);
-    const rest = all.subarray(size);
-    pending = rest.length > 0 ? [Buffer.from(rest)] : [];
-    pendingBytes = rest.length;
-    return part;
-  };
-
-  let next = 1;
   const inFlight = new Set<Promise<void>>();
   let failed: unknown;
-  // Up to PARTS_IN_FLIGHT uploads while the next part fills: throughput like lib-storage's queue,
-  // memory bounded by (PARTS_IN_FLIGHT + 1) parts.
-  const queue = async (body: Buffer): Promise<void> => {
-    while (inFlight.size >= PARTS_IN_FLIGHT) await Promise.race(inFlight);
+  let next = 1;
+
+  // Sends a full (or the last) part; waits first while every spare buffer is uploading.
+  const queue = async (body: Buffer, length: number): Promise<void> => {
+    while (inFlight.size >= maxBuffers - 1 && !failed) await Promise.race(inFlight);
     if (failed) throw failed;
     const partNumber = next++;
     if (partNumber > output.parts.length) {
       throw new AgentError(
         "KH_ACTION_FAILED",
-        `the artifact exceeds the presigned upload's ${output.parts.length} part(s) of ${output.partSize} bytes`,
+        `the artifact exceeds the presigned upload's ${output.parts.length} part(s) of ${partSize} bytes`,
       );
     }
-    const upload: Promise<void> = send(body, partNumber).then(
-      () => {
-        inFlight.delete(upload);
-      },
-      (err: unknown) => {
-        failed ??= err;
-        inFlight.delete(upload);
-      },
-    );
+    const upload: Promise<void> = putPart(partUrl(output, partNumber), body.subarray(0, length), signal)
+      .then(
+        (etag) => {
+          parts.push({ partNumber, etag });
+          pool.push(body);
+        },
+        (err: unknown) => {
+          failed ??= signal.aborted
+            ? signal.reason
+            : new AgentError("KH_ACTION_FAILED", `uploading part ${partNumber}: ${(err as Error).message}`, {
+                cause: err,
+              });
+        },
+      )
+      .finally(() => inFlight.delete(upload));
     inFlight.add(upload);
   };
 
-  for await (const chunk of source as AsyncIterable<Buffer>) {
-    bytes += chunk.length;
-    pending.push(chunk);
-    pendingBytes += chunk.length;
-    while (pendingBytes >= output.partSize) await queue(takePart(output.partSize));
+  let bytes = 0;
+  let current = take();
+  let filled = 0;
+  try {
+    for await (const chunk of source as AsyncIterable<Buffer>) {
+      bytes += chunk.length;
+      let offset = 0;
+      while (offset < chunk.length) {
+        // A part is sent once a byte beyond it arrives, so the last part is never empty.
+        if (filled === partSize) {
+          await queue(current, filled);
+          current = take();
+          filled = 0;
+        }
+        const n = Math.min(partSize - filled, chunk.length - offset);
+        chunk.copy(current, filled, offset, offset + n);
+        filled += n;
+        offset += n;
+      }
+    }
+    // The last part (or the only, empty one: S3 cannot complete an upload with no parts).
+    await queue(current, filled);
+    await Promise.all(inFlight);
+  } finally {
+    // On a failure the other parts still uploading end with the signal or their own answer.
+    if (inFlight.size > 0) await Promise.allSettled(inFlight);
   }
-  // The last part (or the only, empty one: S3 cannot complete an upload with no parts).
-  if (pendingBytes > 0 || next === 1) await queue(takePart(pendingBytes));
-  await Promise.all(inFlight);
   if (failed) throw failed;
   parts.sort((a, b) => a.partNumber - b.partNumber);
   return { parts, bytes };
+}
+
+/** PUTs one part; resolves with its ETag, rejects with a one-line reason. */
+function putPart(url: string, body: Buffer, signal: AbortSignal): Promise<string> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const send = url.startsWith("https:") ? httpsRequest : httpRequest;
+    let req: ClientRequest;
+    const onAbort = () => req.destroy(signal.reason as Error);
+    const done = (err: Error | undefined, etag?: string) => {
+      signal.removeEventListener("abort", onAbort);
+      if (err) reject(err);
+      else resolve(etag!);
+    };
+    req = send(url, { method: "PUT", headers: { "content-length": body.length } }, (res: IncomingMessage) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on("data", (chunk: Buffer) => {
+        size += chunk.length;
+        if (size <= MAX_ANSWER_BYTES) chunks.push(chunk);
+      });
+      res.once("error", (err) => done(unreachable(err)));
+      res.once("end", () => {
+        const status = res.statusCode ?? 0;
+        const etag = res.headers.etag;
+        if (status >= 200 && status < 300 && etag) done(undefined, etag);
+        else
+          done(
+            new Error(
+              `the store refused it (HTTP ${status}${describeS3Error(Buffer.concat(chunks).toString("utf8"))})`,
+            ),
+          );
+      });
+    });
+    signal.addEventListener("abort", onAbort, { once: true });
+    req.once("error", (err) => done(unreachable(err)));
+    req.end(body);
+  });
+}
+
+function unreachable(err: Error): Error {
+  const code = (err as NodeJS.ErrnoException).code ?? err.message;
+  return new Error(`the store is unreachable (${code})`, { cause: err });
 }
 
 /** The code and message of an S3 XML error body, when there is one. */

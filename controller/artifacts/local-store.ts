@@ -74,7 +74,7 @@ function localWrite(file: WriteStream, staging: string, final: string, maxBytes:
     await rm(staging, { force: true });
   };
   return {
-    async write(chunk) {
+    write(chunk) {
       if (failure) throw failure;
       bytes += chunk.length;
       if (bytes > maxBytes) {
@@ -84,17 +84,16 @@ function localWrite(file: WriteStream, staging: string, final: string, maxBytes:
         );
         throw failure;
       }
-      if (!file.write(chunk)) {
-        await new Promise<void>((ok, fail) => {
-          const onError = () => fail(failure);
-          file.once("drain", () => {
-            file.off("error", onError);
-            ok();
-          });
-          file.once("error", onError);
+      if (file.write(chunk)) return undefined;
+      return new Promise<void>((ok, fail) => {
+        const onError = () => fail(failure);
+        file.once("drain", () => {
+          file.off("error", onError);
+          if (failure) fail(failure);
+          else ok();
         });
-      }
-      if (failure) throw failure;
+        file.once("error", onError);
+      });
     },
     async commit(): Promise<StoredObject> {
       if (settled) throw new Error("artifact write already settled");

@@ -81,11 +81,10 @@ export async function receiveStream(
     response.setTimeout(options.timeoutMs, () =>
       response.destroy(Object.assign(new Error("idle"), { name: "TimeoutError" })),
     );
-    for await (const chunk of response as AsyncIterable<Buffer>) {
+    bytes = await pour(response, (chunk) => {
       hash.update(chunk);
-      bytes += chunk.length;
-      await write.write(chunk);
-    }
+      return write.write(chunk);
+    });
   } catch (err) {
     response.destroy();
     await write.abort().catch(() => {});
@@ -120,6 +119,56 @@ export async function receiveStream(
   } catch (err) {
     return storeFailure(err, status);
   }
+}
+
+/**
+ * Feeds every chunk of `response` to `sink` and resolves with the byte count at its end. A sink that
+ * answers a promise pauses the response until it settles (backpressure reaches the agent through
+ * TCP); the fast path costs no promise per chunk. Rejects on a broken response or a failing sink.
+ */
+function pour(
+  response: IncomingMessage,
+  sink: (chunk: Buffer) => undefined | Promise<void>,
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let bytes = 0;
+    let failed = false;
+    let pending: undefined | Promise<void>;
+    const fail = (err: unknown) => {
+      if (failed) return;
+      failed = true;
+      response.off("data", onData);
+      reject(err);
+    };
+    const onData = (chunk: Buffer) => {
+      bytes += chunk.length;
+      try {
+        pending = sink(chunk);
+      } catch (err) {
+        fail(err);
+        return;
+      }
+      if (pending) {
+        response.pause();
+        pending.then(() => {
+          pending = undefined;
+          if (!failed) response.resume();
+        }, fail);
+      }
+    };
+    response.on("data", onData);
+    response.once("error", fail);
+    // "aborted"/"close" without "end": the agent went away mid-stream.
+    response.once("close", () => {
+      if (!response.complete) fail(Object.assign(new Error("aborted"), { code: "ECONNRESET" }));
+    });
+    // The last chunk's write may still be waiting for room.
+    response.once("end", () => {
+      Promise.resolve(pending).then(() => {
+        if (!failed) resolve(bytes);
+      }, fail);
+    });
+  });
 }
 
 function post(url: URL, jws: string, timeoutMs: number): Promise<IncomingMessage> {
