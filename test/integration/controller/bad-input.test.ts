@@ -60,7 +60,11 @@ describe("bad input on every route is a coded 4xx, never a 5xx", () => {
   it("refuses a missing, malformed, unknown, revoked or expired token alike", async () => {
     const unknown = `kh_0123456789abcdef_${"A".repeat(43)}`;
     const revokedToken = await h.token("user:rita@example.com", ["sre"]);
-    await revokeToken({ dataDir: h.controller.config.dataDir, id: revokedToken.split("_")[1]! });
+    await revokeToken({
+      dataDir: h.controller.config.dataDir,
+      database: h.database,
+      id: revokedToken.split("_")[1]!,
+    });
     for (const [method, url] of allRoutes()) {
       for (const token of [null, "", "garbage", unknown, revokedToken, `${alice}x`]) {
         const r = await raw({
@@ -126,7 +130,10 @@ describe("bad input on every route is a coded 4xx, never a 5xx", () => {
       ["/v1/requests", { action: 7, target: "production/shop/shop-0", reason: "r" }],
       ["/v1/requests", { action: "env", target: "production/shop/shop-0", reason: "r", params: [1] }],
       ["/v1/requests", { action: "env", target: "production/shop/shop-0", reason: "x".repeat(501) }],
-      ["/v1/requests", { action: "env", target: "production/shop/shop-0", reason: "r", approvedBy: "user:bob@example.com" }],
+      [
+        "/v1/requests",
+        { action: "env", target: "production/shop/shop-0", reason: "r", approvedBy: "user:bob@example.com" },
+      ],
       ["/v1/requests", { action: "Env Var", target: "production/shop/shop-0", reason: "r" }],
       [`/v1/requests/${pendingId}/approve`, { note: 5 }],
       [`/v1/requests/${pendingId}/approve`, { approve: true }],

@@ -12,6 +12,7 @@ import { claimsSchema, REQUEST_ALG, REQUEST_TYP, type RequestClaims } from "../.
 import { type ControllerOptions, loadControllerConfig } from "../../../controller/config.js";
 import { issueToken } from "../../../controller/identity/cli.js";
 import { type ControllerRuntime, createController } from "../../../controller/runtime.js";
+import { createTestSchema, type TestSchema } from "../../helpers/postgres.js";
 
 export const TEST_POLICY = `environments:
   production: { approvals: 1, maxTtlSeconds: 120 }
@@ -107,6 +108,8 @@ export interface Harness {
   readonly dir: string;
   readonly controller: ControllerRuntime;
   readonly agents: Record<string, FakeAgent>;
+  /** The PostgreSQL URL when the harness runs on PostgreSQL (for the CLI paths: `--database`). */
+  readonly database: string | undefined;
   /** Issues a real token through the CLI path (a second connection to the same SQLite file). */
   token(subject: string, groups?: string[], ttl?: string): Promise<string>;
   /** `inject` with a bearer token and a JSON body. */
@@ -133,10 +136,19 @@ export async function startHarness(
     config?: ControllerOptions;
     /** Passed to createController (a capturing pino logger, OIDC timing, …). */
     runtime?: Parameters<typeof createController>[1];
+    /**
+     * The store: SQLite in the data dir, or a private schema of the test PostgreSQL. The default is
+     * KEYHOLE_TEST_STORE (`sqlite` unless set), so `KEYHOLE_TEST_STORE=postgres npx vitest run
+     * test/integration/controller` runs every harness test against PostgreSQL.
+     */
+    store?: "sqlite" | "postgres";
   } = {},
 ): Promise<Harness> {
   const dir = await tempDir();
   const dataDir = join(dir, "data");
+  const usePostgres = (options.store ?? process.env.KEYHOLE_TEST_STORE ?? "sqlite") === "postgres";
+  const schema: TestSchema | undefined = usePostgres ? await createTestSchema() : undefined;
+  const database = schema?.url;
   const environments = options.environments ?? ["production", "staging", "restricted"];
   const agents: Record<string, FakeAgent> = {};
   for (const environment of environments) {
@@ -158,19 +170,30 @@ export async function startHarness(
       .join("") + (options.extraInventory ?? ""),
   );
   const config = loadControllerConfig(
-    { dataDir, policy: policyPath, inventory: inventoryPath, listen: "127.0.0.1:0", ...options.config },
+    {
+      dataDir,
+      policy: policyPath,
+      inventory: inventoryPath,
+      listen: "127.0.0.1:0",
+      ...(database ? { database } : {}),
+      ...options.config,
+    },
     {},
   );
   const controller = await createController(config, {
     ...options.runtime,
     ...(options.now ? { now: options.now } : {}),
+  }).catch(async (err: unknown) => {
+    await schema?.drop();
+    throw err;
   });
   return {
     dir,
     controller,
     agents,
+    database,
     token: async (subject, groups = [], ttl) =>
-      (await issueToken({ dataDir, subject, groups, ...(ttl ? { ttl } : {}) })).token,
+      (await issueToken({ dataDir, database, subject, groups, ...(ttl ? { ttl } : {}) })).token,
     call: async (token, method, url, body) => {
       const response = await controller.app.inject({
         method,
@@ -183,6 +206,7 @@ export async function startHarness(
     close: async () => {
       await controller.close();
       await Promise.all(Object.values(agents).map((a) => a.close()));
+      await schema?.drop();
       await rm(dir, { recursive: true, force: true });
     },
   };
