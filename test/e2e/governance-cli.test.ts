@@ -1,0 +1,274 @@
+/**
+ * The governance commands through the real `keyhole` executable: `policy check` and `policy explain`
+ * on files, and against a running `keyhole controller` (reloaded with SIGHUP); `run --break-glass`,
+ * `reviews` and `review close`.
+ */
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { KEYHOLE_BIN, runKeyhole, type Service, startProcess } from "../../cli/demo/processes.js";
+
+const POLICY = `environments:
+  production: { approvals: 1, maxTtlSeconds: 120, breakGlass: true }
+  staging: { approvals: 0 }
+roles:
+  support: { actions: [process-info, env, log-tail, net-connections] }
+  sre: { actions: ["*"] }
+bindings:
+  - { subjects: ["group:sre"], role: sre, environments: ["*"] }
+  - { subjects: ["group:support", "user:carol@example.com"], role: support, environments: [staging] }
+`;
+
+let dir: string;
+let controller: Service | undefined;
+let url = "";
+const tokens: Record<string, string> = {};
+const base = { PATH: process.env.PATH };
+const as = (who: string) => ({ ...base, KEYHOLE_URL: url, KEYHOLE_TOKEN: tokens[who] });
+const keyhole = (args: string[], env: NodeJS.ProcessEnv = base) => runKeyhole(args, env, 30_000);
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "keyhole-gov-e2e-"));
+  await writeFile(join(dir, "policy.yaml"), POLICY);
+  // Nothing listens at the agents' URLs: these tests are about decisions, not results.
+  await writeFile(
+    join(dir, "inventory.yaml"),
+    `- { id: production/shop/shop-0, environment: production, url: "http://127.0.0.1:9" }
+- { id: staging/shop/shop-0, environment: staging, url: "http://127.0.0.1:9" }
+`,
+  );
+  const data = join(dir, "data");
+  controller = await startProcess({
+    name: "controller",
+    args: [
+      KEYHOLE_BIN,
+      "controller",
+      "--data-dir",
+      data,
+      "--policy",
+      join(dir, "policy.yaml"),
+      "--inventory",
+      join(dir, "inventory.yaml"),
+      "--listen",
+      "127.0.0.1:0",
+    ],
+    env: base,
+    logFile: join(dir, "controller.log"),
+    isReady: (line) => line.msg === "listening",
+  });
+  url = String(controller.ready.url);
+  for (const [who, subject, groups] of [
+    ["alice", "user:alice@example.com", "sre"],
+    ["bob", "user:bob@example.com", "sre"],
+  ]) {
+    const issued = await keyhole([
+      "token",
+      "issue",
+      "--subject",
+      subject!,
+      "--groups",
+      groups!,
+      "--data-dir",
+      data,
+      "--json",
+    ]);
+    expect(issued.code, issued.stderr).toBe(0);
+    tokens[who!] = JSON.parse(issued.stdout).token;
+  }
+});
+
+afterAll(async () => {
+  await controller?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("keyhole policy check", () => {
+  it("accepts a valid file and summarises it; --json for scripts", async () => {
+    const ok = await keyhole([
+      "policy",
+      "check",
+      join(dir, "policy.yaml"),
+      "--inventory",
+      join(dir, "inventory.yaml"),
+    ]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/^ok .*policy\.yaml \(sha256 [0-9a-f]{64}\)/);
+    expect(ok.stdout).toContain("production: 1 approval(s), break-glass allowed");
+    expect(ok.stdout).toContain("inventory");
+    const json = await keyhole(["policy", "check", join(dir, "policy.yaml"), "--json"]);
+    expect(JSON.parse(json.stdout)).toMatchObject({ valid: true, roles: 2, bindings: 2 });
+  });
+
+  it("fails listing every problem with file:line:col", async () => {
+    const bad = join(dir, "bad.yaml");
+    await writeFile(
+      bad,
+      POLICY.replace("role: support", "role: suport").replace("approvals: 0", "approvals: -1"),
+    );
+    const result = await keyhole(["policy", "check", bad]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe("");
+    expect(result.stderr).toMatch(/bad\.yaml:\d+:\d+ environments\.staging\.approvals: /);
+    expect(result.stderr).toMatch(/bad\.yaml:9:\d+ bindings\[1\]\.role: unknown role "suport"/);
+    const json = await keyhole(["policy", "check", bad, "--json"]);
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      valid: false,
+      problems: [expect.any(String), expect.any(String)],
+    });
+    const missing = await keyhole(["policy", "check"]);
+    expect(missing.code).toBe(2);
+  });
+});
+
+describe("keyhole policy explain", () => {
+  it("on a file: names the binding and rule, or why nothing allows", async () => {
+    const allowed = await keyhole([
+      "policy",
+      "explain",
+      "--policy",
+      join(dir, "policy.yaml"),
+      "--environment",
+      "staging",
+      "--subject",
+      "user:carol@example.com",
+      "--action",
+      "env",
+    ]);
+    expect(allowed.code, allowed.stderr).toBe(0);
+    expect(allowed.stdout.split("\n")[0]).toBe(
+      'ALLOWED: bindings[1] grants role "support" to user:carol@example.com in "staging", which allows "env"; no approval is needed there',
+    );
+    const denied = await keyhole([
+      "policy",
+      "explain",
+      "--policy",
+      join(dir, "policy.yaml"),
+      "--inventory",
+      join(dir, "inventory.yaml"),
+      "--target",
+      "production/shop/shop-0",
+      "--subject",
+      "user:carol@example.com",
+      "--action",
+      "env",
+      "--json",
+    ]);
+    expect(denied.code, denied.stderr).toBe(0);
+    const { explanation } = JSON.parse(denied.stdout);
+    expect(explanation).toMatchObject({ allowed: false, environment: "production" });
+    expect(explanation.bindings.map((b: { outcome: string }) => b.outcome)).toEqual([
+      "other-subject",
+      "other-environment",
+    ]);
+    const usage = await keyhole([
+      "policy",
+      "explain",
+      "--subject",
+      "nobody",
+      "--action",
+      "env",
+      "--target",
+      "x",
+    ]);
+    expect(usage.code).toBe(2);
+  });
+
+  it("against the running controller, and again after SIGHUP reloads a changed file", async () => {
+    const ask = () =>
+      keyhole(
+        [
+          "policy",
+          "explain",
+          "--subject",
+          "user:carol@example.com",
+          "--action",
+          "env",
+          "--target",
+          "production/shop/shop-0",
+        ],
+        as("alice"),
+      );
+    const before = await ask();
+    expect(before.code, before.stderr).toBe(0);
+    expect(before.stdout).toMatch(/^DENIED: /);
+    await writeFile(
+      join(dir, "policy.yaml"),
+      POLICY.replace("environments: [staging] }", "environments: [staging, production] }"),
+    );
+    controller!.child.kill("SIGHUP");
+    let after = await ask();
+    for (let i = 0; i < 50 && !after.stdout.startsWith("ALLOWED"); i++) {
+      await sleep(100);
+      after = await ask();
+    }
+    expect(after.stdout).toMatch(/^ALLOWED: bindings\[1\]/);
+    expect(await readFile(join(dir, "controller.log"), "utf8")).toMatch(/"msg":"policy loaded"/);
+  });
+});
+
+describe("keyhole run --break-glass, reviews, review close", () => {
+  it("needs a ticket, runs without approval where allowed, and leaves a review someone else closes", async () => {
+    const noTicket = await keyhole(
+      ["run", "env", "--target", "production/shop/shop-0", "--reason", "INC-9", "--break-glass"],
+      as("alice"),
+    );
+    expect(noTicket.code).toBe(2);
+    expect(noTicket.stderr).toContain("--break-glass needs --ticket");
+
+    const forbidden = await keyhole(
+      [
+        "run",
+        "env",
+        "--target",
+        "staging/shop/shop-0",
+        "--reason",
+        "INC-9",
+        "--ticket",
+        "INC-9",
+        "--break-glass",
+      ],
+      as("alice"),
+    );
+    expect(forbidden.code).toBe(1);
+    expect(forbidden.stderr).toMatch(/^keyhole: KH_BREAK_GLASS_FORBIDDEN: /);
+
+    const used = await keyhole(
+      [
+        "run",
+        "env",
+        "--target",
+        "production/shop/shop-0",
+        "--reason",
+        "INC-9 outage",
+        "--ticket",
+        "INC-9",
+        "--break-glass",
+        "--json",
+      ],
+      as("alice"),
+    );
+    expect(used.code, used.stderr).toBe(0);
+    expect(JSON.parse(used.stdout).request).toMatchObject({ breakGlass: true, status: "approved" });
+
+    const listed = await keyhole(["reviews", "--json"], as("bob"));
+    expect(listed.code, listed.stderr).toBe(0);
+    const [review] = JSON.parse(listed.stdout).reviews;
+    expect(review).toMatchObject({ subject: "user:alice@example.com", ticket: "INC-9", status: "open" });
+    const table = await keyhole(["reviews"], as("bob"));
+    expect(table.stdout).toContain(review.id);
+
+    const own = await keyhole(["review", "close", review.id, "--note", "fine"], as("alice"));
+    expect(own.code).toBe(1);
+    expect(own.stderr).toMatch(/KH_SELF_REVIEW/);
+    const closed = await keyhole(
+      ["review", "close", review.id, "--note", "looked at INC-9: justified"],
+      as("bob"),
+    );
+    expect(closed.code, closed.stderr).toBe(0);
+    expect(closed.stdout).toMatch(/^review .* closed by user:bob@example.com/);
+    expect(JSON.parse((await keyhole(["reviews", "--json"], as("bob"))).stdout).reviews).toEqual([]);
+  });
+});
