@@ -21,6 +21,7 @@ import {
 } from "../../helpers/postgres.js";
 import { governanceStoreContract } from "../../unit/controller/store-governance-contract.js";
 import { coreStoreContract, expectLinearChain, newRequest, type StoreBackend, T0 } from "./store-contract.js";
+import { fleetStoreContract } from "./store-fleet-contract.js";
 
 const run = promisify(execFile);
 
@@ -61,6 +62,8 @@ async function postgresBackend(): Promise<StoreBackend> {
 
 coreStoreContract("SQLite", sqliteBackend);
 coreStoreContract("PostgreSQL", postgresBackend);
+fleetStoreContract("SQLite", sqliteBackend);
+fleetStoreContract("PostgreSQL", postgresBackend);
 // The SQLite run of the governance contract is in test/unit/controller/store-governance.test.ts.
 governanceStoreContract("PostgreSQL", async () => {
   const backend = await postgresBackend();
