@@ -19,6 +19,7 @@ import { uploadPresigned } from "./sinks/s3-presigned.js";
 import { resolveTarget } from "./target/resolve.js";
 import type { TrustedKeys } from "./trusted-keys.js";
 import { verifyEnvelope } from "./verify.js";
+import type { AgentTelemetry } from "./telemetry/index.js";
 
 export interface AgentDeps {
   readonly trustedKeys: TrustedKeys;
@@ -32,6 +33,8 @@ export interface AgentDeps {
   readonly now?: () => number;
 }
 
+  /** OpenTelemetry (agent/telemetry); absent means off. */
+  readonly telemetry?: AgentTelemetry;
 /** The enabled subset of the registry; an unknown name in `--actions` stops start-up. */
 export function enabledActions(
   registry: ReadonlyMap<string, ActionDefinition>,
@@ -113,7 +116,9 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
     let streamed: RunningStream | undefined;
     // One line per request, accepted or refused (never the envelope or the result); a streamed
     // answer is logged once its last byte is out, with its size and digest.
-    const writeLog = (outcome: string, extra: Record<string, unknown>) =>
+    let traceparent: string | undefined;
+    const writeLog = (outcome: string, extra: Record<string, unknown> & { bytesOut: number }) => {
+      const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
       request.log.info(
         { ...record, outcome, durationMs: Math.round((performance.now() - started) * 1000) / 1000, ...extra },
         outcome === "ok" ? "request served" : "request refused",
@@ -138,6 +143,17 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
         iss: claims.iss,
         sub: claims.sub,
         action: claims.action,
+      deps.telemetry?.requestDone({
+        startedAt: startedAt.getTime(),
+        durationMs,
+        traceparent,
+        requestId: record.requestId as string | undefined,
+        subject: record.sub as string | undefined,
+        action: record.action as string | undefined,
+        outcome,
+        bytesOut: extra.bytesOut,
+      });
+    };
         ticket: claims.ticket,
         approvals: claims.approvals,
         breakGlass: claims.breakGlass,
@@ -151,8 +167,19 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
       const onClose = () => {
         if (!reply.raw.writableFinished) clientGone.abort(new Error("client disconnected"));
       };
+        // A refusal after the signature verified is still recorded with who asked for what.
+        onAuthentic: (authentic) => {
+          traceparent = authentic.traceparent;
+          record = {
+            requestId: authentic.jti,
+            iss: authentic.iss,
+            sub: authentic.sub,
+            action: authentic.action,
+          };
+        },
       reply.raw.once("close", onClose);
       let result: unknown;
+      traceparent = claims.traceparent;
       try {
         result = await runner.run(
           verified.action,

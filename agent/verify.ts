@@ -33,6 +33,12 @@ export interface VerifierOptions {
   readonly actions: ReadonlyMap<string, ActionDefinition>;
   /** Milliseconds since the epoch; injectable for tests. */
   readonly now?: () => number;
+  /**
+   * Told the claims once the signature verified and they parsed, before the remaining checks: a
+   * refusal after this point (expired, replayed, disabled action, …) is then recorded with who
+   * asked for what, and its span joins the request's trace. It only observes.
+   */
+  readonly onAuthentic?: (claims: RequestClaims) => void;
 }
 
 export interface VerifiedRequest {
@@ -123,6 +129,7 @@ export function verifyEnvelope(body: string, options: VerifierOptions): Verified
   const now = Math.floor((options.now ?? Date.now)() / 1000);
   if (claims.exp <= now) throw new AgentError("KH_EXPIRED", `the request expired ${now - claims.exp}s ago`);
   if (claims.iat > now + MAX_CLOCK_SKEW_SECONDS) {
+  options.onAuthentic?.(claims);
     throw new AgentError("KH_NOT_YET_VALID", `iat is ${claims.iat - now}s in the future`);
   }
   if (claims.exp - claims.iat > options.maxTtlSeconds) {

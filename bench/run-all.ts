@@ -7,6 +7,7 @@ import { benchArtifacts } from "./artifacts.js";
 import { benchHeapSnapshot } from "./heap-snapshot.js";
 import { type BenchResult, formatResult } from "./lib.js";
 import { benchLogTail } from "./log-tail.js";
+import { benchOidc } from "./oidc.js";
 import { benchRedact } from "./redact.js";
 import { benchVerify } from "./verify.js";
 
@@ -17,6 +18,7 @@ const BENCHES: Record<string, () => Promise<BenchResult | BenchResult[]>> = {
   redact: () => benchRedact(),
   "heap-snapshot": () => benchHeapSnapshot(),
   artifacts: () => benchArtifacts(),
+  oidc: () => benchOidc(),
 };
 
 const wanted = process.argv.slice(2);

@@ -70,14 +70,19 @@ export class ControllerClient {
     private readonly token: string | undefined,
   ) {}
 
+  /** The environment the client came from: its OTEL_* variables switch tracing on. */
+  private otelEnv: NodeJS.ProcessEnv = {};
+
   static fromEnv(env: NodeJS.ProcessEnv): ControllerClient {
     return new ControllerClient(
       (env.KEYHOLE_URL || DEFAULT_CONTROLLER_URL).replace(/\/+$/, ""),
       env.KEYHOLE_TOKEN,
     );
+    client.otelEnv = env;
+    return client;
   }
 
-  async call<T>(method: "GET" | "POST", path: string, body?: unknown): Promise<T> {
+  async call<T>(method: "GET" | "POST", path: string, body?: unknown, traceparent?: string): Promise<T> {
     if (!this.token) {
       throw new CliError(
         "KEYHOLE_TOKEN is not set: get one with `keyhole token issue --subject …`",
@@ -92,6 +97,8 @@ export class ControllerClient {
         headers: {
           authorization: `Bearer ${this.token}`,
           ...(body === undefined ? {} : { "content-type": "application/json" }),
+          // W3C trace context: the controller's request span continues the CLI's trace.
+          ...(traceparent ? { traceparent } : {}),
         },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         signal: AbortSignal.timeout(30_000),
@@ -134,7 +141,26 @@ export class ControllerClient {
     output?: "inline" | "stream" | "s3";
     breakGlass?: boolean;
   }): Promise<{ request: RequestView }> {
-    return this.call("POST", "/v1/requests", body);
+    // With OpenTelemetry configured (any OTEL_* variable), the request starts its trace here: a
+    // `keyhole.cli.run` span whose traceparent the controller continues through to the agent.
+    const { otelConfigured, startControllerTelemetry } = await import("../controller/telemetry/index.js");
+    if (!otelConfigured(this.otelEnv)) return this.call("POST", "/v1/requests", body);
+    const telemetry = await startControllerTelemetry(this.otelEnv, { service: "keyhole-cli" });
+    const span = telemetry.span("keyhole.cli.run", {
+      kind: "client",
+      attributes: { "keyhole.action": body.action, "keyhole.target": body.target },
+    });
+    try {
+      const answer = await this.call<{ request: RequestView }>("POST", "/v1/requests", body, span.traceparent);
+      span.setAttributes({ "keyhole.request.id": answer.request.id, "keyhole.status": answer.request.status });
+      span.end();
+      return answer;
+    } catch (err) {
+      span.end({ code: (err as CliError).code ?? "KH_CLI_FAILED", message: (err as Error).message });
+      throw err;
+    } finally {
+      await telemetry.shutdown().catch(() => {});
+    }
   }
 
   getRequest(id: string): Promise<{ request: RequestView }> {

@@ -27,7 +27,7 @@ export interface Envelope {
  */
 export function buildClaims(
   request: RequestRecord,
-  options: { issuer: string; ttlSeconds: number; now: number; output?: Output },
+  options: { issuer: string; ttlSeconds: number; now: number; output?: Output; traceparent?: string | undefined },
 ): RequestClaims {
   if (request.output === "s3" && options.output?.mode !== "s3")
     throw new Error("an s3 request needs its presigned upload in the envelope");
@@ -48,6 +48,8 @@ export function buildClaims(
     approvals: request.approvals.map((a) => a.subject),
     ...(request.breakGlass ? { breakGlass: true } : {}),
     output: options.output ?? { mode: request.output === "stream" ? "stream" : "inline" },
+    // The dispatch span's W3C trace context: the agent continues the trace (OpenTelemetry on only).
+    ...(options.traceparent ? { traceparent: options.traceparent } : {}),
   });
 }
 

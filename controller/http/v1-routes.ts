@@ -49,7 +49,10 @@ export function v1Routes(
     v1.post("/requests", createConfig, async (request, reply) => {
       parseInput(emptyQuerySchema, request.query, "query");
       const body = parseInput(createRequestBodySchema, request.body, "body");
-      const created = await requests.create(principalOf(request), body);
+      const traceparent = request.headers.traceparent;
+      const created = await requests.create(principalOf(request), body, {
+        traceparent: typeof traceparent === "string" ? traceparent : undefined,
+      });
       request.log.info(
         {
           requestId: created.id,

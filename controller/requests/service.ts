@@ -18,6 +18,8 @@ import { evaluate, type PolicyDecision } from "../policy/evaluate.js";
 import type { Policy } from "../policy/load-policy.js";
 import type { EnvironmentPolicy } from "../policy/schema.js";
 import type { OutputMode, RequestRecord, RequestStatus, Store } from "../store/types.js";
+import type { ControllerTelemetry } from "../telemetry/index.js";
+import { withTraceparent } from "../telemetry/trace-context.js";
 import { startSweeper } from "./sweeper.js";
 import type { Announcement } from "./webhook.js";
 
@@ -43,6 +45,8 @@ export interface RequestServiceDeps {
   readonly controllerId: string;
   readonly log: FastifyBaseLogger;
   readonly now: () => number;
+  /** OpenTelemetry (controller/telemetry); absent means off. */
+  readonly telemetry?: ControllerTelemetry;
   /** Announces pending requests and break-glass uses (the approval webhook); optional. */
   readonly announce?: ((announcement: Announcement) => void) | undefined;
 }
@@ -57,8 +61,45 @@ export class RequestService {
     this.actor = `controller:${deps.controllerId}`;
   }
 
-  /** Files a request; with no approvals needed it is approved at once and dispatched in the background. */
-  async create(who: Principal, input: NewRequestInput): Promise<RequestRecord> {
+  /**
+   * Files a request; with no approvals needed it is approved at once and dispatched in the background.
+   * `trace.traceparent` is the caller's trace (the CLI's header): the request's span continues it.
+   */
+  async create(
+    who: Principal,
+    input: NewRequestInput,
+    trace: { traceparent?: string | undefined } = {},
+  ): Promise<RequestRecord> {
+    const telemetry = this.deps.telemetry;
+    if (!telemetry?.enabled) return this.createUntraced(who, input);
+    const span = telemetry.span("keyhole.request.create", {
+      parent: trace.traceparent,
+      kind: "server",
+      attributes: {
+        "keyhole.action": input.action,
+        "keyhole.target": input.target,
+        "enduser.id": who.subject,
+        "keyhole.break_glass": Boolean(input.breakGlass),
+      },
+    });
+    try {
+      // Run under the span's trace, so a dispatch scheduled from here continues it.
+      const created = await withTraceparent(span.traceparent, () => this.createUntraced(who, input));
+      telemetry.rememberTrace(created.id, span.traceparent);
+      span.setAttributes({
+        "keyhole.request.id": created.id,
+        "keyhole.environment": created.environment,
+        "keyhole.status": created.status,
+      });
+      span.end();
+      return created;
+    } catch (err) {
+      span.end({ code: (err as { code?: string }).code ?? "KH_INTERNAL", message: (err as Error).message });
+      throw err;
+    }
+  }
+
+  private async createUntraced(who: Principal, input: NewRequestInput): Promise<RequestRecord> {
     const { store, policy, inventory, now } = this.deps;
     const agent = inventory.agents.get(input.target);
     if (!agent)

@@ -128,4 +128,19 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   CREATE TRIGGER reviews_no_delete BEFORE DELETE ON reviews
     BEGIN SELECT RAISE(ABORT, 'reviews are kept'); END;
   `,
+  // 4: signed audit checkpoints (issue 7). Each says "record seq has this hash", signed with the
+  // controller's audit key; they are never changed or deleted.
+  `
+  CREATE TABLE audit_checkpoints (
+    seq INTEGER PRIMARY KEY,
+    hash TEXT NOT NULL,
+    time TEXT NOT NULL,
+    kid TEXT NOT NULL,
+    signature TEXT NOT NULL
+  ) STRICT;
+  CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
+    BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END;
+  CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
+    BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END;
+  `,
 ];

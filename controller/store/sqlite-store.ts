@@ -8,6 +8,7 @@ import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { canonicalJson } from "../audit/canonical-json.js";
 import { type AuditEntry, type AuditRecord, chainRecord, GENESIS_HASH } from "../audit/chain.js";
+import type { AuditCheckpoint } from "../audit/checkpoint.js";
 import { SQLITE_MIGRATIONS } from "./sqlite-schema.js";
 import type {
   ApprovalOutcome,
@@ -402,6 +403,46 @@ export class SqliteStore implements Store {
       .prepare("SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?")
       .all(query.afterSeq ?? 0, query.limit ?? -1) as Row[];
     return rows.map(toAudit);
+  }
+
+  async auditHead(): Promise<{ seq: number; hash: string } | undefined> {
+    const row = this.db.prepare("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").get() as
+      | Row
+      | undefined;
+    return row && { seq: Number(row.seq), hash: String(row.hash) };
+  }
+
+  async appendCheckpoint(checkpoint: AuditCheckpoint): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT OR IGNORE INTO audit_checkpoints (seq, hash, time, kid, signature)
+         VALUES (@seq, @hash, @time, @kid, @signature)`,
+      )
+      .run(checkpoint);
+  }
+
+  async listCheckpoints(query: { afterSeq?: number } = {}): Promise<AuditCheckpoint[]> {
+    const rows = this.db
+      .prepare("SELECT * FROM audit_checkpoints WHERE seq > ? ORDER BY seq")
+      .all(query.afterSeq ?? -1) as Row[];
+    return rows.map((r) => ({
+      seq: Number(r.seq),
+      hash: String(r.hash),
+      time: String(r.time),
+      kid: String(r.kid),
+      signature: String(r.signature),
+    }));
+  }
+
+  private fleetStore: SqliteFleetStore | undefined;
+  /** The fleet's tables (sqlite-fleet.ts), written in this store's transactions and audit chain. */
+  get fleet(): FleetStore {
+    this.fleetStore ??= new SqliteFleetStore(
+      this.db,
+      (fn) => this.write(fn),
+      (entries, at) => this.append(entries, at),
+    );
+    return this.fleetStore;
   }
 
   async close(): Promise<void> {

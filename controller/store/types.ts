@@ -5,6 +5,7 @@
  * from any state (e.g. it is dispatched exactly once) however many callers race.
  */
 import type { AuditEntry, AuditRecord } from "../audit/chain.js";
+import type { AuditCheckpoint } from "../audit/checkpoint.js";
 
 export type RequestStatus =
   | "pending"
@@ -250,6 +251,12 @@ export interface Store {
   appendAudit(audit: readonly AuditEntry[], at: number): Promise<AuditRecord[]>;
   /** Audit records in chain order, from `afterSeq` (exclusive). */
   listAudit(query?: { afterSeq?: number; limit?: number }): Promise<AuditRecord[]>;
+  /** The newest audit record's seq and hash; undefined while the chain is empty. */
+  auditHead(): Promise<{ seq: number; hash: string } | undefined>;
+  /** Stores a signed checkpoint of the audit chain; a second one for the same seq is ignored. */
+  appendCheckpoint(checkpoint: AuditCheckpoint): Promise<void>;
+  /** Signed checkpoints in seq order, from `afterSeq` (exclusive). */
+  listCheckpoints(query?: { afterSeq?: number }): Promise<AuditCheckpoint[]>;
 
   close(): Promise<void>;
 }

@@ -1,0 +1,96 @@
+/**
+ * `keyhole audit export|verify|key`: the audit chain, read straight from the controller's data dir
+ * (or `--database`), like `keyhole token`. Verify exits 0 when the chain is intact, 1 naming the first
+ * broken record, 2 on a usage or configuration problem.
+ */
+import type { Command } from "commander";
+import { CliError } from "../errors.js";
+import { printJson, printLine } from "../output.js";
+
+const DATA_DIR_HELP = "the controller's data dir (KEYHOLE_DATA_DIR; default ./keyhole-data)";
+const DATABASE_HELP = "the controller's database, when not the data dir's SQLite (KEYHOLE_DATABASE)";
+
+/** A configuration problem (no data dir, unreadable key) is a usage-level failure: exit 2. */
+async function configErrorsExit2<T>(fn: () => Promise<T>): Promise<T> {
+  const { ConfigError } = await import("../../controller/errors.js");
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof ConfigError)
+      throw new CliError(err.message.replace(/:\n\s+/, ": ").replace(/\n\s+/g, "; "), 2, "KH_USAGE", {
+        cause: err,
+      });
+    throw err;
+  }
+}
+
+export function registerAuditCommands(program: Command, env: NodeJS.ProcessEnv): void {
+  const audit = program
+    .command("audit")
+    .description(
+      "the tamper-evident audit chain: export it, verify it, get the key that signs its checkpoints",
+    );
+  audit
+    .command("export")
+    .description("sign a checkpoint of the chain's head and write the chain up to it as JSON Lines")
+    .requiredOption("--out <file>", "where to write (mode 0600; replaced atomically)")
+    .option("--data-dir <dir>", DATA_DIR_HELP)
+    .option("--database <url>", DATABASE_HELP)
+    .option("--json", "print JSON")
+    .action(async (opts) => {
+      const { exportAudit } = await import("../../controller/audit/cli.js");
+      const summary = await configErrorsExit2(() =>
+        exportAudit({ dataDir: opts.dataDir, database: opts.database, env, out: opts.out }),
+      );
+      if (opts.json) printJson(summary);
+      else
+        printLine(
+          `exported records 1-${summary.head.seq} and ${summary.checkpoints} checkpoint(s) to ${summary.out}; head ${summary.head.hash} signed by ${summary.kid}`,
+        );
+    });
+  audit
+    .command("verify")
+    .description(
+      "prove the chain intact (the live one in the data dir, or an exported --file), or name the first record that was changed, deleted, inserted or reordered",
+    )
+    .option("--file <file>", "an export written by `keyhole audit export`")
+    .option("--key <jwks>", "the audit public key to pin (default: the data dir's audit-jwks.json)")
+    .option("--data-dir <dir>", DATA_DIR_HELP)
+    .option("--database <url>", DATABASE_HELP)
+    .option("--json", "print JSON")
+    .action(async (opts) => {
+      const { verifyAuditFile, verifyAuditStore } = await import("../../controller/audit/cli.js");
+      const location = { dataDir: opts.dataDir, database: opts.database, env };
+      const report = await configErrorsExit2(() =>
+        opts.file
+          ? verifyAuditFile({ ...location, file: opts.file, key: opts.key })
+          : verifyAuditStore({ ...location, key: opts.key }),
+      );
+      if (opts.json) printJson(report);
+      else if (report.ok) {
+        const signed = report.lastCheckpoint
+          ? `signed up to record ${report.lastCheckpoint.seq} (${report.lastCheckpoint.time})`
+          : "no signed checkpoint yet";
+        printLine(
+          `ok: ${report.records} records, 1-${report.lastSeq}, intact; ${signed}; key from ${report.keySource}`,
+        );
+        if (report.unsignedTail > 0)
+          printLine(
+            `note: the last ${report.unsignedTail} record(s) are chained but not yet covered by a signed checkpoint`,
+          );
+      }
+      if (!report.ok) {
+        const problem = report.problem!;
+        throw new CliError(`audit chain broken (${problem.kind}): ${problem.message}`, 1, "KH_AUDIT_BROKEN");
+      }
+    });
+  audit
+    .command("key")
+    .description("print the public key that signs audit checkpoints (JWKS), for verifiers to pin")
+    .option("--data-dir <dir>", DATA_DIR_HELP)
+    .action(async (opts) => {
+      const { auditPublicKey } = await import("../../controller/audit/cli.js");
+      const { keys } = await configErrorsExit2(() => auditPublicKey({ dataDir: opts.dataDir, env }));
+      printJson({ keys });
+    });
+}
