@@ -17,9 +17,9 @@ import { ReplayCache } from "./replay-cache.js";
 import { ActionRunner, RunningStream } from "./run-action.js";
 import { uploadPresigned } from "./sinks/s3-presigned.js";
 import { resolveTarget } from "./target/resolve.js";
+import type { AgentTelemetry } from "./telemetry/index.js";
 import type { TrustedKeys } from "./trusted-keys.js";
 import { verifyEnvelope } from "./verify.js";
-import type { AgentTelemetry } from "./telemetry/index.js";
 
 export interface AgentDeps {
   readonly trustedKeys: TrustedKeys;
@@ -31,10 +31,10 @@ export interface AgentDeps {
   readonly cgroupRoot?: string;
   /** Milliseconds since the epoch; injectable for tests. */
   readonly now?: () => number;
-}
-
   /** OpenTelemetry (agent/telemetry); absent means off. */
   readonly telemetry?: AgentTelemetry;
+}
+
 /** The enabled subset of the registry; an unknown name in `--actions` stops start-up. */
 export function enabledActions(
   registry: ReadonlyMap<string, ActionDefinition>,
@@ -120,9 +120,20 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
     const writeLog = (outcome: string, extra: Record<string, unknown> & { bytesOut: number }) => {
       const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
       request.log.info(
-        { ...record, outcome, durationMs: Math.round((performance.now() - started) * 1000) / 1000, ...extra },
+        { ...record, outcome, durationMs, ...extra },
         outcome === "ok" ? "request served" : "request refused",
       );
+      deps.telemetry?.requestDone({
+        startedAt: startedAt.getTime(),
+        durationMs,
+        traceparent,
+        requestId: record.requestId as string | undefined,
+        subject: record.sub as string | undefined,
+        action: record.action as string | undefined,
+        outcome,
+        bytesOut: extra.bytesOut,
+      });
+    };
     try {
       if (typeof request.body !== "string") {
         throw new AgentError("KH_UNSUPPORTED_MEDIA_TYPE", `the body must be ${REQUEST_CONTENT_TYPE}`);
@@ -136,24 +147,24 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
         replayCache,
         actions,
         ...(deps.now ? { now: deps.now } : {}),
+        // A refusal after the signature verified is still recorded with who asked for what.
+        onAuthentic: (authentic) => {
+          traceparent = authentic.traceparent;
+          record = {
+            requestId: authentic.jti,
+            iss: authentic.iss,
+            sub: authentic.sub,
+            action: authentic.action,
+          };
+        },
       });
       const { claims } = verified;
+      traceparent = claims.traceparent;
       record = {
         requestId: claims.jti,
         iss: claims.iss,
         sub: claims.sub,
         action: claims.action,
-      deps.telemetry?.requestDone({
-        startedAt: startedAt.getTime(),
-        durationMs,
-        traceparent,
-        requestId: record.requestId as string | undefined,
-        subject: record.sub as string | undefined,
-        action: record.action as string | undefined,
-        outcome,
-        bytesOut: extra.bytesOut,
-      });
-    };
         ticket: claims.ticket,
         approvals: claims.approvals,
         breakGlass: claims.breakGlass,
@@ -167,19 +178,8 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
       const onClose = () => {
         if (!reply.raw.writableFinished) clientGone.abort(new Error("client disconnected"));
       };
-        // A refusal after the signature verified is still recorded with who asked for what.
-        onAuthentic: (authentic) => {
-          traceparent = authentic.traceparent;
-          record = {
-            requestId: authentic.jti,
-            iss: authentic.iss,
-            sub: authentic.sub,
-            action: authentic.action,
-          };
-        },
       reply.raw.once("close", onClose);
       let result: unknown;
-      traceparent = claims.traceparent;
       try {
         result = await runner.run(
           verified.action,

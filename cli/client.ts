@@ -74,7 +74,7 @@ export class ControllerClient {
   private otelEnv: NodeJS.ProcessEnv = {};
 
   static fromEnv(env: NodeJS.ProcessEnv): ControllerClient {
-    return new ControllerClient(
+    const client = new ControllerClient(
       (env.KEYHOLE_URL || DEFAULT_CONTROLLER_URL).replace(/\/+$/, ""),
       env.KEYHOLE_TOKEN,
     );
@@ -132,7 +132,7 @@ export class ControllerClient {
     return json as T;
   }
 
-  createRequest(body: {
+  async createRequest(body: {
     action: string;
     target: string;
     params: Record<string, unknown>;
