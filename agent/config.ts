@@ -3,6 +3,7 @@
  * frozen. Nothing else in the agent reads `process.env`.
  */
 import { z } from "zod";
+import { labelsSchema } from "./fleet-protocol.js";
 import { DEFAULT_MAX_TTL_SECONDS } from "./protocol.js";
 
 /** Options as the CLI hands them over; every one may instead come from `KEYHOLE_<FLAG>`. */
@@ -17,6 +18,13 @@ export interface AgentCliOptions {
   maxTtlSeconds?: string | undefined;
   replayCacheSize?: string | undefined;
   fingerprintKeyFile?: string | undefined;
+  /** The controller to enroll with (docs/fleet.md). */
+  controller?: string | undefined;
+  enrollToken?: string | undefined;
+  /** `key=value` labels sent at enrollment (repeatable). */
+  label?: string[] | undefined;
+  /** The URL the controller should reach this agent at; default: the address it enrolls from. */
+  advertiseUrl?: string | undefined;
 }
 
 /** Flag name → environment variable, so docs, `--help` and the loader agree. */
@@ -31,6 +39,10 @@ export const AGENT_ENV: Record<keyof AgentCliOptions, string> = {
   maxTtlSeconds: "KEYHOLE_MAX_TTL_SECONDS",
   replayCacheSize: "KEYHOLE_REPLAY_CACHE_SIZE",
   fingerprintKeyFile: "KEYHOLE_FINGERPRINT_KEY_FILE",
+  controller: "KEYHOLE_CONTROLLER",
+  enrollToken: "KEYHOLE_ENROLL_TOKEN",
+  label: "KEYHOLE_LABELS",
+  advertiseUrl: "KEYHOLE_ADVERTISE_URL",
 };
 
 const listenSchema = z
@@ -44,6 +56,14 @@ const listenSchema = z
 
 const intFromString = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
+/** `key=value` pairs into a label set, every pair checked. */
+const labelPairsSchema = z
+  .array(z.string().regex(/^[^=]+=[^=]*$/, "must be key=value"))
+  .transform((pairs) =>
+    Object.fromEntries(pairs.map((p) => [p.slice(0, p.indexOf("=")), p.slice(p.indexOf("=") + 1)])),
+  )
+  .pipe(labelsSchema);
+
 const schema = z.strictObject({
   id: z.string({ error: "is required" }).min(1).max(253),
   environment: z.string({ error: "is required" }).min(1).max(63),
@@ -56,6 +76,11 @@ const schema = z.strictObject({
   /** Unexpired `jti`s remembered at once; past this the agent answers KH_BUSY rather than forget one. */
   replayCacheSize: intFromString(16, 10_000_000).default(50_000),
   fingerprintKeyFile: z.string().min(1).optional(),
+  /** Enrollment (docs/fleet.md): both or neither. */
+  controller: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional(),
+  enrollToken: z.string().min(1).max(512).optional(),
+  labels: labelPairsSchema.default({}),
+  advertiseUrl: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional(),
   /** Largest accepted envelope. */
   bodyLimitBytes: z
     .number()
@@ -99,18 +124,30 @@ export function loadAgentConfig(options: AgentCliOptions, env: NodeJS.ProcessEnv
     maxTtlSeconds: pick("maxTtlSeconds"),
     replayCacheSize: pick("replayCacheSize"),
     fingerprintKeyFile: pick("fingerprintKeyFile"),
+    controller: pick("controller"),
+    enrollToken: pick("enrollToken"),
+    labels: options.label && options.label.length > 0 ? options.label : splitList(env.KEYHOLE_LABELS, /,/),
+    advertiseUrl: pick("advertiseUrl"),
   };
   const parsed = schema.safeParse(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)));
   if (!parsed.success) {
     const flagOf = (path: PropertyKey[]) => {
       const key = String(path[0] ?? "");
-      const flag = `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`).replace(/^--log-roots$/, "--log-root")}`;
+      const flag = `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`
+        .replace(/^--log-roots$/, "--log-root")
+        .replace(/^--labels$/, "--label");
       const envName =
-        AGENT_ENV[key as keyof AgentCliOptions] ?? (key === "logRoots" ? AGENT_ENV.logRoot : undefined);
+        AGENT_ENV[key as keyof AgentCliOptions] ??
+        (key === "logRoots" ? AGENT_ENV.logRoot : key === "labels" ? AGENT_ENV.label : undefined);
       return envName ? `${flag} (${envName})` : flag;
     };
     const problems = parsed.error.issues.map((i) => `  ${flagOf(i.path)}: ${i.message}`);
     throw new Error(`invalid agent configuration:\n${problems.join("\n")}`);
+  }
+  if ((parsed.data.controller === undefined) !== (parsed.data.enrollToken === undefined)) {
+    throw new Error(
+      "invalid agent configuration:\n  --controller (KEYHOLE_CONTROLLER) and --enroll-token (KEYHOLE_ENROLL_TOKEN) go together",
+    );
   }
   return Object.freeze(parsed.data);
 }

@@ -9,6 +9,7 @@ import pino from "pino";
 import { ACTIONS } from "./actions/index.js";
 import { buildApp } from "./app.js";
 import { type AgentCliOptions, type AgentConfig, loadAgentConfig } from "./config.js";
+import { type Enrollment, EnrollmentRefused, startEnrollment } from "./enroll.js";
 import { createRedactor } from "./redact/index.js";
 import { loadTrustedKeys } from "./trusted-keys.js";
 
@@ -62,9 +63,34 @@ export async function runAgent(
     "listening",
   );
 
+  // Enrollment with a controller (docs/fleet.md): a refused first attempt is a configuration error.
+  let enrollment: Enrollment | undefined;
+  if (config.controller && config.enrollToken) {
+    try {
+      enrollment = await startEnrollment({
+        controller: config.controller,
+        token: config.enrollToken,
+        request: {
+          id: config.id,
+          environment: config.environment,
+          ...(config.advertiseUrl ? { url: config.advertiseUrl } : {}),
+          port,
+          labels: config.labels,
+          actions: [...(config.actions ?? ACTIONS.keys())],
+        },
+        log: logger,
+      });
+    } catch (err) {
+      await app.close();
+      if (err instanceof EnrollmentRefused)
+        throw new Error(`invalid agent enrollment: the controller refused it (${err.code}: ${err.message})`);
+      throw err;
+    }
+  }
+
   let closing: Promise<void> | undefined;
   const close = () => {
-    closing ??= app.close();
+    closing ??= (enrollment?.stop() ?? Promise.resolve()).then(() => app.close());
     return closing;
   };
   if (handleSignals) {

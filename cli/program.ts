@@ -4,7 +4,9 @@
  * one line on stderr saying why.
  */
 import { Command, CommanderError } from "commander";
+import { registerAgentCommands } from "./commands/agents.js";
 import { registerArtifactCommands } from "./commands/artifacts.js";
+import { registerCollectionCommands } from "./commands/collections.js";
 import { registerDemoCommand } from "./commands/demo.js";
 import { registerKeyCommands } from "./commands/keys.js";
 import { registerPolicyCommands } from "./commands/policy.js";
@@ -24,7 +26,9 @@ export function buildProgram(env: NodeJS.ProcessEnv): Command {
     .configureOutput({ outputError: (text, write) => write(`keyhole: ${text.replace(/^error: /, "")}`) });
   registerRequestCommands(program, env);
   registerArtifactCommands(program, env);
+  registerCollectionCommands(program, env);
   registerTokenCommands(program, env);
+  registerAgentCommands(program, env);
   registerPolicyCommands(program, env);
   registerReviewCommands(program, env);
   registerKeyCommands(program);

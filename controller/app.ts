@@ -8,6 +8,7 @@ import type { ArtifactService } from "./artifacts/service.js";
 import { artifactRoutes } from "./http/artifact-routes.js";
 import { installErrorHandlers } from "./http/error-handler.js";
 import { type GovernanceRouteDeps, governanceRoutes } from "./http/governance-routes.js";
+import { type FleetRouteDeps, fleetRoutes } from "./fleet/routes.js";
 import { v1Routes } from "./http/v1-routes.js";
 import type { Authenticator } from "./identity/principal.js";
 import type { RequestService } from "./requests/service.js";
@@ -20,6 +21,8 @@ export interface AppDeps {
   /** A pino logger (its redaction is what keeps tokens out of logs); none means silent. */
   readonly logger?: FastifyBaseLogger;
   readonly bodyLimitBytes?: number;
+  /** Enrollment, agents, collections and the alert hook (docs/fleet.md); optional. */
+  readonly fleet?: Omit<FleetRouteDeps, "authenticator">;
   /** Break-glass reviews, and the live policy and inventory for `/v1/policy/explain`; optional. */
   readonly governance?: Omit<GovernanceRouteDeps, "authenticator">;
   /** Requests one subject may create per minute (0 or unset: no limit). */
@@ -55,6 +58,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     app.register(governanceRoutes({ authenticator: deps.authenticator, ...deps.governance }), {
       prefix: "/v1",
     });
+  if (deps.fleet)
+    app.register(fleetRoutes({ authenticator: deps.authenticator, ...deps.fleet }), { prefix: "/v1" });
   if (deps.artifacts)
     app.register(artifactRoutes(deps.authenticator, deps.artifacts), { prefix: "/v1/artifacts" });
   return app;

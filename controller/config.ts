@@ -55,6 +55,12 @@ export interface ControllerOptions {
   rateLimitPerMinute?: string | number;
   /** Hours after which an open break-glass review is reported as overdue. */
   reviewOverdueHours?: string | number;
+  /** Alert trigger rules YAML (docs/fleet.md); unset means alerts trigger nothing. */
+  triggerRules?: string;
+  /** How often enrolled agents beat. */
+  heartbeatSeconds?: string | number;
+  /** An enrolled agent silent this long is offline (default three heartbeats). */
+  offlineAfterSeconds?: string | number;
 }
 
 /** Each option's environment variable. The controller id is not `KEYHOLE_ID`: the agent reads that one. */
@@ -84,6 +90,9 @@ export const CONTROLLER_ENV_VARS = {
   approvalWebhook: "KEYHOLE_APPROVAL_WEBHOOK",
   rateLimitPerMinute: "KEYHOLE_RATE_LIMIT_PER_MINUTE",
   reviewOverdueHours: "KEYHOLE_REVIEW_OVERDUE_HOURS",
+  triggerRules: "KEYHOLE_TRIGGER_RULES",
+  heartbeatSeconds: "KEYHOLE_HEARTBEAT_SECONDS",
+  offlineAfterSeconds: "KEYHOLE_OFFLINE_AFTER_SECONDS",
 } as const satisfies Record<keyof ControllerOptions, string>;
 
 const FLAGS: Record<keyof ControllerOptions, string> = {
@@ -112,6 +121,9 @@ const FLAGS: Record<keyof ControllerOptions, string> = {
   approvalWebhook: "--approval-webhook",
   rateLimitPerMinute: "--rate-limit-per-minute",
   reviewOverdueHours: "--review-overdue-hours",
+  triggerRules: "--trigger-rules",
+  heartbeatSeconds: "--heartbeat-seconds",
+  offlineAfterSeconds: "--offline-after-seconds",
 };
 
 const listenSchema = z.string().transform((text, ctx) => {
@@ -236,6 +248,9 @@ const rawSchema = z.strictObject({
     .positive()
     .max(24 * 365)
     .default(24),
+  triggerRules: z.string().min(1).optional(),
+  heartbeatSeconds: seconds(1, 3600).default(15),
+  offlineAfterSeconds: seconds(1, 86_400).optional(),
 });
 
 export interface ControllerConfig {
@@ -267,6 +282,10 @@ export interface ControllerConfig {
   readonly rateLimitPerMinute: number;
   /** Age at which an open break-glass review is reported as overdue. */
   readonly reviewOverdueSeconds: number;
+  /** The alert trigger rules file, if any. */
+  readonly triggerRulesPath: string | undefined;
+  readonly heartbeatSeconds: number;
+  readonly offlineAfterSeconds: number;
 }
 
 /** Where artifacts go: a local folder (the embedded default) or an S3 bucket. */
@@ -338,6 +357,8 @@ export function loadControllerConfig(
     problems.push("--oidc-issuer and --oidc-audience (KEYHOLE_OIDC_*): give both or neither");
   if (raw && raw.oidcIssuer === undefined && merged.oidcGroupsClaim !== undefined)
     problems.push("--oidc-groups-claim (KEYHOLE_OIDC_GROUPS_CLAIM): needs --oidc-issuer");
+  if (raw?.offlineAfterSeconds !== undefined && raw.offlineAfterSeconds <= raw.heartbeatSeconds)
+    problems.push("--offline-after-seconds (KEYHOLE_OFFLINE_AFTER_SECONDS): must exceed --heartbeat-seconds");
   if (problems.length > 0 || !raw) throw new ConfigError("invalid controller configuration", problems);
 
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(cwd, p));
@@ -379,6 +400,9 @@ export function loadControllerConfig(
     approvalWebhook: raw.approvalWebhook,
     rateLimitPerMinute: raw.rateLimitPerMinute,
     reviewOverdueSeconds: Math.round(raw.reviewOverdueHours * 3600),
+    triggerRulesPath: raw.triggerRules === undefined ? undefined : abs(raw.triggerRules),
+    heartbeatSeconds: raw.heartbeatSeconds,
+    offlineAfterSeconds: raw.offlineAfterSeconds ?? raw.heartbeatSeconds * 3,
   });
 }
 

@@ -41,6 +41,20 @@ export const CONTROLLER_ERRORS = {
   KH_NOT_FOUND: { status: 404, description: "No such route, or no such request visible to the caller." },
   KH_UNKNOWN_TARGET: { status: 404, description: "The target is not in the controller's inventory." },
   KH_ALREADY_APPROVED: { status: 409, description: "This approver has already approved the request." },
+  KH_ENROLL_DENIED: {
+    status: 403,
+    description:
+      "An agent tried to enroll into an environment other than its enrollment token's, or one the policy does not name.",
+  },
+  KH_AGENT_ID_TAKEN: {
+    status: 409,
+    description: "The agent id is in the inventory file, or belongs to another agent that is still online.",
+  },
+  KH_NO_TARGETS: { status: 404, description: "No reachable agent matches the collection's selector." },
+  KH_TARGETS_CHANGED: {
+    status: 409,
+    description: "The approval names a target list (its digest) other than the collection's.",
+  },
   KH_INVALID_STATE: { status: 409, description: "The request is not in a state that allows this decision." },
   KH_OUTPUT_UNSUPPORTED: {
     status: 409,

@@ -11,6 +11,10 @@ import { ArtifactService } from "./artifacts/service.js";
 import type { ArtifactStore } from "./artifacts/types.js";
 import type { ControllerConfig } from "./config.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
+import { CollectionService } from "./fleet/collections.js";
+import { FleetRegistry } from "./fleet/registry.js";
+import { loadTriggerRules } from "./fleet/trigger-rules.js";
+import { TriggerService } from "./fleet/triggers.js";
 import { chainAuthenticators, createOidcAuthenticator } from "./identity/oidc.js";
 import { createTokenAuthenticator } from "./identity/token-authenticator.js";
 import { type Inventory, loadInventory } from "./inventory/load-inventory.js";
@@ -36,6 +40,12 @@ export interface ControllerRuntime {
   readonly keys: ReadonlyMap<string, SigningKey>;
   /** Break-glass reviews. */
   readonly reviews: ReviewService;
+  /** Enrolled agents, collections and alert triggers (docs/fleet.md). */
+  readonly fleet: {
+    readonly registry: FleetRegistry;
+    readonly collections: CollectionService;
+    readonly triggers: TriggerService;
+  };
   /**
    * Re-reads the policy file (SIGHUP, or a file change when watched): swapped in when valid and usable,
    * else the old one stays; audited either way. Without a policy file there is nothing to reload.
@@ -69,6 +79,7 @@ export async function createController(
   // Live: every part below holds this one object, so a reload reaches all of them at once.
   const policy = new LivePolicy(await loadPolicy(config.policyPath));
   const inventory = await loadInventory(config.inventoryPath, policy);
+  const triggerRules = await loadTriggerRules(config.triggerRulesPath, policy);
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const keys = await loadEnvironmentKeys({
     dataDir: config.dataDir,
@@ -97,10 +108,22 @@ export async function createController(
       ],
       now(),
     );
-    const dispatcher = new Dispatcher({
+    // The inventory file and the enrolled agents: what the request path resolves targets in.
+    const fleetRegistry = new FleetRegistry({
       store,
       policy,
       inventory,
+      heartbeatSeconds: config.heartbeatSeconds,
+      offlineAfterSeconds: config.offlineAfterSeconds,
+      controllerId: config.id,
+      log,
+      now,
+    });
+    await fleetRegistry.start();
+    const dispatcher = new Dispatcher({
+      store,
+      policy,
+      inventory: fleetRegistry.inventory,
       keys,
       controllerId: config.id,
       timeoutMs: config.dispatchTimeoutSeconds * 1000,
@@ -122,7 +145,7 @@ export async function createController(
     const requests = new RequestService({
       store,
       policy,
-      inventory,
+      inventory: fleetRegistry.inventory,
       dispatcher,
       directUploads: artifactStore.direct !== undefined,
       controllerId: config.id,
@@ -138,6 +161,19 @@ export async function createController(
       log,
       now,
     });
+    const collections = new CollectionService({
+      store,
+      policy,
+      registry: fleetRegistry,
+      dispatcher,
+      keys,
+      controllerId: config.id,
+      timeoutMs: config.dispatchTimeoutSeconds * 1000,
+      maxResultBytes: config.maxResultBytes,
+      log,
+      now,
+    });
+    const triggers = new TriggerService({ rules: triggerRules, collections, store, log, now });
     const tokenAuthenticator = createTokenAuthenticator(store, now);
     const authenticator = config.oidc
       ? chainAuthenticators(
@@ -150,6 +186,7 @@ export async function createController(
       requests,
       artifacts,
       governance: { reviews, policy, inventory },
+      fleet: { policy, registry: fleetRegistry, collections, triggers },
       rateLimitPerMinute: config.rateLimitPerMinute,
       ...(options.logger ? { logger: options.logger } : {}),
       bodyLimitBytes: config.bodyLimitBytes,
@@ -164,6 +201,7 @@ export async function createController(
         return artifacts.sweepExpired();
       },
     });
+    await collections.start({ sweepIntervalMs: config.sweepIntervalSeconds * 1000 });
     const openedArtifacts = artifactStore;
     const reloader =
       config.policyPath === undefined
@@ -206,6 +244,7 @@ export async function createController(
       policy,
       inventory,
       reviews,
+      fleet: { registry: fleetRegistry, collections, triggers },
       reloadPolicy: async (trigger: ReloadTrigger = "manual") => reloader?.reload(trigger),
       keys,
       close: () => {
@@ -213,6 +252,9 @@ export async function createController(
           await reloader?.close();
           try {
             await app.close();
+            // Collections stop starting targets and wait for the ones in flight.
+            await collections.close();
+            await fleetRegistry.close();
             await requests.close();
           } finally {
             await webhook?.close();

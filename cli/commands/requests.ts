@@ -7,6 +7,7 @@ import { CliError, usageError } from "../errors.js";
 import { note, printJson, printLine } from "../output.js";
 import { collect, parseParams } from "../params.js";
 import { actionResultOf, renderResult, requestSummary, requestsTable } from "../render.js";
+import { decideCollection, runCollection } from "./collections.js";
 
 const STATUSES = ["pending", "approved", "dispatched", "completed", "failed", "denied", "expired"];
 const OUTPUTS = ["inline", "stream", "s3"] as const;
@@ -90,7 +91,17 @@ export function registerRequestCommands(program: Command, env: NodeJS.ProcessEnv
     .command("run")
     .description("ask the controller to run one diagnostic action on one agent (KEYHOLE_URL, KEYHOLE_TOKEN)")
     .argument("<action>", "the action, e.g. process-info or env")
-    .requiredOption("--target <agent>", "the agent id, as listed in the controller's inventory")
+    .option("--target <agent>", "the agent id, as `keyhole agents` lists it (or --selector)")
+    .option("--selector <k=v,…>", "every online agent whose labels match: one collection (docs/fleet.md)")
+    .option("--environment <env>", "with --selector: only agents of this environment")
+    .option(
+      "--max-concurrency <n>",
+      "with --selector: targets in flight at once (default 10; 1 for heap-snapshot, cpu-profile)",
+    )
+    .option(
+      "--max-errors <N|P%>",
+      "with --selector: stop starting targets once more than N (or P% of them) failed",
+    )
     .option(
       "--param <key=value>",
       "an action parameter (repeatable); values that parse as JSON are JSON",
@@ -114,6 +125,8 @@ export function registerRequestCommands(program: Command, env: NodeJS.ProcessEnv
     .option("--json", "print JSON")
     .action(async (action: string, opts) => {
       const timeout = parseTimeout(opts.timeout);
+      if (opts.selector !== undefined || opts.target === undefined)
+        return runCollection(action, opts, env, timeout);
       if (opts.breakGlass && !opts.ticket)
         throw usageError("--break-glass needs --ticket (the incident it is for)");
       if (!OUTPUTS.includes(opts.output)) throw usageError(`--output must be one of ${OUTPUTS.join(", ")}`);
@@ -147,6 +160,7 @@ export function registerRequestCommands(program: Command, env: NodeJS.ProcessEnv
     .option("--note <text>", "a note recorded with the approval")
     .option("--json", "print JSON")
     .action(async (id: string, opts) => {
+      if (await decideCollection("approve", id, opts, env)) return;
       const { request } = await ControllerClient.fromEnv(env).approve(id, opts.note);
       await report(request, opts, false);
     });
@@ -158,6 +172,7 @@ export function registerRequestCommands(program: Command, env: NodeJS.ProcessEnv
     .requiredOption("--reason <text>", "why (recorded in the audit log and shown to the requester)")
     .option("--json", "print JSON")
     .action(async (id: string, opts) => {
+      if (await decideCollection("deny", id, opts, env)) return;
       const { request } = await ControllerClient.fromEnv(env).deny(id, opts.reason);
       await report(request, opts, false);
     });

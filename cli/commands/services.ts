@@ -51,6 +51,22 @@ export function registerServiceCommands(program: Command, env: NodeJS.ProcessEnv
       "--fingerprint-key-file <file>",
       "per-deployment secret for fingerprints of masked values (KEYHOLE_FINGERPRINT_KEY_FILE)",
     )
+    // Enrollment (docs/fleet.md).
+    .option("--controller <url>", "enroll with this controller and keep a heartbeat (KEYHOLE_CONTROLLER)")
+    .option(
+      "--enroll-token <token>",
+      "enrollment token for this agent's environment; prefer the variable (KEYHOLE_ENROLL_TOKEN)",
+    )
+    .option(
+      "--label <key=value>",
+      "a label selectors can match (repeatable; KEYHOLE_LABELS, comma-separated)",
+      collect,
+      [],
+    )
+    .option(
+      "--advertise-url <url>",
+      "where the controller reaches this agent; default: the address it enrolls from (KEYHOLE_ADVERTISE_URL)",
+    )
     .action(async (opts) => {
       const { runAgent } = await import("../../agent/main.js");
       try {
@@ -91,6 +107,19 @@ export function registerServiceCommands(program: Command, env: NodeJS.ProcessEnv
     .option(
       "--review-overdue-hours <h>",
       "report open break-glass reviews older than this, default 24 (KEYHOLE_REVIEW_OVERDUE_HOURS)",
+    )
+    // Fleet (docs/fleet.md).
+    .option(
+      "--trigger-rules <file>",
+      "alert trigger rules YAML for POST /v1/hooks/alertmanager (KEYHOLE_TRIGGER_RULES)",
+    )
+    .option(
+      "--heartbeat-seconds <n>",
+      "how often enrolled agents beat, default 15 (KEYHOLE_HEARTBEAT_SECONDS)",
+    )
+    .option(
+      "--offline-after-seconds <n>",
+      "an enrolled agent silent this long is offline, default 3 heartbeats (KEYHOLE_OFFLINE_AFTER_SECONDS)",
     )
     // Artifact store (docs/artifacts.md): the local folder <data-dir>/artifacts unless --s3-bucket.
     .option("--s3-bucket <bucket>", "store artifacts in this S3 bucket (KEYHOLE_S3_BUCKET)")

@@ -143,4 +143,83 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
     BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END;
   `,
+  // fleet (issue 8): enrollment tokens, enrolled agents, collections (one approval for many
+  // targets; each target's request is linked in collection_requests) and trigger cooldowns.
+  `
+  CREATE TABLE enroll_tokens (
+    id TEXT PRIMARY KEY,
+    environment TEXT NOT NULL,
+    secret_hash TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    revoked_at INTEGER
+  ) STRICT;
+
+  CREATE TABLE enrolled_agents (
+    id TEXT PRIMARY KEY,
+    environment TEXT NOT NULL,
+    url TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    actions TEXT NOT NULL,
+    enroll_token_id TEXT NOT NULL REFERENCES enroll_tokens (id),
+    session_hash TEXT NOT NULL,
+    enrolled_at INTEGER NOT NULL,
+    last_seen_at INTEGER NOT NULL
+  ) STRICT;
+
+  CREATE TABLE collections (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL CHECK (status IN
+      ('pending', 'approved', 'running', 'completed', 'stopped', 'denied', 'expired')),
+    subject TEXT NOT NULL,
+    action TEXT NOT NULL,
+    selector TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    params TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    ticket TEXT,
+    output_mode TEXT NOT NULL CHECK (output_mode IN ('inline', 'stream')),
+    targets TEXT NOT NULL,
+    targets_digest TEXT NOT NULL,
+    max_concurrency INTEGER NOT NULL,
+    max_errors TEXT,
+    error_budget INTEGER NOT NULL,
+    approvals_required INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    trigger TEXT,
+    summary TEXT,
+    denied_by TEXT,
+    denial_reason TEXT
+  ) STRICT;
+  CREATE INDEX collections_by_status ON collections (status, expires_at);
+
+  CREATE TABLE collection_approvals (
+    collection_id TEXT NOT NULL REFERENCES collections (id),
+    subject TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    note TEXT,
+    PRIMARY KEY (collection_id, subject)
+  ) STRICT;
+  CREATE TRIGGER collection_approvals_no_update BEFORE UPDATE ON collection_approvals
+    BEGIN SELECT RAISE(ABORT, 'approvals are append-only'); END;
+  CREATE TRIGGER collection_approvals_no_delete BEFORE DELETE ON collection_approvals
+    BEGIN SELECT RAISE(ABORT, 'approvals are append-only'); END;
+
+  CREATE TABLE collection_requests (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    collection_id TEXT NOT NULL REFERENCES collections (id),
+    target TEXT NOT NULL,
+    request_id TEXT NOT NULL UNIQUE REFERENCES requests (id),
+    UNIQUE (collection_id, target)
+  ) STRICT;
+
+  CREATE TABLE trigger_firings (
+    key TEXT PRIMARY KEY,
+    fired_at INTEGER NOT NULL
+  ) STRICT;
+  `,
 ];

@@ -9,6 +9,8 @@ import Database from "better-sqlite3";
 import { canonicalJson } from "../audit/canonical-json.js";
 import { type AuditEntry, type AuditRecord, chainRecord, GENESIS_HASH } from "../audit/chain.js";
 import type { AuditCheckpoint } from "../audit/checkpoint.js";
+import type { FleetStore } from "./fleet-types.js";
+import { SqliteFleetStore } from "./sqlite-fleet.js";
 import { SQLITE_MIGRATIONS } from "./sqlite-schema.js";
 import type {
   ApprovalOutcome,

@@ -5,6 +5,7 @@
  * from any state (e.g. it is dispatched exactly once) however many callers race.
  */
 import type { AuditEntry, AuditRecord } from "../audit/chain.js";
+import type { FleetStore } from "./fleet-types.js";
 import type { AuditCheckpoint } from "../audit/checkpoint.js";
 
 export type RequestStatus =
@@ -160,6 +161,8 @@ export type ApprovalOutcome =
   | { readonly kind: "added"; readonly count: number; readonly approved: boolean };
 
 export interface Store {
+  /** Enrollment, enrolled agents, collections and trigger cooldowns (fleet-types.ts). */
+  readonly fleet: FleetStore;
   /** Stores a new token and its `token.issued` record. */
   insertToken(token: TokenRecord, audit: AuditEntry, at: number): Promise<void>;
   getToken(id: string): Promise<TokenRecord | undefined>;

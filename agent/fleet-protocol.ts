@@ -1,0 +1,63 @@
+/**
+ * The enrollment contract between an agent and the controller (docs/fleet.md). Like protocol.ts it
+ * lives in the agent, the party that speaks it first; the controller imports it.
+ *
+ * `POST /v1/agents/enroll` with `Authorization: Bearer <enrollment token>` registers the agent and
+ * answers a session secret; `POST /v1/agents/heartbeat` with `Authorization: Bearer <session>` keeps
+ * it marked online. Neither carries anything the agent would refuse to show: no keys, no results.
+ */
+import { z } from "zod";
+
+export const ENROLL_PATH = "/v1/agents/enroll";
+export const HEARTBEAT_PATH = "/v1/agents/heartbeat";
+
+/** A label key: `app`, `app.kubernetes.io/name`. */
+export const LABEL_KEY_PATTERN = /^[A-Za-z0-9]([A-Za-z0-9._/-]{0,61}[A-Za-z0-9])?$/;
+/** A label value (may be empty, as in Kubernetes). */
+export const LABEL_VALUE_PATTERN = /^([A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)?$/;
+/** An agent carries at most this many labels. */
+export const MAX_LABELS = 32;
+
+/** Agent ids as the inventory accepts them. */
+export const agentIdSchema = z
+  .string()
+  .max(253)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._/:-]*$/, "must be an agent id (A-Z, a-z, 0-9, ._/:-)");
+
+export const labelsSchema = z
+  .record(
+    z.string().regex(LABEL_KEY_PATTERN, "must be a label key"),
+    z.string().regex(LABEL_VALUE_PATTERN, "must be a label value"),
+  )
+  .refine((labels) => Object.keys(labels).length <= MAX_LABELS, `at most ${MAX_LABELS} labels`);
+
+export const enrollRequestSchema = z.strictObject({
+  id: agentIdSchema,
+  environment: z.string().min(1).max(63),
+  /** Where the controller should reach the agent; absent means the connection's address and `port`. */
+  url: z
+    .url({ protocol: /^https?$/ })
+    .max(2048)
+    .optional(),
+  port: z.number().int().min(1).max(65_535),
+  labels: labelsSchema.default({}),
+  actions: z
+    .array(z.string().regex(/^[a-z][a-z0-9-]{0,63}$/))
+    .max(64)
+    .default([]),
+});
+export type EnrollRequest = z.input<typeof enrollRequestSchema>;
+
+export const enrollResponseSchema = z.object({
+  agent: z.object({ id: z.string(), environment: z.string(), url: z.string() }),
+  /** The agent's heartbeat credential, shown once. */
+  session: z.string().min(20).max(200),
+  heartbeatSeconds: z.number().int().min(1).max(3600),
+});
+export type EnrollResponse = z.infer<typeof enrollResponseSchema>;
+
+export const heartbeatRequestSchema = z.strictObject({ id: agentIdSchema });
+
+export const heartbeatResponseSchema = z.object({
+  heartbeatSeconds: z.number().int().min(1).max(3600),
+});

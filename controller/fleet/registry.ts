@@ -1,0 +1,322 @@
+/**
+ * The fleet: agents from the inventory file ("static") and agents that enrolled themselves, as one
+ * directory. Enrolled agents are kept in memory (loaded at start, refreshed every heartbeat interval
+ * so replicas sharing a database converge) and their heartbeats are written in one batch per
+ * interval: a heartbeat is a liveness fact, not an audited decision, so it need not cost a commit.
+ *
+ * An enrolled agent is `online` while its last heartbeat is at most `offlineAfterSeconds` old,
+ * `offline` after that, and `revoked` once its enrollment token is revoked or expired; a revoked agent
+ * is no target at all, not even by id.
+ */
+import type { FastifyBaseLogger } from "fastify";
+import type { EnrollRequest } from "../../agent/fleet-protocol.js";
+import type { AuditEntry } from "../audit/chain.js";
+import { ControllerError } from "../errors.js";
+import type { Inventory, InventoryAgent } from "../inventory/load-inventory.js";
+import type { Policy } from "../policy/load-policy.js";
+import type { EnrolledAgentRecord, EnrollTokenRecord } from "../store/fleet-types.js";
+import type { Store } from "../store/types.js";
+import { mintSession, sessionMatches, verifyEnrollToken } from "./credentials.js";
+import { type Selector, selectorMatches } from "./selector.js";
+
+export type AgentState = "static" | "online" | "offline" | "revoked";
+
+/** One agent as `keyhole agents` shows it. Times are epoch milliseconds. */
+export interface FleetAgent {
+  readonly id: string;
+  readonly environment: string;
+  readonly url: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly source: "static" | "enrolled";
+  readonly state: AgentState;
+  readonly actions?: readonly string[];
+  readonly enrolledAt?: number;
+  readonly lastSeenAt?: number;
+}
+
+export interface FleetRegistryDeps {
+  readonly store: Store;
+  readonly policy: Policy;
+  readonly inventory: Inventory;
+  readonly heartbeatSeconds: number;
+  readonly offlineAfterSeconds: number;
+  readonly controllerId: string;
+  readonly log: FastifyBaseLogger;
+  readonly now: () => number;
+}
+
+export interface EnrollOutcome {
+  readonly agent: { id: string; environment: string; url: string };
+  readonly session: string;
+  readonly heartbeatSeconds: number;
+}
+
+export class FleetRegistry {
+  /** The inventory file and the enrolled agents that are not revoked, as the request path sees them. */
+  readonly inventory: Inventory;
+  private readonly deps: FleetRegistryDeps;
+  private readonly enrolled = new Map<string, EnrolledAgentRecord>();
+  /** Heartbeats not yet written. */
+  private readonly seen = new Map<string, number>();
+  /** Enrollment tokens that no longer enroll or beat (revoked or expired), by id. */
+  private deadTokens = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
+  private refreshing: Promise<void> | undefined;
+
+  constructor(deps: FleetRegistryDeps) {
+    this.deps = deps;
+    this.inventory = Object.freeze({
+      source: deps.inventory.source,
+      agents: new CombinedAgents(deps.inventory.agents, (id) => this.targetable(id)),
+    });
+  }
+
+  /** Loads the enrolled agents and starts the refresh timer (unref'd). */
+  async start(): Promise<void> {
+    await this.refresh();
+    this.timer ??= setInterval(() => {
+      this.refreshing ??= this.refresh()
+        .catch((err: unknown) => this.deps.log.error({ err }, "refreshing the fleet failed"))
+        .finally(() => {
+          this.refreshing = undefined;
+        });
+    }, this.deps.heartbeatSeconds * 1000);
+    this.timer.unref();
+  }
+
+  /** Stops the timer and writes the heartbeats seen since the last refresh. */
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.refreshing;
+    await this.flushHeartbeats();
+  }
+
+  /** Writes pending heartbeats, then reloads agents and token states from the store. */
+  async refresh(): Promise<void> {
+    await this.flushHeartbeats();
+    const now = this.deps.now();
+    const tokens = await this.deps.store.fleet.listEnrollTokens();
+    this.deadTokens = new Set(tokens.filter((t) => !tokenLive(t, now)).map((t) => t.id));
+    const agents = await this.deps.store.fleet.listEnrolledAgents();
+    const ids = new Set<string>();
+    for (const agent of agents) {
+      ids.add(agent.id);
+      const known = this.enrolled.get(agent.id);
+      const lastSeenAt = Math.max(agent.lastSeenAt, known?.lastSeenAt ?? 0, this.seen.get(agent.id) ?? 0);
+      this.enrolled.set(agent.id, { ...agent, lastSeenAt });
+    }
+    for (const id of this.enrolled.keys()) if (!ids.has(id)) this.enrolled.delete(id);
+  }
+
+  /**
+   * Registers an agent presenting `token`. `remoteAddress` is the connection's, used for the URL when
+   * the agent does not name one. Throws KH_UNAUTHENTICATED, KH_ENROLL_DENIED or KH_AGENT_ID_TAKEN.
+   */
+  async enroll(
+    token: string,
+    input: EnrollRequest & { labels: Record<string, string>; actions: string[] },
+    remoteAddress: string,
+  ): Promise<EnrollOutcome> {
+    const { store, policy, now } = this.deps;
+    const at = now();
+    const record = await verifyEnrollToken(store.fleet, token, at);
+    if (!record) throw new ControllerError("KH_UNAUTHENTICATED", "a valid enrollment token is required");
+    const refuse = async (code: "KH_ENROLL_DENIED" | "KH_AGENT_ID_TAKEN", message: string) => {
+      await store.appendAudit(
+        [
+          {
+            actor: `agent:${input.id}`,
+            event: "agent.refused",
+            details: {
+              agent: input.id,
+              environment: input.environment,
+              enrollTokenId: record.id,
+              tokenEnvironment: record.environment,
+              code,
+              message,
+            },
+          },
+        ],
+        at,
+      );
+      return new ControllerError(code, message);
+    };
+    if (input.environment !== record.environment) {
+      throw await refuse(
+        "KH_ENROLL_DENIED",
+        `this enrollment token enrolls agents into "${record.environment}" only, not "${input.environment}"`,
+      );
+    }
+    if (!policy.environments.has(input.environment))
+      throw await refuse("KH_ENROLL_DENIED", `environment "${input.environment}" is not in the policy`);
+    if (this.deps.inventory.agents.has(input.id))
+      throw await refuse("KH_AGENT_ID_TAKEN", `agent id "${input.id}" is in the inventory file`);
+    const url = input.url ?? urlFrom(remoteAddress, input.port);
+    const previous = this.enrolled.get(input.id) ?? (await store.fleet.getEnrolledAgent(input.id));
+    if (previous && previous.url !== url && this.stateOf(previous, at) === "online") {
+      // Another live agent holds this id: taking it over would route its requests elsewhere.
+      throw await refuse(
+        "KH_AGENT_ID_TAKEN",
+        `agent id "${input.id}" belongs to an online agent at another address; retry once it stops beating`,
+      );
+    }
+    const { session, hash } = mintSession();
+    const agent: EnrolledAgentRecord = {
+      id: input.id,
+      environment: input.environment,
+      url,
+      labels: { ...input.labels },
+      actions: [...input.actions],
+      enrollTokenId: record.id,
+      sessionHash: hash,
+      enrolledAt: at,
+      lastSeenAt: at,
+    };
+    const audit: AuditEntry = {
+      actor: `agent:${input.id}`,
+      event: "agent.enrolled",
+      details: {
+        agent: agent.id,
+        environment: agent.environment,
+        url: agent.url,
+        labels: agent.labels,
+        actions: agent.actions,
+        enrollTokenId: record.id,
+        ...(previous
+          ? { replaced: { url: previous.url, enrolledAt: new Date(previous.enrolledAt).toISOString() } }
+          : {}),
+      },
+    };
+    await store.fleet.saveEnrolledAgent(agent, [audit], at);
+    this.enrolled.set(agent.id, agent);
+    this.seen.delete(agent.id);
+    this.deps.log.info({ agent: agent.id, environment: agent.environment, url }, "agent enrolled");
+    return {
+      agent: { id: agent.id, environment: agent.environment, url },
+      session,
+      heartbeatSeconds: this.deps.heartbeatSeconds,
+    };
+  }
+
+  /** Marks an agent seen. Throws KH_UNAUTHENTICATED for a wrong session or a dead enrollment token. */
+  async heartbeat(session: string, id: string): Promise<{ heartbeatSeconds: number }> {
+    const at = this.deps.now();
+    const agent = this.enrolled.get(id) ?? (await this.deps.store.fleet.getEnrolledAgent(id));
+    if (!agent || !sessionMatches(agent.sessionHash, session))
+      throw new ControllerError("KH_UNAUTHENTICATED", "a valid agent session is required");
+    // Read, not cached: a revoked token stops its agents at their next beat, on every replica.
+    const token = await this.deps.store.fleet.getEnrollToken(agent.enrollTokenId);
+    if (!token || !tokenLive(token, at)) {
+      this.deadTokens.add(agent.enrollTokenId);
+      throw new ControllerError("KH_UNAUTHENTICATED", "the agent's enrollment token is revoked or expired");
+    }
+    if (!this.enrolled.has(id)) this.enrolled.set(id, agent);
+    this.seen.set(id, at);
+    return { heartbeatSeconds: this.deps.heartbeatSeconds };
+  }
+
+  /** Every agent, static first, then enrolled; optionally only those a selector matches. */
+  list(selector?: Selector): FleetAgent[] {
+    const now = this.deps.now();
+    const out: FleetAgent[] = [];
+    for (const agent of this.deps.inventory.agents.values()) {
+      out.push({ ...agent, labels: agent.labels, source: "static", state: "static" });
+    }
+    for (const agent of [...this.enrolled.values()].sort((a, b) => a.id.localeCompare(b.id))) {
+      out.push({
+        id: agent.id,
+        environment: agent.environment,
+        url: agent.url,
+        labels: agent.labels,
+        source: "enrolled",
+        state: this.stateOf(agent, now),
+        actions: agent.actions,
+        enrolledAt: agent.enrolledAt,
+        lastSeenAt: this.lastSeen(agent),
+      });
+    }
+    return selector ? out.filter((a) => selectorMatches(selector, a.labels)) : out;
+  }
+
+  private lastSeen(agent: EnrolledAgentRecord): number {
+    return Math.max(agent.lastSeenAt, this.seen.get(agent.id) ?? 0);
+  }
+
+  private stateOf(agent: EnrolledAgentRecord, now: number): AgentState {
+    if (this.deadTokens.has(agent.enrollTokenId)) return "revoked";
+    return now - this.lastSeen(agent) <= this.deps.offlineAfterSeconds * 1000 ? "online" : "offline";
+  }
+
+  /** An enrolled agent the request path may address (by id): any state but revoked. */
+  private targetable(id: string): InventoryAgent | undefined {
+    const agent = this.enrolled.get(id);
+    if (!agent || this.stateOf(agent, this.deps.now()) === "revoked") return undefined;
+    return { id: agent.id, environment: agent.environment, url: agent.url, labels: agent.labels };
+  }
+
+  private async flushHeartbeats(): Promise<void> {
+    if (this.seen.size === 0) return;
+    const batch = [...this.seen].map(([id, at]) => ({ id, at }));
+    this.seen.clear();
+    for (const { id, at } of batch) {
+      const agent = this.enrolled.get(id);
+      if (agent && agent.lastSeenAt < at) this.enrolled.set(id, { ...agent, lastSeenAt: at });
+    }
+    await this.deps.store.fleet.recordHeartbeats(batch);
+  }
+}
+
+function tokenLive(token: EnrollTokenRecord, now: number): boolean {
+  return token.revokedAt === undefined && token.expiresAt > now;
+}
+
+/** `http://<address>:<port>`, for an agent that did not say where it listens. */
+function urlFrom(remoteAddress: string, port: number): string {
+  const address = remoteAddress.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, "");
+  return `http://${address.includes(":") ? `[${address}]` : address}:${port}`;
+}
+
+/**
+ * The inventory's map with enrolled agents behind it: what `inventory.agents.get(id)` answers on the
+ * request path. The file wins over enrollment (enrollment refuses its ids anyway).
+ */
+class CombinedAgents implements ReadonlyMap<string, InventoryAgent> {
+  constructor(
+    private readonly fixed: ReadonlyMap<string, InventoryAgent>,
+    private readonly enrolled: (id: string) => InventoryAgent | undefined,
+  ) {}
+
+  get(id: string): InventoryAgent | undefined {
+    return this.fixed.get(id) ?? this.enrolled(id);
+  }
+
+  has(id: string): boolean {
+    return this.get(id) !== undefined;
+  }
+
+  /** The inventory file's agents only: iteration is for start-up reports, targets are looked up by id. */
+  get size(): number {
+    return this.fixed.size;
+  }
+
+  forEach(fn: (value: InventoryAgent, key: string, map: ReadonlyMap<string, InventoryAgent>) => void): void {
+    for (const [k, v] of this.fixed) fn(v, k, this);
+  }
+
+  entries(): MapIterator<[string, InventoryAgent]> {
+    return this.fixed.entries();
+  }
+
+  keys(): MapIterator<string> {
+    return this.fixed.keys();
+  }
+
+  values(): MapIterator<InventoryAgent> {
+    return this.fixed.values();
+  }
+
+  [Symbol.iterator](): MapIterator<[string, InventoryAgent]> {
+    return this.fixed.entries();
+  }
+}

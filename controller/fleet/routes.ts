@@ -1,0 +1,192 @@
+/**
+ * The fleet's HTTP API (docs/fleet.md). Two gates in two scopes: agents authenticate with their
+ * enrollment token (enroll) or session (heartbeat); people and services with bearer tokens like on
+ * every other `/v1` route. Handlers only parse and delegate.
+ */
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { z } from "zod";
+import { enrollRequestSchema, heartbeatRequestSchema } from "../../agent/fleet-protocol.js";
+import { MAX_REASON_LENGTH } from "../../agent/protocol.js";
+import { ControllerError } from "../errors.js";
+import { principalOf, requireBearer } from "../http/authenticate.js";
+import { emptyQuerySchema } from "../http/schemas.js";
+import { parseInput } from "../http/validate.js";
+import type { Authenticator, Principal } from "../identity/principal.js";
+import { bindingSubjectMatches } from "../policy/evaluate.js";
+import type { Policy } from "../policy/load-policy.js";
+import { COLLECTION_STATUSES } from "../store/fleet-types.js";
+import { type CollectionService, MAX_CONCURRENCY } from "./collections.js";
+import type { FleetRegistry } from "./registry.js";
+import { parseSelector, SelectorError } from "./selector.js";
+import { alertmanagerPayloadSchema, type TriggerService } from "./triggers.js";
+import { toCollectionView } from "./view.js";
+
+export interface FleetRouteDeps {
+  readonly authenticator: Authenticator;
+  readonly policy: Policy;
+  readonly registry: FleetRegistry;
+  readonly collections: CollectionService;
+  readonly triggers: TriggerService;
+}
+
+const idParams = z.strictObject({ id: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, "must be a collection id") });
+
+const listAgentsQuery = z.strictObject({
+  selector: z.string().max(1024).optional(),
+  environment: z.string().max(63).optional(),
+  state: z.enum(["static", "online", "offline", "revoked"]).optional(),
+});
+
+const createCollectionBody = z.strictObject({
+  action: z.string().regex(/^[a-z][a-z0-9-]{0,63}$/, "must be an action name"),
+  selector: z.string().trim().min(1).max(1024),
+  environment: z.string().min(1).max(63).optional(),
+  params: z.record(z.string(), z.unknown()).default({}),
+  reason: z.string().trim().min(1).max(MAX_REASON_LENGTH),
+  ticket: z.string().trim().min(1).max(200).optional(),
+  maxConcurrency: z.number().int().min(1).max(MAX_CONCURRENCY).optional(),
+  /** `N` or `P%`. */
+  maxErrors: z.union([z.number().int().min(0), z.string().max(8)]).optional(),
+  output: z.enum(["inline", "stream"]).optional(),
+});
+
+const listCollectionsQuery = z.strictObject({
+  status: z.enum(COLLECTION_STATUSES).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+});
+
+const approveBody = z.strictObject({
+  note: z.string().trim().min(1).max(MAX_REASON_LENGTH).optional(),
+  /** The digest of the target list the approver was shown. */
+  targetsDigest: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/, "must be a SHA-256 digest in hex")
+    .optional(),
+});
+
+const denyBody = z.strictObject({ reason: z.string().trim().min(1).max(MAX_REASON_LENGTH) });
+
+function bearerOf(request: FastifyRequest): string | undefined {
+  return /^Bearer +(\S{1,512})\s*$/i.exec(request.headers.authorization ?? "")?.[1];
+}
+
+/** True when some binding gives `who` a role in `environment`: who may see its agents. */
+function seesEnvironment(policy: Policy, who: Principal, environment: string): boolean {
+  return policy.bindings.some(
+    (b) =>
+      (b.environments.includes("*") || b.environments.includes(environment)) &&
+      b.subjects.some((s) => bindingSubjectMatches(s, who) !== undefined),
+  );
+}
+
+export function fleetRoutes(deps: FleetRouteDeps) {
+  return async (v1: FastifyInstance): Promise<void> => {
+    // Agents: their own credentials, no user token.
+    await v1.register(async (agents) => {
+      agents.post("/agents/enroll", async (request, reply) => {
+        parseInput(emptyQuerySchema, request.query, "query");
+        const token = bearerOf(request);
+        if (!token) throw new ControllerError("KH_UNAUTHENTICATED", "a valid enrollment token is required");
+        const body = parseInput(enrollRequestSchema, request.body, "body");
+        const enrolled = await deps.registry.enroll(token, body, request.socket.remoteAddress ?? "127.0.0.1");
+        return reply.code(201).send(enrolled);
+      });
+      agents.post("/agents/heartbeat", async (request) => {
+        parseInput(emptyQuerySchema, request.query, "query");
+        const session = bearerOf(request);
+        if (!session) throw new ControllerError("KH_UNAUTHENTICATED", "a valid agent session is required");
+        const { id } = parseInput(heartbeatRequestSchema, request.body, "body");
+        return deps.registry.heartbeat(session, id);
+      });
+    });
+
+    // People and services.
+    await v1.register(async (scope) => {
+      requireBearer(scope, deps.authenticator);
+
+      scope.get("/agents", async (request) => {
+        const query = parseInput(listAgentsQuery, request.query, "query");
+        let selector: ReturnType<typeof parseSelector> | undefined;
+        try {
+          selector = query.selector === undefined ? undefined : parseSelector(query.selector);
+        } catch (err) {
+          if (err instanceof SelectorError)
+            throw new ControllerError("KH_BAD_REQUEST", `query.selector: ${err.message}`);
+          throw err;
+        }
+        const who = principalOf(request);
+        const agents = deps.registry
+          .list(selector)
+          .filter(
+            (a) =>
+              (query.environment === undefined || a.environment === query.environment) &&
+              (query.state === undefined || a.state === query.state),
+          )
+          .filter((a) => seesEnvironment(deps.policy, who, a.environment));
+        return {
+          agents: agents.map((a) => ({
+            id: a.id,
+            environment: a.environment,
+            url: a.url,
+            labels: a.labels,
+            source: a.source,
+            state: a.state,
+            ...(a.actions ? { actions: a.actions } : {}),
+            ...(a.enrolledAt ? { enrolledAt: new Date(a.enrolledAt).toISOString() } : {}),
+            ...(a.lastSeenAt ? { lastSeenAt: new Date(a.lastSeenAt).toISOString() } : {}),
+          })),
+        };
+      });
+
+      scope.post("/collections", async (request, reply) => {
+        parseInput(emptyQuerySchema, request.query, "query");
+        const body = parseInput(createCollectionBody, request.body, "body");
+        const created = await deps.collections.create(principalOf(request), {
+          ...body,
+          maxErrors: body.maxErrors === undefined ? undefined : String(body.maxErrors),
+        });
+        request.log.info(
+          { collectionId: created.id, action: created.action, targets: created.targets.length },
+          "collection created",
+        );
+        return reply.code(201).send({ collection: toCollectionView(created) });
+      });
+
+      scope.get("/collections", async (request) => {
+        const query = parseInput(listCollectionsQuery, request.query, "query");
+        const found = await deps.collections.list(principalOf(request), query);
+        return { collections: found.map((c) => toCollectionView(c)) };
+      });
+
+      scope.get("/collections/:id", async (request) => {
+        parseInput(emptyQuerySchema, request.query, "query");
+        const { id } = parseInput(idParams, request.params, "path");
+        const { collection, targets } = await deps.collections.get(principalOf(request), id);
+        return { collection: toCollectionView(collection, targets) };
+      });
+
+      scope.post("/collections/:id/approve", async (request) => {
+        parseInput(emptyQuerySchema, request.query, "query");
+        const { id } = parseInput(idParams, request.params, "path");
+        const { note, targetsDigest } = parseInput(approveBody, request.body ?? {}, "body");
+        const approved = await deps.collections.approve(principalOf(request), id, note, targetsDigest);
+        return { collection: toCollectionView(approved) };
+      });
+
+      scope.post("/collections/:id/deny", async (request) => {
+        parseInput(emptyQuerySchema, request.query, "query");
+        const { id } = parseInput(idParams, request.params, "path");
+        const { reason } = parseInput(denyBody, request.body, "body");
+        return {
+          collection: toCollectionView(await deps.collections.deny(principalOf(request), id, reason)),
+        };
+      });
+
+      scope.post("/hooks/alertmanager", async (request) => {
+        parseInput(emptyQuerySchema, request.query, "query");
+        const payload = parseInput(alertmanagerPayloadSchema, request.body, "body");
+        return deps.triggers.alertmanager(principalOf(request), payload);
+      });
+    });
+  };
+}
