@@ -3,7 +3,7 @@ import { findBrokenLink } from "../../../controller/audit/chain.js";
 import { type CapturedLog, captureLog } from "../../helpers/capture-log.js";
 import { type Harness, startHarness } from "./helpers.js";
 
-export const GOVERNANCE_POLICY = `environments:
+const GOVERNANCE_POLICY = `environments:
   production: { approvals: 1, maxTtlSeconds: 120, breakGlass: true, breakGlassCooldownSeconds: 600 }
   staging: { approvals: 0 }
   restricted: { approvals: 1 }
