@@ -105,6 +105,10 @@ export async function startS3(bucket = "keyhole-artifacts"): Promise<TestS3> {
       },
     );
     upstream.on("error", () => res.destroy());
+    // A client cut off mid-body (goAway) must not leave s3rver waiting for the rest forever.
+    req.once("close", () => {
+      if (!req.complete) upstream.destroy();
+    });
     req.pipe(upstream);
   }
   await new Promise<void>((ok) => proxy.listen(0, "127.0.0.1", ok));

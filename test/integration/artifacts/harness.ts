@@ -20,6 +20,7 @@ import { buildApp } from "../../../agent/app.js";
 import { loadAgentConfig } from "../../../agent/config.js";
 import { claimsSchema, type RequestClaims } from "../../../agent/protocol.js";
 import { createRedactor } from "../../../agent/redact/index.js";
+import { uploadPresigned } from "../../../agent/sinks/s3-presigned.js";
 import { parseTrustedKeys } from "../../../agent/trusted-keys.js";
 import { createS3Client } from "../../../controller/artifacts/s3-client.js";
 import { openS3ArtifactStore } from "../../../controller/artifacts/s3-store.js";
@@ -80,6 +81,8 @@ export interface FakeStreamBehaviour {
   onChunk?: (index: number) => void;
   /** Pause between chunks, ms. */
   delayMs?: number;
+  /** In the s3 mode: reports this many bytes instead of the true count. */
+  reportBytes?: number;
 }
 
 export interface ArtifactHarness {
@@ -158,6 +161,38 @@ export async function startArtifactHarness(
         const { payload } = await compactVerify(Buffer.concat(chunks).toString(), jwks);
         const claims: RequestClaims = claimsSchema.parse(JSON.parse(new TextDecoder().decode(payload)));
         const behaviour = harnessState.fake;
+        if (claims.output.mode === "s3") {
+          // Uploads with the presigned URLs like the real agent (its sink), then answers, lies or vanishes.
+          const sent =
+            behaviour.cutAfter === undefined
+              ? behaviour.body
+              : behaviour.body.subarray(0, behaviour.cutAfter);
+          const { parts } = await uploadPresigned(
+            Readable.from([sent]),
+            claims.output,
+            AbortSignal.timeout(20_000),
+          );
+          if (behaviour.cutAfter !== undefined) {
+            res.socket?.destroy();
+            return;
+          }
+          res.writeHead(200, { "content-type": "application/json" });
+          res.end(
+            JSON.stringify({
+              requestId: claims.jti,
+              agent: FAKE_AGENT,
+              action: claims.action,
+              filename: "fake.bin",
+              contentType: "application/octet-stream",
+              upload: {
+                parts,
+                bytes: behaviour.reportBytes ?? behaviour.body.length,
+                sha256: behaviour.lie ?? sha256(behaviour.body),
+              },
+            }),
+          );
+          return;
+        }
         res.writeHead(200, {
           "content-type": "application/octet-stream",
           "content-disposition": 'attachment; filename="fake.bin"',

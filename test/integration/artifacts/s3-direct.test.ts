@@ -203,3 +203,114 @@ describe("presigned URLs are scoped to one object and expire", () => {
     }
   });
 });
+
+describe("the s3 mode's failures: nothing registered, nothing left, and a retry works", () => {
+  let h: ArtifactHarness;
+  beforeAll(async () => {
+    h = await startArtifactHarness({ s3, s3Store: { maxBytes: 32 * MIB } });
+  });
+  afterAll(async () => h?.close());
+  afterEach(() => s3.comeBack());
+
+  async function expectNothingRegistered(request: { id: string; artifactId?: string }) {
+    expect(request.artifactId).toBeUndefined();
+    const audit = await h.controller.store.listAudit();
+    expect(audit.some((r) => r.event === "artifact.stored" && r.requestId === request.id)).toBe(false);
+  }
+
+  it("an agent that lies about the digest: the completed object is deleted, the request fails", async () => {
+    const before = await s3.objectKeys();
+    const uploads = await s3.openUploads();
+    const body = testBytes(7 * MIB, 31);
+    h.fake = { body, lie: "f".repeat(64) };
+    const failed = await h.run("bytes", { size: 1 }, "s3", FAKE_AGENT);
+    expect(failed.status).toBe("failed");
+    expect(failed.error.code).toBe("KH_ARTIFACT_DIGEST_MISMATCH");
+    expect(failed.error.message).toContain(`hash to ${sha256(body)}`);
+    await expectNothingRegistered(failed);
+    expect(await s3.objectKeys()).toEqual(before);
+    expect(await s3.openUploads()).toEqual(uploads);
+
+    h.fake = { body };
+    const retried = await h.run("bytes", { size: 1 }, "s3", FAKE_AGENT);
+    expect(retried.status, JSON.stringify(retried.error)).toBe("completed");
+    expect((await h.call("GET", `/v1/artifacts/${retried.artifactId}`)).json.artifact.sha256).toBe(
+      sha256(body),
+    );
+  });
+
+  it("an agent that reports the wrong size: refused before any read-back, object deleted", async () => {
+    const before = await s3.objectKeys();
+    const body = testBytes(2 * MIB, 32);
+    h.fake = { body, reportBytes: body.length - 1 };
+    const failed = await h.run("bytes", { size: 1 }, "s3", FAKE_AGENT);
+    expect(failed.status).toBe("failed");
+    expect(failed.error.code).toBe("KH_ARTIFACT_DIGEST_MISMATCH");
+    expect(failed.error.message).toBe(
+      `the store holds ${body.length} bytes but the agent reported ${body.length - 1}`,
+    );
+    await expectNothingRegistered(failed);
+    expect(await s3.objectKeys()).toEqual(before);
+  });
+
+  it("an agent gone mid-upload (parts sent, no report): the multipart upload is aborted", async () => {
+    const before = await s3.objectKeys();
+    const uploads = await s3.openUploads();
+    h.fake = { body: testBytes(12 * MIB, 33), cutAfter: 6 * MIB };
+    const failed = await h.run("bytes", { size: 1 }, "s3", FAKE_AGENT);
+    expect(failed.status).toBe("failed");
+    expect(failed.error.code).toMatch(/^KH_AGENT_/);
+    await expectNothingRegistered(failed);
+    // Two parts reached S3 before the agent vanished; the controller aborted the upload.
+    expect(
+      s3.requests.filter((r) => r.startsWith("DELETE") && r.includes("uploadId=")).length,
+    ).toBeGreaterThan(0);
+    expect(await s3.openUploads()).toEqual(uploads);
+    expect(await s3.objectKeys()).toEqual(before);
+  });
+
+  it("S3 going away while the real agent uploads: a clear reason from the agent, and a retry works", async () => {
+    const before = await s3.objectKeys();
+    const seen = s3.requests.length;
+    // Cut S3 off as soon as the agent's first part PUT arrives: the parts in flight and the rest fail.
+    let watching = true;
+    const watch = (async () => {
+      while (watching) {
+        if (s3.requests.slice(seen).some((r) => r.startsWith("PUT") && r.includes("X-Amz-Signature"))) {
+          s3.goAway();
+          return;
+        }
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+    const failed = await h.run("bytes", { size: 12 * MIB, seed: 34 }, "s3");
+    watching = false;
+    await watch;
+    expect(failed.status).toBe("failed");
+    expect(failed.error.code).toBe("KH_ACTION_FAILED");
+    expect(failed.error.message).toMatch(/uploading part \d+: the store is unreachable/);
+    await expectNothingRegistered(failed);
+    s3.comeBack();
+    expect(await s3.objectKeys()).toEqual(before);
+    const retried = await h.run("bytes", { size: 12 * MIB, seed: 34 }, "s3");
+    expect(retried.status, JSON.stringify(retried.error)).toBe("completed");
+  });
+
+  it("wrong credentials: the upload cannot even be created; the reason says so", async () => {
+    const wrong = await startArtifactHarness({
+      s3,
+      s3Credentials: { accessKeyId: "WRONG", secretAccessKey: "WRONG" },
+    });
+    try {
+      const uploads = await s3.openUploads();
+      const failed = await wrong.run("bytes", { size: MIB }, "s3");
+      expect(failed.status).toBe("failed");
+      expect(failed.error.code).toBe("KH_ARTIFACT_STORE_FAILED");
+      expect(failed.error.message).toMatch(/refused the credentials \(InvalidAccessKeyId\)/);
+      expect(failed.artifactId).toBeUndefined();
+      expect(await s3.openUploads()).toEqual(uploads);
+    } finally {
+      await wrong.close();
+    }
+  });
+});
