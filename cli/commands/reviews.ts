@@ -26,8 +26,10 @@ export interface ReviewView {
 
 const STATUSES = ["open", "closed", "all"];
 
+/** 86400 → "24h", 5400 → "90m", 2 → "2s". */
 function hours(seconds: number): string {
-  return seconds % 3600 === 0 ? `${seconds / 3600}h` : `${Math.round(seconds / 60)}m`;
+  if (seconds % 3600 === 0) return `${seconds / 3600}h`;
+  return seconds % 60 === 0 ? `${seconds / 60}m` : `${seconds}s`;
 }
 
 export function registerReviewCommands(program: Command, env: NodeJS.ProcessEnv): void {

@@ -54,7 +54,8 @@ beforeAll(async () => {
       "--listen",
       "127.0.0.1:0",
     ],
-    env: base,
+    // Reviews are overdue after ~2 s here, and the sweeper looks every second.
+    env: { ...base, KEYHOLE_REVIEW_OVERDUE_HOURS: "0.0005", KEYHOLE_SWEEP_INTERVAL_SECONDS: "1" },
     logFile: join(dir, "controller.log"),
     isReady: (line) => line.msg === "listening",
   });
@@ -270,5 +271,35 @@ describe("keyhole run --break-glass, reviews, review close", () => {
     expect(closed.code, closed.stderr).toBe(0);
     expect(closed.stdout).toMatch(/^review .* closed by user:bob@example.com/);
     expect(JSON.parse((await keyhole(["reviews", "--json"], as("bob"))).stdout).reviews).toEqual([]);
+  });
+
+  it("reports a review left open past its age: OVERDUE in the table, a WARNING line, a warning in the log", async () => {
+    const used = await keyhole(
+      [
+        "run",
+        "env",
+        "--target",
+        "production/shop/shop-0",
+        "--reason",
+        "INC-10",
+        "--ticket",
+        "INC-10",
+        "--break-glass",
+      ],
+      as("bob"),
+    );
+    expect(used.code, used.stderr).toBe(0);
+    expect(used.stderr).toContain("break-glass: sent without approval");
+    await sleep(2500);
+    const listed = await keyhole(["reviews"], as("alice"));
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stderr).toMatch(/^WARNING: 1 break-glass review\(s\) open for more than 2s/);
+    expect(listed.stdout).toMatch(/OVERDUE +user:bob@example.com +env/);
+    let log = "";
+    for (let i = 0; i < 30 && !log.includes("break-glass review overdue"); i++) {
+      await sleep(100);
+      log = await readFile(join(dir, "controller.log"), "utf8");
+    }
+    expect(log).toContain('"msg":"break-glass review overdue');
   });
 });
