@@ -9,6 +9,7 @@ import type { KeyObject } from "node:crypto";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { type ControllerOptions, loadControllerConfig } from "../config.js";
+import { parseDurationSeconds } from "../duration.js";
 import { ConfigError } from "../errors.js";
 import { openStore } from "../store/open-store.js";
 import type { Store } from "../store/types.js";
@@ -17,6 +18,7 @@ import { GENESIS_HASH } from "./chain.js";
 import type { AuditCheckpoint } from "./checkpoint.js";
 import { signCheckpoint } from "./checkpoint.js";
 import { readExport, writeExport } from "./export-file.js";
+import { buildReport, type EvidenceReport } from "./report.js";
 import { ChainVerifier, type VerifyResult } from "./verify-chain.js";
 
 export interface AuditLocation {
@@ -165,4 +167,54 @@ export async function verifyStore(store: Store, keys: ReadonlyMap<string, KeyObj
 export async function auditPublicKey(options: AuditLocation): Promise<{ keys: unknown[]; path: string }> {
   const key = await loadOrCreateAuditKey(locate(options).dataDir);
   return { keys: [key.publicJwk], path: key.jwksPath };
+}
+
+/** `--since`: a duration back from now (`30d`, `12h`) or an ISO 8601 date. */
+export function parseSince(text: string, now: number): Date {
+  if (/^\d{4}-\d{2}-\d{2}/.test(text)) {
+    const at = Date.parse(text);
+    if (Number.isNaN(at)) throw new ConfigError("invalid --since", [`"${text}" is not a date`]);
+    return new Date(at);
+  }
+  try {
+    return new Date(now - parseDurationSeconds(text, 10 * 365 * 86_400) * 1000);
+  } catch (err) {
+    throw new ConfigError("invalid --since", [`${(err as Error).message}, or an ISO date (2026-01-31)`], {
+      cause: err,
+    });
+  }
+}
+
+/**
+ * The evidence report over `[since, now)`, from the live chain or an export, with the chain's own
+ * verification in it: a report over a broken chain says so at the top.
+ */
+export async function auditReport(
+  options: AuditLocation & { since: string; file?: string; key?: string; now?: number },
+): Promise<EvidenceReport> {
+  const now = options.now ?? Date.now();
+  const window = { since: parseSince(options.since, now), until: new Date(now + 1) };
+  if (options.file) {
+    const file = options.file;
+    const chain = await verifyAuditFile({ ...options, file });
+    async function* records() {
+      for await (const item of readExport(file)) if (item.kind === "record") yield item.record;
+    }
+    return buildReport(records(), { ...window, chain });
+  }
+  const pinned = await pinnedKeys(options.key, options);
+  return withStore(options, async (store) => {
+    // Without a pinned key every checkpoint reads as untrustworthy, and the report says so.
+    const chain = await verifyStore(store, pinned?.keys ?? new Map());
+    async function* records() {
+      let after = 0;
+      for (;;) {
+        const page = await store.listAudit({ afterSeq: after, limit: 5000 });
+        yield* page;
+        if (page.length < 5000) return;
+        after = page.at(-1)!.seq;
+      }
+    }
+    return buildReport(records(), { ...window, chain });
+  });
 }

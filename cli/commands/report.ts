@@ -1,0 +1,59 @@
+/**
+ * `keyhole report --since 30d [--format md|json]`: the access evidence report for a reviewer, from
+ * the audit chain in the data dir (or an export with --file), its own verification included.
+ */
+import { writeFile } from "node:fs/promises";
+import type { Command } from "commander";
+import { CliError, usageError } from "../errors.js";
+import { printLine } from "../output.js";
+
+export function registerReportCommand(program: Command, env: NodeJS.ProcessEnv): void {
+  program
+    .command("report")
+    .description(
+      "access evidence for a period: requests by person, action and environment, approvals, break-glass and reviews, refusals, artifacts and downloads, mapped to OWASP NHI3 and NIST CSF 2.0 PR.AA",
+    )
+    .option(
+      "--since <when>",
+      "the period's start: a duration back from now (30d, 12h) or a date (2026-01-31)",
+      "30d",
+    )
+    .option("--format <format>", "md (Markdown) or json", "md")
+    .option("--file <file>", "report from an export (`keyhole audit export`) instead of the data dir")
+    .option("--key <jwks>", "the audit public key to verify checkpoints with (default: the data dir's)")
+    .option("--out <file>", "write the report to FILE instead of stdout")
+    .option("--data-dir <dir>", "the controller's data dir (KEYHOLE_DATA_DIR; default ./keyhole-data)")
+    .option(
+      "--database <url>",
+      "the controller's database, when not the data dir's SQLite (KEYHOLE_DATABASE)",
+    )
+    .option("--json", "the same as --format json")
+    .action(async (opts) => {
+      const format = opts.json ? "json" : String(opts.format);
+      if (format !== "md" && format !== "json") throw usageError("--format must be md or json");
+      const { auditReport } = await import("../../controller/audit/cli.js");
+      const { renderMarkdown } = await import("../../controller/audit/report.js");
+      const { ConfigError } = await import("../../controller/errors.js");
+      let report: Awaited<ReturnType<typeof auditReport>>;
+      try {
+        report = await auditReport({
+          dataDir: opts.dataDir,
+          database: opts.database,
+          env,
+          since: opts.since,
+          ...(opts.file ? { file: opts.file } : {}),
+          ...(opts.key ? { key: opts.key } : {}),
+        });
+      } catch (err) {
+        if (err instanceof ConfigError)
+          throw new CliError(err.message.replace(/:\n\s+/, ": ").replace(/\n\s+/g, "; "), 2, "KH_USAGE", {
+            cause: err,
+          });
+        throw err;
+      }
+      const text = format === "json" ? `${JSON.stringify(report, null, 2)}\n` : renderMarkdown(report);
+      if (opts.out) await writeFile(opts.out, text, { mode: 0o600 });
+      else process.stdout.write(text);
+      if (opts.out && format === "md") printLine(`report written to ${opts.out}`);
+    });
+}
