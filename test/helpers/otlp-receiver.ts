@@ -37,7 +37,7 @@ export interface ReceivedLog {
   attributes: Record<string, unknown>;
 }
 
-function valueOf(v: AnyValue | undefined): unknown {
+function anyValue(v: AnyValue | undefined): unknown {
   if (!v) return undefined;
   if (v.stringValue !== undefined) return v.stringValue;
   if (v.intValue !== undefined) return Number(v.intValue);
@@ -46,7 +46,7 @@ function valueOf(v: AnyValue | undefined): unknown {
   return undefined;
 }
 function attrs(list: KeyValue[] | undefined): Record<string, unknown> {
-  return Object.fromEntries((list ?? []).map((kv) => [kv.key, valueOf(kv.value)]));
+  return Object.fromEntries((list ?? []).map((kv) => [kv.key, anyValue(kv.value)]));
 }
 function serviceOf(resource: { attributes?: KeyValue[] } | undefined): string {
   return String(attrs(resource?.attributes)["service.name"] ?? "");
@@ -109,7 +109,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
               for (const l of sl.logRecords ?? [])
                 received.logs.push({
                   service: serviceOf(rl.resource),
-                  body: valueOf(l.body),
+                  body: anyValue(l.body),
                   attributes: attrs(l.attributes),
                 });
       }

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runKeyhole } from "../../../cli/demo/processes.js";
 import { canonicalJson } from "../../../controller/audit/canonical-json.js";
 import { type AuditRecord, auditRecordHash } from "../../../controller/audit/chain.js";
-import { exportAudit, verifyAuditFile, verifyAuditStore } from "../../../controller/audit/cli.js";
+import { verifyAuditFile, verifyAuditStore } from "../../../controller/audit/cli.js";
 import { loadControllerConfig } from "../../../controller/config.js";
 import { issueToken } from "../../../controller/identity/cli.js";
 import { createController } from "../../../controller/runtime.js";
