@@ -116,6 +116,10 @@ export function verifyEnvelope(body: string, options: VerifierOptions): Verified
   if (!key)
     throw new AgentError("KH_BAD_SIGNATURE", `kid ${JSON.stringify(kid)} is not among the trusted keys`);
   const signature = Buffer.from(signaturePart, "base64url");
+  // One encoding per signature: a variant with other trailing bits would decode to the same bytes.
+  if (signature.toString("base64url") !== signaturePart) {
+    throw new AgentError("KH_BAD_SIGNATURE", "the signature is not canonical base64url");
+  }
   const signingInput = Buffer.from(`${headerPart}.${payloadPart}`, "ascii");
   if (signature.length !== ED25519_SIGNATURE_BYTES || !verifySignature(null, signingInput, key, signature)) {
     throw new AgentError("KH_BAD_SIGNATURE", "the signature does not verify");
@@ -125,11 +129,11 @@ export function verifyEnvelope(body: string, options: VerifierOptions): Verified
   if (!parsed.success)
     throw new AgentError("KH_MALFORMED", `invalid claims: ${describeIssues(parsed.error)}`);
   const claims = parsed.data;
+  options.onAuthentic?.(claims);
 
   const now = Math.floor((options.now ?? Date.now)() / 1000);
   if (claims.exp <= now) throw new AgentError("KH_EXPIRED", `the request expired ${now - claims.exp}s ago`);
   if (claims.iat > now + MAX_CLOCK_SKEW_SECONDS) {
-  options.onAuthentic?.(claims);
     throw new AgentError("KH_NOT_YET_VALID", `iat is ${claims.iat - now}s in the future`);
   }
   if (claims.exp - claims.iat > options.maxTtlSeconds) {
