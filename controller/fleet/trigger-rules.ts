@@ -40,8 +40,8 @@ const ruleSchema = z.strictObject({
   environment: z.string().min(1).optional(),
   params: z.record(z.string(), z.unknown()).default({}),
   maxConcurrency: z.number().int().min(1).max(MAX_CONCURRENCY).optional(),
-  maxErrors: z.union([z.number().int().min(0), z.string()]).optional(),
-  cooldown: z.union([z.number().int().min(1), z.string()]).optional(),
+  maxErrors: z.union([z.number().int(), z.string()]).optional(),
+  cooldown: z.union([z.number().int(), z.string()]).optional(),
 });
 
 const rulesFileSchema = z.strictObject({ rules: z.array(ruleSchema).default([]) });
@@ -73,7 +73,23 @@ export function parseTriggerRules(text: string, file: string, policy: Policy): T
   const parsed = source.check(z.preprocess((v) => v ?? {}, rulesFileSchema));
   const rules: TriggerRule[] = [];
   const names = new Set<string>();
-  for (const [i, rule] of (parsed?.rules ?? []).entries()) {
+  // The cross-checks read the raw entries, so they are reported together with schema problems.
+  const raw = (source.data as { rules?: unknown } | null | undefined)?.rules;
+  const entries = (Array.isArray(raw) ? raw : []).map((entry: unknown) => {
+    const e = (entry ?? {}) as Record<string, unknown>;
+    return {
+      name: String(e.name ?? ""),
+      match: (e.match ?? {}) as Record<string, string>,
+      action: String(e.action ?? ""),
+      selector: typeof e.selector === "string" ? e.selector : "",
+      environment: typeof e.environment === "string" ? e.environment : undefined,
+      params: (e.params ?? {}) as Record<string, unknown>,
+      maxConcurrency: typeof e.maxConcurrency === "number" ? e.maxConcurrency : undefined,
+      maxErrors: e.maxErrors as string | number | undefined,
+      cooldown: e.cooldown as string | number | undefined,
+    };
+  });
+  for (const [i, rule] of entries.entries()) {
     const at = (key: string) => ["rules", i, key];
     if (names.has(rule.name)) source.problem(at("name"), `duplicate rule name "${rule.name}"`);
     names.add(rule.name);
