@@ -8,6 +8,7 @@ import { benchHeapSnapshot } from "./heap-snapshot.js";
 import { type BenchResult, formatResult } from "./lib.js";
 import { benchLogTail } from "./log-tail.js";
 import { benchOidc } from "./oidc.js";
+import { benchPolicyReload } from "./policy-reload.js";
 import { benchRedact } from "./redact.js";
 import { benchVerify } from "./verify.js";
 
@@ -19,6 +20,7 @@ const BENCHES: Record<string, () => Promise<BenchResult | BenchResult[]>> = {
   "heap-snapshot": () => benchHeapSnapshot(),
   artifacts: () => benchArtifacts(),
   oidc: () => benchOidc(),
+  "policy-reload": () => benchPolicyReload(),
 };
 
 const wanted = process.argv.slice(2);
