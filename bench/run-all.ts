@@ -10,6 +10,7 @@ import { benchLogTail } from "./log-tail.js";
 import { benchOidc } from "./oidc.js";
 import { benchPolicyReload } from "./policy-reload.js";
 import { benchRedact } from "./redact.js";
+import { benchStore } from "./store.js";
 import { benchVerify } from "./verify.js";
 
 const BENCHES: Record<string, () => Promise<BenchResult | BenchResult[]>> = {
@@ -20,6 +21,7 @@ const BENCHES: Record<string, () => Promise<BenchResult | BenchResult[]>> = {
   "heap-snapshot": () => benchHeapSnapshot(),
   artifacts: () => benchArtifacts(),
   oidc: () => benchOidc(),
+  store: () => benchStore(),
   "policy-reload": () => benchPolicyReload(),
 };
 

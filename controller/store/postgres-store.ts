@@ -562,11 +562,13 @@ export class PostgresStore implements Store {
     if (entries.length === 0) return [];
     // Serialise first: an entry that cannot be (e.g. a NaN) fails before the chain is locked.
     for (const entry of entries) canonicalJson(entry.details ?? {});
-    await c.query("SELECT id FROM audit_append_lock WHERE id = 1 FOR UPDATE");
-    // Under the lock, and in READ COMMITTED this statement sees every append committed before it.
-    const tail = (await c.query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")).rows[0] as
-      | { seq: string; hash: string }
-      | undefined;
+    // Lock, then read the tail: two statements in one round trip (a parameterless simple query), so
+    // the lock is held one round trip less. In READ COMMITTED each statement takes its own snapshot,
+    // so the second one, run once the lock is ours, sees every append committed before it.
+    const [, tailResult] = (await c.query(
+      "SELECT id FROM audit_append_lock WHERE id = 1 FOR UPDATE; SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+    )) as unknown as [pg.QueryResult, pg.QueryResult<{ seq: string; hash: string }>];
+    const tail = tailResult.rows[0];
     let seq = tail ? num(tail.seq) : 0;
     let prevHash = tail?.hash ?? GENESIS_HASH;
     const records: AuditRecord[] = [];
