@@ -64,14 +64,11 @@ export function governanceRoutes(deps: GovernanceRouteDeps) {
       if (!agent)
         throw new ControllerError("KH_UNKNOWN_TARGET", `target "${q.target}" is not in the inventory`);
       const policy = deps.policy instanceof LivePolicy ? deps.policy.snapshot() : deps.policy;
+      // "Why can't I …?": asking about yourself without --groups uses the groups your token carries.
+      const caller = principalOf(request);
+      const groups = q.groups.length === 0 && q.subject === caller.subject ? caller.groups : q.groups;
       return {
-        explanation: explain(
-          policy,
-          { subject: q.subject, groups: q.groups },
-          q.action,
-          agent.environment,
-          q.target,
-        ),
+        explanation: explain(policy, { subject: q.subject, groups }, q.action, agent.environment, q.target),
       };
     });
   };
