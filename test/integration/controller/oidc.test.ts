@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type CapturedLog, captureLog } from "../../helpers/capture-log.js";
 import { startTestIssuer, type TestIssuer } from "../../helpers/oidc-issuer.js";
-import { type Harness, startHarness } from "./helpers.js";
+import { closedPortUrl, type Harness, startHarness } from "./helpers.js";
 
 describe("OIDC ID tokens from a real issuer on loopback", () => {
   let issuer: TestIssuer;
@@ -41,6 +41,29 @@ describe("OIDC ID tokens from a real issuer on loopback", () => {
     expect(created.json.request.subject).toBe("user:alice@example.com");
     await h.controller.dispatcher.whenIdle();
     expect(h.agents.staging!.received.at(-1)?.sub).toBe("user:alice@example.com");
+  });
+
+  it("discovers the issuer at start and logs it", async () => {
+    expect(log.lines().some((l) => l.msg === "OIDC discovery done" && l.issuer === issuer.url)).toBe(true);
+  });
+
+  it("refuses ID tokens while the issuer cannot be discovered, and says so; controller tokens still work", async () => {
+    const downLog = captureLog();
+    const down = await startHarness({
+      config: { oidcIssuer: await closedPortUrl(), oidcAudience: "keyhole" },
+      runtime: { logger: downLog.logger, oidcTiming: { cooldownMs: 0 } },
+    });
+    try {
+      const answer = await down.call(await issuer.idToken(), "GET", "/v1/whoami");
+      expect([answer.status, answer.json.error.code]).toEqual([401, "KH_UNAUTHENTICATED"]);
+      const automation = await down.token("svc:ci", ["sre"]);
+      expect((await down.call(automation, "GET", "/v1/whoami")).status).toBe(200);
+      expect(downLog.lines().some((l) => l.level === 40 && l.msg.startsWith("OIDC discovery failed"))).toBe(
+        true,
+      );
+    } finally {
+      await down.close();
+    }
   });
 
   it("keeps controller-issued tokens working beside it (automation)", async () => {
