@@ -1,8 +1,10 @@
 /**
- * The controller's persistence, as one async interface: the embedded SQLite store implements it now,
- * a PostgreSQL store for several replicas later. Every state change and its audit records are written
- * in one transaction, and request transitions are compare-and-set, so a request moves at most once
- * from any state (e.g. it is dispatched exactly once) however many callers race.
+ * The controller's persistence, as one async interface with two implementations: the embedded SQLite
+ * store (sqlite-store.ts) and PostgreSQL for several replicas on one database (postgres-store.ts).
+ * Every state change and its audit records are written in one transaction, and request transitions
+ * are compare-and-set, so a request moves at most once from any state (e.g. it is dispatched exactly
+ * once) however many callers, in however many controllers, race. A method added here is added to
+ * both stores and to the shared contract (test/integration/controller/store-contract*.ts).
  */
 import type { AuditEntry, AuditRecord } from "../audit/chain.js";
 import type { FleetStore } from "./fleet-types.js";
