@@ -11,6 +11,7 @@ import { buildApp } from "./app.js";
 import { type AgentCliOptions, type AgentConfig, loadAgentConfig } from "./config.js";
 import { type Enrollment, EnrollmentRefused, startEnrollment } from "./enroll.js";
 import { createRedactor } from "./redact/index.js";
+import { startAgentTelemetry } from "./telemetry/index.js";
 import { loadTrustedKeys } from "./trusted-keys.js";
 
 export interface RunningAgent {
@@ -47,11 +48,14 @@ export async function runAgent(
     base: { agent: config.id },
     redact: ["req.headers.authorization"],
   });
+  // OpenTelemetry only when an OTEL_* variable is set; otherwise it is never even loaded.
+  const telemetry = await startAgentTelemetry(env);
   const app: FastifyInstance = buildApp(config, {
     trustedKeys: loadTrustedKeys(config.trustedKeys),
     registry: ACTIONS,
     redactor: createRedactor({ fingerprintKey: loadFingerprintKey(config.fingerprintKeyFile, logger) }),
     logger,
+    telemetry,
   });
   await app.listen({ host: config.listen.host, port: config.listen.port });
   const address = app.server.address();
@@ -90,7 +94,14 @@ export async function runAgent(
 
   let closing: Promise<void> | undefined;
   const close = () => {
-    closing ??= (enrollment?.stop() ?? Promise.resolve()).then(() => app.close());
+    // Telemetry last: the last requests' spans and metrics are flushed too.
+    closing ??= (enrollment?.stop() ?? Promise.resolve()).then(() =>
+      app
+        .close()
+        .finally(() =>
+          telemetry.shutdown().catch((err: unknown) => logger.warn({ err }, "flushing telemetry failed")),
+        ),
+    );
     return closing;
   };
   if (handleSignals) {

@@ -6,11 +6,13 @@
 import { Command, CommanderError } from "commander";
 import { registerAgentCommands } from "./commands/agents.js";
 import { registerArtifactCommands } from "./commands/artifacts.js";
+import { registerAuditCommands } from "./commands/audit.js";
 import { registerCollectionCommands } from "./commands/collections.js";
 import { registerDemoCommand } from "./commands/demo.js";
 import { registerKeyCommands } from "./commands/keys.js";
 import { registerPolicyCommands } from "./commands/policy.js";
 import { registerRedactCommand } from "./commands/redact.js";
+import { registerReportCommand } from "./commands/report.js";
 import { registerRequestCommands } from "./commands/requests.js";
 import { registerReviewCommands } from "./commands/reviews.js";
 import { registerServiceCommands } from "./commands/services.js";
@@ -35,6 +37,8 @@ export function buildProgram(env: NodeJS.ProcessEnv): Command {
   registerServiceCommands(program, env);
   registerDemoCommand(program, env);
   registerRedactCommand(program);
+  registerAuditCommands(program, env);
+  registerReportCommand(program, env);
   for (const command of program.commands) {
     command.exitOverride();
     for (const sub of command.commands) sub.exitOverride();

@@ -7,6 +7,7 @@ import type { DestinationStream } from "pino";
 import { type ControllerOptions, loadControllerConfig } from "./config.js";
 import { createLogger } from "./logger.js";
 import { createController } from "./runtime.js";
+import { startControllerTelemetry } from "./telemetry/index.js";
 
 export interface RunningController {
   /** The base URL the API listens on, e.g. `http://127.0.0.1:7400`. */
@@ -25,12 +26,21 @@ export async function runController(
 ): Promise<RunningController> {
   const config = loadControllerConfig(options, env);
   const logger = createLogger(config.logLevel, run.logDestination);
-  const controller = await createController(config, { logger });
+  // OpenTelemetry only when an OTEL_* variable is set; otherwise it is never even loaded.
+  const telemetry = await startControllerTelemetry(env);
+  let controller: Awaited<ReturnType<typeof createController>>;
+  try {
+    controller = await createController(config, { logger, telemetry });
+  } catch (err) {
+    await telemetry.shutdown().catch(() => {});
+    throw err;
+  }
   let url: string;
   try {
     url = await controller.app.listen({ host: config.listen.host, port: config.listen.port });
   } catch (err) {
     await controller.close();
+    await telemetry.shutdown().catch(() => {});
     throw err;
   }
   logger.info(
@@ -42,7 +52,12 @@ export async function runController(
     process.off("SIGTERM", onSignal);
     process.off("SIGINT", onSignal);
     process.off("SIGHUP", onHangup);
-    await controller.close();
+    try {
+      await controller.close();
+    } finally {
+      // Last, so the final audit records, spans and metrics are flushed too.
+      await telemetry.shutdown().catch((err: unknown) => logger.warn({ err }, "flushing telemetry failed"));
+    }
   };
   // SIGHUP re-reads the policy file; an invalid one is logged and audited, and the old one stays.
   function onHangup(): void {

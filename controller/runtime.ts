@@ -9,6 +9,8 @@ import { buildApp } from "./app.js";
 import { openArtifactStore } from "./artifacts/open-artifact-store.js";
 import { ArtifactService } from "./artifacts/service.js";
 import type { ArtifactStore } from "./artifacts/types.js";
+import { loadOrCreateAuditKey } from "./audit/audit-key.js";
+import { AuditCheckpointer } from "./audit/checkpointer.js";
 import type { ControllerConfig } from "./config.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
 import { CollectionService } from "./fleet/collections.js";
@@ -26,6 +28,8 @@ import { RequestService } from "./requests/service.js";
 import { createWebhook } from "./requests/webhook.js";
 import { openStore } from "./store/open-store.js";
 import type { Store } from "./store/types.js";
+import { AuditMetrics } from "./telemetry/audit-metrics.js";
+import { type ControllerTelemetry, NO_TELEMETRY } from "./telemetry/index.js";
 
 export interface ControllerRuntime {
   readonly config: ControllerConfig;
@@ -51,6 +55,8 @@ export interface ControllerRuntime {
    * else the old one stays; audited either way. Without a policy file there is nothing to reload.
    */
   reloadPolicy(trigger?: ReloadTrigger): Promise<ReloadOutcome | undefined>;
+  /** Signs audit checkpoints while the controller runs (and once more at close). */
+  readonly checkpointer: AuditCheckpointer;
   /** Stops the app, the sweeper and in-flight dispatches (waited for), then the store. */
   close(): Promise<void>;
 }
@@ -68,6 +74,10 @@ export async function createController(
     artifactStore?: ArtifactStore;
     /** Direct uploads up to this size are read back and hashed (default 64 MiB). */
     readBackMaxBytes?: number;
+    /** OpenTelemetry (see controller/telemetry); default off. The caller shuts it down. */
+    telemetry?: ControllerTelemetry;
+    /** When audit checkpoints are signed (defaults: every 1000 records or 5 minutes, polled each second). */
+    auditCheckpoints?: { everyRecords?: number; everyMs?: number; pollMs?: number };
     /** Reload the policy when its file changes (default true when there is a policy file). */
     watchPolicy?: boolean;
     /** OIDC key-set cache timing (tests shorten the refetch cooldown). */
@@ -76,6 +86,7 @@ export async function createController(
 ): Promise<ControllerRuntime> {
   const now = options.now ?? Date.now;
   const log = options.logger ?? silentLogger();
+  const telemetry = options.telemetry ?? NO_TELEMETRY;
   // Live: every part below holds this one object, so a reload reaches all of them at once.
   const policy = new LivePolicy(await loadPolicy(config.policyPath));
   const inventory = await loadInventory(config.inventoryPath, policy);
@@ -88,6 +99,7 @@ export async function createController(
   });
   const store = await openStore(config.database);
   let artifactStore: ArtifactStore | undefined;
+  let startedCheckpointer: AuditCheckpointer | undefined;
   try {
     artifactStore = options.artifactStore ?? (await openArtifactStore(config.artifacts));
     await store.appendAudit(
@@ -108,6 +120,26 @@ export async function createController(
       ],
       now(),
     );
+    const auditMetrics = new AuditMetrics(telemetry, (id) => store.getRequest(id));
+    const checkpointer = new AuditCheckpointer({
+      store,
+      key: await loadOrCreateAuditKey(config.dataDir),
+      ...options.auditCheckpoints,
+      now,
+      log,
+      // With telemetry on, every new audit record becomes a log record and feeds the metrics.
+      ...(telemetry.enabled
+        ? {
+            onRecords: async (records) => {
+              telemetry.auditRecords(records);
+              await auditMetrics.observe(records);
+            },
+          }
+        : {}),
+    });
+    startedCheckpointer = checkpointer;
+    telemetry.observePending(async () => (await store.listByStatus("pending", 10_000)).length);
+    await checkpointer.start();
     // The inventory file and the enrolled agents: what the request path resolves targets in.
     const fleetRegistry = new FleetRegistry({
       store,
@@ -121,6 +153,7 @@ export async function createController(
     });
     await fleetRegistry.start();
     const dispatcher = new Dispatcher({
+      telemetry,
       store,
       policy,
       inventory: fleetRegistry.inventory,
@@ -143,6 +176,7 @@ export async function createController(
     });
     const webhook = config.approvalWebhook ? createWebhook(config.approvalWebhook, log) : undefined;
     const requests = new RequestService({
+      telemetry,
       store,
       policy,
       inventory: fleetRegistry.inventory,
@@ -175,12 +209,12 @@ export async function createController(
     });
     const triggers = new TriggerService({ rules: triggerRules, collections, store, log, now });
     const tokenAuthenticator = createTokenAuthenticator(store, now);
-    const oidc = config.oidc
-      ? createOidcAuthenticator({ ...config.oidc, log, ...options.oidcTiming })
-      : undefined;
-    const authenticator = oidc ? chainAuthenticators(tokenAuthenticator, oidc) : tokenAuthenticator;
-    // Discover now, so a misconfigured issuer shows in the log at start, not at the first login.
-    oidc?.ready().catch(() => {});
+    const authenticator = config.oidc
+      ? chainAuthenticators(
+          tokenAuthenticator,
+          createOidcAuthenticator({ ...config.oidc, log, ...options.oidcTiming }),
+        )
+      : tokenAuthenticator;
     const app = buildApp({
       authenticator,
       requests,
@@ -247,6 +281,7 @@ export async function createController(
       fleet: { registry: fleetRegistry, collections, triggers },
       reloadPolicy: async (trigger: ReloadTrigger = "manual") => reloader?.reload(trigger),
       keys,
+      checkpointer,
       close: () => {
         closing ??= (async () => {
           await reloader?.close();
@@ -257,6 +292,8 @@ export async function createController(
             await fleetRegistry.close();
             await requests.close();
           } finally {
+            // After the last dispatch wrote its records: a clean stop leaves no unsigned tail.
+            await checkpointer.close();
             await webhook?.close();
             await openedArtifacts.close();
             await store.close();
@@ -266,6 +303,7 @@ export async function createController(
       },
     };
   } catch (err) {
+    await startedCheckpointer?.close();
     await artifactStore?.close();
     await store.close();
     throw err;

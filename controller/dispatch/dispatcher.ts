@@ -12,6 +12,8 @@ import type { Inventory, InventoryAgent } from "../inventory/load-inventory.js";
 import type { SigningKey } from "../keys.js";
 import type { Policy } from "../policy/load-policy.js";
 import type { ArtifactRecord, RequestRecord, Store } from "../store/types.js";
+import type { ControllerTelemetry } from "../telemetry/index.js";
+import { currentTraceparent } from "../telemetry/trace-context.js";
 import { finishDirectUpload } from "./direct-upload.js";
 import { buildClaims, type Envelope, signEnvelope } from "./envelope.js";
 import { receiveStream } from "./receive-stream.js";
@@ -32,6 +34,8 @@ export interface DispatcherDeps {
   readonly readBackMaxBytes?: number;
   readonly log: FastifyBaseLogger;
   readonly now: () => number;
+  /** OpenTelemetry (controller/telemetry); absent means off. */
+  readonly telemetry?: ControllerTelemetry;
 }
 
 /** An artifact ready to register, as the stream and s3 paths produce it. */
@@ -54,7 +58,10 @@ export class Dispatcher {
 
   /** Starts dispatching an approved request in the background; failures end up on the request. */
   schedule(requestId: string): void {
-    const run = this.dispatch(requestId)
+    // The trace it belongs to: the request's own (remembered at creation), else the caller's.
+    const telemetry = this.deps.telemetry;
+    const parent = telemetry?.enabled ? (telemetry.traceOf(requestId) ?? currentTraceparent()) : undefined;
+    const run = this.dispatch(requestId, parent)
       .catch((err: unknown) => this.deps.log.error({ err, requestId }, "dispatch failed unexpectedly"))
       .finally(() => this.inflight.delete(run));
     this.inflight.add(run);
@@ -66,7 +73,30 @@ export class Dispatcher {
   }
 
   /** Dispatches one approved request; a request that is not approved any more is left alone. */
-  async dispatch(requestId: string): Promise<void> {
+  async dispatch(requestId: string, parentTrace?: string): Promise<void> {
+    const telemetry = this.deps.telemetry;
+    if (!telemetry?.enabled) return this.dispatchTraced(requestId, undefined);
+    const span = telemetry.span("keyhole.dispatch", {
+      parent: parentTrace,
+      kind: "client",
+      attributes: { "keyhole.request.id": requestId },
+    });
+    try {
+      await this.dispatchTraced(requestId, span.traceparent);
+    } finally {
+      const after = await this.deps.store.getRequest(requestId).catch(() => undefined);
+      span.setAttributes({
+        "keyhole.action": after?.action,
+        "keyhole.target": after?.target,
+        "keyhole.environment": after?.environment,
+        "keyhole.status": after?.status,
+      });
+      span.end(after?.error ? { code: after.error.code, message: after.error.message } : undefined);
+      if (after && after.status !== "approved") telemetry.forgetTrace(requestId);
+    }
+  }
+
+  private async dispatchTraced(requestId: string, traceparent: string | undefined): Promise<void> {
     const { store, log } = this.deps;
     const request = await store.getRequest(requestId);
     if (request?.status !== "approved") return;
@@ -82,7 +112,7 @@ export class Dispatcher {
     let envelope: Envelope;
     try {
       if (request.output === "s3") upload = await this.createUpload(request);
-      envelope = await this.seal(request, upload && toS3Output(upload));
+      envelope = await this.seal(request, upload && toS3Output(upload), traceparent);
     } catch (err) {
       if (upload) await this.deps.artifacts.direct?.abort(upload).catch(() => {});
       log.error({ requestId, err }, "cannot prepare the envelope");
@@ -297,7 +327,7 @@ export class Dispatcher {
     return registered;
   }
 
-  private async seal(request: RequestRecord, output?: Output): Promise<Envelope> {
+  private async seal(request: RequestRecord, output?: Output, traceparent?: string): Promise<Envelope> {
     const env = this.deps.policy.environments.get(request.environment);
     const key = this.deps.keys.get(request.environment);
     if (!env || !key) throw new Error(`no policy or key for environment "${request.environment}"`);
@@ -306,6 +336,7 @@ export class Dispatcher {
       ttlSeconds: env.maxTtlSeconds,
       now: this.deps.now(),
       ...(output ? { output } : {}),
+      ...(traceparent ? { traceparent } : {}),
     });
     return signEnvelope(claims, key);
   }
