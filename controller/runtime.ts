@@ -194,6 +194,7 @@ export async function createController(
       overdueSeconds: config.reviewOverdueSeconds,
       log,
       now,
+      ...(webhook ? { announce: webhook.announce } : {}),
     });
     const collections = new CollectionService({
       store,

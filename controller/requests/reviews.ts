@@ -10,6 +10,7 @@ import type { Principal } from "../identity/principal.js";
 import { evaluate } from "../policy/evaluate.js";
 import type { Policy } from "../policy/load-policy.js";
 import type { ReviewRecord, Store } from "../store/types.js";
+import type { Announcement } from "./webhook.js";
 
 export interface ReviewServiceDeps {
   readonly store: Store;
@@ -19,6 +20,8 @@ export interface ReviewServiceDeps {
   readonly overdueSeconds: number;
   readonly log: FastifyBaseLogger;
   readonly now: () => number;
+  /** Announces reviews that go overdue (the approval webhook); optional. */
+  readonly announce?: ((announcement: Announcement) => void) | undefined;
 }
 
 export interface ReviewView {
@@ -164,6 +167,7 @@ export class ReviewService {
         },
       ]);
       if (marked) {
+        this.deps.announce?.({ kind: "review-overdue", review: record, overdueAfterSeconds: overdueSeconds });
         log.warn(
           { reviewId: record.id, requestId: record.requestId, subject: record.subject, ageSeconds },
           "break-glass review overdue: close it with `keyhole review close ID --note …`",

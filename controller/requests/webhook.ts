@@ -1,18 +1,33 @@
 /**
  * The approval webhook: a Slack-compatible incoming webhook (`POST` of `{"text": "…"}`) that announces
- * requests waiting for approval and every break-glass use. Delivery is best effort and off the request
+ * requests waiting for approval, every break-glass use and every break-glass review that goes overdue. Delivery is best effort and off the request
  * path: a slow or failing receiver is logged and never fails or delays the request it announces.
  * The URL usually carries a secret (Slack's do), so only its origin is ever logged.
  */
 import type { FastifyBaseLogger } from "fastify";
-import type { RequestRecord } from "../store/types.js";
+import type { RequestRecord, ReviewRecord } from "../store/types.js";
 
 export type Announcement =
   | { readonly kind: "pending"; readonly request: RequestRecord }
-  | { readonly kind: "break-glass"; readonly request: RequestRecord; readonly reviewId: string };
+  | { readonly kind: "break-glass"; readonly request: RequestRecord; readonly reviewId: string }
+  | { readonly kind: "review-overdue"; readonly review: ReviewRecord; readonly overdueAfterSeconds: number };
+
+/** The request an announcement is about, for the log. */
+function requestIdOf(announcement: Announcement): string {
+  return announcement.kind === "review-overdue" ? announcement.review.requestId : announcement.request.id;
+}
 
 /** The message text of an announcement: who, what, where, why, and the command that acts on it. */
 export function announcementText(announcement: Announcement): string {
+  if (announcement.kind === "review-overdue") {
+    const v = announcement.review;
+    const hours = Math.round(announcement.overdueAfterSeconds / 360) / 10;
+    return (
+      `keyhole: break-glass review ${v.id} is OVERDUE: ${v.subject} ran ${v.action} on ${v.target} in ${v.environment} ` +
+      `(ticket ${v.ticket}) at ${new Date(v.openedAt).toISOString()}, and nobody has reviewed it in ${hours} h: ` +
+      `keyhole review close ${v.id} --note …`
+    );
+  }
   const r = announcement.request;
   const ticket = r.ticket ? ` (ticket ${r.ticket})` : "";
   if (announcement.kind === "pending") {
@@ -44,7 +59,7 @@ export function createWebhook(
   const origin = new URL(url).origin;
   const inflight = new Set<Promise<void>>();
   const deliver = async (announcement: Announcement): Promise<void> => {
-    const requestId = announcement.request.id;
+    const requestId = requestIdOf(announcement);
     try {
       const response = await fetch(url, {
         method: "POST",

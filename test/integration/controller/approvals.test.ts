@@ -123,13 +123,15 @@ describe("approvals", () => {
     expect(record).toMatchObject({ actor: "user:bob@example.com", reason: "use the staging replica" });
   });
 
-  it("announces pending requests and break-glass uses on the webhook as Slack-compatible JSON", async () => {
+  it("announces pending requests, break-glass uses and overdue reviews on the webhook as Slack-compatible JSON", async () => {
     receiver = await startReceiver();
     const log = captureLog();
+    let clock = T0;
     h = await startHarness({
       policy: POLICY,
       environments: ENVIRONMENTS,
-      config: { approvalWebhook: `${receiver.url}${SECRET_PATH}` },
+      now: () => clock,
+      config: { approvalWebhook: `${receiver.url}${SECRET_PATH}`, reviewOverdueHours: 1 },
       runtime: { logger: log.logger },
     });
     const alice = await h.token("user:alice@example.com", ["sre"]);
@@ -156,6 +158,17 @@ describe("approvals", () => {
     );
     await h.controller.dispatcher.whenIdle();
     expect(receiver.bodies).toHaveLength(2);
+
+    // An hour later the review is overdue: announced once.
+    clock += 3600_000;
+    expect(await h.controller.reviews.reportOverdue()).toBe(1);
+    await until(() => receiver!.bodies.length === 3, "the overdue announcement");
+    expect((receiver.bodies[2] as { json: { text: string } }).json.text).toMatch(
+      /^keyhole: break-glass review \S+ is OVERDUE: user:bob@example.com ran env on production\/shop\/shop-0 in production \(ticket INC-6\).* in 1 h: keyhole review close /,
+    );
+    await h.controller.reviews.reportOverdue();
+    await sleep(200);
+    expect(receiver.bodies).toHaveLength(3);
   });
 
   it("never fails a request because the webhook refuses or cannot be reached, and never logs its secret", async () => {
