@@ -6,11 +6,13 @@ import Fastify, {
   type FastifyBaseLogger,
   type FastifyError,
   type FastifyInstance,
+  type FastifyReply,
   LogController,
 } from "fastify";
 import type { ActionDefinition } from "./actions/types.js";
 import type { AgentConfig } from "./config.js";
 import { AgentError } from "./errors.js";
+import { httpServerOptions } from "./http-limits.js";
 import { type InlineResult, REQUEST_CONTENT_TYPE, REQUESTS_PATH, type S3UploadResult } from "./protocol.js";
 import type { Redactor } from "./redact/index.js";
 import { ReplayCache } from "./replay-cache.js";
@@ -85,10 +87,33 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
     bodyLimit: config.bodyLimitBytes,
     // The route writes its own line per request (with subject, action, outcome); no default ones.
     logController: new LogController({ disableRequestLogging: true }),
-    // A slow client must not hold a socket for long: envelopes are small.
-    connectionTimeout: 10_000,
-    requestTimeout: 120_000,
-    return503OnClosing: true,
+    // A slow client must not hold a socket for long: envelopes are small (agent/http-limits.ts).
+    ...httpServerOptions(config.httpLimits),
+    // Our own coded 503 while draining (below), instead of Fastify's uncoded one.
+    return503OnClosing: false,
+    // A URL the router cannot decode (`/%zz`) is answered before any hook: coded here.
+    frameworkErrors: (err, _request, rawReply) => {
+      const reply = rawReply as unknown as FastifyReply;
+      const coded = new AgentError("KH_MALFORMED", `the URL cannot be processed (${err.code})`);
+      void reply.code(coded.status).type("application/json").send(coded.toBody());
+    },
+  });
+
+  // Draining (SIGTERM): requests in flight finish; a new one on a kept-alive socket is refused.
+  let closing = false;
+  app.addHook("preClose", async () => {
+    closing = true;
+  });
+  app.addHook("onRequest", async (_request, reply) => {
+    if (closing) {
+      reply.header("connection", "close");
+      throw new AgentError("KH_SHUTTING_DOWN", "the agent is shutting down; retry against a running agent");
+    }
+  });
+  // An answer finished while draining closes its connection, so close() need not wait for the
+  // client's keep-alive to time out.
+  app.addHook("onSend", async (_request, reply) => {
+    if (closing) reply.header("connection", "close");
   });
 
   app.removeAllContentTypeParsers();

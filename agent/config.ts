@@ -2,8 +2,11 @@
  * The agent's configuration: parsed once from CLI options and `KEYHOLE_*` variables, validated,
  * frozen. Nothing else in the agent reads `process.env`.
  */
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { z } from "zod";
 import { labelsSchema } from "./fleet-protocol.js";
+import { DEFAULT_HTTP_LIMITS } from "./http-limits.js";
 import { DEFAULT_MAX_TTL_SECONDS } from "./protocol.js";
 
 /** Options as the CLI hands them over; every one may instead come from `KEYHOLE_<FLAG>`. */
@@ -18,6 +21,8 @@ export interface AgentCliOptions {
   maxTtlSeconds?: string | undefined;
   replayCacheSize?: string | undefined;
   fingerprintKeyFile?: string | undefined;
+  shutdownGraceSeconds?: string | undefined;
+  stateDir?: string | undefined;
   /** The controller to enroll with (docs/fleet.md). */
   controller?: string | undefined;
   enrollToken?: string | undefined;
@@ -39,6 +44,8 @@ export const AGENT_ENV: Record<keyof AgentCliOptions, string> = {
   maxTtlSeconds: "KEYHOLE_MAX_TTL_SECONDS",
   replayCacheSize: "KEYHOLE_REPLAY_CACHE_SIZE",
   fingerprintKeyFile: "KEYHOLE_FINGERPRINT_KEY_FILE",
+  shutdownGraceSeconds: "KEYHOLE_SHUTDOWN_GRACE_SECONDS",
+  stateDir: "KEYHOLE_STATE_DIR",
   controller: "KEYHOLE_CONTROLLER",
   enrollToken: "KEYHOLE_ENROLL_TOKEN",
   label: "KEYHOLE_LABELS",
@@ -76,6 +83,26 @@ const schema = z.strictObject({
   /** Unexpired `jti`s remembered at once; past this the agent answers KH_BUSY rather than forget one. */
   replayCacheSize: intFromString(16, 10_000_000).default(50_000),
   fingerprintKeyFile: z.string().min(1).optional(),
+  /** On SIGTERM, requests in flight get this long to finish before the agent stops anyway. */
+  shutdownGraceSeconds: intFromString(0, 3600).default(20),
+  /**
+   * Where the agent notes inspectors it opened (so a restarted agent closes one a killed agent left
+   * open). An emptyDir survives a container restart; the default is under the temp directory.
+   */
+  stateDir: z
+    .string()
+    .min(1)
+    .default(() => join(tmpdir(), "keyhole-agent")),
+  /** HTTP server limits against slow and oversized clients (agent/http-limits.ts). */
+  httpLimits: z
+    .strictObject({
+      headersTimeoutMs: z.number().int().positive(),
+      requestTimeoutMs: z.number().int().positive(),
+      keepAliveTimeoutMs: z.number().int().positive(),
+      idleTimeoutMs: z.number().int().positive(),
+      maxHeaderBytes: z.number().int().min(1024),
+    })
+    .default(() => ({ ...DEFAULT_HTTP_LIMITS })),
   /** Enrollment (docs/fleet.md): both or neither. */
   controller: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional(),
   enrollToken: z.string().min(1).max(512).optional(),
@@ -124,6 +151,8 @@ export function loadAgentConfig(options: AgentCliOptions, env: NodeJS.ProcessEnv
     maxTtlSeconds: pick("maxTtlSeconds"),
     replayCacheSize: pick("replayCacheSize"),
     fingerprintKeyFile: pick("fingerprintKeyFile"),
+    shutdownGraceSeconds: pick("shutdownGraceSeconds"),
+    stateDir: pick("stateDir"),
     controller: pick("controller"),
     enrollToken: pick("enrollToken"),
     labels: options.label && options.label.length > 0 ? options.label : splitList(env.KEYHOLE_LABELS, /,/),

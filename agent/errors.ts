@@ -37,6 +37,15 @@ export const AGENT_ERRORS = {
   KH_REPLAY: { status: 409, description: "This `jti` was already used." },
   KH_TOO_LARGE: { status: 413, description: "The body exceeds the agent's size limit." },
   KH_UNSUPPORTED_MEDIA_TYPE: { status: 415, description: "The body is not `application/jwt`." },
+  KH_REQUEST_TIMEOUT: {
+    status: 408,
+    description: "The client did not send its request head or body within the server's time limit.",
+  },
+  KH_HEADERS_TOO_LARGE: { status: 431, description: "The request line and headers exceed 8 KiB." },
+  KH_SHUTTING_DOWN: {
+    status: 503,
+    description: "The agent is draining before it stops; retry against a running agent.",
+  },
   KH_BUSY: {
     status: 429,
     description:

@@ -10,6 +10,7 @@ import { ACTIONS } from "./actions/index.js";
 import { buildApp } from "./app.js";
 import { type AgentCliOptions, type AgentConfig, loadAgentConfig } from "./config.js";
 import { type Enrollment, EnrollmentRefused, startEnrollment } from "./enroll.js";
+import { closeLeftoverInspectors, inspectorMarkers } from "./inspector/open-markers.js";
 import { createRedactor } from "./redact/index.js";
 import { startAgentTelemetry } from "./telemetry/index.js";
 import { loadTrustedKeys } from "./trusted-keys.js";
@@ -17,7 +18,36 @@ import { loadTrustedKeys } from "./trusted-keys.js";
 export interface RunningAgent {
   readonly url: string;
   readonly config: AgentConfig;
+  /** Settles once inspectors a previous (killed) run left open are closed. */
+  readonly recovered: Promise<unknown>;
+  /** Drains: requests in flight get `shutdownGraceSeconds`, then their connections are cut. */
   close(): Promise<void>;
+}
+
+/** After the grace period, how long released inspector sessions may take to close. */
+const INSPECTOR_CLOSE_AFTER_GRACE_MS = 10_000;
+
+/**
+ * Stops listening and lets requests in flight finish; after `graceMs` cuts the connections still
+ * open (which aborts their actions), then waits a bounded time for inspector sessions to close.
+ */
+async function drain(app: FastifyInstance, graceMs: number, log: pino.Logger): Promise<void> {
+  const started = performance.now();
+  const closed = app.close();
+  let cut = false;
+  const timer = setTimeout(() => {
+    cut = true;
+    log.warn({ graceMs }, "shutdown grace period over; cutting the connections still open");
+    app.server.closeAllConnections();
+  }, graceMs);
+  timer.unref();
+  try {
+    await closed;
+  } finally {
+    clearTimeout(timer);
+  }
+  const inspectorsClosed = await inspectorMarkers.whenNoneOpen(INSPECTOR_CLOSE_AFTER_GRACE_MS);
+  log.info({ drainedMs: Math.round(performance.now() - started), cut, inspectorsClosed }, "drained");
 }
 
 const MIN_FINGERPRINT_KEY_BYTES = 16;
@@ -48,6 +78,14 @@ export async function runAgent(
     base: { agent: config.id },
     redact: ["req.headers.authorization"],
   });
+  try {
+    inspectorMarkers.configure(config.stateDir);
+  } catch (err) {
+    logger.warn(
+      { err, stateDir: config.stateDir },
+      "cannot use the state dir: a killed agent could not close an inspector it opened",
+    );
+  }
   // OpenTelemetry only when an OTEL_* variable is set; otherwise it is never even loaded.
   const telemetry = await startAgentTelemetry(env);
   const app: FastifyInstance = buildApp(config, {
@@ -92,15 +130,22 @@ export async function runAgent(
     }
   }
 
+  // In the background: the agent serves (inspector actions on that target get KH_BUSY meanwhile).
+  const recovered = closeLeftoverInspectors({ log: logger }).then(
+    (outcomes) => {
+      if (outcomes.length > 0) logger.info({ outcomes }, "checked inspectors left by a previous run");
+      return outcomes;
+    },
+    (err: unknown) => logger.error({ err }, "closing inspectors left by a previous run failed"),
+  );
+
   let closing: Promise<void> | undefined;
   const close = () => {
-    // Telemetry last: the last requests' spans and metrics are flushed too.
+    // Telemetry last: the drained requests' spans and metrics are flushed too.
     closing ??= (enrollment?.stop() ?? Promise.resolve()).then(() =>
-      app
-        .close()
-        .finally(() =>
-          telemetry.shutdown().catch((err: unknown) => logger.warn({ err }, "flushing telemetry failed")),
-        ),
+      drain(app, config.shutdownGraceSeconds * 1000, logger).finally(() =>
+        telemetry.shutdown().catch((err: unknown) => logger.warn({ err }, "flushing telemetry failed")),
+      ),
     );
     return closing;
   };
@@ -118,5 +163,5 @@ export async function runAgent(
       });
     }
   }
-  return { url, config, close };
+  return { url, config, recovered, close };
 }

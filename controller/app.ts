@@ -5,10 +5,12 @@
 import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from "fastify";
 import type { ArtifactService } from "./artifacts/service.js";
+import { ControllerError } from "./errors.js";
+import { type FleetRouteDeps, fleetRoutes } from "./fleet/routes.js";
 import { artifactRoutes } from "./http/artifact-routes.js";
 import { installErrorHandlers } from "./http/error-handler.js";
 import { type GovernanceRouteDeps, governanceRoutes } from "./http/governance-routes.js";
-import { type FleetRouteDeps, fleetRoutes } from "./fleet/routes.js";
+import { DEFAULT_HTTP_LIMITS, type HttpLimits, httpServerOptions } from "./http/server-limits.js";
 import { v1Routes } from "./http/v1-routes.js";
 import type { Authenticator } from "./identity/principal.js";
 import type { RequestService } from "./requests/service.js";
@@ -27,6 +29,8 @@ export interface AppDeps {
   readonly governance?: Omit<GovernanceRouteDeps, "authenticator">;
   /** Requests one subject may create per minute (0 or unset: no limit). */
   readonly rateLimitPerMinute?: number;
+  /** Timeouts and header size against slow or oversized clients (default DEFAULT_HTTP_LIMITS). */
+  readonly httpLimits?: Partial<HttpLimits>;
 }
 
 /** Builds the HTTP API. The caller owns the deps' lifetimes; closing the app does not close them. */
@@ -34,6 +38,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
     bodyLimit: deps.bodyLimitBytes ?? 64 * 1024,
+    ...httpServerOptions({ ...DEFAULT_HTTP_LIMITS, ...deps.httpLimits }),
+    // Our own coded 503 while draining (below), instead of Fastify's uncoded one.
+    return503OnClosing: false,
     // Ids are ours: a client-chosen request id would let callers forge log correlation.
     requestIdHeader: false,
     genReqId: () => randomUUID(),
@@ -48,6 +55,22 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   // JSON only: a text/plain body would otherwise reach handlers as a string.
   app.removeContentTypeParser("text/plain");
   installErrorHandlers(app);
+  // Draining (SIGTERM): requests in flight finish; a new one on a kept-alive socket is refused.
+  let closing = false;
+  app.addHook("preClose", async () => {
+    closing = true;
+  });
+  app.addHook("onRequest", async (_request, reply) => {
+    if (closing) {
+      reply.header("connection", "close");
+      throw new ControllerError("KH_SHUTTING_DOWN", "the controller is shutting down; retry shortly");
+    }
+  });
+  // An answer finished while draining closes its connection, so close() need not wait for the
+  // client's keep-alive to time out.
+  app.addHook("onSend", async (_request, reply) => {
+    if (closing) reply.header("connection", "close");
+  });
 
   app.get("/healthz", async () => ({ status: "ok" }));
   app.register(

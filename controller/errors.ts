@@ -71,6 +71,24 @@ export const CONTROLLER_ERRORS = {
   },
   KH_TOO_LARGE: { status: 413, description: "The body exceeds the controller's size limit (64 KiB)." },
   KH_UNSUPPORTED_MEDIA_TYPE: { status: 415, description: "A body that is not `application/json`." },
+  KH_REQUEST_TIMEOUT: {
+    status: 408,
+    description: "The client did not send its request head or body within the server's time limit.",
+  },
+  KH_HEADERS_TOO_LARGE: { status: 431, description: "The request line and headers exceed 16 KiB." },
+  KH_SHUTTING_DOWN: {
+    status: 503,
+    description: "The controller is draining before it stops; retry against another replica or later.",
+  },
+  KH_STORE_UNAVAILABLE: {
+    status: 503,
+    description: "The controller's database cannot be read or written right now; nothing was recorded.",
+  },
+  KH_DISPATCH_INTERRUPTED: {
+    status: 503,
+    description:
+      "Request failure: the controller stopped (crash or shutdown deadline) while the request was dispatched; whether the agent ran the action is unknown.",
+  },
   KH_INTERNAL: { status: 500, description: "An unexpected fault; details are in the controller's log only." },
   KH_AGENT_BAD_RESPONSE: {
     status: 502,

@@ -5,6 +5,7 @@
  */
 import type { DestinationStream } from "pino";
 import { type ControllerOptions, loadControllerConfig } from "./config.js";
+import { ConfigError } from "./errors.js";
 import { createLogger } from "./logger.js";
 import { createController } from "./runtime.js";
 import { startControllerTelemetry } from "./telemetry/index.js";
@@ -14,8 +15,25 @@ export interface RunningController {
   readonly url: string;
   /** Each environment's signing key id and the JWKS file agents should pin (when it is on disk). */
   readonly keys: readonly { environment: string; kid: string; jwksPath: string | undefined }[];
-  /** Stops listening, waits for dispatches in flight, closes the database. */
+  /**
+   * Stops listening, waits for dispatches in flight (at most the shutdown grace period, then they
+   * are failed with KH_DISPATCH_INTERRUPTED), closes the database.
+   */
   close(): Promise<void>;
+}
+
+/** Default drain deadline on SIGTERM; below Kubernetes' 30 s terminationGracePeriodSeconds. */
+export const DEFAULT_SHUTDOWN_GRACE_SECONDS = 20;
+
+/** `KEYHOLE_SHUTDOWN_GRACE_SECONDS`: whole seconds, 0 to 3600. */
+function shutdownGraceMs(env: Readonly<Record<string, string | undefined>>): number {
+  const text = env.KEYHOLE_SHUTDOWN_GRACE_SECONDS;
+  if (text === undefined || text === "") return DEFAULT_SHUTDOWN_GRACE_SECONDS * 1000;
+  if (!/^\d{1,4}$/.test(text) || Number(text) > 3600)
+    throw new ConfigError("invalid controller configuration", [
+      `KEYHOLE_SHUTDOWN_GRACE_SECONDS: must be whole seconds from 0 to 3600, got ${JSON.stringify(text)}`,
+    ]);
+  return Number(text) * 1000;
 }
 
 /** Starts the controller. Throws ConfigError (every problem listed) before listening on bad config. */
@@ -25,6 +43,7 @@ export async function runController(
   run: { handleSignals?: boolean; logDestination?: DestinationStream } = {},
 ): Promise<RunningController> {
   const config = loadControllerConfig(options, env);
+  const graceMs = shutdownGraceMs(env);
   const logger = createLogger(config.logLevel, run.logDestination);
   // OpenTelemetry only when an OTEL_* variable is set; otherwise it is never even loaded.
   const telemetry = await startControllerTelemetry(env);
@@ -53,7 +72,7 @@ export async function runController(
     process.off("SIGINT", onSignal);
     process.off("SIGHUP", onHangup);
     try {
-      await controller.close();
+      await controller.close({ graceMs });
     } finally {
       // Last, so the final audit records, spans and metrics are flushed too.
       await telemetry.shutdown().catch((err: unknown) => logger.warn({ err }, "flushing telemetry failed"));
@@ -70,13 +89,17 @@ export async function runController(
   }
   function onSignal(signal: NodeJS.Signals): void {
     logger.info({ signal }, "shutting down");
-    close().then(
-      () => logger.info("stopped"),
-      (err: unknown) => {
-        logger.error({ err }, "shutdown failed");
-        process.exitCode = 1;
-      },
-    );
+    close()
+      .then(
+        () => logger.info("stopped"),
+        (err: unknown) => {
+          logger.error({ err }, "shutdown failed");
+          process.exitCode = 1;
+        },
+      )
+      // Exit now: a dispatch abandoned after the grace period (already failed in the store) may
+      // still hold a socket to its agent, which would keep the process alive until it times out.
+      .finally(() => setImmediate(() => process.exit()));
   }
   if (run.handleSignals) {
     process.once("SIGTERM", onSignal);

@@ -57,8 +57,11 @@ export interface ControllerRuntime {
   reloadPolicy(trigger?: ReloadTrigger): Promise<ReloadOutcome | undefined>;
   /** Signs audit checkpoints while the controller runs (and once more at close). */
   readonly checkpointer: AuditCheckpointer;
-  /** Stops the app, the sweeper and in-flight dispatches (waited for), then the store. */
-  close(): Promise<void>;
+  /**
+   * Stops the app, the sweeper and in-flight dispatches (waited for at most `graceMs`, then failed
+   * with KH_DISPATCH_INTERRUPTED), then the store.
+   */
+  close(options?: { graceMs?: number }): Promise<void>;
 }
 
 /**
@@ -283,20 +286,32 @@ export async function createController(
       reloadPolicy: async (trigger: ReloadTrigger = "manual") => reloader?.reload(trigger),
       keys,
       checkpointer,
-      close: () => {
+      close: (closeOptions: { graceMs?: number } = {}) => {
         closing ??= (async () => {
           await reloader?.close();
           try {
-            await app.close();
+            const { graceMs } = closeOptions;
+            const deadline = performance.now() + (graceMs ?? 0);
+            // Past the grace period, HTTP requests still open (a slow download) are cut.
+            const cut =
+              graceMs === undefined ? undefined : setTimeout(() => app.server.closeAllConnections(), graceMs);
+            try {
+              await app.close();
+            } finally {
+              clearTimeout(cut);
+            }
             // Collections stop starting targets and wait for the ones in flight.
             await collections.close();
             await fleetRegistry.close();
-            await requests.close();
+            await requests.close(
+              graceMs === undefined ? undefined : Math.max(0, deadline - performance.now()),
+            );
           } finally {
             // After the last dispatch wrote its records: a clean stop leaves no unsigned tail.
             await checkpointer.close();
             await webhook?.close();
             await openedArtifacts.close();
+            await webhook?.close();
             await store.close();
           }
         })();

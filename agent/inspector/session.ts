@@ -22,6 +22,7 @@ import { inspectAddress } from "./inspect-port.js";
 import { debuggerUrl, fetchInspectorTargets, type InspectorTarget } from "./inspector-http.js";
 import { isListeningOn, type Listener, loopbackListeners } from "./listeners.js";
 import { isLoopbackHost } from "./loopback.js";
+import { type InspectorMarkers, inspectorMarkers, type MarkerHandle } from "./open-markers.js";
 import { pollUntil } from "./wait.js";
 
 /** Timing of a session; every wait is bounded. */
@@ -36,6 +37,8 @@ export interface InspectorOptions {
   readonly closeTimeoutMs?: number;
   /** How long the port may keep listening once the target agreed to close. */
   readonly closedCheckMs?: number;
+  /** Where the sessions this agent opens are noted (default: the agent-wide markers). */
+  readonly markers?: InspectorMarkers;
 }
 
 const DEFAULTS = { openTimeoutMs: 5_000, closeTimeoutMs: 120_000, closedCheckMs: 3_000 } as const;
@@ -73,14 +76,19 @@ export class InspectorSession {
   private before = new Set<number>();
   private wantedPort = 0;
   private releasing: Promise<void> | undefined;
-  private readonly options: Required<Omit<InspectorOptions, "procRoot">> & { procRoot: string };
+  /** The marker noted before our signal; released (and removed once closed) in doRelease. */
+  private marker: MarkerHandle | undefined;
+  private readonly markers: InspectorMarkers;
+  private readonly options: Required<Omit<InspectorOptions, "procRoot" | "markers">> & { procRoot: string };
 
   private constructor(
     readonly pid: number,
     private readonly log: FastifyBaseLogger,
     options: InspectorOptions,
   ) {
-    this.options = { ...DEFAULTS, procRoot: "/proc", ...options };
+    const { markers, ...rest } = options;
+    this.options = { ...DEFAULTS, procRoot: "/proc", ...rest };
+    this.markers = markers ?? inspectorMarkers;
   }
 
   /**
@@ -157,6 +165,13 @@ export class InspectorSession {
     }
 
     this.before = new Set(before.map((l) => l.inode));
+    // Noted before the signal: if the agent dies from here on, its next start closes what opened.
+    this.marker = this.markers.note(
+      this.pid,
+      procRoot,
+      { wantedPort: address.port, before: [...this.before] },
+      this.log,
+    );
     this.sendSignal();
     this.log.info({ pid: this.pid, port: address.port }, "opening the target's inspector (SIGUSR1)");
     const opened = await pollUntil(() => this.probeNew(), this.options.openTimeoutMs, signal);
@@ -168,6 +183,7 @@ export class InspectorSession {
     }
     this.listener = opened.listener;
     this.openedByUs_ = true;
+    this.markers.update(this.marker, opened.listener.port, this.log);
     await this.connect(opened.targets, signal);
   }
 
@@ -214,23 +230,27 @@ export class InspectorSession {
 
   private async doRelease(): Promise<void> {
     const client = this.client_;
+    // Whether no inspector of ours is left open: only then does the marker file go.
+    let closed = !this.signalled;
     try {
       // Whatever is still queued (snapshot chunks of an abandoned stream) must drain for the
       // target to reach our closing command.
       client?.resume();
       // Only an inspector our signal opened is closed; one the target had open stays open.
       if (this.signalled) {
-        if (client?.isOpen) await this.closeThrough(client);
-        else await this.closeHalfOpened();
+        if (client?.isOpen) closed = await this.closeThrough(client);
+        else closed = await this.closeHalfOpened();
       }
     } catch (err) {
       this.log.error({ err, pid: this.pid }, "releasing the inspector session failed");
     } finally {
       client?.terminate();
+      if (this.marker) this.markers.release(this.marker, closed, this.log);
     }
   }
 
-  private async closeThrough(client: CdpClient): Promise<void> {
+  /** Resolves true once the inspector stopped listening. */
+  private async closeThrough(client: CdpClient): Promise<boolean> {
     const port = this.listener!.port;
     const agreed = await requestInspectorClose(client, this.options.closeTimeoutMs);
     const gone = await pollUntil(
@@ -239,23 +259,28 @@ export class InspectorSession {
     ).catch(() => true); // the target exited: nothing is listening
     if (gone) {
       this.log.info({ pid: this.pid, port }, "closed the target's inspector");
-      return;
+      return true;
     }
     this.log.error(
       { pid: this.pid, port, agreed },
       "THE TARGET'S INSPECTOR IS STILL LISTENING after the agent asked it to close; close it by restarting the workload",
     );
+    return false;
   }
 
-  /** Our signal went out but setup failed before connecting: find what it opened, and close that. */
-  private async closeHalfOpened(): Promise<void> {
+  /**
+   * Our signal went out but setup failed before connecting: find what it opened, and close that.
+   * Resolves false when nothing was found: the marker stays, so a late inspector is closed at the
+   * agent's next start.
+   */
+  private async closeHalfOpened(): Promise<boolean> {
     const found = await pollUntil(() => this.probeNew(), 1_000).catch(() => undefined);
     if (!found) {
       this.log.warn(
         { pid: this.pid, port: this.wantedPort },
-        "sent SIGUSR1 but found no inspector to close; if the target opens one late, it stays open",
+        "sent SIGUSR1 but found no inspector to close; if the target opens one late, the agent's next start closes it",
       );
-      return;
+      return false;
     }
     this.listener = found.listener;
     const target = found.targets.find((t) => t.type === "node") ?? found.targets[0]!;
@@ -264,7 +289,7 @@ export class InspectorSession {
       this.options.openTimeoutMs,
     );
     try {
-      await this.closeThrough(client);
+      return await this.closeThrough(client);
     } finally {
       client.terminate();
     }

@@ -49,6 +49,8 @@ type Failure = { readonly code: string; readonly message: string; readonly statu
 export class Dispatcher {
   private readonly deps: DispatcherDeps;
   private readonly inflight = new Set<Promise<void>>();
+  /** The request ids of the dispatches in `inflight`. */
+  private readonly running = new Set<string>();
   private readonly actor: string;
 
   constructor(deps: DispatcherDeps) {
@@ -58,13 +60,27 @@ export class Dispatcher {
 
   /** Starts dispatching an approved request in the background; failures end up on the request. */
   schedule(requestId: string): void {
+    this.running.add(requestId);
     // The trace it belongs to: the request's own (remembered at creation), else the caller's.
     const telemetry = this.deps.telemetry;
     const parent = telemetry?.enabled ? (telemetry.traceOf(requestId) ?? currentTraceparent()) : undefined;
     const run = this.dispatch(requestId, parent)
       .catch((err: unknown) => this.deps.log.error({ err, requestId }, "dispatch failed unexpectedly"))
-      .finally(() => this.inflight.delete(run));
+      .finally(() => {
+        this.inflight.delete(run);
+        this.running.delete(requestId);
+      });
     this.inflight.add(run);
+  }
+
+  /** Whether this process is dispatching `requestId` right now. */
+  isRunning(requestId: string): boolean {
+    return this.running.has(requestId);
+  }
+
+  /** The requests this process is dispatching right now. */
+  runningIds(): string[] {
+    return [...this.running];
   }
 
   /** Resolves once no dispatch is in flight, including ones scheduled while waiting. */

@@ -410,14 +410,28 @@ export class RequestService {
 
   /**
    * Starts the sweeper and dispatches requests left approved by a previous run (a crash between
-   * approval and dispatch). Dispatched-but-unfinished ones are left for an operator: whether the agent
-   * ran them is unknown, and re-sending could run an action twice.
+   * approval and dispatch). Requests left `dispatched` by a controller that died are failed with
+   * KH_DISPATCH_INTERRUPTED (`recoverInterrupted`): whether the agent ran them is unknown, and
+   * re-sending could run an action twice (the agent would refuse the same jti anyway), so they end
+   * in a defined state and the requester decides whether to ask again.
+   *
+   * `interruptedAfterMs`: how long a request must have been dispatched before it counts as
+   * interrupted. 0 with a store only this controller uses (SQLite): nothing else can be
+   * dispatching. With a shared store (several replicas) it must exceed the longest dispatch, so a
+   * live replica's dispatch is never failed under it; the sweeper then re-checks periodically.
    */
-  async start(options: { sweepIntervalMs: number; sweepArtifacts?: () => Promise<number> }): Promise<void> {
+  async start(options: {
+    sweepIntervalMs: number;
+    sweepArtifacts?: () => Promise<number>;
+    interruptedAfterMs?: number;
+  }): Promise<void> {
     const sweepArtifacts = options.sweepArtifacts;
+    const interruptedAfterMs = options.interruptedAfterMs ?? 0;
+    await this.recoverInterrupted(interruptedAfterMs);
     this.stopSweeper ??= startSweeper(
       async () => {
         await this.expireStale();
+        if (interruptedAfterMs > 0) await this.recoverInterrupted(interruptedAfterMs);
         // Retention rides on the same unref'd, non-overlapping timer.
         if (sweepArtifacts) await sweepArtifacts();
       },
@@ -428,11 +442,55 @@ export class RequestService {
       this.deps.dispatcher.schedule(request.id);
   }
 
-  /** Stops the sweeper and waits for dispatches in flight. */
-  async close(): Promise<void> {
+  /**
+   * Fails every request dispatched at least `olderThanMs` ago that no dispatch of this process is
+   * running, with KH_DISPATCH_INTERRUPTED; returns how many moved.
+   */
+  async recoverInterrupted(olderThanMs: number): Promise<number> {
+    const now = this.deps.now();
+    let moved = 0;
+    for (const request of await this.deps.store.listByStatus("dispatched", 1000)) {
+      if (request.updatedAt > now - olderThanMs || this.deps.dispatcher.isRunning(request.id)) continue;
+      if (await this.interrupt(request.id, "the controller stopped while the request was dispatched"))
+        moved++;
+    }
+    if (moved > 0) this.deps.log.warn({ count: moved }, "failed requests interrupted by a controller stop");
+    return moved;
+  }
+
+  /**
+   * Stops the sweeper and waits for dispatches in flight, at most `graceMs`; those still running
+   * then are failed with KH_DISPATCH_INTERRUPTED, so none is left `dispatched`.
+   */
+  async close(graceMs = Number.POSITIVE_INFINITY): Promise<void> {
     this.stopSweeper?.();
     this.stopSweeper = undefined;
-    await this.deps.dispatcher.whenIdle();
+    const idle = this.deps.dispatcher.whenIdle();
+    if (graceMs === Number.POSITIVE_INFINITY) return idle;
+    let timer: NodeJS.Timeout | undefined;
+    const late = await Promise.race([
+      idle.then(() => false),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(true), graceMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!late) return;
+    const running = this.deps.dispatcher.runningIds();
+    this.deps.log.warn(
+      { count: running.length, graceMs },
+      "shutdown grace period over; failing dispatches in flight",
+    );
+    for (const id of running)
+      await this.interrupt(id, `the controller shut down before the agent answered (grace ${graceMs} ms)`);
+  }
+
+  private interrupt(id: string, message: string): Promise<boolean> {
+    const code = "KH_DISPATCH_INTERRUPTED";
+    return this.deps.store.transitionRequest(
+      { id, from: "dispatched", to: "failed", at: this.deps.now(), set: { error: { code, message } } },
+      [{ actor: this.actor, event: "request.failed", requestId: id, details: { code, message } }],
+    );
   }
 
   private canView(who: Principal, request: RequestRecord): boolean {

@@ -1,0 +1,85 @@
+/**
+ * The agent's HTTP server limits: how long a client may take to send its headers and its request,
+ * how long an idle keep-alive connection stays open, how large the headers may be; and the coded
+ * answer a client gets when it breaks one of them at the HTTP layer (before any route runs).
+ *
+ * Fastify sets `requestTimeout` to 0 (no limit) unless told otherwise, and Node checks
+ * `headersTimeout`/`requestTimeout` only every `connectionsCheckingInterval` (30 s by default):
+ * without these settings a client sending one header byte a minute would hold a socket forever.
+ */
+import type { Socket } from "node:net";
+import { AGENT_ERRORS, type AgentErrorCode } from "./errors.js";
+
+export interface HttpLimits {
+  /** Time to receive the whole request head. */
+  readonly headersTimeoutMs: number;
+  /** Time to receive the whole request, head and body (an envelope is at most 64 KiB). */
+  readonly requestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this. */
+  readonly keepAliveTimeoutMs: number;
+  /** A socket with no traffic at all is closed after this (covers the response side too). */
+  readonly idleTimeoutMs: number;
+  /** Largest request head (request line and headers). */
+  readonly maxHeaderBytes: number;
+}
+
+export const DEFAULT_HTTP_LIMITS: HttpLimits = Object.freeze({
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 15_000,
+  // The controller is the only client; its pool keeps idle sockets ~4 s.
+  keepAliveTimeoutMs: 5_000,
+  idleTimeoutMs: 30_000,
+  maxHeaderBytes: 8 * 1024,
+});
+
+const REASONS: Record<number, string> = {
+  400: "Bad Request",
+  408: "Request Timeout",
+  431: "Request Header Fields Too Large",
+};
+
+/** Raw HTTP/1.1 answer with a catalogue body; the socket is closed after it. */
+function writeCoded(socket: Socket, status: number, code: string, message: string): void {
+  const body = JSON.stringify({ error: { code, message } });
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${REASONS[status] ?? "Error"}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
+}
+
+/** Which catalogue code answers a Node `clientError`. */
+function codeOf(err: NodeJS.ErrnoException): AgentErrorCode {
+  if (err.code === "HPE_HEADER_OVERFLOW") return "KH_HEADERS_TOO_LARGE";
+  if (err.code === "ERR_HTTP_REQUEST_TIMEOUT") return "KH_REQUEST_TIMEOUT";
+  return "KH_MALFORMED";
+}
+
+/** The Fastify options that apply `limits` to the server it creates. */
+export function httpServerOptions(limits: HttpLimits) {
+  return {
+    connectionTimeout: limits.idleTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    http: {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      maxHeaderSize: limits.maxHeaderBytes,
+      // How often Node looks for connections past headersTimeout/requestTimeout.
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
+    },
+    clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket) {
+      if (err.code === "ECONNRESET" || socket.destroyed) return;
+      const code = codeOf(err);
+      const message =
+        code === "KH_HEADERS_TOO_LARGE"
+          ? `the request head exceeds ${limits.maxHeaderBytes} bytes`
+          : code === "KH_REQUEST_TIMEOUT"
+            ? "the request was not received in time"
+            : "the request is not valid HTTP";
+      writeCoded(socket, AGENT_ERRORS[code].status, code, message);
+    },
+  };
+}
