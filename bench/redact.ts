@@ -1,22 +1,31 @@
 /**
  * Masking throughput: `maskText` on ~100 MB of realistic logs (a few secrets per thousand lines)
  * against secretlint's recommended preset (`@secretlint/core` + the preset, a devDependency of
- * the bench only) on the same text, in the same run: goal ≥ 1.5× its throughput. Both engines get
- * the same 64 KB chunks of whole lines (log-tail masks its window in one call the same way), and
- * each is timed over the whole text after a warm-up on one chunk. Also printed: masking line by
- * line, how many planted secrets each engine caught, and the corpus scores of the same engine.
+ * the bench only) on the same text, in the same run: goal ≥ 1.5× its throughput, with the corpus
+ * recall ≥ 99%.
+ *
+ * Fair by construction: both engines get the same 64 KB chunks of whole lines (log-tail masks its
+ * window in one call the same way; secretlint lints a file's content in one `lintSource` call,
+ * which is how its CLI and Node API use it, with `maskSecrets` as its CLI does for output); each
+ * is warmed up on one chunk; the rounds alternate (ours, theirs, ours, theirs…) so that a burst
+ * of load on a shared machine hits both, and the medians are compared. Both sides' recall on the
+ * planted secrets is printed: ours counts a secret caught when it is gone from the masked text,
+ * secretlint's when one of its findings covers it. Also printed: masking line by line (the cost of
+ * many small calls: heap strings, `keyhole redact`) and the corpus scores of the same engine.
  *
  * The redactor knows 20 values, as after the env action primed it on a typical target.
  */
 import { createRedactor, DETECTORS } from "../agent/redact/index.js";
 import { scoreCorpus } from "../test/fixtures/redaction/corpus.js";
 import { expand } from "../test/unit/agent/redact/samples.js";
-import type { BenchResult } from "./lib.js";
+import { type BenchResult, median } from "./lib.js";
 
 const TARGET_BYTES = 100 * 1024 * 1024;
 const CHUNK_BYTES = 64 * 1024;
 /** One secret about every this many lines (≈ 4 per thousand). */
 const SECRET_EVERY = 250;
+/** Timed passes over the whole text per engine, alternating. */
+const ROUNDS = 3;
 
 const PATHS = ["/api/orders", "/api/users/me", "/healthz", "/api/cart/items", "/api/search?q=shoes&page=2"];
 const LEVELS = ["INFO", "INFO", "INFO", "DEBUG", "WARN", "ERROR"];
@@ -49,16 +58,24 @@ function secretLine(i: number, at: string): { line: string; secret: string } {
   return { line: `${at} WARN [client] request with credentials ${secret} failed status=401`, secret };
 }
 
+/** A secret planted in chunk `chunk` at offset `at`. */
+interface Planted {
+  readonly secret: string;
+  readonly chunk: number;
+  readonly at: number;
+}
+
 /** Generates the logs as 64 KB chunks of whole lines, and the secrets planted in them. */
-function generate(): {
+export function generateLogs(): {
   chunks: string[];
-  planted: { secret: string; chunk: number }[];
+  planted: Planted[];
   bytes: number;
   lines: number;
 } {
   const random = prng(42);
   const chunks: string[] = [];
-  const planted: { secret: string; chunk: number }[] = [];
+  const planted: Planted[] = [];
+  let offset = 0;
   let current: string[] = [];
   let size = 0;
   let bytes = 0;
@@ -71,7 +88,7 @@ function generate(): {
     if (i % SECRET_EVERY === SECRET_EVERY - 1) {
       const s = secretLine(Math.floor(i / SECRET_EVERY), at);
       line = s.line;
-      planted.push({ secret: s.secret, chunk: chunks.length });
+      planted.push({ secret: s.secret, chunk: chunks.length, at: offset + line.indexOf(s.secret) });
     } else if (r < 0.45) {
       line = `${at} ${LEVELS[i % LEVELS.length]} [http-${i % 16}] GET ${PATHS[i % PATHS.length]} status=${i % 23 === 0 ? 500 : 200} duration_ms=${(i * 7) % 900} request_id=${((i * 2654435761) >>> 0).toString(16)} user=u${i % 5000}`;
     } else if (r < 0.7) {
@@ -84,6 +101,7 @@ function generate(): {
       line = `${at} INFO [deploy] pulled registry.example.com/payments@sha256:${((i * 2246822519) >>> 0).toString(16).padStart(8, "0").repeat(8)} commit=${((i * 3266489917) >>> 0).toString(16).padStart(8, "0").repeat(5)}`;
     }
     current.push(line);
+    offset += line.length + 1;
     size += line.length + 1;
     bytes += line.length + 1;
     lines++;
@@ -91,13 +109,15 @@ function generate(): {
       chunks.push(current.join("\n"));
       current = [];
       size = 0;
+      offset = 0;
     }
   }
   if (current.length > 0) chunks.push(current.join("\n"));
   return { chunks, planted, bytes, lines };
 }
 
-type Lint = (chunk: string) => Promise<number>;
+/** Lints one chunk; returns the [start, end) ranges of its findings. */
+type Lint = (chunk: string) => Promise<[number, number][]>;
 
 /** secretlint's Node API with the recommended preset, or undefined when it is not installed. */
 async function loadSecretlint(): Promise<Lint | undefined> {
@@ -112,7 +132,7 @@ async function loadSecretlint(): Promise<Lint | undefined> {
         source: { filePath: "/bench/app.log", content: chunk, ext: ".log", contentType: "text" },
         options: { config: config as never, maskSecrets: true, noPhysicFilePath: true },
       });
-      return result.messages.length;
+      return result.messages.map((m) => [m.range[0], m.range[1]]);
     };
   } catch {
     return undefined;
@@ -123,36 +143,67 @@ const mbps = (bytes: number, ms: number) => bytes / 1024 / 1024 / (ms / 1000);
 
 /** Runs the benchmark; see the file comment. */
 export async function benchRedact(): Promise<BenchResult[]> {
-  const { chunks, planted, bytes, lines } = generate();
+  const { chunks, planted, bytes, lines } = generateLogs();
   const redactor = createRedactor({ fingerprintKey: new Uint8Array(32).fill(3) });
   for (let i = 0; i < 20; i++) redactor.remember(expand(`env-secret-{alnum:16}-${i}`, 1000 + i));
+  const lint = await loadSecretlint();
 
-  // Warm-up, then the whole text in 64 KB chunks.
+  const ours = async () => {
+    const t = performance.now();
+    const masked = chunks.map((chunk) => redactor.maskText(chunk));
+    return { ms: performance.now() - t, masked };
+  };
+  const theirs = async (run: Lint) => {
+    const t = performance.now();
+    const found: [number, number][][] = [];
+    for (const chunk of chunks) found.push(await run(chunk));
+    return { ms: performance.now() - t, found };
+  };
+
   redactor.maskText(chunks[0]!);
+  if (lint) await lint(chunks[0]!);
+  const ourMs: number[] = [];
+  const theirMs: number[] = [];
   let masked: string[] = [];
-  let t = performance.now();
-  masked = chunks.map((chunk) => redactor.maskText(chunk));
-  const ourMs = performance.now() - t;
+  let found: [number, number][][] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const a = await ours();
+    ourMs.push(a.ms);
+    masked = a.masked;
+    if (lint) {
+      const b = await theirs(lint);
+      theirMs.push(b.ms);
+      found = b.found;
+    }
+  }
   const caught = planted.filter((p) => !masked[p.chunk]!.includes(p.secret)).length;
+  const theyCaught = planted.filter((p) =>
+    (found[p.chunk] ?? []).some(([start, end]) => start <= p.at && p.at + p.secret.length <= end),
+  ).length;
+  const findings = found.reduce((n, f) => n + f.length, 0);
 
   // Line by line, on the first 10 MB: the cost of many small calls (heap strings, CLI).
   const tenMb = chunks.slice(0, Math.ceil((10 * 1024 * 1024) / CHUNK_BYTES));
   const lineList = tenMb.flatMap((chunk) => chunk.split("\n"));
   const lineBytes = tenMb.reduce((n, c) => n + c.length + 1, 0);
-  t = performance.now();
-  for (const line of lineList) redactor.maskText(line);
-  const lineMs = performance.now() - t;
+  const lineMs: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const t = performance.now();
+    for (const line of lineList) redactor.maskText(line);
+    lineMs.push(performance.now() - t);
+  }
 
   const score = scoreCorpus(() => createRedactor({ fingerprintKey: new Uint8Array(32).fill(3) }));
+  const pct = (n: number, of: number) => `${((100 * n) / of).toFixed(1)}%`;
   const corpus = `corpus (${score.cases} cases): recall ${(100 * score.recall).toFixed(1)}%, false positives ${(100 * score.falsePositiveRate).toFixed(1)}%, context kept ${(100 * score.contextKept).toFixed(1)}%`;
-  const ours = `maskText ${mbps(bytes, ourMs).toFixed(0)} MB/s on ${(bytes / 1024 / 1024).toFixed(0)} MB (${lines} lines, 64 KB chunks); line by line ${mbps(lineBytes, lineMs).toFixed(0)} MB/s; caught ${caught}/${planted.length} planted secrets`;
+  const spread = (ms: number[]) => ms.map((m) => mbps(bytes, m).toFixed(0)).join("/");
+  const value = `maskText ${mbps(bytes, median(ourMs)).toFixed(0)} MB/s (median of ${spread(ourMs)}) on ${(bytes / 1024 / 1024).toFixed(0)} MB (${lines} lines, 64 KB chunks); line by line ${mbps(lineBytes, median(lineMs)).toFixed(0)} MB/s; recall on the planted secrets ${caught}/${planted.length} (${pct(caught, planted.length)})`;
 
-  const lint = await loadSecretlint();
   if (!lint) {
     return [
       {
         name: "redact: maskText throughput vs secretlint (secretlint not installed)",
-        value: ours,
+        value,
         reference: "secretlint not installed: no reference",
         ratio: Number.NaN,
         goal: "≥ 1.5×",
@@ -161,17 +212,12 @@ export async function benchRedact(): Promise<BenchResult[]> {
       },
     ];
   }
-  await lint(chunks[0]!);
-  let findings = 0;
-  t = performance.now();
-  for (const chunk of chunks) findings += await lint(chunk);
-  const theirMs = performance.now() - t;
-  const ratio = mbps(bytes, ourMs) / mbps(bytes, theirMs);
+  const ratio = median(theirMs) / median(ourMs);
   return [
     {
-      name: "redact: maskText throughput vs secretlint recommended preset, same 100 MB",
-      value: ours,
-      reference: `secretlint ${mbps(bytes, theirMs).toFixed(0)} MB/s on the same chunks; ${findings} findings on ${planted.length} planted secrets`,
+      name: "redact: maskText throughput vs secretlint recommended preset, same 100 MB, alternating rounds",
+      value,
+      reference: `secretlint ${mbps(bytes, median(theirMs)).toFixed(0)} MB/s (median of ${spread(theirMs)}) on the same chunks; ${findings} findings; recall on the planted secrets ${theyCaught}/${planted.length} (${pct(theyCaught, planted.length)})`,
       ratio,
       goal: "≥ 1.5×",
       met: ratio >= 1.5 && score.recall >= 0.99,

@@ -47,6 +47,7 @@ export const CONTEXT_DETECTORS: readonly Detector[] = [
       "dg",
     ),
     keywords: ["PRIVATE KEY"],
+    multiline: true,
     secretGroups: ["secret", "secretTail"],
     samples: [
       `${DASHES}BEGIN PRIVATE KEY${DASHES}\n{b64:64}\n{b64:64}\n{b64:20}==\n${DASHES}END PRIVATE KEY${DASHES}`,
@@ -87,7 +88,8 @@ export const CONTEXT_DETECTORS: readonly Detector[] = [
       'Credentials after a Bearer or Basic scheme; the scheme word is kept. The token must hold a digit, +, / or =, or mixed case, so English ("Basic authentication") is left alone.',
     pattern:
       /(?<![A-Za-z0-9])(?:[Bb]earer|[Bb]asic|BEARER|BASIC)[ \t]{1,4}(?=[A-Za-z0-9._~+/=-]{0,4096}[0-9+/=]|[A-Za-z0-9._~+/=-][a-z._~-]{0,4096}[A-Z])(?<secret>[A-Za-z0-9._~+/-]{8,4096}={0,2})(?![A-Za-z0-9._~+/=-])/dg,
-    keywords: ["earer", "asic", "EARER", "ASIC"],
+    keywords: ["bearer", "basic"],
+    keywordsIgnoreCase: true,
     secretGroups: ["secret"],
     samples: ["Bearer {b64url:40}", "Basic {b64:28}==", "Basic dXNlcjpwYXNz"],
   },
@@ -96,7 +98,9 @@ export const CONTEXT_DETECTORS: readonly Detector[] = [
     description:
       "The value of a credential or signature query parameter (api_key, token, access_token, sig, X-Amz-Signature, X-Goog-Signature, client_secret, …); the parameter name is kept.",
     pattern: new RegExp(
-      `(?<=[?&;])(?:${SECRET_QUERY_PARAMS.join("|")})=(?<secret>[^&#;\\s"'<>\`]{1,4096})`,
+      // The separator is matched, not looked behind for: V8 then skips to the next `?`, `&` or
+      // `;` instead of trying the lookbehind at every character.
+      `[?&;](?:${SECRET_QUERY_PARAMS.join("|")})=(?<secret>[^&#;\\s"'<>\`]{1,4096})`,
       "dgi",
     ),
     keywords: ["key=", "token=", "sig=", "signature=", "secret=", "password=", "passwd=", "pwd=", "auth="],

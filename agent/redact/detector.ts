@@ -18,8 +18,9 @@ export interface Detector {
   /**
    * Literal strings one of which every match contains (case-sensitive unless `keywordsIgnoreCase`).
    * The engine finds all keywords of all detectors in one pass and runs a detector's pattern only
-   * on text holding one of its keywords: most log lines hold none, and that is what makes the
-   * engine fast. Without keywords the pattern always runs.
+   * on lines holding one of its keywords: most log lines hold none, and that is what makes the
+   * engine fast. Without keywords the pattern runs on every line (or on those `findCandidate`
+   * points at).
    */
   readonly keywords?: readonly string[];
   readonly keywordsIgnoreCase?: boolean;
@@ -37,6 +38,17 @@ export interface Detector {
   readonly extendWhile?: RegExp;
   /** A cheap test `text` must pass for the pattern to be tried (the entropy rule's run scan). */
   readonly quickCheck?: (text: string) => boolean;
+  /**
+   * For a detector without keywords: the index of the first place in text[from, to) where a match
+   * could lie, or -1; `from` is always the start of a line. The engine runs the detector only on
+   * the lines that hold one. A keyword-less detector without it makes every line a candidate.
+   */
+  readonly findCandidate?: (text: string, from: number, to: number) => number;
+  /**
+   * A match may span lines (a PEM block): the engine hands the rule every line up to where the
+   * match starting on a keyword's line ends, not just that line.
+   */
+  readonly multiline?: boolean;
   /** Applied after the name and known-value rules, so that those name a secret first. */
   readonly last?: boolean;
   /**

@@ -68,21 +68,57 @@ export function looksRandom(run: string, text: string, start: number): boolean {
   return classChangeRatio(core) >= MIN_CLASS_CHANGES && shannonEntropy(core) >= ENTROPY_BITS_PER_CHAR;
 }
 
-/** Token characters by code unit below 128, for the run scan. */
-const TOKEN_CHAR = new Uint8Array(128);
-for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-")
-  TOKEN_CHAR[c.charCodeAt(0)] = 1;
+/** Character class of each code unit below 128 in a run: 1 upper, 2 lower, 4 digit, 8 `+/_-`, 0 none. */
+const RUN_CLASS = new Uint8Array(128);
+for (let c = 65; c <= 90; c++) RUN_CLASS[c] = 1;
+for (let c = 97; c <= 122; c++) RUN_CLASS[c] = 2;
+for (let c = 48; c <= 57; c++) RUN_CLASS[c] = 4;
+for (const c of "+/_-") RUN_CLASS[c.charCodeAt(0)] = 8;
 
-/** True when `text` holds a run of MIN_ENTROPY_LENGTH token characters: a plain loop, much faster than a regex here. */
-export function hasLongRun(text: string): boolean {
-  let run = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 128 && TOKEN_CHAR[c] === 1) {
-      if (++run >= MIN_ENTROPY_LENGTH) return true;
-    } else run = 0;
+function runClass(code: number): number {
+  return code < 128 ? RUN_CLASS[code]! : 0;
+}
+
+/**
+ * The start of the first run in text[from, to) that the rule could mask: MIN_ENTROPY_LENGTH or more
+ * token characters holding upper case, lower case and a digit (what looksRandom asks first), or -1.
+ * `from` must be where a run may start (the start of the text or of a line). It probes the last
+ * character of the next MIN_ENTROPY_LENGTH and skips past it when that is no token character, so
+ * text of words and short ids is crossed at a fraction of a read per character.
+ */
+export function findRandomRun(text: string, from: number, to: number): number {
+  let i = from;
+  while (i + MIN_ENTROPY_LENGTH <= to) {
+    const probe = i + MIN_ENTROPY_LENGTH - 1;
+    let k = runClass(text.charCodeAt(probe));
+    if (k === 0) {
+      i = probe + 1;
+      continue;
+    }
+    let classes = k;
+    let back = probe - 1;
+    while (back >= i) {
+      k = runClass(text.charCodeAt(back));
+      if (k === 0) break;
+      classes |= k;
+      back--;
+    }
+    if (back >= i) {
+      i = back + 1;
+      continue;
+    }
+    // text[i, probe] are token characters and i starts the run: read on to its end.
+    let end = probe + 1;
+    while (end < to) {
+      k = runClass(text.charCodeAt(end));
+      if (k === 0) break;
+      classes |= k;
+      end++;
+    }
+    if ((classes & 7) === 7) return i;
+    i = end + 1;
   }
-  return false;
+  return -1;
 }
 
 /** The entropy detector; applied last, so a more telling rule names a token first. */
@@ -91,7 +127,8 @@ export const ENTROPY_DETECTOR: Detector = {
   description:
     "A run of 32+ base64/base64url characters mixing cases and digits with high Shannon entropy and frequent class changes (hex, digests and media data URIs excluded).",
   pattern: /(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{32,4096}={0,2}/dg,
-  quickCheck: hasLongRun,
+  quickCheck: (text) => findRandomRun(text, 0, text.length) >= 0,
+  findCandidate: findRandomRun,
   validate: (secret, text, start) => looksRandom(secret, text, start),
   last: true,
   extendWhile: /[A-Za-z0-9+/_=-]/,

@@ -12,11 +12,28 @@ import { createHmac } from "node:crypto";
 /** Hex digits of the HMAC kept in a marker. */
 export const FINGERPRINT_HEX_LENGTH = 12;
 
+/** Fingerprints kept per key, and the longest value kept (a PEM body is fingerprinted once). */
+const MAX_CACHED = 4096;
+const MAX_CACHED_LENGTH = 512;
+
 /** Returns the fingerprint function for one key. */
 export function createFingerprinter(key: Uint8Array): (value: string) => string {
   if (key.length === 0) throw new Error("the fingerprint key must not be empty");
   // Copied so a caller that later zeroes or reuses its buffer does not change our fingerprints.
   const ownKey = Buffer.from(key);
-  return (value) =>
-    createHmac("sha256", ownKey).update(value, "utf8").digest("hex").slice(0, FINGERPRINT_HEX_LENGTH);
+  // The same secret recurs (a token on every request line): its HMAC is kept for a while. The
+  // cache lives as long as the redactor, which holds the known values themselves anyway.
+  const recent = new Map<string, string>();
+  return (value) => {
+    let fingerprint = recent.get(value);
+    if (fingerprint === undefined) {
+      fingerprint = createHmac("sha256", ownKey)
+        .update(value, "utf8")
+        .digest("hex")
+        .slice(0, FINGERPRINT_HEX_LENGTH);
+      if (recent.size >= MAX_CACHED) recent.clear();
+      if (value.length <= MAX_CACHED_LENGTH) recent.set(value, fingerprint);
+    }
+    return fingerprint;
+  };
 }

@@ -17,7 +17,25 @@ export const SECRET_NAME_RULE = "secret-name";
  * Every secret name holds one of these words (a test checks this against secret-names.ts): a key
  * without one is never parsed.
  */
-export const NAME_WORDS = /pass|pwd|secret|token|auth|key|cred|sess|cookie|sig|dsn|jwt|salt|bearer|conn/gi;
+export const NAME_WORD_LIST: readonly string[] = [
+  "pass",
+  "pwd",
+  "secret",
+  "token",
+  "auth",
+  "key",
+  "cred",
+  "sess",
+  "cookie",
+  "sig",
+  "dsn",
+  "jwt",
+  "salt",
+  "bearer",
+  "conn",
+];
+/** NAME_WORD_LIST as one case-insensitive scan. */
+export const NAME_WORDS = new RegExp(NAME_WORD_LIST.join("|"), "gi");
 
 /** Longest key considered; longer runs of key characters are not keys. */
 const MAX_KEY = 128;
@@ -162,9 +180,19 @@ function pairAt(
   }
   let keyStart = start;
   while (keyStart < end && keyStart - start < 2 && text[keyStart] === "-") keyStart++;
+  const first = text.charCodeAt(keyStart);
+  if (!((first >= 65 && first <= 90) || (first >= 97 && first <= 122) || first === 95)) return undefined;
+  // `"key": value` and `'key'=value`: the quotes before and after the key belong to it.
+  const quoted = (text[start - 1] === '"' || text[start - 1] === "'") && text[end] === text[start - 1];
+  // Most secret-sounding words are in no key (`session refreshed`): a key is followed by `=` or
+  // `:`, or opens an XML element or names an XML value attribute. Seen before anything costlier.
+  let after = quoted ? end + 1 : end;
+  for (let n = 0; n < 3 && (text[after] === " " || text[after] === "\t"); n++) after++;
+  const separated = text[after] === "=" || text[after] === ":";
+  if (!separated && !quoted && text[start - 1] !== "<") return undefined;
   const key = text.slice(keyStart, end);
   // Most hits are in ordinary words and keys (`token_type`, `cache_key`): judged by name first.
-  if (!/^[A-Za-z_]/.test(key) || !isSecretName(key)) return undefined;
+  if (!isSecretName(key)) return undefined;
   const element = xmlElementValue(text, start, end, key);
   if (element) return { key, span: element };
   const attribute = xmlAttributeValue(text, start, end);
@@ -173,8 +201,7 @@ function pairAt(
     XML_NAME_ATTRIBUTE.lastIndex = end;
     if (XML_NAME_ATTRIBUTE.test(text)) return undefined;
   }
-  // `"key": value` and `'key'=value`: the quotes before and after the key belong to it.
-  const quoted = (text[start - 1] === '"' || text[start - 1] === "'") && text[end] === text[start - 1];
+  if (!separated) return undefined;
   KEY_PATTERN.lastIndex = quoted ? start - 1 : start;
   const match = KEY_PATTERN.exec(text);
   if (!match?.groups || match.groups.key !== key) return undefined;

@@ -1,22 +1,20 @@
 /**
- * Finding many known strings in text in one linear pass, whatever their number: a bitset of the
- * first two characters of every form rejects almost every position with two array reads, and the
- * few positions that pass are checked against the forms starting with the same four characters.
- * (A regex alternation of the forms is fast for a handful but degrades with each one added; the
- * agent may know hundreds, and log-tail and heap-snapshot strings call maskText a lot.)
+ * Finding many known strings in text in one linear pass, whatever their number: a multi-pattern
+ * Horspool search (Wu–Manber). The window is as long as the shortest form; the last two characters
+ * of the window say how far the next form can start at the earliest, and most windows of log text
+ * hold no pair of any form, so the search moves the window's whole length at a time and reads
+ * about two characters in every seven. Where a pair ends a form's prefix, the forms sharing it are
+ * compared. (A regex alternation of the forms is fast for a handful but degrades with each one
+ * added; the agent may know hundreds, and every log line and heap string passes through here.)
  */
 import type { KnownForm } from "./known-encodings.js";
 
-/** Shortest form the matcher can hold (it keys on four characters). */
+/** Shortest form the matcher can hold. */
 export const MIN_FORM_LENGTH = 4;
 
-function quadAt(text: string, at: number): number {
-  return (
-    ((text.charCodeAt(at) & 0xff) << 24) |
-    ((text.charCodeAt(at + 1) & 0xff) << 16) |
-    ((text.charCodeAt(at + 2) & 0xff) << 8) |
-    (text.charCodeAt(at + 3) & 0xff)
-  );
+/** The low bytes of the two characters ending at `at`: the key of the shift table. */
+function pairAt(text: string, at: number): number {
+  return ((text.charCodeAt(at - 1) & 0xff) << 8) | (text.charCodeAt(at) & 0xff);
 }
 
 /** Where one form was found. */
@@ -28,22 +26,40 @@ export interface KnownHit {
 
 /** The compiled set of forms. */
 export class KnownMatcher {
-  /** One bit per pair of low bytes of the first two characters of some form. */
-  private readonly pairs = new Int32Array(65536 / 32);
-  /** Forms by the low bytes of their first four characters, longest first. */
-  private readonly byQuad = new Map<number, KnownForm[]>();
+  /** Length of the window: the shortest form. */
+  private readonly window: number;
+  /** Pair ending at a window's end → how far the window may move (0: compare forms here). */
+  private readonly shift = new Uint8Array(65536);
+  /** Forms by the pair ending their first `window` characters, longest first. */
+  private readonly byPair = new Map<number, KnownForm[]>();
 
   constructor(forms: Iterable<KnownForm>) {
-    for (const form of forms) {
-      if (form.text.length < MIN_FORM_LENGTH) continue;
-      const pair = ((form.text.charCodeAt(0) & 0xff) << 8) | (form.text.charCodeAt(1) & 0xff);
-      this.pairs[pair >>> 5]! |= 1 << (pair & 31);
-      const quad = quadAt(form.text, 0);
-      const list = this.byQuad.get(quad);
-      if (list) list.push(form);
-      else this.byQuad.set(quad, [form]);
+    const kept = [...forms].filter((form) => form.text.length >= MIN_FORM_LENGTH);
+    this.window = Math.min(255, ...kept.map((form) => form.text.length));
+    this.shift.fill(this.window - 1);
+    for (const form of kept) this.add(form);
+  }
+
+  /**
+   * Adds a form; false when it is shorter than the window (the matcher must then be rebuilt with
+   * it, the window being the shortest form).
+   */
+  add(form: KnownForm): boolean {
+    const { window } = this;
+    if (form.text.length < window) return false;
+    for (let j = 1; j < window; j++) {
+      const pair = pairAt(form.text, j);
+      this.shift[pair] = Math.min(this.shift[pair]!, window - 1 - j);
     }
-    for (const list of this.byQuad.values()) list.sort((a, b) => b.text.length - a.text.length);
+    const pair = pairAt(form.text, window - 1);
+    const list = this.byPair.get(pair);
+    if (!list) this.byPair.set(pair, [form]);
+    else {
+      // Longest first, so the first form that matches at a place is the longest there.
+      const at = list.findIndex((other) => other.text.length < form.text.length);
+      list.splice(at < 0 ? list.length : at, 0, form);
+    }
+    return true;
   }
 
   /**
@@ -52,29 +68,38 @@ export class KnownMatcher {
    */
   find(text: string, accept: (form: KnownForm, start: number, end: number) => boolean): KnownHit[] {
     const hits: KnownHit[] = [];
-    const last = text.length - MIN_FORM_LENGTH;
-    if (last < 0) return hits;
-    const pairs = this.pairs;
-    let prev = text.charCodeAt(0) & 0xff;
-    for (let i = 1; i <= last + 1; i++) {
-      const c = text.charCodeAt(i) & 0xff;
-      const pair = (prev << 8) | c;
-      prev = c;
-      if ((pairs[pair >>> 5]! & (1 << (pair & 31))) === 0) continue;
-      const start = i - 1;
-      const list = this.byQuad.get(quadAt(text, start));
-      if (!list) continue;
-      for (const form of list) {
-        const end = start + form.text.length;
-        if (text.startsWith(form.text, start) && accept(form, start, end)) {
-          hits.push({ start, end, form });
-          // Resume after the hit: the next pair starts at `end`.
-          i = end;
-          prev = text.charCodeAt(end) & 0xff;
-          break;
-        }
-      }
+    for (let hit = this.next(text, 0, text.length, accept); hit; ) {
+      hits.push(hit);
+      hit = this.next(text, hit.end, text.length, accept);
     }
     return hits;
+  }
+
+  /** The leftmost-longest occurrence of any form inside text[from, to) that `accept` takes. */
+  next(
+    text: string,
+    from: number,
+    to: number,
+    accept: (form: KnownForm, start: number, end: number) => boolean = () => true,
+  ): KnownHit | undefined {
+    const { shift, window } = this;
+    if (this.byPair.size === 0) return undefined;
+    for (let at = from + window - 1; at < to; ) {
+      const pair = pairAt(text, at);
+      const step = shift[pair]!;
+      if (step !== 0) {
+        at += step;
+        continue;
+      }
+      const start = at - window + 1;
+      for (const form of this.byPair.get(pair) ?? []) {
+        const end = start + form.text.length;
+        if (end <= to && text.startsWith(form.text, start) && accept(form, start, end)) {
+          return { start, end, form };
+        }
+      }
+      at++;
+    }
+    return undefined;
   }
 }

@@ -46,25 +46,39 @@ function isKeyedValue(text: string, start: number, end: number): boolean {
 export class KnownValues {
   /** Value → its forms, in insertion order (oldest first). */
   private readonly values = new Map<string, KnownForm[]>();
-  /** Rebuilt lazily after a change. */
+  /**
+   * Built lazily, then added to as values come; a forgotten value's forms stay in it until it is
+   * rebuilt (when they outnumber the live ones) and are skipped by `live`.
+   */
   private matcher: KnownMatcher | undefined;
+  private forgotten = 0;
+  /** A form whose value is still known. */
+  private readonly live = (form: KnownForm): boolean => this.values.get(form.value) !== undefined;
 
   constructor(private readonly maxValues = 1024) {}
 
   /** Adds a value (ignored when shorter than MIN_SHORT_VALUE_LENGTH); returns whether it is kept. */
   add(value: string): boolean {
     if (value.length < MIN_SHORT_VALUE_LENGTH) return false;
-    if (this.values.has(value)) {
+    const known = this.values.get(value);
+    if (known) {
       // Refresh: a value seen again is the last to be forgotten.
       this.values.delete(value);
-    } else if (this.values.size >= this.maxValues) {
+      this.values.set(value, known);
+      return true;
+    }
+    if (this.values.size >= this.maxValues) {
       const oldest = this.values.keys().next().value;
-      if (oldest !== undefined) this.values.delete(oldest);
+      if (oldest !== undefined) {
+        this.values.delete(oldest);
+        if (++this.forgotten > this.values.size) this.matcher = undefined;
+      }
     }
     const forms: KnownForm[] =
       value.length < MIN_KNOWN_VALUE_LENGTH ? [{ text: value, kind: "short", value }] : formsOf(value);
     this.values.set(value, forms);
-    this.matcher = undefined;
+    const matcher = this.matcher;
+    if (matcher && !forms.every((form) => matcher.add(form))) this.matcher = undefined;
     return true;
   }
 
@@ -72,13 +86,29 @@ export class KnownValues {
     return this.values.size;
   }
 
+  /**
+   * The first occurrence of a known value's form in text[from, to), whatever surrounds it (a
+   * short value's key context is judged later, by mask): the engine's prefilter.
+   */
+  locate(text: string, from: number, to: number): { start: number; end: number } | undefined {
+    if (this.values.size === 0) return undefined;
+    return this.compiled().next(text, from, to, this.live);
+  }
+
+  private compiled(): KnownMatcher {
+    if (!this.matcher) {
+      this.matcher = new KnownMatcher([...this.values.values()].flat());
+      this.forgotten = 0;
+    }
+    return this.matcher;
+  }
+
   /** Masks every occurrence of a known value's forms in `text` (a stretch with no markers). */
   mask(text: string, mask: MaskPiece): string {
     if (this.values.size === 0 || text.length < MIN_SHORT_VALUE_LENGTH) return text;
-    this.matcher ??= new KnownMatcher([...this.values.values()].flat());
-    const hits = this.matcher.find(
+    const hits = this.compiled().find(
       text,
-      (form, start, end) => form.kind !== "short" || isKeyedValue(text, start, end),
+      (form, start, end) => this.live(form) && (form.kind !== "short" || isKeyedValue(text, start, end)),
     );
     if (hits.length === 0) return text;
     let out = "";

@@ -40,18 +40,35 @@ export function isMarker(text: string): boolean {
   return WHOLE_MARKER.test(text);
 }
 
+/** A marker at exactly `lastIndex`. */
+const MARKER_AT = new RegExp(MARKER_SOURCE, "y");
+
 /**
  * Applies `fn` to every stretch of `text` outside markers and joins the pieces back, so that no
- * rule ever sees (or re-masks) what an earlier rule already replaced.
+ * rule ever sees (or re-masks) what an earlier rule already replaced. Returns `text` itself when
+ * `fn` changes no piece: a text with many markers is then not rebuilt by every rule.
  */
 export function mapOutsideMarkers(text: string, fn: (piece: string) => string): string {
-  if (!text.includes("⟦")) return fn(text);
-  let out = "";
+  let at = text.indexOf("⟦");
+  if (at < 0) return fn(text);
+  let out: string | undefined;
   let last = 0;
-  // A fresh global regex per call: matchAll would inherit a shared one's lastIndex.
-  for (const match of text.matchAll(new RegExp(MARKER_SOURCE, "g"))) {
-    out += fn(text.slice(last, match.index)) + match[0];
-    last = match.index + match[0].length;
+  for (; at >= 0; at = text.indexOf("⟦", at + 1)) {
+    MARKER_AT.lastIndex = at;
+    if (!MARKER_AT.test(text)) continue;
+    const end = MARKER_AT.lastIndex;
+    if (at > last) {
+      const piece = text.slice(last, at);
+      const mapped = fn(piece);
+      if (out !== undefined) out += mapped;
+      else if (mapped !== piece) out = text.slice(0, last) + mapped;
+    }
+    if (out !== undefined) out += text.slice(at, end);
+    last = end;
+    at = end - 1;
   }
-  return out + fn(text.slice(last));
+  const piece = text.slice(last);
+  const mapped = piece === "" ? piece : fn(piece);
+  if (out !== undefined) return out + mapped;
+  return mapped === piece ? text : text.slice(0, last) + mapped;
 }

@@ -9,6 +9,7 @@ import type { KnownValues } from "./known-values.js";
 import { mapOutsideMarkers } from "./markers.js";
 import type { MaskPiece } from "./named-values.js";
 import { DetectorTriggers } from "./triggers.js";
+import { windowsOf } from "./windows.js";
 
 /**
  * Rounds of the pipeline at most. A marker changes what its neighbours look like to the next
@@ -62,10 +63,12 @@ export function applyDetector(text: string, detector: Detector, mask: MaskPiece)
   return copied === 0 ? text : out + text.slice(copied);
 }
 
-/** One pass of every rule. */
-function round(text: string, rules: TextRules, known: KnownValues, mask: MaskPiece): string {
+/**
+ * One pass of every rule; `selected` are the detectors whose keywords the window held before any
+ * round (a marker only removes keywords, and a detector without its keyword matches nothing).
+ */
+function round(text: string, selected: readonly Detector[], known: KnownValues, mask: MaskPiece): string {
   let out = text;
-  const selected = rules.triggers.select(text);
   for (const detector of selected)
     if (!detector.last) out = mapOutsideMarkers(out, (piece) => applyDetector(piece, detector, mask));
   out = mapOutsideMarkers(out, (piece) => maskKeyValues(piece, mask));
@@ -75,25 +78,61 @@ function round(text: string, rules: TextRules, known: KnownValues, mask: MaskPie
   return out;
 }
 
-/** Masks `text` with the given rules; throws if a rule throws (the redactor fails closed around it). */
+/**
+ * Masks `text` with the given rules; throws if a rule throws (the redactor fails closed around it).
+ * Only the windows the prefilter finds go through the rules (windows.ts); the rest of the text is
+ * copied as it is, and a text with no window is returned itself.
+ */
 export function maskTextWith(text: string, rules: TextRules, known: KnownValues, mask: MaskPiece): string {
-  const first = round(text, rules, known, mask);
+  const windows = windowsOf(text, rules.triggers, known);
+  if (windows === undefined) return maskWindow(text, rules, known, mask);
+  let out = "";
+  let copied = 0;
+  for (let i = 0; i < windows.length; i += 2) {
+    const start = windows[i]!;
+    const end = windows[i + 1]!;
+    const window = start === 0 && end === text.length ? text : text.slice(start, end);
+    const masked = maskWindow(window, rules, known, mask);
+    if (masked === window) continue;
+    out += text.slice(copied, start) + masked;
+    copied = end;
+  }
+  return copied === 0 ? text : out + text.slice(copied);
+}
+
+/**
+ * Masks `text` as one window, without the prefilter: what maskTextWith must equal (the windows
+ * test compares the two).
+ */
+export function maskTextWhole(text: string, rules: TextRules, known: KnownValues, mask: MaskPiece): string {
+  return maskWindow(text, rules, known, mask);
+}
+
+/** Masks one window of whole lines: a round of every rule, then more rounds on lines that changed. */
+function maskWindow(text: string, rules: TextRules, known: KnownValues, mask: MaskPiece): string {
+  const selected = rules.triggers.select(text);
+  const first = round(text, selected, known, mask);
   if (first === text) return text;
-  if (!first.includes("\n")) return settle(first, rules, known, mask, MAX_ROUNDS - 1);
+  if (!first.includes("\n")) return settle(first, selected, known, mask, MAX_ROUNDS - 1);
   // Only lines holding a marker can change in later rounds (no rule but the PEM block, which the
-  // first round settled, spans lines): re-running the whole text would double the cost of every
-  // chunk that holds one secret.
+  // first round settled, spans lines): re-running the whole window would double its cost.
   return first
     .split("\n")
-    .map((line) => (line.includes("⟦") ? settle(line, rules, known, mask, MAX_ROUNDS - 1) : line))
+    .map((line) => (line.includes("⟦") ? settle(line, selected, known, mask, MAX_ROUNDS - 1) : line))
     .join("\n");
 }
 
 /** Runs rounds on `text` until one changes nothing, at most `rounds` of them. */
-function settle(text: string, rules: TextRules, known: KnownValues, mask: MaskPiece, rounds: number): string {
+function settle(
+  text: string,
+  selected: readonly Detector[],
+  known: KnownValues,
+  mask: MaskPiece,
+  rounds: number,
+): string {
   let current = text;
   for (let i = 0; i < rounds; i++) {
-    const next = round(current, rules, known, mask);
+    const next = round(current, selected, known, mask);
     if (next === current) break;
     current = next;
   }

@@ -1,98 +1,61 @@
 /**
- * Which detectors can match a text, found in one pass: all detectors' keywords are compiled into
- * one alternation (V8 scans a literal alternation at hundreds of MB/s), and only the detectors
- * whose keywords occur run their own patterns. Most log lines trigger none.
+ * Which rules can match a text, found in one pass: every detector's keywords and the words of the
+ * name rule are compiled into one keyword automaton (keyword-automaton.ts). Only the detectors
+ * whose keywords occur run their own patterns, and a line holding no keyword, no candidate of a
+ * keyword-less detector and no known value is never looked at again: that is most log lines.
  */
 import type { Detector } from "./detector.js";
+import { NAME_WORD_LIST } from "./key-values.js";
+import { type Keyword, KeywordAutomaton } from "./keyword-automaton.js";
 
-function escapeLiteral(literal: string): string {
-  return literal.replace(/[.*+?^${}()|[\]\\/-]/g, "\\$&");
-}
-
-interface TrieNode {
-  end: boolean;
-  next: Map<string, TrieNode>;
-}
-
-/**
- * The keywords as one prefix-factored alternation (`gh(?:p_|o_|…)|gl(?:pat-|…)`): V8 tries the
- * alternatives of a flat list one by one at every position, a factored one dispatches on the
- * first character, which is what keeps the scan fast as the table grows.
- */
-function factored(keywords: readonly string[]): string {
-  const root: TrieNode = { end: false, next: new Map() };
-  for (const keyword of keywords) {
-    let node = root;
-    for (const ch of keyword) {
-      let child = node.next.get(ch);
-      if (!child) {
-        child = { end: false, next: new Map() };
-        node.next.set(ch, child);
-      }
-      node = child;
-    }
-    node.end = true;
-  }
-  const emit = (node: TrieNode): string => {
-    const alternatives = [...node.next].map(([ch, child]) => escapeLiteral(ch) + emit(child));
-    if (alternatives.length === 0) return "";
-    const body = alternatives.length === 1 ? alternatives[0]! : `(?:${alternatives.join("|")})`;
-    // A keyword that ends here matches even when a longer one does not.
-    return node.end ? `(?:${body})?` : body;
-  };
-  return emit(root);
-}
+/** The owner id of the name rule's words (detectors are numbered from 0). */
+const NAME_RULE = -1;
 
 /** The compiled keyword index of one detector table. */
 export class DetectorTriggers {
   private readonly always: boolean[];
-  private readonly sensitive: RegExp | undefined;
-  private readonly insensitive: RegExp | undefined;
-  /** Keyword as matched (lower-cased when case-insensitive) → indices of the detectors it wakes. */
-  private readonly wakes = new Map<string, number[]>();
+  private readonly automaton: KeywordAutomaton;
+  /** Keyword-less detectors that cannot tell where they might match: every line is a candidate. */
+  readonly scansEverything: boolean;
+  /** Keyword-less detectors that find their own candidates (the entropy rule). */
+  readonly candidateFinders: readonly NonNullable<Detector["findCandidate"]>[];
+  /** Detectors whose matches may span lines (PEM blocks), with a test of their keywords. */
+  readonly multiline: readonly { readonly wakes: (line: string) => boolean; readonly pattern: RegExp }[];
 
   constructor(private readonly detectors: readonly Detector[]) {
     this.always = detectors.map((d) => !d.keywords || d.keywords.length === 0);
-    const sensitive: string[] = [];
-    const insensitive: string[] = [];
-    const owners = new Map<string, Set<number>>();
-    detectors.forEach((d, index) => {
-      for (const raw of d.keywords ?? []) {
-        const keyword = d.keywordsIgnoreCase ? raw.toLowerCase() : raw;
-        (d.keywordsIgnoreCase ? insensitive : sensitive).push(keyword);
-        const set = owners.get(keyword) ?? new Set<number>();
-        set.add(index);
-        owners.set(keyword, set);
-      }
+    const keywords: Keyword[] = NAME_WORD_LIST.map((text) => ({ text, ignoreCase: true, owner: NAME_RULE }));
+    detectors.forEach((d, owner) => {
+      for (const text of d.keywords ?? [])
+        keywords.push({ text, ignoreCase: d.keywordsIgnoreCase === true, owner });
     });
-    // A hit on a keyword also wakes the detectors of every keyword inside it ("sk-ant-" holds
-    // "sk-"): the scan moves past the hit and would not report the shorter one.
-    for (const keyword of owners.keys()) {
-      const woken = new Set<number>();
-      for (const [other, set] of owners) {
-        if (keyword.toLowerCase().includes(other.toLowerCase())) for (const i of set) woken.add(i);
-      }
-      this.wakes.set(keyword, [...woken]);
-    }
-    const compile = (list: string[], flags: string) =>
-      list.length === 0 ? undefined : new RegExp(factored([...new Set(list)]), flags);
-    this.sensitive = compile(sensitive, "g");
-    this.insensitive = compile(insensitive, "gi");
+    this.automaton = new KeywordAutomaton(keywords);
+    const keywordLess = detectors.filter((_, i) => this.always[i]);
+    this.scansEverything = keywordLess.some((d) => !d.findCandidate);
+    this.candidateFinders = keywordLess.flatMap((d) => (d.findCandidate ? [d.findCandidate] : []));
+    this.multiline = detectors.flatMap((d) => {
+      if (!d.multiline) return [];
+      const keywords = d.keywords ?? [];
+      const wakes = d.keywordsIgnoreCase
+        ? (line: string) => keywords.some((k) => line.toLowerCase().includes(k.toLowerCase()))
+        : (line: string) => keywords.length === 0 || keywords.some((k) => line.includes(k));
+      return [{ wakes, pattern: new RegExp(d.pattern.source, d.pattern.flags) }];
+    });
   }
 
   /** The detectors worth running on `text`, in table order. */
   select(text: string): Detector[] {
-    const on = [...this.always];
-    for (const [pattern, lower] of [
-      [this.sensitive, false],
-      [this.insensitive, true],
-    ] as const) {
-      if (!pattern) continue;
-      pattern.lastIndex = 0;
-      for (let m = pattern.exec(text); m !== null; m = pattern.exec(text)) {
-        for (const i of this.wakes.get(lower ? m[0].toLowerCase() : m[0]) ?? []) on[i] = true;
-      }
+    const found = new Uint8Array(this.detectors.length + 1);
+    this.automaton.owners(text, found);
+    const selected: Detector[] = [];
+    for (let i = 0; i < this.detectors.length; i++) {
+      if (this.always[i] || found[i + 1] === 1) selected.push(this.detectors[i]!);
     }
-    return this.detectors.filter((_, i) => on[i]);
+    return selected;
+  }
+
+  /** The index just past the first keyword (of a detector or of the name rule) in text[from, to), or -1. */
+  firstKeywordEnd(text: string, from: number, to: number): number {
+    return this.automaton.firstEnd(text, from, to);
   }
 }

@@ -1,0 +1,169 @@
+/**
+ * The engine's prefilter: which lines of a text any rule could change. One pass of the keyword
+ * automaton (every detector's keywords and the name rule's words), the keyword-less detectors'
+ * own candidate scans (the entropy rule's run scan), the known-value search and a search for
+ * markers already in the text each report at most one place per line; only those lines — grown
+ * where a match may run onto later lines — go through the rules. A log line with none of them
+ * (most of them) costs a few table reads and is never copied.
+ *
+ * Every rule's match lies within one line except three, which the windows grow for: a PEM block
+ * (a `multiline` detector: to where its match ends), an XML element or attribute value opened on a
+ * keyword's line, and a known value holding a line break. A window is a run of whole lines, so
+ * each rule sees the same text around a match as it would in the whole text.
+ */
+import type { KnownValues } from "./known-values.js";
+import type { DetectorTriggers } from "./triggers.js";
+
+/** An XML value opened on a line may close this far on (the name rule's value bound plus a tag). */
+const XML_VALUE_REACH = 4096 + 1200;
+
+function lineStart(text: string, at: number): number {
+  return text.lastIndexOf("\n", at - 1) + 1;
+}
+
+function lineEnd(text: string, at: number): number {
+  const end = text.indexOf("\n", at);
+  return end < 0 ? text.length : end;
+}
+
+/** The end of the window that must hold text[last]: past the next line when that is a line break. */
+function endHolding(text: string, last: number): number {
+  return lineEnd(text, text[last] === "\n" ? last + 1 : last);
+}
+
+/**
+ * True when the line [start, end) leaves an XML value open: its last tag opens an element
+ * (`<password>` with the value on the next lines), or a `value="…` attribute is not closed.
+ */
+function opensXmlValue(text: string, start: number, end: number): boolean {
+  const line = text.slice(start, end);
+  const lt = line.lastIndexOf("<");
+  if (lt >= 0 && line[lt + 1] !== "/") {
+    const gt = line.indexOf(">", lt);
+    if (gt > lt && line[gt - 1] !== "/") return true;
+  }
+  if (!line.includes("value") && !line.includes("content")) return false;
+  let double = 0;
+  let single = 0;
+  for (let i = 0; i < line.length; i++) {
+    const c = line.charCodeAt(i);
+    if (c === 34) double++;
+    else if (c === 39) single++;
+  }
+  return double % 2 === 1 || single % 2 === 1;
+}
+
+/** Remembers the last match of a multiline detector, so many keyword lines never rescan one far block. */
+interface MultilineCursor {
+  readonly pattern: RegExp;
+  /** Searched from here… */
+  from: number;
+  /** …and the leftmost match at or after it was this (undefined: none). */
+  match: { start: number; end: number } | undefined;
+}
+
+/** The end of the last match of `cursor`'s detector that starts in [start, end), or -1. */
+function multilineEnd(text: string, cursor: MultilineCursor, start: number, end: number): number {
+  let reach = -1;
+  let from = start;
+  for (;;) {
+    // The leftmost match at or after `from` is the one found from any earlier point, if it lies
+    // at or after `from`: the cursor saves rescanning a far block from every keyword line.
+    if (!(cursor.from <= from && (cursor.match === undefined || cursor.match.start >= from))) {
+      cursor.pattern.lastIndex = from;
+      const m = cursor.pattern.exec(text);
+      cursor.from = from;
+      cursor.match = m ? { start: m.index, end: m.index + Math.max(1, m[0].length) } : undefined;
+    }
+    const match = cursor.match;
+    if (!match || match.start >= end) return reach;
+    reach = Math.max(reach, match.end);
+    from = match.end;
+  }
+}
+
+/** True when a line holds anything a rule could act on; cheapest test first. */
+function triggered(line: string, triggers: DetectorTriggers, known: KnownValues): boolean {
+  const length = line.length;
+  return (
+    line.includes("⟦") ||
+    known.locate(line, 0, length) !== undefined ||
+    triggers.candidateFinders.some((find) => find(line, 0, length) >= 0) ||
+    triggers.firstKeywordEnd(line, 0, length) >= 0
+  );
+}
+
+/**
+ * The windows of `text` the rules must see, as [start, end) pairs of whole lines (end before the
+ * line break), in order and apart; undefined when every line must be seen (a detector without
+ * keywords that cannot find its own candidates).
+ */
+export function windowsOf(
+  text: string,
+  triggers: DetectorTriggers,
+  known: KnownValues,
+): number[] | undefined {
+  if (triggers.scansEverything) return undefined;
+  const length = text.length;
+  // One line (a heap string, a line from the line masker): any trigger makes it the window.
+  if (!text.includes("\n")) return triggered(text, triggers, known) ? [0, length] : [];
+  /** [from, to) spans of text that must lie inside windows; `keyword` spans may grow. */
+  const spans: { from: number; to: number; keyword: boolean }[] = [];
+  for (let at = 0; at < length; ) {
+    const end = triggers.firstKeywordEnd(text, at, length);
+    if (end < 0) break;
+    spans.push({ from: end - 1, to: end, keyword: true });
+    at = lineEnd(text, end) + 1;
+  }
+  for (const find of triggers.candidateFinders) {
+    for (let at = 0; at < length; ) {
+      const found = find(text, at, length);
+      if (found < 0) break;
+      spans.push({ from: found, to: found + 1, keyword: false });
+      at = lineEnd(text, found) + 1;
+    }
+  }
+  for (let at = 0; at < length; ) {
+    const hit = known.locate(text, at, length);
+    if (!hit) break;
+    spans.push({ from: hit.start, to: hit.end, keyword: false });
+    at = hit.end;
+  }
+  for (let at = text.indexOf("⟦"); at >= 0; at = text.indexOf("⟦", lineEnd(text, at) + 1)) {
+    spans.push({ from: at, to: at + 1, keyword: false });
+  }
+  if (spans.length === 0) return [];
+  spans.sort((a, b) => a.from - b.from);
+
+  const cursors: MultilineCursor[] = triggers.multiline.map(({ pattern }) => ({
+    pattern,
+    from: Number.POSITIVE_INFINITY,
+    match: undefined,
+  }));
+  const windows: number[] = [];
+  for (const span of spans) {
+    const last = windows.length - 1;
+    // The end of the current window (the index of its line break), or -1.
+    const reached = last > 0 ? windows[last]! : -1;
+    // Inside the current window already: only a keyword's line may still grow it. (Without this
+    // skip, many known values on one long line would each rescan the line: quadratic.)
+    if (!span.keyword && span.to - 1 <= reached) continue;
+    const start = span.from <= reached ? windows[last - 1]! : lineStart(text, span.from);
+    let end = endHolding(text, Math.max(span.from, span.to - 1));
+    if (span.keyword) {
+      const firstLineStart = span.from <= reached ? lineStart(text, span.from) : start;
+      const firstLineEnd = lineEnd(text, span.from);
+      for (const [i, { wakes }] of triggers.multiline.entries()) {
+        if (!wakes(text.slice(firstLineStart, firstLineEnd))) continue;
+        const reach = multilineEnd(text, cursors[i]!, firstLineStart, firstLineEnd);
+        if (reach > 0) end = Math.max(end, endHolding(text, reach - 1));
+      }
+      if (opensXmlValue(text, firstLineStart, firstLineEnd)) {
+        end = Math.max(end, lineEnd(text, Math.min(length, firstLineEnd + XML_VALUE_REACH)));
+      }
+    }
+    if (last > 0 && start <= reached + 1) windows[last] = Math.max(reached, end);
+    else windows.push(start, end);
+  }
+  return windows;
+}
