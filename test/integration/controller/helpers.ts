@@ -148,7 +148,8 @@ export async function startHarness(
   const dataDir = join(dir, "data");
   const usePostgres = (options.store ?? process.env.KEYHOLE_TEST_STORE ?? "sqlite") === "postgres";
   const schema: TestSchema | undefined = usePostgres ? await createTestSchema() : undefined;
-  const database = schema?.url;
+  // A database given in `config` (e.g. a proxied PostgreSQL URL) is the one tokens go to as well.
+  const database = options.config?.database ?? schema?.url;
   const environments = options.environments ?? ["production", "staging", "restricted"];
   const agents: Record<string, FakeAgent> = {};
   for (const environment of environments) {
