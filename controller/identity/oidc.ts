@@ -124,8 +124,10 @@ export function createOidcAuthenticator(options: OidcOptions): Authenticator & {
       const keys = await keySet();
       if (!keys) return undefined;
       let payload: JWTPayload;
+      let typ: string | undefined;
       try {
-        ({ payload } = await jwtVerify(bearer, keys, {
+        let protectedHeader: { typ?: string };
+        ({ payload, protectedHeader } = await jwtVerify(bearer, keys, {
           issuer,
           audience,
           algorithms: ALGORITHMS,
@@ -133,9 +135,15 @@ export function createOidcAuthenticator(options: OidcOptions): Authenticator & {
           requiredClaims: ["exp", "iat", "sub"],
           ...(options.now ? { currentDate: new Date(options.now() * 1000) } : {}),
         }));
+        typ = protectedHeader.typ;
       } catch (err) {
         // The reason helps an operator set OIDC up; the token itself is never logged.
         log.info({ oidc: (err as { code?: string }).code ?? (err as Error).name }, "ID token refused");
+        return undefined;
+      }
+      // An ID token, not an access token of the same issuer (RFC 9068 marks those `at+jwt`).
+      if (typ !== undefined && typ.toLowerCase() !== "jwt") {
+        log.info({ oidc: "typ" }, "ID token refused");
         return undefined;
       }
       // With several audiences, the authorized party must be us (OIDC Core §3.1.3.7).

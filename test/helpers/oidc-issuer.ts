@@ -28,7 +28,7 @@ export interface TestIssuer {
    */
   idToken(
     claims?: Record<string, unknown>,
-    options?: { key?: "current" | "unpublished"; kid?: string },
+    options?: { key?: "current" | "unpublished"; kid?: string; typ?: string },
   ): Promise<string>;
   /** Publishes a new key (alongside the old one unless `dropOld`) and signs with it from now on. */
   rotate(options?: { dropOld?: boolean }): Promise<void>;
@@ -94,7 +94,7 @@ export async function startTestIssuer(options: { audience?: string } = {}): Prom
       for (const [k, v] of Object.entries(all)) if (v === undefined) delete all[k];
       const key = signing.key === "unpublished" ? unpublished : current;
       return new SignJWT(all)
-        .setProtectedHeader({ alg: "RS256", typ: "JWT", kid: signing.kid ?? key.kid })
+        .setProtectedHeader({ alg: "RS256", typ: signing.typ ?? "JWT", kid: signing.kid ?? key.kid })
         .sign(key.privateKey);
     },
     async rotate(rotation = {}) {

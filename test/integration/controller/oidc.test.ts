@@ -88,6 +88,8 @@ describe("OIDC ID tokens from a real issuer on loopback", () => {
       wrongAudience: await issuer.idToken({ aud: "another-app" }),
       noEmail: await issuer.idToken({ email: undefined }),
       unverifiedEmail: await issuer.idToken({ email_verified: false }),
+      // An access token of the same issuer is not an ID token.
+      accessToken: await issuer.idToken({}, { typ: "at+jwt" }),
       // A tampered payload keeps the old signature.
       tampered: (await issuer.idToken()).replace(/\.([^.]+)\./, (_m, p: string) => {
         const claims = JSON.parse(Buffer.from(p, "base64url").toString());
@@ -114,7 +116,7 @@ describe("OIDC ID tokens from a real issuer on loopback", () => {
         "ERR_JWT_CLAIM_VALIDATION_FAILED",
       ]),
     );
-    expect(reasons).toEqual(expect.arrayContaining(["no email claim", "email not verified"]));
+    expect(reasons).toEqual(expect.arrayContaining(["no email claim", "email not verified", "typ"]));
     for (const token of Object.values(cases)) expect(log.text()).not.toContain(token.split(".")[2]);
   });
 
