@@ -3,6 +3,7 @@
  * same run. `npm run bench -- verify` runs only the named ones.
  */
 import { benchAgentHttp } from "./agent-http.js";
+import { benchAudit } from "./audit.js";
 import { benchArtifacts } from "./artifacts.js";
 import { benchHeapSnapshot } from "./heap-snapshot.js";
 import { type BenchResult, formatResult } from "./lib.js";
@@ -16,6 +17,7 @@ import { benchVerify } from "./verify.js";
 const BENCHES: Record<string, () => Promise<BenchResult | BenchResult[]>> = {
   verify: () => benchVerify(),
   "agent-http": () => benchAgentHttp(),
+  audit: () => benchAudit(),
   "log-tail": () => benchLogTail(),
   redact: () => benchRedact(),
   "heap-snapshot": () => benchHeapSnapshot(),
