@@ -3,7 +3,11 @@ import type { RequestView } from "./client.js";
 import { table } from "./output.js";
 
 export function requestSummary(r: RequestView): string {
-  const approvals = r.approvalsRequired > 0 ? `, approvals ${r.approvals.length}/${r.approvalsRequired}` : "";
+  const approvals = r.breakGlass
+    ? ", BREAK-GLASS: no approval, review pending"
+    : r.approvalsRequired > 0
+      ? `, approvals ${r.approvals.length}/${r.approvalsRequired}`
+      : "";
   return `request ${r.id} ${r.status}: ${r.action} on ${r.target} (${r.environment}${approvals})`;
 }
 

@@ -290,6 +290,9 @@ describe("keyhole run --break-glass, reviews, review close", () => {
     );
     expect(used.code, used.stderr).toBe(0);
     expect(used.stderr).toContain("break-glass: sent without approval");
+    expect(used.stdout).toMatch(
+      /^request \S+ approved: env on production\/shop\/shop-0 \(production, BREAK-GLASS: no approval, review pending\)/,
+    );
     await sleep(2500);
     const listed = await keyhole(["reviews"], as("alice"));
     expect(listed.code, listed.stderr).toBe(0);
