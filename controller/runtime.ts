@@ -213,12 +213,12 @@ export async function createController(
     });
     const triggers = new TriggerService({ rules: triggerRules, collections, store, log, now });
     const tokenAuthenticator = createTokenAuthenticator(store, now);
-    const authenticator = config.oidc
-      ? chainAuthenticators(
-          tokenAuthenticator,
-          createOidcAuthenticator({ ...config.oidc, log, ...options.oidcTiming }),
-        )
-      : tokenAuthenticator;
+    const oidc = config.oidc
+      ? createOidcAuthenticator({ ...config.oidc, log, ...options.oidcTiming })
+      : undefined;
+    const authenticator = oidc ? chainAuthenticators(tokenAuthenticator, oidc) : tokenAuthenticator;
+    // Discover now, so a misconfigured issuer shows in the log at start, not at the first login.
+    oidc?.ready().catch(() => {});
     const app = buildApp({
       authenticator,
       requests,
@@ -308,10 +308,9 @@ export async function createController(
             );
           } finally {
             // After the last dispatch wrote its records: a clean stop leaves no unsigned tail.
+            await webhook?.close();
             await checkpointer.close();
-            await webhook?.close();
             await openedArtifacts.close();
-            await webhook?.close();
             await store.close();
           }
         })();
