@@ -77,9 +77,18 @@ export interface AuditRecord {
 
 /** The hash a record must carry, computed from all its other fields. */
 export function auditRecordHash(record: Omit<AuditRecord, "hash">): string {
-  const { seq, time, actor, event, requestId, details, reason, ticket, prevHash } = record;
-  const canonical = canonicalJson({ seq, time, actor, event, requestId, details, reason, ticket, prevHash });
-  return createHash("sha256").update(canonical).digest("hex");
+  return createHash("sha256").update(auditRecordCanonical(record)).digest("hex");
+}
+
+/**
+ * The canonical JSON of a record's hashed fields: exactly `canonicalJson` of them, written out in
+ * their sorted order directly (the keys are fixed), which makes verifying a long chain about twice
+ * as fast. A test checks the two agree.
+ */
+export function auditRecordCanonical(record: Omit<AuditRecord, "hash">): string {
+  const s = JSON.stringify;
+  if (!Number.isFinite(record.seq)) throw new TypeError("canonical JSON cannot hold a non-finite number");
+  return `{"actor":${s(record.actor)},"details":${canonicalJson(record.details)},"event":${s(record.event)},"prevHash":${s(record.prevHash)},"reason":${s(record.reason)},"requestId":${s(record.requestId)},"seq":${s(record.seq)},"ticket":${s(record.ticket)},"time":${s(record.time)}}`;
 }
 
 /** Builds the next record of the chain. */

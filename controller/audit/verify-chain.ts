@@ -114,9 +114,10 @@ export class ChainVerifier {
     this.count++;
     const expectedSeq = (this.prev?.seq ?? 0) + 1;
     const expectedPrev = this.prev?.hash ?? GENESIS_HASH;
-    const { hash, ...rest } = record;
-    if (auditRecordHash(rest) !== hash) {
-      if (record.seq > 1 && auditRecordHash({ ...rest, seq: record.seq - 1 }) === hash) {
+    // auditRecordHash reads only the hashed fields, so the record goes in as it is (no copy).
+    const hash = record.hash;
+    if (auditRecordHash(record) !== hash) {
+      if (record.seq > 1 && auditRecordHash({ ...record, seq: record.seq - 1 }) === hash) {
         this.fail(
           "inserted",
           record.seq - 1,
@@ -124,7 +125,7 @@ export class ChainVerifier {
           () =>
             `record ${record.seq - 1} (${this.prev?.where ?? where}) was inserted: the record after it (${where}) was renumbered from ${record.seq - 1} to ${record.seq} to make room`,
         );
-      } else if (auditRecordHash({ ...rest, seq: record.seq + 1 }) === hash) {
+      } else if (auditRecordHash({ ...record, seq: record.seq + 1 }) === hash) {
         this.fail(
           "deleted",
           record.seq,
