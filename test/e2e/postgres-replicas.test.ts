@@ -311,8 +311,10 @@ describe("two controllers on one PostgreSQL database", () => {
     // dispatches those. Stop both, leave such requests behind, and start both again while this test
     // holds the requests' rows: both controllers' compare-and-set UPDATEs queue on the same rows,
     // and are let go together.
-    const rounds = 5;
-    const perRound = 10;
+    // 8 at a time leaves each controller's pool (10 connections) two for its other work while 8 of
+    // its transactions wait on the held rows.
+    const rounds = 6;
+    const perRound = 8;
     const locker = new pg.Client({ connectionString: schema.url });
     await locker.connect();
     const winners: string[] = [];
