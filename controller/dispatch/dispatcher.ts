@@ -12,6 +12,7 @@ import type { Inventory, InventoryAgent } from "../inventory/load-inventory.js";
 import type { SigningKey } from "../keys.js";
 import type { Policy } from "../policy/load-policy.js";
 import type { ArtifactRecord, RequestRecord, Store } from "../store/types.js";
+import { retryWhileUnavailable } from "../store/unavailable.js";
 import type { ControllerTelemetry } from "../telemetry/index.js";
 import { currentTraceparent } from "../telemetry/trace-context.js";
 import { finishDirectUpload } from "./direct-upload.js";
@@ -315,30 +316,35 @@ export class Dispatcher {
         digestSource: artifact.digestSource,
       },
     };
-    const registered = await this.deps.store.registerArtifact(artifact, summary, [
-      {
-        actor: this.actor,
-        event: "artifact.stored",
-        requestId: request.id,
-        details: {
-          artifactId: artifact.id,
-          agent: artifact.agent,
-          action: artifact.action,
-          sha256: artifact.sha256,
-          digestSource: artifact.digestSource,
-          size: artifact.size,
-          store: artifact.store,
-          location: artifact.location,
-          filename: artifact.filename,
-        },
-      },
-      {
-        actor: this.actor,
-        event: "request.completed",
-        requestId: request.id,
-        details: { httpStatus: stored.httpStatus, artifactId: artifact.id, output: request.output },
-      },
-    ]);
+    const registered = await retryWhileUnavailable(
+      () =>
+        this.deps.store.registerArtifact(artifact, summary, [
+          {
+            actor: this.actor,
+            event: "artifact.stored",
+            requestId: request.id,
+            details: {
+              artifactId: artifact.id,
+              agent: artifact.agent,
+              action: artifact.action,
+              sha256: artifact.sha256,
+              digestSource: artifact.digestSource,
+              size: artifact.size,
+              store: artifact.store,
+              location: artifact.location,
+              filename: artifact.filename,
+            },
+          },
+          {
+            actor: this.actor,
+            event: "request.completed",
+            requestId: request.id,
+            details: { httpStatus: stored.httpStatus, artifactId: artifact.id, output: request.output },
+          },
+        ]),
+      this.deps.log,
+      `registering the artifact of request ${request.id}`,
+    );
     if (!registered) await this.deps.artifacts.delete(artifact.location).catch(() => {});
     return registered;
   }
@@ -366,31 +372,44 @@ export class Dispatcher {
   ): Promise<void> {
     const at = this.deps.now();
     const error = failure && { code: failure.code, message: failure.message };
+    // An outcome cannot be asked for again (the agent refuses the same jti), so a short database
+    // outage is ridden out rather than losing it.
+    const { store, log } = this.deps;
     if (error) {
-      await this.deps.store.transitionRequest({ id: request.id, from, to: "failed", at, set: { error } }, [
-        {
-          actor: this.actor,
-          event: "request.failed",
-          requestId: request.id,
-          details: { code: error.code, message: error.message, ...(httpStatus ? { httpStatus } : {}) },
-        },
-      ]);
+      await retryWhileUnavailable(
+        () =>
+          store.transitionRequest({ id: request.id, from, to: "failed", at, set: { error } }, [
+            {
+              actor: this.actor,
+              event: "request.failed",
+              requestId: request.id,
+              details: { code: error.code, message: error.message, ...(httpStatus ? { httpStatus } : {}) },
+            },
+          ]),
+        log,
+        `recording the failure of request ${request.id}`,
+      );
       return;
     }
     // The result itself stays out of the audit trail; its digest proves which result was stored.
     const serialised = canonicalJson(result);
-    await this.deps.store.transitionRequest({ id: request.id, from, to: "completed", at, set: { result } }, [
-      {
-        actor: this.actor,
-        event: "request.completed",
-        requestId: request.id,
-        details: {
-          httpStatus,
-          resultSha256: createHash("sha256").update(serialised).digest("hex"),
-          resultBytes: Buffer.byteLength(serialised),
-        },
-      },
-    ]);
+    await retryWhileUnavailable(
+      () =>
+        store.transitionRequest({ id: request.id, from, to: "completed", at, set: { result } }, [
+          {
+            actor: this.actor,
+            event: "request.completed",
+            requestId: request.id,
+            details: {
+              httpStatus,
+              resultSha256: createHash("sha256").update(serialised).digest("hex"),
+              resultBytes: Buffer.byteLength(serialised),
+            },
+          },
+        ]),
+      log,
+      `recording the result of request ${request.id}`,
+    );
   }
 }
 

@@ -5,6 +5,7 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { CONTROLLER_ERRORS, ControllerError, type ControllerErrorCode } from "../errors.js";
+import { isStoreUnavailable } from "../store/unavailable.js";
 
 const FASTIFY_CODES: Readonly<Record<string, ControllerErrorCode>> = {
   FST_ERR_CTP_BODY_TOO_LARGE: "KH_TOO_LARGE",
@@ -14,24 +15,6 @@ const FASTIFY_CODES: Readonly<Record<string, ControllerErrorCode>> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: "KH_MALFORMED",
   FST_ERR_BAD_URL: "KH_BAD_REQUEST",
 };
-
-/**
- * Whether `err` says the database cannot be used right now (locked past the busy timeout, read-only,
- * disk full or I/O error for SQLite; connection lost, refused or out of resources for PostgreSQL).
- * The transaction was rolled back, so nothing of the request was recorded and a retry is safe.
- */
-export function isStoreUnavailable(err: unknown): boolean {
-  const code = (err as { code?: unknown } | undefined)?.code;
-  if (typeof code === "string") {
-    if (/^SQLITE_(BUSY|LOCKED|READONLY|IOERR|FULL|CANTOPEN|PROTOCOL)/.test(code)) return true;
-    // PostgreSQL classes 08 (connection), 53 (insufficient resources), 57P (operator intervention).
-    if (/^(08[0-9A-Z]{3}|53[0-9A-Z]{3}|57P0[1-4])$/.test(code)) return true;
-  }
-  const message = (err as Error | undefined)?.message ?? "";
-  return /^(The database connection is not open|Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED)/.test(
-    message,
-  );
-}
 
 /** The catalogue error for anything thrown while handling a request. */
 export function toControllerError(err: FastifyError | Error): ControllerError {

@@ -57,6 +57,13 @@ export function httpServerOptions(limits: HttpLimits) {
     },
     clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket) {
       if (err.code === "ECONNRESET" || socket.destroyed) return;
+      // Something was already answered on this socket (a route refused before reading a body that
+      // then stalled, or an earlier keep-alive request): as Node does, the socket is only closed, so
+      // no answer can be taken for the next request's.
+      if (socket.bytesWritten > 0) {
+        socket.destroy();
+        return;
+      }
       const code = codeOf(err);
       const status = CONTROLLER_ERRORS[code].status;
       const message =
