@@ -95,10 +95,46 @@ export function redactUrl(url: string): string {
   }
 }
 
-async function migrate(pool: pg.Pool): Promise<void> {
+/**
+ * Runs `fn` in one transaction on one pooled connection: COMMIT when it resolves, else ROLLBACK. A
+ * connection that dies meanwhile (a restart, a failover, a dropped network) fails the transaction with
+ * that connection's error and is not returned to the pool. If it dies during the COMMIT itself, the
+ * server may or may not have committed; the compare-and-set transitions make a retry safe either way.
+ */
+async function inTransaction<T>(pool: pg.Pool, fn: (client: Client) => Promise<T>): Promise<T> {
   const client = await pool.connect();
+  // pg reports a dead connection by failing its queries and also by an 'error' event on the client.
+  // A checked-out client has no listener of the pool's, and an unheard 'error' ends the process.
+  let lost: Error | undefined;
+  const onError = (err: Error) => {
+    lost ??= err;
+  };
+  client.on("error", onError);
+  let broken: Error | undefined;
   try {
     await client.query("BEGIN");
+    const result = await fn(client);
+    await client.query("COMMIT");
+    return result;
+  } catch (err) {
+    if (!lost) {
+      try {
+        await client.query("ROLLBACK");
+      } catch (rollbackErr) {
+        broken = rollbackErr as Error;
+      }
+    }
+    // The connection's own error ("Connection terminated unexpectedly") says more than the query's
+    // "not queryable", and it is what tells the caller the database is unavailable.
+    throw lost ?? err;
+  } finally {
+    client.removeListener("error", onError);
+    client.release(lost ?? broken);
+  }
+}
+
+async function migrate(pool: pg.Pool): Promise<void> {
+  await inTransaction(pool, async (client) => {
     const schema = (await client.query<{ schema: string | null }>("SELECT current_schema() AS schema"))
       .rows[0]?.schema;
     if (!schema) {
@@ -126,13 +162,7 @@ async function migrate(pool: pg.Pool): Promise<void> {
       await client.query(POSTGRES_MIGRATIONS[version]!);
       await client.query("INSERT INTO keyhole_migrations (version) VALUES ($1)", [version + 1]);
     }
-    await client.query("COMMIT");
-  } catch (err) {
-    await client.query("ROLLBACK").catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 export class PostgresStore implements Store {
@@ -536,25 +566,8 @@ export class PostgresStore implements Store {
   }
 
   /** Runs `fn` in one transaction on one pooled connection: COMMIT when it resolves, else ROLLBACK. */
-  private async write<T>(fn: (client: Client) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    let broken: Error | undefined;
-    try {
-      await client.query("BEGIN");
-      const result = await fn(client);
-      await client.query("COMMIT");
-      return result;
-    } catch (err) {
-      try {
-        await client.query("ROLLBACK");
-      } catch (rollbackErr) {
-        // The connection is unusable (e.g. the server went away): do not return it to the pool.
-        broken = rollbackErr as Error;
-      }
-      throw err;
-    } finally {
-      client.release(broken);
-    }
+  private write<T>(fn: (client: Client) => Promise<T>): Promise<T> {
+    return inTransaction(this.pool, fn);
   }
 
   /** Appends to the chain; must run inside `write`, after the state change's own row locks. */

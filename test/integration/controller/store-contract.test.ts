@@ -8,11 +8,13 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import Database from "better-sqlite3";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { POSTGRES_MIGRATIONS } from "../../../controller/store/postgres-schema.js";
 import { openPostgresStore, redactUrl } from "../../../controller/store/postgres-store.js";
 import { SQLITE_MIGRATIONS } from "../../../controller/store/sqlite-schema.js";
 import { openSqliteStore } from "../../../controller/store/sqlite-store.js";
+import { isStoreUnavailable } from "../../../controller/store/unavailable.js";
 import {
   createTestSchema,
   TEST_POSTGRES_URL,
@@ -139,6 +141,49 @@ describe("PostgreSQL store: start-up", () => {
       expect(records).toHaveLength(4 - failures);
       expectLinearChain(records);
     } finally {
+      await store.close();
+    }
+  });
+
+  it("fails a transaction whose connection dies mid-way with that error, and nothing else dies", async () => {
+    const url = new URL(schema.url);
+    url.searchParams.set("application_name", `kh_midway_${schema.name}`);
+    const store = await openPostgresStore(url.toString(), { maxConnections: 2 });
+    const holder = new pg.Client({ connectionString: schema.url });
+    await holder.connect();
+    try {
+      await store.createRequest(newRequest("held", { status: "approved" }), [], T0);
+      const before = await store.listAudit();
+      // Hold the row, so the store's transaction waits inside its UPDATE, then end its connection.
+      await holder.query("BEGIN");
+      await holder.query("SELECT id FROM requests WHERE id = 'held' FOR UPDATE");
+      const attempt = store.transitionRequest({ id: "held", from: "approved", to: "dispatched", at: T0 }, [
+        { actor: "x", event: "request.dispatched", requestId: "held" },
+      ]);
+      const outcome = attempt.then(
+        () => "resolved",
+        (err: Error) => err,
+      );
+      for (let i = 0; i < 100; i++) {
+        const waiting = await holder.query(
+          "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'",
+          [`kh_midway_${schema.name}`],
+        );
+        if (waiting.rowCount) break;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const err = await outcome;
+      expect(err).toBeInstanceOf(Error);
+      // What the HTTP layer maps to 503 KH_STORE_UNAVAILABLE.
+      expect(isStoreUnavailable(err)).toBe(true);
+      await holder.query("ROLLBACK");
+      // The pool dropped the dead connection; the store carries on, and nothing was half-written.
+      expect(
+        await store.transitionRequest({ id: "held", from: "approved", to: "dispatched", at: T0 }, []),
+      ).toBe(true);
+      expect(await store.listAudit()).toEqual(before);
+    } finally {
+      await holder.end();
       await store.close();
     }
   });
