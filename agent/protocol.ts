@@ -158,3 +158,24 @@ export type S3UploadResult = z.infer<typeof s3UploadResultSchema>;
 
 /** HTTP trailer of a streamed answer: the SHA-256 (hex) of the bytes sent; absent means the stream broke. */
 export const SHA256_TRAILER = "x-keyhole-sha256";
+
+/**
+ * What a request needs a policy to grant, beyond nothing: its action's name, each action inside a
+ * `bundle`, and `<action>:unredacted` for a heap snapshot asked for with `redact: false` (raw memory:
+ * a policy must name this privilege explicitly, `"*"` never covers it). The agent decides what it
+ * runs; this is the part of the contract the controller's policy reads.
+ */
+export const UNREDACTED_SUFFIX = ":unredacted";
+
+export function privilegesOf(action: string, params: unknown): string[] {
+  const record = typeof params === "object" && params !== null ? (params as Record<string, unknown>) : {};
+  if (action === "bundle" && Array.isArray(record.actions)) {
+    const inner = record.actions.flatMap((entry: unknown) => {
+      const e = typeof entry === "object" && entry !== null ? (entry as Record<string, unknown>) : {};
+      return typeof e.action === "string" ? privilegesOf(e.action, e.params) : [];
+    });
+    return [...new Set([action, ...inner])];
+  }
+  if (action === "heap-snapshot" && record.redact === false) return [action, `${action}${UNREDACTED_SUFFIX}`];
+  return [action];
+}

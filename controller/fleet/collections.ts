@@ -18,7 +18,7 @@ import type { FastifyBaseLogger } from "fastify";
 import { canonicalJson } from "../audit/canonical-json.js";
 import type { AuditEntry } from "../audit/chain.js";
 import type { Dispatcher } from "../dispatch/dispatcher.js";
-import { buildClaims, signEnvelope } from "../dispatch/envelope.js";
+import { buildClaims, type Envelope, signEnvelope } from "../dispatch/envelope.js";
 import { sendEnvelope } from "../dispatch/send-envelope.js";
 import { ControllerError } from "../errors.js";
 import type { Principal } from "../identity/principal.js";
@@ -174,7 +174,7 @@ export class CollectionService {
         `"${selector.text}" matches ${usable.length} agents; a collection covers at most ${maxTargets}`,
       );
     }
-    const decision = evaluate(policy, who, input.action, environment);
+    const decision = evaluate(policy, who, input.action, environment, input.params);
     if (!decision.allowed) throw await refuse("KH_POLICY_DENIED", decision.reason);
     const env = policy.environments.get(environment)!;
     const heavy = HEAVY_ACTIONS.has(input.action);
@@ -536,10 +536,15 @@ export class CollectionService {
       approvals: collection.approvals,
       breakGlass: false,
     } as unknown as RequestRecord;
-    const envelope = await signEnvelope(
-      buildClaims(record, { issuer: this.deps.controllerId, ttlSeconds: env.maxTtlSeconds, now: at }),
-      key,
-    );
+    let envelope: Envelope;
+    try {
+      envelope = await signEnvelope(
+        buildClaims(record, { issuer: this.deps.controllerId, ttlSeconds: env.maxTtlSeconds, now: at }),
+        key,
+      );
+    } catch (err) {
+      return fail("KH_DISPATCH_FAILED", `cannot prepare the envelope: ${(err as Error).message}`);
+    }
     const marked = await writer.submit({
       ...base,
       request: { ...request, status: "dispatched" },
@@ -670,7 +675,10 @@ export class CollectionService {
     const own = who.subject === current.subject;
     if (own && verb === "approve")
       throw new ControllerError("KH_SELF_APPROVAL", "you cannot approve your own collection");
-    if (!own && !evaluate(this.deps.policy, who, current.action, current.environment).allowed) {
+    if (
+      !own &&
+      !evaluate(this.deps.policy, who, current.action, current.environment, current.params).allowed
+    ) {
       throw new ControllerError(
         "KH_POLICY_DENIED",
         `${who.subject} is not allowed "${current.action}" in "${current.environment}", so cannot ${verb} it`,

@@ -2,6 +2,7 @@
  * Policy decisions: deny unless a binding allows the subject the action in the environment.
  * Pure functions of the policy model, so `keyhole policy explain` can show the same reasoning.
  */
+import { privilegesOf, UNREDACTED_SUFFIX } from "../../agent/protocol.js";
 import type { Policy } from "./load-policy.js";
 
 /** Who is asking: the authenticated subject and the groups their credential carries. */
@@ -27,8 +28,40 @@ export function bindingSubjectMatches(bindingSubject: string, who: PolicySubject
   return bindingSubject === who.subject ? bindingSubject : undefined;
 }
 
-/** Decides whether `who` may run `action` in `environment`; the first allowing binding wins. */
+/** True when a role's action list grants `privilege`; `"*"` never grants an `…:unredacted` one. */
+export function roleGrants(roleActions: readonly string[], privilege: string): boolean {
+  if (roleActions.includes(privilege)) return true;
+  return !privilege.endsWith(UNREDACTED_SUFFIX) && roleActions.includes("*");
+}
+
+/**
+ * Decides whether `who` may run `action` in `environment`; the first allowing binding wins. With
+ * `params`, every further privilege the request needs (each action inside a bundle, a heap snapshot
+ * without redaction) must be granted too, by any binding for this subject and environment.
+ */
 export function evaluate(
+  policy: Policy,
+  who: PolicySubject,
+  action: string,
+  environment: string,
+  params?: unknown,
+): PolicyDecision {
+  const decision = evaluateAction(policy, who, action, environment);
+  if (!decision.allowed || params === undefined) return decision;
+  for (const privilege of privilegesOf(action, params)) {
+    if (privilege === action) continue;
+    const extra = evaluateAction(policy, who, privilege, environment);
+    if (!extra.allowed) {
+      const what = privilege.endsWith(UNREDACTED_SUFFIX)
+        ? `"${privilege}" (raw memory: a role must list it by name, "*" does not grant it)`
+        : `"${privilege}" (inside the ${action})`;
+      return { allowed: false, reason: `${decision.reason}, but no binding grants ${who.subject} ${what}` };
+    }
+  }
+  return decision;
+}
+
+function evaluateAction(
   policy: Policy,
   who: PolicySubject,
   action: string,
@@ -42,7 +75,7 @@ export function evaluate(
     const matched = binding.subjects.map((s) => bindingSubjectMatches(s, who)).find((s) => s !== undefined);
     if (!matched) continue;
     const role = policy.roles.get(binding.role);
-    if (!role || !(role.actions.includes("*") || role.actions.includes(action))) continue;
+    if (!role || !roleGrants(role.actions, action)) continue;
     return {
       allowed: true,
       binding: index,

@@ -4,7 +4,7 @@
  * (approvals, break-glass). Pure: a function of the policy model, used by the CLI on a file and by the
  * controller on its live policy.
  */
-import { bindingSubjectMatches, evaluate, type PolicySubject } from "./evaluate.js";
+import { bindingSubjectMatches, evaluate, type PolicySubject, roleGrants } from "./evaluate.js";
 import type { Policy } from "./load-policy.js";
 
 export type BindingOutcome = "allows" | "other-environment" | "other-subject" | "action-not-in-role";
@@ -65,7 +65,7 @@ export function explain(
       } else if (!matched) {
         outcome = "other-subject";
         why = `names ${binding.subjects.join(", ")}; ${who.subject} (groups: ${who.groups.join(", ") || "none"}) is none of them`;
-      } else if (!role || !(role.actions.includes("*") || role.actions.includes(action))) {
+      } else if (!role || !roleGrants(role.actions, action)) {
         outcome = "action-not-in-role";
         why = `matches ${matched}, but role "${binding.role}" allows ${role?.actions.join(", ") ?? "nothing"}, not "${action}"`;
       } else {

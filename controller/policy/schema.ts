@@ -27,7 +27,10 @@ const bindingSubjectSchema = z
 
 const actionNameSchema = z
   .string()
-  .refine((s) => s === "*" || /^[a-z][a-z0-9-]{0,63}$/.test(s), 'must be an action name or "*"');
+  .refine(
+    (s) => s === "*" || /^[a-z][a-z0-9-]{0,63}(:unredacted)?$/.test(s),
+    'must be an action name, "<action>:unredacted" or "*"',
+  );
 
 export const environmentSchema = z.strictObject({
   /** Distinct approvals (other than the requester) needed before dispatch. */

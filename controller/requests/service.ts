@@ -111,7 +111,7 @@ export class RequestService {
         "output s3 needs the S3 artifact store (--s3-bucket); use output stream to store through the controller",
       );
     }
-    const decision = evaluate(policy, who, input.action, agent.environment);
+    const decision = evaluate(policy, who, input.action, agent.environment, input.params);
     const facts = { action: input.action, target: input.target, environment: agent.environment };
     const at = now();
     if (!decision.allowed) {
@@ -521,7 +521,10 @@ export class RequestService {
     const own = who.subject === current.subject;
     if (own && verb === "approve")
       throw new ControllerError("KH_SELF_APPROVAL", "you cannot approve your own request");
-    if (!own && !evaluate(this.deps.policy, who, current.action, current.environment).allowed) {
+    if (
+      !own &&
+      !evaluate(this.deps.policy, who, current.action, current.environment, current.params).allowed
+    ) {
       throw new ControllerError(
         "KH_POLICY_DENIED",
         `${who.subject} is not allowed "${current.action}" in "${current.environment}", so cannot ${verb} it`,

@@ -30,6 +30,29 @@ describe("request lifecycle through the HTTP API", () => {
       .map((r) => r.event);
   }
 
+  it("refuses raw memory and bundled actions that the caller's roles do not grant, recording the refusal", async () => {
+    const raw = await h.call(alice, "POST", "/v1/requests", {
+      action: "heap-snapshot",
+      target: STAGING,
+      params: { redact: false },
+      output: "stream",
+      reason: "raw heap",
+    });
+    expect([raw.status, raw.json.error.code]).toEqual([403, "KH_POLICY_DENIED"]);
+    expect(raw.json.error.message).toContain("heap-snapshot:unredacted");
+    const bundled = await h.call(carol, "POST", "/v1/requests", {
+      action: "bundle",
+      target: STAGING,
+      params: { actions: [{ action: "heap-snapshot", params: {} }] },
+      output: "stream",
+      reason: "a snapshot through a bundle",
+    });
+    expect([bundled.status, bundled.json.error.code]).toEqual([403, "KH_POLICY_DENIED"]);
+    const refused = (await h.controller.store.listAudit()).filter((r) => r.event === "request.refused");
+    expect(refused).toHaveLength(2);
+    expect((await h.call(alice, "GET", "/v1/requests")).json.requests).toHaveLength(0);
+  });
+
   it("runs a staging request at once: created, approved automatically, dispatched, completed with the result", async () => {
     const created = await h.call(alice, "POST", "/v1/requests", {
       action: "process-info",

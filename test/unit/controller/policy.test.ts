@@ -170,6 +170,53 @@ describe("evaluate", () => {
   });
 });
 
+describe("privileges beyond the action's name", () => {
+  const policy = parsePolicy(
+    `${SPEC_POLICY}  - { subjects: ["user:dora@example.com"], role: forensics, environments: [staging] }
+  - { subjects: ["user:eve@example.com"], role: bundler, environments: [staging] }
+`.replace(
+      "roles:\n",
+      'roles:\n  forensics: { actions: [heap-snapshot, "heap-snapshot:unredacted"] }\n  bundler: { actions: [bundle, process-info] }\n',
+    ),
+    "policy.yaml",
+  );
+  const sre = { subject: "user:alice@example.com", groups: ["sre"] };
+  const dora = { subject: "user:dora@example.com", groups: [] };
+  const eve = { subject: "user:eve@example.com", groups: [] };
+
+  it("a heap snapshot without redaction needs the privilege by name: '*' does not grant raw memory", () => {
+    expect(evaluate(policy, sre, "heap-snapshot", "staging", {}).allowed).toBe(true);
+    expect(evaluate(policy, sre, "heap-snapshot", "staging", { redact: true }).allowed).toBe(true);
+    const raw = evaluate(policy, sre, "heap-snapshot", "staging", { redact: false });
+    expect(raw.allowed).toBe(false);
+    expect(raw.reason).toContain('"heap-snapshot:unredacted"');
+    expect(evaluate(policy, dora, "heap-snapshot", "staging", { redact: false }).allowed).toBe(true);
+    expect(evaluate(policy, dora, "heap-snapshot", "production", { redact: false }).allowed).toBe(false);
+  });
+
+  it("a bundle needs every action inside it, and raw memory inside a bundle needs the privilege too", () => {
+    const facts = { actions: [{ action: "process-info", params: {} }] };
+    expect(evaluate(policy, eve, "bundle", "staging", facts).allowed).toBe(true);
+    const withEnv = {
+      actions: [
+        { action: "process-info", params: {} },
+        { action: "env", params: {} },
+      ],
+    };
+    const refused = evaluate(policy, eve, "bundle", "staging", withEnv);
+    expect(refused).toMatchObject({ allowed: false });
+    expect(refused.reason).toContain('"env" (inside the bundle)');
+    const rawInBundle = { actions: [{ action: "heap-snapshot", params: { redact: false } }] };
+    expect(evaluate(policy, sre, "bundle", "staging", rawInBundle).allowed).toBe(false);
+  });
+
+  it("the policy file accepts '<action>:unredacted' and nothing else after a colon", () => {
+    expect(
+      problemsOf(SPEC_POLICY.replace('sre:     { actions: ["*"] }', 'sre: { actions: ["env:raw"] }'))[0],
+    ).toContain("<action>:unredacted");
+  });
+});
+
 describe("artifactRetentionDays", () => {
   it("is read per environment and refused outside 1..3650 with its position", () => {
     const policy = parsePolicy(
