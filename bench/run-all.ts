@@ -5,6 +5,7 @@
 import { benchAgentHttp } from "./agent-http.js";
 import { benchAudit } from "./audit.js";
 import { benchArtifacts } from "./artifacts.js";
+import { benchFleet } from "./fleet.js";
 import { benchHeapSnapshot } from "./heap-snapshot.js";
 import { type BenchResult, formatResult } from "./lib.js";
 import { benchLogTail } from "./log-tail.js";
@@ -22,6 +23,7 @@ const BENCHES: Record<string, () => Promise<BenchResult | BenchResult[]>> = {
   redact: () => benchRedact(),
   "heap-snapshot": () => benchHeapSnapshot(),
   artifacts: () => benchArtifacts(),
+  fleet: () => benchFleet(),
   oidc: () => benchOidc(),
   store: () => benchStore(),
   "policy-reload": () => benchPolicyReload(),
