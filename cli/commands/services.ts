@@ -121,6 +121,15 @@ export function registerServiceCommands(program: Command, env: NodeJS.ProcessEnv
       "--offline-after-seconds <n>",
       "an enrolled agent silent this long is offline, default 3 heartbeats (KEYHOLE_OFFLINE_AFTER_SECONDS)",
     )
+    .option(
+      "--dispatch-timeout-seconds <n>",
+      "how long one dispatch may take, the agent's work and an s3-mode upload included, default 90 (KEYHOLE_DISPATCH_TIMEOUT_SECONDS)",
+    )
+    .option(
+      "--sweep-interval-seconds <n>",
+      "how often pending requests expire and old artifacts are deleted, default 30 (KEYHOLE_SWEEP_INTERVAL_SECONDS)",
+    )
+    .option("--log-level <level>", "fatal, error, warn, info, debug, trace or silent (KEYHOLE_LOG_LEVEL)")
     // Artifact store (docs/artifacts.md): the local folder <data-dir>/artifacts unless --s3-bucket.
     .option("--s3-bucket <bucket>", "store artifacts in this S3 bucket (KEYHOLE_S3_BUCKET)")
     .option("--s3-prefix <prefix>", "key prefix in the bucket, e.g. keyhole/ (KEYHOLE_S3_PREFIX)")

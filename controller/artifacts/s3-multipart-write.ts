@@ -23,6 +23,34 @@ import {
 import { describeS3Failure } from "./s3-client.js";
 import { ArtifactStoreError, type ArtifactWrite, type StoredObject } from "./types.js";
 
+/**
+ * Signs the request without hashing its body (`x-amz-content-sha256: UNSIGNED-PAYLOAD`, which S3
+ * accepts on every endpoint). The SDK would otherwise run a second SHA-256 over every byte, on top of
+ * the artifact digest the controller computes while receiving. That digest, recorded in the audit
+ * log and checked on every download, is what proves the object; in transit to S3 the bytes are
+ * protected by TLS (use an https endpoint), exactly as the s3 mode's presigned uploads are.
+ */
+function unsignedPayload<C extends { middlewareStack: { add: (...args: never[]) => void } }>(command: C): C {
+  (command.middlewareStack as unknown as MiddlewareAdder).add(
+    (next) => async (args) => {
+      const request = args.request as { headers?: Record<string, string> };
+      if (request.headers) request.headers["x-amz-content-sha256"] = "UNSIGNED-PAYLOAD";
+      return next(args);
+    },
+    { step: "build", name: "keyholeUnsignedPayload" },
+  );
+  return command;
+}
+
+type MiddlewareAdder = {
+  add(
+    middleware: (
+      next: (args: { request: unknown }) => Promise<unknown>,
+    ) => (args: { request: unknown }) => Promise<unknown>,
+    options: { step: "build"; name: string },
+  ): void;
+};
+
 export interface S3MultipartWriteOptions {
   readonly bucket: string;
   readonly key: string;
@@ -77,14 +105,16 @@ export function s3MultipartWrite(client: S3Client, options: S3MultipartWriteOpti
     const sent: Promise<void> = (async () => {
       try {
         const answer = await client.send(
-          new UploadPartCommand({
-            Bucket: bucket,
-            Key: key,
-            UploadId: await id,
-            PartNumber: partNumber,
-            Body: buffer.subarray(0, length),
-            ContentLength: length,
-          }),
+          unsignedPayload(
+            new UploadPartCommand({
+              Bucket: bucket,
+              Key: key,
+              UploadId: await id,
+              PartNumber: partNumber,
+              Body: buffer.subarray(0, length),
+              ContentLength: length,
+            }),
+          ),
         );
         if (!answer.ETag) throw new Error(`S3 returned no ETag for part ${partNumber}`);
         etags[partNumber - 1] = answer.ETag;
@@ -155,14 +185,16 @@ export function s3MultipartWrite(client: S3Client, options: S3MultipartWriteOpti
         if (!uploadId) {
           // One part or less: a single PUT, visible only now.
           await client.send(
-            new PutObjectCommand({
-              Bucket: bucket,
-              Key: key,
-              Body: body,
-              ContentLength: body.length,
-              ContentType: options.contentType,
-              ...options.sse,
-            }),
+            unsignedPayload(
+              new PutObjectCommand({
+                Bucket: bucket,
+                Key: key,
+                Body: body,
+                ContentLength: body.length,
+                ContentType: options.contentType,
+                ...options.sse,
+              }),
+            ),
           );
           return { location, size: bytes };
         }

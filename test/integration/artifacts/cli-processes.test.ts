@@ -238,5 +238,19 @@ describe("keyhole run --output, against a controller started with --s3-* flags",
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("--s3-prefix (KEYHOLE_S3_PREFIX): needs --s3-bucket");
     expect(bad.stderr).toContain("--s3-sse-kms-key-id");
+    const timeout = await keyhole(
+      [
+        "controller",
+        "--data-dir",
+        join(dir, "bad"),
+        "--listen",
+        "127.0.0.1:0",
+        "--dispatch-timeout-seconds",
+        "0",
+      ],
+      { PATH: process.env.PATH },
+    );
+    expect(timeout.code).toBe(2);
+    expect(timeout.stderr).toContain("--dispatch-timeout-seconds (KEYHOLE_DISPATCH_TIMEOUT_SECONDS)");
   });
 });

@@ -4,6 +4,8 @@
  * one byte more, exact multiples, chunks straddling parts: the object read back is the bytes written.
  */
 import { randomBytes } from "node:crypto";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { Readable } from "node:stream";
 import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -73,6 +75,32 @@ describe("the controller's streamed S3 write", () => {
     await write.abort();
     expect(await s3.objectKeys()).toEqual(before);
     expect(await s3.openUploads()).toEqual([]);
+  });
+});
+
+describe("payload signing", () => {
+  it("sends the bytes as UNSIGNED-PAYLOAD (no second SHA-256 pass), still SigV4-signed", async () => {
+    const seen: Record<string, string | string[] | undefined>[] = [];
+    const server = createServer((req, res) => {
+      seen.push(req.headers);
+      req.resume();
+      req.on("end", () => res.writeHead(200, { etag: '"e"' }).end());
+    });
+    await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+    const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const config = { ...s3.storeConfig(), endpoint };
+    const capture = openS3ArtifactStore(config, createS3Client(config, { credentials: S3RVER_CREDENTIALS }));
+    try {
+      const write = await capture.beginWrite("bounds/unsigned", { contentType: "text/plain" });
+      await write.write(Buffer.from("hello"));
+      await write.commit();
+      expect(seen).toHaveLength(1);
+      expect(seen[0]!["x-amz-content-sha256"]).toBe("UNSIGNED-PAYLOAD");
+      expect(seen[0]!.authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=S3RVER\//);
+    } finally {
+      await capture.close();
+      await new Promise<void>((ok) => server.close(() => ok()));
+    }
   });
 });
 
