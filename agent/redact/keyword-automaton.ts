@@ -27,19 +27,30 @@ interface Output {
 
 const fold = (c: number): number => (c >= 65 && c <= 90 ? c | 0x20 : c);
 
-/** The compiled automaton of a set of keywords. */
+/**
+ * The compiled automaton of a set of keywords. Its fields are `declare`d and set once in the
+ * constructor: as initialised class fields (undefined first) they make the hot loop a third slower.
+ */
 export class KeywordAutomaton {
   /** Code unit → symbol (0: a character no keyword holds). */
-  private readonly symbols = new Uint8Array(65536);
-  private readonly width: number;
-  /** state * width + symbol → next state; states that have outputs are numbered last. */
-  private readonly delta: Uint16Array;
-  /** First state with an output: `state >= firstOutput` is the whole hit test of the hot loop. */
-  private readonly firstOutput: number;
-  /** Outputs of each output state (its own keyword and every keyword ending in it), by state - firstOutput. */
-  private readonly outputs: Output[][];
+  declare private readonly symbols: Uint8Array;
+  /** The same for code units below 256: a table that stays in the fastest cache. */
+  declare private readonly latin1: Uint8Array;
+  declare private readonly width: number;
+  /** log2(width). */
+  declare private readonly shift: number;
+  /**
+   * A state is the offset of its row (state number × width); row + symbol → the next state's row.
+   * States that have outputs are numbered last.
+   */
+  declare private readonly delta: Int32Array;
+  /** The row of the first state with an output: `row >= firstOutput` is the whole hit test of the hot loop. */
+  declare private readonly firstOutput: number;
+  /** Outputs of each output state (its own keyword and every keyword ending in it), by (row - firstOutput) >> shift. */
+  declare private readonly outputs: Output[][];
 
   constructor(keywords: readonly Keyword[]) {
+    this.symbols = new Uint8Array(65536);
     const alphabet = new Map<number, number>();
     for (const k of keywords) {
       for (let i = 0; i < k.text.length; i++) {
@@ -48,10 +59,12 @@ export class KeywordAutomaton {
       }
     }
     for (let c = 0; c < 65536; c++) this.symbols[c] = alphabet.get(fold(c)) ?? 0;
+    this.latin1 = this.symbols.slice(0, 256);
     if (alphabet.size > 254) throw new Error("too many distinct keyword characters");
     let width = 1;
     while (width < alphabet.size + 1) width *= 2;
     this.width = width;
+    this.shift = Math.log2(width);
 
     // The trie.
     const next: Map<number, number>[] = [new Map()];
@@ -105,15 +118,15 @@ export class KeywordAutomaton {
       rank[state] = i;
     });
     const firstOutput = order.findIndex((state) => own[state]!.length > 0);
-    this.firstOutput = firstOutput < 0 ? count : firstOutput;
-    if (count > 65536) throw new Error("too many keyword states");
-    this.delta = new Uint16Array(count * width);
+    const first = firstOutput < 0 ? count : firstOutput;
+    this.firstOutput = first * width;
+    this.delta = new Int32Array(count * width);
     for (let state = 0; state < count; state++) {
       for (let symbol = 0; symbol < width; symbol++) {
-        this.delta[rank[state]! * width + symbol] = rank[full[state * width + symbol]!]!;
+        this.delta[rank[state]! * width + symbol] = rank[full[state * width + symbol]!]! * width;
       }
     }
-    this.outputs = order.slice(this.firstOutput).map((state) => own[state]!);
+    this.outputs = order.slice(first).map((state) => own[state]!);
   }
 
   /**
@@ -122,12 +135,13 @@ export class KeywordAutomaton {
    * case-sensitive one are still found.
    */
   firstEnd(text: string, from: number, to: number): number {
-    scanState = 0;
-    for (let at = from; at < to; ) {
-      const end = nextOutput(this.symbols, this.delta, this.width, this.firstOutput, text, at, to);
-      if (end < 0) return -1;
-      if (this.verified(text, end, scanState)) return end;
-      at = end;
+    // The hot loop of the engine: the tables in locals, one branch per character.
+    const { latin1, symbols, delta, firstOutput } = this;
+    let row = 0;
+    for (let i = from; i < to; i++) {
+      const c = text.charCodeAt(i);
+      row = delta[row + (c < 256 ? latin1[c]! : symbols[c]!)]!;
+      if (row >= firstOutput && this.verified(text, i + 1, row)) return i + 1;
     }
     return -1;
   }
@@ -137,55 +151,27 @@ export class KeywordAutomaton {
    * included).
    */
   owners(text: string, found: Uint8Array): void {
-    scanState = 0;
-    const { symbols, delta, width, firstOutput, outputs } = this;
-    for (let at = 0; at < text.length; ) {
-      const end = nextOutput(symbols, delta, width, firstOutput, text, at, text.length);
-      if (end < 0) return;
-      const list = outputs[scanState - firstOutput]!;
-      for (let i = 0; i < list.length; i++) {
-        const output = list[i]!;
-        if (output.exact === undefined || text.startsWith(output.exact, end - output.length)) {
+    const { latin1, symbols, delta, firstOutput, outputs, shift } = this;
+    let row = 0;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      row = delta[row + (c < 256 ? latin1[c]! : symbols[c]!)]!;
+      if (row < firstOutput) continue;
+      const list = outputs[(row - firstOutput) >> shift]!;
+      for (let k = 0; k < list.length; k++) {
+        const output = list[k]!;
+        if (output.exact === undefined || text.startsWith(output.exact, i + 1 - output.length)) {
           found[output.owner + 1] = 1;
         }
       }
-      at = end;
     }
   }
 
   /** True when a keyword of output state `state` really occurs ending at `end` (case-sensitive ones exactly). */
-  private verified(text: string, end: number, state: number): boolean {
-    for (const output of this.outputs[state - this.firstOutput]!) {
+  private verified(text: string, end: number, row: number): boolean {
+    for (const output of this.outputs[(row - this.firstOutput) >> this.shift]!) {
       if (output.exact === undefined || text.startsWith(output.exact, end - output.length)) return true;
     }
     return false;
   }
-}
-
-/** The automaton's state where nextOutput stopped, so a scan resumes where it left off. */
-let scanState = 0;
-
-/**
- * The hot loop, apart from the class so that V8 keeps the tables in registers: runs the automaton
- * from `scanState` over text[from, to) and returns the index just past the first character at
- * which it reaches an output state (leaving that state in `scanState`), or -1.
- */
-function nextOutput(
-  symbols: Uint8Array,
-  delta: Uint16Array,
-  width: number,
-  firstOutput: number,
-  text: string,
-  from: number,
-  to: number,
-): number {
-  let state = scanState;
-  for (let i = from; i < to; i++) {
-    state = delta[state * width + symbols[text.charCodeAt(i)]!]!;
-    if (state >= firstOutput) {
-      scanState = state;
-      return i + 1;
-    }
-  }
-  return -1;
 }
