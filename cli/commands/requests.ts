@@ -125,11 +125,11 @@ export function registerRequestCommands(program: Command, env: NodeJS.ProcessEnv
     .option("--json", "print JSON")
     .action(async (action: string, opts) => {
       const timeout = parseTimeout(opts.timeout);
+      if (!OUTPUTS.includes(opts.output)) throw usageError(`--output must be one of ${OUTPUTS.join(", ")}`);
       if (opts.selector !== undefined || opts.target === undefined)
         return runCollection(action, opts, env, timeout);
       if (opts.breakGlass && !opts.ticket)
         throw usageError("--break-glass needs --ticket (the incident it is for)");
-      if (!OUTPUTS.includes(opts.output)) throw usageError(`--output must be one of ${OUTPUTS.join(", ")}`);
       const client = ControllerClient.fromEnv(env);
       let { request } = await client.createRequest({
         action,
