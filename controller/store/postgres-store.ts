@@ -44,6 +44,9 @@ const num = (v: unknown): number => Number(v);
 const numOrUndefined = (v: unknown): number | undefined =>
   v === null || v === undefined ? undefined : Number(v);
 
+/** How long the server lets one of our sessions sit idle inside a transaction before ending it. */
+export const IDLE_IN_TRANSACTION_MS = 30_000;
+
 /** Names the migration lock; any fixed 64-bit number works, this is "keyhole" in ASCII. */
 const MIGRATION_LOCK = "30229394625621093";
 
@@ -52,6 +55,8 @@ export interface PostgresStoreOptions {
   readonly maxConnections?: number;
   /** How long to wait for a connection before failing, in milliseconds (default 10 000). */
   readonly connectTimeoutMs?: number;
+  /** The server ends a session idle inside a transaction this long (default IDLE_IN_TRANSACTION_MS). */
+  readonly idleInTransactionMs?: number;
 }
 
 /**
@@ -68,6 +73,16 @@ export async function openPostgresStore(
     max: options.maxConnections ?? 10,
     connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
     application_name: "keyhole-controller",
+    // Notice a server that went away without closing the connection (a partition) from this side.
+    keepAlive: true,
+  });
+  // And from the server's side: a controller cut off mid-transaction would keep its row locks, the
+  // audit chain's included, and stall every other replica until TCP gave up (hours). No transaction
+  // of ours waits on the client, so the server may end one that does after IDLE_IN_TRANSACTION_MS.
+  const idleMs = Math.max(1, Math.floor(options.idleInTransactionMs ?? IDLE_IN_TRANSACTION_MS));
+  pool.on("connect", (client) => {
+    // Queued before any query of the pool's user; a failed connection shows on that query.
+    client.query(`SET idle_in_transaction_session_timeout = ${idleMs}`).catch(() => {});
   });
   // An idle connection that dies (a database restart) is dropped by the pool and its error is emitted
   // here; without a listener it would crash the process. The next query opens a fresh connection,

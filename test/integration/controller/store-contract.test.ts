@@ -188,6 +188,33 @@ describe("PostgreSQL store: start-up", () => {
     }
   });
 
+  it("lets the server end a replica's transaction left idle (a partition), freeing the audit chain", async () => {
+    const stalled = await openPostgresStore(schema.url, { maxConnections: 1, idleInTransactionMs: 300 });
+    const other = await openPostgresStore(schema.url, { maxConnections: 1 });
+    try {
+      expect((await other.pool.query("SHOW idle_in_transaction_session_timeout")).rows[0]).toEqual({
+        idle_in_transaction_session_timeout: "30s",
+      });
+      // A replica that took the chain lock and then went silent, as if cut off mid-transaction.
+      const client = await stalled.pool.connect();
+      // The server's FATAL message and then the closed socket: two 'error' events, both heard.
+      const lost = new Promise<Error>((resolve) => client.on("error", resolve));
+      await client.query("BEGIN");
+      await client.query("SELECT id FROM audit_append_lock WHERE id = 1 FOR UPDATE");
+      const started = Date.now();
+      // The other replica's append waits for the lock, then gets it once the server ends the session.
+      const records = await other.appendAudit([{ actor: "x", event: "controller.started" }], T0);
+      expect(records).toHaveLength(1);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+      expect((await lost).message).toMatch(/terminat/i);
+      client.release(true);
+      expectLinearChain(await other.listAudit());
+    } finally {
+      await stalled.close();
+      await other.close();
+    }
+  });
+
   it("survives pg_dump and pg_restore: the restored chain verifies and the controller carries on", async () => {
     const store = await openPostgresStore(schema.url, { maxConnections: 2 });
     const restoredDb = `kh_restore_${schema.name.slice(-12)}`;
