@@ -47,6 +47,9 @@ describe("loadControllerConfig", () => {
       approvalWebhook: undefined,
       rateLimitPerMinute: 30,
       reviewOverdueSeconds: 86_400,
+      triggerRulesPath: undefined,
+      heartbeatSeconds: 15,
+      offlineAfterSeconds: 45,
     });
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(config.listen)).toBe(true);
@@ -190,5 +193,20 @@ describe("artifact store configuration", () => {
     expect(problems.join("\n")).toMatch(/--s3-prefix .*needs --s3-bucket/);
     expect(problems.join("\n")).toMatch(/--s3-sse-kms-key-id .*needs --s3-sse aws:kms/);
     expect(() => loadControllerConfig({ s3Bucket: "Bad_Bucket" }, {}, cwd)).toThrow(/--s3-bucket/);
+  });
+});
+
+describe("fleet settings", () => {
+  it("defaults offline-after to three heartbeats and refuses one that does not exceed them", () => {
+    expect(loadControllerConfig({ heartbeatSeconds: "5" }, {})).toMatchObject({
+      heartbeatSeconds: 5,
+      offlineAfterSeconds: 15,
+    });
+    expect(() => loadControllerConfig({ heartbeatSeconds: "5", offlineAfterSeconds: "5" }, {})).toThrow(
+      /--offline-after-seconds \(KEYHOLE_OFFLINE_AFTER_SECONDS\): must exceed --heartbeat-seconds/,
+    );
+    expect(loadControllerConfig({}, { KEYHOLE_TRIGGER_RULES: "rules.yaml" }, "/srv").triggerRulesPath).toBe(
+      "/srv/rules.yaml",
+    );
   });
 });
