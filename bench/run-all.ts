@@ -3,8 +3,8 @@
  * same run. `npm run bench -- verify` runs only the named ones.
  */
 import { benchAgentHttp } from "./agent-http.js";
-import { benchAudit } from "./audit.js";
 import { benchArtifacts } from "./artifacts.js";
+import { benchAudit } from "./audit.js";
 import { benchFleet } from "./fleet.js";
 import { benchHeapSnapshot } from "./heap-snapshot.js";
 import { type BenchResult, formatResult } from "./lib.js";

@@ -7,8 +7,8 @@
  * both stores and to the shared contract (test/integration/controller/store-contract*.ts).
  */
 import type { AuditEntry, AuditRecord } from "../audit/chain.js";
-import type { FleetStore } from "./fleet-types.js";
 import type { AuditCheckpoint } from "../audit/checkpoint.js";
+import type { FleetStore } from "./fleet-types.js";
 
 export type RequestStatus =
   | "pending"
