@@ -203,9 +203,9 @@ export async function auditReport(
     return buildReport(records(), { ...window, chain });
   }
   const pinned = await pinnedKeys(options.key, options);
+  if (!pinned) throw new ConfigError("cannot report", ["no audit public key in the data dir: pass --key FILE"]);
   return withStore(options, async (store) => {
-    // Without a pinned key every checkpoint reads as untrustworthy, and the report says so.
-    const chain = await verifyStore(store, pinned?.keys ?? new Map());
+    const chain = await verifyStore(store, pinned.keys);
     async function* records() {
       let after = 0;
       for (;;) {
