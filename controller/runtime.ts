@@ -223,7 +223,7 @@ export async function createController(
       authenticator,
       requests,
       artifacts,
-      governance: { reviews, policy, inventory },
+      governance: { reviews, policy, inventory: fleetRegistry.inventory },
       fleet: { policy, registry: fleetRegistry, collections, triggers },
       rateLimitPerMinute: config.rateLimitPerMinute,
       ...(options.logger ? { logger: options.logger } : {}),
