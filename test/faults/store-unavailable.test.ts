@@ -41,7 +41,8 @@ describe("the database unavailable", () => {
   let h: Harness;
   let alice: string;
   beforeAll(async () => {
-    h = await startHarness();
+    // The fault is SQLite's own write lock; the PostgreSQL outage is postgres-outage.test.ts.
+    h = await startHarness({ store: "sqlite" });
     alice = await h.token("user:alice@example.com", ["sre"]);
   });
   afterAll(async () => {
