@@ -25,6 +25,10 @@ export interface ControllerOptions {
   id?: string;
   sweepIntervalSeconds?: string | number;
   dispatchTimeoutSeconds?: string | number;
+  /** Sign an audit checkpoint after this many new records (docs/audit.md). */
+  auditCheckpointRecords?: string | number;
+  /** …or this long after the last one when anything was appended since. */
+  auditCheckpointSeconds?: string | number;
   logLevel?: string;
   /** S3 bucket for artifacts; unset means the local folder `<dataDir>/artifacts`. */
   s3Bucket?: string;
@@ -74,6 +78,8 @@ export const CONTROLLER_ENV_VARS = {
   id: "KEYHOLE_CONTROLLER_ID",
   sweepIntervalSeconds: "KEYHOLE_SWEEP_INTERVAL_SECONDS",
   dispatchTimeoutSeconds: "KEYHOLE_DISPATCH_TIMEOUT_SECONDS",
+  auditCheckpointRecords: "KEYHOLE_AUDIT_CHECKPOINT_RECORDS",
+  auditCheckpointSeconds: "KEYHOLE_AUDIT_CHECKPOINT_SECONDS",
   logLevel: "KEYHOLE_LOG_LEVEL",
   s3Bucket: "KEYHOLE_S3_BUCKET",
   s3Prefix: "KEYHOLE_S3_PREFIX",
@@ -105,6 +111,8 @@ const FLAGS: Record<keyof ControllerOptions, string> = {
   id: "--id",
   sweepIntervalSeconds: "--sweep-interval-seconds",
   dispatchTimeoutSeconds: "--dispatch-timeout-seconds",
+  auditCheckpointRecords: "--audit-checkpoint-records",
+  auditCheckpointSeconds: "--audit-checkpoint-seconds",
   logLevel: "--log-level",
   s3Bucket: "--s3-bucket",
   s3Prefix: "--s3-prefix",
@@ -201,6 +209,9 @@ const rawSchema = z.strictObject({
   sweepIntervalSeconds: seconds(1, 3600).default(30),
   /** How long one dispatch may take, agent's work included (a CPU profile runs up to 60 s). */
   dispatchTimeoutSeconds: seconds(1, 600).default(90),
+  /** Audit checkpoints: after this many records, or this long after the last one (docs/audit.md). */
+  auditCheckpointRecords: z.coerce.number().int().min(1).max(1_000_000).default(1000),
+  auditCheckpointSeconds: seconds(1, 86_400).default(300),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   s3Bucket: z
     .string()
@@ -266,6 +277,8 @@ export interface ControllerConfig {
   readonly id: string;
   readonly sweepIntervalSeconds: number;
   readonly dispatchTimeoutSeconds: number;
+  readonly auditCheckpointRecords: number;
+  readonly auditCheckpointSeconds: number;
   readonly logLevel: z.output<typeof rawSchema>["logLevel"];
   /** Largest accepted request body. */
   readonly bodyLimitBytes: number;
@@ -385,6 +398,8 @@ export function loadControllerConfig(
     id: raw.id,
     sweepIntervalSeconds: raw.sweepIntervalSeconds,
     dispatchTimeoutSeconds: raw.dispatchTimeoutSeconds,
+    auditCheckpointRecords: raw.auditCheckpointRecords,
+    auditCheckpointSeconds: raw.auditCheckpointSeconds,
     logLevel: raw.logLevel,
     bodyLimitBytes: 64 * 1024,
     maxResultBytes: 16 * 1024 * 1024,

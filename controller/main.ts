@@ -49,7 +49,14 @@ export async function runController(
   const telemetry = await startControllerTelemetry(env);
   let controller: Awaited<ReturnType<typeof createController>>;
   try {
-    controller = await createController(config, { logger, telemetry });
+    controller = await createController(config, {
+      logger,
+      telemetry,
+      auditCheckpoints: {
+        everyRecords: config.auditCheckpointRecords,
+        everyMs: config.auditCheckpointSeconds * 1000,
+      },
+    });
   } catch (err) {
     await telemetry.shutdown().catch(() => {});
     throw err;

@@ -130,6 +130,14 @@ export function registerServiceCommands(program: Command, env: NodeJS.ProcessEnv
       "how often pending requests expire and old artifacts are deleted, default 30 (KEYHOLE_SWEEP_INTERVAL_SECONDS)",
     )
     .option("--log-level <level>", "fatal, error, warn, info, debug, trace or silent (KEYHOLE_LOG_LEVEL)")
+    .option(
+      "--audit-checkpoint-records <n>",
+      "sign an audit checkpoint after this many new records, default 1000 (KEYHOLE_AUDIT_CHECKPOINT_RECORDS)",
+    )
+    .option(
+      "--audit-checkpoint-seconds <n>",
+      "…or this long after the last one, default 300 (KEYHOLE_AUDIT_CHECKPOINT_SECONDS)",
+    )
     // Artifact store (docs/artifacts.md): the local folder <data-dir>/artifacts unless --s3-bucket.
     .option("--s3-bucket <bucket>", "store artifacts in this S3 bucket (KEYHOLE_S3_BUCKET)")
     .option("--s3-prefix <prefix>", "key prefix in the bucket, e.g. keyhole/ (KEYHOLE_S3_PREFIX)")

@@ -39,6 +39,8 @@ describe("loadControllerConfig", () => {
       id: "keyhole-controller",
       sweepIntervalSeconds: 30,
       dispatchTimeoutSeconds: 90,
+      auditCheckpointRecords: 1000,
+      auditCheckpointSeconds: 300,
       logLevel: "info",
       bodyLimitBytes: 65_536,
       maxResultBytes: 16 * 1024 * 1024,
