@@ -59,9 +59,19 @@ export class JsonStringMasker {
           break;
         }
         out += chunk.slice(pos, quote);
-        this.pending = '"';
         this.backslashRun = 0;
         this.oversized = false;
+        // Most strings close in the chunk they open in: taken in one slice, not built up.
+        let close = chunk.indexOf('"', quote + 1);
+        while (close >= 0 && this.isEscaped(chunk, quote + 1, close)) close = chunk.indexOf('"', close + 1);
+        if (close >= 0 && close - quote < MAX_STRING_UNITS) {
+          this.pending = chunk.slice(quote, close + 1);
+          this.gap = "";
+          this.state = "after";
+          pos = close + 1;
+          continue;
+        }
+        this.pending = '"';
         this.state = "string";
         pos = quote + 1;
       } else if (this.state === "string") {
@@ -133,7 +143,8 @@ export class JsonStringMasker {
     }
     if (isKey) return raw + gap;
     this.valueCount++;
-    const value = JSON.parse(raw) as string;
+    // Without a backslash the token is its value between the quotes: no JSON.parse needed.
+    const value = raw.includes("\\") ? (JSON.parse(raw) as string) : raw.slice(1, -1);
     const masked = this.mask(value);
     if (masked === value) return raw + gap;
     this.maskedCount++;
