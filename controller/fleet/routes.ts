@@ -3,6 +3,7 @@
  * enrollment token (enroll) or session (heartbeat); people and services with bearer tokens like on
  * every other `/v1` route. Handlers only parse and delegate.
  */
+import rateLimit from "@fastify/rate-limit";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { enrollRequestSchema, heartbeatRequestSchema } from "../../agent/fleet-protocol.js";
@@ -27,6 +28,8 @@ export interface FleetRouteDeps {
   readonly registry: FleetRegistry;
   readonly collections: CollectionService;
   readonly triggers: TriggerService;
+  /** Collections one subject may file per minute (0 or unset: no limit), like requests. */
+  readonly rateLimitPerMinute?: number;
 }
 
 const idParams = z.strictObject({ id: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, "must be a collection id") });
@@ -103,6 +106,19 @@ export function fleetRoutes(deps: FleetRouteDeps) {
     // People and services.
     await v1.register(async (scope) => {
       requireBearer(scope, deps.authenticator);
+      // Per subject, after authentication, as for requests: a collection multiplies into many.
+      await scope.register(rateLimit, {
+        global: false,
+        hook: "preHandler",
+        keyGenerator: (request) => request.principal?.subject ?? request.ip,
+        errorResponseBuilder: (_request, context) =>
+          new ControllerError(
+            "KH_RATE_LIMITED",
+            `at most ${context.max} collections per minute per subject; retry in ${Math.ceil(context.ttl / 1000)} s`,
+          ),
+      });
+      const limit = deps.rateLimitPerMinute ?? 0;
+      const createConfig = limit > 0 ? { config: { rateLimit: { max: limit, timeWindow: 60_000 } } } : {};
 
       scope.get("/agents", async (request) => {
         const query = parseInput(listAgentsQuery, request.query, "query");
@@ -138,7 +154,7 @@ export function fleetRoutes(deps: FleetRouteDeps) {
         };
       });
 
-      scope.post("/collections", async (request, reply) => {
+      scope.post("/collections", createConfig, async (request, reply) => {
         parseInput(emptyQuerySchema, request.query, "query");
         const body = parseInput(createCollectionBody, request.body, "body");
         const created = await deps.collections.create(principalOf(request), {
