@@ -29,6 +29,8 @@ export interface ControllerOptions {
   auditCheckpointRecords?: string | number;
   /** …or this long after the last one when anything was appended since. */
   auditCheckpointSeconds?: string | number;
+  /** PKCS#8 Ed25519 key that signs audit checkpoints; unset means `<dataDir>/audit-key.pem`. */
+  auditKey?: string;
   logLevel?: string;
   /** S3 bucket for artifacts; unset means the local folder `<dataDir>/artifacts`. */
   s3Bucket?: string;
@@ -80,6 +82,7 @@ export const CONTROLLER_ENV_VARS = {
   dispatchTimeoutSeconds: "KEYHOLE_DISPATCH_TIMEOUT_SECONDS",
   auditCheckpointRecords: "KEYHOLE_AUDIT_CHECKPOINT_RECORDS",
   auditCheckpointSeconds: "KEYHOLE_AUDIT_CHECKPOINT_SECONDS",
+  auditKey: "KEYHOLE_AUDIT_KEY",
   logLevel: "KEYHOLE_LOG_LEVEL",
   s3Bucket: "KEYHOLE_S3_BUCKET",
   s3Prefix: "KEYHOLE_S3_PREFIX",
@@ -113,6 +116,7 @@ const FLAGS: Record<keyof ControllerOptions, string> = {
   dispatchTimeoutSeconds: "--dispatch-timeout-seconds",
   auditCheckpointRecords: "--audit-checkpoint-records",
   auditCheckpointSeconds: "--audit-checkpoint-seconds",
+  auditKey: "--audit-key",
   logLevel: "--log-level",
   s3Bucket: "--s3-bucket",
   s3Prefix: "--s3-prefix",
@@ -212,6 +216,7 @@ const rawSchema = z.strictObject({
   /** Audit checkpoints: after this many records, or this long after the last one (docs/audit.md). */
   auditCheckpointRecords: z.coerce.number().int().min(1).max(1_000_000).default(1000),
   auditCheckpointSeconds: seconds(1, 86_400).default(300),
+  auditKey: z.string().min(1).optional(),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   s3Bucket: z
     .string()
@@ -279,6 +284,8 @@ export interface ControllerConfig {
   readonly dispatchTimeoutSeconds: number;
   readonly auditCheckpointRecords: number;
   readonly auditCheckpointSeconds: number;
+  /** The audit key file; undefined means the data dir's (generated on first start). */
+  readonly auditKeyPath: string | undefined;
   readonly logLevel: z.output<typeof rawSchema>["logLevel"];
   /** Largest accepted request body. */
   readonly bodyLimitBytes: number;
@@ -400,6 +407,7 @@ export function loadControllerConfig(
     dispatchTimeoutSeconds: raw.dispatchTimeoutSeconds,
     auditCheckpointRecords: raw.auditCheckpointRecords,
     auditCheckpointSeconds: raw.auditCheckpointSeconds,
+    auditKeyPath: raw.auditKey === undefined ? undefined : abs(raw.auditKey),
     logLevel: raw.logLevel,
     bodyLimitBytes: 64 * 1024,
     maxResultBytes: 16 * 1024 * 1024,

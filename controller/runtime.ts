@@ -126,7 +126,7 @@ export async function createController(
     const auditMetrics = new AuditMetrics(telemetry, (id) => store.getRequest(id));
     const checkpointer = new AuditCheckpointer({
       store,
-      key: await loadOrCreateAuditKey(config.dataDir),
+      key: await loadOrCreateAuditKey(config.dataDir, config.auditKeyPath),
       ...options.auditCheckpoints,
       now,
       log,

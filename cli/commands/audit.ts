@@ -9,6 +9,7 @@ import { printJson, printLine } from "../output.js";
 
 const DATA_DIR_HELP = "the controller's data dir (KEYHOLE_DATA_DIR; default ./keyhole-data)";
 const DATABASE_HELP = "the controller's database, when not the data dir's SQLite (KEYHOLE_DATABASE)";
+const AUDIT_KEY_HELP = "the audit key file, when not the data dir's (KEYHOLE_AUDIT_KEY)";
 
 /** A configuration problem (no data dir, unreadable key) is a usage-level failure: exit 2. */
 async function configErrorsExit2<T>(fn: () => Promise<T>): Promise<T> {
@@ -36,11 +37,18 @@ export function registerAuditCommands(program: Command, env: NodeJS.ProcessEnv):
     .requiredOption("--out <file>", "where to write (mode 0600; replaced atomically)")
     .option("--data-dir <dir>", DATA_DIR_HELP)
     .option("--database <url>", DATABASE_HELP)
+    .option("--audit-key <file>", AUDIT_KEY_HELP)
     .option("--json", "print JSON")
     .action(async (opts) => {
       const { exportAudit } = await import("../../controller/audit/cli.js");
       const summary = await configErrorsExit2(() =>
-        exportAudit({ dataDir: opts.dataDir, database: opts.database, env, out: opts.out }),
+        exportAudit({
+          dataDir: opts.dataDir,
+          database: opts.database,
+          auditKey: opts.auditKey,
+          env,
+          out: opts.out,
+        }),
       );
       if (opts.json) printJson(summary);
       else
@@ -88,9 +96,12 @@ export function registerAuditCommands(program: Command, env: NodeJS.ProcessEnv):
     .command("key")
     .description("print the public key that signs audit checkpoints (JWKS), for verifiers to pin")
     .option("--data-dir <dir>", DATA_DIR_HELP)
+    .option("--audit-key <file>", AUDIT_KEY_HELP)
     .action(async (opts) => {
       const { auditPublicKey } = await import("../../controller/audit/cli.js");
-      const { keys } = await configErrorsExit2(() => auditPublicKey({ dataDir: opts.dataDir, env }));
+      const { keys } = await configErrorsExit2(() =>
+        auditPublicKey({ dataDir: opts.dataDir, auditKey: opts.auditKey, env }),
+      );
       printJson({ keys });
     });
 }

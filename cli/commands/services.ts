@@ -138,6 +138,10 @@ export function registerServiceCommands(program: Command, env: NodeJS.ProcessEnv
       "--audit-checkpoint-seconds <n>",
       "…or this long after the last one, default 300 (KEYHOLE_AUDIT_CHECKPOINT_SECONDS)",
     )
+    .option(
+      "--audit-key <file>",
+      "PKCS#8 Ed25519 key that signs audit checkpoints, e.g. a mounted Secret shared by replicas; default <data-dir>/audit-key.pem, generated (KEYHOLE_AUDIT_KEY)",
+    )
     // Artifact store (docs/artifacts.md): the local folder <data-dir>/artifacts unless --s3-bucket.
     .option("--s3-bucket <bucket>", "store artifacts in this S3 bucket (KEYHOLE_S3_BUCKET)")
     .option("--s3-prefix <prefix>", "key prefix in the bucket, e.g. keyhole/ (KEYHOLE_S3_PREFIX)")

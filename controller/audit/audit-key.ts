@@ -5,7 +5,13 @@
  * It is a separate key from the environments' request-signing keys: an agent never needs it, and
  * a verifier never needs a key that can sign requests.
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+} from "node:crypto";
 import { chmod, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ConfigError } from "../errors.js";
@@ -22,15 +28,19 @@ export interface AuditKey {
   readonly jwksPath: string;
 }
 
-/** Loads the data dir's audit key, creating it (and its public JWKS) on first use. */
-export async function loadOrCreateAuditKey(dataDir: string): Promise<AuditKey> {
-  const privateKeyPath = join(dataDir, AUDIT_KEY_FILE);
+/**
+ * Loads the audit key: `explicitPath` (`--audit-key`, e.g. a mounted Secret, so every replica and
+ * every restart signs with one key), else the data dir's, created (with its public JWKS) on first
+ * use. The public JWKS is (re)written in the data dir either way, for `keyhole audit verify` there.
+ */
+export async function loadOrCreateAuditKey(dataDir: string, explicitPath?: string): Promise<AuditKey> {
+  const privateKeyPath = explicitPath ?? join(dataDir, AUDIT_KEY_FILE);
   const jwksPath = join(dataDir, AUDIT_JWKS_FILE);
   let privateKey: KeyObject;
   try {
     privateKey = createPrivateKey(await readFile(privateKeyPath));
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT")
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT" || explicitPath !== undefined)
       throw new ConfigError(`cannot read the audit key ${privateKeyPath}`, [(err as Error).message], {
         cause: err,
       });
@@ -82,7 +92,14 @@ export function publicKeysOf(value: unknown, where: string): Map<string, KeyObje
       problems.push(`key ${i}: not an Ed25519 public JWK with a kid`);
       continue;
     }
-    keys.set(kid, createPublicKey({ key: { kty, crv, x }, format: "jwk" }));
+    const key = createPublicKey({ key: { kty, crv, x }, format: "jwk" });
+    keys.set(kid, key);
+    // Checkpoints name the key `audit-<RFC 7638 thumbprint>`: a JWKS written by `keyhole keys
+    // generate` for the same key (another kid) pins it as well.
+    const thumbprint = createHash("sha256")
+      .update(`{"crv":"Ed25519","kty":"OKP","x":"${x}"}`)
+      .digest("base64url");
+    keys.set(`audit-${thumbprint}`, key);
   }
   if (keys.size === 0) problems.push("no Ed25519 public key with a kid");
   if (problems.length > 0) throw new ConfigError(`cannot use the audit public key ${where}`, problems);

@@ -24,7 +24,9 @@ import { ChainVerifier, type VerifyResult } from "./verify-chain.js";
 export interface AuditLocation {
   dataDir?: string;
   database?: string;
-  /** Reads only KEYHOLE_DATA_DIR and KEYHOLE_DATABASE from it. */
+  /** The audit key file, when not the data dir's (`--audit-key`). */
+  auditKey?: string;
+  /** Reads only KEYHOLE_DATA_DIR, KEYHOLE_DATABASE and KEYHOLE_AUDIT_KEY from it. */
   env?: Readonly<Record<string, string | undefined>>;
 }
 
@@ -33,13 +35,14 @@ function locate(location: AuditLocation) {
   const options: ControllerOptions = {
     dataDir: location.dataDir ?? (env.KEYHOLE_DATA_DIR || undefined),
     database: location.database ?? (env.KEYHOLE_DATABASE || undefined),
+    auditKey: location.auditKey ?? (env.KEYHOLE_AUDIT_KEY || undefined),
   };
   return loadControllerConfig(options, {});
 }
 
 async function withStore<T>(
   location: AuditLocation,
-  fn: (store: Store, dataDir: string) => Promise<T>,
+  fn: (store: Store, dataDir: string, auditKeyPath: string | undefined) => Promise<T>,
 ): Promise<T> {
   const config = locate(location);
   if (config.database.kind === "sqlite" && !existsSync(config.database.path))
@@ -48,7 +51,7 @@ async function withStore<T>(
     ]);
   const store = await openStore(config.database);
   try {
-    return await fn(store, config.dataDir);
+    return await fn(store, config.dataDir, config.auditKeyPath);
   } finally {
     await store.close();
   }
@@ -66,8 +69,8 @@ export interface ExportSummary {
 export async function exportAudit(
   options: AuditLocation & { out: string; now?: number },
 ): Promise<ExportSummary> {
-  return withStore(options, async (store, dataDir) => {
-    const key = await loadOrCreateAuditKey(dataDir);
+  return withStore(options, async (store, dataDir, auditKeyPath) => {
+    const key = await loadOrCreateAuditKey(dataDir, auditKeyPath);
     const at = options.now ?? Date.now();
     const head = (await store.auditHead()) ?? { seq: 0, hash: GENESIS_HASH };
     const checkpoint: AuditCheckpoint = signCheckpoint(key, head, at);
@@ -165,7 +168,8 @@ export async function verifyStore(store: Store, keys: ReadonlyMap<string, KeyObj
 
 /** The audit key's public half, for verifiers to pin (created with the key if missing). */
 export async function auditPublicKey(options: AuditLocation): Promise<{ keys: unknown[]; path: string }> {
-  const key = await loadOrCreateAuditKey(locate(options).dataDir);
+  const config = locate(options);
+  const key = await loadOrCreateAuditKey(config.dataDir, config.auditKeyPath);
   return { keys: [key.publicJwk], path: key.jwksPath };
 }
 
@@ -203,7 +207,8 @@ export async function auditReport(
     return buildReport(records(), { ...window, chain });
   }
   const pinned = await pinnedKeys(options.key, options);
-  if (!pinned) throw new ConfigError("cannot report", ["no audit public key in the data dir: pass --key FILE"]);
+  if (!pinned)
+    throw new ConfigError("cannot report", ["no audit public key in the data dir: pass --key FILE"]);
   return withStore(options, async (store) => {
     const chain = await verifyStore(store, pinned.keys);
     async function* records() {
