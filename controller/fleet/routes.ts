@@ -198,7 +198,8 @@ export function fleetRoutes(deps: FleetRouteDeps) {
         };
       });
 
-      scope.post("/hooks/alertmanager", async (request) => {
+      // A group of many alerts outgrows the API's 64 KiB; 1 MiB holds about a thousand.
+      scope.post("/hooks/alertmanager", { bodyLimit: 1024 * 1024 }, async (request) => {
         parseInput(emptyQuerySchema, request.query, "query");
         const payload = parseInput(alertmanagerPayloadSchema, request.body, "body");
         return deps.triggers.alertmanager(principalOf(request), payload);
