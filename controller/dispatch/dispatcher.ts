@@ -157,7 +157,8 @@ export class Dispatcher {
           requestId: request.id,
           details: {
             agent: agent.id,
-            url: agent.url,
+            // Without credentials or a query an inventory URL might carry: no secret enters a record.
+            url: auditableUrl(agent.url),
             jti: envelope.claims.jti,
             kid: envelope.kid,
             iat: envelope.claims.iat,
@@ -416,6 +417,20 @@ export class Dispatcher {
 /** The store key of an artifact: grouped by environment and request, named by its id. */
 function artifactKey(request: RequestRecord, artifactId: string): string {
   return `${request.environment}/${request.id}/${artifactId}`;
+}
+
+/** `url` without its user info, query and fragment, for the audit trail. */
+export function auditableUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = "";
+    u.password = "";
+    u.search = "";
+    u.hash = "";
+    return u.toString();
+  } catch {
+    return "(unparseable URL)";
+  }
 }
 
 function toS3Output(upload: DirectUpload): Output {

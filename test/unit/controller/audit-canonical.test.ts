@@ -29,3 +29,13 @@ describe("auditRecordCanonical", () => {
     );
   });
 });
+
+describe("auditableUrl", () => {
+  it("keeps scheme, host, port and path, never credentials or a query", async () => {
+    const { auditableUrl } = await import("../../../controller/dispatch/dispatcher.js");
+    expect(auditableUrl("http://10.0.0.7:7070")).toBe("http://10.0.0.7:7070/");
+    expect(auditableUrl("https://agent:s3cret@proxy.internal/p/agent-0?token=abc#x")).toBe(
+      "https://proxy.internal/p/agent-0",
+    );
+  });
+});
