@@ -88,8 +88,12 @@ export function coreStoreContract(name: string, createBackend: () => Promise<Sto
       store = await backend.open();
     });
     afterEach(async () => {
-      await Promise.all([store, ...extra.splice(0)].map((s) => s.close()));
-      await backend.destroy();
+      // Even after a failed open or close, the database (a PostgreSQL schema) is dropped.
+      try {
+        await Promise.allSettled([store, ...extra.splice(0)].map((s) => s?.close()));
+      } finally {
+        await backend?.destroy();
+      }
     });
 
     it("stores and reads a request round trip, JSON exactly as written", async () => {

@@ -91,8 +91,12 @@ export function fleetStoreContract(name: string, createBackend: () => Promise<St
       store = await backend.open();
     });
     afterEach(async () => {
-      await Promise.all([store, ...extra.splice(0)].map((s) => s.close()));
-      await backend.destroy();
+      // Even after a failed open or close, the database (a PostgreSQL schema) is dropped.
+      try {
+        await Promise.allSettled([store, ...extra.splice(0)].map((s) => s?.close()));
+      } finally {
+        await backend?.destroy();
+      }
     });
     const another = async () => {
       const s = await backend.open();
