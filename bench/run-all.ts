@@ -6,8 +6,10 @@ import { benchAgentHttp } from "./agent-http.js";
 import { benchArtifacts } from "./artifacts.js";
 import { benchAudit } from "./audit.js";
 import { benchFleet } from "./fleet.js";
+import { benchFuzz } from "./fuzz.js";
 import { benchHeapSnapshot } from "./heap-snapshot.js";
 import { type BenchResult, formatResult } from "./lib.js";
+import { benchLoad } from "./load.js";
 import { benchLogTail } from "./log-tail.js";
 import { benchOidc } from "./oidc.js";
 import { benchPolicyReload } from "./policy-reload.js";
@@ -25,6 +27,8 @@ const BENCHES: Record<string, () => Promise<BenchResult | BenchResult[]>> = {
   artifacts: () => benchArtifacts(),
   fleet: () => benchFleet(),
   oidc: () => benchOidc(),
+  fuzz: () => benchFuzz(),
+  load: () => benchLoad(),
   store: () => benchStore(),
   "policy-reload": () => benchPolicyReload(),
 };
