@@ -57,7 +57,8 @@ export async function openLocalArtifactStore(dir: string, maxBytes: number): Pro
 
 function openExclusive(path: string): Promise<WriteStream> {
   return new Promise((ok, fail) => {
-    const stream = createWriteStream(path, { flags: "wx", mode: 0o600 });
+    // 1 MiB of buffer (the default is 16 KiB) lets the network keep going while the disk writes.
+    const stream = createWriteStream(path, { flags: "wx", mode: 0o600, highWaterMark: 1024 * 1024 });
     stream.once("open", () => ok(stream)).once("error", fail);
   });
 }
