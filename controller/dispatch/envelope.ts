@@ -3,8 +3,7 @@
  * agent's own `claimsSchema` before signing, so the controller can never send what the agent's
  * contract does not describe.
  */
-import { randomBytes } from "node:crypto";
-import { CompactSign } from "jose";
+import { randomBytes, sign } from "node:crypto";
 import {
   claimsSchema,
   type Output,
@@ -27,7 +26,13 @@ export interface Envelope {
  */
 export function buildClaims(
   request: RequestRecord,
-  options: { issuer: string; ttlSeconds: number; now: number; output?: Output; traceparent?: string | undefined },
+  options: {
+    issuer: string;
+    ttlSeconds: number;
+    now: number;
+    output?: Output;
+    traceparent?: string | undefined;
+  },
 ): RequestClaims {
   if (request.output === "s3" && options.output?.mode !== "s3")
     throw new Error("an s3 request needs its presigned upload in the envelope");
@@ -60,8 +65,14 @@ export async function signEnvelope(claims: RequestClaims, key: SigningKey): Prom
   // passes in, so a production envelope can never carry a non-production signature or the reverse.
   if (key.environment !== valid.env)
     throw new Error(`the "${key.environment}" key cannot sign a request for "${valid.env}"`);
-  const jws = await new CompactSign(new TextEncoder().encode(JSON.stringify(valid)))
-    .setProtectedHeader({ alg: REQUEST_ALG, typ: REQUEST_TYP, kid: key.kid })
-    .sign(key.privateKey);
-  return { jws, claims: valid, kid: key.kid };
+  // RFC 7515 compact serialisation, signed with node:crypto directly: Ed25519 is deterministic, so
+  // this is byte for byte what jose's CompactSign produces (a test holds the two equal), without
+  // WebCrypto's per-call job overhead (about 1 ms of main-thread CPU per signature, which a
+  // collection over hundreds of agents pays hundreds of times).
+  const header = Buffer.from(JSON.stringify({ alg: REQUEST_ALG, typ: REQUEST_TYP, kid: key.kid })).toString(
+    "base64url",
+  );
+  const payload = Buffer.from(JSON.stringify(valid)).toString("base64url");
+  const signature = sign(null, Buffer.from(`${header}.${payload}`), key.privateKey).toString("base64url");
+  return { jws: `${header}.${payload}.${signature}`, claims: valid, kid: key.kid };
 }

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { compactVerify, createLocalJWKSet, decodeProtectedHeader } from "jose";
+import { CompactSign, compactVerify, createLocalJWKSet, decodeProtectedHeader } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { claimsSchema } from "../../../agent/protocol.js";
 import { buildClaims, signEnvelope } from "../../../controller/dispatch/envelope.js";
@@ -81,6 +81,18 @@ describe("the request envelope", () => {
     expect(JSON.parse(new TextDecoder().decode(payload)).aud).toBe("production/shop/shop-0");
     // Staging's keys do not verify a production envelope.
     await expect(compactVerify(jws, createLocalJWKSet(keys.get("staging")!.jwks))).rejects.toThrow();
+  });
+
+  it("is byte for byte the JWS jose's CompactSign makes (Ed25519 is deterministic)", async () => {
+    const prod = keys.get("production")!;
+    const claims = buildClaims(request, { issuer: "c", ttlSeconds: 60, now: Date.now() });
+    const { jws } = await signEnvelope(claims, prod);
+    const reference = await new CompactSign(
+      new TextEncoder().encode(JSON.stringify(claimsSchema.parse(claims))),
+    )
+      .setProtectedHeader({ alg: "EdDSA", typ: "keyhole-request+jwt", kid: prod.kid })
+      .sign(prod.privateKey);
+    expect(jws).toBe(reference);
   });
 
   it("refuses to sign claims the agent's schema would refuse", async () => {
