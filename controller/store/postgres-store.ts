@@ -99,11 +99,14 @@ export async function openPostgresStore(
   return new PostgresStore(pool);
 }
 
-/** The URL without its password, for messages. */
+/** The URL without its password (in the authority or as a `password`/`sslpassword` parameter). */
 export function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = "***";
+    for (const key of [...parsed.searchParams.keys()]) {
+      if (/^(ssl)?password$/i.test(key)) parsed.searchParams.set(key, "***");
+    }
     return parsed.toString();
   } catch {
     return "(unparseable URL)";

@@ -263,5 +263,8 @@ describe("PostgreSQL store: start-up", () => {
       openPostgresStore("postgres://keyhole:s3cret-pw@127.0.0.1:1/test", { connectTimeoutMs: 2000 }),
     ).rejects.not.toThrow(/s3cret-pw/);
     expect(redactUrl("postgres://u:p@h/db?sslmode=require")).toBe("postgres://u:***@h/db?sslmode=require");
+    expect(redactUrl("postgres://u@h/db?password=p&sslpassword=q&sslmode=verify-full")).toBe(
+      "postgres://u@h/db?password=***&sslpassword=***&sslmode=verify-full",
+    );
   });
 });
