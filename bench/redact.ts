@@ -148,31 +148,42 @@ export async function benchRedact(): Promise<BenchResult[]> {
   for (let i = 0; i < 20; i++) redactor.remember(expand(`env-secret-{alnum:16}-${i}`, 1000 + i));
   const lint = await loadSecretlint();
 
+  /** CPU time (user + system) of this process since `from`, in ms. */
+  const cpuSince = (from: NodeJS.CpuUsage) => {
+    const used = process.cpuUsage(from);
+    return (used.user + used.system) / 1000;
+  };
   const ours = async () => {
     const t = performance.now();
+    const cpu = process.cpuUsage();
     const masked = chunks.map((chunk) => redactor.maskText(chunk));
-    return { ms: performance.now() - t, masked };
+    return { ms: performance.now() - t, cpuMs: cpuSince(cpu), masked };
   };
   const theirs = async (run: Lint) => {
     const t = performance.now();
+    const cpu = process.cpuUsage();
     const found: [number, number][][] = [];
     for (const chunk of chunks) found.push(await run(chunk));
-    return { ms: performance.now() - t, found };
+    return { ms: performance.now() - t, cpuMs: cpuSince(cpu), found };
   };
 
   redactor.maskText(chunks[0]!);
   if (lint) await lint(chunks[0]!);
   const ourMs: number[] = [];
   const theirMs: number[] = [];
+  const ourCpu: number[] = [];
+  const theirCpu: number[] = [];
   let masked: string[] = [];
   let found: [number, number][][] = [];
   for (let round = 0; round < ROUNDS; round++) {
     const a = await ours();
     ourMs.push(a.ms);
+    ourCpu.push(a.cpuMs);
     masked = a.masked;
     if (lint) {
       const b = await theirs(lint);
       theirMs.push(b.ms);
+      theirCpu.push(b.cpuMs);
       found = b.found;
     }
   }
@@ -212,7 +223,11 @@ export async function benchRedact(): Promise<BenchResult[]> {
       },
     ];
   }
+  // The goal is judged on wall-clock medians of alternating rounds; the CPU-time ratio (this
+  // process's user + system time, the same measure for both) is printed beside it because it
+  // barely moves when other work shares the machine.
   const ratio = median(theirMs) / median(ourMs);
+  const cpuRatio = median(theirCpu) / median(ourCpu);
   return [
     {
       name: "redact: maskText throughput vs secretlint recommended preset, same 100 MB, alternating rounds",
@@ -221,7 +236,7 @@ export async function benchRedact(): Promise<BenchResult[]> {
       ratio,
       goal: "≥ 1.5×",
       met: ratio >= 1.5 && score.recall >= 0.99,
-      extra: corpus,
+      extra: `CPU time: ours ${mbps(bytes, median(ourCpu)).toFixed(0)} MB/s, secretlint ${mbps(bytes, median(theirCpu)).toFixed(0)} MB/s (${cpuRatio.toFixed(2)}×)\n    ${corpus}`,
     },
   ];
 }
