@@ -108,7 +108,7 @@ const UNICODE_TRICKS = [
   "staging/shop/shop-0/../shop-1",
   "STAGING/SHOP/SHOP-0",
   "user:alice@example.com\r\nX-Injected: 1",
-  "${jndi:ldap://x}",
+  ["$", "{jndi:ldap://x}"].join(""), // a log4shell probe
   "<script>",
   "__proto__",
   "constructor",
@@ -546,7 +546,7 @@ async function startControllerHarness(): Promise<ControllerHarness> {
     },
     routes,
     creators: await Promise.all(
-      Array.from({ length: 12 }, (_, i) => token(`user:sre${i}@example.com`, ["sre"])),
+      Array.from({ length: 40 }, (_, i) => token(`user:sre${i}@example.com`, ["sre"])),
     ),
     ids: [],
     agentRuns: () => runs,
@@ -760,13 +760,25 @@ export async function fuzzController(numRuns: number, seed = Date.now() % 2 ** 3
         ),
         // A third of the cases: a well-formed create with a mostly valid body, so some pass and run.
         fc.option(createBody, { freq: 2 }),
-        async (route, otherMethod, useRouteMethod, param, query, anyInput, anyType, anyAuth, focused) => {
+        fc.nat(),
+        async (
+          route,
+          otherMethod,
+          useRouteMethod,
+          param,
+          query,
+          anyInput,
+          anyType,
+          anyAuth,
+          focused,
+          who,
+        ) => {
           const focus = focused !== null;
           const url = focus ? "/v1/requests" : route.url.replace(/:[A-Za-z]+/g, param) + query;
           const method = focus ? "POST" : useRouteMethod ? route.method : otherMethod;
           const body = focus ? focused : anyInput;
           const type = focus ? "application/json" : anyType;
-          const auth = focus ? `Bearer ${h.creators[param.length % h.creators.length]}` : anyAuth;
+          const auth = focus ? `Bearer ${h.creators[who % h.creators.length]}` : anyAuth;
           const headers: Record<string, string> = {};
           if (auth !== undefined) headers.authorization = auth;
           if (type && body !== undefined) headers["content-type"] = type;

@@ -60,7 +60,9 @@ async function startTarget(holdMb: number, recordShare: number): Promise<Target>
 }
 
 const portsOf = (pid: number) => new Set(loopbackListeners(pid).map((l) => l.port));
-const alive = (t: Target) => t.child.exitCode === null && t.child.signalCode === null;
+/** For assertions that say how the target ended if it did. */
+const state = (t: Target) => ({ exitCode: t.child.exitCode, signal: t.child.signalCode });
+const RUNNING = { exitCode: null, signal: null };
 
 async function setUp(
   holdMb = 8,
@@ -133,7 +135,7 @@ describe("agent killed or stopped while it holds the target's inspector", () => 
 
     // The target lives on, with an inspector nobody will close.
     await new Promise((r) => setTimeout(r, 300));
-    expect(alive(target!)).toBe(true);
+    expect(state(target!)).toEqual(RUNNING);
     const withInspector = portsOf(target!.pid);
     expect(withInspector.size).toBe(baseline.size + 1);
     const answer = await fetch(`http://127.0.0.1:${target!.port}/`);
@@ -144,7 +146,7 @@ describe("agent killed or stopped while it holds the target's inspector", () => 
     expect(closed.outcomes).toEqual([{ pid: target!.pid, outcome: "closed" }]);
     expect(await settledPorts(target!.pid, baseline)).toEqual(baseline);
     expect((await readdir(stateDir)).filter((n) => n.startsWith("inspector-"))).toEqual([]);
-    expect(alive(target!)).toBe(true);
+    expect(state(target!)).toEqual(RUNNING);
     expect((await fetch(`http://127.0.0.1:${target!.port}/`)).status).toBe(200);
   });
 
@@ -170,7 +172,7 @@ describe("agent killed or stopped while it holds the target's inspector", () => 
     );
     expect(exit.code).toBe(0);
     expect(exit.atMs - signalledAt).toBeLessThan(5000);
-    expect(alive(target!)).toBe(true);
+    expect(state(target!)).toEqual(RUNNING);
   });
 
   it("SIGTERM: a request that outlasts the grace period is cut, its inspector closed, and the agent exits", async () => {
@@ -200,6 +202,6 @@ describe("agent killed or stopped while it holds the target's inspector", () => 
     // No inspector left open, no marker left behind, the target alive.
     expect(await settledPorts(target!.pid, baseline, 3000)).toEqual(baseline);
     expect((await readdir(stateDir)).filter((n) => n.startsWith("inspector-"))).toEqual([]);
-    expect(alive(target!)).toBe(true);
+    expect(state(target!)).toEqual(RUNNING);
   });
 });
