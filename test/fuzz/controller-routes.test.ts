@@ -7,6 +7,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { describeStats, fuzzController } from "../../bench/fuzz.js";
+import { findBrokenLink } from "../../controller/audit/chain.js";
+import { startHarness } from "../integration/controller/helpers.js";
 
 describe("controller fuzz (quick pass)", () => {
   it("answers every route's random and adversarial input with a coded 4xx, and creates only what it answered 201", async () => {
@@ -15,5 +17,31 @@ describe("controller fuzz (quick pass)", () => {
     expect(Object.keys(stats!.statuses).every((status) => Number(status) < 500)).toBe(true);
     // Some valid requests got through and ran, so the property saw both sides.
     expect(stats!.accepted).toBeGreaterThan(3);
+  });
+});
+
+describe("found by the fuzz", () => {
+  it("a lone UTF-16 surrogate in a reason is refused (it made the audit chain unverifiable: stored as U+FFFD, hashed as itself)", async () => {
+    const h = await startHarness();
+    try {
+      const alice = await h.token("user:alice@example.com", ["sre"]);
+      const body = { action: "process-info", target: "production/shop/shop-0", reason: "x\ud800y" };
+      const refused = await h.call(alice, "POST", "/v1/requests", body);
+      expect(refused.status).toBe(400);
+      expect(refused.json.error).toMatchObject({ code: "KH_BAD_REQUEST" });
+      expect(refused.json.error.message).toContain("body.reason");
+      const key = await h.call(alice, "POST", "/v1/requests", {
+        ...body,
+        reason: "ok",
+        params: { "\udc00": 1 },
+      });
+      expect(key.status).toBe(400);
+      // A well-formed pair (an emoji) is fine.
+      const ok = await h.call(alice, "POST", "/v1/requests", { ...body, reason: "looks fine 😀" });
+      expect(ok.status).toBe(201);
+      expect(findBrokenLink(await h.controller.store.listAudit({}))).toBeUndefined();
+    } finally {
+      await h.close();
+    }
   });
 });
