@@ -244,6 +244,10 @@ export async function createController(
           .catch((err: unknown) => log.error({ err }, "reporting overdue reviews failed"));
         return artifacts.sweepExpired();
       },
+      // SQLite is this controller's alone: whatever is dispatched at start was interrupted. A shared
+      // database may hold other replicas' dispatches: only ones far past any dispatch's length.
+      interruptedAfterMs:
+        config.database.kind === "sqlite" ? 0 : Math.max(config.dispatchTimeoutSeconds * 2, 15 * 60) * 1000,
     });
     await collections.start({ sweepIntervalMs: config.sweepIntervalSeconds * 1000 });
     const openedArtifacts = artifactStore;
