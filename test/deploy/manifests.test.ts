@@ -105,6 +105,7 @@ describe.each(OVERLAYS)("overlays/%s", (environment) => {
     for (const name of configMaps) expect(rendered.has(name), `ConfigMap ${name}`).toBe(true);
     expect([...secrets].sort()).toEqual(
       [
+        `keyhole-${environment}-audit-key`,
         `keyhole-${environment}-database`,
         `keyhole-${environment}-fingerprint-key`,
         `keyhole-${environment}-signing-key`,
@@ -123,6 +124,12 @@ describe.each(OVERLAYS)("overlays/%s", (environment) => {
     expect(controllerEnv(objects, "KEYHOLE_SIGNING_KEY").value).toBe(
       `${environment}=/etc/keyhole/signing-key/signing-key.pem`,
     );
+    // One audit key for every replica and restart, from this environment's Secret.
+    expect(controllerEnv(objects, "KEYHOLE_AUDIT_KEY").value).toBe("/etc/keyhole/audit-key/signing-key.pem");
+    const auditVolume = deployment.spec.template.spec.volumes.find(
+      (v: { name: string }) => v.name === "audit-key",
+    );
+    expect(auditVolume.secret.secretName).toBe(`keyhole-${environment}-audit-key`);
     const container = deployment.spec.template.spec.containers[0];
     expect(container.args).toEqual(["controller"]);
     for (const probe of [container.readinessProbe, container.livenessProbe]) {
