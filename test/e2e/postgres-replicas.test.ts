@@ -219,6 +219,35 @@ afterAll(async () => {
 });
 
 describe("two controllers on one PostgreSQL database", () => {
+  it("a database it cannot reach stops the controller with one line and exit 1, never the password", async () => {
+    const unreachable = await runKeyhole(
+      [
+        "controller",
+        "--database",
+        "postgres://keyhole:s3cret-pw@127.0.0.1:1/keyhole",
+        "--data-dir",
+        join(dir, "data-x"),
+      ],
+      PATH_ONLY,
+      30_000,
+    );
+    expect(unreachable.code).toBe(1);
+    const lines = unreachable.stderr.trim().split("\n");
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(
+      /cannot open the PostgreSQL database postgres:\/\/keyhole:\*\*\*@127\.0\.0\.1:1\/keyhole/,
+    );
+    expect(unreachable.stderr + unreachable.stdout).not.toContain("s3cret-pw");
+    // A URL without a host is a usage error (exit 2), found before anything starts.
+    const malformed = await runKeyhole(
+      ["controller", "--database", "postgres:///keyhole"],
+      PATH_ONLY,
+      30_000,
+    );
+    expect(malformed.code).toBe(2);
+    expect(malformed.stderr).toMatch(/--database \(KEYHOLE_DATABASE\): must be postgres:\/\//);
+  });
+
   it("what one controller records, the other sees: a request filed on A, approved on B, dispatched once", async () => {
     const created = await call("a", "alice", "POST", "/v1/requests", {
       action: "process-info",
