@@ -18,7 +18,7 @@ export function isStoreUnavailable(err: unknown): boolean {
     if (/^(08[0-9A-Z]{3}|53[0-9A-Z]{3}|57P0[1-4])$/.test(code)) return true;
   }
   const message = (err as Error | undefined)?.message ?? "";
-  return /^(The database connection is not open|Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED)/.test(
+  return /^(The database connection is not open|Connection terminated|terminating connection|Client has encountered a connection error|timeout exceeded when trying to connect|connect ECONNREFUSED)/.test(
     message,
   );
 }
