@@ -4,6 +4,7 @@
  *
  * - a candidate is a run of 32 to 4096 characters of [A-Za-z0-9+/_-] (a longer run is masked to
  *   its end), plus up to two `=` of padding, not inside a longer run of those characters;
+ * - an absolute path (a run starting with `/` that holds another `/`) is judged segment by segment;
  * - it is kept when it is hex with optional dashes (git SHAs, trace ids, UUIDs, hex digests);
  *   when it follows `sha1-`/`sha256-`/`sha384-`/`sha512-`/`sha256:` (SRI hashes, image digests)
  *   or the `;base64,` of an image, font, audio or video data URI;
@@ -61,9 +62,19 @@ export function classChangeRatio(s: string): number {
 /** True when `run` (found at `start` in `text`) is judged a random secret by the rule above. */
 export function looksRandom(run: string, text: string, start: number): boolean {
   const core = run.replace(/={1,2}$/, "").slice(0, 4096);
-  if (core.length < MIN_ENTROPY_LENGTH || HEXISH.test(core) || DIGEST_PREFIX.test(core)) return false;
+  if (core.length < MIN_ENTROPY_LENGTH || DIGEST_PREFIX.test(core)) return false;
   const before = text.slice(Math.max(0, start - 80), start);
   if (DIGEST_BEFORE.test(before) || MEDIA_DATA_URI_BEFORE.test(before)) return false;
+  // An absolute path (`/tmp/app-7fGh2k/logs/x.log`): each segment is judged on its own, so a
+  // random temp-folder name keeps the path readable while a token used as a segment is still masked.
+  if (core.startsWith("/") && core.indexOf("/", 1) > 0) {
+    return core.split("/").some((segment) => randomCore(segment));
+  }
+  return randomCore(core);
+}
+
+function randomCore(core: string): boolean {
+  if (core.length < MIN_ENTROPY_LENGTH || HEXISH.test(core)) return false;
   if (!/[A-Z]/.test(core) || !/[a-z]/.test(core) || !/[0-9]/.test(core)) return false;
   return classChangeRatio(core) >= MIN_CLASS_CHANGES && shannonEntropy(core) >= ENTROPY_BITS_PER_CHAR;
 }
