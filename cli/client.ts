@@ -151,8 +151,16 @@ export class ControllerClient {
       attributes: { "keyhole.action": body.action, "keyhole.target": body.target },
     });
     try {
-      const answer = await this.call<{ request: RequestView }>("POST", "/v1/requests", body, span.traceparent);
-      span.setAttributes({ "keyhole.request.id": answer.request.id, "keyhole.status": answer.request.status });
+      const answer = await this.call<{ request: RequestView }>(
+        "POST",
+        "/v1/requests",
+        body,
+        span.traceparent,
+      );
+      span.setAttributes({
+        "keyhole.request.id": answer.request.id,
+        "keyhole.status": answer.request.status,
+      });
       span.end();
       return answer;
     } catch (err) {
