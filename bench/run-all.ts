@@ -1,7 +1,15 @@
 /**
  * `npm run bench`: every benchmark, each printing its ratio against a reference measured in the
- * same run. `npm run bench -- verify` runs only the named ones.
+ * same run. `npm run bench -- verify` runs only the named ones. Each bench runs in a process of its
+ * own (this file with `--child NAME`), so one bench's heap, timers or a library's deferred work
+ * (secretlint keeps a core busy for minutes after its last call) never weighs on the next.
  */
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { benchAgentHttp } from "./agent-http.js";
 import { benchArtifacts } from "./artifacts.js";
 import { benchAudit } from "./audit.js";
@@ -27,11 +35,35 @@ const BENCHES: Record<string, () => Promise<BenchResult | BenchResult[]>> = {
   artifacts: () => benchArtifacts(),
   fleet: () => benchFleet(),
   oidc: () => benchOidc(),
+  "policy-reload": () => benchPolicyReload(),
+  store: () => benchStore(),
   fuzz: () => benchFuzz(),
   load: () => benchLoad(),
-  store: () => benchStore(),
-  "policy-reload": () => benchPolicyReload(),
 };
+
+const RESULTS_FILE_ENV = "KEYHOLE_BENCH_RESULTS_FILE";
+
+/** In the child: run one bench, write its results as JSON, and exit at once. */
+async function runChild(name: string): Promise<never> {
+  const results = [await BENCHES[name]!()].flat();
+  const { writeFile } = await import("node:fs/promises");
+  await writeFile(process.env[RESULTS_FILE_ENV]!, JSON.stringify(results));
+  process.exit(0);
+}
+
+/** In the parent: one child per bench, its output passed through, its results read back. */
+async function runInChild(name: string, dir: string): Promise<BenchResult[]> {
+  const file = join(dir, `${name}.json`);
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), "--child", name], {
+    stdio: "inherit",
+    env: { ...process.env, [RESULTS_FILE_ENV]: file },
+  });
+  const [code] = (await once(child, "exit")) as [number | null];
+  if (code !== 0) throw new Error(`bench ${name} exited ${code}`);
+  return JSON.parse(await readFile(file, "utf8")) as BenchResult[];
+}
+
+if (process.argv[2] === "--child") await runChild(process.argv[3]!);
 
 const wanted = process.argv.slice(2);
 const unknown = wanted.filter((name) => !(name in BENCHES));
@@ -39,14 +71,32 @@ if (unknown.length > 0) {
   process.stderr.write(`unknown bench: ${unknown.join(", ")}; known: ${Object.keys(BENCHES).join(", ")}\n`);
   process.exit(2);
 }
+const dir = await mkdtemp(join(tmpdir(), "keyhole-bench-results-"));
 let missed = 0;
-for (const [name, run] of Object.entries(BENCHES)) {
-  if (wanted.length > 0 && !wanted.includes(name)) continue;
-  process.stdout.write(`\n[${name}] running…\n`);
-  const results = [await run()].flat();
-  for (const result of results) {
-    process.stdout.write(`${formatResult(result)}\n`);
-    if (!result.met) missed++;
+let failed = 0;
+try {
+  for (const name of Object.keys(BENCHES)) {
+    if (wanted.length > 0 && !wanted.includes(name)) continue;
+    process.stdout.write(`\n[${name}] running…\n`);
+    let results: BenchResult[];
+    try {
+      results = await runInChild(name, dir);
+    } catch (err) {
+      process.stdout.write(`✗ ${name}: ${(err as Error).message}\n`);
+      failed++;
+      continue;
+    }
+    for (const result of results) {
+      process.stdout.write(`${formatResult(result)}\n`);
+      if (!result.met) missed++;
+    }
   }
+} finally {
+  await rm(dir, { recursive: true, force: true });
 }
-process.stdout.write(`\n${missed === 0 ? "every goal met" : `${missed} goal(s) missed`}\n`);
+const summary = [
+  missed === 0 ? "every goal met" : `${missed} goal(s) missed`,
+  ...(failed > 0 ? [`${failed} bench(es) failed to run`] : []),
+];
+process.stdout.write(`\n${summary.join("; ")}\n`);
+process.exitCode = failed > 0 ? 1 : 0;
