@@ -13,7 +13,13 @@ import type { ActionDefinition } from "./actions/types.js";
 import type { AgentConfig } from "./config.js";
 import { AgentError } from "./errors.js";
 import { httpServerOptions } from "./http-limits.js";
-import { type InlineResult, REQUEST_CONTENT_TYPE, REQUESTS_PATH, type S3UploadResult } from "./protocol.js";
+import {
+  type InlineResult,
+  MASKED_TRAILER,
+  REQUEST_CONTENT_TYPE,
+  REQUESTS_PATH,
+  type S3UploadResult,
+} from "./protocol.js";
 import type { Redactor } from "./redact/index.js";
 import { ReplayCache } from "./replay-cache.js";
 import { ActionRunner, RunningStream } from "./run-action.js";
@@ -199,6 +205,9 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
       const pid = resolveTarget(config.target, { procRoot, selfPid: process.pid });
       record.pid = pid;
 
+      // Counts what this request's action masks, per rule (never values), for its records.
+      const counting = deps.redactor.counting();
+      const redactor = { ...counting, counting: () => counting };
       const clientGone = new AbortController();
       const onClose = () => {
         if (!reply.raw.writableFinished) clientGone.abort(new Error("client disconnected"));
@@ -211,7 +220,7 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
           verified.params,
           {
             pid,
-            redactor: deps.redactor,
+            redactor,
             log: request.log.child({ requestId: claims.jti, action: claims.action }),
             procRoot,
             cgroupRoot,
@@ -247,7 +256,8 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
           writeLog(coded.code, { bytesOut: bytes, err: error });
           throw coded;
         }
-        writeLog("ok", { bytesOut: bytes, sha256, parts: upload.parts.length });
+        const masked = counting.counts();
+        writeLog("ok", { bytesOut: bytes, sha256, parts: upload.parts.length, masked });
         const answer: S3UploadResult = {
           requestId: claims.jti,
           agent: config.id,
@@ -255,6 +265,7 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
           filename: running.filename,
           contentType: running.contentType,
           upload: { parts: upload.parts, bytes, sha256 },
+          masked,
         };
         return reply.type("application/json").send(answer);
       }
@@ -264,7 +275,7 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
         result.done.then(({ bytes, sha256, error }) => {
           reply.raw.off("close", onClose);
           if (error) writeLog(toAgentError(error as AgentError).code, { bytesOut: bytes, err: error });
-          else writeLog("ok", { bytesOut: bytes, sha256 });
+          else writeLog("ok", { bytesOut: bytes, sha256, masked: counting.counts() });
         });
         return (
           reply
@@ -275,6 +286,10 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
             .header("x-keyhole-action", claims.action)
             // The digest of the bytes actually sent; a reader that got no trailer got a broken stream.
             .trailer("x-keyhole-sha256", async () => (await result.done).sha256 ?? "")
+            .trailer(MASKED_TRAILER, async () => {
+              await result.done;
+              return JSON.stringify(counting.counts());
+            })
             .send(result.stream)
         );
       }
@@ -286,6 +301,7 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
         startedAt: startedAt.toISOString(),
         durationMs: Math.round((performance.now() - started) * 1000) / 1000,
         result,
+        masked: counting.counts(),
       };
       const json = JSON.stringify(body);
       const bytesOut = Buffer.byteLength(json);
@@ -295,7 +311,7 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
           `the result of ${claims.action} exceeds its output cap of ${verified.action.limits.maxOutputBytes} bytes`,
         );
       }
-      writeLog("ok", { bytesOut });
+      writeLog("ok", { bytesOut, masked: body.masked });
       return reply.type("application/json").send(json);
     } catch (err) {
       const coded = toAgentError(err as AgentError);

@@ -127,6 +127,18 @@ export const errorBodySchema = z.object({
 });
 export type ErrorBody = z.infer<typeof errorBodySchema>;
 
+/**
+ * How many values the agent masked while answering, per masking rule id (never the values): the
+ * controller puts it in the audit record of the request's completion.
+ */
+export const maskCountsSchema = z
+  .record(z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/), z.number().int().nonnegative())
+  .refine((counts) => Object.keys(counts).length <= 256, "at most 256 rules");
+export type WireMaskCounts = z.infer<typeof maskCountsSchema>;
+
+/** HTTP trailer of a streamed answer: the mask counts as JSON, sent with the digest trailer. */
+export const MASKED_TRAILER = "x-keyhole-masked";
+
 /** The agent's answer to an accepted inline request. */
 export const inlineResultSchema = z.object({
   requestId: z.string(),
@@ -135,6 +147,7 @@ export const inlineResultSchema = z.object({
   startedAt: z.string(),
   durationMs: z.number(),
   result: z.unknown(),
+  masked: maskCountsSchema.optional(),
 });
 export type InlineResult = z.infer<typeof inlineResultSchema>;
 
@@ -153,6 +166,7 @@ export const s3UploadResultSchema = z.object({
     bytes: z.number().int().nonnegative(),
     sha256: sha256HexSchema,
   }),
+  masked: maskCountsSchema.optional(),
 });
 export type S3UploadResult = z.infer<typeof s3UploadResultSchema>;
 

@@ -5,7 +5,7 @@
  */
 import { createHash, randomUUID } from "node:crypto";
 import type { FastifyBaseLogger } from "fastify";
-import type { Output } from "../../agent/protocol.js";
+import { maskCountsSchema, type Output, type WireMaskCounts } from "../../agent/protocol.js";
 import type { ArtifactStore, DirectUpload } from "../artifacts/types.js";
 import { canonicalJson } from "../audit/canonical-json.js";
 import type { Inventory, InventoryAgent } from "../inventory/load-inventory.js";
@@ -43,7 +43,13 @@ export interface DispatcherDeps {
 type StoredArtifact = Pick<
   ArtifactRecord,
   "filename" | "contentType" | "size" | "sha256" | "digestSource" | "location"
-> & { readonly id: string; readonly httpStatus: number };
+> & { readonly id: string; readonly httpStatus: number; readonly masked?: WireMaskCounts | undefined };
+
+/** The agent's mask counts of an answer (per rule, never values), when it sent valid ones. */
+function maskCountsOf(value: unknown): WireMaskCounts | undefined {
+  const parsed = maskCountsSchema.safeParse(value);
+  return parsed.success ? parsed.data : undefined;
+}
 
 type Failure = { readonly code: string; readonly message: string; readonly status?: number };
 
@@ -234,6 +240,7 @@ export class Dispatcher {
       digestSource: "controller",
       location: outcome.stored.location,
       httpStatus: outcome.status,
+      masked: outcome.masked,
     });
   }
 
@@ -264,6 +271,7 @@ export class Dispatcher {
       digestSource: outcome.digestSource,
       location: upload.location,
       httpStatus: outcome.status,
+      masked: maskCountsOf(outcome.report.masked),
     });
   }
 
@@ -340,7 +348,12 @@ export class Dispatcher {
             actor: this.actor,
             event: "request.completed",
             requestId: request.id,
-            details: { httpStatus: stored.httpStatus, artifactId: artifact.id, output: request.output },
+            details: {
+              httpStatus: stored.httpStatus,
+              artifactId: artifact.id,
+              output: request.output,
+              ...(stored.masked ? { masked: stored.masked } : {}),
+            },
           },
         ]),
       this.deps.log,
@@ -405,6 +418,7 @@ export class Dispatcher {
               httpStatus,
               resultSha256: createHash("sha256").update(serialised).digest("hex"),
               resultBytes: Buffer.byteLength(serialised),
+              ...maskedDetail(result),
             },
           },
         ]),
@@ -412,6 +426,12 @@ export class Dispatcher {
       `recording the result of request ${request.id}`,
     );
   }
+}
+
+/** `{masked}` for the audit record when an inline answer carried valid mask counts. */
+function maskedDetail(result: unknown): { masked?: WireMaskCounts } {
+  const masked = maskCountsOf((result as { masked?: unknown } | null)?.masked);
+  return masked ? { masked } : {};
 }
 
 /** The store key of an artifact: grouped by environment and request, named by its id. */

@@ -11,9 +11,12 @@ import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
 import {
   errorBodySchema,
+  MASKED_TRAILER,
+  maskCountsSchema,
   REQUEST_CONTENT_TYPE,
   REQUESTS_PATH,
   SHA256_TRAILER,
+  type WireMaskCounts,
 } from "../../agent/protocol.js";
 import type { ArtifactWrite, StoredObject } from "../artifacts/types.js";
 import { ArtifactStoreError } from "../artifacts/types.js";
@@ -26,6 +29,8 @@ export type StreamOutcome =
       readonly sha256: string;
       readonly contentType: string;
       readonly filename: string;
+      /** The agent's mask counts trailer, when it sent a valid one. */
+      readonly masked: WireMaskCounts | undefined;
     }
   | { readonly ok: false; readonly status?: number; readonly code: string; readonly message: string };
 
@@ -115,9 +120,29 @@ export async function receiveStream(
   }
   try {
     const stored = await write.commit();
-    return { ok: true, status, stored, sha256: ours, contentType, filename };
+    return {
+      ok: true,
+      status,
+      stored,
+      sha256: ours,
+      contentType,
+      filename,
+      masked: maskCountsTrailer(response),
+    };
   } catch (err) {
     return storeFailure(err, status);
+  }
+}
+
+/** The `x-keyhole-masked` trailer, parsed; anything malformed is left out rather than trusted. */
+function maskCountsTrailer(response: IncomingMessage): WireMaskCounts | undefined {
+  const raw = response.trailers[MASKED_TRAILER];
+  if (!raw || raw.length > 16 * 1024) return undefined;
+  try {
+    const parsed = maskCountsSchema.safeParse(JSON.parse(raw));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
   }
 }
 

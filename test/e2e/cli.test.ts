@@ -184,6 +184,20 @@ describe("keyhole end to end", () => {
     expect(result.stdout).toMatch(/DEMO_API_KEY=⟦masked:/);
     expect(result.stdout).toContain("NODE_ENV=production");
     expect(result.stdout).not.toContain(SECRET);
+
+    // What was masked is on record, counted per rule, never the value.
+    const exported = join(dir, "audit-after-env.jsonl");
+    const exportRun = await keyhole(["audit", "export", "--out", exported, "--data-dir", dir]);
+    expect(exportRun.code, exportRun.stderr).toBe(0);
+    const text = await readFile(exported, "utf8");
+    expect(text).not.toContain(SECRET);
+    const completed = text
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => JSON.parse(line))
+      .filter((r) => r.event === "request.completed");
+    const masked = completed.at(-1)?.details?.masked as Record<string, number> | undefined;
+    expect(masked?.["secret-name"]).toBeGreaterThanOrEqual(1);
   });
 
   it("production: self-approval is refused, a second person's approval runs it", async () => {

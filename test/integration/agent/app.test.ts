@@ -154,6 +154,10 @@ describe("agent HTTP: accepted requests", () => {
     const vars = res.json().result.variables as { name: string; value: string; masked: boolean }[];
     expect(vars.find((v) => v.name === "DEMO_API_KEY")?.masked).toBe(true);
     expect(vars.find((v) => v.name === "NODE_ENV")).toMatchObject({ value: "test", masked: false });
+    // How many values each rule masked, for the audit record: counts, never values.
+    expect(res.json().masked["secret-name"]).toBeGreaterThanOrEqual(1);
+    const served = logLines.filter((l) => l.msg === "request served" && l.action === "env").at(-1);
+    expect((served?.masked ?? {}) as Record<string, number>).toHaveProperty("secret-name");
   });
 
   it("writes one structured log line per request, with subject, action and outcome, never the envelope", async () => {
