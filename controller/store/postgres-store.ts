@@ -21,13 +21,13 @@ import type { AuditCheckpoint } from "../audit/checkpoint.js";
 import type { FleetStore } from "./fleet-types.js";
 import { PostgresFleetStore } from "./postgres-fleet.js";
 import { POSTGRES_MIGRATIONS } from "./postgres-schema.js";
+import { num, type Row, str, toArtifact, toAudit, toRequest, toReview, toToken } from "./rows.js";
 import type {
   ApprovalOutcome,
   ApprovalRecord,
   ArtifactRecord,
   BreakGlassOutcome,
   NewRequest,
-  OutputMode,
   RequestRecord,
   RequestStatus,
   ReviewRecord,
@@ -36,13 +36,7 @@ import type {
   TransitionFields,
 } from "./types.js";
 
-type Row = Record<string, unknown>;
 type Client = pg.PoolClient;
-const str = (v: unknown): string | undefined => (v === null || v === undefined ? undefined : String(v));
-/** BIGINT comes back as a string (it may exceed 2^53); our values are epoch ms and counts. */
-const num = (v: unknown): number => Number(v);
-const numOrUndefined = (v: unknown): number | undefined =>
-  v === null || v === undefined ? undefined : Number(v);
 
 /** How long the server lets one of our sessions sit idle inside a transaction before ending it. */
 export const IDLE_IN_TRANSACTION_MS = 30_000;
@@ -675,98 +669,4 @@ export class PostgresStore implements Store {
     }
     return rows.map((row) => toRequest(row, approvals.get(String(row.id)) ?? []));
   }
-}
-
-function toRequest(row: Row, approvals: ApprovalRecord[]): RequestRecord {
-  const errorCode = str(row.error_code);
-  const deniedBy = str(row.denied_by);
-  return {
-    id: String(row.id),
-    status: row.status as RequestStatus,
-    subject: String(row.subject),
-    action: String(row.action),
-    target: String(row.target),
-    environment: String(row.environment),
-    params: JSON.parse(String(row.params)) as Record<string, unknown>,
-    reason: String(row.reason),
-    ticket: str(row.ticket),
-    output: row.output_mode as OutputMode,
-    approvalsRequired: num(row.approvals_required),
-    approvals,
-    createdAt: num(row.created_at),
-    updatedAt: num(row.updated_at),
-    expiresAt: num(row.expires_at),
-    jti: str(row.jti),
-    kid: str(row.kid),
-    result: row.result === null ? undefined : (JSON.parse(String(row.result)) as unknown),
-    error: errorCode ? { code: errorCode, message: str(row.error_message) ?? "" } : undefined,
-    denial: deniedBy ? { by: deniedBy, reason: str(row.denial_reason) ?? "" } : undefined,
-    artifactId: str(row.artifact_id),
-    breakGlass: row.break_glass === true,
-  };
-}
-
-function toReview(row: Row): ReviewRecord {
-  return {
-    id: String(row.id),
-    requestId: String(row.request_id),
-    subject: String(row.subject),
-    action: String(row.action),
-    target: String(row.target),
-    environment: String(row.environment),
-    reason: String(row.reason),
-    ticket: String(row.ticket),
-    openedAt: num(row.opened_at),
-    closedAt: numOrUndefined(row.closed_at),
-    closedBy: str(row.closed_by),
-    note: str(row.note),
-    overdueAt: numOrUndefined(row.overdue_at),
-  };
-}
-
-function toToken(row: Row): TokenRecord {
-  return {
-    id: String(row.id),
-    subject: String(row.subject),
-    groups: JSON.parse(String(row.groups)) as string[],
-    secretHash: String(row.secret_hash),
-    createdAt: num(row.created_at),
-    expiresAt: num(row.expires_at),
-    revokedAt: numOrUndefined(row.revoked_at),
-  };
-}
-
-function toArtifact(row: Row): ArtifactRecord {
-  return {
-    id: String(row.id),
-    requestId: String(row.request_id),
-    subject: String(row.subject),
-    environment: String(row.environment),
-    agent: String(row.agent),
-    action: String(row.action),
-    filename: String(row.filename),
-    contentType: String(row.content_type),
-    size: num(row.size),
-    sha256: String(row.sha256),
-    digestSource: row.digest_source as ArtifactRecord["digestSource"],
-    store: String(row.store),
-    location: String(row.location),
-    createdAt: num(row.created_at),
-    deletedAt: numOrUndefined(row.deleted_at),
-  };
-}
-
-function toAudit(row: Row): AuditRecord {
-  return {
-    seq: num(row.seq),
-    time: String(row.time),
-    actor: String(row.actor),
-    event: row.event as AuditRecord["event"],
-    requestId: row.request_id === null ? null : String(row.request_id),
-    details: JSON.parse(String(row.details)) as Record<string, unknown>,
-    reason: row.reason === null ? null : String(row.reason),
-    ticket: row.ticket === null ? null : String(row.ticket),
-    prevHash: String(row.prev_hash),
-    hash: String(row.hash),
-  };
 }

@@ -10,6 +10,7 @@ import { canonicalJson } from "../audit/canonical-json.js";
 import { type AuditEntry, type AuditRecord, chainRecord, GENESIS_HASH } from "../audit/chain.js";
 import type { AuditCheckpoint } from "../audit/checkpoint.js";
 import type { FleetStore } from "./fleet-types.js";
+import { type Row, str, toArtifact, toAudit, toRequest, toReview, toToken } from "./rows.js";
 import { SqliteFleetStore } from "./sqlite-fleet.js";
 import { SQLITE_MIGRATIONS } from "./sqlite-schema.js";
 import type {
@@ -18,7 +19,6 @@ import type {
   ArtifactRecord,
   BreakGlassOutcome,
   NewRequest,
-  OutputMode,
   RequestRecord,
   RequestStatus,
   ReviewRecord,
@@ -26,9 +26,6 @@ import type {
   TokenRecord,
   TransitionFields,
 } from "./types.js";
-
-type Row = Record<string, unknown>;
-const str = (v: unknown): string | undefined => (v === null || v === undefined ? undefined : String(v));
 
 /** Opens (creating if needed) the SQLite store at `path` and brings its schema up to date. */
 export function openSqliteStore(path: string): SqliteStore {
@@ -485,97 +482,6 @@ export class SqliteStore implements Store {
   }
 
   private toRequest(row: Row): RequestRecord {
-    const errorCode = str(row.error_code);
-    const deniedBy = str(row.denied_by);
-    return {
-      id: String(row.id),
-      status: row.status as RequestStatus,
-      subject: String(row.subject),
-      action: String(row.action),
-      target: String(row.target),
-      environment: String(row.environment),
-      params: JSON.parse(String(row.params)) as Record<string, unknown>,
-      reason: String(row.reason),
-      ticket: str(row.ticket),
-      output: row.output_mode as OutputMode,
-      approvalsRequired: Number(row.approvals_required),
-      approvals: this.approvalsOf(String(row.id)),
-      createdAt: Number(row.created_at),
-      updatedAt: Number(row.updated_at),
-      expiresAt: Number(row.expires_at),
-      jti: str(row.jti),
-      kid: str(row.kid),
-      result: row.result === null ? undefined : (JSON.parse(String(row.result)) as unknown),
-      error: errorCode ? { code: errorCode, message: str(row.error_message) ?? "" } : undefined,
-      denial: deniedBy ? { by: deniedBy, reason: str(row.denial_reason) ?? "" } : undefined,
-      artifactId: str(row.artifact_id),
-      breakGlass: Number(row.break_glass) === 1,
-    };
+    return toRequest(row, this.approvalsOf(String(row.id)));
   }
-}
-
-function toReview(row: Row): ReviewRecord {
-  const num = (v: unknown) => (v === null || v === undefined ? undefined : Number(v));
-  return {
-    id: String(row.id),
-    requestId: String(row.request_id),
-    subject: String(row.subject),
-    action: String(row.action),
-    target: String(row.target),
-    environment: String(row.environment),
-    reason: String(row.reason),
-    ticket: String(row.ticket),
-    openedAt: Number(row.opened_at),
-    closedAt: num(row.closed_at),
-    closedBy: str(row.closed_by),
-    note: str(row.note),
-    overdueAt: num(row.overdue_at),
-  };
-}
-
-function toToken(row: Row): TokenRecord {
-  return {
-    id: String(row.id),
-    subject: String(row.subject),
-    groups: JSON.parse(String(row.groups)) as string[],
-    secretHash: String(row.secret_hash),
-    createdAt: Number(row.created_at),
-    expiresAt: Number(row.expires_at),
-    revokedAt: row.revoked_at === null ? undefined : Number(row.revoked_at),
-  };
-}
-
-function toArtifact(row: Row): ArtifactRecord {
-  return {
-    id: String(row.id),
-    requestId: String(row.request_id),
-    subject: String(row.subject),
-    environment: String(row.environment),
-    agent: String(row.agent),
-    action: String(row.action),
-    filename: String(row.filename),
-    contentType: String(row.content_type),
-    size: Number(row.size),
-    sha256: String(row.sha256),
-    digestSource: row.digest_source as ArtifactRecord["digestSource"],
-    store: String(row.store),
-    location: String(row.location),
-    createdAt: Number(row.created_at),
-    deletedAt: row.deleted_at === null ? undefined : Number(row.deleted_at),
-  };
-}
-
-function toAudit(row: Row): AuditRecord {
-  return {
-    seq: Number(row.seq),
-    time: String(row.time),
-    actor: String(row.actor),
-    event: row.event as AuditRecord["event"],
-    requestId: row.request_id === null ? null : String(row.request_id),
-    details: JSON.parse(String(row.details)) as Record<string, unknown>,
-    reason: row.reason === null ? null : String(row.reason),
-    ticket: row.ticket === null ? null : String(row.ticket),
-    prevHash: String(row.prev_hash),
-    hash: String(row.hash),
-  };
 }
