@@ -5,6 +5,7 @@
  */
 import type Database from "better-sqlite3";
 import type { AuditEntry, AuditRecord } from "../audit/chain.js";
+import { toCollection, toEnrolledAgent, toEnrollToken } from "./fleet-rows.js";
 import type {
   CollectionRecord,
   CollectionRequestLink,
@@ -16,12 +17,8 @@ import type {
   NewCollection,
   RequestBatchItem,
 } from "./fleet-types.js";
+import { type Row, str } from "./rows.js";
 import type { ApprovalOutcome, ApprovalRecord, NewRequest, TransitionFields } from "./types.js";
-
-type Row = Record<string, unknown>;
-const str = (v: unknown): string | undefined => (v === null || v === undefined ? undefined : String(v));
-const json = <T>(v: unknown): T | undefined =>
-  v === null || v === undefined ? undefined : (JSON.parse(String(v)) as T);
 
 export class SqliteFleetStore implements FleetStore {
   constructor(
@@ -351,57 +348,6 @@ export class SqliteFleetStore implements FleetStore {
   }
 
   private toCollection(row: Row): CollectionRecord {
-    const deniedBy = str(row.denied_by);
-    return {
-      id: String(row.id),
-      status: row.status as CollectionStatus,
-      subject: String(row.subject),
-      action: String(row.action),
-      selector: String(row.selector),
-      environment: String(row.environment),
-      params: JSON.parse(String(row.params)) as Record<string, unknown>,
-      reason: String(row.reason),
-      ticket: str(row.ticket),
-      output: row.output_mode as CollectionRecord["output"],
-      targets: JSON.parse(String(row.targets)) as CollectionRecord["targets"],
-      targetsDigest: String(row.targets_digest),
-      maxConcurrency: Number(row.max_concurrency),
-      maxErrors: json(row.max_errors),
-      errorBudget: Number(row.error_budget),
-      approvalsRequired: Number(row.approvals_required),
-      approvals: this.approvalsOf(String(row.id)),
-      createdAt: Number(row.created_at),
-      updatedAt: Number(row.updated_at),
-      expiresAt: Number(row.expires_at),
-      trigger: json(row.trigger),
-      summary: json(row.summary),
-      denial: deniedBy ? { by: deniedBy, reason: str(row.denial_reason) ?? "" } : undefined,
-    };
+    return toCollection(row, this.approvalsOf(String(row.id)));
   }
-}
-
-function toEnrollToken(row: Row): EnrollTokenRecord {
-  return {
-    id: String(row.id),
-    environment: String(row.environment),
-    secretHash: String(row.secret_hash),
-    createdBy: String(row.created_by),
-    createdAt: Number(row.created_at),
-    expiresAt: Number(row.expires_at),
-    revokedAt: row.revoked_at === null ? undefined : Number(row.revoked_at),
-  };
-}
-
-function toEnrolledAgent(row: Row): EnrolledAgentRecord {
-  return {
-    id: String(row.id),
-    environment: String(row.environment),
-    url: String(row.url),
-    labels: JSON.parse(String(row.labels)) as Record<string, string>,
-    actions: JSON.parse(String(row.actions)) as string[],
-    enrollTokenId: String(row.enroll_token_id),
-    sessionHash: String(row.session_hash),
-    enrolledAt: Number(row.enrolled_at),
-    lastSeenAt: Number(row.last_seen_at),
-  };
 }
