@@ -13,6 +13,7 @@
  * recorded, both through the BatchWriter, so a wave of targets costs one commit, not one per target.
  * Streamed results (heap snapshots) go through the Dispatcher, which stores the artifact.
  */
+
 import { createHash, randomUUID } from "node:crypto";
 import type { FastifyBaseLogger } from "fastify";
 import { canonicalJson } from "../audit/canonical-json.js";
@@ -25,6 +26,7 @@ import type { Principal } from "../identity/principal.js";
 import type { SigningKey } from "../keys.js";
 import { evaluate } from "../policy/evaluate.js";
 import type { Policy } from "../policy/load-policy.js";
+import { assertMayDecide, invalidState } from "../requests/decision-rules.js";
 import { startSweeper } from "../requests/sweeper.js";
 import type {
   CollectionRecord,
@@ -293,7 +295,7 @@ export class CollectionService {
       case "not-found":
         throw new ControllerError("KH_NOT_FOUND", `no collection "${id}"`);
       case "not-pending":
-        throw invalidState(id, outcome.status, "approve");
+        throw invalidState("collection", id, outcome.status, "approve");
       case "duplicate":
         throw new ControllerError(
           "KH_ALREADY_APPROVED",
@@ -320,7 +322,7 @@ export class CollectionService {
       [{ actor: who.subject, event: "collection.denied", details: { collectionId: id, withdrawn }, reason }],
     );
     const after = (await this.deps.store.fleet.getCollection(id))!;
-    if (!moved) throw invalidState(id, after.status, "deny");
+    if (!moved) throw invalidState("collection", id, after.status, "deny");
     return after;
   }
 
@@ -665,25 +667,7 @@ export class CollectionService {
     const now = this.deps.now();
     if (collection.status === "pending" && collection.expiresAt <= now) await this.expire(collection, now);
     const current = (await this.deps.store.fleet.getCollection(id))!;
-    if (current.status === "expired") {
-      throw new ControllerError(
-        "KH_REQUEST_EXPIRED",
-        `collection "${id}" expired at ${new Date(current.expiresAt).toISOString()}`,
-      );
-    }
-    if (current.status !== "pending") throw invalidState(id, current.status, verb);
-    const own = who.subject === current.subject;
-    if (own && verb === "approve")
-      throw new ControllerError("KH_SELF_APPROVAL", "you cannot approve your own collection");
-    if (
-      !own &&
-      !evaluate(this.deps.policy, who, current.action, current.environment, current.params).allowed
-    ) {
-      throw new ControllerError(
-        "KH_POLICY_DENIED",
-        `${who.subject} is not allowed "${current.action}" in "${current.environment}", so cannot ${verb} it`,
-      );
-    }
+    assertMayDecide(this.deps.policy, who, current, verb, "collection");
     return current;
   }
 
@@ -710,11 +694,4 @@ export function targetsDigest(targets: readonly CollectionTarget[]): string {
   return createHash("sha256")
     .update(canonicalJson(targets.map((t) => t.id)))
     .digest("hex");
-}
-
-function invalidState(id: string, status: string, verb: string): ControllerError {
-  return new ControllerError(
-    "KH_INVALID_STATE",
-    `collection "${id}" is ${status}; only a pending collection can be ${verb === "approve" ? "approved" : "denied"}`,
-  );
 }

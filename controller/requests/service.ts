@@ -7,6 +7,7 @@
  * also withdraw their own pending request, which is recorded as denied by themselves with
  * `withdrawn: true`. Only pending requests can be denied.
  */
+
 import { randomUUID } from "node:crypto";
 import type { FastifyBaseLogger } from "fastify";
 import type { AuditEntry } from "../audit/chain.js";
@@ -20,6 +21,7 @@ import type { EnvironmentPolicy } from "../policy/schema.js";
 import type { OutputMode, RequestRecord, RequestStatus, Store } from "../store/types.js";
 import type { ControllerTelemetry } from "../telemetry/index.js";
 import { withTraceparent } from "../telemetry/trace-context.js";
+import { assertMayDecide, invalidState } from "./decision-rules.js";
 import { startSweeper } from "./sweeper.js";
 import type { Announcement } from "./webhook.js";
 
@@ -344,7 +346,7 @@ export class RequestService {
       case "not-found":
         throw new ControllerError("KH_NOT_FOUND", `no request "${id}"`);
       case "not-pending":
-        throw invalidState(id, outcome.status, "approve");
+        throw invalidState("request", id, outcome.status, "approve");
       case "duplicate":
         throw new ControllerError(
           "KH_ALREADY_APPROVED",
@@ -371,7 +373,7 @@ export class RequestService {
       [{ actor: who.subject, event: "request.denied", requestId: id, details: { withdrawn }, reason }],
     );
     const after = (await this.deps.store.getRequest(id))!;
-    if (!moved) throw invalidState(id, after.status, "deny");
+    if (!moved) throw invalidState("request", id, after.status, "deny");
     return after;
   }
 
@@ -511,25 +513,7 @@ export class RequestService {
     const now = this.deps.now();
     if (request.status === "pending" && request.expiresAt <= now) await this.expire(request, now);
     const current = (await this.deps.store.getRequest(id))!;
-    if (current.status === "expired") {
-      throw new ControllerError(
-        "KH_REQUEST_EXPIRED",
-        `request "${id}" expired at ${new Date(current.expiresAt).toISOString()}`,
-      );
-    }
-    if (current.status !== "pending") throw invalidState(id, current.status, verb);
-    const own = who.subject === current.subject;
-    if (own && verb === "approve")
-      throw new ControllerError("KH_SELF_APPROVAL", "you cannot approve your own request");
-    if (
-      !own &&
-      !evaluate(this.deps.policy, who, current.action, current.environment, current.params).allowed
-    ) {
-      throw new ControllerError(
-        "KH_POLICY_DENIED",
-        `${who.subject} is not allowed "${current.action}" in "${current.environment}", so cannot ${verb} it`,
-      );
-    }
+    assertMayDecide(this.deps.policy, who, current, verb, "request");
     return current;
   }
 
@@ -543,11 +527,4 @@ export class RequestService {
       },
     ]);
   }
-}
-
-function invalidState(id: string, status: RequestStatus, verb: string): ControllerError {
-  return new ControllerError(
-    "KH_INVALID_STATE",
-    `request "${id}" is ${status}; only a pending request can be ${verb === "approve" ? "approved" : "denied"}`,
-  );
 }
