@@ -75,6 +75,8 @@ export interface FakeStreamBehaviour {
   body: Buffer;
   /** Sends this digest in the trailer instead of the true one. */
   lie?: string;
+  /** Sends this as the x-keyhole-masked trailer (mask counts as JSON, or anything else). */
+  masked?: string;
   /** Destroys the socket after this many bytes (no trailer). */
   cutAfter?: number;
   /** Called after each 64 KiB chunk is written (e.g. to take the store away mid-upload). */
@@ -197,7 +199,7 @@ export async function startArtifactHarness(
           "content-type": "application/octet-stream",
           "content-disposition": 'attachment; filename="fake.bin"',
           "x-keyhole-request-id": claims.jti,
-          trailer: "x-keyhole-sha256",
+          trailer: behaviour.masked === undefined ? "x-keyhole-sha256" : "x-keyhole-sha256, x-keyhole-masked",
         });
         let sent = 0;
         for (let i = 0; i * 65536 < behaviour.body.length; i++) {
@@ -213,7 +215,10 @@ export async function startArtifactHarness(
           behaviour.onChunk?.(i);
           if (behaviour.delayMs) await new Promise((r) => setTimeout(r, behaviour.delayMs));
         }
-        res.addTrailers({ "x-keyhole-sha256": behaviour.lie ?? sha256(behaviour.body) });
+        res.addTrailers({
+          "x-keyhole-sha256": behaviour.lie ?? sha256(behaviour.body),
+          ...(behaviour.masked === undefined ? {} : { "x-keyhole-masked": behaviour.masked }),
+        });
         res.end();
       })().catch(() => res.destroy());
     });

@@ -105,6 +105,33 @@ describe.each(["local", "s3"] as const)("stream mode with the %s store", (kind) 
     expect(json.artifact.sha256).toBe(sha256(body));
   });
 
+  it("records the agent's mask counts trailer in the completion's audit record, and ignores a malformed one", async () => {
+    const completedDetails = async (requestId: string) =>
+      (await h.controller.store.listAudit()).find(
+        (r) => r.requestId === requestId && r.event === "request.completed",
+      )?.details;
+    h.fake = {
+      body: testBytes(64 * 1024, 8),
+      masked: JSON.stringify({ "secret-name": 2, "high-entropy": 1 }),
+    };
+    const counted = await h.run("bytes", { size: 1 }, "stream", FAKE_AGENT);
+    expect(counted.status, JSON.stringify(counted.error)).toBe("completed");
+    expect((await completedDetails(counted.id))?.masked).toEqual({ "secret-name": 2, "high-entropy": 1 });
+
+    for (const masked of [
+      "not json",
+      JSON.stringify({ "secret-name": -1 }),
+      JSON.stringify({ "Bad Rule": 1 }),
+    ]) {
+      h.fake = { body: testBytes(64 * 1024, 9), masked };
+      const request = await h.run("bytes", { size: 1 }, "stream", FAKE_AGENT);
+      expect(request.status, JSON.stringify(request.error)).toBe("completed");
+      const details = await completedDetails(request.id);
+      expect(details).toBeDefined();
+      expect(details).not.toHaveProperty("masked");
+    }
+  });
+
   it("fails an agent that goes away mid-stream (no trailer), storing nothing", async () => {
     const before = await storedObjects();
     h.fake = { body: testBytes(7 * MIB, 4), cutAfter: 6 * MIB };
