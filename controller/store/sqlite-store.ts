@@ -13,6 +13,7 @@ import type { FleetStore } from "./fleet-types.js";
 import { type Row, str, toArtifact, toAudit, toRequest, toReview, toToken } from "./rows.js";
 import { SqliteFleetStore } from "./sqlite-fleet.js";
 import { SQLITE_MIGRATIONS } from "./sqlite-schema.js";
+import { type PrepareStatement, statementCache } from "./sqlite-statements.js";
 import type {
   ApprovalOutcome,
   ApprovalRecord,
@@ -64,41 +65,42 @@ function migrate(db: Database.Database): void {
 
 export class SqliteStore implements Store {
   readonly db: Database.Database;
+  private readonly sql: PrepareStatement;
 
   constructor(db: Database.Database) {
     this.db = db;
+    this.sql = statementCache(db);
   }
 
   async insertToken(token: TokenRecord, audit: AuditEntry, at: number): Promise<void> {
     this.write(() => {
-      this.db
-        .prepare(
-          `INSERT INTO tokens (id, subject, groups, secret_hash, created_at, expires_at, revoked_at)
+      this.sql(
+        `INSERT INTO tokens (id, subject, groups, secret_hash, created_at, expires_at, revoked_at)
            VALUES (?, ?, ?, ?, ?, ?, NULL)`,
-        )
-        .run(
-          token.id,
-          token.subject,
-          JSON.stringify(token.groups),
-          token.secretHash,
-          token.createdAt,
-          token.expiresAt,
-        );
+      ).run(
+        token.id,
+        token.subject,
+        JSON.stringify(token.groups),
+        token.secretHash,
+        token.createdAt,
+        token.expiresAt,
+      );
       this.append([audit], at);
     });
   }
 
   async getToken(id: string): Promise<TokenRecord | undefined> {
-    const row = this.db.prepare("SELECT * FROM tokens WHERE id = ?").get(id) as Row | undefined;
+    const row = this.sql("SELECT * FROM tokens WHERE id = ?").get(id) as Row | undefined;
     return row && toToken(row);
   }
 
   async revokeToken(id: string, at: number, audit: AuditEntry) {
     return this.write(() => {
-      const changed = this.db
-        .prepare("UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
-        .run(at, id).changes;
-      const row = this.db.prepare("SELECT * FROM tokens WHERE id = ?").get(id) as Row | undefined;
+      const changed = this.sql("UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL").run(
+        at,
+        id,
+      ).changes;
+      const row = this.sql("SELECT * FROM tokens WHERE id = ?").get(id) as Row | undefined;
       if (!row) return { kind: "not-found" as const };
       if (changed === 0) return { kind: "already-revoked" as const, token: toToken(row) };
       this.append([audit], at);
@@ -121,37 +123,33 @@ export class SqliteStore implements Store {
     cooldownSince: number,
   ): Promise<BreakGlassOutcome> {
     return this.write((): BreakGlassOutcome => {
-      const last = this.db
-        .prepare(
-          `SELECT MAX(created_at) AS last FROM requests
+      const last = this.sql(
+        `SELECT MAX(created_at) AS last FROM requests
            WHERE subject = ? AND break_glass = 1 AND created_at >= ?`,
-        )
-        .get(request.subject, cooldownSince) as { last: number | null };
+      ).get(request.subject, cooldownSince) as { last: number | null };
       if (last.last !== null) return { kind: "cooldown", lastAt: Number(last.last) };
       this.insertRequest({ ...request, breakGlass: true });
-      this.db
-        .prepare(
-          `INSERT INTO reviews (id, request_id, subject, action, target, environment, reason, ticket, opened_at)
+      this.sql(
+        `INSERT INTO reviews (id, request_id, subject, action, target, environment, reason, ticket, opened_at)
            VALUES (@id, @requestId, @subject, @action, @target, @environment, @reason, @ticket, @openedAt)`,
-        )
-        .run({
-          id: review.id,
-          requestId: review.requestId,
-          subject: review.subject,
-          action: review.action,
-          target: review.target,
-          environment: review.environment,
-          reason: review.reason,
-          ticket: review.ticket,
-          openedAt: review.openedAt,
-        });
+      ).run({
+        id: review.id,
+        requestId: review.requestId,
+        subject: review.subject,
+        action: review.action,
+        target: review.target,
+        environment: review.environment,
+        reason: review.reason,
+        ticket: review.ticket,
+        openedAt: review.openedAt,
+      });
       this.append(audit, at);
       return { kind: "created" };
     });
   }
 
   async getReview(id: string): Promise<ReviewRecord | undefined> {
-    const row = this.db.prepare("SELECT * FROM reviews WHERE id = ?").get(id) as Row | undefined;
+    const row = this.sql("SELECT * FROM reviews WHERE id = ?").get(id) as Row | undefined;
     return row && toReview(row);
   }
 
@@ -161,20 +159,18 @@ export class SqliteStore implements Store {
     limit: number;
     before?: number;
   }) {
-    const rows = this.db
-      .prepare(
-        `SELECT * FROM reviews
+    const rows = this.sql(
+      `SELECT * FROM reviews
          WHERE (@status IS NULL OR (@status = 'open') = (closed_at IS NULL))
            AND (@openedBefore IS NULL OR opened_at < @openedBefore)
            AND (@before IS NULL OR seq < @before)
          ORDER BY seq DESC LIMIT @limit`,
-      )
-      .all({
-        status: query.status ?? null,
-        openedBefore: query.openedBefore ?? null,
-        before: query.before ?? null,
-        limit: query.limit,
-      }) as Row[];
+    ).all({
+      status: query.status ?? null,
+      openedBefore: query.openedBefore ?? null,
+      before: query.before ?? null,
+      limit: query.limit,
+    }) as Row[];
     return rows.map((row) => ({ record: toReview(row), cursor: Number(row.seq) }));
   }
 
@@ -183,11 +179,9 @@ export class SqliteStore implements Store {
     audit: readonly AuditEntry[],
   ): Promise<boolean> {
     return this.write(() => {
-      const changed = this.db
-        .prepare(
-          "UPDATE reviews SET closed_at = ?, closed_by = ?, note = ? WHERE id = ? AND closed_at IS NULL",
-        )
-        .run(change.at, change.by, change.note, change.id).changes;
+      const changed = this.sql(
+        "UPDATE reviews SET closed_at = ?, closed_by = ?, note = ? WHERE id = ? AND closed_at IS NULL",
+      ).run(change.at, change.by, change.note, change.id).changes;
       if (changed === 0) return false;
       this.append(audit, change.at);
       return true;
@@ -196,11 +190,9 @@ export class SqliteStore implements Store {
 
   async markReviewOverdue(id: string, at: number, audit: readonly AuditEntry[]): Promise<boolean> {
     return this.write(() => {
-      const changed = this.db
-        .prepare(
-          "UPDATE reviews SET overdue_at = ? WHERE id = ? AND overdue_at IS NULL AND closed_at IS NULL",
-        )
-        .run(at, id).changes;
+      const changed = this.sql(
+        "UPDATE reviews SET overdue_at = ? WHERE id = ? AND overdue_at IS NULL AND closed_at IS NULL",
+      ).run(at, id).changes;
       if (changed === 0) return false;
       this.append(audit, at);
       return true;
@@ -208,57 +200,54 @@ export class SqliteStore implements Store {
   }
 
   private insertRequest(request: NewRequest): void {
-    this.db
-      .prepare(
-        `INSERT INTO requests (id, status, subject, action, target, environment, params, reason, ticket,
+    this.sql(
+      `INSERT INTO requests (id, status, subject, action, target, environment, params, reason, ticket,
            approvals_required, created_at, updated_at, expires_at, output_mode, break_glass)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        request.id,
-        request.status,
-        request.subject,
-        request.action,
-        request.target,
-        request.environment,
-        JSON.stringify(request.params),
-        request.reason,
-        request.ticket ?? null,
-        request.approvalsRequired,
-        request.createdAt,
-        request.createdAt,
-        request.expiresAt,
-        request.output ?? "inline",
-        request.breakGlass ? 1 : 0,
-      );
+    ).run(
+      request.id,
+      request.status,
+      request.subject,
+      request.action,
+      request.target,
+      request.environment,
+      JSON.stringify(request.params),
+      request.reason,
+      request.ticket ?? null,
+      request.approvalsRequired,
+      request.createdAt,
+      request.createdAt,
+      request.expiresAt,
+      request.output ?? "inline",
+      request.breakGlass ? 1 : 0,
+    );
   }
 
   async getRequest(id: string): Promise<RequestRecord | undefined> {
-    const row = this.db.prepare("SELECT * FROM requests WHERE id = ?").get(id) as Row | undefined;
+    const row = this.sql("SELECT * FROM requests WHERE id = ?").get(id) as Row | undefined;
     return row && this.toRequest(row);
   }
 
   async listRequests(query: { status?: RequestStatus; limit: number; before?: number }) {
-    const rows = this.db
-      .prepare(
-        `SELECT * FROM requests WHERE (@status IS NULL OR status = @status) AND (@before IS NULL OR seq < @before)
+    const rows = this.sql(
+      `SELECT * FROM requests WHERE (@status IS NULL OR status = @status) AND (@before IS NULL OR seq < @before)
          ORDER BY seq DESC LIMIT @limit`,
-      )
-      .all({ status: query.status ?? null, before: query.before ?? null, limit: query.limit }) as Row[];
+    ).all({ status: query.status ?? null, before: query.before ?? null, limit: query.limit }) as Row[];
     return rows.map((row) => ({ record: this.toRequest(row), cursor: Number(row.seq) }));
   }
 
   async listExpiredPending(now: number, limit: number): Promise<RequestRecord[]> {
-    const rows = this.db
-      .prepare("SELECT * FROM requests WHERE status = 'pending' AND expires_at <= ? ORDER BY seq LIMIT ?")
-      .all(now, limit) as Row[];
+    const rows = this.sql(
+      "SELECT * FROM requests WHERE status = 'pending' AND expires_at <= ? ORDER BY seq LIMIT ?",
+    ).all(now, limit) as Row[];
     return rows.map((row) => this.toRequest(row));
   }
 
   async listByStatus(status: RequestStatus, limit: number): Promise<RequestRecord[]> {
-    const rows = this.db
-      .prepare("SELECT * FROM requests WHERE status = ? ORDER BY seq LIMIT ?")
-      .all(status, limit) as Row[];
+    const rows = this.sql("SELECT * FROM requests WHERE status = ? ORDER BY seq LIMIT ?").all(
+      status,
+      limit,
+    ) as Row[];
     return rows.map((row) => this.toRequest(row));
   }
 
@@ -268,27 +257,25 @@ export class SqliteStore implements Store {
   ): Promise<boolean> {
     return this.write(() => {
       const set = change.set ?? {};
-      const changed = this.db
-        .prepare(
-          `UPDATE requests SET status = @to, updated_at = @at,
+      const changed = this.sql(
+        `UPDATE requests SET status = @to, updated_at = @at,
              jti = COALESCE(@jti, jti), kid = COALESCE(@kid, kid), result = COALESCE(@result, result),
              error_code = COALESCE(@errorCode, error_code), error_message = COALESCE(@errorMessage, error_message),
              denied_by = COALESCE(@deniedBy, denied_by), denial_reason = COALESCE(@denialReason, denial_reason)
            WHERE id = @id AND status = @from`,
-        )
-        .run({
-          id: change.id,
-          from: change.from,
-          to: change.to,
-          at: change.at,
-          jti: set.jti ?? null,
-          kid: set.kid ?? null,
-          result: set.result === undefined ? null : JSON.stringify(set.result),
-          errorCode: set.error?.code ?? null,
-          errorMessage: set.error?.message ?? null,
-          deniedBy: set.denial?.by ?? null,
-          denialReason: set.denial?.reason ?? null,
-        }).changes;
+      ).run({
+        id: change.id,
+        from: change.from,
+        to: change.to,
+        at: change.at,
+        jti: set.jti ?? null,
+        kid: set.kid ?? null,
+        result: set.result === undefined ? null : JSON.stringify(set.result),
+        errorCode: set.error?.code ?? null,
+        errorMessage: set.error?.message ?? null,
+        deniedBy: set.denial?.by ?? null,
+        denialReason: set.denial?.reason ?? null,
+      }).changes;
       if (changed === 0) return false;
       this.append(audit, change.at);
       return true;
@@ -300,31 +287,25 @@ export class SqliteStore implements Store {
     audit: (outcome: { count: number; approved: boolean; request: RequestRecord }) => readonly AuditEntry[],
   ): Promise<ApprovalOutcome> {
     return this.write((): ApprovalOutcome => {
-      const row = this.db.prepare("SELECT * FROM requests WHERE id = ?").get(approval.requestId) as
-        | Row
-        | undefined;
+      const row = this.sql("SELECT * FROM requests WHERE id = ?").get(approval.requestId) as Row | undefined;
       if (!row) return { kind: "not-found" };
       if (row.status !== "pending") return { kind: "not-pending", status: row.status as RequestStatus };
-      const inserted = this.db
-        .prepare("INSERT OR IGNORE INTO approvals (request_id, subject, at, note) VALUES (?, ?, ?, ?)")
-        .run(approval.requestId, approval.subject, approval.at, approval.note ?? null).changes;
+      const inserted = this.sql(
+        "INSERT OR IGNORE INTO approvals (request_id, subject, at, note) VALUES (?, ?, ?, ?)",
+      ).run(approval.requestId, approval.subject, approval.at, approval.note ?? null).changes;
       if (inserted === 0) return { kind: "duplicate" };
       const count = this.approvalsOf(approval.requestId).length;
       let approved = false;
       if (count >= Number(row.approvals_required)) {
         approved =
-          this.db
-            .prepare(
-              "UPDATE requests SET status = 'approved', updated_at = ? WHERE id = ? AND status = 'pending'",
-            )
-            .run(approval.at, approval.requestId).changes === 1;
+          this.sql(
+            "UPDATE requests SET status = 'approved', updated_at = ? WHERE id = ? AND status = 'pending'",
+          ).run(approval.at, approval.requestId).changes === 1;
       } else {
-        this.db
-          .prepare("UPDATE requests SET updated_at = ? WHERE id = ?")
-          .run(approval.at, approval.requestId);
+        this.sql("UPDATE requests SET updated_at = ? WHERE id = ?").run(approval.at, approval.requestId);
       }
       const request = this.toRequest(
-        this.db.prepare("SELECT * FROM requests WHERE id = ?").get(approval.requestId) as Row,
+        this.sql("SELECT * FROM requests WHERE id = ?").get(approval.requestId) as Row,
       );
       this.append(audit({ count, approved, request }), approval.at);
       return { kind: "added", count, approved };
@@ -333,60 +314,53 @@ export class SqliteStore implements Store {
 
   async registerArtifact(artifact: ArtifactRecord, result: unknown, audit: readonly AuditEntry[]) {
     return this.write(() => {
-      const moved = this.db
-        .prepare(
-          `UPDATE requests SET status = 'completed', updated_at = @at, result = @result, artifact_id = @artifactId
+      const moved = this.sql(
+        `UPDATE requests SET status = 'completed', updated_at = @at, result = @result, artifact_id = @artifactId
            WHERE id = @id AND status = 'dispatched'`,
-        )
-        .run({
-          id: artifact.requestId,
-          at: artifact.createdAt,
-          result: JSON.stringify(result),
-          artifactId: artifact.id,
-        }).changes;
+      ).run({
+        id: artifact.requestId,
+        at: artifact.createdAt,
+        result: JSON.stringify(result),
+        artifactId: artifact.id,
+      }).changes;
       if (moved === 0) return false;
-      this.db
-        .prepare(
-          `INSERT INTO artifacts (id, request_id, subject, environment, agent, action, filename, content_type,
+      this.sql(
+        `INSERT INTO artifacts (id, request_id, subject, environment, agent, action, filename, content_type,
              size, sha256, digest_source, store, location, created_at)
            VALUES (@id, @requestId, @subject, @environment, @agent, @action, @filename, @contentType,
              @size, @sha256, @digestSource, @store, @location, @createdAt)`,
-        )
-        .run({ ...artifact, deletedAt: undefined });
+      ).run({ ...artifact, deletedAt: undefined });
       this.append(audit, artifact.createdAt);
       return true;
     });
   }
 
   async getArtifact(id: string): Promise<ArtifactRecord | undefined> {
-    const row = this.db.prepare("SELECT * FROM artifacts WHERE id = ?").get(id) as Row | undefined;
+    const row = this.sql("SELECT * FROM artifacts WHERE id = ?").get(id) as Row | undefined;
     return row && toArtifact(row);
   }
 
   async listArtifacts(query: { limit: number; before?: number }) {
-    const rows = this.db
-      .prepare(
-        "SELECT * FROM artifacts WHERE (@before IS NULL OR seq < @before) ORDER BY seq DESC LIMIT @limit",
-      )
-      .all({ before: query.before ?? null, limit: query.limit }) as Row[];
+    const rows = this.sql(
+      "SELECT * FROM artifacts WHERE (@before IS NULL OR seq < @before) ORDER BY seq DESC LIMIT @limit",
+    ).all({ before: query.before ?? null, limit: query.limit }) as Row[];
     return rows.map((row) => ({ record: toArtifact(row), cursor: Number(row.seq) }));
   }
 
   async listExpiredArtifacts(environment: string, createdBefore: number, limit: number) {
-    const rows = this.db
-      .prepare(
-        `SELECT * FROM artifacts WHERE environment = ? AND created_at < ? AND deleted_at IS NULL
+    const rows = this.sql(
+      `SELECT * FROM artifacts WHERE environment = ? AND created_at < ? AND deleted_at IS NULL
          ORDER BY created_at LIMIT ?`,
-      )
-      .all(environment, createdBefore, limit) as Row[];
+    ).all(environment, createdBefore, limit) as Row[];
     return rows.map(toArtifact);
   }
 
   async markArtifactDeleted(id: string, at: number, audit: readonly AuditEntry[]): Promise<boolean> {
     return this.write(() => {
-      const changed = this.db
-        .prepare("UPDATE artifacts SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL")
-        .run(at, id).changes;
+      const changed = this.sql("UPDATE artifacts SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL").run(
+        at,
+        id,
+      ).changes;
       if (changed === 0) return false;
       this.append(audit, at);
       return true;
@@ -398,32 +372,29 @@ export class SqliteStore implements Store {
   }
 
   async listAudit(query: { afterSeq?: number; limit?: number } = {}): Promise<AuditRecord[]> {
-    const rows = this.db
-      .prepare("SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?")
-      .all(query.afterSeq ?? 0, query.limit ?? -1) as Row[];
+    const rows = this.sql("SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?").all(
+      query.afterSeq ?? 0,
+      query.limit ?? -1,
+    ) as Row[];
     return rows.map(toAudit);
   }
 
   async auditHead(): Promise<{ seq: number; hash: string } | undefined> {
-    const row = this.db.prepare("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").get() as
-      | Row
-      | undefined;
+    const row = this.sql("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").get() as Row | undefined;
     return row && { seq: Number(row.seq), hash: String(row.hash) };
   }
 
   async appendCheckpoint(checkpoint: AuditCheckpoint): Promise<void> {
-    this.db
-      .prepare(
-        `INSERT OR IGNORE INTO audit_checkpoints (seq, hash, time, kid, signature)
+    this.sql(
+      `INSERT OR IGNORE INTO audit_checkpoints (seq, hash, time, kid, signature)
          VALUES (@seq, @hash, @time, @kid, @signature)`,
-      )
-      .run(checkpoint);
+    ).run(checkpoint);
   }
 
   async listCheckpoints(query: { afterSeq?: number } = {}): Promise<AuditCheckpoint[]> {
-    const rows = this.db
-      .prepare("SELECT * FROM audit_checkpoints WHERE seq > ? ORDER BY seq")
-      .all(query.afterSeq ?? -1) as Row[];
+    const rows = this.sql("SELECT * FROM audit_checkpoints WHERE seq > ? ORDER BY seq").all(
+      query.afterSeq ?? -1,
+    ) as Row[];
     return rows.map((r) => ({
       seq: Number(r.seq),
       hash: String(r.hash),
@@ -437,7 +408,7 @@ export class SqliteStore implements Store {
   /** The fleet's tables (sqlite-fleet.ts), written in this store's transactions and audit chain. */
   get fleet(): FleetStore {
     this.fleetStore ??= new SqliteFleetStore(
-      this.db,
+      this.sql,
       (fn) => this.write(fn),
       (entries, at) => this.append(entries, at),
     );
@@ -455,11 +426,11 @@ export class SqliteStore implements Store {
 
   /** Appends to the chain; must run inside `write`, so the tail cannot move underneath. */
   private append(entries: readonly AuditEntry[], at: number): AuditRecord[] {
-    const insert = this.db.prepare(
+    const insert = this.sql(
       `INSERT INTO audit (seq, time, actor, event, request_id, details, reason, ticket, prev_hash, hash)
        VALUES (@seq, @time, @actor, @event, @requestId, @details, @reason, @ticket, @prevHash, @hash)`,
     );
-    const tail = this.db.prepare("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").get() as
+    const tail = this.sql("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").get() as
       | { seq: number; hash: string }
       | undefined;
     let seq = tail?.seq ?? 0;
@@ -475,9 +446,9 @@ export class SqliteStore implements Store {
   }
 
   private approvalsOf(requestId: string): ApprovalRecord[] {
-    const rows = this.db
-      .prepare("SELECT subject, at, note FROM approvals WHERE request_id = ? ORDER BY at, subject")
-      .all(requestId) as Row[];
+    const rows = this.sql(
+      "SELECT subject, at, note FROM approvals WHERE request_id = ? ORDER BY at, subject",
+    ).all(requestId) as Row[];
     return rows.map((r) => ({ subject: String(r.subject), at: Number(r.at), note: str(r.note) }));
   }
 
