@@ -3,23 +3,19 @@
  * staged artifact write while hashing it, chunk by chunk (never the whole body in memory). The
  * object is committed only when the agent's `x-keyhole-sha256` trailer arrived and equals our own
  * digest; every other ending aborts the write. Never throws: each ending is an outcome with a code.
- *
- * node:http rather than fetch: fetch in Node 20 does not expose HTTP trailers.
  */
 import { createHash } from "node:crypto";
-import { request as httpRequest, type IncomingMessage } from "node:http";
-import { request as httpsRequest } from "node:https";
+import type { IncomingMessage } from "node:http";
 import {
   errorBodySchema,
   MASKED_TRAILER,
   maskCountsSchema,
-  REQUEST_CONTENT_TYPE,
-  REQUESTS_PATH,
   SHA256_TRAILER,
   type WireMaskCounts,
 } from "../../agent/protocol.js";
 import type { ArtifactWrite, StoredObject } from "../artifacts/types.js";
 import { ArtifactStoreError } from "../artifacts/types.js";
+import { postEnvelope } from "./post-envelope.js";
 
 export type StreamOutcome =
   | {
@@ -48,25 +44,15 @@ export async function receiveStream(
   beginWrite: (meta: { contentType: string; filename: string }) => Promise<ArtifactWrite>,
   options: { timeoutMs: number },
 ): Promise<StreamOutcome> {
-  const url = new URL(agentUrl);
-  url.pathname = `${url.pathname.replace(/\/$/, "")}${REQUESTS_PATH}`;
-  let response: IncomingMessage;
-  try {
-    response = await post(url, jws, options.timeoutMs);
-  } catch (err) {
-    if ((err as Error).name === "TimeoutError")
-      return {
-        ok: false,
-        code: "KH_AGENT_TIMEOUT",
-        message: `the agent did not answer within ${options.timeoutMs} ms`,
-      };
-    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    return {
-      ok: false,
-      code: "KH_AGENT_UNREACHABLE",
-      message: `cannot reach the agent at ${url.origin}: ${code}`,
-    };
-  }
+  // Asks for the digest trailer (RFC 9110 §10.1.4); the agent sends it either way.
+  const posted = await postEnvelope(agentUrl, jws, {
+    timeoutMs: options.timeoutMs,
+    headers: { te: "trailers" },
+  });
+  if (!posted.ok) return posted;
+  // The deadline covered the head; the body is bounded by idle time below.
+  posted.stopDeadline();
+  const { response } = posted;
   const status = response.statusCode ?? 0;
   if (status !== 200) return refusal(response, status);
 
@@ -193,35 +179,6 @@ function pour(
         if (!failed) resolve(bytes);
       }, fail);
     });
-  });
-}
-
-function post(url: URL, jws: string, timeoutMs: number): Promise<IncomingMessage> {
-  return new Promise((resolve, reject) => {
-    const send = url.protocol === "https:" ? httpsRequest : httpRequest;
-    const req = send(url, {
-      method: "POST",
-      headers: {
-        "content-type": REQUEST_CONTENT_TYPE,
-        "content-length": Buffer.byteLength(jws),
-        // Asks for the digest trailer (RFC 9110 §10.1.4); the agent sends it either way.
-        te: "trailers",
-      },
-    });
-    const timer = setTimeout(
-      () => req.destroy(Object.assign(new Error("timeout"), { name: "TimeoutError" })),
-      timeoutMs,
-    );
-    timer.unref();
-    req.once("response", (res) => {
-      clearTimeout(timer);
-      resolve(res);
-    });
-    req.once("error", (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    req.end(jws);
   });
 }
 

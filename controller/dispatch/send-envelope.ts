@@ -2,13 +2,13 @@
  * Sending one envelope to an agent and classifying the answer. Never throws: every way a dispatch can
  * end becomes an outcome with a stable code, which the request records.
  */
-import { errorBodySchema, REQUEST_CONTENT_TYPE, REQUESTS_PATH } from "../../agent/protocol.js";
+import type { IncomingMessage } from "node:http";
+import { errorBodySchema } from "../../agent/protocol.js";
+import { postEnvelope } from "./post-envelope.js";
 
 export type SendOutcome =
   | { readonly ok: true; readonly status: number; readonly result: unknown }
   | { readonly ok: false; readonly status?: number; readonly code: string; readonly message: string };
-
-class TooLarge extends Error {}
 
 /** POSTs `jws` to `<agentUrl>/v1/requests` and reads at most `maxBytes` of JSON back within `timeoutMs`. */
 export async function sendEnvelope(
@@ -16,43 +16,38 @@ export async function sendEnvelope(
   jws: string,
   options: { timeoutMs: number; maxBytes: number },
 ): Promise<SendOutcome> {
-  const url = new URL(agentUrl);
-  // The base may carry a path prefix (a proxy in front of the agent); keep it.
-  url.pathname = `${url.pathname.replace(/\/$/, "")}${REQUESTS_PATH}`;
   // One deadline for connecting, the agent's work and reading the answer.
-  const signal = AbortSignal.timeout(options.timeoutMs);
-  let response: Response;
+  const posted = await postEnvelope(agentUrl, jws, {
+    timeoutMs: options.timeoutMs,
+    headers: { accept: "application/json" },
+  });
+  if (!posted.ok) return posted;
+  const { response, url } = posted;
+  const status = response.statusCode ?? 0;
   let text: string;
   try {
-    response = await fetch(url, {
-      method: "POST",
-      headers: { "content-type": REQUEST_CONTENT_TYPE, accept: "application/json" },
-      body: jws,
-      signal,
-      redirect: "error",
-    });
     text = await readLimited(response, options.maxBytes);
   } catch (err) {
-    if (signal.aborted) {
+    if (posted.timedOut())
       return {
         ok: false,
         code: "KH_AGENT_TIMEOUT",
         message: `the agent did not answer within ${options.timeoutMs} ms`,
       };
-    }
-    if (err instanceof TooLarge) {
+    if (err instanceof TooLarge)
       return {
         ok: false,
         code: "KH_AGENT_BAD_RESPONSE",
         message: `the agent's answer exceeds ${options.maxBytes} bytes`,
       };
-    }
-    const cause = (err as Error & { cause?: { code?: string; message?: string } }).cause;
+    const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
     return {
       ok: false,
       code: "KH_AGENT_UNREACHABLE",
-      message: `cannot reach the agent at ${url.origin}: ${cause?.code ?? cause?.message ?? (err as Error).message}`,
+      message: `cannot reach the agent at ${url.origin}: ${reason}`,
     };
+  } finally {
+    posted.stopDeadline();
   }
   let body: unknown;
   try {
@@ -60,36 +55,33 @@ export async function sendEnvelope(
   } catch {
     return {
       ok: false,
-      status: response.status,
+      status,
       code: "KH_AGENT_BAD_RESPONSE",
-      message: `the agent answered HTTP ${response.status} with a body that is not JSON`,
+      message: `the agent answered HTTP ${status} with a body that is not JSON`,
     };
   }
-  if (response.ok) return { ok: true, status: response.status, result: body };
+  if (status >= 200 && status < 300) return { ok: true, status, result: body };
   const refusal = errorBodySchema.safeParse(body);
   if (refusal.success) {
-    return {
-      ok: false,
-      status: response.status,
-      code: refusal.data.error.code,
-      message: refusal.data.error.message,
-    };
+    return { ok: false, status, code: refusal.data.error.code, message: refusal.data.error.message };
   }
   return {
     ok: false,
-    status: response.status,
+    status,
     code: "KH_AGENT_BAD_RESPONSE",
-    message: `the agent answered HTTP ${response.status} without a coded error`,
+    message: `the agent answered HTTP ${status} without a coded error`,
   };
 }
 
-async function readLimited(response: Response, maxBytes: number): Promise<string> {
-  if (!response.body) return "";
-  const chunks: Uint8Array[] = [];
+class TooLarge extends Error {}
+
+async function readLimited(response: IncomingMessage, maxBytes: number): Promise<string> {
+  const chunks: Buffer[] = [];
   let total = 0;
-  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-    total += chunk.byteLength;
-    // Throwing out of for-await cancels the stream, so the rest is never downloaded.
+  for await (const chunk of response as AsyncIterable<Buffer>) {
+    total += chunk.length;
+    // Throwing out of for-await destroys the response, so the rest is never downloaded. A body cut
+    // off before its end throws here too (the response errors with ECONNRESET "aborted").
     if (total > maxBytes) throw new TooLarge();
     chunks.push(chunk);
   }
