@@ -34,6 +34,11 @@ export const AGENT_ERRORS = {
     status: 404,
     description: "The file asked for does not exist under the agent's log roots.",
   },
+  KH_TARGET_UNSUPPORTED: {
+    status: 422,
+    description:
+      "The target cannot serve this action: an inspector action on a process that does not handle SIGUSR1 (not a Node process), which the agent never signals.",
+  },
   KH_REPLAY: { status: 409, description: "This `jti` was already used." },
   KH_TOO_LARGE: { status: 413, description: "The body exceeds the agent's size limit." },
   KH_UNSUPPORTED_MEDIA_TYPE: { status: 415, description: "The body is not `application/jwt`." },

@@ -15,7 +15,7 @@
 import type { FastifyBaseLogger } from "fastify";
 import { AgentError } from "../errors.js";
 import { readEnviron } from "../target/environ.js";
-import { readCmdline } from "../target/process-facts.js";
+import { catchesSignal, readCmdline } from "../target/process-facts.js";
 import { CdpClient } from "./cdp-client.js";
 import { requestInspectorClose } from "./close-inspector.js";
 import { inspectAddress } from "./inspect-port.js";
@@ -164,6 +164,14 @@ export class InspectorSession {
       );
     }
 
+    // SIGUSR1's default action terminates a process: only a process that handles it (Node does,
+    // to open its inspector) is signalled. Anything else is refused before any signal goes out.
+    if (!catchesSignal(this.pid, "SIGUSR1", { procRoot })) {
+      throw new AgentError(
+        "KH_TARGET_UNSUPPORTED",
+        `process ${this.pid} does not handle SIGUSR1, so it is not a Node process that can open its inspector; the agent does not signal it (SIGUSR1 would terminate it)`,
+      );
+    }
     this.before = new Set(before.map((l) => l.inode));
     // Noted before the signal: if the agent dies from here on, its next start closes what opened.
     this.marker = this.markers.note(

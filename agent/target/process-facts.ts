@@ -3,6 +3,7 @@
  * threads and open file descriptors. Pure readers: they never learn who asks or why, and they
  * return raw values (the caller masks the command line).
  */
+import { constants as osConstants } from "node:os";
 import { AgentError } from "../errors.js";
 import { readProcBuffer, readProcDir, readProcText, readSmallFile, splitNul } from "./proc-read.js";
 import { readStat } from "./process-stat.js";
@@ -86,6 +87,26 @@ export function parseStatus(text: string): ProcStatus {
 /** RSS and thread count from `/proc/<pid>/status`. */
 export function readStatus(pid: number, { procRoot = "/proc" }: ProcOptions = {}): ProcStatus {
   return parseStatus(readProcText(procRoot, pid, "status"));
+}
+
+/**
+ * Whether the process has installed a handler for `signal`: its bit in the `SigCgt` mask of
+ * `/proc/<pid>/status` (bit n-1 for signal n). A signal the process neither catches nor ignores
+ * takes its default action, which for SIGUSR1 is to terminate the process.
+ */
+export function catchesSignal(
+  pid: number,
+  signal: NodeJS.Signals,
+  { procRoot = "/proc" }: ProcOptions = {},
+): boolean {
+  return signalCaught(readProcText(procRoot, pid, "status"), osConstants.signals[signal]);
+}
+
+/** Whether the `SigCgt` line of a status text has `signum`'s bit set; false without the line. */
+export function signalCaught(statusText: string, signum: number): boolean {
+  const hex = /^SigCgt:\s*([0-9a-fA-F]+)\s*$/m.exec(statusText)?.[1];
+  if (hex === undefined) return false;
+  return ((BigInt(`0x${hex}`) >> BigInt(signum - 1)) & 1n) === 1n;
 }
 
 /**

@@ -5,6 +5,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
+import { readFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -330,6 +331,38 @@ describe("an inspector the target already had open", () => {
       await app.close();
     } finally {
       await open.stop();
+    }
+  });
+});
+
+describe("a target that is not a Node process", () => {
+  it("is refused with KH_TARGET_UNSUPPORTED before any signal: SIGUSR1 would have terminated it", async () => {
+    // `sleep` does not handle SIGUSR1, whose default action ends the process.
+    const child = spawn("sleep", ["60"], { stdio: "ignore" });
+    try {
+      await pollUntil(
+        () => (readFileSync(`/proc/${child.pid}/cmdline`, "utf8").startsWith("sleep") ? true : undefined),
+        5_000,
+      );
+      const app = build(child.pid!);
+      for (const [action, params, mode] of [
+        ["heap-snapshot", { redact: false }, "stream"],
+        ["cpu-profile", { seconds: 1 }, "inline"],
+        ["diagnostic-report", {}, "inline"],
+      ] as const) {
+        const res = await call(app, action, params, mode);
+        expect(res.statusCode, `${action}: ${res.body}`).toBe(422);
+        expect(res.json().error.code).toBe("KH_TARGET_UNSUPPORTED");
+        expect(res.json().error.message).toMatch(/does not handle SIGUSR1/);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+      expect(child.exitCode).toBe(null);
+      expect(child.signalCode).toBe(null);
+      // process-info works on any process.
+      expect((await call(app, "process-info", {})).statusCode).toBe(200);
+      await app.close();
+    } finally {
+      child.kill("SIGTERM");
     }
   });
 });

@@ -1,11 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AgentError } from "../../../../agent/errors.js";
 import {
+  catchesSignal,
   countOpenFds,
   parseStatus,
   readCmdline,
   readProcessFacts,
   readUptimeSeconds,
+  signalCaught,
   USER_HZ,
 } from "../../../../agent/target/process-facts.js";
 import { parseStat } from "../../../../agent/target/process-stat.js";
@@ -19,6 +21,10 @@ describe("process facts of a real child process", () => {
   });
   afterAll(async () => {
     await workload.stop();
+  });
+
+  it("sees that a Node process handles SIGUSR1 (its inspector signal) ", () => {
+    expect(catchesSignal(workload.pid, "SIGUSR1")).toBe(true);
   });
 
   it("reads pid, argv, threads, fds, rss and uptime", () => {
@@ -108,5 +114,23 @@ describe("parsing", () => {
       rssBytes: null,
       threads: 1,
     });
+  });
+});
+
+describe("signalCaught (the SigCgt mask of /proc/<pid>/status)", () => {
+  // Node's mask: SIGINT(2), SIGUSR1(10), SIGSEGV(11), SIGTERM(15)… and real-time 33.
+  const node = "Name:\tnode\nSigIgn:\t0000000001001000\nSigCgt:\t0000000100004602\n";
+  it("reads signal n from bit n-1", () => {
+    expect(signalCaught(node, 10)).toBe(true);
+    expect(signalCaught(node, 2)).toBe(true);
+    expect(signalCaught(node, 33)).toBe(true);
+    expect(signalCaught(node, 12)).toBe(false);
+    expect(signalCaught(node, 1)).toBe(false);
+  });
+  it("a process catching nothing, or a status without the line, catches nothing", () => {
+    expect(signalCaught("SigCgt:\t0000000000000000\n", 10)).toBe(false);
+    expect(signalCaught("Name:\tsleep\n", 10)).toBe(false);
+    // SigIgn is not SigCgt: an ignored signal is not handled.
+    expect(signalCaught("SigIgn:\t0000000000000200\nSigCgt:\t0000000000000000\n", 10)).toBe(false);
   });
 });
