@@ -8,7 +8,7 @@
  * without these settings a client sending one header byte a minute would hold a socket forever.
  */
 import type { Socket } from "node:net";
-import { AGENT_ERRORS, type AgentErrorCode } from "./errors.js";
+import { AGENT_ERRORS } from "./errors.js";
 
 export interface HttpLimits {
   /** Time to receive the whole request head. */
@@ -38,8 +38,27 @@ const REASONS: Record<number, string> = {
   431: "Request Header Fields Too Large",
 };
 
+/** A code of a catalogue and its HTTP status. */
+export interface CodedStatus {
+  readonly code: string;
+  readonly status: number;
+}
+
+/** The coded answers to a breach at the HTTP layer, from the server's own error catalogue. */
+export interface HttpLayerCodes {
+  readonly malformed: CodedStatus;
+  readonly timeout: CodedStatus;
+  readonly headersTooLarge: CodedStatus;
+}
+
+const AGENT_HTTP_CODES: HttpLayerCodes = {
+  malformed: { code: "KH_MALFORMED", status: AGENT_ERRORS.KH_MALFORMED.status },
+  timeout: { code: "KH_REQUEST_TIMEOUT", status: AGENT_ERRORS.KH_REQUEST_TIMEOUT.status },
+  headersTooLarge: { code: "KH_HEADERS_TOO_LARGE", status: AGENT_ERRORS.KH_HEADERS_TOO_LARGE.status },
+};
+
 /** Raw HTTP/1.1 answer with a catalogue body; the socket is closed after it. */
-function writeCoded(socket: Socket, status: number, code: string, message: string): void {
+function writeCoded(socket: Socket, { code, status }: CodedStatus, message: string): void {
   const body = JSON.stringify({ error: { code, message } });
   if (socket.writable) {
     socket.write(
@@ -50,15 +69,11 @@ function writeCoded(socket: Socket, status: number, code: string, message: strin
   socket.destroy();
 }
 
-/** Which catalogue code answers a Node `clientError`. */
-function codeOf(err: NodeJS.ErrnoException): AgentErrorCode {
-  if (err.code === "HPE_HEADER_OVERFLOW") return "KH_HEADERS_TOO_LARGE";
-  if (err.code === "ERR_HTTP_REQUEST_TIMEOUT") return "KH_REQUEST_TIMEOUT";
-  return "KH_MALFORMED";
-}
-
-/** The Fastify options that apply `limits` to the server it creates. */
-export function httpServerOptions(limits: HttpLimits) {
+/**
+ * The Fastify options that apply `limits` to the server it creates; a client breaking one gets
+ * `codes` (the agent's by default; the controller passes its own catalogue's).
+ */
+export function httpServerOptions(limits: HttpLimits, codes: HttpLayerCodes = AGENT_HTTP_CODES) {
   return {
     connectionTimeout: limits.idleTimeoutMs,
     keepAliveTimeout: limits.keepAliveTimeoutMs,
@@ -79,14 +94,11 @@ export function httpServerOptions(limits: HttpLimits) {
         socket.destroy();
         return;
       }
-      const code = codeOf(err);
-      const message =
-        code === "KH_HEADERS_TOO_LARGE"
-          ? `the request head exceeds ${limits.maxHeaderBytes} bytes`
-          : code === "KH_REQUEST_TIMEOUT"
-            ? "the request was not received in time"
-            : "the request is not valid HTTP";
-      writeCoded(socket, AGENT_ERRORS[code].status, code, message);
+      if (err.code === "HPE_HEADER_OVERFLOW")
+        writeCoded(socket, codes.headersTooLarge, `the request head exceeds ${limits.maxHeaderBytes} bytes`);
+      else if (err.code === "ERR_HTTP_REQUEST_TIMEOUT")
+        writeCoded(socket, codes.timeout, "the request was not received in time");
+      else writeCoded(socket, codes.malformed, "the request is not valid HTTP");
     },
   };
 }
