@@ -17,7 +17,7 @@ import type {
   NewCollection,
   RequestBatchItem,
 } from "./fleet-types.js";
-import { type Row, str } from "./rows.js";
+import { PG_PARAMS, type Row, requestInsert, str } from "./rows.js";
 import type { ApprovalOutcome, ApprovalRecord, NewRequest, TransitionFields } from "./types.js";
 
 type Client = pg.PoolClient;
@@ -334,30 +334,8 @@ async function insertChild(
   approvals: readonly ApprovalRecord[],
   set: TransitionFields | undefined,
 ): Promise<boolean> {
-  await c.query(
-    `INSERT INTO requests (id, status, subject, action, target, environment, params, reason, ticket,
-       approvals_required, created_at, updated_at, expires_at, output_mode, jti, kid, error_code, error_message)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14, $15, $16, $17)`,
-    [
-      request.id,
-      request.status,
-      request.subject,
-      request.action,
-      request.target,
-      request.environment,
-      JSON.stringify(request.params),
-      request.reason,
-      request.ticket ?? null,
-      request.approvalsRequired,
-      request.createdAt,
-      request.expiresAt,
-      request.output ?? "inline",
-      set?.jti ?? null,
-      set?.kid ?? null,
-      set?.error?.code ?? null,
-      set?.error?.message ?? null,
-    ],
-  );
+  const { sql, values } = requestInsert(request, set, PG_PARAMS);
+  await c.query(sql, values);
   for (const a of approvals) {
     await c.query("INSERT INTO approvals (request_id, subject, at, note) VALUES ($1, $2, $3, $4)", [
       request.id,

@@ -21,7 +21,18 @@ import type { AuditCheckpoint } from "../audit/checkpoint.js";
 import type { FleetStore } from "./fleet-types.js";
 import { PostgresFleetStore } from "./postgres-fleet.js";
 import { POSTGRES_MIGRATIONS } from "./postgres-schema.js";
-import { num, type Row, str, toArtifact, toAudit, toRequest, toReview, toToken } from "./rows.js";
+import {
+  num,
+  PG_PARAMS,
+  type Row,
+  requestInsert,
+  str,
+  toArtifact,
+  toAudit,
+  toRequest,
+  toReview,
+  toToken,
+} from "./rows.js";
 import type {
   ApprovalOutcome,
   ApprovalRecord,
@@ -627,28 +638,8 @@ export class PostgresStore implements Store {
   }
 
   private async insertRequest(c: Client, request: NewRequest): Promise<void> {
-    await c.query(
-      `INSERT INTO requests (id, status, subject, action, target, environment, params, reason, ticket,
-         approvals_required, created_at, updated_at, expires_at, output_mode, break_glass)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
-      [
-        request.id,
-        request.status,
-        request.subject,
-        request.action,
-        request.target,
-        request.environment,
-        JSON.stringify(request.params),
-        request.reason,
-        request.ticket ?? null,
-        request.approvalsRequired,
-        request.createdAt,
-        request.createdAt,
-        request.expiresAt,
-        request.output ?? "inline",
-        request.breakGlass === true,
-      ],
-    );
+    const { sql, values } = requestInsert(request, undefined, PG_PARAMS);
+    await c.query(sql, values);
   }
 
   /** Rows to records, with every row's approvals read in one query. */

@@ -7,11 +7,13 @@ import type { AuditRecord } from "../audit/chain.js";
 import type {
   ApprovalRecord,
   ArtifactRecord,
+  NewRequest,
   OutputMode,
   RequestRecord,
   RequestStatus,
   ReviewRecord,
   TokenRecord,
+  TransitionFields,
 } from "./types.js";
 
 export type Row = Record<string, unknown>;
@@ -21,6 +23,75 @@ export const str = (v: unknown): string | undefined =>
 export const num = (v: unknown): number => Number(v);
 export const numOrUndefined = (v: unknown): number | undefined =>
   v === null || v === undefined ? undefined : Number(v);
+
+/** How each store binds parameters: SQLite's `?` and 0/1, PostgreSQL's `$i` and booleans. */
+export interface ParamDialect {
+  readonly placeholder: (i: number) => string;
+  readonly bool: (b: boolean) => unknown;
+}
+export const SQLITE_PARAMS: ParamDialect = { placeholder: () => "?", bool: (b) => (b ? 1 : 0) };
+export const PG_PARAMS: ParamDialect = { placeholder: (i) => `$${i}`, bool: (b) => b };
+
+/** The columns a new request row is written with, in the order of `requestInsertValues`. */
+const REQUEST_INSERT_COLUMNS = [
+  "id",
+  "status",
+  "subject",
+  "action",
+  "target",
+  "environment",
+  "params",
+  "reason",
+  "ticket",
+  "approvals_required",
+  "created_at",
+  "updated_at",
+  "expires_at",
+  "output_mode",
+  "break_glass",
+  "jti",
+  "kid",
+  "error_code",
+  "error_message",
+] as const;
+
+/**
+ * The INSERT of a new request row for either store: `placeholder(i)` is the dialect's i-th parameter
+ * (`?` or `$i`), and `bool` how it binds a boolean (SQLite has no boolean type). `set` carries the
+ * fields a collection's target request is created with (already dispatched, or already failed).
+ */
+export function requestInsert(
+  request: NewRequest,
+  set: TransitionFields | undefined,
+  dialect: ParamDialect,
+): { sql: string; values: unknown[] } {
+  const values = [
+    request.id,
+    request.status,
+    request.subject,
+    request.action,
+    request.target,
+    request.environment,
+    JSON.stringify(request.params),
+    request.reason,
+    request.ticket ?? null,
+    request.approvalsRequired,
+    request.createdAt,
+    request.createdAt,
+    request.expiresAt,
+    request.output ?? "inline",
+    dialect.bool(request.breakGlass === true),
+    set?.jti ?? null,
+    set?.kid ?? null,
+    set?.error?.code ?? null,
+    set?.error?.message ?? null,
+  ];
+  const placeholders = values.map((_, i) => dialect.placeholder(i + 1)).join(", ");
+  return {
+    sql: `INSERT INTO requests (${REQUEST_INSERT_COLUMNS.join(", ")}) VALUES (${placeholders})`,
+    values,
+  };
+}
 
 export function toRequest(row: Row, approvals: ApprovalRecord[]): RequestRecord {
   const errorCode = str(row.error_code);

@@ -16,7 +16,7 @@ import type {
   NewCollection,
   RequestBatchItem,
 } from "./fleet-types.js";
-import { type Row, str } from "./rows.js";
+import { type Row, requestInsert, SQLITE_PARAMS, str } from "./rows.js";
 import type { PrepareStatement } from "./sqlite-statements.js";
 import type { ApprovalOutcome, ApprovalRecord, NewRequest, TransitionFields } from "./types.js";
 
@@ -250,30 +250,8 @@ export class SqliteFleetStore implements FleetStore {
     approvals: readonly ApprovalRecord[],
     set: TransitionFields | undefined,
   ): boolean {
-    this.sql(
-      `INSERT INTO requests (id, status, subject, action, target, environment, params, reason, ticket,
-           approvals_required, created_at, updated_at, expires_at, output_mode, jti, kid, error_code, error_message)
-         VALUES (@id, @status, @subject, @action, @target, @environment, @params, @reason, @ticket,
-           @approvalsRequired, @createdAt, @createdAt, @expiresAt, @output, @jti, @kid, @errorCode, @errorMessage)`,
-    ).run({
-      id: request.id,
-      status: request.status,
-      subject: request.subject,
-      action: request.action,
-      target: request.target,
-      environment: request.environment,
-      params: JSON.stringify(request.params),
-      reason: request.reason,
-      ticket: request.ticket ?? null,
-      approvalsRequired: request.approvalsRequired,
-      createdAt: request.createdAt,
-      expiresAt: request.expiresAt,
-      output: request.output ?? "inline",
-      jti: set?.jti ?? null,
-      kid: set?.kid ?? null,
-      errorCode: set?.error?.code ?? null,
-      errorMessage: set?.error?.message ?? null,
-    });
+    const { sql, values } = requestInsert(request, set, SQLITE_PARAMS);
+    this.sql(sql).run(...values);
     const approve = this.sql("INSERT INTO approvals (request_id, subject, at, note) VALUES (?, ?, ?, ?)");
     for (const a of approvals) approve.run(request.id, a.subject, a.at, a.note ?? null);
     this.sql("INSERT INTO collection_requests (collection_id, target, request_id) VALUES (?, ?, ?)").run(

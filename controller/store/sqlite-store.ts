@@ -10,7 +10,17 @@ import { canonicalJson } from "../audit/canonical-json.js";
 import { type AuditEntry, type AuditRecord, chainRecord, GENESIS_HASH } from "../audit/chain.js";
 import type { AuditCheckpoint } from "../audit/checkpoint.js";
 import type { FleetStore } from "./fleet-types.js";
-import { type Row, str, toArtifact, toAudit, toRequest, toReview, toToken } from "./rows.js";
+import {
+  type Row,
+  requestInsert,
+  SQLITE_PARAMS,
+  str,
+  toArtifact,
+  toAudit,
+  toRequest,
+  toReview,
+  toToken,
+} from "./rows.js";
 import { SqliteFleetStore } from "./sqlite-fleet.js";
 import { SQLITE_MIGRATIONS } from "./sqlite-schema.js";
 import { type PrepareStatement, statementCache } from "./sqlite-statements.js";
@@ -199,28 +209,9 @@ export class SqliteStore implements Store {
     });
   }
 
-  private insertRequest(request: NewRequest): void {
-    this.sql(
-      `INSERT INTO requests (id, status, subject, action, target, environment, params, reason, ticket,
-           approvals_required, created_at, updated_at, expires_at, output_mode, break_glass)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ).run(
-      request.id,
-      request.status,
-      request.subject,
-      request.action,
-      request.target,
-      request.environment,
-      JSON.stringify(request.params),
-      request.reason,
-      request.ticket ?? null,
-      request.approvalsRequired,
-      request.createdAt,
-      request.createdAt,
-      request.expiresAt,
-      request.output ?? "inline",
-      request.breakGlass ? 1 : 0,
-    );
+  private insertRequest(request: NewRequest, set?: TransitionFields): void {
+    const { sql, values } = requestInsert(request, set, SQLITE_PARAMS);
+    this.sql(sql).run(...values);
   }
 
   async getRequest(id: string): Promise<RequestRecord | undefined> {
