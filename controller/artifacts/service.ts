@@ -7,8 +7,8 @@ import type { Readable } from "node:stream";
 import type { FastifyBaseLogger } from "fastify";
 import { ControllerError } from "../errors.js";
 import type { Principal } from "../identity/principal.js";
-import { evaluate } from "../policy/evaluate.js";
 import type { Policy } from "../policy/load-policy.js";
+import { canSee, listVisible } from "../policy/visibility.js";
 import type { ArtifactRecord, Store } from "../store/types.js";
 import type { ArtifactStore } from "./types.js";
 
@@ -34,16 +34,11 @@ export class ArtifactService {
 
   /** Visible artifacts, newest first (deleted ones included: their custody record stays). */
   async list(who: Principal, query: { limit: number }): Promise<ArtifactRecord[]> {
-    const out: ArtifactRecord[] = [];
-    let before: number | undefined;
-    for (let page = 0; page < 20 && out.length < query.limit; page++) {
-      const rows = await this.deps.store.listArtifacts({ limit: query.limit, ...(before ? { before } : {}) });
-      for (const { record } of rows)
-        if (out.length < query.limit && this.canView(who, record)) out.push(record);
-      if (rows.length < query.limit) break;
-      before = rows.at(-1)!.cursor;
-    }
-    return out;
+    return listVisible(
+      query.limit,
+      (before) => this.deps.store.listArtifacts({ limit: query.limit, ...(before ? { before } : {}) }),
+      (record) => this.canView(who, record),
+    );
   }
 
   /** One artifact the caller may see, else KH_NOT_FOUND (as if it did not exist). */
@@ -132,9 +127,6 @@ export class ArtifactService {
   }
 
   private canView(who: Principal, artifact: ArtifactRecord): boolean {
-    return (
-      artifact.subject === who.subject ||
-      evaluate(this.deps.policy, who, artifact.action, artifact.environment).allowed
-    );
+    return canSee(this.deps.policy, who, artifact);
   }
 }

@@ -26,6 +26,7 @@ import type { Principal } from "../identity/principal.js";
 import type { SigningKey } from "../keys.js";
 import { evaluate } from "../policy/evaluate.js";
 import type { Policy } from "../policy/load-policy.js";
+import { canSee, listVisible } from "../policy/visibility.js";
 import { assertMayDecide, invalidState } from "../requests/decision-rules.js";
 import { startSweeper } from "../requests/sweeper.js";
 import type {
@@ -339,20 +340,11 @@ export class CollectionService {
     who: Principal,
     query: { status?: CollectionStatus; limit: number },
   ): Promise<CollectionRecord[]> {
-    const out: CollectionRecord[] = [];
-    let before: number | undefined;
-    for (let page = 0; page < 20 && out.length < query.limit; page++) {
-      const rows = await this.deps.store.fleet.listCollections({
-        status: query.status,
-        limit: query.limit,
-        before,
-      });
-      for (const { record } of rows)
-        if (out.length < query.limit && this.canView(who, record)) out.push(record);
-      if (rows.length < query.limit) break;
-      before = rows.at(-1)!.cursor;
-    }
-    return out;
+    return listVisible(
+      query.limit,
+      (before) => this.deps.store.fleet.listCollections({ status: query.status, limit: query.limit, before }),
+      (record) => this.canView(who, record),
+    );
   }
 
   /**
@@ -651,10 +643,7 @@ export class CollectionService {
   }
 
   private canView(who: Principal, collection: CollectionRecord): boolean {
-    return (
-      collection.subject === who.subject ||
-      evaluate(this.deps.policy, who, collection.action, collection.environment).allowed
-    );
+    return canSee(this.deps.policy, who, collection);
   }
 
   private async pendingForDecision(

@@ -9,6 +9,7 @@ import { ControllerError } from "../errors.js";
 import type { Principal } from "../identity/principal.js";
 import { evaluate } from "../policy/evaluate.js";
 import type { Policy } from "../policy/load-policy.js";
+import { canSee, listVisible } from "../policy/visibility.js";
 import type { ReviewRecord, Store } from "../store/types.js";
 import type { Announcement } from "./webhook.js";
 
@@ -80,16 +81,11 @@ export class ReviewService {
 
   /** Reviews the caller may see (their own, or ones they could close), newest first. */
   async list(who: Principal, query: { status?: "open" | "closed"; limit: number }): Promise<ReviewRecord[]> {
-    const out: ReviewRecord[] = [];
-    let before: number | undefined;
-    for (let page = 0; page < 20 && out.length < query.limit; page++) {
-      const rows = await this.deps.store.listReviews({ status: query.status, limit: query.limit, before });
-      for (const { record } of rows)
-        if (out.length < query.limit && this.canView(who, record)) out.push(record);
-      if (rows.length < query.limit) break;
-      before = rows.at(-1)!.cursor;
-    }
-    return out;
+    return listVisible(
+      query.limit,
+      (before) => this.deps.store.listReviews({ status: query.status, limit: query.limit, before }),
+      (record) => this.canView(who, record),
+    );
   }
 
   /**
@@ -189,6 +185,6 @@ export class ReviewService {
   }
 
   private canView(who: Principal, r: ReviewRecord): boolean {
-    return r.subject === who.subject || evaluate(this.deps.policy, who, r.action, r.environment).allowed;
+    return canSee(this.deps.policy, who, r);
   }
 }

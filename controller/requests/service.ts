@@ -18,6 +18,7 @@ import type { Inventory } from "../inventory/load-inventory.js";
 import { evaluate, type PolicyDecision } from "../policy/evaluate.js";
 import type { Policy } from "../policy/load-policy.js";
 import type { EnvironmentPolicy } from "../policy/schema.js";
+import { canSee, listVisible } from "../policy/visibility.js";
 import type { OutputMode, RequestRecord, RequestStatus, Store } from "../store/types.js";
 import type { ControllerTelemetry } from "../telemetry/index.js";
 import { withTraceparent } from "../telemetry/trace-context.js";
@@ -387,17 +388,11 @@ export class RequestService {
 
   /** Visible requests, newest first. */
   async list(who: Principal, query: { status?: RequestStatus; limit: number }): Promise<RequestRecord[]> {
-    const out: RequestRecord[] = [];
-    let before: number | undefined;
-    // Visibility is a policy question, not SQL; scan a bounded number of pages to fill the limit.
-    for (let page = 0; page < 20 && out.length < query.limit; page++) {
-      const rows = await this.deps.store.listRequests({ status: query.status, limit: query.limit, before });
-      for (const { record } of rows)
-        if (out.length < query.limit && this.canView(who, record)) out.push(record);
-      if (rows.length < query.limit) break;
-      before = rows.at(-1)!.cursor;
-    }
-    return out;
+    return listVisible(
+      query.limit,
+      (before) => this.deps.store.listRequests({ status: query.status, limit: query.limit, before }),
+      (record) => this.canView(who, record),
+    );
   }
 
   /** Expires every pending request past its expiry; returns how many moved. */
@@ -496,10 +491,7 @@ export class RequestService {
   }
 
   private canView(who: Principal, request: RequestRecord): boolean {
-    return (
-      request.subject === who.subject ||
-      evaluate(this.deps.policy, who, request.action, request.environment).allowed
-    );
+    return canSee(this.deps.policy, who, request);
   }
 
   /** The shared checks of approve and deny, in the order that tells the caller the most useful thing. */
