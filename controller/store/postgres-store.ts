@@ -73,21 +73,19 @@ export async function openPostgresStore(
   url: string,
   options: PostgresStoreOptions = {},
 ): Promise<PostgresStore> {
+  // A controller cut off mid-transaction would keep its row locks, the audit chain's included, and
+  // stall every other replica until TCP gave up (hours). No transaction of ours waits on the client,
+  // so the server may end one that does after IDLE_IN_TRANSACTION_MS. Sent as a startup parameter:
+  // set before the connection's first query, with no query of its own racing the pool's user.
+  const idleMs = Math.max(1, Math.floor(options.idleInTransactionMs ?? IDLE_IN_TRANSACTION_MS));
   const pool = new pg.Pool({
     connectionString: url,
     max: options.maxConnections ?? 10,
     connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
     application_name: "keyhole-controller",
+    idle_in_transaction_session_timeout: idleMs,
     // Notice a server that went away without closing the connection (a partition) from this side.
     keepAlive: true,
-  });
-  // And from the server's side: a controller cut off mid-transaction would keep its row locks, the
-  // audit chain's included, and stall every other replica until TCP gave up (hours). No transaction
-  // of ours waits on the client, so the server may end one that does after IDLE_IN_TRANSACTION_MS.
-  const idleMs = Math.max(1, Math.floor(options.idleInTransactionMs ?? IDLE_IN_TRANSACTION_MS));
-  pool.on("connect", (client) => {
-    // Queued before any query of the pool's user; a failed connection shows on that query.
-    client.query(`SET idle_in_transaction_session_timeout = ${idleMs}`).catch(() => {});
   });
   // An idle connection that dies (a database restart) is dropped by the pool and its error is emitted
   // here; without a listener it would crash the process. The next query opens a fresh connection,
