@@ -283,14 +283,28 @@ export function fleetStoreContract(name: string, createBackend: () => Promise<St
             set: { jti: "j".repeat(22), kid: "k1" },
             audit: [{ actor: "controller:c", event: "request.dispatched", requestId: "c1-1" }],
           },
+          {
+            kind: "create",
+            collectionId: "c1",
+            request: { ...child("production/pay/pay-2", 2), status: "failed" },
+            approvals,
+            set: { error: { code: "KH_UNKNOWN_TARGET", message: "left the fleet" } },
+            audit: [{ actor: "controller:c", event: "request.failed", requestId: "c1-2" }],
+          },
         ],
         T0 + 1,
       );
-      expect(created).toEqual([true, true]);
+      expect(created).toEqual([true, true, true]);
       expect(await store.fleet.listCollectionRequests("c1")).toEqual([
         { target: "production/pay/pay-0", requestId: "c1-0" },
         { target: "production/pay/pay-1", requestId: "c1-1" },
+        { target: "production/pay/pay-2", requestId: "c1-2" },
       ]);
+      expect(await store.getRequest("c1-2")).toMatchObject({
+        status: "failed",
+        error: { code: "KH_UNKNOWN_TARGET", message: "left the fleet" },
+        jti: undefined,
+      });
       expect(await store.getRequest("c1-1")).toMatchObject({
         status: "dispatched",
         jti: "j".repeat(22),
@@ -328,6 +342,7 @@ export function fleetStoreContract(name: string, createBackend: () => Promise<St
       expect(audit.map((r) => `${r.event}:${r.requestId}`)).toEqual([
         "request.created:c1-0",
         "request.dispatched:c1-1",
+        "request.failed:c1-2",
         "request.dispatched:c1-0",
         "request.completed:c1-1",
       ]);
