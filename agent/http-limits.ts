@@ -26,7 +26,7 @@ export interface HttpLimits {
 export const DEFAULT_HTTP_LIMITS: HttpLimits = Object.freeze({
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 15_000,
-  // The controller is the only client; its pool keeps idle sockets ~4 s.
+  // The controller is the only client; its node:http agent honours the Keep-Alive timeout hint.
   keepAliveTimeoutMs: 5_000,
   idleTimeoutMs: 30_000,
   maxHeaderBytes: 8 * 1024,
