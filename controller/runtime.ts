@@ -6,7 +6,7 @@
 import { mkdir } from "node:fs/promises";
 import type { FastifyBaseLogger, FastifyInstance } from "fastify";
 import { buildApp } from "./app.js";
-import { openArtifactStore } from "./artifacts/open-artifact-store.js";
+import { openArtifactStore, plainHttpWarning } from "./artifacts/open-artifact-store.js";
 import { ArtifactService } from "./artifacts/service.js";
 import type { ArtifactStore } from "./artifacts/types.js";
 import { loadOrCreateAuditKey } from "./audit/audit-key.js";
@@ -280,6 +280,8 @@ export async function createController(
     if (reloader && options.watchPolicy !== false) reloader.watch();
     const overdueAtStart = await reviews.reportOverdue();
     if (overdueAtStart > 0) log.warn({ overdueReviews: overdueAtStart }, "break-glass reviews are overdue");
+    const transport = plainHttpWarning(config.artifacts);
+    if (transport) log.warn(transport);
     let closing: Promise<void> | undefined;
     return {
       config,
