@@ -14,6 +14,7 @@ import { DEFAULT_HTTP_LIMITS, type HttpLimits, httpServerOptions } from "./http/
 import { v1Routes } from "./http/v1-routes.js";
 import type { Authenticator } from "./identity/principal.js";
 import type { RequestService } from "./requests/service.js";
+import type { RateCounter } from "./store/types.js";
 
 export interface AppDeps {
   readonly authenticator: Authenticator;
@@ -29,6 +30,8 @@ export interface AppDeps {
   readonly governance?: Omit<GovernanceRouteDeps, "authenticator">;
   /** Requests one subject may create per minute (0 or unset: no limit). */
   readonly rateLimitPerMinute?: number;
+  /** Where the limit is counted when replicas share a database (PostgreSQL); unset: in memory. */
+  readonly rateCounter?: RateCounter | undefined;
   /** Timeouts and header size against slow or oversized clients (default DEFAULT_HTTP_LIMITS). */
   readonly httpLimits?: Partial<HttpLimits>;
 }
@@ -74,7 +77,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   app.get("/healthz", async () => ({ status: "ok" }));
   app.register(
-    v1Routes(deps.authenticator, deps.requests, { rateLimitPerMinute: deps.rateLimitPerMinute ?? 0 }),
+    v1Routes(deps.authenticator, deps.requests, {
+      rateLimitPerMinute: deps.rateLimitPerMinute ?? 0,
+      rateCounter: deps.rateCounter,
+    }),
     { prefix: "/v1" },
   );
   if (deps.governance)

@@ -230,8 +230,10 @@ export async function createController(
         collections,
         triggers,
         rateLimitPerMinute: config.rateLimitPerMinute,
+        rateCounter: store.sharedRateCounter,
       },
       rateLimitPerMinute: config.rateLimitPerMinute,
+      rateCounter: store.sharedRateCounter,
       ...(options.logger ? { logger: options.logger } : {}),
       bodyLimitBytes: config.bodyLimitBytes,
     });

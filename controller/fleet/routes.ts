@@ -3,7 +3,6 @@
  * enrollment token (enroll) or session (heartbeat); people and services with bearer tokens like on
  * every other `/v1` route. Handlers only parse and delegate.
  */
-import rateLimit from "@fastify/rate-limit";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { enrollRequestSchema, heartbeatRequestSchema } from "../../agent/fleet-protocol.js";
@@ -11,11 +10,13 @@ import { MAX_REASON_LENGTH } from "../../agent/protocol.js";
 import { ControllerError } from "../errors.js";
 import { principalOf, requireBearer } from "../http/authenticate.js";
 import { emptyQuerySchema } from "../http/schemas.js";
+import { registerSubjectRateLimit } from "../http/shared-rate-limit.js";
 import { parseInput } from "../http/validate.js";
 import type { Authenticator, Principal } from "../identity/principal.js";
 import { bindingSubjectMatches } from "../policy/evaluate.js";
 import type { Policy } from "../policy/load-policy.js";
 import { COLLECTION_STATUSES } from "../store/fleet-types.js";
+import type { RateCounter } from "../store/types.js";
 import { type CollectionService, MAX_CONCURRENCY } from "./collections.js";
 import type { FleetRegistry } from "./registry.js";
 import { parseSelector, SelectorError } from "./selector.js";
@@ -30,6 +31,8 @@ export interface FleetRouteDeps {
   readonly triggers: TriggerService;
   /** Collections one subject may file per minute (0 or unset: no limit), like requests. */
   readonly rateLimitPerMinute?: number;
+  /** Counts shared by replicas (PostgreSQL); unset: counted in this process. */
+  readonly rateCounter?: RateCounter | undefined;
 }
 
 const idParams = z.strictObject({ id: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, "must be a collection id") });
@@ -107,18 +110,11 @@ export function fleetRoutes(deps: FleetRouteDeps) {
     await v1.register(async (scope) => {
       requireBearer(scope, deps.authenticator);
       // Per subject, after authentication, as for requests: a collection multiplies into many.
-      await scope.register(rateLimit, {
-        global: false,
-        hook: "preHandler",
-        keyGenerator: (request) => request.principal?.subject ?? request.ip,
-        errorResponseBuilder: (_request, context) =>
-          new ControllerError(
-            "KH_RATE_LIMITED",
-            `at most ${context.max} collections per minute per subject; retry in ${Math.ceil(context.ttl / 1000)} s`,
-          ),
+      const createConfig = await registerSubjectRateLimit(scope, {
+        what: "collections",
+        perMinute: deps.rateLimitPerMinute ?? 0,
+        counter: deps.rateCounter,
       });
-      const limit = deps.rateLimitPerMinute ?? 0;
-      const createConfig = limit > 0 ? { config: { rateLimit: { max: limit, timeWindow: 60_000 } } } : {};
 
       scope.get("/agents", async (request) => {
         const query = parseInput(listAgentsQuery, request.query, "query");

@@ -1,10 +1,9 @@
 /** The authenticated API under `/v1`: whoami and the request lifecycle. Handlers only parse and delegate. */
-import rateLimit from "@fastify/rate-limit";
 import type { FastifyInstance } from "fastify";
-import { ControllerError } from "../errors.js";
 import type { Authenticator } from "../identity/principal.js";
 import type { RequestService } from "../requests/service.js";
 import { toRequestView } from "../requests/view.js";
+import type { RateCounter } from "../store/types.js";
 import { principalOf, requireBearer } from "./authenticate.js";
 import {
   approveBodySchema,
@@ -14,29 +13,22 @@ import {
   listRequestsQuerySchema,
   requestIdParamsSchema,
 } from "./schemas.js";
+import { registerSubjectRateLimit } from "./shared-rate-limit.js";
 import { parseInput } from "./validate.js";
 
 /** Registers the `/v1` routes behind the bearer-token gate. */
 export function v1Routes(
   authenticator: Authenticator,
   requests: RequestService,
-  options: { rateLimitPerMinute?: number } = {},
+  options: { rateLimitPerMinute?: number; rateCounter?: RateCounter | undefined } = {},
 ) {
   return async (v1: FastifyInstance): Promise<void> => {
     requireBearer(v1, authenticator);
-    // Per subject, counted after authentication (preHandler), so one caller cannot use up another's
-    // allowance and an unauthenticated flood never reaches the counter. In memory: per process.
-    await v1.register(rateLimit, {
-      global: false,
-      hook: "preHandler",
-      keyGenerator: (request) => request.principal?.subject ?? request.ip,
-      errorResponseBuilder: (_request, context) =>
-        new ControllerError(
-          "KH_RATE_LIMITED",
-          `at most ${context.max} requests per minute per subject; retry in ${Math.ceil(context.ttl / 1000)} s`,
-        ),
+    const createConfig = await registerSubjectRateLimit(v1, {
+      what: "requests",
+      perMinute: options.rateLimitPerMinute ?? 0,
+      counter: options.rateCounter,
     });
-    const createLimit = options.rateLimitPerMinute ?? 0;
 
     v1.get("/whoami", async (request) => {
       parseInput(emptyQuerySchema, request.query, "query");
@@ -44,8 +36,6 @@ export function v1Routes(
       return { subject, groups };
     });
 
-    const createConfig =
-      createLimit > 0 ? { config: { rateLimit: { max: createLimit, timeWindow: 60_000 } } } : {};
     v1.post("/requests", createConfig, async (request, reply) => {
       parseInput(emptyQuerySchema, request.query, "query");
       const body = parseInput(createRequestBodySchema, request.body, "body");

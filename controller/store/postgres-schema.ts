@@ -232,4 +232,13 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
     fired_at BIGINT NOT NULL
   );
   `,
+  // 6: request-rate counters shared by every replica (PostgreSQL only: SQLite runs one controller).
+  // Not audited and not append-only: one row per (route, subject), rewritten as windows roll.
+  `
+  CREATE TABLE rate_limits (
+    key TEXT PRIMARY KEY,
+    window_start BIGINT NOT NULL,
+    count INTEGER NOT NULL
+  );
+  `,
 ];

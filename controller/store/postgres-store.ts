@@ -39,6 +39,7 @@ import type {
   ArtifactRecord,
   BreakGlassOutcome,
   NewRequest,
+  RateCounter,
   RequestRecord,
   RequestStatus,
   ReviewRecord,
@@ -579,6 +580,19 @@ export class PostgresStore implements Store {
     );
     return this.fleetStore;
   }
+
+  /** One statement, atomic under concurrency: the row is locked by the upsert. */
+  readonly sharedRateCounter: RateCounter = async (key, at, windowMs) => {
+    const { rows } = await this.pool.query(
+      `INSERT INTO rate_limits (key, window_start, count) VALUES ($1, $2, 1)
+       ON CONFLICT (key) DO UPDATE SET
+         window_start = CASE WHEN rate_limits.window_start + $3 <= $2 THEN $2 ELSE rate_limits.window_start END,
+         count = CASE WHEN rate_limits.window_start + $3 <= $2 THEN 1 ELSE rate_limits.count + 1 END
+       RETURNING window_start, count`,
+      [key, at, windowMs],
+    );
+    return { count: num(rows[0].count), windowStart: num(rows[0].window_start) };
+  };
 
   private closing: Promise<void> | undefined;
   async close(): Promise<void> {

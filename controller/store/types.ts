@@ -162,9 +162,24 @@ export type ApprovalOutcome =
   /** Recorded; `approved` when this approval moved the request pending → approved. */
   | { readonly kind: "added"; readonly count: number; readonly approved: boolean };
 
+/**
+ * Counts one event for `key` in a fixed window of `windowMs` starting at its first event, across
+ * every controller sharing the database: the count so far in the window, and when the window began.
+ */
+export type RateCounter = (
+  key: string,
+  at: number,
+  windowMs: number,
+) => Promise<{ count: number; windowStart: number }>;
+
 export interface Store {
   /** Enrollment, enrolled agents, collections and trigger cooldowns (fleet-types.ts). */
   readonly fleet: FleetStore;
+  /**
+   * Request-rate counting shared by replicas, where the database is shared (PostgreSQL); undefined
+   * for SQLite, whose single controller counts in memory.
+   */
+  readonly sharedRateCounter?: RateCounter;
   /** Stores a new token and its `token.issued` record. */
   insertToken(token: TokenRecord, audit: AuditEntry, at: number): Promise<void>;
   getToken(id: string): Promise<TokenRecord | undefined>;
