@@ -3,7 +3,6 @@
  * pod, and a keyed fingerprint of each masked value so two pods can be compared without seeing it.
  */
 import { z } from "zod";
-import type { Redactor } from "../redact/index.js";
 import { readEnviron } from "../target/environ.js";
 import { readStat } from "../target/process-stat.js";
 import { type ActionContext, defineAction } from "./types.js";
@@ -44,16 +43,12 @@ export function maskedEnvironment(ctx: Pick<ActionContext, "pid" | "procRoot" | 
   return { pid: ctx.pid, variables, maskedCount: variables.filter((v) => v.masked).length };
 }
 
-/** Processes (pid and start time, per redactor) whose secrets the redactor already knows. */
-const primed = new WeakMap<Redactor, Set<string>>();
-/** Bounds the bookkeeping of a long-running agent; forgetting only costs a re-read. */
-const MAX_PRIMED = 256;
-
 /**
  * Teaches the redactor the target's masked env values once per process incarnation (pid plus
  * start time: the environment block never changes after exec), so that other actions mask a
- * secret that reappears verbatim even if nobody ran `env` first. Best effort: a target whose
- * environ is unreadable is masked by the other rules alone. `startTicks` saves a read when known.
+ * secret that reappears verbatim even if nobody ran `env` first. Uncounted: the request's mask
+ * counts are what its own output masked. Best effort: a target whose environ is unreadable is
+ * masked by the other rules alone. `startTicks` saves a read when known.
  */
 export function learnTargetSecrets(
   ctx: Pick<ActionContext, "pid" | "procRoot" | "redactor">,
@@ -61,15 +56,7 @@ export function learnTargetSecrets(
 ): void {
   try {
     const key = `${ctx.pid}:${startTicks ?? readStat(ctx.procRoot, ctx.pid).startTicks}`;
-    let seen = primed.get(ctx.redactor);
-    if (!seen) {
-      seen = new Set();
-      primed.set(ctx.redactor, seen);
-    }
-    if (seen.has(key)) return;
-    maskedEnvironment(ctx);
-    if (seen.size >= MAX_PRIMED) seen.clear();
-    seen.add(key);
+    ctx.redactor.learnOnce(key, (redactor) => maskedEnvironment({ ...ctx, redactor }));
   } catch {
     // Deliberately ignored: see above.
   }

@@ -39,6 +39,12 @@ export interface Redactor {
    * calls writes, per rule: an action masks through it and puts `counts()` in its record.
    */
   counting(): CountingRedactor;
+  /**
+   * Runs `learn` with the uncounted redactor once per `key` for this redactor and all its views:
+   * teaching it a target's secrets is bookkeeping, not masking of this request's output, so it
+   * neither repeats per request nor shows in a request's counts. The most recent keys are kept.
+   */
+  learnOnce(key: string, learn: (redactor: Redactor) => void): void;
 }
 
 /** A redactor that counts what it masks. */
@@ -56,6 +62,9 @@ export interface RedactorOptions {
   /** How many known values to keep; the oldest is forgotten first. */
   readonly maxKnownValues?: number;
 }
+
+/** How many learnOnce keys a redactor keeps; forgetting one only costs learning it again. */
+const MAX_LEARNED_KEYS = 256;
 
 export type { MaskCounts } from "./mask-stats.js";
 
@@ -123,13 +132,22 @@ export function createRedactor(options: RedactorOptions): Redactor {
     return { text: out, counts };
   };
 
-  return {
+  const learned = new Set<string>();
+  const learnOnce = (key: string, learn: (redactor: Redactor) => void): void => {
+    if (learned.has(key)) return;
+    learn(redactor);
+    if (learned.size >= MAX_LEARNED_KEYS) learned.delete(learned.values().next().value!);
+    learned.add(key);
+  };
+
+  const redactor: Redactor = {
     maskText,
     maskEnv,
     maskArgv,
     remember,
     fingerprint,
     maskTextWithStats,
+    learnOnce,
     counting() {
       const counts: MaskCounts = {};
       return {
@@ -151,8 +169,10 @@ export function createRedactor(options: RedactorOptions): Redactor {
         remember,
         fingerprint,
         maskTextWithStats,
+        learnOnce,
         counts: () => ({ ...counts }),
       };
     },
   };
+  return redactor;
 }

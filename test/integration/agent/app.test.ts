@@ -142,6 +142,20 @@ describe("agent HTTP: accepted requests", () => {
     expect(json.result.threads).toBeGreaterThan(1);
   });
 
+  it("process-info's mask counts are its own output's: learning the target's env secrets is not counted", async () => {
+    // The workload's env holds DEMO_API_KEY; its command line (node workload.mjs) holds nothing secret.
+    for (let i = 0; i < 2; i++) {
+      const res = await app.inject({
+        method: "POST",
+        url: "/v1/requests",
+        headers: { "content-type": "application/jwt" },
+        body: await signer.sign(claimsFor({ action: "process-info" })),
+      });
+      expect(res.statusCode).toBe(200);
+      expect(res.json().masked).toEqual({});
+    }
+  });
+
   it("env masks the secret inside the agent; the raw value never appears in the answer", async () => {
     const res = await app.inject({
       method: "POST",

@@ -59,3 +59,38 @@ describe("the name trigger", () => {
     expect(NAME_WORDS.test(name)).toBe(true);
   });
 });
+
+describe("learnOnce", () => {
+  it("runs once per key across the redactor and its counting views, uncounted, and the learned values mask everywhere", () => {
+    const r = redactor();
+    const secret = "s3cr3t-value-for-learning";
+    const views = [r.counting(), r.counting()];
+    let runs = 0;
+    for (const view of views)
+      view.learnOnce("pid:1", (base) => {
+        runs++;
+        base.maskEnv("DB_PASSWORD", secret);
+        base.remember(secret);
+      });
+    r.learnOnce("pid:1", () => runs++);
+    expect(runs).toBe(1);
+    expect(views.map((v) => v.counts())).toEqual([{}, {}]);
+    expect(views[1]!.maskText(`x ${secret} y`)).not.toContain(secret);
+    expect(views[1]!.counts()).toEqual({ "known-value": 1 });
+  });
+
+  it("learns again after a failed attempt, and for another key", () => {
+    const r = redactor();
+    let runs = 0;
+    expect(() =>
+      r.learnOnce("pid:2", () => {
+        runs++;
+        throw new Error("environ unreadable");
+      }),
+    ).toThrow();
+    r.learnOnce("pid:2", () => runs++);
+    r.learnOnce("pid:3", () => runs++);
+    r.learnOnce("pid:2", () => runs++);
+    expect(runs).toBe(3);
+  });
+});
