@@ -3,6 +3,7 @@
  * `SESSION_TIMEOUT=30m`, `AUTH_ENABLED=true`, `TOKEN_URL=https://idp/token`. Each rule is narrow on
  * purpose: a value that merely *looks* harmless (a word, a short string) stays masked.
  */
+import { classChangeRatio, ENTROPY_BITS_PER_CHAR, MIN_CLASS_CHANGES, shannonEntropy } from "./entropy.js";
 
 const BOOLEAN_LIKE = /^(?:true|false|yes|no|on|off|enabled|disabled|none|null|nil|undefined)$/i;
 /** Short numbers only: a 6-digit PIN under a secret name is still a secret. */
@@ -35,11 +36,30 @@ export const PLAIN_RULES: readonly (readonly [string, RegExp])[] = [
   ["yaml-block", YAML_BLOCK],
 ];
 
+/** Shortest run of path characters (slashes aside) judged for randomness. */
+const MIN_RANDOM_PATH_CHARS = 20;
+
+/**
+ * Whether a path-shaped value is rather base64 noise: a secret may start with `/` and hold more of
+ * them (`sig=/C3Zx…/irsJ61…+vU%3D`, one base64 string in 64 starts so). Judged on its characters
+ * with the slashes taken out, by the entropy rule's tests at a shorter length: real paths
+ * (`/var/lib/app/keys`, `/tmp/app-7fGh2k/logs/x.log`) have long same-class stretches.
+ */
+function randomPath(path: string): boolean {
+  const chars = path.replaceAll("/", "");
+  if (chars.length < MIN_RANDOM_PATH_CHARS) return false;
+  if (!/[A-Z]/.test(chars) || !/[a-z]/.test(chars) || !/[0-9]/.test(chars)) return false;
+  return classChangeRatio(chars) >= MIN_CLASS_CHANGES && shannonEntropy(chars) >= ENTROPY_BITS_PER_CHAR;
+}
+
 /** Why `value` is plainly not a secret (`"empty"`, `"number"`, `"path"`…), or undefined if it may be one. */
 export function plainValueKind(value: string): string | undefined {
   const trimmed = value.trim();
   if (trimmed === "") return "empty";
   if (trimmed.length > 8192) return undefined;
-  for (const [kind, pattern] of PLAIN_RULES) if (pattern.test(trimmed)) return kind;
+  for (const [kind, pattern] of PLAIN_RULES) {
+    if (!pattern.test(trimmed)) continue;
+    return kind === "path" && randomPath(trimmed) ? undefined : kind;
+  }
   return undefined;
 }

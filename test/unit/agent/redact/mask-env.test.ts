@@ -56,6 +56,25 @@ describe("maskEnv: secret by name", () => {
   });
 });
 
+describe("maskEnv: a base64 secret that happens to look like a path", () => {
+  const r = redactor();
+  // One base64 string in 64 starts with `/`; with more slashes inside it has a path's shape.
+  it.each([
+    ["VAULT_TOKEN", "/k8Qz+Tn2/Wq7Lp0Rv5Xm3Yb9Hc1Jd4Fg"],
+    ["DB_PASSWORD", "/C3ZxLK6NIqSlw/irsJ61PVENROKJiOm1HxIsbif+vU"],
+  ])("%s is masked", (name, value) => {
+    const masked = r.maskEnv(name, value);
+    expect(masked.masked).toBe(true);
+    expect(masked.value).not.toContain(value);
+  });
+  it("masks it as the signature of a URL too", () => {
+    const sig = "/C3ZxLK6NIqSlw/irsJ61PVENROKJiOm1HxIsbif+vU%3D";
+    expect(
+      r.maskText(`https://acct.blob.core.windows.net/c/b?sv=2022-11-02&sig=${sig}&se=2030`),
+    ).not.toContain(sig);
+  });
+});
+
 describe("maskEnv: plainly not secrets, even under a secret name", () => {
   const r = redactor();
   it.each([
@@ -66,6 +85,8 @@ describe("maskEnv: plainly not secrets, even under a secret name", () => {
     ["AUTH_ENABLED", "true"],
     ["COOKIE_SECURE", "false"],
     ["PASSWORD_FILE", "/run/secrets/x"],
+    ["TOKEN_CACHE_DIR", "/tmp/keyhole-demo-61fK2h/tokens/Cache2"],
+    ["CREDENTIALS_PATH", "/var/lib/app/credentials/service-account-2024.json"],
     ["TOKEN_URL", "https://idp.example.com/oauth/token"],
     ["SECRET_NAME", "db-credentials"],
     ["API_KEY_ID", "key-2024-05"],
