@@ -32,7 +32,7 @@ export interface ParamDialect {
 export const SQLITE_PARAMS: ParamDialect = { placeholder: () => "?", bool: (b) => (b ? 1 : 0) };
 export const PG_PARAMS: ParamDialect = { placeholder: (i) => `$${i}`, bool: (b) => b };
 
-/** The columns a new request row is written with, in the order of `requestInsertValues`. */
+/** The columns a new request row is written with, in the order of the values in `requestInsert`. */
 const REQUEST_INSERT_COLUMNS = [
   "id",
   "status",
