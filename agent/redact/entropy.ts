@@ -89,7 +89,9 @@ function randomCore(core: string): boolean {
   const changes = classChangeRatio(core);
   if (changes < MIN_CLASS_CHANGES_AT_HIGH_ENTROPY) return false;
   const bits = shannonEntropy(core);
-  return bits >= HIGH_ENTROPY_BITS_PER_CHAR || (changes >= MIN_CLASS_CHANGES && bits >= ENTROPY_BITS_PER_CHAR);
+  return (
+    bits >= HIGH_ENTROPY_BITS_PER_CHAR || (changes >= MIN_CLASS_CHANGES && bits >= ENTROPY_BITS_PER_CHAR)
+  );
 }
 
 /** Character class of each code unit below 128 in a run: 1 upper, 2 lower, 4 digit, 8 `+/_-`, 0 none. */
