@@ -85,10 +85,19 @@ export function looksRandom(run: string, text: string, start: number): boolean {
 
 function randomCore(core: string): boolean {
   if (core.length < MIN_ENTROPY_LENGTH || HEXISH.test(core)) return false;
-  if (!/[A-Z]/.test(core) || !/[a-z]/.test(core) || !/[0-9]/.test(core)) return false;
-  const changes = classChangeRatio(core);
+  return randomByCharacters(core);
+}
+
+/**
+ * The rule's tests on the characters alone, whatever their length: upper case, lower case and
+ * digits, then class changes and entropy (the two tiers above). Also used for path-shaped values
+ * (plain-values.ts).
+ */
+export function randomByCharacters(chars: string): boolean {
+  if (!/[A-Z]/.test(chars) || !/[a-z]/.test(chars) || !/[0-9]/.test(chars)) return false;
+  const changes = classChangeRatio(chars);
   if (changes < MIN_CLASS_CHANGES_AT_HIGH_ENTROPY) return false;
-  const bits = shannonEntropy(core);
+  const bits = shannonEntropy(chars);
   return (
     bits >= HIGH_ENTROPY_BITS_PER_CHAR || (changes >= MIN_CLASS_CHANGES && bits >= ENTROPY_BITS_PER_CHAR)
   );

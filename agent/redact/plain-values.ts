@@ -3,7 +3,7 @@
  * `SESSION_TIMEOUT=30m`, `AUTH_ENABLED=true`, `TOKEN_URL=https://idp/token`. Each rule is narrow on
  * purpose: a value that merely *looks* harmless (a word, a short string) stays masked.
  */
-import { classChangeRatio, ENTROPY_BITS_PER_CHAR, MIN_CLASS_CHANGES, shannonEntropy } from "./entropy.js";
+import { randomByCharacters } from "./entropy.js";
 
 const BOOLEAN_LIKE = /^(?:true|false|yes|no|on|off|enabled|disabled|none|null|nil|undefined)$/i;
 /** Short numbers only: a 6-digit PIN under a secret name is still a secret. */
@@ -47,9 +47,7 @@ const MIN_RANDOM_PATH_CHARS = 20;
  */
 function randomPath(path: string): boolean {
   const chars = path.replaceAll("/", "");
-  if (chars.length < MIN_RANDOM_PATH_CHARS) return false;
-  if (!/[A-Z]/.test(chars) || !/[a-z]/.test(chars) || !/[0-9]/.test(chars)) return false;
-  return classChangeRatio(chars) >= MIN_CLASS_CHANGES && shannonEntropy(chars) >= ENTROPY_BITS_PER_CHAR;
+  return chars.length >= MIN_RANDOM_PATH_CHARS && randomByCharacters(chars);
 }
 
 /** Why `value` is plainly not a secret (`"empty"`, `"number"`, `"path"`…), or undefined if it may be one. */
