@@ -70,21 +70,19 @@ export function postEnvelope(
     });
     request.on("error", (err) => {
       clearTimeout(timer);
-      resolve(
-        timedOut
-          ? {
-              ok: false,
-              code: "KH_AGENT_TIMEOUT",
-              message: `the agent did not answer within ${options.timeoutMs} ms`,
-            }
-          : unreachable(url, err),
-      );
+      resolve(timedOut ? agentTimeout(options.timeoutMs) : unreachable(url, err));
     });
     request.end(jws);
   });
 }
 
-function unreachable(url: URL, err: unknown): PostFailure {
+/** The agent did not answer (head or body) within `timeoutMs`. */
+export function agentTimeout(timeoutMs: number): PostFailure {
+  return { ok: false, code: "KH_AGENT_TIMEOUT", message: `the agent did not answer within ${timeoutMs} ms` };
+}
+
+/** The connection failed (refused, reset, cut mid-answer). */
+export function unreachable(url: URL, err: unknown): PostFailure {
   const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
   return {
     ok: false,

@@ -4,7 +4,7 @@
  */
 import type { IncomingMessage } from "node:http";
 import { errorBodySchema } from "../../agent/protocol.js";
-import { postEnvelope } from "./post-envelope.js";
+import { agentTimeout, postEnvelope, unreachable } from "./post-envelope.js";
 
 export type SendOutcome =
   | { readonly ok: true; readonly status: number; readonly result: unknown }
@@ -28,24 +28,14 @@ export async function sendEnvelope(
   try {
     text = await readLimited(response, options.maxBytes);
   } catch (err) {
-    if (posted.timedOut())
-      return {
-        ok: false,
-        code: "KH_AGENT_TIMEOUT",
-        message: `the agent did not answer within ${options.timeoutMs} ms`,
-      };
+    if (posted.timedOut()) return agentTimeout(options.timeoutMs);
     if (err instanceof TooLarge)
       return {
         ok: false,
         code: "KH_AGENT_BAD_RESPONSE",
         message: `the agent's answer exceeds ${options.maxBytes} bytes`,
       };
-    const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    return {
-      ok: false,
-      code: "KH_AGENT_UNREACHABLE",
-      message: `cannot reach the agent at ${url.origin}: ${reason}`,
-    };
+    return unreachable(url, err);
   } finally {
     posted.stopDeadline();
   }
