@@ -24,10 +24,7 @@ interface RouteParams {
 }
 
 /** Builds the plugin's `store` option (a class the plugin instantiates) over `count`. */
-export function sharedRateLimitStore(
-  count: RateCounter,
-  now: () => number = Date.now,
-): FastifyRateLimitStoreCtor {
+function sharedRateLimitStore(count: RateCounter): FastifyRateLimitStoreCtor {
   return class SharedRateLimitStore implements FastifyRateLimitStore {
     constructor(
       _globalParams?: unknown,
@@ -36,7 +33,7 @@ export function sharedRateLimitStore(
     ) {}
 
     incr(key: string, callback: Callback, timeWindow: number): void {
-      const at = now();
+      const at = Date.now();
       count(`${this.prefix}${key}`, at, timeWindow).then(
         ({ count: current, windowStart }) =>
           callback(null, { current, ttl: Math.max(0, windowStart + timeWindow - at) }),
