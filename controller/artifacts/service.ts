@@ -37,14 +37,14 @@ export class ArtifactService {
     return listVisible(
       query.limit,
       (before) => this.deps.store.listArtifacts({ limit: query.limit, ...(before ? { before } : {}) }),
-      (record) => this.canView(who, record),
+      (record) => canSee(this.deps.policy, who, record),
     );
   }
 
   /** One artifact the caller may see, else KH_NOT_FOUND (as if it did not exist). */
   async get(who: Principal, id: string): Promise<ArtifactRecord> {
     const artifact = await this.deps.store.getArtifact(id);
-    if (!artifact || !this.canView(who, artifact))
+    if (!artifact || !canSee(this.deps.policy, who, artifact))
       throw new ControllerError("KH_NOT_FOUND", `no artifact "${id}"`);
     return artifact;
   }
@@ -124,9 +124,5 @@ export class ArtifactService {
       }
     }
     return deleted;
-  }
-
-  private canView(who: Principal, artifact: ArtifactRecord): boolean {
-    return canSee(this.deps.policy, who, artifact);
   }
 }

@@ -330,7 +330,7 @@ export class CollectionService {
   /** A collection the caller may see, with each target's outcome so far. */
   async get(who: Principal, id: string): Promise<{ collection: CollectionRecord; targets: TargetOutcome[] }> {
     const collection = await this.deps.store.fleet.getCollection(id);
-    if (!collection || !this.canView(who, collection))
+    if (!collection || !canSee(this.deps.policy, who, collection))
       throw new ControllerError("KH_NOT_FOUND", `no collection "${id}"`);
     return { collection, targets: await this.outcomes(collection) };
   }
@@ -343,7 +343,7 @@ export class CollectionService {
     return listVisible(
       query.limit,
       (before) => this.deps.store.fleet.listCollections({ status: query.status, limit: query.limit, before }),
-      (record) => this.canView(who, record),
+      (record) => canSee(this.deps.policy, who, record),
     );
   }
 
@@ -640,10 +640,6 @@ export class CollectionService {
       });
     }
     return out;
-  }
-
-  private canView(who: Principal, collection: CollectionRecord): boolean {
-    return canSee(this.deps.policy, who, collection);
   }
 
   private async pendingForDecision(

@@ -84,7 +84,7 @@ export class ReviewService {
     return listVisible(
       query.limit,
       (before) => this.deps.store.listReviews({ status: query.status, limit: query.limit, before }),
-      (record) => this.canView(who, record),
+      (record) => canSee(this.deps.policy, who, record),
     );
   }
 
@@ -94,7 +94,8 @@ export class ReviewService {
    */
   async close(who: Principal, id: string, note: string): Promise<ReviewRecord> {
     const review = await this.deps.store.getReview(id);
-    if (!review || !this.canView(who, review)) throw new ControllerError("KH_NOT_FOUND", `no review "${id}"`);
+    if (!review || !canSee(this.deps.policy, who, review))
+      throw new ControllerError("KH_NOT_FOUND", `no review "${id}"`);
     if (review.closedAt !== undefined)
       throw new ControllerError("KH_REVIEW_CLOSED", `review "${id}" was closed by ${review.closedBy}`);
     if (review.subject === who.subject)
@@ -182,9 +183,5 @@ export class ReviewService {
 
   private isOverdue(r: ReviewRecord, now: number): boolean {
     return now - r.openedAt >= this.deps.overdueSeconds * 1000;
-  }
-
-  private canView(who: Principal, r: ReviewRecord): boolean {
-    return canSee(this.deps.policy, who, r);
   }
 }

@@ -381,7 +381,7 @@ export class RequestService {
   /** A request the caller may see: their own, or one they are entitled to decide on. */
   async get(who: Principal, id: string): Promise<RequestRecord> {
     const request = await this.deps.store.getRequest(id);
-    if (!request || !this.canView(who, request))
+    if (!request || !canSee(this.deps.policy, who, request))
       throw new ControllerError("KH_NOT_FOUND", `no request "${id}"`);
     return request;
   }
@@ -391,7 +391,7 @@ export class RequestService {
     return listVisible(
       query.limit,
       (before) => this.deps.store.listRequests({ status: query.status, limit: query.limit, before }),
-      (record) => this.canView(who, record),
+      (record) => canSee(this.deps.policy, who, record),
     );
   }
 
@@ -488,10 +488,6 @@ export class RequestService {
       { id, from: "dispatched", to: "failed", at: this.deps.now(), set: { error: { code, message } } },
       [{ actor: this.actor, event: "request.failed", requestId: id, details: { code, message } }],
     );
-  }
-
-  private canView(who: Principal, request: RequestRecord): boolean {
-    return canSee(this.deps.policy, who, request);
   }
 
   /** The shared checks of approve and deny, in the order that tells the caller the most useful thing. */
