@@ -5,15 +5,23 @@
  * server that checks an Ed25519 signature per request); and the agent's idle RSS against a bare
  * node:http server (goal ≤ 1.5×).
  */
-import { generateKeyPairSync, type KeyObject, randomBytes, sign } from "node:crypto";
+import { generateKeyPairSync } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import autocannon from "autocannon";
 import { exportJWK } from "jose";
-import { REQUEST_ALG, REQUEST_TYP } from "../agent/protocol.js";
-import { type BenchResult, isListening, KEYHOLE_BIN, ROOT, rssOf, type Started, startNode } from "./lib.js";
+import {
+  type BenchResult,
+  isListening,
+  KEYHOLE_BIN,
+  processInfoEnvelope,
+  ROOT,
+  rssOf,
+  type Started,
+  startNode,
+} from "./lib.js";
 
 const AGENT_ID = "bench/shop/shop-0";
 /** V8's memory reducer shrinks the heap after ~8 s of low allocation; both processes get this long. */
@@ -58,36 +66,6 @@ function cpuSecondsOf(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-function signedEnvelopes(count: number, kid: string, key: KeyObject): string[] {
-  const out: string[] = [];
-  const header = Buffer.from(JSON.stringify({ alg: REQUEST_ALG, typ: REQUEST_TYP, kid })).toString(
-    "base64url",
-  );
-  const now = Math.floor(Date.now() / 1000);
-  for (let i = 0; i < count; i++) {
-    const claims = {
-      iss: "keyhole-controller",
-      sub: "svc:bench",
-      aud: AGENT_ID,
-      env: "staging",
-      iat: now,
-      exp: now + 300,
-      jti: randomBytes(16).toString("base64url"),
-      action: "process-info",
-      params: {},
-      reason: "bench: throughput",
-      approvals: [],
-      output: { mode: "inline" },
-    };
-    // node:crypto directly (what the controller's signEnvelope does, byte for byte what jose's
-    // CompactSign produces): a hundred thousand envelopes in seconds, not minutes.
-    const payload = Buffer.from(JSON.stringify(claims)).toString("base64url");
-    const signature = sign(null, Buffer.from(`${header}.${payload}`), key).toString("base64url");
-    out.push(`${header}.${payload}.${signature}`);
-  }
-  return out;
 }
 
 function cycle(items: readonly string[]): () => string {
@@ -163,7 +141,9 @@ export async function benchAgentHttp(seconds = 8): Promise<BenchResult[]> {
 
     // Enough distinct envelopes for each signed run (each reads the pool from its start): the
     // verify-only server has passed 4,000 req/s on a quiet machine, so room for 12,000.
-    const envelopes = signedEnvelopes(Math.ceil(12_000 * (seconds + 2)), "bench", privateKey);
+    const envelopes = Array.from({ length: Math.ceil(12_000 * (seconds + 2)) }, () =>
+      processInfoEnvelope({ kid: "bench", key: privateKey }, { aud: AGENT_ID, ttlSeconds: 300 }),
+    );
     const verifyOnly = await startNode([`${ROOT}dist/bench/verify-only-server.js`, jwks], isListening);
     const verifyLoad = await measure(
       verifyOnly,

@@ -1,9 +1,11 @@
 /** Shared bench plumbing: timing, medians, result lines, and starting real processes. */
 import { type ChildProcess, spawn } from "node:child_process";
+import { type KeyObject, randomBytes, sign } from "node:crypto";
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { REQUEST_ALG, REQUEST_TYP } from "../agent/protocol.js";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const KEYHOLE_BIN = `${ROOT}bin/keyhole.js`;
@@ -86,3 +88,31 @@ export async function startNode(
 }
 
 export const isListening = (line: Record<string, unknown>) => line.msg === "listening" || line.ready === true;
+
+/**
+ * A signed `process-info` envelope for agent `aud` (unique jti, valid `ttlSeconds`), signed with
+ * node:crypto directly: byte for byte what the controller's signEnvelope and jose's CompactSign
+ * produce, fast enough to sign a hundred thousand in seconds.
+ */
+export function processInfoEnvelope(
+  signer: { readonly kid: string; readonly key: KeyObject },
+  options: { readonly aud: string; readonly ttlSeconds: number },
+): string {
+  const now = Math.floor(Date.now() / 1000);
+  const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString("base64url");
+  const input = `${b64({ alg: REQUEST_ALG, typ: REQUEST_TYP, kid: signer.kid })}.${b64({
+    iss: "keyhole-controller",
+    sub: "svc:bench",
+    aud: options.aud,
+    env: "staging",
+    iat: now,
+    exp: now + options.ttlSeconds,
+    jti: randomBytes(16).toString("base64url"),
+    action: "process-info",
+    params: {},
+    reason: "bench",
+    approvals: [],
+    output: { mode: "inline" },
+  })}`;
+  return `${input}.${sign(null, Buffer.from(input), signer.key).toString("base64url")}`;
+}

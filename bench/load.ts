@@ -14,7 +14,7 @@
  * generously bounded version of 3 in `npm test`.
  */
 import { execFileSync } from "node:child_process";
-import { createPrivateKey, type KeyObject, randomBytes, sign } from "node:crypto";
+import { createPrivateKey, type KeyObject } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { tmpdir } from "node:os";
@@ -22,10 +22,17 @@ import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
-import { REQUEST_ALG, REQUEST_TYP } from "../agent/protocol.js";
 import { issueToken } from "../controller/identity/cli.js";
 import { openStore } from "../controller/store/open-store.js";
-import { type BenchResult, isListening, median, rssOf, type Started, startNode } from "./lib.js";
+import {
+  type BenchResult,
+  isListening,
+  median,
+  processInfoEnvelope,
+  rssOf,
+  type Started,
+  startNode,
+} from "./lib.js";
 
 /** The repository root, whether this runs built (dist/bench/) or from source (tests). */
 const HERE = fileURLToPath(new URL(".", import.meta.url));
@@ -105,24 +112,8 @@ const TTL_SECONDS = 20;
 const warmUpFor = (seconds: number) => Math.min(TTL_SECONDS + 5, seconds / 2);
 
 /** A fresh envelope (unique jti, a TTL of TTL_SECONDS). */
-export function envelope(stack: Pick<Stack, "kid" | "key">, action = "process-info"): string {
-  const now = Math.floor(Date.now() / 1000);
-  const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString("base64url");
-  const input = `${b64({ alg: REQUEST_ALG, typ: REQUEST_TYP, kid: stack.kid })}.${b64({
-    iss: "keyhole-controller",
-    sub: "svc:load",
-    aud: AGENT_ID,
-    env: "staging",
-    iat: now,
-    exp: now + TTL_SECONDS,
-    jti: randomBytes(16).toString("base64url"),
-    action,
-    params: {},
-    reason: "load test",
-    approvals: [],
-    output: { mode: "inline" },
-  })}`;
-  return `${input}.${sign(null, Buffer.from(input), stack.key).toString("base64url")}`;
+export function envelope(stack: Pick<Stack, "kid" | "key">): string {
+  return processInfoEnvelope(stack, { aud: AGENT_ID, ttlSeconds: TTL_SECONDS });
 }
 
 interface LoadOutcome {
