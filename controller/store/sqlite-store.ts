@@ -209,8 +209,8 @@ export class SqliteStore implements Store {
     });
   }
 
-  private insertRequest(request: NewRequest, set?: TransitionFields): void {
-    const { sql, values } = requestInsert(request, set, SQLITE_PARAMS);
+  private insertRequest(request: NewRequest): void {
+    const { sql, values } = requestInsert(request, undefined, SQLITE_PARAMS);
     this.sql(sql).run(...values);
   }
 
