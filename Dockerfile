@@ -15,6 +15,8 @@ RUN apt-get update \
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY bin ./bin
+COPY protocol ./protocol
+COPY common ./common
 COPY agent ./agent
 COPY controller ./controller
 COPY cli ./cli

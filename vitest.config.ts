@@ -9,7 +9,7 @@ export default defineConfig({
     pool: "forks",
     coverage: {
       provider: "v8",
-      include: ["agent/**", "controller/**", "cli/**"],
+      include: ["protocol/**", "common/**", "agent/**", "controller/**", "cli/**"],
       reporter: ["text-summary"],
     },
   },

@@ -9,22 +9,22 @@ import Fastify, {
   type FastifyReply,
   LogController,
 } from "fastify";
-import type { ActionDefinition } from "./actions/types.js";
-import type { AgentConfig } from "./config.js";
-import { AgentError } from "./errors.js";
-import { httpServerOptions } from "./http-limits.js";
 import {
   type InlineResult,
   MASKED_TRAILER,
   REQUEST_CONTENT_TYPE,
   REQUESTS_PATH,
   type S3UploadResult,
-} from "./protocol.js";
+} from "../protocol/request.js";
+import type { ActionDefinition } from "./actions/types.js";
+import { uploadPresigned } from "./bundle/s3-presigned.js";
+import type { AgentConfig } from "./config.js";
+import { AgentError } from "./errors.js";
+import { httpServerOptions } from "./http-limits.js";
+import { resolveTarget } from "./proc/resolve.js";
 import type { Redactor } from "./redact/index.js";
 import { ReplayCache } from "./replay-cache.js";
 import { ActionRunner, RunningStream } from "./run-action.js";
-import { uploadPresigned } from "./sinks/s3-presigned.js";
-import { resolveTarget } from "./target/resolve.js";
 import type { AgentTelemetry } from "./telemetry/index.js";
 import type { TrustedKeys } from "./trusted-keys.js";
 import { verifyEnvelope } from "./verify.js";

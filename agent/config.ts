@@ -5,9 +5,9 @@
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
-import { labelsSchema } from "./fleet-protocol.js";
+import { labelsSchema } from "../protocol/fleet.js";
+import { DEFAULT_MAX_TTL_SECONDS } from "../protocol/request.js";
 import { DEFAULT_HTTP_LIMITS } from "./http-limits.js";
-import { DEFAULT_MAX_TTL_SECONDS } from "./protocol.js";
 
 /** Options as the CLI hands them over; every one may instead come from `KEYHOLE_<FLAG>`. */
 export interface AgentCliOptions {

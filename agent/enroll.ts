@@ -16,7 +16,7 @@ import {
   enrollResponseSchema,
   HEARTBEAT_PATH,
   heartbeatResponseSchema,
-} from "./fleet-protocol.js";
+} from "../protocol/fleet.js";
 
 export interface EnrollmentOptions {
   /** The controller's base URL. */

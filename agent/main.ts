@@ -10,8 +10,8 @@ import { ACTIONS } from "./actions/index.js";
 import { buildApp } from "./app.js";
 import { type AgentCliOptions, type AgentConfig, loadAgentConfig } from "./config.js";
 import { type Enrollment, EnrollmentRefused, startEnrollment } from "./enroll.js";
-import { closeLeftoverInspectors, inspectorMarkers } from "./inspector/open-markers.js";
 import { createRedactor } from "./redact/index.js";
+import { closeLeftoverInspectors, inspectorMarkers } from "./runtimes/node/open-markers.js";
 import { startAgentTelemetry } from "./telemetry/index.js";
 import { loadTrustedKeys } from "./trusted-keys.js";
 

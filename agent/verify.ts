@@ -10,15 +10,15 @@
  */
 import { verify as verifySignature } from "node:crypto";
 import type { z } from "zod";
-import type { ActionDefinition } from "./actions/types.js";
-import { AgentError } from "./errors.js";
 import {
   claimsSchema,
   MAX_CLOCK_SKEW_SECONDS,
   REQUEST_ALG,
   REQUEST_TYP,
   type RequestClaims,
-} from "./protocol.js";
+} from "../protocol/request.js";
+import type { ActionDefinition } from "./actions/types.js";
+import { AgentError } from "./errors.js";
 import type { ReplayCache } from "./replay-cache.js";
 import type { TrustedKeys } from "./trusted-keys.js";
 

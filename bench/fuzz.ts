@@ -25,7 +25,6 @@ import { ACTIONS } from "../agent/actions/index.js";
 import type { ActionDefinition } from "../agent/actions/types.js";
 import { buildApp as buildAgentApp } from "../agent/app.js";
 import { loadAgentConfig } from "../agent/config.js";
-import { REQUEST_ALG, REQUEST_TYP } from "../agent/protocol.js";
 import { createRedactor } from "../agent/redact/index.js";
 import { loadTrustedKeys, parseTrustedKeys } from "../agent/trusted-keys.js";
 import { findBrokenLink } from "../controller/audit/chain.js";
@@ -33,6 +32,7 @@ import { loadControllerConfig } from "../controller/config.js";
 import { issueToken } from "../controller/identity/cli.js";
 import { loadEnvironmentKeys } from "../controller/keys.js";
 import { type ControllerRuntime, createController } from "../controller/runtime.js";
+import { REQUEST_ALG, REQUEST_TYP } from "../protocol/request.js";
 import type { BenchResult } from "./lib.js";
 
 export interface FuzzStats {

@@ -19,10 +19,10 @@ import pino from "pino";
 import WebSocket from "ws";
 import { createHeapSnapshotAction } from "../agent/actions/heap-snapshot.js";
 import type { ActionDefinition } from "../agent/actions/types.js";
-import { fetchInspectorTargets } from "../agent/inspector/inspector-http.js";
-import { pollUntil } from "../agent/inspector/wait.js";
 import { createRedactor } from "../agent/redact/index.js";
 import { ActionRunner, RunningStream } from "../agent/run-action.js";
+import { fetchInspectorTargets } from "../agent/runtimes/node/inspector-http.js";
+import { pollUntil } from "../agent/runtimes/node/wait.js";
 import { type BenchResult, median, ROOT, type Started, startNode } from "./lib.js";
 
 const FIXTURE = `${ROOT}test/fixtures/inspector/heap-workload.mjs`;

@@ -5,7 +5,7 @@ import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { REQUEST_ALG, REQUEST_TYP } from "../agent/protocol.js";
+import { REQUEST_ALG, REQUEST_TYP } from "../protocol/request.js";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const KEYHOLE_BIN = `${ROOT}bin/keyhole.js`;

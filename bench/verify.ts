@@ -6,10 +6,10 @@
 import { generateKeyPairSync, verify } from "node:crypto";
 import { CompactSign, exportJWK } from "jose";
 import { ACTIONS } from "../agent/actions/index.js";
-import { REQUEST_ALG, REQUEST_TYP } from "../agent/protocol.js";
 import { ReplayCache } from "../agent/replay-cache.js";
 import { parseTrustedKeys } from "../agent/trusted-keys.js";
 import { verifyEnvelope } from "../agent/verify.js";
+import { REQUEST_ALG, REQUEST_TYP } from "../protocol/request.js";
 import { type BenchResult, median } from "./lib.js";
 
 export async function benchVerify(n = 4000, rounds = 5): Promise<BenchResult> {

@@ -9,7 +9,7 @@ import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { calculateJwkThumbprint, exportJWK, type JWK } from "jose";
-import { REQUEST_ALG } from "../agent/protocol.js";
+import { REQUEST_ALG } from "../protocol/request.js";
 import { ConfigError } from "./errors.js";
 import { environmentNameSchema } from "./policy/schema.js";
 

@@ -9,13 +9,12 @@ import { PassThrough } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
 import tar from "tar-stream";
-import { z } from "zod";
+import { BUNDLE_ACTION, type BundleParams, bundleParams } from "../../protocol/actions.js";
 import { type Spooled, spool } from "../bundle/spool.js";
 import { AgentError } from "../errors.js";
 import { type ActionContext, type ActionDefinition, defineAction, StreamedResult } from "./types.js";
 
-export const BUNDLE_ACTION = "bundle";
-const MAX_ENTRIES = 8;
+export { BUNDLE_ACTION };
 
 /** One entry of `manifest.json`. */
 export interface ManifestEntry {
@@ -40,46 +39,33 @@ const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex")
 export function createBundleAction(registry: ReadonlyMap<string, ActionDefinition>) {
   if (registry.has(BUNDLE_ACTION))
     throw new Error("a bundle cannot contain bundles: pass the single actions");
-  const params = z
-    .strictObject({
-      actions: z
-        .array(
-          z.strictObject({
-            action: z.string().min(1).max(64),
-            params: z.record(z.string(), z.unknown()).default({}),
-          }),
-        )
-        .min(1)
-        .max(MAX_ENTRIES),
-      gzip: z.boolean().default(false),
-    })
-    .superRefine((value, issues) => {
-      value.actions.forEach((entry, index) => {
-        const action = registry.get(entry.action);
-        if (!action) {
-          issues.addIssue({
-            code: "custom",
-            path: ["actions", index, "action"],
-            message: `unknown action ${entry.action}`,
-          });
-          return;
-        }
-        const parsed = action.params.safeParse(entry.params);
-        if (!parsed.success) {
-          const first = parsed.error.issues[0];
-          issues.addIssue({
-            code: "custom",
-            path: ["actions", index, "params", ...(first?.path ?? [])].map((p) =>
-              typeof p === "symbol" ? String(p) : p,
-            ),
-            message: first?.message ?? "invalid params",
-          });
-        }
-      });
+  const params = bundleParams.superRefine((value, issues) => {
+    value.actions.forEach((entry, index) => {
+      const action = registry.get(entry.action);
+      if (!action) {
+        issues.addIssue({
+          code: "custom",
+          path: ["actions", index, "action"],
+          message: `unknown action ${entry.action}`,
+        });
+        return;
+      }
+      const parsed = action.params.safeParse(entry.params);
+      if (!parsed.success) {
+        const first = parsed.error.issues[0];
+        issues.addIssue({
+          code: "custom",
+          path: ["actions", index, "params", ...(first?.path ?? [])].map((p) =>
+            typeof p === "symbol" ? String(p) : p,
+          ),
+          message: first?.message ?? "invalid params",
+        });
+      }
     });
+  });
 
   /** Checks every entry before anything runs: enabled here, params valid. */
-  function plan(entries: z.output<typeof params>["actions"], ctx: ActionContext): Planned[] {
+  function plan(entries: BundleParams["actions"], ctx: ActionContext): Planned[] {
     return entries.map((entry) => {
       if (!ctx.enabledActions?.has(entry.action)) {
         throw new AgentError(

@@ -5,12 +5,12 @@
  * Function names are code, not secrets; script URLs go through the masker (one may carry a token).
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { z } from "zod";
+import { cpuProfileParams } from "../../protocol/actions.js";
 import { AgentError } from "../errors.js";
-import type { InspectorOptions } from "../inspector/session.js";
-import { withInspector } from "../inspector/session.js";
-import { inspectorLocks, type TargetLocks } from "../inspector/target-locks.js";
-import { raceAbort } from "../inspector/wait.js";
+import type { InspectorOptions } from "../runtimes/node/session.js";
+import { withInspector } from "../runtimes/node/session.js";
+import { inspectorLocks, type TargetLocks } from "../runtimes/node/target-locks.js";
+import { raceAbort } from "../runtimes/node/wait.js";
 import { learnTargetSecrets } from "./env.js";
 import { defineAction } from "./types.js";
 
@@ -38,7 +38,7 @@ export function createCpuProfileAction(options: { locks?: TargetLocks; inspector
   return defineAction({
     name: "cpu-profile",
     description: "A .cpuprofile of a Node target over the given number of seconds.",
-    params: z.strictObject({ seconds: z.number().int().min(1).max(60) }),
+    params: cpuProfileParams,
     outputs: ["inline"],
     limits: { timeoutMs: 90_000, maxConcurrency: 2, maxOutputBytes: 64 * 1024 * 1024 },
     async run(params, ctx): Promise<CpuProfile> {

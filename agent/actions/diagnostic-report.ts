@@ -3,13 +3,13 @@
  * obtained through the inspector by an expression the agent owns, then masked (environment,
  * command line, and every other string as text).
  */
-import { z } from "zod";
+import { diagnosticReportParams } from "../../protocol/actions.js";
 import { AgentError } from "../errors.js";
-import { maskDiagnosticReport } from "../inspector/mask-report.js";
-import type { InspectorOptions } from "../inspector/session.js";
-import { withInspector } from "../inspector/session.js";
-import { inspectorLocks, type TargetLocks } from "../inspector/target-locks.js";
-import { raceAbort } from "../inspector/wait.js";
+import { maskDiagnosticReport } from "../runtimes/node/mask-report.js";
+import type { InspectorOptions } from "../runtimes/node/session.js";
+import { withInspector } from "../runtimes/node/session.js";
+import { inspectorLocks, type TargetLocks } from "../runtimes/node/target-locks.js";
+import { raceAbort } from "../runtimes/node/wait.js";
 import { learnTargetSecrets } from "./env.js";
 import { defineAction } from "./types.js";
 
@@ -32,7 +32,7 @@ export function createDiagnosticReportAction(
   return defineAction({
     name: "diagnostic-report",
     description: "Node's diagnostic report of the target, masked.",
-    params: z.strictObject({}),
+    params: diagnosticReportParams,
     outputs: ["inline"],
     limits: { timeoutMs: 30_000, maxConcurrency: 2, maxOutputBytes: 16 * 1024 * 1024 },
     async run(_params, ctx): Promise<Record<string, unknown>> {

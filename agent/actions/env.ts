@@ -2,9 +2,9 @@
  * `env`: every variable the target was started with: names in clear, values masked inside the
  * pod, and a keyed fingerprint of each masked value so two pods can be compared without seeing it.
  */
-import { z } from "zod";
-import { readEnviron } from "../target/environ.js";
-import { readStat } from "../target/process-stat.js";
+import { envParams } from "../../protocol/actions.js";
+import { readEnviron } from "../proc/environ.js";
+import { readStat } from "../proc/process-stat.js";
 import { type ActionContext, defineAction } from "./types.js";
 
 /** One variable as it leaves the pod. */
@@ -66,7 +66,7 @@ export const envAction = defineAction({
   name: "env",
   description:
     "Every environment variable of the target: names, masked values, fingerprints of masked values.",
-  params: z.strictObject({}),
+  params: envParams,
   outputs: ["inline"],
   limits: {
     timeoutMs: 5_000,

@@ -7,15 +7,15 @@
  * the used heap and the pod's cgroup, then `HeapProfiler.takeHeapSnapshot`. The session and lock
  * are released when the stream ends or is destroyed, whatever the reason.
  */
-import { z } from "zod";
+import { heapSnapshotParams } from "../../protocol/actions.js";
 import { AgentError } from "../errors.js";
-import { JsonStringMasker } from "../inspector/json-string-masker.js";
-import { type InspectorOptions, InspectorSession } from "../inspector/session.js";
-import { SnapshotStream } from "../inspector/snapshot-stream.js";
-import { inspectorLocks, type TargetLocks } from "../inspector/target-locks.js";
-import { raceAbort } from "../inspector/wait.js";
+import { assertSnapshotHeadroom } from "../proc/memory-guard.js";
 import { WITHHELD_MARKER } from "../redact/index.js";
-import { assertSnapshotHeadroom } from "../target/memory-guard.js";
+import { JsonStringMasker } from "../runtimes/node/json-string-masker.js";
+import { type InspectorOptions, InspectorSession } from "../runtimes/node/session.js";
+import { SnapshotStream } from "../runtimes/node/snapshot-stream.js";
+import { inspectorLocks, type TargetLocks } from "../runtimes/node/target-locks.js";
+import { raceAbort } from "../runtimes/node/wait.js";
 import { learnTargetSecrets } from "./env.js";
 import { defineAction, StreamedResult } from "./types.js";
 
@@ -64,7 +64,7 @@ export function createHeapSnapshotAction(options: HeapSnapshotOptions = {}) {
   return defineAction({
     name: "heap-snapshot",
     description: "A V8 heap snapshot of a Node target, streamed, its strings masked unless redact is false.",
-    params: z.strictObject({ redact: z.boolean().default(true) }),
+    params: heapSnapshotParams,
     outputs: ["stream"],
     limits: {
       // Until the last byte: a snapshot of a multi-GB heap takes minutes.

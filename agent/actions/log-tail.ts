@@ -3,22 +3,18 @@
  *
  * The file is read backwards from the size it had when opened, a chunk at a time, until enough
  * lines qualify, so a 1 GB log answers as fast as a 1 MB one. Filters, in order, per line:
- * `since` (leading timestamp, continuation lines inherit: see target/since-filter.ts), then
+ * `since` (leading timestamp, continuation lines inherit: see proc/since-filter.ts), then
  * masking, then `contains`. `contains` is a literal substring (never a regular expression from a
  * request) matched only against the text outside masks, so it can neither find nor probe a
  * secret one character at a time.
  */
-import { z } from "zod";
+import { type LogTailParams, logTailParams } from "../../protocol/actions.js";
 import { AgentError } from "../errors.js";
+import { openLogFile } from "../proc/log-file.js";
+import { BackwardLineReader, type BackwardReadOptions, type RawLine } from "../proc/read-backwards.js";
+import { SinceFilter } from "../proc/since-filter.js";
 import { MARKER_PATTERN, type Redactor } from "../redact/index.js";
-import { openLogFile } from "../target/log-file.js";
-import { parseIsoTimestamp } from "../target/log-timestamp.js";
-import { BackwardLineReader, type BackwardReadOptions, type RawLine } from "../target/read-backwards.js";
-import { SinceFilter } from "../target/since-filter.js";
 import { type ActionContext, defineAction } from "./types.js";
-
-/** The largest `lines` a request may ask for. */
-export const MAX_LINES = 10_000;
 
 /** Room for 10,000 lines of 1 KiB after JSON escaping and mask markers, plus the envelope. */
 const MAX_OUTPUT_BYTES = 24 * 1024 * 1024;
@@ -28,37 +24,7 @@ const MAX_OUTPUT_BYTES = 24 * 1024 * 1024;
  */
 const MAX_GATHERED_CHARS = 20 * 1024 * 1024;
 
-const sinceSchema = z
-  .string()
-  .max(64)
-  .transform((value, ctx) => {
-    const millis = parseIsoTimestamp(value);
-    if (millis === undefined) {
-      ctx.issues.push({
-        code: "custom",
-        input: value,
-        message: "must be an ISO-8601 date-time such as 2024-05-01T12:00:00Z (no zone means UTC)",
-      });
-      return z.NEVER;
-    }
-    return millis;
-  });
-
-export const logTailParams = z.strictObject({
-  // Not min(1): an empty path is a path refusal (KH_PATH_DENIED), checked with the others.
-  file: z.string().max(4096),
-  lines: z.number().int().min(1).max(MAX_LINES).default(100),
-  since: sinceSchema.optional(),
-  // Line breaks and NUL could only match across a masked span or never; refusing them keeps
-  // "matches the text outside masks" exact.
-  contains: z
-    .string()
-    .min(1)
-    .max(1024)
-    .regex(/^[^\0\r\n\u2028\u2029]+$/, "must be one line of text")
-    .optional(),
-});
-export type LogTailParams = z.output<typeof logTailParams>;
+export { type LogTailParams, logTailParams };
 
 /** The result of `log-tail`. */
 export interface LogTailResult {

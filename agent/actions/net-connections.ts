@@ -3,9 +3,9 @@
  * and state, from its network namespace's tables joined with its own descriptors. Addresses and
  * ports are not secrets, so nothing is masked.
  */
-import { z } from "zod";
-import { readTcpSockets } from "../target/tcp-sockets.js";
-import type { TcpSocket } from "../target/tcp-table.js";
+import { netConnectionsParams } from "../../protocol/actions.js";
+import { readTcpSockets } from "../proc/tcp-sockets.js";
+import type { TcpSocket } from "../proc/tcp-table.js";
 import { defineAction } from "./types.js";
 
 /**
@@ -46,7 +46,7 @@ export function compareSockets(a: TcpSocket, b: TcpSocket): number {
 export const netConnectionsAction = defineAction({
   name: "net-connections",
   description: "The target's TCP sockets (IPv4 and IPv6) with local/remote address and state.",
-  params: z.strictObject({}),
+  params: netConnectionsParams,
   outputs: ["inline"],
   limits: {
     timeoutMs: 5_000,

@@ -4,9 +4,9 @@
  * it is the action operators and health tooling call most. V8 heap statistics of Node targets
  * need the inspector and come with it.
  */
-import { z } from "zod";
-import { type CgroupMemory, readCgroupMemory } from "../target/cgroup-memory.js";
-import { readProcessFacts } from "../target/process-facts.js";
+import { processInfoParams } from "../../protocol/actions.js";
+import { type CgroupMemory, readCgroupMemory } from "../proc/cgroup-memory.js";
+import { readProcessFacts } from "../proc/process-facts.js";
 import { learnTargetSecrets } from "./env.js";
 import { defineAction } from "./types.js";
 
@@ -25,7 +25,7 @@ export interface ProcessInfoResult {
 export const processInfoAction = defineAction({
   name: "process-info",
   description: "Pid, masked command line, uptime, RSS, threads, open fds and cgroup memory of the target.",
-  params: z.strictObject({}),
+  params: processInfoParams,
   outputs: ["inline"],
   limits: {
     timeoutMs: 5_000,

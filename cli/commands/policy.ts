@@ -88,7 +88,7 @@ export function registerPolicyCommands(program: Command, env: NodeJS.ProcessEnv)
     .option("--json", "print JSON")
     .action(async (opts) => {
       const { explain, renderExplanation } = await import("../../controller/policy/explain.js");
-      const { subjectSchema } = await import("../../agent/protocol.js");
+      const { subjectSchema } = await import("../../protocol/request.js");
       if (!subjectSchema.safeParse(opts.subject).success)
         throw usageError("--subject must be user:<email> or svc:<name>");
       const groups = splitGroups(opts.groups);

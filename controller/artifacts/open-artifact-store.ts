@@ -1,5 +1,5 @@
 /** Chooses the artifact store for the configuration: the local folder, or S3 when a bucket is set. */
-import { isLoopbackHost } from "../../agent/inspector/loopback.js";
+import { isLoopbackHost } from "../../common/loopback.js";
 import type { ArtifactStoreConfig } from "../config.js";
 import { openLocalArtifactStore } from "./local-store.js";
 import { openS3ArtifactStore } from "./s3-store.js";

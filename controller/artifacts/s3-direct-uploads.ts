@@ -31,7 +31,7 @@ export function planParts(maxBytes: number, partSizeBytes: number): { partSize: 
   return { partSize, parts: Math.max(1, Math.ceil(maxBytes / partSize)) };
 }
 
-/** Splits a presigned part URL into the shared base and its own signature (see agent/protocol.ts). */
+/** Splits a presigned part URL into the shared base and its own signature (see protocol/request.ts). */
 export function splitPresignedUrl(url: string, partNumber: number): { base: string; signature: string } {
   const q = url.indexOf("?");
   let signature = "";

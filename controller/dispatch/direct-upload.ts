@@ -10,7 +10,7 @@
  * snapshot would double the transfer for a check the agent's signed request already anchors.
  */
 import { createHash } from "node:crypto";
-import { type S3UploadResult, s3UploadResultSchema } from "../../agent/protocol.js";
+import { type S3UploadResult, s3UploadResultSchema } from "../../protocol/request.js";
 import type { ArtifactStore, DirectUpload } from "../artifacts/types.js";
 import { ArtifactStoreError } from "../artifacts/types.js";
 import type { SendOutcome } from "./send-envelope.js";

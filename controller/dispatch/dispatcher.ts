@@ -5,7 +5,7 @@
  */
 import { createHash, randomUUID } from "node:crypto";
 import type { FastifyBaseLogger } from "fastify";
-import { maskCountsSchema, type Output, type WireMaskCounts } from "../../agent/protocol.js";
+import { maskCountsSchema, type Output, type WireMaskCounts } from "../../protocol/request.js";
 import type { ArtifactStore, DirectUpload } from "../artifacts/types.js";
 import { canonicalJson } from "../audit/canonical-json.js";
 import type { Inventory, InventoryAgent } from "../inventory/load-inventory.js";

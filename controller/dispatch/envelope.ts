@@ -10,7 +10,7 @@ import {
   REQUEST_ALG,
   REQUEST_TYP,
   type RequestClaims,
-} from "../../agent/protocol.js";
+} from "../../protocol/request.js";
 import type { SigningKey } from "../keys.js";
 import type { RequestRecord } from "../store/types.js";
 

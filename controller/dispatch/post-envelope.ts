@@ -7,7 +7,7 @@
  */
 import { type ClientRequest, request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
-import { REQUEST_CONTENT_TYPE, REQUESTS_PATH } from "../../agent/protocol.js";
+import { REQUEST_CONTENT_TYPE, REQUESTS_PATH } from "../../protocol/request.js";
 
 export interface Posted {
   readonly url: URL;

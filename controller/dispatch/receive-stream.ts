@@ -12,7 +12,7 @@ import {
   maskCountsSchema,
   SHA256_TRAILER,
   type WireMaskCounts,
-} from "../../agent/protocol.js";
+} from "../../protocol/request.js";
 import type { ArtifactWrite, StoredObject } from "../artifacts/types.js";
 import { ArtifactStoreError } from "../artifacts/types.js";
 import { postEnvelope } from "./post-envelope.js";

@@ -3,7 +3,7 @@
  * end becomes an outcome with a stable code, which the request records.
  */
 import type { IncomingMessage } from "node:http";
-import { errorBodySchema } from "../../agent/protocol.js";
+import { errorBodySchema } from "../../protocol/request.js";
 import { agentTimeout, postEnvelope, unreachable } from "./post-envelope.js";
 
 export type SendOutcome =

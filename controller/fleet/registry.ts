@@ -9,7 +9,7 @@
  * is no target at all, not even by id.
  */
 import type { FastifyBaseLogger } from "fastify";
-import type { EnrollRequest } from "../../agent/fleet-protocol.js";
+import type { EnrollRequest } from "../../protocol/fleet.js";
 import type { AuditEntry } from "../audit/chain.js";
 import { ControllerError } from "../errors.js";
 import type { Inventory, InventoryAgent } from "../inventory/load-inventory.js";

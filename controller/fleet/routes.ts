@@ -5,8 +5,8 @@
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
-import { enrollRequestSchema, heartbeatRequestSchema } from "../../agent/fleet-protocol.js";
-import { MAX_REASON_LENGTH } from "../../agent/protocol.js";
+import { enrollRequestSchema, heartbeatRequestSchema } from "../../protocol/fleet.js";
+import { MAX_REASON_LENGTH } from "../../protocol/request.js";
 import { ControllerError } from "../errors.js";
 import { principalOf, requireBearer } from "../http/authenticate.js";
 import { emptyQuerySchema } from "../http/schemas.js";

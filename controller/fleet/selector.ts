@@ -4,7 +4,7 @@
  * quoting and cannot smuggle anything into a log line or a SQL statement.
  */
 
-import { LABEL_KEY_PATTERN, LABEL_VALUE_PATTERN } from "../../agent/fleet-protocol.js";
+import { LABEL_KEY_PATTERN, LABEL_VALUE_PATTERN } from "../../protocol/fleet.js";
 
 export type SelectorTerm =
   | { readonly key: string; readonly op: "=" | "!="; readonly value: string }

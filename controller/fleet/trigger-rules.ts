@@ -17,7 +17,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
-import { LABEL_KEY_PATTERN } from "../../agent/fleet-protocol.js";
+import { LABEL_KEY_PATTERN } from "../../protocol/fleet.js";
 import { parseDurationSeconds } from "../duration.js";
 import { ConfigError } from "../errors.js";
 import type { Policy } from "../policy/load-policy.js";

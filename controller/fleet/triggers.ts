@@ -10,7 +10,7 @@
 import { createHash } from "node:crypto";
 import type { FastifyBaseLogger } from "fastify";
 import { z } from "zod";
-import { MAX_REASON_LENGTH } from "../../agent/protocol.js";
+import { MAX_REASON_LENGTH } from "../../protocol/request.js";
 import { ControllerError } from "../errors.js";
 import type { Principal } from "../identity/principal.js";
 import type { Store } from "../store/types.js";

@@ -1,6 +1,6 @@
 /** The zod schemas of the governance routes: reviews and policy explanations. Strict like every route. */
 import { z } from "zod";
-import { MAX_REASON_LENGTH, subjectSchema } from "../../agent/protocol.js";
+import { MAX_REASON_LENGTH, subjectSchema } from "../../protocol/request.js";
 import { GROUP_NAME_PATTERN } from "../policy/schema.js";
 
 export const listReviewsQuerySchema = z.strictObject({

@@ -1,6 +1,6 @@
 /** The zod schemas of every route's input. Strict: an unknown field is refused, never ignored. */
 import { z } from "zod";
-import { MAX_REASON_LENGTH } from "../../agent/protocol.js";
+import { MAX_REASON_LENGTH } from "../../protocol/request.js";
 import { OUTPUT_MODES, REQUEST_STATUSES } from "../store/types.js";
 
 export const emptyQuerySchema = z.strictObject({});

@@ -8,10 +8,10 @@
  * for ever.
  */
 import {
-  httpServerOptions as agentHttpServerOptions,
+  httpServerOptions as commonHttpServerOptions,
   type HttpLayerCodes,
   type HttpLimits,
-} from "../../agent/http-limits.js";
+} from "../../common/http-limits.js";
 import { CONTROLLER_ERRORS } from "../errors.js";
 
 export type { HttpLimits };
@@ -34,7 +34,7 @@ const CONTROLLER_HTTP_CODES: HttpLayerCodes = {
   headersTooLarge: { code: "KH_HEADERS_TOO_LARGE", status: CONTROLLER_ERRORS.KH_HEADERS_TOO_LARGE.status },
 };
 
-/** The Fastify options that apply `limits` to the server it creates (the same code as the agent's). */
+/** The Fastify options that apply `limits` to the server it creates (the mechanism is common/http-limits.ts). */
 export function httpServerOptions(limits: HttpLimits) {
-  return agentHttpServerOptions(limits, CONTROLLER_HTTP_CODES);
+  return commonHttpServerOptions(limits, CONTROLLER_HTTP_CODES);
 }

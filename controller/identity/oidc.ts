@@ -7,7 +7,7 @@
  */
 import type { FastifyBaseLogger } from "fastify";
 import { createRemoteJWKSet, type JWTPayload, jwtVerify } from "jose";
-import { subjectSchema } from "../../agent/protocol.js";
+import { subjectSchema } from "../../protocol/request.js";
 import { GROUP_NAME_PATTERN } from "../policy/schema.js";
 import type { Authenticator, Principal } from "./principal.js";
 

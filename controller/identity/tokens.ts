@@ -5,7 +5,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { z } from "zod";
-import { subjectSchema } from "../../agent/protocol.js";
+import { subjectSchema } from "../../protocol/request.js";
 import { GROUP_NAME_PATTERN } from "../policy/schema.js";
 import type { Store, TokenRecord } from "../store/types.js";
 import type { Principal } from "./principal.js";

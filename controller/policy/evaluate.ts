@@ -2,7 +2,7 @@
  * Policy decisions: deny unless a binding allows the subject the action in the environment.
  * Pure functions of the policy model, so `keyhole policy explain` can show the same reasoning.
  */
-import { privilegesOf, UNREDACTED_SUFFIX } from "../../agent/protocol.js";
+import { privilegesOf, UNREDACTED_SUFFIX } from "../../protocol/request.js";
 import type { Policy } from "./load-policy.js";
 
 /** Who is asking: the authenticated subject and the groups their credential carries. */

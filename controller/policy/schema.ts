@@ -3,7 +3,7 @@
  * silently ignored rule. Cross-references (roles, environments) are checked in load-policy.ts.
  */
 import { z } from "zod";
-import { subjectSchema } from "../../agent/protocol.js";
+import { subjectSchema } from "../../protocol/request.js";
 
 /** Environment names travel in the `env` claim (at most 63 characters), so they are DNS-label shaped. */
 export const environmentNameSchema = z

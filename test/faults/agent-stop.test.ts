@@ -3,7 +3,7 @@
  *
  * - SIGKILL mid-heap-snapshot: the target keeps running (its inspector is left open: nobody is
  *   left to close it), and the agent's next start closes that inspector, using the marker the
- *   killed agent wrote before its SIGUSR1 (agent/inspector/open-markers.ts);
+ *   killed agent wrote before its SIGUSR1 (agent/runtimes/node/open-markers.ts);
  * - SIGTERM: a request in flight finishes within the grace period (KEYHOLE_SHUTDOWN_GRACE_SECONDS)
  *   and is answered; one that cannot is cut at the deadline, its action aborted and the inspector
  *   closed, and the agent exits shortly after.
@@ -17,8 +17,8 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
-import { loopbackListeners } from "../../agent/inspector/listeners.js";
-import { pollUntil } from "../../agent/inspector/wait.js";
+import { loopbackListeners } from "../../agent/runtimes/node/listeners.js";
+import { pollUntil } from "../../agent/runtimes/node/wait.js";
 import { claimsFor, makeSigner, type TestSigner } from "../helpers/envelope.js";
 import { ensureStopped, type KeyholeProcess, startKeyhole } from "./processes.js";
 

@@ -4,8 +4,8 @@
  */
 import { generateKeyPairSync, type KeyObject, randomBytes } from "node:crypto";
 import { CompactSign, exportJWK } from "jose";
-import { REQUEST_ALG, REQUEST_TYP, type RequestClaims } from "../../agent/protocol.js";
 import { parseTrustedKeys, type TrustedKeys } from "../../agent/trusted-keys.js";
+import { REQUEST_ALG, REQUEST_TYP, type RequestClaims } from "../../protocol/request.js";
 
 export interface TestSigner {
   readonly kid: string;

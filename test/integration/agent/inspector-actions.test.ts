@@ -18,11 +18,11 @@ import { ACTIONS } from "../../../agent/actions/index.js";
 import type { ActionDefinition } from "../../../agent/actions/types.js";
 import { buildApp } from "../../../agent/app.js";
 import { loadAgentConfig } from "../../../agent/config.js";
-import { JsonStringMasker } from "../../../agent/inspector/json-string-masker.js";
-import { loopbackListeners } from "../../../agent/inspector/listeners.js";
-import { TargetLocks } from "../../../agent/inspector/target-locks.js";
-import { pollUntil } from "../../../agent/inspector/wait.js";
 import { createRedactor, WITHHELD_MARKER } from "../../../agent/redact/index.js";
+import { JsonStringMasker } from "../../../agent/runtimes/node/json-string-masker.js";
+import { loopbackListeners } from "../../../agent/runtimes/node/listeners.js";
+import { TargetLocks } from "../../../agent/runtimes/node/target-locks.js";
+import { pollUntil } from "../../../agent/runtimes/node/wait.js";
 import { claimsFor, makeSigner, type TestSigner } from "../../helpers/envelope.js";
 
 const AGENT_ID = "staging/shop/shop-0";

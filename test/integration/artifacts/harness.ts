@@ -17,10 +17,9 @@ import { createBundleAction } from "../../../agent/actions/bundle.js";
 import { ACTIONS } from "../../../agent/actions/index.js";
 import { type ActionDefinition, defineAction, StreamedResult } from "../../../agent/actions/types.js";
 import { buildApp } from "../../../agent/app.js";
+import { uploadPresigned } from "../../../agent/bundle/s3-presigned.js";
 import { loadAgentConfig } from "../../../agent/config.js";
-import { claimsSchema, type RequestClaims } from "../../../agent/protocol.js";
 import { createRedactor } from "../../../agent/redact/index.js";
-import { uploadPresigned } from "../../../agent/sinks/s3-presigned.js";
 import { parseTrustedKeys } from "../../../agent/trusted-keys.js";
 import { createS3Client } from "../../../controller/artifacts/s3-client.js";
 import { openS3ArtifactStore } from "../../../controller/artifacts/s3-store.js";
@@ -29,6 +28,7 @@ import { type ControllerOptions, loadControllerConfig } from "../../../controlle
 import { issueToken } from "../../../controller/identity/cli.js";
 import { loadEnvironmentKeys } from "../../../controller/keys.js";
 import { type ControllerRuntime, createController } from "../../../controller/runtime.js";
+import { claimsSchema, type RequestClaims } from "../../../protocol/request.js";
 import { S3RVER_CREDENTIALS, type TestS3 } from "../../helpers/s3rver.js";
 import { tempDir } from "../controller/helpers.js";
 

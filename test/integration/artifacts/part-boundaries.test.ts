@@ -9,11 +9,11 @@ import type { AddressInfo } from "node:net";
 import { Readable } from "node:stream";
 import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { S3Output } from "../../../agent/protocol.js";
-import { partBuffers, uploadPresigned } from "../../../agent/sinks/s3-presigned.js";
+import { partBuffers, uploadPresigned } from "../../../agent/bundle/s3-presigned.js";
 import { createS3Client } from "../../../controller/artifacts/s3-client.js";
 import { openS3ArtifactStore } from "../../../controller/artifacts/s3-store.js";
 import type { ArtifactStore } from "../../../controller/artifacts/types.js";
+import type { S3Output } from "../../../protocol/request.js";
 import { S3RVER_CREDENTIALS, startS3, type TestS3 } from "../../helpers/s3rver.js";
 import { sha256 } from "./harness.js";
 

@@ -5,8 +5,8 @@
 
 import { Readable } from "node:stream";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { S3Output } from "../../../agent/protocol.js";
-import { partUrl, uploadPresigned } from "../../../agent/sinks/s3-presigned.js";
+import { partUrl, uploadPresigned } from "../../../agent/bundle/s3-presigned.js";
+import type { S3Output } from "../../../protocol/request.js";
 import { startS3, type TestS3 } from "../../helpers/s3rver.js";
 import {
   type ArtifactHarness,

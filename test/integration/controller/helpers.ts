@@ -8,10 +8,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Fastify, { type FastifyInstance } from "fastify";
 import { compactVerify, createLocalJWKSet, decodeProtectedHeader } from "jose";
-import { claimsSchema, REQUEST_ALG, REQUEST_TYP, type RequestClaims } from "../../../agent/protocol.js";
 import { type ControllerOptions, loadControllerConfig } from "../../../controller/config.js";
 import { issueToken } from "../../../controller/identity/cli.js";
 import { type ControllerRuntime, createController } from "../../../controller/runtime.js";
+import { claimsSchema, REQUEST_ALG, REQUEST_TYP, type RequestClaims } from "../../../protocol/request.js";
 import { createTestSchema, type TestSchema } from "../../helpers/postgres.js";
 
 export const TEST_POLICY = `environments:

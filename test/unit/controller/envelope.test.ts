@@ -3,10 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CompactSign, compactVerify, createLocalJWKSet, decodeProtectedHeader } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { claimsSchema } from "../../../agent/protocol.js";
 import { buildClaims, signEnvelope } from "../../../controller/dispatch/envelope.js";
 import { loadEnvironmentKeys, type SigningKey } from "../../../controller/keys.js";
 import type { RequestRecord } from "../../../controller/store/types.js";
+import { claimsSchema } from "../../../protocol/request.js";
 
 const request: RequestRecord = {
   id: "r1",

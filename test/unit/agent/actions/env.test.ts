@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type EnvResult, envAction } from "../../../../agent/actions/env.js";
-import { FAKE_API_KEY, FAKE_DB_PASSWORD, startWorkload, type Workload } from "../target/workload-child.js";
+import { FAKE_API_KEY, FAKE_DB_PASSWORD, startWorkload, type Workload } from "../proc/workload-child.js";
 import { actionContext } from "./context.js";
 
 describe("env against a real workload", () => {

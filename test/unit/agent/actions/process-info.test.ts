@@ -7,7 +7,7 @@ import {
   startWorkload,
   WORKLOAD,
   type Workload,
-} from "../target/workload-child.js";
+} from "../proc/workload-child.js";
 import { actionContext } from "./context.js";
 
 describe("process-info against a real workload", () => {

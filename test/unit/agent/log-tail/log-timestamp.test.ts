@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { leadingTimestamp, parseIsoTimestamp } from "../../../../agent/target/log-timestamp.js";
+import { leadingTimestamp, parseIsoTimestamp } from "../../../../agent/proc/log-timestamp.js";
 
 const T = Date.parse("2024-05-01T12:00:00Z");
 

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { logTailParams, runLogTail } from "../../../../agent/actions/log-tail.js";
 import { AgentError } from "../../../../agent/errors.js";
-import { isInside } from "../../../../agent/target/log-file.js";
+import { isInside } from "../../../../agent/proc/log-file.js";
 import { type LogDirs, logCtx, makeLogDirs } from "./fixture.js";
 
 const OUTSIDE_SECRET = "outside-file-content-must-never-leave";

@@ -8,7 +8,7 @@ import {
   netConnectionsAction,
 } from "../../../../agent/actions/net-connections.js";
 import { AgentError } from "../../../../agent/errors.js";
-import { readTcpSockets } from "../../../../agent/target/tcp-sockets.js";
+import { readTcpSockets } from "../../../../agent/proc/tcp-sockets.js";
 import { startWorkload, type Workload } from "../../../helpers/workload.js";
 import { actionContext } from "../actions/context.js";
 

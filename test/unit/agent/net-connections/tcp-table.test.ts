@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { compareSockets } from "../../../../agent/actions/net-connections.js";
-import { decodeAddress, parseTcpTable } from "../../../../agent/target/tcp-table.js";
+import { decodeAddress, parseTcpTable } from "../../../../agent/proc/tcp-table.js";
 
 // Real lines as an x86-64 kernel prints them (host byte order: little-endian words).
 const TCP = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode

@@ -6,8 +6,8 @@
 import { createServer, type RequestListener, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { REQUEST_CONTENT_TYPE } from "../../../../agent/protocol.js";
 import { sendEnvelope } from "../../../../controller/dispatch/send-envelope.js";
+import { REQUEST_CONTENT_TYPE } from "../../../../protocol/request.js";
 
 let server: Server | undefined;
 afterEach(async () => {

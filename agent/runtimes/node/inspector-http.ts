@@ -4,7 +4,7 @@
  */
 import { request } from "node:http";
 import { z } from "zod";
-import { isLoopbackHost, isWildcardHost } from "./loopback.js";
+import { isLoopbackHost, isWildcardHost } from "../../../common/loopback.js";
 
 /** An inspector answers `/json/list` with a few hundred bytes; anything far larger is not one. */
 const MAX_LIST_BYTES = 64 * 1024;

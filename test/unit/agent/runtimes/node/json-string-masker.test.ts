@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { JsonStringMasker, MAX_STRING_UNITS } from "../../../../agent/inspector/json-string-masker.js";
+import { JsonStringMasker, MAX_STRING_UNITS } from "../../../../../agent/runtimes/node/json-string-masker.js";
 
 const upper = (v: string) => v.toUpperCase();
 

@@ -1,6 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
-import { parseProcCgroup, readCgroupMemory } from "../../../../agent/target/cgroup-memory.js";
+import { parseProcCgroup, readCgroupMemory } from "../../../../agent/proc/cgroup-memory.js";
 import { type FakeProc, makeFakeProc } from "./fake-proc.js";
 
 const FIXTURES = fileURLToPath(new URL("../../../fixtures/cgroup/", import.meta.url));

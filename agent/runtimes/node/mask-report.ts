@@ -3,7 +3,7 @@
  * names' rules, the command line argument by argument, and every other string as free text
  * (library paths, headers, a JavaScript stack, a URL with a token). Keys are kept.
  */
-import type { Redactor } from "../redact/index.js";
+import type { Redactor } from "../../redact/index.js";
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 

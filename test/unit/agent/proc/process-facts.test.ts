@@ -9,8 +9,8 @@ import {
   readUptimeSeconds,
   signalCaught,
   USER_HZ,
-} from "../../../../agent/target/process-facts.js";
-import { parseStat } from "../../../../agent/target/process-stat.js";
+} from "../../../../agent/proc/process-facts.js";
+import { parseStat } from "../../../../agent/proc/process-stat.js";
 import { makeFakeProc } from "./fake-proc.js";
 import { startWorkload, type Workload } from "./workload-child.js";
 

@@ -13,15 +13,15 @@
  * the pod.
  */
 import type { FastifyBaseLogger } from "fastify";
-import { AgentError } from "../errors.js";
-import { readEnviron } from "../target/environ.js";
-import { catchesSignal, readCmdline } from "../target/process-facts.js";
+import { isLoopbackHost } from "../../../common/loopback.js";
+import { AgentError } from "../../errors.js";
+import { readEnviron } from "../../proc/environ.js";
+import { catchesSignal, readCmdline } from "../../proc/process-facts.js";
 import { CdpClient } from "./cdp-client.js";
 import { requestInspectorClose } from "./close-inspector.js";
 import { inspectAddress } from "./inspect-port.js";
 import { debuggerUrl, fetchInspectorTargets, type InspectorTarget } from "./inspector-http.js";
 import { isListeningOn, type Listener, loopbackListeners } from "./listeners.js";
-import { isLoopbackHost } from "./loopback.js";
 import { type InspectorMarkers, inspectorMarkers, type MarkerHandle } from "./open-markers.js";
 import { pollUntil } from "./wait.js";
 

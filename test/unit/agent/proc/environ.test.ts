@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseEnviron, readEnviron } from "../../../../agent/target/environ.js";
+import { parseEnviron, readEnviron } from "../../../../agent/proc/environ.js";
 import { FAKE_API_KEY, FAKE_DATABASE_URL, startWorkload, type Workload } from "./workload-child.js";
 
 describe("readEnviron on a real child", () => {

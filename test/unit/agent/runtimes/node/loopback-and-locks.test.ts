@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { AgentError } from "../../../../agent/errors.js";
-import { debuggerUrl } from "../../../../agent/inspector/inspector-http.js";
-import { isLoopbackHost, loopbackDialAddress } from "../../../../agent/inspector/loopback.js";
-import { TargetLocks } from "../../../../agent/inspector/target-locks.js";
+import { AgentError } from "../../../../../agent/errors.js";
+import { debuggerUrl } from "../../../../../agent/runtimes/node/inspector-http.js";
+import { TargetLocks } from "../../../../../agent/runtimes/node/target-locks.js";
+import { isLoopbackHost, loopbackDialAddress } from "../../../../../common/loopback.js";
 
 const target = (url: string) => ({ id: "x", type: "node", webSocketDebuggerUrl: url });
 

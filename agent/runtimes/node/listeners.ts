@@ -1,10 +1,11 @@
 /**
  * The target's own listening TCP sockets that are reachable on loopback: the network namespace's
- * tables joined with the target's socket inodes (agent/target/tcp-sockets.ts), so a port another
+ * tables joined with the target's socket inodes (agent/proc/tcp-sockets.ts), so a port another
  * process of the pod listens on is never mistaken for the target's inspector.
  */
-import { readTcpSockets } from "../target/tcp-sockets.js";
-import { loopbackDialAddress } from "./loopback.js";
+
+import { loopbackDialAddress } from "../../../common/loopback.js";
+import { readTcpSockets } from "../../proc/tcp-sockets.js";
 
 /** One listening socket of the target, with the loopback address to dial it on. */
 export interface Listener {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { procReadError, splitNul } from "../../../../agent/target/proc-read.js";
+import { procReadError, splitNul } from "../../../../agent/proc/proc-read.js";
 
 function errno(code: string): NodeJS.ErrnoException {
   return Object.assign(new Error(`${code}: simulated`), { code });

@@ -12,8 +12,8 @@
 import { type ClientRequest, request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
 import type { Readable } from "node:stream";
+import type { S3Output } from "../../protocol/request.js";
 import { AgentError } from "../errors.js";
-import type { S3Output } from "../protocol.js";
 
 /** Most parts uploading at once (lib-storage's default queue size). */
 const PARTS_IN_FLIGHT = 4;

@@ -1,5 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { inspectAddress, parseHostPort, splitNodeOptions } from "../../../../agent/inspector/inspect-port.js";
+import {
+  inspectAddress,
+  parseHostPort,
+  splitNodeOptions,
+} from "../../../../../agent/runtimes/node/inspect-port.js";
 
 describe("parseHostPort", () => {
   it.each([

@@ -15,45 +15,19 @@
  * Anything else has no leading timestamp. Only fixed, anchored patterns run here: the request
  * never supplies a regular expression.
  */
+import { ISO_TIMESTAMP, isoMatchToMillis, parseIsoTimestamp } from "../../protocol/timestamp.js";
 
-const ISO =
-  /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(Z|z|[+-]\d{2}(?::?\d{2})?)?/;
+export { parseIsoTimestamp };
+
 const EPOCH = /^(\d{13}|\d{10}(?:\.\d{1,9})?)(?=$|[\s\],;|])/;
 const JSON_TIME =
   /"(?:@?timestamp|time|ts)"\s*:\s*(?:"([^"]{10,40})"|(\d{10}(?:\.\d{1,9})?|\d{13})(?![\d.]))/;
 /** How far into a JSON line the time field is looked for: loggers put it first or nearly. */
 const JSON_WINDOW = 512;
 
-function isoToMillis(match: RegExpExecArray): number | undefined {
-  const [, y, mo, d, h, mi, s, frac, zone] = match;
-  const month = Number(mo);
-  const day = Number(d);
-  const hour = Number(h);
-  const minute = Number(mi);
-  const second = s === undefined ? 0 : Number(s);
-  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) {
-    return undefined;
-  }
-  const millis = frac === undefined ? 0 : Number(frac.slice(0, 3).padEnd(3, "0"));
-  let offsetMinutes = 0;
-  if (zone && zone !== "Z" && zone !== "z") {
-    const sign = zone[0] === "-" ? -1 : 1;
-    const digits = zone.slice(1).replace(":", "");
-    offsetMinutes = sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2, 4) || "0"));
-  }
-  return Date.UTC(Number(y), month - 1, day, hour, minute, second, millis) - offsetMinutes * 60_000;
-}
-
 function epochToMillis(digits: string): number {
   // 13 digits are milliseconds; 10 (with an optional fraction) are seconds.
   return digits.length === 13 && !digits.includes(".") ? Number(digits) : Math.floor(Number(digits) * 1000);
-}
-
-/** Parses a whole string as one of the ISO forms above (used for the `since` param). */
-export function parseIsoTimestamp(text: string): number | undefined {
-  const match = ISO.exec(text);
-  if (!match || match[0].length !== text.length) return undefined;
-  return isoToMillis(match);
 }
 
 /** Milliseconds since the epoch of `line`'s leading timestamp, or `undefined` when it has none. */
@@ -69,8 +43,8 @@ export function leadingTimestamp(line: string): number | undefined {
   const text = first === 0x5b /* [ */ ? line.slice(1, 64) : line.slice(0, 64);
   const c = text.charCodeAt(0);
   if (!(c >= 0x30 && c <= 0x39)) return undefined;
-  const iso = ISO.exec(text);
-  if (iso) return isoToMillis(iso);
+  const iso = ISO_TIMESTAMP.exec(text);
+  if (iso) return isoMatchToMillis(iso);
   const epoch = EPOCH.exec(text);
   return epoch ? epochToMillis(epoch[1]!) : undefined;
 }

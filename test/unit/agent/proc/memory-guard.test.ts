@@ -5,7 +5,7 @@ import {
   assertSnapshotHeadroom,
   SNAPSHOT_MARGIN_BYTES,
   snapshotHeadroomVerdict,
-} from "../../../../agent/target/memory-guard.js";
+} from "../../../../agent/proc/memory-guard.js";
 
 const FIXTURES = fileURLToPath(new URL("../../../fixtures/cgroup-guard/", import.meta.url));
 const procRoot = `${FIXTURES}proc`;

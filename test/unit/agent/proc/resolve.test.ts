@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { AgentError } from "../../../../agent/errors.js";
-import { resolveTarget } from "../../../../agent/target/resolve.js";
+import { resolveTarget } from "../../../../agent/proc/resolve.js";
 import { type FakeProc, type FakeProcess, makeFakeProc } from "./fake-proc.js";
 import { startWorkload, type Workload } from "./workload-child.js";
 

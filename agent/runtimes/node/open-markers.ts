@@ -16,7 +16,7 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync
 import { join } from "node:path";
 import type { FastifyBaseLogger } from "fastify";
 import { z } from "zod";
-import { readStat } from "../target/process-stat.js";
+import { readStat } from "../../proc/process-stat.js";
 import { CdpClient } from "./cdp-client.js";
 import { requestInspectorClose } from "./close-inspector.js";
 import { debuggerUrl, fetchInspectorTargets } from "./inspector-http.js";

@@ -2,7 +2,7 @@
  * One inspector session per target at a time, whichever action holds it: two sessions would see
  * each other's inspector as "already open" and one would close it under the other.
  */
-import { AgentError } from "../errors.js";
+import { AgentError } from "../../errors.js";
 
 /** Which action holds which target pid. */
 export class TargetLocks {
