@@ -1,6 +1,6 @@
 /**
- * The enrollment contract between an agent and the controller (docs/fleet.md). Like protocol.ts it
- * lives in the agent, the party that speaks it first; the controller imports it.
+ * The enrollment contract between an agent and the controller (docs/fleet.md). Both import it;
+ * neither owns it.
  *
  * `POST /v1/agents/enroll` with `Authorization: Bearer <enrollment token>` registers the agent and
  * answers a session secret; `POST /v1/agents/heartbeat` with `Authorization: Bearer <session>` keeps

@@ -1,8 +1,9 @@
 /**
  * The wire contract between controller and agent (SPEC section 2).
  *
- * The agent owns it because the agent is the party that decides what it accepts; the controller
- * imports this file rather than keeping a copy. Nothing here knows about actions or HTTP.
+ * It belongs to neither program: the agent (which decides what it accepts) and the controller (which
+ * signs what it asks) both import it, and neither imports the other. Action params are in
+ * actions.ts; nothing here knows about HTTP servers.
  */
 import { z } from "zod";
 
