@@ -26,7 +26,7 @@ import { startWorkload, type Workload, type WorkloadOptions } from "./workload.j
 
 export type { LogLine, StartedProcess, Workload };
 
-export const KEYHOLE_BIN = fileURLToPath(new URL("../../bin/keyhole.js", import.meta.url));
+const KEYHOLE_BIN = fileURLToPath(new URL("../../bin/keyhole.js", import.meta.url));
 const LOOPBACK_ANY_PORT = "127.0.0.1:0";
 
 /** `keyhole agent` flags. */
@@ -167,8 +167,6 @@ export interface AgentOptions extends Omit<AgentFlags, "trustedKeys">, ProcessOp
   readonly target?: number | string;
   /** Flags to pass as KEYHOLE_* variables instead of argv. */
   readonly viaEnv?: readonly AgentVariable[];
-  /** The line that says it is ready: "listening" unless it enrolls ("enrolled"). */
-  readonly readyWhen?: "listening" | "enrolled";
 }
 
 export interface ControllerOptions extends ControllerFlags, ProcessOptions {
@@ -187,7 +185,7 @@ export interface StackOptions {
   readonly policy?: string;
   /** The controller, started last; its inventory lists the stack's agents unless told. */
   readonly controller?: ControllerOptions;
-  /** Tokens to issue (into the controller's data dir) before it starts, by the name `as()` takes. */
+  /** Tokens to issue into the controller's store before it starts, by the name `as()` takes. */
   readonly tokens?: Readonly<
     Record<string, { readonly subject: string; readonly groups: readonly string[] }>
   >;
@@ -239,11 +237,6 @@ export class Stack {
     return file;
   }
 
-  /** Every process the stack started (and has not yet stopped), in start order. */
-  get processes(): readonly StartedProcess[] {
-    return this.#processes;
-  }
-
   /** The controller's URL. */
   get url(): string {
     if (!this.controller) throw new Error("the stack has no controller");
@@ -262,9 +255,10 @@ export class Stack {
     if (options.workload) await this.startWorkload(options.workload);
     await Promise.all((options.agents ?? []).map((agent) => this.startAgent(agent)));
     if (options.controller) {
-      const dataDir = options.controller.dataDir ?? (options.controller.database ? undefined : this.dir);
+      const { database, dataDir } = options.controller;
+      const store = database ? ["--database", database] : ["--data-dir", dataDir ?? this.dir];
       for (const [name, { subject, groups }] of Object.entries(options.tokens ?? {})) {
-        await this.issueToken(name, subject, groups, ["--data-dir", dataDir ?? this.dir]);
+        await this.issueToken(name, subject, groups, store);
       }
       await this.startController({
         policy: options.policy === undefined ? undefined : this.write("policy.yaml", options.policy),
@@ -302,7 +296,7 @@ export class Stack {
   }
 
   async startAgent(options: AgentOptions): Promise<StartedProcess> {
-    const { env, name, timeoutMs, viaEnv, readyWhen, ...flags } = options;
+    const { env, name, timeoutMs, viaEnv, ...flags } = options;
     const command = agentCommand(
       {
         ...flags,
@@ -314,10 +308,8 @@ export class Stack {
     const agent = await this.#startKeyhole(name ?? flags.id, command.args, {
       env: { ...command.env, ...env },
       timeoutMs,
-      isReady:
-        (readyWhen ?? (flags.enrollToken ? "enrolled" : "listening")) === "enrolled"
-          ? isEnrolled
-          : isListening,
+      // An enrolling agent is ready once the controller has taken it in.
+      isReady: flags.enrollToken ? isEnrolled : isListening,
     });
     this.#environments.set(agent, flags.environment);
     this.agents.push(agent);
