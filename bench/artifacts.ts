@@ -163,7 +163,12 @@ async function startPair(dir: string, endpoint: string, sizeMib: number, s3rverP
       ? ["--cpu-prof", "--cpu-prof-dir", process.env.KEYHOLE_BENCH_CPU_PROF]
       : [];
     const agent = await startNode(
-      [...profile, new URL("./artifacts-agent.js", import.meta.url).pathname, jwksFile],
+      [
+        ...profile,
+        new URL("./artifacts-agent.js", import.meta.url).pathname,
+        jwksFile,
+        String(Math.floor(sizeMib * MIB)),
+      ],
       isListening,
     );
     started.push(agent);
@@ -239,9 +244,10 @@ async function startPair(dir: string, endpoint: string, sizeMib: number, s3rverP
         let request: Record<string, unknown>;
         try {
           const created = await call("POST", "/v1/requests", {
-            action: "bench-bytes",
+            // The bench agent's heap-snapshot streams the size it was started with.
+            action: "heap-snapshot",
             target: BENCH_AGENT_ID,
-            params: { size: bytes },
+            params: {},
             reason: "bench",
             output: mode,
           });

@@ -77,3 +77,71 @@ export const bundleParams = z.strictObject({
   gzip: z.boolean().default(false),
 });
 export type BundleParams = z.output<typeof bundleParams>;
+
+/**
+ * The action catalogue: every action name and its params schema. A controller checks a request's
+ * action and params against it when the request is filed, so a request no agent could run never
+ * reaches an approver; the agent parses them again with the same schemas before it runs anything.
+ */
+export const ACTION_PARAMS: ReadonlyMap<string, z.ZodType> = new Map<string, z.ZodType>([
+  ["process-info", processInfoParams],
+  ["env", envParams],
+  ["log-tail", logTailParams],
+  ["heap-snapshot", heapSnapshotParams],
+  ["cpu-profile", cpuProfileParams],
+  ["diagnostic-report", diagnosticReportParams],
+  ["net-connections", netConnectionsParams],
+  [BUNDLE_ACTION, bundleParams],
+]);
+
+/** Why `params` are not what `action` accepts; undefined when they are. */
+export type ActionParamsProblem =
+  | { readonly kind: "unknown-action"; readonly message: string }
+  | { readonly kind: "bad-params"; readonly message: string };
+
+function describe(error: z.ZodError, prefix: (string | number)[] = []): string {
+  return error.issues
+    .slice(0, 5)
+    .map((issue) => {
+      const path = [...prefix, ...issue.path.map((p) => (typeof p === "symbol" ? String(p) : p))];
+      return `${path.length > 0 ? path.join(".") : "params"}: ${issue.message}`;
+    })
+    .join("; ");
+}
+
+/**
+ * Checks an action name and its params against the catalogue, a bundle's every entry included (each
+ * a single action of the catalogue — a bundle holds no bundle — with params its schema accepts).
+ * Whether an agent enables the action is the agent's to say.
+ */
+export function actionParamsProblem(
+  action: string,
+  params: unknown,
+  catalogue: ReadonlyMap<string, z.ZodType> = ACTION_PARAMS,
+): ActionParamsProblem | undefined {
+  const schema = catalogue.get(action);
+  if (!schema)
+    return {
+      kind: "unknown-action",
+      message: `"${action}" is not an action (the catalogue: ${[...catalogue.keys()].join(", ")})`,
+    };
+  const parsed = schema.safeParse(params);
+  if (!parsed.success)
+    return { kind: "bad-params", message: `invalid params for ${action}: ${describe(parsed.error)}` };
+  if (action !== BUNDLE_ACTION) return undefined;
+  for (const [index, entry] of (parsed.data as BundleParams).actions.entries()) {
+    const inner = entry.action === BUNDLE_ACTION ? undefined : catalogue.get(entry.action);
+    if (!inner)
+      return {
+        kind: "bad-params",
+        message: `invalid params for bundle: actions.${index}.action: ${entry.action === BUNDLE_ACTION ? "a bundle cannot contain a bundle" : `"${entry.action}" is not an action`}`,
+      };
+    const innerParsed = inner.safeParse(entry.params);
+    if (!innerParsed.success)
+      return {
+        kind: "bad-params",
+        message: `invalid params for bundle: ${describe(innerParsed.error, ["actions", index, "params"])}`,
+      };
+  }
+  return undefined;
+}
