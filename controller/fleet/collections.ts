@@ -23,10 +23,12 @@ import { buildClaims, type Envelope, signEnvelope } from "../dispatch/envelope.j
 import { sendEnvelope } from "../dispatch/send-envelope.js";
 import { ControllerError } from "../errors.js";
 import type { Principal } from "../identity/principal.js";
+import { sameSubject } from "../identity/subject.js";
 import type { SigningKey } from "../keys.js";
 import { evaluate } from "../policy/evaluate.js";
 import type { Policy } from "../policy/load-policy.js";
 import { canSee, listVisible } from "../policy/visibility.js";
+import { type ActionCatalogue, assertActionParams } from "../requests/action-params.js";
 import { assertMayDecide, invalidState } from "../requests/decision-rules.js";
 import { startSweeper } from "../requests/sweeper.js";
 import type {
@@ -79,6 +81,8 @@ export interface CollectionServiceDeps {
   readonly maxTargets?: number;
   readonly log: FastifyBaseLogger;
   readonly now: () => number;
+  /** The action catalogue collections are checked against when filed (default: the wire contract's). */
+  readonly actions?: ActionCatalogue;
 }
 
 /** One target's outcome as the collection view shows it. */
@@ -131,6 +135,7 @@ export class CollectionService {
       );
       return new ControllerError(code, message);
     };
+    assertActionParams(input.action, input.params, this.deps.actions);
     let selector: ReturnType<typeof parseSelector>;
     let maxErrors: MaxErrors | undefined;
     try {
@@ -268,6 +273,11 @@ export class CollectionService {
     targetsDigest?: string,
   ): Promise<CollectionRecord> {
     const collection = await this.pendingForDecision(who, id, "approve");
+    if (collection.approvals.some((a) => sameSubject(a.subject, who.subject)))
+      throw new ControllerError(
+        "KH_ALREADY_APPROVED",
+        `${who.subject} has already approved collection "${id}"`,
+      );
     if (targetsDigest !== undefined && targetsDigest !== collection.targetsDigest) {
       throw new ControllerError(
         "KH_TARGETS_CHANGED",
@@ -311,7 +321,7 @@ export class CollectionService {
   /** Denies (or, for the requester, withdraws) a pending collection. */
   async deny(who: Principal, id: string, reason: string): Promise<CollectionRecord> {
     const collection = await this.pendingForDecision(who, id, "deny");
-    const withdrawn = who.subject === collection.subject;
+    const withdrawn = sameSubject(who.subject, collection.subject);
     const moved = await this.deps.store.fleet.transitionCollection(
       {
         id,
