@@ -26,6 +26,7 @@ bindings:
 
 const RULES = `rules:
   - name: payments-memory
+    receivers: [svc:alertmanager]
     match: { alertname: HighMemory, team: payments }
     action: process-info
     selector: app=\${app},shard=\${shard}
@@ -455,23 +456,27 @@ describe("alert triggers", () => {
     expect(second.json.collections).toEqual([]);
     expect(second.json.alerts[0]).toMatchObject({ outcome: "cooldown", rule: "payments-memory" });
 
+    // The controller's fingerprint of the alert's labels, not the one the caller sent.
+    const fingerprint = first.json.alerts[0].fingerprint as string;
+    expect(fingerprint).toMatch(/^[0-9a-f]{16}$/);
+    expect(fingerprint).not.toBe("a1b2c3d4e5f60718");
     const collection = await finished(first.json.collections[0]);
     expect(collection).toMatchObject({
       subject: "svc:alertmanager",
       selector: "app=payments,shard=1",
-      trigger: { rule: "payments-memory", fingerprint: "a1b2c3d4e5f60718", alertname: "HighMemory" },
+      trigger: { rule: "payments-memory", fingerprint, alertname: "HighMemory" },
     });
     expect(collection.reason).toContain("RSS above 90%");
     const triggered = (await call("alice", "GET", "/v1/collections?limit=100")).json.collections.filter(
-      (c: { trigger?: { fingerprint: string } }) => c.trigger?.fingerprint === "a1b2c3d4e5f60718",
+      (c: { trigger?: { fingerprint: string } }) => c.trigger?.fingerprint === fingerprint,
     );
     expect(triggered).toHaveLength(1);
     const audit = await controller.store.listAudit();
     expect(
-      audit.filter((r) => r.event === "trigger.fired" && r.details.fingerprint === "a1b2c3d4e5f60718"),
+      audit.filter((r) => r.event === "trigger.fired" && r.details.fingerprint === fingerprint),
     ).toHaveLength(1);
     expect(
-      audit.filter((r) => r.event === "trigger.suppressed" && r.details.fingerprint === "a1b2c3d4e5f60718"),
+      audit.filter((r) => r.event === "trigger.suppressed" && r.details.fingerprint === fingerprint),
     ).toHaveLength(1);
   });
 
