@@ -187,7 +187,7 @@ describe("POST /v1/hooks/alertmanager", () => {
       expect((await post()).status).toBe(200);
       expect((await post()).status).toBe(200);
       const third = await post();
-      expect([third.status, third.json.error.code]).toEqual([429, "KH_RATE_LIMITED"]);
+      expect([third.status, third.json.error?.code]).toEqual([429, "KH_RATE_LIMITED"]);
     } finally {
       await limited.close();
     }

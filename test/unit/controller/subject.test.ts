@@ -1,6 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { canonicalGroup, canonicalSubject, sameSubject } from "../../../controller/identity/subject.js";
+import { evaluate } from "../../../controller/policy/evaluate.js";
+import { parsePolicy } from "../../../controller/policy/load-policy.js";
 
 const ok = (text: string, options?: { allowGroup?: boolean }) => {
   const result = canonicalSubject(text, options);
@@ -66,5 +68,23 @@ describe("one canonical subject per person", () => {
       }),
       { numRuns: 500, seed: 16 },
     );
+  });
+
+  it("policy bindings are canonical: a binding written in capitals binds the person and the group", () => {
+    const policy = parsePolicy(
+      `environments:\n  production: {}\nroles:\n  sre: { actions: ["*"] }\nbindings:\n  - { subjects: ["group:SRE", "user:Carol@Example.COM"], role: sre, environments: ["*"] }\n`,
+      "policy.yaml",
+    );
+    expect(policy.bindings[0]!.subjects).toEqual(["group:sre", "user:carol@example.com"]);
+    expect(
+      evaluate(policy, { subject: "user:carol@example.com", groups: [] }, "env", "production").allowed,
+    ).toBe(true);
+    expect(evaluate(policy, { subject: "svc:ci", groups: ["sre"] }, "env", "production").allowed).toBe(true);
+    expect(() =>
+      parsePolicy(
+        `environments:\n  production: {}\nroles:\n  sre: { actions: ["*"] }\nbindings:\n  - { subjects: ["user:c\u0430rol@example.com"], role: sre, environments: ["*"] }\n`,
+        "policy.yaml",
+      ),
+    ).toThrow(/bindings\[0\]\.subjects\[0\]: must be plain ASCII/);
   });
 });
