@@ -220,6 +220,7 @@ export async function createController(
       log,
       now,
       actions,
+      ...(webhook ? { announce: webhook.announce } : {}),
     });
     const triggers = new TriggerService({ rules: triggerRules, collections, store, log, now });
     const tokenAuthenticator = createTokenAuthenticator(store, now);

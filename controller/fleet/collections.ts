@@ -31,6 +31,7 @@ import { canSee, listVisible } from "../policy/visibility.js";
 import { type ActionCatalogue, assertActionParams } from "../requests/action-params.js";
 import { assertMayDecide, invalidState } from "../requests/decision-rules.js";
 import { startSweeper } from "../requests/sweeper.js";
+import type { Announcement } from "../requests/webhook.js";
 import type {
   CollectionRecord,
   CollectionStatus,
@@ -83,6 +84,8 @@ export interface CollectionServiceDeps {
   readonly now: () => number;
   /** The action catalogue collections are checked against when filed (default: the wire contract's). */
   readonly actions?: ActionCatalogue;
+  /** Announces collections waiting for approval (the approval webhook); optional. */
+  readonly announce?: ((announcement: Announcement) => void) | undefined;
 }
 
 /** One target's outcome as the collection view shows it. */
@@ -259,7 +262,9 @@ export class CollectionService {
     }
     await store.fleet.createCollection(collection, audit, at);
     if (autoApproved) this.schedule(id);
-    return (await store.fleet.getCollection(id))!;
+    const created = (await store.fleet.getCollection(id))!;
+    if (!autoApproved) this.deps.announce?.({ kind: "collection-pending", collection: created });
+    return created;
   }
 
   /**

@@ -171,7 +171,13 @@ export class ReviewService {
         },
       ]);
       if (marked) {
-        this.deps.announce?.({ kind: "review-overdue", review: record, overdueAfterSeconds: overdueSeconds });
+        const request = this.deps.announce ? await store.getRequest(record.requestId) : undefined;
+        this.deps.announce?.({
+          kind: "review-overdue",
+          review: record,
+          overdueAfterSeconds: overdueSeconds,
+          request,
+        });
         log.warn(
           { reviewId: record.id, requestId: record.requestId, subject: record.subject, ageSeconds },
           "break-glass review overdue: close it with `keyhole review close ID --note …`",
