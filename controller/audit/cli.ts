@@ -36,7 +36,7 @@ export interface AuditLocation {
   database?: string;
   /** The audit key file, when not the data dir's (`--audit-key`). */
   auditKey?: string;
-  /** Reads only KEYHOLE_DATA_DIR, KEYHOLE_DATABASE and KEYHOLE_AUDIT_KEY from it. */
+  /** Reads only KEYHOLE_DATA_DIR, KEYHOLE_DATABASE(_FILE) and KEYHOLE_AUDIT_KEY from it. */
   env?: Readonly<Record<string, string | undefined>>;
 }
 
@@ -45,6 +45,8 @@ function locate(location: AuditLocation) {
   const options: ControllerOptions = {
     dataDir: location.dataDir ?? (env.KEYHOLE_DATA_DIR || undefined),
     database: location.database ?? (env.KEYHOLE_DATABASE || undefined),
+    // The URL may hold a password: KEYHOLE_DATABASE_FILE keeps it out of the environment.
+    databaseFile: location.database ? undefined : env.KEYHOLE_DATABASE_FILE || undefined,
     auditKey: location.auditKey ?? (env.KEYHOLE_AUDIT_KEY || undefined),
   };
   return loadControllerConfig(options, {});

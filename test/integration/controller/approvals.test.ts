@@ -1,5 +1,8 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { captureLog } from "../../helpers/capture-log.js";
@@ -303,5 +306,25 @@ describe("approvals", () => {
         expect.stringMatching(/^\*Targets:\* `production\/shop\/shop-0` \(digest `[0-9a-f]{16}`…\)$/),
       ]),
     );
+  });
+
+  it("takes the webhook URL, with its secret, from a file (--approval-webhook-file)", async () => {
+    receiver = await startReceiver();
+    const dir = await mkdtemp(join(tmpdir(), "keyhole-hook-"));
+    const file = join(dir, "approval-webhook");
+    await writeFile(file, `${receiver.url}${SECRET_PATH}\n`, { mode: 0o600 });
+    try {
+      h = await startHarness({
+        policy: POLICY,
+        environments: ENVIRONMENTS,
+        config: { approvalWebhookFile: file },
+      });
+      const alice = await h.token("user:alice@example.com", ["sre"]);
+      expect((await ask(alice)).status).toBe(201);
+      await until(() => receiver!.bodies.length === 1, "the pending announcement");
+      expect(receiver.bodies[0]).toMatchObject({ path: SECRET_PATH });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
