@@ -45,7 +45,8 @@ describe("direct upload (output s3) from the real agent", () => {
       filename: `bytes-${12 * MIB}.bin`,
       store: "s3",
     });
-    expect(await s3.objectKeys()).toContain(json.artifact.location.replace(`s3://${s3.bucket}/`, ""));
+    const { location } = (await h.controller.store.getArtifact(request.artifactId))!;
+    expect(await s3.objectKeys()).toContain(location.replace(`s3://${s3.bucket}/`, ""));
     expect(await s3.openUploads()).toEqual([]);
     // The parts went straight to S3 with presigned URLs: three UploadPart PUTs.
     expect(s3.requests.filter((r) => r.startsWith("PUT") && r.includes("X-Amz-Signature")).length).toBe(3);
