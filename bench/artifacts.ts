@@ -268,8 +268,9 @@ async function startPair(dir: string, endpoint: string, sizeMib: number, s3rverP
         };
         if (request.status !== "completed") throw new Error(`${mode}: ${JSON.stringify(request.error)}`);
         // Keep s3rver's disk small: the artifact has been counted.
-        const { artifact } = await call("GET", `/v1/artifacts/${request.artifactId}`);
-        const key = String(artifact?.location).replace(`s3://${BUCKET}/`, "");
+        // The controller's key layout, <environment>/<request id>/<artifact id> (no --s3-prefix here):
+        // the API does not show where an artifact is stored.
+        const key = `staging/${String(request.id)}/${String(request.artifactId)}`;
         const s3 = new S3Client({
           region: "us-east-1",
           endpoint,
