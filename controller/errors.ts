@@ -20,7 +20,7 @@ export const CONTROLLER_ERRORS = {
   KH_BAD_PARAMS: {
     status: 400,
     description:
-      "The params do not match the action's schema (unknown keys, wrong types, out of range, a bad bundle entry); nothing was filed.",
+      "The params do not match the action's schema (unknown keys, wrong types, out of range, a bad bundle entry), or the action does not answer in the requested output mode; nothing was filed.",
   },
   KH_UNAUTHENTICATED: {
     status: 401,

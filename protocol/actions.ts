@@ -94,6 +94,32 @@ export const ACTION_PARAMS: ReadonlyMap<string, z.ZodType> = new Map<string, z.Z
   [BUNDLE_ACTION, bundleParams],
 ]);
 
+/**
+ * How each action of the catalogue answers: an inline JSON result, or a stream (an artifact, which
+ * the `s3` output mode uploads with presigned URLs instead). The agent refuses any other mode with
+ * KH_BAD_PARAMS; a controller refuses it when the request is filed.
+ */
+export const ACTION_OUTPUTS: ReadonlyMap<string, readonly ("inline" | "stream")[]> = new Map<
+  string,
+  readonly ("inline" | "stream")[]
+>([
+  ["process-info", ["inline"]],
+  ["env", ["inline"]],
+  ["log-tail", ["inline"]],
+  ["heap-snapshot", ["stream"]],
+  ["cpu-profile", ["inline"]],
+  ["diagnostic-report", ["inline"]],
+  ["net-connections", ["inline"]],
+  [BUNDLE_ACTION, ["stream"]],
+]);
+
+/** Why `action` cannot answer in output `mode`, or undefined when it can (or the action is not listed). */
+export function outputModeProblem(action: string, mode: "inline" | "stream" | "s3"): string | undefined {
+  const outputs = ACTION_OUTPUTS.get(action);
+  if (!outputs || outputs.includes(mode === "s3" ? "stream" : mode)) return undefined;
+  return `${action} answers with output mode ${outputs.join(" or ")}${outputs.includes("stream") ? " (or s3)" : ""}, not ${mode}`;
+}
+
 /** Why `params` are not what `action` accepts; undefined when they are. */
 export type ActionParamsProblem =
   | { readonly kind: "unknown-action"; readonly message: string }

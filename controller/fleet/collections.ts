@@ -196,6 +196,7 @@ export class CollectionService {
         `maxConcurrency must be an integer from 1 to ${MAX_CONCURRENCY}`,
       );
     const output = STREAM_ACTIONS.has(input.action) ? "stream" : (input.output ?? "inline");
+    assertActionParams(input.action, input.params, this.deps.actions, output);
     const targets: CollectionTarget[] = usable
       .map((a) => ({ id: a.id, url: a.url, source: a.source, labels: { ...a.labels } }))
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));

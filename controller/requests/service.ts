@@ -108,7 +108,7 @@ export class RequestService {
 
   private async createUntraced(who: Principal, input: NewRequestInput): Promise<RequestRecord> {
     const { store, policy, inventory, now } = this.deps;
-    assertActionParams(input.action, input.params, this.deps.actions);
+    assertActionParams(input.action, input.params, this.deps.actions, input.output ?? "inline");
     const agent = inventory.agents.get(input.target);
     if (!agent)
       throw new ControllerError("KH_UNKNOWN_TARGET", `target "${input.target}" is not in the inventory`);

@@ -76,10 +76,15 @@ describe("direct upload (output s3) from the real agent", () => {
     expect(retried.status, JSON.stringify(retried.error)).toBe("completed");
   });
 
-  it("refuses an s3 request to an agent that cannot stream it (inline-only action)", async () => {
-    const failed = await h.run("process-info", {}, "s3");
-    expect(failed.status).toBe("failed");
-    expect(failed.error.code).toBe("KH_BAD_PARAMS");
+  it("refuses an s3 request for an action that cannot stream (inline-only) when it is filed", async () => {
+    const refused = await h.call("POST", "/v1/requests", {
+      action: "process-info",
+      target: REAL_AGENT,
+      reason: "INC-5 artifacts",
+      output: "s3",
+    });
+    expect([refused.status, refused.json.error.code]).toEqual([400, "KH_BAD_PARAMS"]);
+    expect(refused.json.error.message).toContain("process-info answers with output mode inline, not s3");
     expect(await s3.openUploads()).toEqual([]);
   });
 });

@@ -74,6 +74,9 @@ describe("bad requests reach an approver", () => {
       await ask({ action: "bundle", params: { actions: [{ action: "nosuchaction" }] } }),
       await ask({ action: "heap-snapshot", params: { redact: "no" } }),
       await ask({ action: "env", params: { verbose: true }, breakGlass: true, ticket: "INC-7" }),
+      // A heap snapshot only streams; env only answers inline.
+      await ask({ action: "heap-snapshot", params: {}, output: "inline" }),
+      await ask({ action: "env", params: {}, output: "stream" }),
       await h.call(alice, "POST", "/v1/collections", {
         action: "log-tail",
         selector: "app=shop",
@@ -87,6 +90,8 @@ describe("bad requests reach an approver", () => {
       }),
     ];
     expect(answers.map((a) => [a.status, a.json.error?.code])).toEqual([
+      [400, "KH_BAD_PARAMS"],
+      [400, "KH_BAD_PARAMS"],
       [400, "KH_BAD_PARAMS"],
       [400, "KH_BAD_PARAMS"],
       [400, "KH_BAD_PARAMS"],
