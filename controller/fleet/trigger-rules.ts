@@ -22,7 +22,7 @@
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { ACTION_PARAMS, actionParamsProblem } from "../../protocol/actions.js";
-import { LABEL_KEY_PATTERN } from "../../protocol/fleet.js";
+import { LABEL_KEY_PATTERN, LABEL_VALUE_PATTERN } from "../../protocol/fleet.js";
 import { parseDurationSeconds } from "../duration.js";
 import { ConfigError } from "../errors.js";
 import { canonicalSubject } from "../identity/subject.js";
@@ -203,14 +203,20 @@ export function ruleMatches(rule: TriggerRule, labels: Readonly<Record<string, s
 export function renderSelector(
   rule: TriggerRule,
   labels: Readonly<Record<string, string>>,
-): { selector: string } | { missing: string[] } {
+): { selector: string } | { missing: string[] } | { invalid: string[] } {
   const missing: string[] = [];
+  const invalid: string[] = [];
   const selector = rule.selector.replace(PLACEHOLDER, (_m, name: string) => {
     if (!Object.hasOwn(labels, name)) {
       missing.push(name);
       return "";
     }
-    return labels[name]!;
+    const value = labels[name]!;
+    // A value is one label value, never selector syntax: `shop,!n1` would add a term that changes the
+    // cooldown key (rule, rendered selector) without changing the targets.
+    if (!LABEL_VALUE_PATTERN.test(value)) invalid.push(name);
+    return value;
   });
-  return missing.length > 0 ? { missing } : { selector };
+  if (missing.length > 0) return { missing };
+  return invalid.length > 0 ? { invalid } : { selector };
 }

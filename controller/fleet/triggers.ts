@@ -144,6 +144,15 @@ export class TriggerService {
           });
           continue;
         }
+        if ("invalid" in rendered) {
+          reports.push({
+            ...base,
+            outcome: "refused",
+            rule: rule.name,
+            message: `the alert label(s) ${rendered.invalid.join(", ")} that the rule's selector uses are not label values (letters, digits, '.', '_', '-'; at most 63); nothing was collected`,
+          });
+          continue;
+        }
         const key = `${rule.name}\u0000${rendered.selector}`;
         const already = filed.get(key);
         if (already) {

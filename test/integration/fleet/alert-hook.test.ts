@@ -156,6 +156,27 @@ describe("POST /v1/hooks/alertmanager", () => {
     expect(filed).toHaveLength(1);
   });
 
+  it("attack F3: label values carrying selector syntax cannot mint new cooldown keys", async () => {
+    const post = (app: string, fingerprint: string) =>
+      deliver([alert("firing", { alertname: "Spam", app }, fingerprint)]);
+    const filed = async () =>
+      (await h.controller.store.listAudit()).filter(
+        (r) =>
+          r.event === "collection.created" && (r.details.trigger as { rule?: string })?.rule === "spammable",
+      ).length;
+    const before = await filed();
+    // The second review's attack: a comma adds a selector term that changes the rendered selector
+    // (and so the cooldown key) without changing the targets, so every POST filed a collection.
+    for (const [i, app] of ["shop,!n1", "shop,!n2", "shop,app!=zz1", "shop app", "shop\u0000x"].entries()) {
+      const again = await post(app, `g-${i}`);
+      expect(again.status).toBe(200);
+      expect(again.json.collections).toEqual([]);
+      expect(again.json.alerts[0]).toMatchObject({ outcome: "refused", rule: "spammable" });
+      expect(again.json.alerts[0].message).toContain("not label values");
+    }
+    expect(await filed()).toBe(before);
+  });
+
   it("finding 7: only the receivers a rule names may fire it", async () => {
     const intruder = await h.token("svc:intruder");
     const before = (await h.controller.store.listAudit()).filter((r) => r.event === "collection.created");
