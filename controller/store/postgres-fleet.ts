@@ -20,7 +20,7 @@ import type {
 } from "./fleet-types.js";
 import { run } from "./postgres-store.js";
 import * as Q from "./queries.js";
-import { num, type Row, requestRow, toApproval, transitionRow } from "./rows.js";
+import { num, type Row, requestRow, toApprovals, transitionRow } from "./rows.js";
 import type { ApprovalOutcome, ApprovalRecord, NewRequest, TransitionFields } from "./types.js";
 
 type Client = pg.PoolClient;
@@ -219,7 +219,7 @@ export class PostgresFleetStore implements FleetStore {
   }
 
   private async approvalsOf(on: pg.Pool | Client, collectionId: string): Promise<ApprovalRecord[]> {
-    return (await run(on, Q.collectionApprovalsOf, { collectionId })).rows.map(toApproval);
+    return toApprovals((await run(on, Q.collectionApprovalsOf, { collectionId })).rows);
   }
 
   private async toCollection(on: pg.Pool | Client, row: Row): Promise<CollectionRecord> {

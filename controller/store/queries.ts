@@ -116,16 +116,20 @@ export const insertApproval = sql<{ requestId: string } & Approval>`
   ON CONFLICT (request_id, subject) DO NOTHING`;
 export const countApprovals = sql<{ requestId: string }>`
   SELECT COUNT(*) AS n FROM approvals WHERE request_id = :requestId`;
-export const approvalsOf = sql<{ requestId: string }>`
-  SELECT subject, at, note FROM approvals WHERE request_id = :requestId ORDER BY at, subject`;
 /**
- * The approvals of several requests in one query. PostgreSQL binds the ids as an array; SQLite has
+ * A request's approvals. Unordered: rows.ts `toApprovals` puts them in order (time, then subject), as
+ * for every list of approvals. A request has a handful, and SQLite's sorter cost more than the rest
+ * of the query (measured: 11–18 µs against 4 µs without ORDER BY, node:sqlite's SQLite 3.54).
+ */
+export const approvalsOf = sql<{ requestId: string }>`
+  SELECT subject, at, note FROM approvals WHERE request_id = :requestId`;
+/**
+ * The approvals of several requests in one query (unordered, like `approvalsOf`). PostgreSQL binds the ids as an array; SQLite has
  * no arrays and takes them as a JSON array.
  */
 export const approvalsOfMany = sql<{ requestIds: string[] | string }>`
   SELECT request_id, subject, at, note FROM approvals
-  WHERE ${differ("request_id IN (SELECT value FROM json_each(:requestIds))", "request_id = ANY(:requestIds)")}
-  ORDER BY at, subject`;
+  WHERE ${differ("request_id IN (SELECT value FROM json_each(:requestIds))", "request_id = ANY(:requestIds)")}`;
 
 // --- reviews
 export const insertReview = sql<{
@@ -322,8 +326,9 @@ export const touchCollection = sql<
 export const insertCollectionApproval = sql<{ collectionId: string } & Approval>`
   INSERT INTO collection_approvals (collection_id, subject, at, note) VALUES (:collectionId, :subject, :at, :note)
   ON CONFLICT (collection_id, subject) DO NOTHING`;
+/** Unordered, like `approvalsOf`: `toApprovals` orders them. */
 export const collectionApprovalsOf = sql<{ collectionId: string }>`
-  SELECT subject, at, note FROM collection_approvals WHERE collection_id = :collectionId ORDER BY at, subject`;
+  SELECT subject, at, note FROM collection_approvals WHERE collection_id = :collectionId`;
 /** A target's request created by a collection carries its approvals (copied from the collection's). */
 export const insertApprovalCopy = sql<{ requestId: string } & Approval>`
   INSERT INTO approvals (request_id, subject, at, note) VALUES (:requestId, :subject, :at, :note)`;

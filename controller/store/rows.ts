@@ -77,14 +77,27 @@ export function transitionRow(change: {
   };
 }
 
-export function toApproval(row: Row): ApprovalRecord {
+function toApproval(row: Row): ApprovalRecord {
   return { subject: String(row.subject), at: num(row.at), note: str(row.note) };
+}
+
+/** Approvals in their order: by time, then by subject (code unit order, the same in both stores). */
+function inOrder(approvals: ApprovalRecord[]): ApprovalRecord[] {
+  return approvals.sort(
+    (a, b) => a.at - b.at || (a.subject < b.subject ? -1 : a.subject > b.subject ? 1 : 0),
+  );
+}
+
+/** Approval rows (queries.ts `approvalsOf`, `collectionApprovalsOf`) as records, in order. */
+export function toApprovals(rows: readonly Row[]): ApprovalRecord[] {
+  return inOrder(rows.map(toApproval));
 }
 
 /** The approvals read for several requests (queries.ts `approvalsOfMany`), by request id, in order. */
 export function approvalsByRequest(requests: readonly Row[], approvals: readonly Row[]) {
   const byId = new Map<string, ApprovalRecord[]>(requests.map((row) => [String(row.id), []]));
   for (const row of approvals) byId.get(String(row.request_id))?.push(toApproval(row));
+  for (const list of byId.values()) inOrder(list);
   return byId;
 }
 

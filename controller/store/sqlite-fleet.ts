@@ -17,7 +17,7 @@ import type {
   RequestBatchItem,
 } from "./fleet-types.js";
 import * as Q from "./queries.js";
-import { num, requestRow, toApproval, transitionRow } from "./rows.js";
+import { num, requestRow, toApprovals, transitionRow } from "./rows.js";
 import type { SqliteDb } from "./sqlite-db.js";
 import type { ApprovalOutcome, ApprovalRecord, NewRequest, TransitionFields } from "./types.js";
 
@@ -219,6 +219,6 @@ export class SqliteFleetStore implements FleetStore {
   }
 
   private approvalsOf(collectionId: string): ApprovalRecord[] {
-    return this.db.all(Q.collectionApprovalsOf, { collectionId }).map(toApproval);
+    return toApprovals(this.db.all(Q.collectionApprovalsOf, { collectionId }));
   }
 }

@@ -17,7 +17,7 @@ import {
   num,
   type Row,
   requestRow,
-  toApproval,
+  toApprovals,
   toArtifact,
   toAudit,
   toCheckpoint,
@@ -326,7 +326,7 @@ export class SqliteStore implements Store {
 
   private requestOf(id: string): RequestRecord | undefined {
     const row = this.db.get(Q.requestById, { id });
-    return row && toRequest(row, this.db.all(Q.approvalsOf, { requestId: id }).map(toApproval));
+    return row && toRequest(row, toApprovals(this.db.all(Q.approvalsOf, { requestId: id })));
   }
 
   /** Rows to records, with every row's approvals read in one query. */
