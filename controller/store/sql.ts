@@ -44,8 +44,9 @@ export function sql<P extends object = Record<string, never>>(
   strings: TemplateStringsArray,
   ...pieces: DialectText[]
 ): Query<P> {
+  // Trimmed: the text is what pg_stat_activity and logs show (`UPDATE requests SET status…`).
   const textFor = (dialect: Dialect) =>
-    strings.reduce((text, s, i) => text + s + (i < pieces.length ? pieces[i]![dialect] : ""), "");
+    strings.reduce((text, s, i) => text + s + (i < pieces.length ? pieces[i]![dialect] : ""), "").trim();
   return { sqlite: compile(textFor("sqlite"), "sqlite"), postgres: compile(textFor("postgres"), "postgres") };
 }
 

@@ -29,6 +29,12 @@ describe("sql", () => {
   it("puts each dialect's piece where the query differs", () => {
     const q = sql<{ id: string }>`SELECT * FROM t WHERE id = :id${differ("", " FOR UPDATE")}`;
     expect(q.sqlite.text).toBe("SELECT * FROM t WHERE id = ?1");
+    // Trimmed, so monitoring sees the statement's first word first.
+    expect(
+      sql`
+  UPDATE t SET x = 1
+`.postgres.text,
+    ).toBe("UPDATE t SET x = 1");
     expect(q.postgres.text).toBe("SELECT * FROM t WHERE id = $1 FOR UPDATE");
     const both = perDialect<{ n: number }>({
       sqlite: sql`SELECT max(:n, 1)`,
