@@ -13,13 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  KEYHOLE_BIN,
-  runKeyhole,
-  SAMPLE_WORKLOAD,
-  type Service,
-  startProcess,
-} from "../../cli/demo/processes.js";
+import { Stack } from "../helpers/stack.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -102,84 +96,17 @@ describe("the production dependency tree", () => {
 });
 
 describe("a running controller and agent", () => {
-  let dir: string;
-  const services: Service[] = [];
-  let controller: Service;
-  let agent: Service;
-  const isListening = (line: Record<string, unknown>) => line.msg === "listening";
-
+  const stack = new Stack("no-native");
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "keyhole-no-native-"));
-    const env = { PATH: process.env.PATH };
-    const keys = join(dir, "keys");
-    const generated = await runKeyhole(["keys", "generate", "--out", keys, "--environment", "staging"], env);
-    expect(generated.code, generated.stderr).toBe(0);
-    const workload = await startProcess({
-      name: "workload",
-      args: [SAMPLE_WORKLOAD],
-      env: { ...env, PORT: "0" },
-      logFile: join(dir, "workload.log"),
-      isReady: (line) => line.ready === true,
+    await stack.start({
+      workload: {},
+      agents: [{ id: "staging/shop/shop-0", environment: "staging" }],
+      policy:
+        'environments:\n  staging: { approvals: 0 }\nroles:\n  sre: { actions: ["*"] }\nbindings:\n  - { subjects: ["group:sre"], role: sre, environments: ["*"] }\n',
+      controller: {},
+      tokens: { alice: { subject: "user:alice@example.com", groups: ["sre"] } },
     });
-    services.push(workload);
-    agent = await startProcess({
-      name: "agent",
-      args: [KEYHOLE_BIN, "agent", "--id", "staging/shop/shop-0", "--environment", "staging"],
-      env: {
-        ...env,
-        KEYHOLE_TRUSTED_KEYS: join(keys, "jwks.json"),
-        KEYHOLE_LISTEN: "127.0.0.1:0",
-        KEYHOLE_TARGET: String(workload.pid),
-      },
-      logFile: join(dir, "agent.log"),
-      isReady: isListening,
-    });
-    services.push(agent);
-    await writeFile(
-      join(dir, "inventory.yaml"),
-      `- { id: staging/shop/shop-0, environment: staging, url: "${agent.ready.url}" }\n`,
-    );
-    await writeFile(
-      join(dir, "policy.yaml"),
-      'environments:\n  staging: { approvals: 0 }\nroles:\n  sre: { actions: ["*"] }\nbindings:\n  - { subjects: ["group:sre"], role: sre, environments: ["*"] }\n',
-    );
-    const issued = await runKeyhole(
-      [
-        "token",
-        "issue",
-        "--subject",
-        "user:alice@example.com",
-        "--groups",
-        "sre",
-        "--data-dir",
-        dir,
-        "--json",
-      ],
-      env,
-    );
-    expect(issued.code, issued.stderr).toBe(0);
-    controller = await startProcess({
-      name: "controller",
-      args: [
-        KEYHOLE_BIN,
-        "controller",
-        "--data-dir",
-        dir,
-        "--policy",
-        join(dir, "policy.yaml"),
-        "--inventory",
-        join(dir, "inventory.yaml"),
-        "--signing-key",
-        `staging=${join(keys, "signing-key.pem")}`,
-        "--listen",
-        "127.0.0.1:0",
-      ],
-      env,
-      logFile: join(dir, "controller.log"),
-      isReady: isListening,
-    });
-    services.push(controller);
-    const run = await runKeyhole(
+    const run = await stack.keyhole(
       [
         "run",
         "process-info",
@@ -190,16 +117,12 @@ describe("a running controller and agent", () => {
         "--wait",
         "--json",
       ],
-      { ...env, KEYHOLE_URL: String(controller.ready.url), KEYHOLE_TOKEN: JSON.parse(issued.stdout).token },
+      stack.as("alice"),
     );
     expect(run.code, run.stderr).toBe(0);
     expect(JSON.parse(run.stdout).request.status).toBe("completed");
   }, 60_000);
-
-  afterAll(async () => {
-    await Promise.all(services.reverse().map((s) => s.stop()));
-    await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => stack.stop());
 
   /** The files a process has mapped (its executable, shared libraries, any loaded addon). */
   const mappedFiles = async (pid: number) =>
@@ -211,7 +134,7 @@ describe("a running controller and agent", () => {
     );
 
   it("have no .node file mapped after serving a request (the store written, the action run)", async () => {
-    for (const service of [controller, agent]) {
+    for (const service of [stack.controller!, stack.agent("staging/shop/shop-0")]) {
       const files = await mappedFiles(service.pid);
       // The read itself works: the process's own executable is among its mappings.
       expect(files.has(process.execPath), `${service.name} maps ${[...files].join(", ")}`).toBe(true);

@@ -1,11 +1,9 @@
 /**
- * The inspector tests' workload (test/fixtures/inspector/heap-workload.mjs) as a real child process
- * of any Node binary, with its inspector flags (port 0, so tests never collide).
+ * The inspector tests' workload (test/fixtures/inspector/heap-workload.mjs) on any Node binary,
+ * with its inspector flags (port 0, so tests never collide): test/helpers/workload.ts underneath.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { once } from "node:events";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { startWorkload, type Workload } from "./workload.js";
 
 const FIXTURE = fileURLToPath(new URL("../fixtures/inspector/heap-workload.mjs", import.meta.url));
 /** The fixture's DATABASE_PASSWORD: a secret the diagnostic report must mask. */
@@ -13,44 +11,19 @@ export const DB_PASSWORD = "pg-pass-7f3k29xq81mz";
 /** Mirrors plantedToken() of the fixture. */
 export const PLANTED = ["gh", "p_", "Kh0le", "Z9".repeat(15), "xq"].join("");
 
-export interface Target {
-  readonly child: ChildProcess;
-  readonly pid: number;
-  stop(): Promise<void>;
-}
+export type Target = Workload;
 
 /**
- * Starts the fixture (24 MB held, mostly in large strings: a snapshot takes ~0.5 s) on `node` with
- * `flags` (always some `--inspect*`).
+ * Starts the fixture (24 MB held, mostly in large strings: a snapshot takes ~0.5 s) on `node` (this
+ * test's own unless told) with `flags` (always some `--inspect*`).
  */
-export async function startTarget(
+export function startTarget(
   flags: string[],
   env: Record<string, string> = {},
-  node = process.execPath,
+  node?: string,
 ): Promise<Target> {
-  const child = spawn(node, [...flags, FIXTURE], {
-    env: {
-      PATH: process.env.PATH ?? "",
-      HOLD_MB: "24",
-      RECORD_SHARE: "0.05",
-      DATABASE_PASSWORD: DB_PASSWORD,
-      ...env,
-    },
-    stdio: ["ignore", "pipe", "ignore"],
-  });
-  const lines = createInterface({ input: child.stdout! });
-  await new Promise<void>((resolve, reject) => {
-    lines.once("line", () => resolve());
-    child.once("exit", (code) => reject(new Error(`fixture exited with ${code}`)));
-  });
-  child.stdout!.resume();
-  return {
-    child,
-    pid: child.pid!,
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill("SIGTERM");
-      await once(child, "exit");
-    },
-  };
+  return startWorkload(
+    { HOLD_MB: "24", RECORD_SHARE: "0.05", DATABASE_PASSWORD: DB_PASSWORD, ...env },
+    { script: FIXTURE, nodeArgs: flags, name: "target", node },
+  );
 }
