@@ -23,6 +23,7 @@ import { exportAudit, verifyAuditFile, verifyAuditStore } from "../controller/au
 import { loadControllerConfig } from "../controller/config.js";
 import { issueToken } from "../controller/identity/cli.js";
 import { type ControllerRuntime, createController } from "../controller/runtime.js";
+import { insertAudit, insertCheckpoint } from "../controller/store/queries.js";
 import { openSqliteStore } from "../controller/store/sqlite-store.js";
 import type { Store } from "../controller/store/types.js";
 import { type BenchResult, median } from "./lib.js";
@@ -153,13 +154,6 @@ export async function benchAuditVerify(total = 1_000_000, checkpointEvery = 1000
   try {
     const store = openSqliteStore(join(dir, "keyhole.db"));
     const key = await loadOrCreateAuditKey(dir);
-    const insert = store.db.prepare(
-      `INSERT INTO audit (seq, time, actor, event, request_id, details, reason, ticket, prev_hash, hash)
-       VALUES (@seq, @time, @actor, @event, @requestId, @details, @reason, @ticket, @prevHash, @hash)`,
-    );
-    const insertCp = store.db.prepare(
-      "INSERT INTO audit_checkpoints (seq, hash, time, kid, signature) VALUES (@seq, @hash, @time, @kid, @signature)",
-    );
     const events = [
       "request.created",
       "request.approved",
@@ -170,35 +164,37 @@ export async function benchAuditVerify(total = 1_000_000, checkpointEvery = 1000
     const at = Date.now() - total;
     const canonical: string[] = [];
     const writeStart = performance.now();
-    const batch = store.db.transaction((from: number, to: number) => {
-      for (let seq = from; seq < to; seq++) {
-        const requestId = `req-${Math.floor(seq / 4)}`;
-        const record = chainRecord(
-          {
-            actor: seq % 4 === 0 ? "user:alice@example.com" : "controller:bench",
-            event: events[seq % 4]!,
-            requestId,
-            details: {
-              action: "process-info",
-              environment: "staging",
-              target: "staging/shop/shop-0",
-              n: seq,
+    const batch = (from: number, to: number) =>
+      store.db.transaction(() => {
+        for (let seq = from; seq < to; seq++) {
+          const requestId = `req-${Math.floor(seq / 4)}`;
+          const record = chainRecord(
+            {
+              actor: seq % 4 === 0 ? "user:alice@example.com" : "controller:bench",
+              event: events[seq % 4]!,
+              requestId,
+              details: {
+                action: "process-info",
+                environment: "staging",
+                target: "staging/shop/shop-0",
+                n: seq,
+              },
+              ...(seq % 4 === 0 ? { reason: "bench: verify speed", ticket: "INC-1" } : {}),
             },
-            ...(seq % 4 === 0 ? { reason: "bench: verify speed", ticket: "INC-1" } : {}),
-          },
-          seq,
-          at + seq,
-          prev,
-        );
-        insert.run({ ...record, details: canonicalJson(record.details) });
-        if (canonical.length < 100_000) {
-          const { hash: _h, ...rest } = record;
-          canonical.push(canonicalJson(rest));
+            seq,
+            at + seq,
+            prev,
+          );
+          store.db.run(insertAudit, { ...record, details: canonicalJson(record.details) });
+          if (canonical.length < 100_000) {
+            const { hash: _h, ...rest } = record;
+            canonical.push(canonicalJson(rest));
+          }
+          prev = record.hash;
+          if (seq % checkpointEvery === 0)
+            store.db.run(insertCheckpoint, signCheckpoint(key, record, at + seq));
         }
-        prev = record.hash;
-        if (seq % checkpointEvery === 0) insertCp.run(signCheckpoint(key, record, at + seq));
-      }
-    });
+      });
     for (let from = 1; from <= total; from += 50_000) batch(from, Math.min(total + 1, from + 50_000));
     const writeSeconds = (performance.now() - writeStart) / 1000;
     await store.close();

@@ -1,7 +1,7 @@
 /**
  * POSTing one signed envelope to an agent's `/v1/requests`, shared by the inline and stream modes.
- * node:http(s) rather than fetch: the stream mode needs HTTP trailers, which fetch in Node 20 does not
- * expose, and fetch (its WebStreams, abort signals and body mixins) was an eighth of the controller's
+ * node:http(s) rather than fetch: the stream mode needs HTTP trailers, which fetch does not expose (Node
+ * 24 included), and fetch (its WebStreams, abort signals and body mixins) was an eighth of the controller's
  * CPU profile in a 500-agent collection (bench/fleet.ts); with node:http the single-target round trip
  * fell from 5.1 to 3.7 ms in the same bench. Sockets are kept alive by Node's global agents.
  */

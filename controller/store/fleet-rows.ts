@@ -1,15 +1,43 @@
 /**
- * Fleet rows to records, shared by the SQLite and PostgreSQL fleet stores (same columns, JSON as
- * text).
+ * Fleet records to query parameters and rows to records, shared by the SQLite and PostgreSQL fleet
+ * stores (same columns, JSON as text).
  */
 import type {
   CollectionRecord,
   CollectionStatus,
   EnrolledAgentRecord,
   EnrollTokenRecord,
+  NewCollection,
 } from "./fleet-types.js";
+import type { insertCollection } from "./queries.js";
 import { type Row, str } from "./rows.js";
+import type { ParamsOf } from "./sql.js";
 import type { ApprovalRecord } from "./types.js";
+
+/** The parameters of a new collection row (queries.ts `insertCollection`). */
+export function collectionRow(collection: NewCollection): ParamsOf<typeof insertCollection> {
+  return {
+    id: collection.id,
+    status: collection.status,
+    subject: collection.subject,
+    action: collection.action,
+    selector: collection.selector,
+    environment: collection.environment,
+    params: JSON.stringify(collection.params),
+    reason: collection.reason,
+    ticket: collection.ticket ?? null,
+    output: collection.output,
+    targets: JSON.stringify(collection.targets),
+    targetsDigest: collection.targetsDigest,
+    maxConcurrency: collection.maxConcurrency,
+    maxErrors: collection.maxErrors ? JSON.stringify(collection.maxErrors) : null,
+    errorBudget: collection.errorBudget,
+    approvalsRequired: collection.approvalsRequired,
+    createdAt: collection.createdAt,
+    expiresAt: collection.expiresAt,
+    trigger: collection.trigger ? JSON.stringify(collection.trigger) : null,
+  };
+}
 
 export const json = <T>(v: unknown): T | undefined =>
   v === null || v === undefined ? undefined : (JSON.parse(String(v)) as T);

@@ -1,11 +1,12 @@
 /**
- * The fleet's part of the PostgreSQL store, the twin of sqlite-fleet.ts. It runs inside the
- * PostgresStore's transactions and appends to its chain through the functions the store hands it;
- * as there, row locks come first and the chain's lock last, so writers cannot deadlock.
+ * The fleet's part of the PostgreSQL store, the twin of sqlite-fleet.ts over the same queries
+ * (queries.ts). It runs inside the PostgresStore's transactions and appends to its chain through
+ * the functions the store hands it; as there, row locks come first and the chain's lock last, so
+ * writers cannot deadlock.
  */
 import type pg from "pg";
 import type { AuditEntry, AuditRecord } from "../audit/chain.js";
-import { toCollection, toEnrolledAgent, toEnrollToken } from "./fleet-rows.js";
+import { collectionRow, toCollection, toEnrolledAgent, toEnrollToken } from "./fleet-rows.js";
 import type {
   CollectionRecord,
   CollectionRequestLink,
@@ -17,7 +18,9 @@ import type {
   NewCollection,
   RequestBatchItem,
 } from "./fleet-types.js";
-import { PG_PARAMS, type Row, requestInsert, str } from "./rows.js";
+import { run } from "./postgres-store.js";
+import * as Q from "./queries.js";
+import { num, type Row, requestRow, toApprovals, transitionRow } from "./rows.js";
 import type { ApprovalOutcome, ApprovalRecord, NewRequest, TransitionFields } from "./types.js";
 
 type Client = pg.PoolClient;
@@ -35,38 +38,24 @@ export class PostgresFleetStore implements FleetStore {
 
   async insertEnrollToken(token: EnrollTokenRecord, audit: AuditEntry, at: number): Promise<void> {
     await this.write(async (c) => {
-      await c.query(
-        `INSERT INTO enroll_tokens (id, environment, secret_hash, created_by, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6)`,
-        [token.id, token.environment, token.secretHash, token.createdBy, token.createdAt, token.expiresAt],
-      );
+      await run(c, Q.insertEnrollToken, token);
       await this.append(c, [audit], at);
     });
   }
 
   async getEnrollToken(id: string): Promise<EnrollTokenRecord | undefined> {
-    const row = (await this.pool.query("SELECT * FROM enroll_tokens WHERE id = $1", [id])).rows[0] as
-      | Row
-      | undefined;
+    const row = (await run(this.pool, Q.enrollTokenById, { id })).rows[0];
     return row && toEnrollToken(row);
   }
 
   async listEnrollTokens(): Promise<EnrollTokenRecord[]> {
-    const rows = (await this.pool.query("SELECT * FROM enroll_tokens ORDER BY created_at, id")).rows as Row[];
-    return rows.map(toEnrollToken);
+    return (await run(this.pool, Q.listEnrollTokens, {})).rows.map(toEnrollToken);
   }
 
   async revokeEnrollToken(id: string, at: number, audit: AuditEntry) {
     return this.write(async (c) => {
-      const changed = (
-        await c.query("UPDATE enroll_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL", [
-          at,
-          id,
-        ])
-      ).rowCount;
-      const row = (await c.query("SELECT * FROM enroll_tokens WHERE id = $1", [id])).rows[0] as
-        | Row
-        | undefined;
+      const changed = (await run(c, Q.revokeEnrollToken, { id, at })).rowCount;
+      const row = (await run(c, Q.enrollTokenById, { id })).rows[0];
       if (!row) return { kind: "not-found" as const };
       if (changed === 0) return { kind: "already-revoked" as const, token: toEnrollToken(row) };
       await this.append(c, [audit], at);
@@ -80,113 +69,59 @@ export class PostgresFleetStore implements FleetStore {
     at: number,
   ): Promise<void> {
     await this.write(async (c) => {
-      await c.query(
-        `INSERT INTO enrolled_agents (id, environment, url, labels, actions, enroll_token_id, session_hash,
-           enrolled_at, last_seen_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-         ON CONFLICT (id) DO UPDATE SET environment = excluded.environment, url = excluded.url,
-           labels = excluded.labels, actions = excluded.actions, enroll_token_id = excluded.enroll_token_id,
-           session_hash = excluded.session_hash, enrolled_at = excluded.enrolled_at,
-           last_seen_at = excluded.last_seen_at`,
-        [
-          agent.id,
-          agent.environment,
-          agent.url,
-          JSON.stringify(agent.labels),
-          JSON.stringify(agent.actions),
-          agent.enrollTokenId,
-          agent.sessionHash,
-          agent.enrolledAt,
-          agent.lastSeenAt,
-        ],
-      );
+      await run(c, Q.saveEnrolledAgent, {
+        ...agent,
+        labels: JSON.stringify(agent.labels),
+        actions: JSON.stringify(agent.actions),
+      });
       await this.append(c, audit, at);
     });
   }
 
   async getEnrolledAgent(id: string): Promise<EnrolledAgentRecord | undefined> {
-    const row = (await this.pool.query("SELECT * FROM enrolled_agents WHERE id = $1", [id])).rows[0] as
-      | Row
-      | undefined;
+    const row = (await run(this.pool, Q.enrolledAgentById, { id })).rows[0];
     return row && toEnrolledAgent(row);
   }
 
   async listEnrolledAgents(): Promise<EnrolledAgentRecord[]> {
-    const rows = (await this.pool.query("SELECT * FROM enrolled_agents ORDER BY id")).rows as Row[];
-    return rows.map(toEnrolledAgent);
+    return (await run(this.pool, Q.listEnrolledAgents, {})).rows.map(toEnrolledAgent);
   }
 
   async recordHeartbeats(seen: readonly { id: string; at: number }[]): Promise<void> {
     if (seen.length === 0) return;
-    // One statement, no audit: ids and times as two arrays.
-    await this.pool.query(
-      `UPDATE enrolled_agents a SET last_seen_at = GREATEST(a.last_seen_at, s.at)
-       FROM unnest($1::text[], $2::bigint[]) AS s(id, at) WHERE a.id = s.id`,
-      [seen.map((s) => s.id), seen.map((s) => s.at)],
-    );
+    await run(this.pool, Q.recordHeartbeats, {
+      ids: seen.map((s) => s.id),
+      ats: seen.map((s) => s.at),
+      seen: "",
+    });
   }
 
   async createCollection(collection: NewCollection, audit: readonly AuditEntry[], at: number): Promise<void> {
     await this.write(async (c) => {
-      await c.query(
-        `INSERT INTO collections (id, status, subject, action, selector, environment, params, reason, ticket,
-           output_mode, targets, targets_digest, max_concurrency, max_errors, error_budget, approvals_required,
-           created_at, updated_at, expires_at, trigger)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, $18, $19)`,
-        [
-          collection.id,
-          collection.status,
-          collection.subject,
-          collection.action,
-          collection.selector,
-          collection.environment,
-          JSON.stringify(collection.params),
-          collection.reason,
-          collection.ticket ?? null,
-          collection.output,
-          JSON.stringify(collection.targets),
-          collection.targetsDigest,
-          collection.maxConcurrency,
-          collection.maxErrors ? JSON.stringify(collection.maxErrors) : null,
-          collection.errorBudget,
-          collection.approvalsRequired,
-          collection.createdAt,
-          collection.expiresAt,
-          collection.trigger ? JSON.stringify(collection.trigger) : null,
-        ],
-      );
+      await run(c, Q.insertCollection, collectionRow(collection));
       await this.append(c, audit, at);
     });
   }
 
   async getCollection(id: string): Promise<CollectionRecord | undefined> {
-    const row = (await this.pool.query("SELECT * FROM collections WHERE id = $1", [id])).rows[0] as
-      | Row
-      | undefined;
+    const row = (await run(this.pool, Q.collectionById, { id })).rows[0];
     return row && this.toCollection(this.pool, row);
   }
 
   async listCollections(query: { status?: CollectionStatus; limit: number; before?: number }) {
-    const rows = (
-      await this.pool.query(
-        `SELECT * FROM collections WHERE ($1::text IS NULL OR status = $1) AND ($2::bigint IS NULL OR seq < $2)
-         ORDER BY seq DESC LIMIT $3`,
-        [query.status ?? null, query.before ?? null, query.limit],
-      )
-    ).rows as Row[];
+    const { rows } = await run(this.pool, Q.listCollections, {
+      status: query.status ?? null,
+      before: query.before ?? null,
+      limit: query.limit,
+    });
     const out: { record: CollectionRecord; cursor: number }[] = [];
     for (const row of rows)
-      out.push({ record: await this.toCollection(this.pool, row), cursor: Number(row.seq) });
+      out.push({ record: await this.toCollection(this.pool, row), cursor: num(row.seq) });
     return out;
   }
 
   async listCollectionsByStatus(status: CollectionStatus, limit: number): Promise<CollectionRecord[]> {
-    const rows = (
-      await this.pool.query("SELECT * FROM collections WHERE status = $1 ORDER BY seq LIMIT $2", [
-        status,
-        limit,
-      ])
-    ).rows as Row[];
+    const { rows } = await run(this.pool, Q.listCollectionsByStatus, { status, limit });
     const out: CollectionRecord[] = [];
     for (const row of rows) out.push(await this.toCollection(this.pool, row));
     return out;
@@ -204,20 +139,15 @@ export class PostgresFleetStore implements FleetStore {
   ): Promise<boolean> {
     return this.write(async (c) => {
       const changed = (
-        await c.query(
-          `UPDATE collections SET status = $3, updated_at = $4, summary = COALESCE($5, summary),
-             denied_by = COALESCE($6, denied_by), denial_reason = COALESCE($7, denial_reason)
-           WHERE id = $1 AND status = $2`,
-          [
-            change.id,
-            change.from,
-            change.to,
-            change.at,
-            change.set?.summary ? JSON.stringify(change.set.summary) : null,
-            change.set?.denial?.by ?? null,
-            change.set?.denial?.reason ?? null,
-          ],
-        )
+        await run(c, Q.transitionCollection, {
+          id: change.id,
+          from: change.from,
+          to: change.to,
+          at: change.at,
+          summary: change.set?.summary ? JSON.stringify(change.set.summary) : null,
+          deniedBy: change.set?.denial?.by ?? null,
+          denialReason: change.set?.denial?.reason ?? null,
+        })
       ).rowCount;
       if (changed === 0) return false;
       await this.append(c, audit, change.at);
@@ -230,36 +160,22 @@ export class PostgresFleetStore implements FleetStore {
     audit: (outcome: { count: number; approved: boolean }) => readonly AuditEntry[],
   ): Promise<ApprovalOutcome> {
     return this.write(async (c): Promise<ApprovalOutcome> => {
-      const row = (
-        await c.query("SELECT * FROM collections WHERE id = $1 FOR UPDATE", [approval.collectionId])
-      ).rows[0] as Row | undefined;
+      const { collectionId, at } = approval;
+      const row = (await run(c, Q.collectionByIdForUpdate, { id: collectionId })).rows[0];
       if (!row) return { kind: "not-found" };
       if (row.status !== "pending") return { kind: "not-pending", status: row.status as never };
       const inserted = (
-        await c.query(
-          `INSERT INTO collection_approvals (collection_id, subject, at, note) VALUES ($1, $2, $3, $4)
-           ON CONFLICT DO NOTHING`,
-          [approval.collectionId, approval.subject, approval.at, approval.note ?? null],
-        )
+        await run(c, Q.insertCollectionApproval, { ...approval, note: approval.note ?? null })
       ).rowCount;
       if (inserted === 0) return { kind: "duplicate" };
-      const count = (await this.approvalsOf(c, approval.collectionId)).length;
+      const count = (await this.approvalsOf(c, collectionId)).length;
       let approved = false;
-      if (count >= Number(row.approvals_required)) {
-        approved =
-          (
-            await c.query(
-              "UPDATE collections SET status = 'approved', updated_at = $1 WHERE id = $2 AND status = 'pending'",
-              [approval.at, approval.collectionId],
-            )
-          ).rowCount === 1;
+      if (count >= num(row.approvals_required)) {
+        approved = (await run(c, Q.approveCollection, { id: collectionId, at })).rowCount === 1;
       } else {
-        await c.query("UPDATE collections SET updated_at = $1 WHERE id = $2", [
-          approval.at,
-          approval.collectionId,
-        ]);
+        await run(c, Q.touchCollection, { id: collectionId, at });
       }
-      await this.append(c, audit({ count, approved }), approval.at);
+      await this.append(c, audit({ count, approved }), at);
       return { kind: "added", count, approved };
     });
   }
@@ -273,7 +189,7 @@ export class PostgresFleetStore implements FleetStore {
         const ok =
           item.kind === "create"
             ? await insertChild(c, item.collectionId, item.request, item.approvals, item.set)
-            : await moveRequest(c, item.change.id, item.change.from, item.change.to, at, item.change.set);
+            : (await run(c, Q.transitionRequest, transitionRow({ ...item.change, at }))).rowCount === 1;
         applied.push(ok);
         if (ok) audit.push(...item.audit);
       }
@@ -283,13 +199,10 @@ export class PostgresFleetStore implements FleetStore {
   }
 
   async listCollectionRequests(collectionId: string): Promise<CollectionRequestLink[]> {
-    const rows = (
-      await this.pool.query(
-        "SELECT target, request_id FROM collection_requests WHERE collection_id = $1 ORDER BY seq",
-        [collectionId],
-      )
-    ).rows as Row[];
-    return rows.map((r) => ({ target: String(r.target), requestId: String(r.request_id) }));
+    return (await run(this.pool, Q.listCollectionRequests, { collectionId })).rows.map((r) => ({
+      target: String(r.target),
+      requestId: String(r.request_id),
+    }));
   }
 
   async claimTriggerFiring(
@@ -299,31 +212,18 @@ export class PostgresFleetStore implements FleetStore {
     audit: readonly AuditEntry[],
   ): Promise<boolean> {
     return this.write(async (c) => {
-      const changed = (
-        await c.query(
-          `INSERT INTO trigger_firings (key, fired_at) VALUES ($1, $2)
-           ON CONFLICT (key) DO UPDATE SET fired_at = $2 WHERE trigger_firings.fired_at <= $2 - $3`,
-          [key, at, cooldownMs],
-        )
-      ).rowCount;
-      if (changed === 0) return false;
+      if ((await run(c, Q.claimTriggerFiring, { key, at, cooldownMs })).rowCount === 0) return false;
       await this.append(c, audit, at);
       return true;
     });
   }
 
-  private async approvalsOf(q: pg.Pool | Client, collectionId: string): Promise<ApprovalRecord[]> {
-    const rows = (
-      await q.query(
-        "SELECT subject, at, note FROM collection_approvals WHERE collection_id = $1 ORDER BY at, subject",
-        [collectionId],
-      )
-    ).rows as Row[];
-    return rows.map((r) => ({ subject: String(r.subject), at: Number(r.at), note: str(r.note) }));
+  private async approvalsOf(on: pg.Pool | Client, collectionId: string): Promise<ApprovalRecord[]> {
+    return toApprovals((await run(on, Q.collectionApprovalsOf, { collectionId })).rows);
   }
 
-  private async toCollection(q: pg.Pool | Client, row: Row): Promise<CollectionRecord> {
-    return toCollection(row, await this.approvalsOf(q, String(row.id)));
+  private async toCollection(on: pg.Pool | Client, row: Row): Promise<CollectionRecord> {
+    return toCollection(row, await this.approvalsOf(on, String(row.id)));
   }
 }
 
@@ -334,50 +234,10 @@ async function insertChild(
   approvals: readonly ApprovalRecord[],
   set: TransitionFields | undefined,
 ): Promise<boolean> {
-  const { sql, values } = requestInsert(request, set, PG_PARAMS);
-  await c.query(sql, values);
+  await run(c, Q.insertRequest, requestRow(request, set));
   for (const a of approvals) {
-    await c.query("INSERT INTO approvals (request_id, subject, at, note) VALUES ($1, $2, $3, $4)", [
-      request.id,
-      a.subject,
-      a.at,
-      a.note ?? null,
-    ]);
+    await run(c, Q.insertApprovalCopy, { requestId: request.id, ...a, note: a.note ?? null });
   }
-  await c.query("INSERT INTO collection_requests (collection_id, target, request_id) VALUES ($1, $2, $3)", [
-    collectionId,
-    request.target,
-    request.id,
-  ]);
+  await run(c, Q.linkCollectionRequest, { collectionId, target: request.target, requestId: request.id });
   return true;
-}
-
-async function moveRequest(
-  c: Client,
-  id: string,
-  from: string,
-  to: string,
-  at: number,
-  set: TransitionFields | undefined,
-): Promise<boolean> {
-  const changed = (
-    await c.query(
-      `UPDATE requests SET status = $3, updated_at = $4,
-         jti = COALESCE($5, jti), kid = COALESCE($6, kid), result = COALESCE($7, result),
-         error_code = COALESCE($8, error_code), error_message = COALESCE($9, error_message)
-       WHERE id = $1 AND status = $2`,
-      [
-        id,
-        from,
-        to,
-        at,
-        set?.jti ?? null,
-        set?.kid ?? null,
-        set?.result === undefined ? null : JSON.stringify(set.result),
-        set?.error?.code ?? null,
-        set?.error?.message ?? null,
-      ],
-    )
-  ).rowCount;
-  return changed === 1;
 }

@@ -12,7 +12,8 @@
  *   transaction, so lock order is always request row → chain and no two writers can deadlock.
  *
  * Schema creation at start-up runs under a transaction-scoped advisory lock, so controllers starting
- * together migrate once, one after the other.
+ * together migrate once, one after the other. Its queries are the ones the SQLite store runs too
+ * (queries.ts); the locks above are its own.
  */
 import pg from "pg";
 import { canonicalJson } from "../audit/canonical-json.js";
@@ -21,21 +22,23 @@ import type { AuditCheckpoint } from "../audit/checkpoint.js";
 import type { FleetStore } from "./fleet-types.js";
 import { PostgresFleetStore } from "./postgres-fleet.js";
 import { POSTGRES_MIGRATIONS } from "./postgres-schema.js";
+import * as Q from "./queries.js";
 import {
+  approvalsByRequest,
   num,
-  PG_PARAMS,
   type Row,
-  requestInsert,
-  str,
+  requestRow,
   toArtifact,
   toAudit,
+  toCheckpoint,
   toRequest,
   toReview,
   toToken,
+  transitionRow,
 } from "./rows.js";
+import { argsOf, NO_LIMIT, type Query, rowsOf } from "./sql.js";
 import type {
   ApprovalOutcome,
-  ApprovalRecord,
   ArtifactRecord,
   BreakGlassOutcome,
   NewRequest,
@@ -49,6 +52,15 @@ import type {
 } from "./types.js";
 
 type Client = pg.PoolClient;
+
+/** Runs one shared query (queries.ts) on a pool or on a transaction's connection. */
+export function run<P extends object>(
+  on: pg.Pool | Client,
+  q: Query<P>,
+  params: P,
+): Promise<pg.QueryResult<Row>> {
+  return on.query<Row>(q.postgres.text, argsOf(q.postgres, params));
+}
 
 /** How long the server lets one of our sessions sit idle inside a transaction before ending it. */
 export const IDLE_IN_TRANSACTION_MS = 30_000;
@@ -196,35 +208,20 @@ export class PostgresStore implements Store {
 
   async insertToken(token: TokenRecord, audit: AuditEntry, at: number): Promise<void> {
     await this.write(async (c) => {
-      await c.query(
-        `INSERT INTO tokens (id, subject, groups, secret_hash, created_at, expires_at, revoked_at)
-         VALUES ($1, $2, $3, $4, $5, $6, NULL)`,
-        [
-          token.id,
-          token.subject,
-          JSON.stringify(token.groups),
-          token.secretHash,
-          token.createdAt,
-          token.expiresAt,
-        ],
-      );
+      await run(c, Q.insertToken, { ...token, groups: JSON.stringify(token.groups) });
       await this.append(c, [audit], at);
     });
   }
 
   async getToken(id: string): Promise<TokenRecord | undefined> {
-    const row = (await this.pool.query("SELECT * FROM tokens WHERE id = $1", [id])).rows[0] as
-      | Row
-      | undefined;
+    const row = (await run(this.pool, Q.tokenById, { id })).rows[0];
     return row && toToken(row);
   }
 
   async revokeToken(id: string, at: number, audit: AuditEntry) {
     return this.write(async (c) => {
-      const changed = (
-        await c.query("UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL", [at, id])
-      ).rowCount;
-      const row = (await c.query("SELECT * FROM tokens WHERE id = $1", [id])).rows[0] as Row | undefined;
+      const changed = (await run(c, Q.revokeToken, { id, at })).rowCount;
+      const row = (await run(c, Q.tokenById, { id })).rows[0];
       if (!row) return { kind: "not-found" as const };
       if (changed === 0) return { kind: "already-revoked" as const, token: toToken(row) };
       await this.append(c, [audit], at);
@@ -234,7 +231,7 @@ export class PostgresStore implements Store {
 
   async createRequest(request: NewRequest, audit: readonly AuditEntry[], at: number): Promise<void> {
     await this.write(async (c) => {
-      await this.insertRequest(c, request);
+      await run(c, Q.insertRequest, requestRow(request));
       await this.append(c, audit, at);
     });
   }
@@ -253,39 +250,18 @@ export class PostgresStore implements Store {
         "SELECT pg_advisory_xact_lock(hashtextextended('keyhole.break-glass:' || current_schema() || ':' || $1, 0))",
         [request.subject],
       );
-      const last = (
-        await c.query(
-          `SELECT MAX(created_at) AS last FROM requests
-           WHERE subject = $1 AND break_glass AND created_at >= $2`,
-          [request.subject, cooldownSince],
-        )
-      ).rows[0]?.last;
+      const last = (await run(c, Q.lastBreakGlass, { subject: request.subject, since: cooldownSince }))
+        .rows[0]?.last;
       if (last !== null && last !== undefined) return { kind: "cooldown", lastAt: num(last) };
-      await this.insertRequest(c, { ...request, breakGlass: true });
-      await c.query(
-        `INSERT INTO reviews (id, request_id, subject, action, target, environment, reason, ticket, opened_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-        [
-          review.id,
-          review.requestId,
-          review.subject,
-          review.action,
-          review.target,
-          review.environment,
-          review.reason,
-          review.ticket,
-          review.openedAt,
-        ],
-      );
+      await run(c, Q.insertRequest, requestRow({ ...request, breakGlass: true }));
+      await run(c, Q.insertReview, review);
       await this.append(c, audit, at);
       return { kind: "created" };
     });
   }
 
   async getReview(id: string): Promise<ReviewRecord | undefined> {
-    const row = (await this.pool.query("SELECT * FROM reviews WHERE id = $1", [id])).rows[0] as
-      | Row
-      | undefined;
+    const row = (await run(this.pool, Q.reviewById, { id })).rows[0];
     return row && toReview(row);
   }
 
@@ -295,16 +271,12 @@ export class PostgresStore implements Store {
     limit: number;
     before?: number;
   }) {
-    const rows = (
-      await this.pool.query(
-        `SELECT * FROM reviews
-         WHERE ($1::text IS NULL OR ($1 = 'open') = (closed_at IS NULL))
-           AND ($2::bigint IS NULL OR opened_at < $2)
-           AND ($3::bigint IS NULL OR seq < $3)
-         ORDER BY seq DESC LIMIT $4`,
-        [query.status ?? null, query.openedBefore ?? null, query.before ?? null, query.limit],
-      )
-    ).rows as Row[];
+    const { rows } = await run(this.pool, Q.listReviews, {
+      status: query.status ?? null,
+      openedBefore: query.openedBefore ?? null,
+      before: query.before ?? null,
+      limit: query.limit,
+    });
     return rows.map((row) => ({ record: toReview(row), cursor: num(row.seq) }));
   }
 
@@ -313,13 +285,7 @@ export class PostgresStore implements Store {
     audit: readonly AuditEntry[],
   ): Promise<boolean> {
     return this.write(async (c) => {
-      const changed = (
-        await c.query(
-          "UPDATE reviews SET closed_at = $1, closed_by = $2, note = $3 WHERE id = $4 AND closed_at IS NULL",
-          [change.at, change.by, change.note, change.id],
-        )
-      ).rowCount;
-      if (changed === 0) return false;
+      if ((await run(c, Q.closeReview, change)).rowCount === 0) return false;
       await this.append(c, audit, change.at);
       return true;
     });
@@ -327,50 +293,33 @@ export class PostgresStore implements Store {
 
   async markReviewOverdue(id: string, at: number, audit: readonly AuditEntry[]): Promise<boolean> {
     return this.write(async (c) => {
-      const changed = (
-        await c.query(
-          "UPDATE reviews SET overdue_at = $1 WHERE id = $2 AND overdue_at IS NULL AND closed_at IS NULL",
-          [at, id],
-        )
-      ).rowCount;
-      if (changed === 0) return false;
+      if ((await run(c, Q.markReviewOverdue, { id, at })).rowCount === 0) return false;
       await this.append(c, audit, at);
       return true;
     });
   }
 
   async getRequest(id: string): Promise<RequestRecord | undefined> {
-    const rows = (await this.pool.query("SELECT * FROM requests WHERE id = $1", [id])).rows as Row[];
+    const { rows } = await run(this.pool, Q.requestById, { id });
     return (await this.toRequests(this.pool, rows))[0];
   }
 
   async listRequests(query: { status?: RequestStatus; limit: number; before?: number }) {
-    const rows = (
-      await this.pool.query(
-        `SELECT * FROM requests WHERE ($1::text IS NULL OR status = $1) AND ($2::bigint IS NULL OR seq < $2)
-         ORDER BY seq DESC LIMIT $3`,
-        [query.status ?? null, query.before ?? null, query.limit],
-      )
-    ).rows as Row[];
+    const { rows } = await run(this.pool, Q.listRequests, {
+      status: query.status ?? null,
+      before: query.before ?? null,
+      limit: query.limit,
+    });
     const records = await this.toRequests(this.pool, rows);
     return records.map((record, i) => ({ record, cursor: num(rows[i]!.seq) }));
   }
 
   async listExpiredPending(now: number, limit: number): Promise<RequestRecord[]> {
-    const rows = (
-      await this.pool.query(
-        "SELECT * FROM requests WHERE status = 'pending' AND expires_at <= $1 ORDER BY seq LIMIT $2",
-        [now, limit],
-      )
-    ).rows as Row[];
-    return this.toRequests(this.pool, rows);
+    return this.toRequests(this.pool, (await run(this.pool, Q.listExpiredPending, { now, limit })).rows);
   }
 
   async listByStatus(status: RequestStatus, limit: number): Promise<RequestRecord[]> {
-    const rows = (
-      await this.pool.query("SELECT * FROM requests WHERE status = $1 ORDER BY seq LIMIT $2", [status, limit])
-    ).rows as Row[];
-    return this.toRequests(this.pool, rows);
+    return this.toRequests(this.pool, (await run(this.pool, Q.listRequestsByStatus, { status, limit })).rows);
   }
 
   async transitionRequest(
@@ -378,32 +327,9 @@ export class PostgresStore implements Store {
     audit: readonly AuditEntry[],
   ): Promise<boolean> {
     return this.write(async (c) => {
-      const set = change.set ?? {};
-      // A racing transaction waits on the row lock, then re-checks `status = $2` on the row it
+      // A racing transaction waits on the row lock, then re-checks `status = :from` on the row it
       // committed (READ COMMITTED's re-check), finds it moved and changes nothing.
-      const changed = (
-        await c.query(
-          `UPDATE requests SET status = $3, updated_at = $4,
-             jti = COALESCE($5, jti), kid = COALESCE($6, kid), result = COALESCE($7, result),
-             error_code = COALESCE($8, error_code), error_message = COALESCE($9, error_message),
-             denied_by = COALESCE($10, denied_by), denial_reason = COALESCE($11, denial_reason)
-           WHERE id = $1 AND status = $2`,
-          [
-            change.id,
-            change.from,
-            change.to,
-            change.at,
-            set.jti ?? null,
-            set.kid ?? null,
-            set.result === undefined ? null : JSON.stringify(set.result),
-            set.error?.code ?? null,
-            set.error?.message ?? null,
-            set.denial?.by ?? null,
-            set.denial?.reason ?? null,
-          ],
-        )
-      ).rowCount;
-      if (changed === 0) return false;
+      if ((await run(c, Q.transitionRequest, transitionRow(change))).rowCount === 0) return false;
       await this.append(c, audit, change.at);
       return true;
     });
@@ -414,39 +340,24 @@ export class PostgresStore implements Store {
     audit: (outcome: { count: number; approved: boolean; request: RequestRecord }) => readonly AuditEntry[],
   ): Promise<ApprovalOutcome> {
     return this.write(async (c): Promise<ApprovalOutcome> => {
+      const { requestId, at } = approval;
       // The row lock makes approvals of one request take turns: each counts the ones before it.
-      const row = (await c.query("SELECT * FROM requests WHERE id = $1 FOR UPDATE", [approval.requestId]))
-        .rows[0] as Row | undefined;
+      const row = (await run(c, Q.requestByIdForUpdate, { id: requestId })).rows[0];
       if (!row) return { kind: "not-found" };
       if (row.status !== "pending") return { kind: "not-pending", status: row.status as RequestStatus };
-      const inserted = (
-        await c.query(
-          `INSERT INTO approvals (request_id, subject, at, note) VALUES ($1, $2, $3, $4)
-           ON CONFLICT (request_id, subject) DO NOTHING`,
-          [approval.requestId, approval.subject, approval.at, approval.note ?? null],
-        )
-      ).rowCount;
+      const inserted = (await run(c, Q.insertApproval, { ...approval, note: approval.note ?? null }))
+        .rowCount;
       if (inserted === 0) return { kind: "duplicate" };
-      const count = num(
-        (await c.query("SELECT COUNT(*) AS n FROM approvals WHERE request_id = $1", [approval.requestId]))
-          .rows[0]?.n,
-      );
+      const count = num((await run(c, Q.countApprovals, { requestId })).rows[0]?.n);
       let approved = false;
       if (count >= num(row.approvals_required)) {
-        approved =
-          (
-            await c.query(
-              "UPDATE requests SET status = 'approved', updated_at = $1 WHERE id = $2 AND status = 'pending'",
-              [approval.at, approval.requestId],
-            )
-          ).rowCount === 1;
+        approved = (await run(c, Q.approveRequest, { id: requestId, at })).rowCount === 1;
       } else {
-        await c.query("UPDATE requests SET updated_at = $1 WHERE id = $2", [approval.at, approval.requestId]);
+        await run(c, Q.touchRequest, { id: requestId, at });
       }
-      const after = (await c.query("SELECT * FROM requests WHERE id = $1", [approval.requestId]))
-        .rows as Row[];
+      const after = (await run(c, Q.requestById, { id: requestId })).rows;
       const request = (await this.toRequests(c, after))[0]!;
-      await this.append(c, audit({ count, approved, request }), approval.at);
+      await this.append(c, audit({ count, approved, request }), at);
       return { kind: "added", count, approved };
     });
   }
@@ -454,73 +365,42 @@ export class PostgresStore implements Store {
   async registerArtifact(artifact: ArtifactRecord, result: unknown, audit: readonly AuditEntry[]) {
     return this.write(async (c) => {
       const moved = (
-        await c.query(
-          `UPDATE requests SET status = 'completed', updated_at = $2, result = $3, artifact_id = $4
-           WHERE id = $1 AND status = 'dispatched'`,
-          [artifact.requestId, artifact.createdAt, JSON.stringify(result), artifact.id],
-        )
+        await run(c, Q.completeWithArtifact, {
+          id: artifact.requestId,
+          at: artifact.createdAt,
+          result: JSON.stringify(result),
+          artifactId: artifact.id,
+        })
       ).rowCount;
       if (moved === 0) return false;
-      await c.query(
-        `INSERT INTO artifacts (id, request_id, subject, environment, agent, action, filename, content_type,
-           size, sha256, digest_source, store, location, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-        [
-          artifact.id,
-          artifact.requestId,
-          artifact.subject,
-          artifact.environment,
-          artifact.agent,
-          artifact.action,
-          artifact.filename,
-          artifact.contentType,
-          artifact.size,
-          artifact.sha256,
-          artifact.digestSource,
-          artifact.store,
-          artifact.location,
-          artifact.createdAt,
-        ],
-      );
+      await run(c, Q.insertArtifact, artifact);
       await this.append(c, audit, artifact.createdAt);
       return true;
     });
   }
 
   async getArtifact(id: string): Promise<ArtifactRecord | undefined> {
-    const row = (await this.pool.query("SELECT * FROM artifacts WHERE id = $1", [id])).rows[0] as
-      | Row
-      | undefined;
+    const row = (await run(this.pool, Q.artifactById, { id })).rows[0];
     return row && toArtifact(row);
   }
 
   async listArtifacts(query: { limit: number; before?: number }) {
-    const rows = (
-      await this.pool.query(
-        "SELECT * FROM artifacts WHERE ($1::bigint IS NULL OR seq < $1) ORDER BY seq DESC LIMIT $2",
-        [query.before ?? null, query.limit],
-      )
-    ).rows as Row[];
+    const { rows } = await run(this.pool, Q.listArtifacts, {
+      before: query.before ?? null,
+      limit: query.limit,
+    });
     return rows.map((row) => ({ record: toArtifact(row), cursor: num(row.seq) }));
   }
 
   async listExpiredArtifacts(environment: string, createdBefore: number, limit: number) {
-    const rows = (
-      await this.pool.query(
-        `SELECT * FROM artifacts WHERE environment = $1 AND created_at < $2 AND deleted_at IS NULL
-         ORDER BY created_at LIMIT $3`,
-        [environment, createdBefore, limit],
-      )
-    ).rows as Row[];
-    return rows.map(toArtifact);
+    return (await run(this.pool, Q.listExpiredArtifacts, { environment, createdBefore, limit })).rows.map(
+      toArtifact,
+    );
   }
 
   async markArtifactDeleted(id: string, at: number, audit: readonly AuditEntry[]): Promise<boolean> {
     return this.write(async (c) => {
-      const changed = (
-        await c.query("UPDATE artifacts SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL", [at, id])
-      ).rowCount;
-      if (changed === 0) return false;
+      if ((await run(c, Q.markArtifactDeleted, { id, at })).rowCount === 0) return false;
       await this.append(c, audit, at);
       return true;
     });
@@ -531,43 +411,26 @@ export class PostgresStore implements Store {
   }
 
   async listAudit(query: { afterSeq?: number; limit?: number } = {}): Promise<AuditRecord[]> {
-    const rows = (
-      await this.pool.query("SELECT * FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2", [
-        query.afterSeq ?? 0,
-        query.limit ?? null,
-      ])
-    ).rows as Row[];
+    const { rows } = await run(this.pool, Q.listAudit, {
+      afterSeq: query.afterSeq ?? 0,
+      limit: query.limit ?? NO_LIMIT,
+    });
     return rows.map(toAudit);
   }
 
   async auditHead(): Promise<{ seq: number; hash: string } | undefined> {
-    const row = (await this.pool.query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")).rows[0] as
-      | Row
-      | undefined;
+    const row = (await run(this.pool, Q.auditTail, {})).rows[0];
     return row && { seq: num(row.seq), hash: String(row.hash) };
   }
 
   async appendCheckpoint(checkpoint: AuditCheckpoint): Promise<void> {
-    await this.pool.query(
-      `INSERT INTO audit_checkpoints (seq, hash, time, kid, signature) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (seq) DO NOTHING`,
-      [checkpoint.seq, checkpoint.hash, checkpoint.time, checkpoint.kid, checkpoint.signature],
-    );
+    await run(this.pool, Q.insertCheckpoint, checkpoint);
   }
 
   async listCheckpoints(query: { afterSeq?: number } = {}): Promise<AuditCheckpoint[]> {
-    const rows = (
-      await this.pool.query("SELECT * FROM audit_checkpoints WHERE seq > $1 ORDER BY seq", [
-        query.afterSeq ?? -1,
-      ])
-    ).rows as Row[];
-    return rows.map((r) => ({
-      seq: num(r.seq),
-      hash: String(r.hash),
-      time: String(r.time),
-      kid: String(r.kid),
-      signature: String(r.signature),
-    }));
+    return (await run(this.pool, Q.listCheckpoints, { afterSeq: query.afterSeq ?? -1 })).rows.map(
+      toCheckpoint,
+    );
   }
 
   private fleetStore: PostgresFleetStore | undefined;
@@ -581,7 +444,7 @@ export class PostgresStore implements Store {
     return this.fleetStore;
   }
 
-  /** One statement, atomic under concurrency: the row is locked by the upsert. */
+  /** One statement, atomic under concurrency: the row is locked by the upsert. PostgreSQL only. */
   readonly sharedRateCounter: RateCounter = async (key, at, windowMs) => {
     const { rows } = await this.pool.query(
       `INSERT INTO rate_limits (key, window_start, count) VALUES ($1, $2, 1)
@@ -614,62 +477,29 @@ export class PostgresStore implements Store {
     // the lock is held one round trip less. In READ COMMITTED each statement takes its own snapshot,
     // so the second one, run once the lock is ours, sees every append committed before it.
     const [, tailResult] = (await c.query(
-      "SELECT id FROM audit_append_lock WHERE id = 1 FOR UPDATE; SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+      `SELECT id FROM audit_append_lock WHERE id = 1 FOR UPDATE; ${Q.auditTail.postgres.text}`,
     )) as unknown as [pg.QueryResult, pg.QueryResult<{ seq: string; hash: string }>];
     const tail = tailResult.rows[0];
     let seq = tail ? num(tail.seq) : 0;
     let prevHash = tail?.hash ?? GENESIS_HASH;
     const records: AuditRecord[] = [];
     const values: unknown[] = [];
-    const tuples: string[] = [];
     for (const entry of entries) {
       const record = chainRecord(entry, ++seq, at, prevHash);
-      const base = values.length;
-      values.push(
-        record.seq,
-        record.time,
-        record.actor,
-        record.event,
-        record.requestId,
-        canonicalJson(record.details),
-        record.reason,
-        record.ticket,
-        record.prevHash,
-        record.hash,
-      );
-      tuples.push(`(${Array.from({ length: 10 }, (_, i) => `$${base + i + 1}`).join(", ")})`);
+      values.push(...argsOf(Q.insertAudit.postgres, { ...record, details: canonicalJson(record.details) }));
       records.push(record);
       prevHash = record.hash;
     }
-    await c.query(
-      `INSERT INTO audit (seq, time, actor, event, request_id, details, reason, ticket, prev_hash, hash)
-       VALUES ${tuples.join(", ")}`,
-      values,
-    );
+    // All of the transaction's records in one statement.
+    await c.query(rowsOf(Q.insertAudit, records.length), values);
     return records;
   }
 
-  private async insertRequest(c: Client, request: NewRequest): Promise<void> {
-    const { sql, values } = requestInsert(request, undefined, PG_PARAMS);
-    await c.query(sql, values);
-  }
-
   /** Rows to records, with every row's approvals read in one query. */
-  private async toRequests(q: pg.Pool | Client, rows: readonly Row[]): Promise<RequestRecord[]> {
+  private async toRequests(on: pg.Pool | Client, rows: readonly Row[]): Promise<RequestRecord[]> {
     if (rows.length === 0) return [];
-    const ids = rows.map((row) => String(row.id));
-    const approvals = new Map<string, ApprovalRecord[]>(ids.map((id) => [id, []]));
-    const found = (
-      await q.query(
-        "SELECT request_id, subject, at, note FROM approvals WHERE request_id = ANY($1) ORDER BY at, subject",
-        [ids],
-      )
-    ).rows as Row[];
-    for (const r of found) {
-      approvals
-        .get(String(r.request_id))
-        ?.push({ subject: String(r.subject), at: num(r.at), note: str(r.note) });
-    }
+    const requestIds = rows.map((row) => String(row.id));
+    const approvals = approvalsByRequest(rows, (await run(on, Q.approvalsOfMany, { requestIds })).rows);
     return rows.map((row) => toRequest(row, approvals.get(String(row.id)) ?? []));
   }
 }

@@ -1,9 +1,11 @@
 /**
- * Database rows to records, shared by the SQLite and PostgreSQL stores: both name their columns
- * alike, store JSON as text, and answer numbers (SQLite) or BIGINT strings (PostgreSQL), which
- * `num` reads either way.
+ * Records to query parameters and database rows to records, shared by the SQLite and PostgreSQL
+ * stores: both name their columns alike, store JSON as text, and answer numbers (SQLite) or BIGINT
+ * strings (PostgreSQL), which `num` reads either way.
  */
 import type { AuditRecord } from "../audit/chain.js";
+import type { AuditCheckpoint } from "../audit/checkpoint.js";
+import type { RequestRow, TransitionRow } from "./queries.js";
 import type {
   ApprovalRecord,
   ArtifactRecord,
@@ -24,73 +26,79 @@ export const num = (v: unknown): number => Number(v);
 export const numOrUndefined = (v: unknown): number | undefined =>
   v === null || v === undefined ? undefined : Number(v);
 
-/** How each store binds parameters: SQLite's `?` and 0/1, PostgreSQL's `$i` and booleans. */
-export interface ParamDialect {
-  readonly placeholder: (i: number) => string;
-  readonly bool: (b: boolean) => unknown;
-}
-export const SQLITE_PARAMS: ParamDialect = { placeholder: () => "?", bool: (b) => (b ? 1 : 0) };
-export const PG_PARAMS: ParamDialect = { placeholder: (i) => `$${i}`, bool: (b) => b };
-
-/** The columns a new request row is written with, in the order of the values in `requestInsert`. */
-const REQUEST_INSERT_COLUMNS = [
-  "id",
-  "status",
-  "subject",
-  "action",
-  "target",
-  "environment",
-  "params",
-  "reason",
-  "ticket",
-  "approvals_required",
-  "created_at",
-  "updated_at",
-  "expires_at",
-  "output_mode",
-  "break_glass",
-  "jti",
-  "kid",
-  "error_code",
-  "error_message",
-] as const;
-
 /**
- * The INSERT of a new request row for either store: `placeholder(i)` is the dialect's i-th parameter
- * (`?` or `$i`), and `bool` how it binds a boolean (SQLite has no boolean type). `set` carries the
- * fields a collection's target request is created with (already dispatched, or already failed).
+ * The parameters of a new request row (queries.ts `insertRequest`). `set` carries the fields a
+ * collection's target request is created with (already dispatched, or already failed).
  */
-export function requestInsert(
-  request: NewRequest,
-  set: TransitionFields | undefined,
-  dialect: ParamDialect,
-): { sql: string; values: unknown[] } {
-  const values = [
-    request.id,
-    request.status,
-    request.subject,
-    request.action,
-    request.target,
-    request.environment,
-    JSON.stringify(request.params),
-    request.reason,
-    request.ticket ?? null,
-    request.approvalsRequired,
-    request.createdAt,
-    request.createdAt,
-    request.expiresAt,
-    request.output ?? "inline",
-    dialect.bool(request.breakGlass === true),
-    set?.jti ?? null,
-    set?.kid ?? null,
-    set?.error?.code ?? null,
-    set?.error?.message ?? null,
-  ];
-  const placeholders = values.map((_, i) => dialect.placeholder(i + 1)).join(", ");
+export function requestRow(request: NewRequest, set?: TransitionFields): RequestRow {
   return {
-    sql: `INSERT INTO requests (${REQUEST_INSERT_COLUMNS.join(", ")}) VALUES (${placeholders})`,
-    values,
+    id: request.id,
+    status: request.status,
+    subject: request.subject,
+    action: request.action,
+    target: request.target,
+    environment: request.environment,
+    params: JSON.stringify(request.params),
+    reason: request.reason,
+    ticket: request.ticket ?? null,
+    approvalsRequired: request.approvalsRequired,
+    createdAt: request.createdAt,
+    expiresAt: request.expiresAt,
+    output: request.output ?? "inline",
+    breakGlass: request.breakGlass === true,
+    jti: set?.jti ?? null,
+    kid: set?.kid ?? null,
+    errorCode: set?.error?.code ?? null,
+    errorMessage: set?.error?.message ?? null,
   };
+}
+
+/** The parameters of a request's compare-and-set move (queries.ts `transitionRequest`, `moveRequest`). */
+export function transitionRow(change: {
+  id: string;
+  from: string;
+  to: string;
+  at: number;
+  set?: TransitionFields | undefined;
+}): TransitionRow {
+  const set = change.set ?? {};
+  return {
+    id: change.id,
+    from: change.from,
+    to: change.to,
+    at: change.at,
+    jti: set.jti ?? null,
+    kid: set.kid ?? null,
+    result: set.result === undefined ? null : JSON.stringify(set.result),
+    errorCode: set.error?.code ?? null,
+    errorMessage: set.error?.message ?? null,
+    deniedBy: set.denial?.by ?? null,
+    denialReason: set.denial?.reason ?? null,
+  };
+}
+
+function toApproval(row: Row): ApprovalRecord {
+  return { subject: String(row.subject), at: num(row.at), note: str(row.note) };
+}
+
+/** Approvals in their order: by time, then by subject (code unit order, the same in both stores). */
+function inOrder(approvals: ApprovalRecord[]): ApprovalRecord[] {
+  return approvals.sort(
+    (a, b) => a.at - b.at || (a.subject < b.subject ? -1 : a.subject > b.subject ? 1 : 0),
+  );
+}
+
+/** Approval rows (queries.ts `approvalsOf`, `collectionApprovalsOf`) as records, in order. */
+export function toApprovals(rows: readonly Row[]): ApprovalRecord[] {
+  return inOrder(rows.map(toApproval));
+}
+
+/** The approvals read for several requests (queries.ts `approvalsOfMany`), by request id, in order. */
+export function approvalsByRequest(requests: readonly Row[], approvals: readonly Row[]) {
+  const byId = new Map<string, ApprovalRecord[]>(requests.map((row) => [String(row.id), []]));
+  for (const row of approvals) byId.get(String(row.request_id))?.push(toApproval(row));
+  for (const list of byId.values()) inOrder(list);
+  return byId;
 }
 
 export function toRequest(row: Row, approvals: ApprovalRecord[]): RequestRecord {
@@ -185,5 +193,15 @@ export function toAudit(row: Row): AuditRecord {
     ticket: row.ticket === null ? null : String(row.ticket),
     prevHash: String(row.prev_hash),
     hash: String(row.hash),
+  };
+}
+
+export function toCheckpoint(row: Row): AuditCheckpoint {
+  return {
+    seq: num(row.seq),
+    hash: String(row.hash),
+    time: String(row.time),
+    kid: String(row.kid),
+    signature: String(row.signature),
   };
 }

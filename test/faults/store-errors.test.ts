@@ -2,10 +2,16 @@
  * The errors a real database gives when it goes away are the ones the controller answers as
  * `503 KH_STORE_UNAVAILABLE` (nothing recorded, retry safe) and rides out when writing an agent's
  * answer: PostgreSQL refusing connections, and a session killed under a client (as a failover or
- * a restart does), on the real server at 127.0.0.1:5432; SQLite locked past its busy timeout is in
- * store-unavailable.test.ts. A constraint violation is not "unavailable".
+ * a restart does), on the real server at 127.0.0.1:5432; node:sqlite's errors for a database locked
+ * by another connection, a file that cannot be opened and a closed connection (the whole SQLite
+ * outage through the controller is store-unavailable.test.ts). A constraint violation is not
+ * "unavailable".
  */
+import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import pg from "pg";
 import { describe, expect, it } from "vitest";
 import { isStoreUnavailable } from "../../controller/store/unavailable.js";
@@ -56,6 +62,48 @@ describe("database errors classified as unavailable", () => {
     } finally {
       await admin.end();
       await victim.end().catch(() => {});
+    }
+  });
+});
+
+describe("SQLite errors classified as unavailable", () => {
+  const thrown = (fn: () => unknown): unknown => {
+    try {
+      fn();
+    } catch (err) {
+      return err;
+    }
+    throw new Error("expected an error");
+  };
+
+  it("locked by another connection, unopenable or closed is unavailable; a constraint violation is not", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "keyhole-sqlite-errors-"));
+    const path = join(dir, "db.sqlite");
+    const holder = new DatabaseSync(path);
+    const other = new DatabaseSync(path, { timeout: 50 });
+    try {
+      holder.exec(
+        "PRAGMA journal_mode = WAL; CREATE TABLE t (id TEXT PRIMARY KEY) STRICT; INSERT INTO t VALUES ('a')",
+      );
+      const duplicate = thrown(() => other.exec("INSERT INTO t VALUES ('a')"));
+      expect(duplicate).toMatchObject({ code: "ERR_SQLITE_ERROR", errcode: 1555 }); // SQLITE_CONSTRAINT_PRIMARYKEY
+      expect(isStoreUnavailable(duplicate)).toBe(false);
+
+      holder.exec("BEGIN IMMEDIATE");
+      const busy = thrown(() => other.exec("BEGIN IMMEDIATE"));
+      expect(busy).toMatchObject({ code: "ERR_SQLITE_ERROR", errcode: 5 }); // SQLITE_BUSY
+      expect(isStoreUnavailable(busy)).toBe(true);
+      holder.exec("ROLLBACK");
+
+      const unopenable = thrown(() => new DatabaseSync(join(dir, "missing", "db.sqlite")));
+      expect(isStoreUnavailable(unopenable)).toBe(true);
+
+      other.close();
+      expect(isStoreUnavailable(thrown(() => other.prepare("SELECT 1")))).toBe(true);
+    } finally {
+      holder.close();
+      if (other.isOpen) other.close();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

@@ -9,7 +9,6 @@
  *   record stays, and the same bytes download once the store is back.
  */
 import { spawn } from "node:child_process";
-import { createRequire } from "node:module";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findBrokenLink } from "../../controller/audit/chain.js";
@@ -17,12 +16,10 @@ import { startS3, type TestS3 } from "../helpers/s3rver.js";
 import { FAKE_AGENT, sha256, startArtifactHarness, testBytes } from "../integration/artifacts/harness.js";
 import { type Harness, startHarness } from "../integration/controller/helpers.js";
 
-const BETTER_SQLITE3 = createRequire(import.meta.url).resolve("better-sqlite3");
-
 /** Another process holds the database's write lock for `ms`; resolves once it holds it. */
 async function lockDatabase(path: string, ms: number): Promise<{ released: Promise<void> }> {
-  const script = `const Database = require(${JSON.stringify(BETTER_SQLITE3)});
-const db = new Database(${JSON.stringify(path)});
+  const script = `const { DatabaseSync } = require("node:sqlite");
+const db = new DatabaseSync(${JSON.stringify(path)});
 db.exec("BEGIN EXCLUSIVE");
 console.log("locked");
 setTimeout(() => { db.exec("ROLLBACK"); db.close(); console.log("released"); }, ${ms});`;

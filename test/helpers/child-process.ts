@@ -27,6 +27,8 @@ export interface ChildOptions {
   readonly name: string;
   /** Node's arguments: flags, then the script and its arguments. */
   readonly args: readonly string[];
+  /** The node binary; the test's own unless told (a workload on another Node major). */
+  readonly node?: string;
   /** Added to PATH, which every child gets; nothing else of the test's environment is passed. */
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Where stdout and stderr are kept for after the test; in memory only without one. */
@@ -83,7 +85,7 @@ function commandLine(args: readonly string[]): string {
 /** Spawns `node …args`; resolves once it prints its ready line, or stops it and rejects. */
 export async function startChild(options: ChildOptions): Promise<StartedProcess> {
   const timeoutMs = options.timeoutMs ?? 20_000;
-  const child = spawn(process.execPath, [...options.args], {
+  const child = spawn(options.node ?? process.execPath, [...options.args], {
     env: { PATH: process.env.PATH ?? "", ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -17,6 +17,8 @@ export interface WorkloadOptions {
   readonly script?: string;
   /** Node's flags before the script, e.g. `--inspect-port=0`. */
   readonly nodeArgs?: readonly string[];
+  /** The node binary; the test's own unless told. */
+  readonly node?: string;
   readonly name?: string;
   readonly logFile?: string;
 }
@@ -29,6 +31,7 @@ export async function startWorkload(
   const started = await startChild({
     name: options.name ?? "workload",
     args: [...(options.nodeArgs ?? []), options.script ?? WORKLOAD],
+    node: options.node,
     env: { PORT: "0", ...env },
     logFile: options.logFile,
     isReady: (line) => line.ready === true,

@@ -2,6 +2,10 @@
  * A minimal Chrome DevTools Protocol client over one WebSocket (ws): numbered commands with their
  * replies, and one handler per event name. It sends only the commands the agent's own code names;
  * nothing from a request ever reaches `send`.
+ *
+ * ws rather than Node's global WebSocket: that one cannot pause reading, which the heap snapshot
+ * stream needs to push back on the target (snapshot-stream.ts), and has no message size limit or
+ * terminate().
  */
 import WebSocket from "ws";
 

@@ -22,24 +22,10 @@ import { loopbackListeners } from "../../../agent/runtimes/node/listeners.js";
 import { TargetLocks } from "../../../agent/runtimes/node/target-locks.js";
 import { pollUntil } from "../../../agent/runtimes/node/wait.js";
 import { claimsFor, makeSigner, type TestSigner } from "../../helpers/envelope.js";
-import { startWorkload, type Workload } from "../../helpers/workload.js";
+import { DB_PASSWORD, PLANTED, startTarget, type Target } from "../../helpers/inspector-target.js";
 
 const AGENT_ID = "staging/shop/shop-0";
-const FIXTURE = fileURLToPath(new URL("../../fixtures/inspector/heap-workload.mjs", import.meta.url));
 const TIGHT_CGROUP = fileURLToPath(new URL("../../fixtures/cgroup-guard/tight", import.meta.url));
-/** Mirrors plantedToken() of the fixture. */
-const PLANTED = ["gh", "p_", "Kh0le", "Z9".repeat(15), "xq"].join("");
-const DB_PASSWORD = "pg-pass-7f3k29xq81mz";
-
-type Target = Workload;
-
-/** Starts the fixture workload (24 MB held, mostly in large strings: a snapshot takes ~0.5 s) with `flags` for node (always some `--inspect*`, port 0 so tests never collide). */
-function startTarget(flags: string[], env: Record<string, string> = {}): Promise<Target> {
-  return startWorkload(
-    { HOLD_MB: "24", RECORD_SHARE: "0.05", DATABASE_PASSWORD: DB_PASSWORD, ...env },
-    { script: FIXTURE, nodeArgs: flags, name: "target" },
-  );
-}
 
 const ports = (pid: number) => new Set(loopbackListeners(pid).map((l) => l.port));
 const alive = (t: Target) => t.child.exitCode === null && t.child.signalCode === null;

@@ -7,7 +7,7 @@
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import Database from "better-sqlite3";
+import { DatabaseSync } from "node:sqlite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runKeyhole } from "../../../cli/demo/processes.js";
 import { canonicalJson } from "../../../controller/audit/canonical-json.js";
@@ -269,12 +269,12 @@ describe("tampering with an exported chain", () => {
 
 describe("tampering with the live chain", () => {
   /** A copy of the data dir whose database `tamper` edits with the append-only triggers dropped. */
-  async function tampered(name: string, tamper: (db: Database.Database) => void): Promise<string> {
+  async function tampered(name: string, tamper: (db: DatabaseSync) => void): Promise<string> {
     const copy = join(dir, `live-${name}`);
     await mkdir(copy, { recursive: true });
     await copyFile(join(dataDir, "keyhole.db"), join(copy, "keyhole.db"));
     await copyFile(join(dataDir, "audit-jwks.json"), join(copy, "audit-jwks.json"));
-    const db = new Database(join(copy, "keyhole.db"));
+    const db = new DatabaseSync(join(copy, "keyhole.db"));
     db.exec(
       "DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete; DROP TRIGGER audit_checkpoints_no_delete;",
     );
@@ -282,7 +282,7 @@ describe("tampering with the live chain", () => {
     db.close();
     return copy;
   }
-  const row = (db: Database.Database, seq: number) =>
+  const row = (db: DatabaseSync, seq: number) =>
     db.prepare("SELECT * FROM audit WHERE seq = ?").get(seq) as Record<string, unknown>;
 
   it("names a changed byte", async () => {

@@ -6,8 +6,8 @@ import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { promisify } from "node:util";
-import Database from "better-sqlite3";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { POSTGRES_MIGRATIONS } from "../../../controller/store/postgres-schema.js";
@@ -30,8 +30,8 @@ const run = promisify(execFile);
 async function sqliteBackend(): Promise<StoreBackend> {
   const dir = await mkdtemp(join(tmpdir(), "keyhole-store-contract-"));
   const path = join(dir, "keyhole.db");
-  const raw = (fn: (db: Database.Database) => void) => {
-    const db = new Database(path);
+  const raw = (fn: (db: DatabaseSync) => void) => {
+    const db = new DatabaseSync(path);
     try {
       fn(db);
     } finally {
@@ -41,7 +41,7 @@ async function sqliteBackend(): Promise<StoreBackend> {
   return {
     open: async () => openSqliteStore(path),
     exec: async (sql) => raw((db) => db.exec(sql)),
-    markNewer: async () => raw((db) => db.pragma(`user_version = ${SQLITE_MIGRATIONS.length + 1}`)),
+    markNewer: async () => raw((db) => db.exec(`PRAGMA user_version = ${SQLITE_MIGRATIONS.length + 1}`)),
     destroy: () => rm(dir, { recursive: true, force: true }),
   };
 }

@@ -102,10 +102,10 @@ describe("the audit hash chain", () => {
     it("refuses UPDATE and DELETE on audit records (append-only triggers)", async () => {
       await store.appendAudit(entries, Date.now());
       expect(() =>
-        store.db.prepare("UPDATE audit SET actor = 'user:mallory@evil.test' WHERE seq = 1").run(),
+        store.db.raw.prepare("UPDATE audit SET actor = 'user:mallory@evil.test' WHERE seq = 1").run(),
       ).toThrow(/append-only/);
-      expect(() => store.db.prepare("DELETE FROM audit WHERE seq = 2").run()).toThrow(/append-only/);
-      expect(() => store.db.prepare("DELETE FROM audit").run()).toThrow(/append-only/);
+      expect(() => store.db.raw.prepare("DELETE FROM audit WHERE seq = 2").run()).toThrow(/append-only/);
+      expect(() => store.db.raw.prepare("DELETE FROM audit").run()).toThrow(/append-only/);
       expect(await store.listAudit()).toHaveLength(2);
       expect((await store.listAudit())[0]!.actor).toBe("user:a@b.c");
     });
@@ -114,7 +114,7 @@ describe("the audit hash chain", () => {
       const [first] = await store.appendAudit([entries[0]!], Date.now());
       const fork = chainRecord(entries[1]!, 5, Date.now(), first!.prevHash);
       expect(() =>
-        store.db
+        store.db.raw
           .prepare(
             "INSERT INTO audit (seq, time, actor, event, request_id, details, reason, ticket, prev_hash, hash) VALUES (?, ?, ?, ?, ?, '{}', NULL, NULL, ?, ?)",
           )

@@ -23,11 +23,11 @@ describe("SqliteStore", () => {
   });
 
   it("opens in WAL mode with a busy timeout and FULL sync, at the latest schema version", () => {
-    expect(store.db.pragma("journal_mode", { simple: true })).toBe("wal");
-    expect(store.db.pragma("busy_timeout", { simple: true })).toBe(5000);
+    expect(store.db.pragma("journal_mode")).toBe("wal");
+    expect(store.db.pragma("busy_timeout")).toBe(5000);
     // FULL (2): a commit, and so an acknowledged audit record, survives a power cut.
-    expect(store.db.pragma("synchronous", { simple: true })).toBe(2);
-    expect(store.db.pragma("foreign_keys", { simple: true })).toBe(1);
-    expect(store.db.pragma("user_version", { simple: true })).toBe(SQLITE_MIGRATIONS.length);
+    expect(store.db.pragma("synchronous")).toBe(2);
+    expect(store.db.pragma("foreign_keys")).toBe(1);
+    expect(store.db.pragma("user_version")).toBe(SQLITE_MIGRATIONS.length);
   });
 });
