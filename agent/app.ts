@@ -17,7 +17,7 @@ import {
   type S3UploadResult,
 } from "../protocol/request.js";
 import type { ActionDefinition } from "./actions/types.js";
-import { uploadPresigned } from "./bundle/s3-presigned.js";
+import type { uploadPresigned } from "./bundle/s3-presigned.js";
 import type { AgentConfig } from "./config.js";
 import { AgentError } from "./errors.js";
 import { httpServerOptions } from "./http-limits.js";
@@ -241,7 +241,9 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
         const running = result;
         let upload: Awaited<ReturnType<typeof uploadPresigned>>;
         try {
-          upload = await uploadPresigned(running.stream, claims.output, clientGone.signal);
+          // The S3 sink is loaded by the first s3-mode request, not at the agent's start.
+          const sink = await import("./bundle/s3-presigned.js");
+          upload = await sink.uploadPresigned(running.stream, claims.output, clientGone.signal);
         } catch (err) {
           running.stream.destroy(); // releases the action's slot and what it holds
           await running.done;
