@@ -58,6 +58,22 @@ export function enabledActions(
   return new Map(names.map((n) => [n, registry.get(n)!]));
 }
 
+/**
+ * The agent's routes declare no Fastify schemas: the envelope is checked by verify.ts and each
+ * action's params by its zod schema. So Fastify's JSON Schema compilers (ajv, fast-json-stringify
+ * and their helpers: about a hundred modules, 0.6 MB of source) are never needed; these stand-ins
+ * keep Fastify from loading them at start, and a route that declares a schema fails at start.
+ */
+function noJsonSchemaCompiler(): never {
+  throw new Error(
+    "the agent's routes take no Fastify schemas (verify.ts and the actions' zod schemas check input)",
+  );
+}
+const NO_JSON_SCHEMA_COMPILERS = {
+  buildValidator: noJsonSchemaCompiler,
+  buildSerializer: noJsonSchemaCompiler,
+};
+
 /** Maps Fastify's own errors (body limit, content type, …) onto the catalogue; anything else is internal. */
 function toAgentError(err: FastifyError | AgentError): AgentError {
   if (err instanceof AgentError) return err;
@@ -91,6 +107,7 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
     loggerInstance: typeof deps.logger === "object" ? deps.logger : undefined,
     logger: typeof deps.logger === "boolean" ? deps.logger : undefined,
     bodyLimit: config.bodyLimitBytes,
+    schemaController: { compilersFactory: NO_JSON_SCHEMA_COMPILERS },
     // The route writes its own line per request (with subject, action, outcome); no default ones.
     logController: new LogController({ disableRequestLogging: true }),
     // A slow client must not hold a socket for long: envelopes are small (agent/http-limits.ts).
