@@ -6,8 +6,8 @@
  * - Code split at every dynamic import, so what the agent loads only when first used (the inspector
  *   client, tar-stream, the S3 sink, OpenTelemetry) stays in chunks of its own that are never read
  *   at start.
- * - Whitespace and syntax minified, names kept: a stack trace still names its functions, and each
- *   output file has a linked source map (without the sources) to map positions back to dist/.
+ * - Whitespace and syntax minified, names kept: a stack trace still names its functions. No source
+ *   maps: the image holds only what the agent loads (and the licence notices).
  * - `THIRD-PARTY-NOTICES.txt` lists every bundled package with its version, licence and licence
  *   text: bundling drops the packages' own LICENSE files.
  *
@@ -149,8 +149,6 @@ export async function stageAgent(
     target: "node24",
     minifyWhitespace: true,
     minifySyntax: true,
-    sourcemap: "linked",
-    sourcesContent: false,
     legalComments: "none",
     banner: { js: REQUIRE_BANNER },
     external: [...LEFT_OUT],
