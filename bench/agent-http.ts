@@ -13,10 +13,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { get } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import autocannon from "autocannon";
 import { exportJWK } from "jose";
+import { stageAgent } from "../deploy/agent-bundle.js";
 import {
   type BenchResult,
   isListening,
@@ -154,11 +155,17 @@ const fmt = (l: Load & { cpuPerRequestUs: number }) =>
   `${l.rps.toFixed(0)} req/s (p50 ${l.p50} ms, p99 ${l.p99} ms; ${l.cpuPerRequestUs.toFixed(0)} µs of server CPU per request)`;
 
 /**
- * @param agentEntry the script that answers `keyhole agent …`: the full CLI by default, or the
- *   agent image's staged entry
+ * @param agentEntry the script that answers `keyhole agent …`; by default the agent as its image
+ *   ships it, staged here by deploy/agent-bundle.ts (`KEYHOLE_BENCH_AGENT=cli` runs the full CLI,
+ *   bin/keyhole.js, instead)
  */
-export async function benchAgentHttp(seconds = 8, agentEntry = KEYHOLE_BIN): Promise<BenchResult[]> {
+export async function benchAgentHttp(
+  seconds = 8,
+  agentEntry: string | undefined = process.env.KEYHOLE_BENCH_AGENT === "cli" ? KEYHOLE_BIN : undefined,
+): Promise<BenchResult[]> {
   const dir = mkdtempSync(join(tmpdir(), "keyhole-bench-"));
+  const entry = agentEntry ?? (await stageAgent(join(dir, "agent-image"))).entry;
+  const entryName = entry.startsWith(dir) ? `the agent image's ${basename(entry)}` : entry.slice(ROOT.length);
   const { privateKey, publicKey } = generateKeyPairSync("ed25519");
   const jwks = join(dir, "jwks.json");
   writeFileSync(jwks, JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: "bench" }] }));
@@ -168,7 +175,7 @@ export async function benchAgentHttp(seconds = 8, agentEntry = KEYHOLE_BIN): Pro
     PORT: "0",
   });
   const agentArgs = (listen: string) => [
-    agentEntry,
+    entry,
     "agent",
     "--id",
     AGENT_ID,
@@ -268,7 +275,7 @@ export async function benchAgentHttp(seconds = 8, agentEntry = KEYHOLE_BIN): Pro
         ratio: rssRatio,
         goal: "≤ 1.25×",
         met: rssRatio <= 1.25,
-        extra: `both measured after ${IDLE_SECONDS} s idle, once V8's memory reducer has run; agent: ${agentEntry.slice(ROOT.length)}`,
+        extra: `both measured after ${IDLE_SECONDS} s idle, once V8's memory reducer has run; agent: ${entryName}`,
       },
       {
         name: "agent start to ready vs a bare node:http server",
