@@ -3,6 +3,7 @@
  * by esbuild into a handful of ES module files, with nothing else of the tree and no node_modules.
  *
  * - One entry file, `keyhole.mjs`, answers `keyhole agent …` (and `--help`) like the full CLI.
+ * - Node's built-ins are reached through `require` (see builtinsThroughRequire).
  * - Code split at every dynamic import, so what the agent loads only when first used (the inspector
  *   client, tar-stream, the S3 sink, OpenTelemetry) stays in chunks of its own that are never read
  *   at start.
@@ -20,9 +21,10 @@
  * test/deploy/agent-bundle.test.ts checks what it holds and runs it.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { isBuiltin } from "node:module";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { build, type Metafile } from "esbuild";
+import { build, type Metafile, type Plugin } from "esbuild";
 
 /** The package root, from dist/deploy/ or deploy/. */
 export const ROOT = fileURLToPath(
@@ -46,6 +48,29 @@ export const LEFT_OUT = [
  */
 const REQUIRE_BANNER =
   'import { createRequire as __keyholeCreateRequire } from "node:module"; const require = __keyholeCreateRequire(import.meta.url);';
+
+/**
+ * Node's built-in modules reached through `require` rather than `import`. An ES module import of a
+ * built-in builds an ES module facade that reads every export, getters included, and on Node 24
+ * `node:http`'s getters (`WebSocket`, `CloseEvent`, `MessageEvent`) load undici, Node's fetch
+ * client: ~30–50 ms of CPU at every start for code the agent never calls. `require` returns the
+ * module object itself and leaves its getters alone; esbuild binds each imported name to a property
+ * read at the point of use, so the code behaves the same.
+ */
+const builtinsThroughRequire: Plugin = {
+  name: "builtins-through-require",
+  setup(build) {
+    build.onResolve({ filter: /^[a-z_:/]+$/ }, (args) =>
+      args.kind === "import-statement" && isBuiltin(args.path)
+        ? { path: args.path, namespace: "builtin" }
+        : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: "builtin" }, (args) => ({
+      contents: `module.exports = require(${JSON.stringify(args.path)});`,
+      loader: "js",
+    }));
+  },
+};
 
 export interface StagedFile {
   /** Relative to the staged folder. */
@@ -152,6 +177,7 @@ export async function stageAgent(
     legalComments: "none",
     banner: { js: REQUIRE_BANNER },
     external: [...LEFT_OUT],
+    plugins: [builtinsThroughRequire],
     metafile: true,
     logLevel: "silent",
   });
