@@ -65,7 +65,9 @@ USER 65532:65532
 EXPOSE 7070
 # node is PID 1 in a plain container: keyhole installs its own SIGTERM/SIGINT handlers and spawns no
 # children to reap. In a pod with shareProcessNamespace the pause container is PID 1 anyway.
-ENTRYPOINT ["/nodejs/bin/node", "/app/keyhole.mjs"]
+# --max-semi-space-size=1: a small young generation for an idle sidecar (AGENT_NODE_OPTIONS in
+# deploy/agent-bundle.ts says why and what it was measured to cost).
+ENTRYPOINT ["/nodejs/bin/node", "--max-semi-space-size=1", "/app/keyhole.mjs"]
 CMD ["--help"]
 
 # --- controller: the controller, the full CLI (`keyhole demo` included) and the example workload

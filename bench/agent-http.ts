@@ -17,7 +17,7 @@ import { basename, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import autocannon from "autocannon";
 import { exportJWK } from "jose";
-import { stageAgent } from "../deploy/agent-bundle.js";
+import { AGENT_NODE_OPTIONS, stageAgent } from "../deploy/agent-bundle.js";
 import {
   type BenchResult,
   isListening,
@@ -165,7 +165,11 @@ export async function benchAgentHttp(
 ): Promise<BenchResult[]> {
   const dir = mkdtempSync(join(tmpdir(), "keyhole-bench-"));
   const entry = agentEntry ?? (await stageAgent(join(dir, "agent-image"))).entry;
-  const entryName = entry.startsWith(dir) ? `the agent image's ${basename(entry)}` : entry.slice(ROOT.length);
+  // The staged agent runs with the node options its image gives it.
+  const nodeOptions = entry.startsWith(dir) ? [...AGENT_NODE_OPTIONS] : [];
+  const entryName = entry.startsWith(dir)
+    ? `the agent image's ${[...nodeOptions, basename(entry)].join(" ")}`
+    : entry.slice(ROOT.length);
   const { privateKey, publicKey } = generateKeyPairSync("ed25519");
   const jwks = join(dir, "jwks.json");
   writeFileSync(jwks, JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: "bench" }] }));
@@ -175,6 +179,7 @@ export async function benchAgentHttp(
     PORT: "0",
   });
   const agentArgs = (listen: string) => [
+    ...nodeOptions,
     entry,
     "agent",
     "--id",

@@ -20,7 +20,14 @@ import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AGENT_ENTRY_FILE, LEFT_OUT, ROOT, type StagedAgent, stageAgent } from "../../deploy/agent-bundle.js";
+import {
+  AGENT_ENTRY_FILE,
+  AGENT_NODE_OPTIONS,
+  LEFT_OUT,
+  ROOT,
+  type StagedAgent,
+  stageAgent,
+} from "../../deploy/agent-bundle.js";
 import { claimsFor, makeSigner, type TestSigner } from "../helpers/envelope.js";
 import { type OtlpReceiver, startOtlpReceiver } from "../helpers/otlp-receiver.js";
 import { postEnvelope } from "../helpers/post-envelope.js";
@@ -245,22 +252,26 @@ registerHooks({ load(url, context, next) { loaded.add(url); return next(url, con
 process.on("exit", () => writeFileSync(${JSON.stringify(loadsFile)}, JSON.stringify([...loaded])));
 `,
     );
-    const child = spawn(process.execPath, ["--import", recorder, staged.entry, "agent"], {
-      env: {
-        PATH: process.env.PATH,
-        KEYHOLE_ID: AGENT_ID,
-        KEYHOLE_ENVIRONMENT: "staging",
-        KEYHOLE_TRUSTED_KEYS: jwks,
-        KEYHOLE_LISTEN: "127.0.0.1:0",
-        KEYHOLE_TARGET: String(workload.pid),
-        KEYHOLE_STATE_DIR: join(dir, "state"),
-        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-        OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
-        OTEL_METRIC_EXPORT_INTERVAL: "60000",
-        OTEL_BSP_SCHEDULE_DELAY: "100",
+    const child = spawn(
+      process.execPath,
+      [...AGENT_NODE_OPTIONS, "--import", recorder, staged.entry, "agent"],
+      {
+        env: {
+          PATH: process.env.PATH,
+          KEYHOLE_ID: AGENT_ID,
+          KEYHOLE_ENVIRONMENT: "staging",
+          KEYHOLE_TRUSTED_KEYS: jwks,
+          KEYHOLE_LISTEN: "127.0.0.1:0",
+          KEYHOLE_TARGET: String(workload.pid),
+          KEYHOLE_STATE_DIR: join(dir, "state"),
+          OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+          OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+          OTEL_METRIC_EXPORT_INTERVAL: "60000",
+          OTEL_BSP_SCHEDULE_DELAY: "100",
+        },
+        stdio: ["ignore", "pipe", "pipe"],
       },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    );
     let stderr = "";
     child.stderr.on("data", (c: Buffer) => {
       stderr += c;

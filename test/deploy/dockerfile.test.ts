@@ -9,7 +9,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { AGENT_ENTRY_FILE } from "../../deploy/agent-bundle.js";
+import { AGENT_ENTRY_FILE, AGENT_NODE_OPTIONS } from "../../deploy/agent-bundle.js";
 import { find, OVERLAYS, ROOT, render } from "./render.js";
 import { allContainers, isAgent } from "./security-rules.js";
 
@@ -125,7 +125,12 @@ describe("Dockerfile", () => {
     expect(run.indexOf("npm ci")).toBeLessThan(run.indexOf("agent-bundle.js"));
     expect(run.indexOf("agent-bundle.js")).toBeLessThan(run.indexOf("npm prune"));
     expect(existsSync(`${ROOT}dist/deploy/agent-bundle.js`)).toBe(true);
-    expect(entrypoint(agent)).toEqual(["/nodejs/bin/node", `/app/${AGENT_ENTRY_FILE}`]);
+    // With the node options the bench measures the staged agent with.
+    expect(entrypoint(agent)).toEqual([
+      "/nodejs/bin/node",
+      ...AGENT_NODE_OPTIONS,
+      `/app/${AGENT_ENTRY_FILE}`,
+    ]);
   });
 
   it("copies into the controller stage only files that exist in the built output, no bench or deploy code", () => {
