@@ -155,13 +155,20 @@ const fmt = (l: Load & { cpuPerRequestUs: number }) =>
   `${l.rps.toFixed(0)} req/s (p50 ${l.p50} ms, p99 ${l.p99} ms; ${l.cpuPerRequestUs.toFixed(0)} µs of server CPU per request)`;
 
 /**
- * @param agentEntry the script that answers `keyhole agent …`; by default the agent as its image
- *   ships it, staged here by deploy/agent-bundle.ts (`KEYHOLE_BENCH_AGENT=cli` runs the full CLI,
- *   bin/keyhole.js, instead)
+ * The agent to measure: by default the agent as its image ships it, staged by
+ * deploy/agent-bundle.ts; `KEYHOLE_BENCH_AGENT=cli` runs the full CLI (bin/keyhole.js) instead, and
+ * a path runs that script (another checkout's bin/keyhole.js, for a before/after in one bench).
  */
+function agentEntryFromEnv(): string | undefined {
+  const chosen = process.env.KEYHOLE_BENCH_AGENT;
+  if (!chosen) return undefined;
+  return chosen === "cli" ? KEYHOLE_BIN : chosen;
+}
+
+/** @param agentEntry the script that answers `keyhole agent …` (see agentEntryFromEnv) */
 export async function benchAgentHttp(
   seconds = 8,
-  agentEntry: string | undefined = process.env.KEYHOLE_BENCH_AGENT === "cli" ? KEYHOLE_BIN : undefined,
+  agentEntry: string | undefined = agentEntryFromEnv(),
 ): Promise<BenchResult[]> {
   const dir = mkdtempSync(join(tmpdir(), "keyhole-bench-"));
   const entry = agentEntry ?? (await stageAgent(join(dir, "agent-image"))).entry;
@@ -169,7 +176,9 @@ export async function benchAgentHttp(
   const nodeOptions = entry.startsWith(dir) ? [...AGENT_NODE_OPTIONS] : [];
   const entryName = entry.startsWith(dir)
     ? `the agent image's ${[...nodeOptions, basename(entry)].join(" ")}`
-    : entry.slice(ROOT.length);
+    : entry.startsWith(ROOT)
+      ? entry.slice(ROOT.length)
+      : entry;
   const { privateKey, publicKey } = generateKeyPairSync("ed25519");
   const jwks = join(dir, "jwks.json");
   writeFileSync(jwks, JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: "bench" }] }));
