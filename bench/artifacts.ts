@@ -163,7 +163,12 @@ async function startPair(dir: string, endpoint: string, sizeMib: number, s3rverP
       ? ["--cpu-prof", "--cpu-prof-dir", process.env.KEYHOLE_BENCH_CPU_PROF]
       : [];
     const agent = await startNode(
-      [...profile, new URL("./artifacts-agent.js", import.meta.url).pathname, jwksFile],
+      [
+        ...profile,
+        new URL("./artifacts-agent.js", import.meta.url).pathname,
+        jwksFile,
+        String(Math.floor(sizeMib * MIB)),
+      ],
       isListening,
     );
     started.push(agent);
@@ -239,9 +244,10 @@ async function startPair(dir: string, endpoint: string, sizeMib: number, s3rverP
         let request: Record<string, unknown>;
         try {
           const created = await call("POST", "/v1/requests", {
-            action: "bench-bytes",
+            // The bench agent's heap-snapshot streams the size it was started with.
+            action: "heap-snapshot",
             target: BENCH_AGENT_ID,
-            params: { size: bytes },
+            params: {},
             reason: "bench",
             output: mode,
           });
@@ -262,8 +268,9 @@ async function startPair(dir: string, endpoint: string, sizeMib: number, s3rverP
         };
         if (request.status !== "completed") throw new Error(`${mode}: ${JSON.stringify(request.error)}`);
         // Keep s3rver's disk small: the artifact has been counted.
-        const { artifact } = await call("GET", `/v1/artifacts/${request.artifactId}`);
-        const key = String(artifact?.location).replace(`s3://${BUCKET}/`, "");
+        // The controller's key layout, <environment>/<request id>/<artifact id> (no --s3-prefix here):
+        // the API does not show where an artifact is stored.
+        const key = `staging/${String(request.id)}/${String(request.artifactId)}`;
         const s3 = new S3Client({
           region: "us-east-1",
           endpoint,

@@ -204,7 +204,9 @@ export async function benchAuditVerify(total = 1_000_000, checkpointEvery = 1000
     await store.close();
 
     const liveStart = performance.now();
-    const live = await verifyAuditStore({ dataDir: dir });
+    // Pinned explicitly: without a pinned key a verification is never ok.
+    const pinned = join(dir, "audit-jwks.json");
+    const live = await verifyAuditStore({ dataDir: dir, key: pinned });
     const liveSeconds = (performance.now() - liveStart) / 1000;
     if (!live.ok || live.records !== total)
       throw new Error(`live verify failed: ${JSON.stringify(live.problem)}`);
@@ -214,7 +216,7 @@ export async function benchAuditVerify(total = 1_000_000, checkpointEvery = 1000
     await exportAudit({ dataDir: dir, out: file });
     const exportSeconds = (performance.now() - exportStart) / 1000;
     const fileStart = performance.now();
-    const exported = await verifyAuditFile({ file, dataDir: dir });
+    const exported = await verifyAuditFile({ file, dataDir: dir, key: pinned });
     const fileSeconds = (performance.now() - fileStart) / 1000;
     if (!exported.ok || exported.records !== total)
       throw new Error(`file verify failed: ${JSON.stringify(exported.problem)}`);

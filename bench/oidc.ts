@@ -30,7 +30,12 @@ export async function benchOidc(n = 2000, rounds = 5): Promise<BenchResult> {
     const tokens: string[] = [];
     for (let i = 0; i < n; i++) {
       tokens.push(
-        await new SignJWT({ email: `user${i}@example.com`, groups: ["sre", "oncall"], sub: `u${i}` })
+        await new SignJWT({
+          email: `user${i}@example.com`,
+          email_verified: true,
+          groups: ["sre", "oncall"],
+          sub: `u${i}`,
+        })
           .setProtectedHeader({ alg: "RS256", typ: "JWT", kid: "k1" })
           .setIssuer(url)
           .setAudience("keyhole")

@@ -52,7 +52,6 @@ export interface ArtifactView {
   sha256: string;
   digestSource: "controller" | "agent-reported";
   store: string;
-  location: string;
   createdAt: string;
   deletedAt?: string;
 }

@@ -2,7 +2,7 @@
  * The controller's configuration: CLI options merged over `KEYHOLE_*` environment variables, parsed
  * once by one zod schema and frozen. Nothing else in the controller reads `process.env`.
  */
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
 import { ConfigError } from "./errors.js";
@@ -21,6 +21,8 @@ export interface ControllerOptions {
   listen?: string;
   /** `sqlite:PATH` or a file path; unset means `<dataDir>/keyhole.db`. */
   database?: string;
+  /** A file holding the `--database` URL (a PostgreSQL URL with its password stays out of argv and env). */
+  databaseFile?: string;
   /** The controller id, sent as the envelope's `iss`. */
   id?: string;
   sweepIntervalSeconds?: string | number;
@@ -57,6 +59,8 @@ export interface ControllerOptions {
   oidcGroupsClaim?: string;
   /** A Slack-compatible incoming webhook that announces pending requests and break-glass uses. */
   approvalWebhook?: string;
+  /** A file holding the `--approval-webhook` URL (its secret stays out of argv and env). */
+  approvalWebhookFile?: string;
   /** Requests one subject may create per minute; 0 turns the limit off. */
   rateLimitPerMinute?: string | number;
   /** Hours after which an open break-glass review is reported as overdue. */
@@ -77,6 +81,7 @@ export const CONTROLLER_ENV_VARS = {
   signingKey: "KEYHOLE_SIGNING_KEY",
   listen: "KEYHOLE_LISTEN",
   database: "KEYHOLE_DATABASE",
+  databaseFile: "KEYHOLE_DATABASE_FILE",
   id: "KEYHOLE_CONTROLLER_ID",
   sweepIntervalSeconds: "KEYHOLE_SWEEP_INTERVAL_SECONDS",
   dispatchTimeoutSeconds: "KEYHOLE_DISPATCH_TIMEOUT_SECONDS",
@@ -97,6 +102,7 @@ export const CONTROLLER_ENV_VARS = {
   oidcAudience: "KEYHOLE_OIDC_AUDIENCE",
   oidcGroupsClaim: "KEYHOLE_OIDC_GROUPS_CLAIM",
   approvalWebhook: "KEYHOLE_APPROVAL_WEBHOOK",
+  approvalWebhookFile: "KEYHOLE_APPROVAL_WEBHOOK_FILE",
   rateLimitPerMinute: "KEYHOLE_RATE_LIMIT_PER_MINUTE",
   reviewOverdueHours: "KEYHOLE_REVIEW_OVERDUE_HOURS",
   triggerRules: "KEYHOLE_TRIGGER_RULES",
@@ -111,6 +117,7 @@ const FLAGS: Record<keyof ControllerOptions, string> = {
   signingKey: "--signing-key",
   listen: "--listen",
   database: "--database",
+  databaseFile: "--database-file",
   id: "--id",
   sweepIntervalSeconds: "--sweep-interval-seconds",
   dispatchTimeoutSeconds: "--dispatch-timeout-seconds",
@@ -131,6 +138,7 @@ const FLAGS: Record<keyof ControllerOptions, string> = {
   oidcAudience: "--oidc-audience",
   oidcGroupsClaim: "--oidc-groups-claim",
   approvalWebhook: "--approval-webhook",
+  approvalWebhookFile: "--approval-webhook-file",
   rateLimitPerMinute: "--rate-limit-per-minute",
   reviewOverdueHours: "--review-overdue-hours",
   triggerRules: "--trigger-rules",
@@ -335,18 +343,26 @@ export function loadControllerConfig(
   cwd: string = process.cwd(),
 ): ControllerConfig {
   const merged: Record<string, unknown> = {};
+  const fromFlag = new Set<keyof ControllerOptions>();
   for (const key of Object.keys(CONTROLLER_ENV_VARS) as (keyof ControllerOptions)[]) {
     const fromOption = options[key];
     const fromEnv = env[CONTROLLER_ENV_VARS[key]];
-    if (fromOption !== undefined && !(Array.isArray(fromOption) && fromOption.length === 0))
+    if (fromOption !== undefined && !(Array.isArray(fromOption) && fromOption.length === 0)) {
       merged[key] = fromOption;
-    else if (fromEnv !== undefined && fromEnv !== "") {
+      fromFlag.add(key);
+    } else if (fromEnv !== undefined && fromEnv !== "") {
       merged[key] = key === "signingKey" ? fromEnv.split(",").map((s) => s.trim()) : fromEnv;
     }
   }
+  // A flag beats a variable across a secret's two forms too: `--database` over KEYHOLE_DATABASE_FILE.
+  for (const [fileKey, valueKey] of SECRET_FILES) {
+    if (fromFlag.has(valueKey) && !fromFlag.has(fileKey)) delete merged[fileKey];
+    if (fromFlag.has(fileKey) && !fromFlag.has(valueKey)) delete merged[valueKey];
+  }
   const unknown = Object.keys(options).filter((k) => !(k in CONTROLLER_ENV_VARS));
-  const result = rawSchema.safeParse(merged);
   const problems = unknown.map((k) => `unknown option "${k}"`);
+  readSecretFiles(merged, problems, cwd);
+  const result = rawSchema.safeParse(merged);
   if (!result.success) {
     for (const issue of result.error.issues) {
       const key = issue.path[0] as keyof ControllerOptions;
@@ -430,6 +446,40 @@ export function loadControllerConfig(
 }
 
 const MIB = 1024 * 1024;
+
+/**
+ * Options that carry a secret (a database URL with its password, a webhook URL with its token) can
+ * come from a file instead, so the secret is in neither the process's argv nor its environment,
+ * which other processes of the same user (a workload sharing the pod's PID namespace) can read from
+ * /proc. The file's content, without trailing whitespace, is the value; giving both is a problem.
+ */
+const SECRET_FILES = [
+  ["databaseFile", "database"],
+  ["approvalWebhookFile", "approvalWebhook"],
+] as const satisfies readonly (readonly [keyof ControllerOptions, keyof ControllerOptions])[];
+
+function readSecretFiles(merged: Record<string, unknown>, problems: string[], cwd: string): void {
+  for (const [fileKey, valueKey] of SECRET_FILES) {
+    const file = merged[fileKey];
+    delete merged[fileKey];
+    if (file === undefined) continue;
+    const where = `${FLAGS[fileKey]} (${CONTROLLER_ENV_VARS[fileKey]})`;
+    if (merged[valueKey] !== undefined) {
+      problems.push(`${where}: give ${FLAGS[valueKey]} or ${FLAGS[fileKey]}, not both`);
+      continue;
+    }
+    const path = String(file);
+    try {
+      const value = readFileSync(isAbsolute(path) ? path : resolve(cwd, path), "utf8").trimEnd();
+      if (value === "") problems.push(`${where}: ${path} is empty`);
+      else merged[valueKey] = value;
+    } catch (err) {
+      problems.push(
+        `${where}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      );
+    }
+  }
+}
 
 function artifactStoreConfig(raw: z.output<typeof rawSchema>, dataDir: string): ArtifactStoreConfig {
   const maxBytes = Math.floor(raw.artifactMaxMib * MIB);

@@ -12,6 +12,16 @@ export const CONTROLLER_ERRORS = {
     status: 400,
     description: "The body, query or path does not match the route's schema (wrong types, unknown fields).",
   },
+  KH_UNKNOWN_ACTION: {
+    status: 400,
+    description:
+      "The action is not in the action catalogue; nothing was filed (a request, collection or trigger rule).",
+  },
+  KH_BAD_PARAMS: {
+    status: 400,
+    description:
+      "The params do not match the action's schema (unknown keys, wrong types, out of range, a bad bundle entry), or the action does not answer in the requested output mode; nothing was filed.",
+  },
   KH_UNAUTHENTICATED: {
     status: 401,
     description: "No bearer token, or a token that is unknown, malformed, expired or revoked.",

@@ -5,6 +5,7 @@
  */
 import { mkdir } from "node:fs/promises";
 import type { FastifyBaseLogger, FastifyInstance } from "fastify";
+import { ACTION_PARAMS } from "../protocol/actions.js";
 import { buildApp } from "./app.js";
 import { openArtifactStore, plainHttpWarning } from "./artifacts/open-artifact-store.js";
 import { ArtifactService } from "./artifacts/service.js";
@@ -23,6 +24,7 @@ import { type Inventory, loadInventory } from "./inventory/load-inventory.js";
 import { loadEnvironmentKeys, type SigningKey } from "./keys.js";
 import { LivePolicy, PolicyReloader, type ReloadOutcome, type ReloadTrigger } from "./policy/live-policy.js";
 import { loadPolicy, type Policy } from "./policy/load-policy.js";
+import type { ActionCatalogue } from "./requests/action-params.js";
 import { ReviewService } from "./requests/reviews.js";
 import { RequestService } from "./requests/service.js";
 import { createWebhook } from "./requests/webhook.js";
@@ -85,6 +87,11 @@ export async function createController(
     watchPolicy?: boolean;
     /** OIDC key-set cache timing (tests shorten the refetch cooldown). */
     oidcTiming?: { cooldownMs?: number; cacheMaxAgeMs?: number };
+    /**
+     * The action catalogue filings are checked against (default: the wire contract's,
+     * protocol/actions.ts); tests whose agent runs an extra action of theirs add it here.
+     */
+    actions?: ActionCatalogue;
   } = {},
 ): Promise<ControllerRuntime> {
   const now = options.now ?? Date.now;
@@ -93,7 +100,8 @@ export async function createController(
   // Live: every part below holds this one object, so a reload reaches all of them at once.
   const policy = new LivePolicy(await loadPolicy(config.policyPath));
   const inventory = await loadInventory(config.inventoryPath, policy);
-  const triggerRules = await loadTriggerRules(config.triggerRulesPath, policy);
+  const actions = options.actions ?? ACTION_PARAMS;
+  const triggerRules = await loadTriggerRules(config.triggerRulesPath, policy, actions);
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const keys = await loadEnvironmentKeys({
     dataDir: config.dataDir,
@@ -188,6 +196,7 @@ export async function createController(
       controllerId: config.id,
       log,
       now,
+      actions,
       ...(webhook ? { announce: webhook.announce } : {}),
     });
     const reviews = new ReviewService({
@@ -210,6 +219,8 @@ export async function createController(
       maxResultBytes: config.maxResultBytes,
       log,
       now,
+      actions,
+      ...(webhook ? { announce: webhook.announce } : {}),
     });
     const triggers = new TriggerService({ rules: triggerRules, collections, store, log, now });
     const tokenAuthenticator = createTokenAuthenticator(store, now);

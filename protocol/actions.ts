@@ -77,3 +77,97 @@ export const bundleParams = z.strictObject({
   gzip: z.boolean().default(false),
 });
 export type BundleParams = z.output<typeof bundleParams>;
+
+/**
+ * The action catalogue: every action name and its params schema. A controller checks a request's
+ * action and params against it when the request is filed, so a request no agent could run never
+ * reaches an approver; the agent parses them again with the same schemas before it runs anything.
+ */
+export const ACTION_PARAMS: ReadonlyMap<string, z.ZodType> = new Map<string, z.ZodType>([
+  ["process-info", processInfoParams],
+  ["env", envParams],
+  ["log-tail", logTailParams],
+  ["heap-snapshot", heapSnapshotParams],
+  ["cpu-profile", cpuProfileParams],
+  ["diagnostic-report", diagnosticReportParams],
+  ["net-connections", netConnectionsParams],
+  [BUNDLE_ACTION, bundleParams],
+]);
+
+/**
+ * How each action of the catalogue answers: an inline JSON result, or a stream (an artifact, which
+ * the `s3` output mode uploads with presigned URLs instead). The agent refuses any other mode with
+ * KH_BAD_PARAMS; a controller refuses it when the request is filed.
+ */
+export const ACTION_OUTPUTS: ReadonlyMap<string, readonly ("inline" | "stream")[]> = new Map<
+  string,
+  readonly ("inline" | "stream")[]
+>([
+  ["process-info", ["inline"]],
+  ["env", ["inline"]],
+  ["log-tail", ["inline"]],
+  ["heap-snapshot", ["stream"]],
+  ["cpu-profile", ["inline"]],
+  ["diagnostic-report", ["inline"]],
+  ["net-connections", ["inline"]],
+  [BUNDLE_ACTION, ["stream"]],
+]);
+
+/** Why `action` cannot answer in output `mode`, or undefined when it can (or the action is not listed). */
+export function outputModeProblem(action: string, mode: "inline" | "stream" | "s3"): string | undefined {
+  const outputs = ACTION_OUTPUTS.get(action);
+  if (!outputs || outputs.includes(mode === "s3" ? "stream" : mode)) return undefined;
+  return `${action} answers with output mode ${outputs.join(" or ")}${outputs.includes("stream") ? " (or s3)" : ""}, not ${mode}`;
+}
+
+/** Why `params` are not what `action` accepts; undefined when they are. */
+export type ActionParamsProblem =
+  | { readonly kind: "unknown-action"; readonly message: string }
+  | { readonly kind: "bad-params"; readonly message: string };
+
+function describe(error: z.ZodError, prefix: (string | number)[] = []): string {
+  return error.issues
+    .slice(0, 5)
+    .map((issue) => {
+      const path = [...prefix, ...issue.path.map((p) => (typeof p === "symbol" ? String(p) : p))];
+      return `${path.length > 0 ? path.join(".") : "params"}: ${issue.message}`;
+    })
+    .join("; ");
+}
+
+/**
+ * Checks an action name and its params against the catalogue, a bundle's every entry included (each
+ * a single action of the catalogue — a bundle holds no bundle — with params its schema accepts).
+ * Whether an agent enables the action is the agent's to say.
+ */
+export function actionParamsProblem(
+  action: string,
+  params: unknown,
+  catalogue: ReadonlyMap<string, z.ZodType> = ACTION_PARAMS,
+): ActionParamsProblem | undefined {
+  const schema = catalogue.get(action);
+  if (!schema)
+    return {
+      kind: "unknown-action",
+      message: `"${action}" is not an action (the catalogue: ${[...catalogue.keys()].join(", ")})`,
+    };
+  const parsed = schema.safeParse(params);
+  if (!parsed.success)
+    return { kind: "bad-params", message: `invalid params for ${action}: ${describe(parsed.error)}` };
+  if (action !== BUNDLE_ACTION) return undefined;
+  for (const [index, entry] of (parsed.data as BundleParams).actions.entries()) {
+    const inner = entry.action === BUNDLE_ACTION ? undefined : catalogue.get(entry.action);
+    if (!inner)
+      return {
+        kind: "bad-params",
+        message: `invalid params for bundle: actions.${index}.action: ${entry.action === BUNDLE_ACTION ? "a bundle cannot contain a bundle" : `"${entry.action}" is not an action`}`,
+      };
+    const innerParsed = inner.safeParse(entry.params);
+    if (!innerParsed.success)
+      return {
+        kind: "bad-params",
+        message: `invalid params for bundle: ${describe(innerParsed.error, ["actions", index, "params"])}`,
+      };
+  }
+  return undefined;
+}

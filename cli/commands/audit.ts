@@ -1,7 +1,9 @@
 /**
  * `keyhole audit export|verify|key`: the audit chain, read straight from the controller's data dir
- * (or `--database`), like `keyhole token`. Verify exits 0 when the chain is intact, 1 naming the first
- * broken record, 2 on a usage or configuration problem.
+ * (or `--database`), like `keyhole token`. Verify exits 0 only when the chain is intact against a key
+ * the verifier pinned (`--key FILE` or `--key-fingerprint FP`), 1 naming the first broken record,
+ * 3 when it is consistent but not verified against a pinned key, 2 on a usage or configuration
+ * problem.
  */
 import type { Command } from "commander";
 import { CliError } from "../errors.js";
@@ -59,23 +61,35 @@ export function registerAuditCommands(program: Command, env: NodeJS.ProcessEnv):
   audit
     .command("verify")
     .description(
-      "prove the chain intact (the live one in the data dir, or an exported --file), or name the first record that was changed, deleted, inserted or reordered",
+      "prove the chain intact against a key you pinned (the live one in the data dir, or an exported --file), or name the first record that was changed, deleted, inserted or reordered",
     )
     .option("--file <file>", "an export written by `keyhole audit export`")
-    .option("--key <jwks>", "the audit public key to pin (default: the data dir's audit-jwks.json)")
+    .option(
+      "--key <jwks>",
+      "the audit public key to pin: your own copy, obtained out of band (docs/audit.md)",
+    )
+    .option(
+      "--key-fingerprint <fp>",
+      "the audit key's fingerprint to pin (audit-<thumbprint>, as `keyhole audit key --fingerprint` prints it)",
+    )
     .option("--data-dir <dir>", DATA_DIR_HELP)
     .option("--database <url>", DATABASE_HELP)
     .option("--json", "print JSON")
+    .addHelpText(
+      "after",
+      "\nExit codes: 0 intact against the pinned key, 1 broken, 2 usage or configuration,\n3 consistent but NOT verified against a pinned key (no --key or --key-fingerprint, or no\ncheckpoint signed by it yet): a key inside an export or beside the database proves nothing.",
+    )
     .action(async (opts) => {
       const { verifyAuditFile, verifyAuditStore } = await import("../../controller/audit/cli.js");
       const location = { dataDir: opts.dataDir, database: opts.database, env };
+      const pins = { key: opts.key, keyFingerprint: opts.keyFingerprint };
       const report = await configErrorsExit2(() =>
         opts.file
-          ? verifyAuditFile({ ...location, file: opts.file, key: opts.key })
-          : verifyAuditStore({ ...location, key: opts.key }),
+          ? verifyAuditFile({ ...location, ...pins, file: opts.file })
+          : verifyAuditStore({ ...location, ...pins }),
       );
       if (opts.json) printJson(report);
-      else if (report.ok) {
+      else if (report.status === "intact") {
         const signed = report.lastCheckpoint
           ? `signed up to record ${report.lastCheckpoint.seq} (${report.lastCheckpoint.time})`
           : "no signed checkpoint yet";
@@ -86,22 +100,36 @@ export function registerAuditCommands(program: Command, env: NodeJS.ProcessEnv):
           printLine(
             `note: the last ${report.unsignedTail} record(s) are chained but not yet covered by a signed checkpoint`,
           );
+      } else if (report.status === "unpinned") {
+        printLine(
+          `NOT VERIFIED against a pinned key: ${report.records} records, 1-${report.lastSeq}, consistent, but ${report.unpinnedReason}`,
+        );
       }
-      if (!report.ok) {
+      if (report.status === "broken") {
         const problem = report.problem!;
         throw new CliError(`audit chain broken (${problem.kind}): ${problem.message}`, 1, "KH_AUDIT_BROKEN");
       }
+      if (report.status === "unpinned")
+        throw new CliError(
+          `audit chain not verified against a pinned key: ${report.unpinnedReason}`,
+          3,
+          "KH_AUDIT_UNPINNED",
+        );
     });
   audit
     .command("key")
-    .description("print the public key that signs audit checkpoints (JWKS), for verifiers to pin")
+    .description(
+      "print the public key that signs audit checkpoints (JWKS), or its fingerprint, for verifiers to pin out of band",
+    )
     .option("--data-dir <dir>", DATA_DIR_HELP)
     .option("--audit-key <file>", AUDIT_KEY_HELP)
+    .option("--fingerprint", "print only the key's fingerprint (audit-<RFC 7638 thumbprint>)")
     .action(async (opts) => {
       const { auditPublicKey } = await import("../../controller/audit/cli.js");
-      const { keys } = await configErrorsExit2(() =>
+      const { keys, fingerprint } = await configErrorsExit2(() =>
         auditPublicKey({ dataDir: opts.dataDir, auditKey: opts.auditKey, env }),
       );
-      printJson({ keys });
+      if (opts.fingerprint) printLine(fingerprint);
+      else printJson({ keys });
     });
 }

@@ -88,10 +88,12 @@ export function registerPolicyCommands(program: Command, env: NodeJS.ProcessEnv)
     .option("--json", "print JSON")
     .action(async (opts) => {
       const { explain, renderExplanation } = await import("../../controller/policy/explain.js");
-      const { subjectSchema } = await import("../../protocol/request.js");
-      if (!subjectSchema.safeParse(opts.subject).success)
-        throw usageError("--subject must be user:<email> or svc:<name>");
-      const groups = splitGroups(opts.groups);
+      const { canonicalSubject, canonicalGroup } = await import("../../controller/identity/subject.js");
+      // The same canonical subject the controller decides on (user:Alice@… is user:alice@…).
+      const canonical = canonicalSubject(String(opts.subject));
+      if ("problem" in canonical) throw usageError(`--subject ${canonical.problem}`);
+      opts.subject = canonical.subject;
+      const groups = splitGroups(opts.groups).map((g) => canonicalGroup(g) ?? g);
       let explanation: ReturnType<typeof explain>;
       if (opts.policy) {
         if (!opts.environment && !(opts.target && opts.inventory))

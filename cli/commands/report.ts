@@ -1,6 +1,8 @@
 /**
  * `keyhole report --since 30d [--format md|json]`: the access evidence report for a reviewer, from
- * the audit chain in the data dir (or an export with --file), its own verification included.
+ * the audit chain in the data dir (or an export with --file), its own verification included. Exits 0
+ * only when the chain verified against a key the reviewer pinned; 1 when it is broken, 3 when it is
+ * not verified against a pinned key (the report is written either way, and says so first).
  */
 import { writeFile } from "node:fs/promises";
 import type { Command } from "commander";
@@ -20,7 +22,11 @@ export function registerReportCommand(program: Command, env: NodeJS.ProcessEnv):
     )
     .option("--format <format>", "md (Markdown) or json", "md")
     .option("--file <file>", "report from an export (`keyhole audit export`) instead of the data dir")
-    .option("--key <jwks>", "the audit public key to verify checkpoints with (default: the data dir's)")
+    .option(
+      "--key <jwks>",
+      "the audit public key to pin: your own copy, obtained out of band (docs/audit.md)",
+    )
+    .option("--key-fingerprint <fp>", "the audit key's fingerprint to pin (audit-<thumbprint>)")
     .option("--out <file>", "write the report to FILE instead of stdout")
     .option("--data-dir <dir>", "the controller's data dir (KEYHOLE_DATA_DIR; default ./keyhole-data)")
     .option(
@@ -43,6 +49,7 @@ export function registerReportCommand(program: Command, env: NodeJS.ProcessEnv):
           since: opts.since,
           ...(opts.file ? { file: opts.file } : {}),
           ...(opts.key ? { key: opts.key } : {}),
+          ...(opts.keyFingerprint ? { keyFingerprint: opts.keyFingerprint } : {}),
         });
       } catch (err) {
         if (err instanceof ConfigError)
@@ -55,5 +62,10 @@ export function registerReportCommand(program: Command, env: NodeJS.ProcessEnv):
       if (opts.out) await writeFile(opts.out, text, { mode: 0o600 });
       else process.stdout.write(text);
       if (opts.out && format === "md") printLine(`report written to ${opts.out}`);
+      // The report is written either way; its exit says whether it is evidence.
+      if (report.chain.status === "broken")
+        throw new CliError(`the audit chain is broken: ${report.chain.problem}`, 1, "KH_AUDIT_BROKEN");
+      if (report.chain.status === "unpinned")
+        throw new CliError(`audit chain ${report.chain.problem}`, 3, "KH_AUDIT_UNPINNED");
     });
 }

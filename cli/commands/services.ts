@@ -19,6 +19,10 @@ export function registerServiceCommands(program: Command, env: NodeJS.ProcessEnv
       "--database <url>",
       "sqlite:PATH, or postgres://USER[:PW]@HOST[:PORT]/DB to share one database between replicas (KEYHOLE_DATABASE; default SQLite in the data dir)",
     )
+    .option(
+      "--database-file <file>",
+      "read the --database URL from FILE, so its password is in neither argv nor the environment (KEYHOLE_DATABASE_FILE)",
+    )
     .option("--id <id>", "the controller's id, the `iss` of every request it signs (KEYHOLE_CONTROLLER_ID)")
     // Governance (docs/governance.md).
     .option("--oidc-issuer <url>", "accept ID tokens of this OIDC issuer (KEYHOLE_OIDC_ISSUER)")
@@ -30,6 +34,10 @@ export function registerServiceCommands(program: Command, env: NodeJS.ProcessEnv
     .option(
       "--approval-webhook <url>",
       "Slack-compatible webhook announcing pending requests and break-glass (KEYHOLE_APPROVAL_WEBHOOK)",
+    )
+    .option(
+      "--approval-webhook-file <file>",
+      "read the --approval-webhook URL (and its secret) from FILE (KEYHOLE_APPROVAL_WEBHOOK_FILE)",
     )
     .option(
       "--rate-limit-per-minute <n>",

@@ -37,16 +37,26 @@ export class ArtifactService {
     return listVisible(
       query.limit,
       (before) => this.deps.store.listArtifacts({ limit: query.limit, ...(before ? { before } : {}) }),
-      (record) => canSee(this.deps.policy, who, record),
+      (record) => this.visible(who, record),
     );
   }
 
   /** One artifact the caller may see, else KH_NOT_FOUND (as if it did not exist). */
   async get(who: Principal, id: string): Promise<ArtifactRecord> {
     const artifact = await this.deps.store.getArtifact(id);
-    if (!artifact || !canSee(this.deps.policy, who, artifact))
+    if (!artifact || !(await this.visible(who, artifact)))
       throw new ControllerError("KH_NOT_FOUND", `no artifact "${id}"`);
     return artifact;
+  }
+
+  /**
+   * Seen like the request that made it, params included: a raw heap snapshot's artifact needs
+   * `heap-snapshot:unredacted`, a bundle's every action inside it.
+   */
+  private async visible(who: Principal, artifact: ArtifactRecord): Promise<boolean> {
+    if (canSee(this.deps.policy, who, { ...artifact, params: undefined })) return true;
+    const request = await this.deps.store.getRequest(artifact.requestId);
+    return canSee(this.deps.policy, who, { ...artifact, params: request?.params });
   }
 
   /**

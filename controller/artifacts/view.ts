@@ -1,4 +1,8 @@
-/** The artifact as the HTTP API shows it: ISO times, `deletedAt` only once retention removed it. */
+/**
+ * The artifact as the HTTP API shows it: ISO times, `deletedAt` only once retention removed it. Never
+ * where the controller keeps it (a file path on the controller, a bucket and key): that is the
+ * controller's business, recorded in the audit trail, and a download goes through the API.
+ */
 import type { ArtifactRecord } from "../store/types.js";
 
 export interface ArtifactView {
@@ -14,7 +18,6 @@ export interface ArtifactView {
   sha256: string;
   digestSource: ArtifactRecord["digestSource"];
   store: string;
-  location: string;
   createdAt: string;
   deletedAt?: string;
 }
@@ -34,7 +37,6 @@ export function toArtifactView(a: ArtifactRecord): ArtifactView {
     sha256: a.sha256,
     digestSource: a.digestSource,
     store: a.store,
-    location: a.location,
     createdAt: new Date(a.createdAt).toISOString(),
     ...(a.deletedAt === undefined ? {} : { deletedAt: new Date(a.deletedAt).toISOString() }),
   };

@@ -68,6 +68,28 @@ export async function loadOrCreateAuditKey(dataDir: string, explicitPath?: strin
   return { kid: jwk.kid, privateKey, publicJwk: jwk, privateKeyPath, jwksPath };
 }
 
+/** Reads an audit private key (PKCS#8 Ed25519) without creating or writing anything. */
+export async function readAuditPrivateKey(path: string): Promise<KeyObject> {
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(await readFile(path));
+  } catch (err) {
+    throw new ConfigError(`cannot read the audit key ${path}`, [(err as Error).message], { cause: err });
+  }
+  if (key.asymmetricKeyType !== "ed25519")
+    throw new ConfigError(`cannot use the audit key ${path}`, [
+      `it is ${key.asymmetricKeyType}, not Ed25519`,
+    ]);
+  return key;
+}
+
+/** The RFC 7638 thumbprint (SHA-256, base64url) of an Ed25519 key, public or private. */
+export function thumbprintOf(key: KeyObject): string {
+  const publicKey = key.type === "private" ? createPublicKey(key) : key;
+  const { x } = publicKey.export({ format: "jwk" }) as { x: string };
+  return createHash("sha256").update(`{"crv":"Ed25519","kty":"OKP","x":"${x}"}`).digest("base64url");
+}
+
 /** A verifier's pinned public keys, by kid, from a JWKS file (`{"keys":[…]}`) or one JWK. */
 export async function readAuditPublicKeys(path: string): Promise<Map<string, KeyObject>> {
   let parsed: unknown;

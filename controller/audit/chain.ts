@@ -40,6 +40,7 @@ export const AUDIT_EVENTS = [
   "trigger.received",
   "trigger.fired",
   "trigger.suppressed",
+  "trigger.refused",
   "policy.loaded",
   "policy.rejected",
   "breakglass.used",

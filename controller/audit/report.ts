@@ -2,7 +2,8 @@
  * The evidence report: what a reviewer asks after a period, answered from the audit chain alone.
  * Who reached what (requests by person, action and environment), under which approval (approvals
  * and who gave them, break-glass uses and their reviews), what was refused, which artifacts were
- * stored and who downloaded them; plus whether the chain that says so is intact. Each section is
+ * stored and who downloaded them; plus whether the chain that says so is intact — which it says only
+ * when the chain verified against a key the reviewer pinned, and otherwise says so first. Each section is
  * mapped to the controls regulated teams are asked about: OWASP Non-Human Identities Top 10
  * (NHI3, as the product brief names it) and NIST CSF 2.0 Identity Management, Authentication and
  * Access Control (PR.AA).
@@ -12,6 +13,18 @@
  */
 import type { AuditRecord } from "./chain.js";
 import type { VerifyResult } from "./verify-chain.js";
+
+/** The chain's verification as the report needs it (controller/audit/cli.ts classifies it). */
+export interface ChainVerdict extends Omit<VerifyResult, "ok"> {
+  readonly status: "intact" | "broken" | "unpinned";
+  /** Where the key came from, and whether it was pinned. */
+  readonly keySource: string;
+  /** Why it is not verified against a pinned key; undefined unless `unpinned`. */
+  readonly unpinnedReason: string | undefined;
+}
+
+/** The first words of a report whose chain no pinned key vouches for. */
+export const NOT_PINNED = "not verified against a pinned key";
 
 interface RequestFacts {
   id: string;
@@ -34,7 +47,11 @@ export interface EvidenceReport {
   readonly since: string;
   readonly until: string;
   readonly chain: {
+    /** True only when the chain verified against a key the reviewer pinned. */
     readonly intact: boolean;
+    readonly status: "intact" | "broken" | "unpinned";
+    /** Where the verifying key came from (a pinned file, a fingerprint, or an unpinned copy). */
+    readonly keySource: string;
     readonly records: number;
     readonly lastSeq: number;
     readonly lastCheckpoint: { seq: number; time: string } | undefined;
@@ -120,7 +137,7 @@ function bump<K>(map: Map<K, number>, key: K, by = 1) {
  */
 export async function buildReport(
   records: AsyncIterable<AuditRecord> | Iterable<AuditRecord>,
-  options: { since: Date; until: Date; chain: VerifyResult },
+  options: { since: Date; until: Date; chain: ChainVerdict },
 ): Promise<EvidenceReport> {
   const since = options.since.toISOString();
   const until = options.until.toISOString();
@@ -302,12 +319,15 @@ export async function buildReport(
     since,
     until,
     chain: {
-      intact: chain.ok,
+      intact: chain.status === "intact",
+      status: chain.status,
+      keySource: chain.keySource,
       records: chain.records,
       lastSeq: chain.lastSeq,
       lastCheckpoint: chain.lastCheckpoint,
       unsignedTail: chain.unsignedTail,
-      problem: chain.problem?.message,
+      problem:
+        chain.status === "unpinned" ? `${NOT_PINNED}: ${chain.unpinnedReason}` : chain.problem?.message,
     },
     totals: {
       records: inWindow,
@@ -380,9 +400,12 @@ export async function buildReport(
       {
         control: "NIST CSF 2.0 PR.PS-04",
         title: "Log records are generated and made available",
-        evidence: chain.ok
-          ? `The audit chain verifies: ${chain.records} record(s), signed up to record ${chain.lastCheckpoint?.seq ?? 0}${chain.unsignedTail > 0 ? `, ${chain.unsignedTail} newer record(s) chained but not yet signed` : ""}.`
-          : `The audit chain does NOT verify: ${chain.problem?.message}`,
+        evidence:
+          chain.status === "intact"
+            ? `The audit chain verifies against the pinned key (${chain.keySource}): ${chain.records} record(s), signed up to record ${chain.lastCheckpoint?.seq ?? 0}${chain.unsignedTail > 0 ? `, ${chain.unsignedTail} newer record(s) chained but not yet signed` : ""}.`
+            : chain.status === "unpinned"
+              ? `The audit chain was NOT verified against a pinned key (${chain.unpinnedReason}); nothing here is evidence until it is.`
+              : `The audit chain does NOT verify: ${chain.problem?.message}`,
       },
     ],
   };
@@ -405,11 +428,19 @@ export function renderMarkdown(report: EvidenceReport): string {
   const r = report;
   const out: string[] = [];
   out.push(`# keyhole access evidence report\n`);
+  // An unverified chain is said before anything else: a reader who stops at the first lines must
+  // not take the rest for evidence.
+  if (r.chain.status === "unpinned")
+    out.push(
+      `**Audit chain ${NOT_PINNED.toUpperCase()}.** This report proves nothing until it is: ${r.chain.problem}.\n`,
+    );
   out.push(`Period: ${r.since} to ${r.until} (generated ${r.generatedAt}).\n`);
   out.push(
-    r.chain.intact
-      ? `Audit chain: **intact**, ${r.chain.records} records, signed up to record ${r.chain.lastCheckpoint?.seq ?? 0}${r.chain.lastCheckpoint ? ` (${r.chain.lastCheckpoint.time})` : ""}${r.chain.unsignedTail ? `; ${r.chain.unsignedTail} newer record(s) not yet signed` : ""}.\n`
-      : `Audit chain: **BROKEN**: ${r.chain.problem}\n`,
+    r.chain.status === "intact"
+      ? `Audit chain: **intact**, verified against the pinned key (${r.chain.keySource}), ${r.chain.records} records, signed up to record ${r.chain.lastCheckpoint?.seq ?? 0}${r.chain.lastCheckpoint ? ` (${r.chain.lastCheckpoint.time})` : ""}${r.chain.unsignedTail ? `; ${r.chain.unsignedTail} newer record(s) not yet signed` : ""}.\n`
+      : r.chain.status === "unpinned"
+        ? `Audit chain: **${NOT_PINNED}** (${r.chain.records} records, consistent under the key from ${r.chain.keySource}).\n`
+        : `Audit chain: **BROKEN**: ${r.chain.problem}\n`,
   );
   const t = r.totals;
   out.push(

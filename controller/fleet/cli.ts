@@ -111,6 +111,8 @@ async function withStore<T>(location: StoreLocation, fn: (store: Store) => Promi
   const options: ControllerOptions = {
     dataDir: location.dataDir ?? (env.KEYHOLE_DATA_DIR || undefined),
     database: location.database ?? (env.KEYHOLE_DATABASE || undefined),
+    // The URL may hold a password: KEYHOLE_DATABASE_FILE keeps it out of the environment.
+    databaseFile: location.database ? undefined : env.KEYHOLE_DATABASE_FILE || undefined,
   };
   const config = loadControllerConfig(options, {});
   const store = await openStore(config.database);

@@ -23,12 +23,15 @@ import { buildClaims, type Envelope, signEnvelope } from "../dispatch/envelope.j
 import { sendEnvelope } from "../dispatch/send-envelope.js";
 import { ControllerError } from "../errors.js";
 import type { Principal } from "../identity/principal.js";
+import { sameSubject } from "../identity/subject.js";
 import type { SigningKey } from "../keys.js";
 import { evaluate } from "../policy/evaluate.js";
 import type { Policy } from "../policy/load-policy.js";
 import { canSee, listVisible } from "../policy/visibility.js";
+import { type ActionCatalogue, assertActionParams } from "../requests/action-params.js";
 import { assertMayDecide, invalidState } from "../requests/decision-rules.js";
 import { startSweeper } from "../requests/sweeper.js";
+import type { Announcement } from "../requests/webhook.js";
 import type {
   CollectionRecord,
   CollectionStatus,
@@ -79,6 +82,10 @@ export interface CollectionServiceDeps {
   readonly maxTargets?: number;
   readonly log: FastifyBaseLogger;
   readonly now: () => number;
+  /** The action catalogue collections are checked against when filed (default: the wire contract's). */
+  readonly actions?: ActionCatalogue;
+  /** Announces collections waiting for approval (the approval webhook); optional. */
+  readonly announce?: ((announcement: Announcement) => void) | undefined;
 }
 
 /** One target's outcome as the collection view shows it. */
@@ -131,6 +138,7 @@ export class CollectionService {
       );
       return new ControllerError(code, message);
     };
+    assertActionParams(input.action, input.params, this.deps.actions);
     let selector: ReturnType<typeof parseSelector>;
     let maxErrors: MaxErrors | undefined;
     try {
@@ -188,6 +196,7 @@ export class CollectionService {
         `maxConcurrency must be an integer from 1 to ${MAX_CONCURRENCY}`,
       );
     const output = STREAM_ACTIONS.has(input.action) ? "stream" : (input.output ?? "inline");
+    assertActionParams(input.action, input.params, this.deps.actions, output);
     const targets: CollectionTarget[] = usable
       .map((a) => ({ id: a.id, url: a.url, source: a.source, labels: { ...a.labels } }))
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -254,7 +263,9 @@ export class CollectionService {
     }
     await store.fleet.createCollection(collection, audit, at);
     if (autoApproved) this.schedule(id);
-    return (await store.fleet.getCollection(id))!;
+    const created = (await store.fleet.getCollection(id))!;
+    if (!autoApproved) this.deps.announce?.({ kind: "collection-pending", collection: created });
+    return created;
   }
 
   /**
@@ -268,6 +279,11 @@ export class CollectionService {
     targetsDigest?: string,
   ): Promise<CollectionRecord> {
     const collection = await this.pendingForDecision(who, id, "approve");
+    if (collection.approvals.some((a) => sameSubject(a.subject, who.subject)))
+      throw new ControllerError(
+        "KH_ALREADY_APPROVED",
+        `${who.subject} has already approved collection "${id}"`,
+      );
     if (targetsDigest !== undefined && targetsDigest !== collection.targetsDigest) {
       throw new ControllerError(
         "KH_TARGETS_CHANGED",
@@ -311,7 +327,7 @@ export class CollectionService {
   /** Denies (or, for the requester, withdraws) a pending collection. */
   async deny(who: Principal, id: string, reason: string): Promise<CollectionRecord> {
     const collection = await this.pendingForDecision(who, id, "deny");
-    const withdrawn = who.subject === collection.subject;
+    const withdrawn = sameSubject(who.subject, collection.subject);
     const moved = await this.deps.store.fleet.transitionCollection(
       {
         id,

@@ -194,8 +194,10 @@ export function fleetRoutes(deps: FleetRouteDeps) {
         };
       });
 
-      // A group of many alerts outgrows the API's 64 KiB; 1 MiB holds about a thousand.
-      scope.post("/hooks/alertmanager", { bodyLimit: 1024 * 1024 }, async (request) => {
+      // A group of many alerts outgrows the API's 64 KiB; 1 MiB holds about a thousand. Rate limited
+      // per subject like requests and collections (counted on its own route): each delivery can file
+      // collections.
+      scope.post("/hooks/alertmanager", { bodyLimit: 1024 * 1024, ...createConfig }, async (request) => {
         parseInput(emptyQuerySchema, request.query, "query");
         const payload = parseInput(alertmanagerPayloadSchema, request.body, "body");
         return deps.triggers.alertmanager(principalOf(request), payload);

@@ -5,6 +5,7 @@
  * ```yaml
  * rules:
  *   - name: payments-memory
+ *     receivers: [svc:alertmanager]                     # who may fire it (required)
  *     match: { alertname: HighMemory, app: payments }   # every label must equal
  *     action: process-info
  *     selector: app=${app},tier=web                     # ${label} takes the alert's label value
@@ -12,14 +13,19 @@
  *     params: {}
  *     maxConcurrency: 5
  *     maxErrors: 10%
- *     cooldown: 15m                                     # per alert fingerprint (default 30m)
+ *     cooldown: 15m                                     # per rendered selector (default 30m)
  * ```
+ *
+ * The action and params are checked against the action catalogue here, at load: a rule no agent
+ * could run is a configuration error, not an alert that files a collection an approver must refuse.
  */
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
+import { ACTION_PARAMS, actionParamsProblem } from "../../protocol/actions.js";
 import { LABEL_KEY_PATTERN } from "../../protocol/fleet.js";
 import { parseDurationSeconds } from "../duration.js";
 import { ConfigError } from "../errors.js";
+import { canonicalSubject } from "../identity/subject.js";
 import type { Policy } from "../policy/load-policy.js";
 import { YamlSource } from "../yaml-source.js";
 import { MAX_CONCURRENCY } from "./collections.js";
@@ -30,8 +36,25 @@ export const DEFAULT_TRIGGER_COOLDOWN_SECONDS = 30 * 60;
 
 const PLACEHOLDER = /\$\{([A-Za-z0-9._/-]{1,63})\}/g;
 
+/** A receiver: the `svc:` identity an Alertmanager posts as, canonicalised like every subject. */
+const receiverSchema = z.string().transform((text, ctx) => {
+  const result = canonicalSubject(text);
+  if ("problem" in result || !result.subject.startsWith("svc:")) {
+    ctx.addIssue({
+      code: "custom",
+      message: "problem" in result ? result.problem : "a receiver is a service identity (svc:<name>)",
+    });
+    return z.NEVER;
+  }
+  return result.subject;
+});
+
 const ruleSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "must be a rule name (A-Z, a-z, 0-9, ._-)"),
+  /** The identities allowed to fire this rule through the hook; no default, so no rule fires for anyone. */
+  receivers: z
+    .array(receiverSchema, { error: "name the receivers (svc:<name>) allowed to fire this rule" })
+    .min(1, "name at least one receiver (svc:<name>) allowed to fire this rule"),
   match: z
     .record(z.string().regex(LABEL_KEY_PATTERN, "must be a label name"), z.string().min(1).max(256))
     .refine((m) => Object.keys(m).length > 0, "must name at least one label"),
@@ -48,6 +71,8 @@ const rulesFileSchema = z.strictObject({ rules: z.array(ruleSchema).default([]) 
 
 export interface TriggerRule {
   readonly name: string;
+  /** Canonical `svc:` subjects allowed to fire it. */
+  readonly receivers: readonly string[];
   readonly match: Readonly<Record<string, string>>;
   readonly action: string;
   /** May hold `${label}` placeholders. */
@@ -67,7 +92,12 @@ export interface TriggerRules {
 export const NO_TRIGGER_RULES: TriggerRules = Object.freeze({ source: "(none)", rules: [] });
 
 /** Parses rules YAML; throws a ConfigError naming every problem with its position. */
-export function parseTriggerRules(text: string, file: string, policy: Policy): TriggerRules {
+export function parseTriggerRules(
+  text: string,
+  file: string,
+  policy: Policy,
+  catalogue: ReadonlyMap<string, z.ZodType> = ACTION_PARAMS,
+): TriggerRules {
   const source = new YamlSource(text, file);
   // An empty file is a file without rules.
   const parsed = source.check(z.preprocess((v) => v ?? {}, rulesFileSchema));
@@ -75,10 +105,12 @@ export function parseTriggerRules(text: string, file: string, policy: Policy): T
   const names = new Set<string>();
   // The cross-checks read the raw entries, so they are reported together with schema problems.
   const raw = (source.data as { rules?: unknown } | null | undefined)?.rules;
-  const entries = (Array.isArray(raw) ? raw : []).map((entry: unknown) => {
+  const ruleList = parsed?.rules ?? [];
+  const entries = (Array.isArray(raw) ? raw : []).map((entry: unknown, i: number) => {
     const e = (entry ?? {}) as Record<string, unknown>;
     return {
       name: String(e.name ?? ""),
+      receivers: ruleList[i]?.receivers ?? [],
       match: (e.match ?? {}) as Record<string, string>,
       action: String(e.action ?? ""),
       selector: typeof e.selector === "string" ? e.selector : "",
@@ -98,6 +130,11 @@ export function parseTriggerRules(text: string, file: string, policy: Policy): T
       parseSelector(rule.selector.replace(PLACEHOLDER, "x"));
     } catch (err) {
       source.problem(at("selector"), (err as Error).message);
+    }
+    if (/^[a-z][a-z0-9-]{0,63}$/.test(rule.action)) {
+      const problem = actionParamsProblem(rule.action, rule.params, catalogue);
+      if (problem)
+        source.problem(at(problem.kind === "unknown-action" ? "action" : "params"), problem.message);
     }
     if (rule.environment !== undefined && !policy.environments.has(rule.environment))
       source.problem(at("environment"), `environment "${rule.environment}" is not in the policy`);
@@ -121,6 +158,7 @@ export function parseTriggerRules(text: string, file: string, policy: Policy): T
     rules.push(
       Object.freeze({
         name: rule.name,
+        receivers: Object.freeze([...new Set(rule.receivers)]),
         match: Object.freeze({ ...rule.match }),
         action: rule.action,
         selector: rule.selector,
@@ -138,7 +176,11 @@ export function parseTriggerRules(text: string, file: string, policy: Policy): T
 }
 
 /** Loads the rules file; no file means no rules (every alert is answered "no matching rule"). */
-export async function loadTriggerRules(path: string | undefined, policy: Policy): Promise<TriggerRules> {
+export async function loadTriggerRules(
+  path: string | undefined,
+  policy: Policy,
+  catalogue: ReadonlyMap<string, z.ZodType> = ACTION_PARAMS,
+): Promise<TriggerRules> {
   if (path === undefined) return NO_TRIGGER_RULES;
   let text: string;
   try {
@@ -146,7 +188,7 @@ export async function loadTriggerRules(path: string | undefined, policy: Policy)
   } catch (err) {
     throw new ConfigError(`cannot read trigger rules ${path}`, [(err as Error).message], { cause: err });
   }
-  return parseTriggerRules(text, path, policy);
+  return parseTriggerRules(text, path, policy, catalogue);
 }
 
 /** True when every `match` label equals the alert's. */

@@ -1,11 +1,16 @@
 /**
  * Alert triggers: Alertmanager's webhook payload in, collections out (docs/fleet.md).
  *
- * Each firing alert is matched against the rules; a match claims the cooldown of (rule, alert
- * fingerprint) in the store (so a replica or a restart cannot fire it twice) and files a collection
- * as the `svc:` identity that posted the hook, through the same policy, approvals and audit as any
- * other. Alerts that match no rule, resolved alerts and alerts in cooldown do nothing, and the answer
- * says so per alert. One `trigger.received` record per payload lists what happened to each alert.
+ * Each firing alert is matched against the rules; a rule fires only for the receivers it names (the
+ * `svc:` identities allowed to post it). A match claims the cooldown of (rule, rendered selector) in
+ * the store (so a replica or a restart cannot fire it twice) and files a collection as the identity
+ * that posted the hook, through the same policy, approvals and audit as any other. The cooldown key
+ * is the controller's, derived from the alert's labels through the rule: the payload's own
+ * `fingerprint` is never trusted (a caller choosing it could file a new collection per POST), and
+ * labels the rule does not use cannot make a new key either. Alerts that match no rule, resolved
+ * alerts and alerts in cooldown do nothing, and the answer says so per alert. One `trigger.received`
+ * record per payload lists what happened to each alert. The hook is rate limited per subject like
+ * any request (fleet/routes.ts).
  */
 import { createHash } from "node:crypto";
 import type { FastifyBaseLogger } from "fastify";
@@ -70,7 +75,10 @@ export interface TriggerServiceDeps {
 export class TriggerService {
   constructor(private readonly deps: TriggerServiceDeps) {}
 
-  /** Handles one webhook delivery from `who` (a `svc:` identity, else KH_POLICY_DENIED). */
+  /**
+   * Handles one webhook delivery from `who`: a `svc:` identity that some rule names as a receiver,
+   * else KH_POLICY_DENIED before anything is read.
+   */
   async alertmanager(who: Principal, payload: AlertmanagerPayload): Promise<HookAnswer> {
     if (!who.subject.startsWith("svc:")) {
       throw new ControllerError(
@@ -79,19 +87,44 @@ export class TriggerService {
       );
     }
     const { rules, collections, store, now } = this.deps;
+    if (!rules.rules.some((r) => r.receivers.includes(who.subject))) {
+      await store.appendAudit(
+        [
+          {
+            actor: who.subject,
+            event: "trigger.refused",
+            details: { receiver: payload.receiver ?? null, alerts: payload.alerts.length },
+          },
+        ],
+        now(),
+      );
+      throw new ControllerError(
+        "KH_POLICY_DENIED",
+        `${who.subject} is not a receiver of any trigger rule (a rule names who may fire it in receivers)`,
+      );
+    }
     const reports: AlertReport[] = [];
     // One collection per (rule, selector) per delivery, however many alerts of a group match it.
     const filed = new Map<string, string>();
     for (const alert of payload.alerts) {
-      const fingerprint = alert.fingerprint ?? fingerprintOf(alert.labels);
+      // Ours, from the labels: the payload's `fingerprint` is the caller's to choose.
+      const fingerprint = fingerprintOf(alert.labels);
       const alertname = alert.labels.alertname;
       const base = { fingerprint, alertname };
       if (alert.status !== "firing") {
         reports.push({ ...base, outcome: "resolved", message: "resolved alerts collect nothing" });
         continue;
       }
-      const matching = rules.rules.filter((r) => ruleMatches(r, alert.labels));
-      if (matching.length === 0) {
+      const matched = rules.rules.filter((r) => ruleMatches(r, alert.labels));
+      const matching = matched.filter((r) => r.receivers.includes(who.subject));
+      for (const rule of matched.filter((r) => !matching.includes(r)))
+        reports.push({
+          ...base,
+          outcome: "refused",
+          rule: rule.name,
+          message: `${who.subject} is not a receiver of rule "${rule.name}"; nothing was collected`,
+        });
+      if (matched.length === 0) {
         const labels = Object.keys(alert.labels).sort().join(", ");
         reports.push({
           ...base,
@@ -112,9 +145,20 @@ export class TriggerService {
           continue;
         }
         const key = `${rule.name}\u0000${rendered.selector}`;
+        const already = filed.get(key);
+        if (already) {
+          reports.push({
+            ...base,
+            outcome: "collected",
+            rule: rule.name,
+            collectionId: already,
+            message: "joined the collection filed for another alert of this delivery",
+          });
+          continue;
+        }
         const at = now();
         const claimed = await store.fleet.claimTriggerFiring(
-          `${rule.name}:${fingerprint}`,
+          cooldownKey(rule.name, rendered.selector),
           at,
           rule.cooldownSeconds * 1000,
           [
@@ -150,18 +194,7 @@ export class TriggerService {
             ...base,
             outcome: "cooldown",
             rule: rule.name,
-            message: `this alert already triggered "${rule.name}" within its ${rule.cooldownSeconds} s cooldown; nothing was collected`,
-          });
-          continue;
-        }
-        const already = filed.get(key);
-        if (already) {
-          reports.push({
-            ...base,
-            outcome: "collected",
-            rule: rule.name,
-            collectionId: already,
-            message: "joined the collection filed for another alert of this delivery",
+            message: `"${rule.name}" already fired for ${rendered.selector} within its ${rule.cooldownSeconds} s cooldown; nothing was collected`,
           });
           continue;
         }
@@ -233,7 +266,16 @@ export class TriggerService {
   }
 }
 
-/** Alertmanager always sends one; for payloads without, the same labels give the same fingerprint. */
+/**
+ * The cooldown key of a rule firing: the rule and the selector the alert's labels rendered, which is
+ * exactly what decides the collection it would file. Same selector, same key, whatever else the
+ * alert carries.
+ */
+export function cooldownKey(rule: string, selector: string): string {
+  return `${rule}:${createHash("sha256").update(selector).digest("hex").slice(0, 32)}`;
+}
+
+/** The controller's fingerprint of an alert: its labels, sorted (what the reports and audit name). */
 function fingerprintOf(labels: Readonly<Record<string, string>>): string {
   const sorted = Object.keys(labels)
     .sort()

@@ -1,7 +1,7 @@
 /** The zod schemas of the governance routes: reviews and policy explanations. Strict like every route. */
 import { z } from "zod";
-import { MAX_REASON_LENGTH, subjectSchema } from "../../protocol/request.js";
-import { GROUP_NAME_PATTERN } from "../policy/schema.js";
+import { MAX_REASON_LENGTH } from "../../protocol/request.js";
+import { canonicalGroupSchema, canonicalSubjectSchema } from "../identity/subject.js";
 
 export const listReviewsQuerySchema = z.strictObject({
   status: z.enum(["open", "closed", "all"]).default("open"),
@@ -17,7 +17,8 @@ export const closeReviewBodySchema = z.strictObject({
 });
 
 export const explainQuerySchema = z.strictObject({
-  subject: subjectSchema,
+  /** Canonicalised like every subject the controller decides on. */
+  subject: canonicalSubjectSchema,
   /** Comma-separated groups the subject is assumed to carry. */
   groups: z
     .string()
@@ -29,7 +30,7 @@ export const explainQuerySchema = z.strictObject({
         .map((g) => g.trim())
         .filter(Boolean),
     )
-    .pipe(z.array(z.string().regex(GROUP_NAME_PATTERN, "a group name is A-Z, a-z, 0-9, ._-")).max(64)),
+    .pipe(z.array(canonicalGroupSchema).max(64)),
   action: z.string().regex(/^[a-z][a-z0-9-]{0,63}$/, "must be an action name"),
   target: z.string().min(1).max(253),
 });

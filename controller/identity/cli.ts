@@ -15,7 +15,7 @@ import { mintToken, newTokenSchema } from "./tokens.js";
 export interface StoreLocation {
   dataDir?: string;
   database?: string;
-  /** Reads only KEYHOLE_DATA_DIR and KEYHOLE_DATABASE from it. */
+  /** Reads only KEYHOLE_DATA_DIR, KEYHOLE_DATABASE and KEYHOLE_DATABASE_FILE from it. */
   env?: Readonly<Record<string, string | undefined>>;
   /** Recorded as the audit actor; default `local:<os user>`. */
   actor?: string;
@@ -110,6 +110,8 @@ async function withStore<T>(location: StoreLocation, fn: (store: Store) => Promi
   const options: ControllerOptions = {
     dataDir: location.dataDir ?? (env.KEYHOLE_DATA_DIR || undefined),
     database: location.database ?? (env.KEYHOLE_DATABASE || undefined),
+    // The URL may hold a password: KEYHOLE_DATABASE_FILE keeps it out of the environment.
+    databaseFile: location.database ? undefined : env.KEYHOLE_DATABASE_FILE || undefined,
   };
   const config = loadControllerConfig(options, {});
   const store = await openStore(config.database);

@@ -7,9 +7,8 @@
  */
 import type { FastifyBaseLogger } from "fastify";
 import { createRemoteJWKSet, type JWTPayload, jwtVerify } from "jose";
-import { subjectSchema } from "../../protocol/request.js";
-import { GROUP_NAME_PATTERN } from "../policy/schema.js";
 import type { Authenticator, Principal } from "./principal.js";
+import { canonicalGroup, canonicalSubject } from "./subject.js";
 
 /** Asymmetric algorithms only: an HMAC ID token would be verified with a secret we do not have. */
 const ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"];
@@ -47,20 +46,30 @@ function isAllowedUrl(text: string): boolean {
   }
 }
 
-/** Maps verified claims to a principal, or returns why it cannot. */
+/**
+ * Maps verified claims to a principal, or returns why it cannot. Identity comes only from a claim the
+ * issuer vouches for: `email` with `email_verified: true` (the boolean, not a string; a missing claim
+ * is not a yes, OIDC Core §5.1). The address must have a canonical subject (identity/subject.ts):
+ * one with a look-alike letter or a space is refused, never folded into someone else's.
+ */
 export function principalFromClaims(
   payload: JWTPayload,
   groupsClaim: string,
 ): { principal: Omit<Principal, "credential">; droppedGroups: number } | { refused: string } {
   const email = payload.email;
   if (typeof email !== "string" || email === "") return { refused: "no email claim" };
-  if (payload.email_verified === false) return { refused: "email not verified" };
-  const subject = `user:${email.toLowerCase()}`;
-  if (!subjectSchema.safeParse(subject).success) return { refused: "email claim is not an address" };
+  if (payload.email_verified !== true) return { refused: "email not verified" };
+  const canonical = canonicalSubject(`user:${email}`);
+  if ("problem" in canonical) return { refused: "email claim has no canonical subject" };
+  const subject = canonical.subject;
   const raw = payload[groupsClaim];
   const names = typeof raw === "string" ? [raw] : Array.isArray(raw) ? raw : [];
   const groups = [
-    ...new Set(names.filter((g): g is string => typeof g === "string" && GROUP_NAME_PATTERN.test(g))),
+    ...new Set(
+      names
+        .map((g) => (typeof g === "string" ? canonicalGroup(g) : undefined))
+        .filter((g) => g !== undefined),
+    ),
   ].slice(0, 64);
   return { principal: { subject, groups }, droppedGroups: names.length - groups.length };
 }

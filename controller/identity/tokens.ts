@@ -5,10 +5,9 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { z } from "zod";
-import { subjectSchema } from "../../protocol/request.js";
-import { GROUP_NAME_PATTERN } from "../policy/schema.js";
 import type { Store, TokenRecord } from "../store/types.js";
 import type { Principal } from "./principal.js";
+import { canonicalGroup, canonicalGroupSchema, canonicalSubject, canonicalSubjectSchema } from "./subject.js";
 
 const TOKEN_PATTERN = /^kh_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
 
@@ -16,13 +15,13 @@ const TOKEN_PATTERN = /^kh_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
 export const DEFAULT_TOKEN_TTL_SECONDS = 8 * 3600;
 
 export const groupsSchema = z
-  .array(z.string().regex(GROUP_NAME_PATTERN, "a group name is A-Z, a-z, 0-9, ._- (at most 64)"))
+  .array(canonicalGroupSchema)
   .max(64)
   .transform((groups) => [...new Set(groups)]);
 
-/** Validated input for a new token. */
+/** Validated input for a new token: the subject and groups are stored in their canonical form. */
 export const newTokenSchema = z.strictObject({
-  subject: subjectSchema,
+  subject: canonicalSubjectSchema,
   groups: groupsSchema.default([]),
   ttlSeconds: z
     .number()
@@ -74,5 +73,10 @@ export async function verifyToken(store: Store, token: string, now: number): Pro
   const secretMatches = timingSafeEqual(expected, actual);
   if (!record || !secretMatches || record.revokedAt !== undefined || record.expiresAt <= now)
     return undefined;
-  return { subject: record.subject, groups: record.groups, credential: { kind: "token", id: record.id } };
+  // Tokens issued before subjects were canonicalised may hold `user:Alice@…`: they act as the one
+  // canonical person, and one whose subject has no canonical form proves nothing.
+  const subject = canonicalSubject(record.subject);
+  if ("problem" in subject) return undefined;
+  const groups = [...new Set(record.groups.map(canonicalGroup).filter((g) => g !== undefined))];
+  return { subject: subject.subject, groups, credential: { kind: "token", id: record.id } };
 }

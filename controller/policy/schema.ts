@@ -3,7 +3,7 @@
  * silently ignored rule. Cross-references (roles, environments) are checked in load-policy.ts.
  */
 import { z } from "zod";
-import { subjectSchema } from "../../protocol/request.js";
+import { canonicalSubject, GROUP_NAME_PATTERN } from "../identity/subject.js";
 
 /** Environment names travel in the `env` claim (at most 63 characters), so they are DNS-label shaped. */
 export const environmentNameSchema = z
@@ -15,15 +15,22 @@ const roleNameSchema = z
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "must be a role name (A-Z, a-z, 0-9, ._-)");
 
 /** `group:<name>`: membership comes from the caller's token. */
-export const GROUP_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+export { GROUP_NAME_PATTERN };
 
-const bindingSubjectSchema = z
-  .string()
-  .refine(
-    (s) =>
-      (s.startsWith("group:") && GROUP_NAME_PATTERN.test(s.slice(6))) || subjectSchema.safeParse(s).success,
-    'must be "group:<name>", "user:<email>" or "svc:<name>"',
-  );
+/**
+ * A binding names people and groups in their canonical form (identity/subject.ts), so
+ * `user:Carol@Example.com` in the file binds the same person an ID token for carol@example.com is;
+ * a subject with no canonical form (a look-alike letter, a space) is a policy error, not a rule that
+ * silently never matches.
+ */
+const bindingSubjectSchema = z.string().transform((s, ctx) => {
+  const result = canonicalSubject(s, { allowGroup: true });
+  if ("problem" in result) {
+    ctx.addIssue({ code: "custom", message: result.problem });
+    return z.NEVER;
+  }
+  return result.subject;
+});
 
 const actionNameSchema = z
   .string()

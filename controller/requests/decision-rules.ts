@@ -1,12 +1,15 @@
 /**
  * Who may approve or deny what: the rules shared by single requests and collections. The item must
- * still be pending (and not past its pending time), an approver must be someone else, and anyone
- * deciding on another's item must be entitled to everything it needs in its environment.
+ * still be pending (and not past its pending time), an approver must be someone else (compared as
+ * canonical subjects: `user:Alice@…` is `user:alice@…`), and anyone deciding on another's item must
+ * be entitled to everything it needs in its environment, params included.
  */
 import { ControllerError } from "../errors.js";
+import { sameSubject } from "../identity/subject.js";
 import type { PolicySubject } from "../policy/evaluate.js";
 import { evaluate } from "../policy/evaluate.js";
 import type { Policy } from "../policy/load-policy.js";
+import { canSee } from "../policy/visibility.js";
 
 /** What the rules read of a request or a collection. */
 export interface Decidable {
@@ -36,6 +39,8 @@ export function assertMayDecide(
   verb: Verb,
   noun: "request" | "collection",
 ): void {
+  // Someone who may not see it is told it does not exist, before anything about its state.
+  if (!canSee(policy, who, item)) throw new ControllerError("KH_NOT_FOUND", `no ${noun} "${item.id}"`);
   if (item.status === "expired") {
     throw new ControllerError(
       "KH_REQUEST_EXPIRED",
@@ -43,7 +48,7 @@ export function assertMayDecide(
     );
   }
   if (item.status !== "pending") throw invalidState(noun, item.id, item.status, verb);
-  const own = who.subject === item.subject;
+  const own = sameSubject(who.subject, item.subject);
   if (own && verb === "approve")
     throw new ControllerError("KH_SELF_APPROVAL", `you cannot approve your own ${noun}`);
   if (!own && !evaluate(policy, who, item.action, item.environment, item.params).allowed) {

@@ -7,6 +7,7 @@
 import type { FastifyBaseLogger } from "fastify";
 import { ControllerError } from "../errors.js";
 import type { Principal } from "../identity/principal.js";
+import { sameSubject } from "../identity/subject.js";
 import { evaluate } from "../policy/evaluate.js";
 import type { Policy } from "../policy/load-policy.js";
 import { canSee, listVisible } from "../policy/visibility.js";
@@ -84,26 +85,32 @@ export class ReviewService {
     return listVisible(
       query.limit,
       (before) => this.deps.store.listReviews({ status: query.status, limit: query.limit, before }),
-      (record) => canSee(this.deps.policy, who, record),
+      async (record) => canSee(this.deps.policy, who, await this.owned(record)),
     );
   }
 
   /**
-   * Closes a review with a note. Refused for its own user (KH_SELF_REVIEW), for someone not allowed the
-   * same action in the same environment (KH_POLICY_DENIED), and once closed (KH_REVIEW_CLOSED).
+   * Closes a review with a note. Refused for its own user (KH_SELF_REVIEW), for someone not allowed
+   * everything the break-glass request needed in its environment, params included (KH_POLICY_DENIED),
+   * and once closed (KH_REVIEW_CLOSED).
    */
   async close(who: Principal, id: string, note: string): Promise<ReviewRecord> {
-    const review = await this.deps.store.getReview(id);
-    if (!review || !canSee(this.deps.policy, who, review))
+    const found = await this.deps.store.getReview(id);
+    const owned = found && (await this.owned(found));
+    if (!found || !owned || !canSee(this.deps.policy, who, owned))
       throw new ControllerError("KH_NOT_FOUND", `no review "${id}"`);
+    const review = found;
     if (review.closedAt !== undefined)
       throw new ControllerError("KH_REVIEW_CLOSED", `review "${id}" was closed by ${review.closedBy}`);
-    if (review.subject === who.subject)
+    if (sameSubject(review.subject, who.subject))
       throw new ControllerError(
         "KH_SELF_REVIEW",
         "someone other than the break-glass user must close its review",
       );
-    if (!evaluate(this.deps.policy, who, review.action, review.environment).allowed) {
+    if (
+      owned.params === undefined ||
+      !evaluate(this.deps.policy, who, review.action, review.environment, owned.params).allowed
+    ) {
       throw new ControllerError(
         "KH_POLICY_DENIED",
         `${who.subject} is not allowed "${review.action}" in "${review.environment}", so cannot close its review`,
@@ -164,7 +171,13 @@ export class ReviewService {
         },
       ]);
       if (marked) {
-        this.deps.announce?.({ kind: "review-overdue", review: record, overdueAfterSeconds: overdueSeconds });
+        const request = this.deps.announce ? await store.getRequest(record.requestId) : undefined;
+        this.deps.announce?.({
+          kind: "review-overdue",
+          review: record,
+          overdueAfterSeconds: overdueSeconds,
+          request,
+        });
         log.warn(
           { reviewId: record.id, requestId: record.requestId, subject: record.subject, ageSeconds },
           "break-glass review overdue: close it with `keyhole review close ID --note …`",
@@ -179,6 +192,14 @@ export class ReviewService {
       );
     }
     return overdue.length;
+  }
+
+  /** A review is owned like its break-glass request: the request's params decide who may see it. */
+  private async owned(
+    review: ReviewRecord,
+  ): Promise<ReviewRecord & { params: Record<string, unknown> | undefined }> {
+    const request = await this.deps.store.getRequest(review.requestId);
+    return { ...review, params: request?.params };
   }
 
   private isOverdue(r: ReviewRecord, now: number): boolean {

@@ -14,6 +14,7 @@ import type { AuditEntry } from "../audit/chain.js";
 import type { Dispatcher } from "../dispatch/dispatcher.js";
 import { ControllerError } from "../errors.js";
 import type { Principal } from "../identity/principal.js";
+import { sameSubject } from "../identity/subject.js";
 import type { Inventory } from "../inventory/load-inventory.js";
 import { evaluate, type PolicyDecision } from "../policy/evaluate.js";
 import type { Policy } from "../policy/load-policy.js";
@@ -22,6 +23,7 @@ import { canSee, listVisible } from "../policy/visibility.js";
 import type { OutputMode, RequestRecord, RequestStatus, Store } from "../store/types.js";
 import type { ControllerTelemetry } from "../telemetry/index.js";
 import { withTraceparent } from "../telemetry/trace-context.js";
+import { type ActionCatalogue, assertActionParams } from "./action-params.js";
 import { assertMayDecide, invalidState } from "./decision-rules.js";
 import { startSweeper } from "./sweeper.js";
 import type { Announcement } from "./webhook.js";
@@ -52,6 +54,8 @@ export interface RequestServiceDeps {
   readonly telemetry?: ControllerTelemetry;
   /** Announces pending requests and break-glass uses (the approval webhook); optional. */
   readonly announce?: ((announcement: Announcement) => void) | undefined;
+  /** The action catalogue requests are checked against when filed (default: the wire contract's). */
+  readonly actions?: ActionCatalogue;
 }
 
 export class RequestService {
@@ -104,6 +108,7 @@ export class RequestService {
 
   private async createUntraced(who: Principal, input: NewRequestInput): Promise<RequestRecord> {
     const { store, policy, inventory, now } = this.deps;
+    assertActionParams(input.action, input.params, this.deps.actions, input.output ?? "inline");
     const agent = inventory.agents.get(input.target);
     if (!agent)
       throw new ControllerError("KH_UNKNOWN_TARGET", `target "${input.target}" is not in the inventory`);
@@ -327,6 +332,10 @@ export class RequestService {
   /** Records one approval; the last one needed approves the request and dispatches it. */
   async approve(who: Principal, id: string, note: string | undefined): Promise<RequestRecord> {
     const request = await this.pendingForDecision(who, id, "approve");
+    // The store counts one approval per stored subject; an approval recorded before subjects were
+    // canonical (`user:Bob@…`) is still the same person as `user:bob@…`.
+    if (request.approvals.some((a) => sameSubject(a.subject, who.subject)))
+      throw new ControllerError("KH_ALREADY_APPROVED", `${who.subject} has already approved request "${id}"`);
     const outcome = await this.deps.store.addApproval(
       { requestId: id, subject: who.subject, note, at: this.deps.now() },
       ({ count, approved }) => [
@@ -362,7 +371,7 @@ export class RequestService {
   /** Denies (or, for the requester, withdraws) a pending request. */
   async deny(who: Principal, id: string, reason: string): Promise<RequestRecord> {
     const request = await this.pendingForDecision(who, id, "deny");
-    const withdrawn = who.subject === request.subject;
+    const withdrawn = sameSubject(who.subject, request.subject);
     const moved = await this.deps.store.transitionRequest(
       {
         id,

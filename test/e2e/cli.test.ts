@@ -4,36 +4,15 @@
  * by it as operators would.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFile, stat } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  KEYHOLE_BIN,
-  runKeyhole,
-  SAMPLE_WORKLOAD,
-  type Service,
-  startProcess,
-} from "../../cli/demo/processes.js";
+import { Stack } from "../helpers/stack.js";
 
 const SECRET = `e2e-${randomBytes(16).toString("hex")}`;
-const isListening = (line: Record<string, unknown>) => line.msg === "listening";
+const stack = new Stack("e2e");
 
-let dir: string;
-const services: Service[] = [];
-let controllerUrl = "";
-const tokens: Record<string, string> = {};
-const tokenIds: Record<string, string> = {};
-
-const as = (who: string): NodeJS.ProcessEnv => ({
-  PATH: process.env.PATH,
-  KEYHOLE_URL: controllerUrl,
-  KEYHOLE_TOKEN: tokens[who],
-});
-
-async function keyhole(args: string[], env: NodeJS.ProcessEnv = { PATH: process.env.PATH }) {
-  return runKeyhole(args, env, 30_000);
-}
+const as = (who: string) => stack.as(who);
+const keyhole = (args: string[], env: Record<string, string | undefined> = {}) => stack.keyhole(args, env);
 
 async function jsonOf(args: string[], who: string) {
   const result = await keyhole([...args, "--json"], as(who));
@@ -42,52 +21,17 @@ async function jsonOf(args: string[], who: string) {
 }
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "keyhole-e2e-"));
-  const workload = await startProcess({
-    name: "workload",
-    args: [SAMPLE_WORKLOAD],
-    env: { PATH: process.env.PATH, PORT: "0", NODE_ENV: "production", DEMO_API_KEY: SECRET },
-    logFile: join(dir, "workload.log"),
-    isReady: (line) => line.ready === true,
-  });
-  services.push(workload);
-
-  const inventory: string[] = [];
-  for (const environment of ["staging", "production"]) {
-    const keys = join(dir, "keys", environment);
-    const generated = await keyhole([
-      "keys",
-      "generate",
-      "--out",
-      keys,
-      "--environment",
+  await stack.start({
+    workload: { NODE_ENV: "production", DEMO_API_KEY: SECRET },
+    agents: ["staging", "production"].map((environment) => ({
+      id: `${environment}/shop/shop-0`,
       environment,
-      "--json",
-    ]);
-    expect(generated.code, generated.stderr).toBe(0);
-    const id = `${environment}/shop/shop-0`;
-    const agent = await startProcess({
-      name: id,
-      args: [KEYHOLE_BIN, "agent", "--listen", "127.0.0.1:0", "--target", String(workload.pid)],
+      // net-connections stays off, so the agent's own refusal can be seen end to end.
+      actions: ["process-info", "env", "log-tail"],
       // Flags may also come from KEYHOLE_* variables: exercise that path here.
-      env: {
-        PATH: process.env.PATH,
-        KEYHOLE_ID: id,
-        KEYHOLE_ENVIRONMENT: environment,
-        KEYHOLE_TRUSTED_KEYS: join(keys, "jwks.json"),
-        // net-connections stays off, so the agent's own refusal can be seen end to end.
-        KEYHOLE_ACTIONS: "process-info,env,log-tail",
-      },
-      logFile: join(dir, `agent-${environment}.log`),
-      isReady: isListening,
-    });
-    services.push(agent);
-    inventory.push(`- { id: ${id}, environment: ${environment}, url: "${agent.ready.url}" }`);
-  }
-  await writeFile(join(dir, "inventory.yaml"), `${inventory.join("\n")}\n`);
-  await writeFile(
-    join(dir, "policy.yaml"),
-    [
+      viaEnv: ["id", "environment", "trustedKeys", "actions"],
+    })),
+    policy: [
       "environments:",
       "  production: { approvals: 1, maxTtlSeconds: 120 }",
       "  staging: { approvals: 0 }",
@@ -99,68 +43,26 @@ beforeAll(async () => {
       '  - { subjects: ["user:carol@example.com"], role: support, environments: [staging] }',
       "",
     ].join("\n"),
-  );
-
-  for (const [name, groups] of [
-    ["alice", "sre"],
-    ["bob", "sre"],
-    ["carol", "support"],
-  ] as const) {
-    const issued = await keyhole([
-      "token",
-      "issue",
-      "--subject",
-      `user:${name}@example.com`,
-      "--groups",
-      groups,
-      "--data-dir",
-      dir,
-      "--json",
-    ]);
-    expect(issued.code, issued.stderr).toBe(0);
-    const parsed = JSON.parse(issued.stdout);
-    tokens[name] = parsed.token;
-    tokenIds[name] = parsed.id;
-  }
-
-  const controller = await startProcess({
-    name: "controller",
-    args: [
-      KEYHOLE_BIN,
-      "controller",
-      "--data-dir",
-      dir,
-      "--policy",
-      join(dir, "policy.yaml"),
-      "--inventory",
-      join(dir, "inventory.yaml"),
-      "--signing-key",
-      `staging=${join(dir, "keys", "staging", "signing-key.pem")}`,
-      "--signing-key",
-      `production=${join(dir, "keys", "production", "signing-key.pem")}`,
-      "--listen",
-      "127.0.0.1:0",
-    ],
-    logFile: join(dir, "controller.log"),
-    isReady: isListening,
+    tokens: {
+      alice: { subject: "user:alice@example.com", groups: ["sre"] },
+      bob: { subject: "user:bob@example.com", groups: ["sre"] },
+      carol: { subject: "user:carol@example.com", groups: ["support"] },
+    },
+    controller: {},
   });
-  services.push(controller);
-  controllerUrl = String(controller.ready.url);
 }, 60_000);
 
 afterAll(async () => {
-  const codes = await Promise.all(services.reverse().map((s) => s.stop()));
   // Graceful SIGTERM shutdown exits 0 for every keyhole service and the workload.
-  expect(codes).toEqual(services.map(() => 0));
-  await rm(dir, { recursive: true, force: true });
+  expect(await stack.stop()).toEqual([0, 0, 0, 0]);
 });
 
 describe("keyhole end to end", () => {
   it("keys generate wrote a 0600 PKCS#8 key and a public JWKS", async () => {
-    const key = join(dir, "keys", "staging", "signing-key.pem");
+    const key = stack.path("keys", "staging", "signing-key.pem");
     expect((await stat(key)).mode & 0o777).toBe(0o600);
     expect(await readFile(key, "utf8")).toContain("BEGIN PRIVATE KEY");
-    const jwks = JSON.parse(await readFile(join(dir, "keys", "staging", "jwks.json"), "utf8"));
+    const jwks = JSON.parse(await readFile(stack.path("keys", "staging", "jwks.json"), "utf8"));
     expect(jwks.keys[0]).toMatchObject({ kty: "OKP", crv: "Ed25519" });
     expect(jwks.keys[0].d).toBeUndefined();
   });
@@ -171,7 +73,7 @@ describe("keyhole end to end", () => {
       "alice",
     );
     expect(request.status).toBe("completed");
-    expect(request.result.result.pid).toBe(services[0]!.pid);
+    expect(request.result.result.pid).toBe(stack.workload!.pid);
     expect(request.result.result.threads).toBeGreaterThan(1);
   });
 
@@ -186,8 +88,8 @@ describe("keyhole end to end", () => {
     expect(result.stdout).not.toContain(SECRET);
 
     // What was masked is on record, counted per rule, never the value.
-    const exported = join(dir, "audit-after-env.jsonl");
-    const exportRun = await keyhole(["audit", "export", "--out", exported, "--data-dir", dir]);
+    const exported = stack.path("audit-after-env.jsonl");
+    const exportRun = await keyhole(["audit", "export", "--out", exported, "--data-dir", stack.dir]);
     expect(exportRun.code, exportRun.stderr).toBe(0);
     const text = await readFile(exported, "utf8");
     expect(text).not.toContain(SECRET);
@@ -213,9 +115,10 @@ describe("keyhole end to end", () => {
     expect(self.stderr).toContain("KH_SELF_APPROVAL");
     expect(self.stderr.trim().split("\n")).toHaveLength(1);
 
+    // carol may not run env in production, so she may not see the request either: it "does not exist".
     const unentitled = await keyhole(["approve", request.id], as("carol"));
     expect(unentitled.code).toBe(1);
-    expect(unentitled.stderr).toContain("KH_POLICY_DENIED");
+    expect(unentitled.stderr).toContain("KH_NOT_FOUND");
 
     const approved = await keyhole(["approve", request.id, "--note", "ok for INC-42"], as("bob"));
     expect(approved.code, approved.stderr).toBe(0);
@@ -304,7 +207,7 @@ describe("keyhole end to end", () => {
   });
 
   it("a revoked token stops working", async () => {
-    const revoked = await keyhole(["token", "revoke", tokenIds.carol!, "--data-dir", dir]);
+    const revoked = await keyhole(["token", "revoke", stack.tokens.carol!.id, "--data-dir", stack.dir]);
     expect(revoked.code, revoked.stderr).toBe(0);
     const after = await keyhole(["requests"], as("carol"));
     expect(after.code).toBe(1);

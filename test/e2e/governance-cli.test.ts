@@ -3,12 +3,10 @@
  * on files, and against a running `keyhole controller` (reloaded with SIGHUP); `run --break-glass`,
  * `reviews` and `review close`.
  */
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFile, writeFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { KEYHOLE_BIN, runKeyhole, type Service, startProcess } from "../../cli/demo/processes.js";
+import { Stack } from "../helpers/stack.js";
 
 const POLICY = `environments:
   production: { approvals: 1, maxTtlSeconds: 120, breakGlass: true }
@@ -21,89 +19,56 @@ bindings:
   - { subjects: ["group:support", "user:carol@example.com"], role: support, environments: [staging] }
 `;
 
-let dir: string;
-let controller: Service | undefined;
-let url = "";
-const tokens: Record<string, string> = {};
-const base = { PATH: process.env.PATH };
-const as = (who: string) => ({ ...base, KEYHOLE_URL: url, KEYHOLE_TOKEN: tokens[who] });
-const keyhole = (args: string[], env: NodeJS.ProcessEnv = base) => runKeyhole(args, env, 30_000);
+const stack = new Stack("gov-e2e");
+const as = (who: string) => stack.as(who);
+const keyhole = (args: string[], env: Record<string, string | undefined> = {}) => stack.keyhole(args, env);
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "keyhole-gov-e2e-"));
-  await writeFile(join(dir, "policy.yaml"), POLICY);
+  stack.write("policy.yaml", POLICY);
   // Nothing listens at the agents' URLs: these tests are about decisions, not results.
-  await writeFile(
-    join(dir, "inventory.yaml"),
+  stack.write(
+    "inventory.yaml",
     `- { id: production/shop/shop-0, environment: production, url: "http://127.0.0.1:9" }
 - { id: staging/shop/shop-0, environment: staging, url: "http://127.0.0.1:9" }
 `,
   );
-  const data = join(dir, "data");
-  controller = await startProcess({
-    name: "controller",
-    args: [
-      KEYHOLE_BIN,
-      "controller",
-      "--data-dir",
-      data,
-      "--policy",
-      join(dir, "policy.yaml"),
-      "--inventory",
-      join(dir, "inventory.yaml"),
-      "--listen",
-      "127.0.0.1:0",
-    ],
+  const data = stack.path("data");
+  await stack.startController({
+    dataDir: data,
+    policy: stack.path("policy.yaml"),
+    inventory: stack.path("inventory.yaml"),
     // Reviews are overdue after ~2 s here, and the sweeper looks every second.
-    env: { ...base, KEYHOLE_REVIEW_OVERDUE_HOURS: "0.0005", KEYHOLE_SWEEP_INTERVAL_SECONDS: "1" },
-    logFile: join(dir, "controller.log"),
-    isReady: (line) => line.msg === "listening",
+    env: { KEYHOLE_REVIEW_OVERDUE_HOURS: "0.0005", KEYHOLE_SWEEP_INTERVAL_SECONDS: "1" },
   });
-  url = String(controller.ready.url);
   for (const [who, subject, groups] of [
     ["alice", "user:alice@example.com", "sre"],
     ["bob", "user:bob@example.com", "sre"],
-  ]) {
-    const issued = await keyhole([
-      "token",
-      "issue",
-      "--subject",
-      subject!,
-      "--groups",
-      groups!,
-      "--data-dir",
-      data,
-      "--json",
-    ]);
-    expect(issued.code, issued.stderr).toBe(0);
-    tokens[who!] = JSON.parse(issued.stdout).token;
+  ] as const) {
+    await stack.issueToken(who, subject, [groups], ["--data-dir", data]);
   }
 });
 
-afterAll(async () => {
-  await controller?.stop();
-  await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => stack.stop());
 
 describe("keyhole policy check", () => {
   it("accepts a valid file and summarises it; --json for scripts", async () => {
     const ok = await keyhole([
       "policy",
       "check",
-      join(dir, "policy.yaml"),
+      stack.path("policy.yaml"),
       "--inventory",
-      join(dir, "inventory.yaml"),
+      stack.path("inventory.yaml"),
     ]);
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stdout).toMatch(/^ok .*policy\.yaml \(sha256 [0-9a-f]{64}\)/);
     expect(ok.stdout).toContain("production: 1 approval(s), break-glass allowed");
     expect(ok.stdout).toContain("inventory");
-    const json = await keyhole(["policy", "check", join(dir, "policy.yaml"), "--json"]);
+    const json = await keyhole(["policy", "check", stack.path("policy.yaml"), "--json"]);
     expect(JSON.parse(json.stdout)).toMatchObject({ valid: true, roles: 2, bindings: 2 });
   });
 
   it("fails listing every problem with file:line:col", async () => {
-    const bad = join(dir, "bad.yaml");
+    const bad = stack.path("bad.yaml");
     await writeFile(
       bad,
       POLICY.replace("role: support", "role: suport").replace("approvals: 0", "approvals: -1"),
@@ -130,7 +95,7 @@ describe("keyhole policy explain", () => {
       "policy",
       "explain",
       "--policy",
-      join(dir, "policy.yaml"),
+      stack.path("policy.yaml"),
       "--environment",
       "staging",
       "--subject",
@@ -146,9 +111,9 @@ describe("keyhole policy explain", () => {
       "policy",
       "explain",
       "--policy",
-      join(dir, "policy.yaml"),
+      stack.path("policy.yaml"),
       "--inventory",
-      join(dir, "inventory.yaml"),
+      stack.path("inventory.yaml"),
       "--target",
       "production/shop/shop-0",
       "--subject",
@@ -196,17 +161,17 @@ describe("keyhole policy explain", () => {
     expect(before.code, before.stderr).toBe(0);
     expect(before.stdout).toMatch(/^DENIED: /);
     await writeFile(
-      join(dir, "policy.yaml"),
+      stack.path("policy.yaml"),
       POLICY.replace("environments: [staging] }", "environments: [staging, production] }"),
     );
-    controller!.child.kill("SIGHUP");
+    stack.controller!.kill("SIGHUP");
     let after = await ask();
     for (let i = 0; i < 50 && !after.stdout.startsWith("ALLOWED"); i++) {
       await sleep(100);
       after = await ask();
     }
     expect(after.stdout).toMatch(/^ALLOWED: bindings\[1\]/);
-    expect(await readFile(join(dir, "controller.log"), "utf8")).toMatch(/"msg":"policy loaded"/);
+    expect(await readFile(stack.controller!.logFile!, "utf8")).toMatch(/"msg":"policy loaded"/);
   });
 });
 
@@ -301,7 +266,7 @@ describe("keyhole run --break-glass, reviews, review close", () => {
     let log = "";
     for (let i = 0; i < 30 && !log.includes("break-glass review overdue"); i++) {
       await sleep(100);
-      log = await readFile(join(dir, "controller.log"), "utf8");
+      log = await readFile(stack.controller!.logFile!, "utf8");
     }
     expect(log).toContain('"msg":"break-glass review overdue');
   });

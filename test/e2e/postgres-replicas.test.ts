@@ -4,69 +4,44 @@
  * and a request is dispatched exactly once when both try at the same moment. The database is a private
  * schema of the test server (127.0.0.1:5432, database `test`), dropped afterwards.
  */
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFile, writeFile } from "node:fs/promises";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  KEYHOLE_BIN,
-  runKeyhole,
-  SAMPLE_WORKLOAD,
-  type Service,
-  startProcess,
-} from "../../cli/demo/processes.js";
 import type { AuditRecord } from "../../controller/audit/chain.js";
 import { openPostgresStore, type PostgresStore } from "../../controller/store/postgres-store.js";
 import { createTestSchema, type TestSchema } from "../helpers/postgres.js";
+import { controllerArgs, Stack, type StartedProcess, type Workload } from "../helpers/stack.js";
 import { expectLinearChain } from "../integration/controller/store-contract.js";
 
 const AGENT_ID = "production/shop/shop-0";
-const isListening = (line: Record<string, unknown>) => line.msg === "listening";
-const PATH_ONLY = { PATH: process.env.PATH };
+const stack = new Stack("pg-replicas");
 
-let dir: string;
 let schema: TestSchema;
 /** The controllers' URL: the test schema, and an application_name to find their sessions by. */
 let databaseUrl: string;
 let appName: string;
 let store: PostgresStore;
-let workload: Service;
-let agent: Service;
-const controllers: Record<"a" | "b", Service | undefined> = { a: undefined, b: undefined };
+let workload: Workload;
+let agent: StartedProcess;
+const controllers: Record<"a" | "b", StartedProcess | undefined> = { a: undefined, b: undefined };
 const tokens: Record<string, string> = {};
 
-async function startController(name: "a" | "b"): Promise<Service> {
-  const service = await startProcess({
+async function startController(name: "a" | "b"): Promise<StartedProcess> {
+  const service = await stack.startController({
     name: `controller-${name}`,
-    args: [
-      KEYHOLE_BIN,
-      "controller",
-      "--database",
-      databaseUrl,
-      "--data-dir",
-      join(dir, `data-${name}`),
-      "--id",
-      `controller-${name}`,
-      "--policy",
-      join(dir, "policy.yaml"),
-      "--inventory",
-      join(dir, "inventory.yaml"),
-      "--signing-key",
-      `production=${join(dir, "keys", "signing-key.pem")}`,
-      "--listen",
-      "127.0.0.1:0",
-    ],
+    database: databaseUrl,
+    dataDir: stack.path(`data-${name}`),
+    id: `controller-${name}`,
+    policy: stack.path("policy.yaml"),
+    inventory: stack.path("inventory.yaml"),
     // The approval race files 50 requests a minute as one subject: no per-subject rate limit here.
-    env: { ...PATH_ONLY, KEYHOLE_RATE_LIMIT_PER_MINUTE: "0" },
-    logFile: join(dir, `controller-${name}.log`),
-    isReady: isListening,
+    env: { KEYHOLE_RATE_LIMIT_PER_MINUTE: "0" },
   });
   controllers[name] = service;
   return service;
 }
 
-const urlOf = (name: "a" | "b") => String(controllers[name]!.ready.url);
+const urlOf = (name: "a" | "b") => controllers[name]!.url;
 
 async function call(
   name: "a" | "b",
@@ -109,7 +84,7 @@ async function waitFinal(ids: readonly string[], timeoutMs = 30_000): Promise<vo
 /** The agent's "request served" log lines, by ticket. */
 async function servedByTicket(): Promise<Map<string, Record<string, unknown>[]>> {
   const served = new Map<string, Record<string, unknown>[]>();
-  for (const line of (await readFile(agent.logFile, "utf8")).split("\n")) {
+  for (const line of (await readFile(agent.logFile!, "utf8")).split("\n")) {
     if (!line.startsWith("{")) continue;
     const entry = JSON.parse(line) as Record<string, unknown>;
     if (entry.msg !== "request served" || typeof entry.ticket !== "string") continue;
@@ -123,54 +98,18 @@ function eventsOf(audit: readonly AuditRecord[], requestId: string, event: strin
 }
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "keyhole-pg-replicas-"));
   schema = await createTestSchema("kh_e2e");
+  stack.onStop(() => schema.drop());
   appName = `keyhole_${schema.name}`;
   const url = new URL(schema.url);
   url.searchParams.set("application_name", appName);
   databaseUrl = url.toString();
 
-  workload = await startProcess({
-    name: "workload",
-    args: [SAMPLE_WORKLOAD],
-    env: { ...PATH_ONLY, PORT: "0" },
-    logFile: join(dir, "workload.log"),
-    isReady: (line) => line.ready === true,
-  });
-  const generated = await runKeyhole(
-    ["keys", "generate", "--out", join(dir, "keys"), "--environment", "production", "--json"],
-    PATH_ONLY,
-    30_000,
-  );
-  expect(generated.code, generated.stderr).toBe(0);
-  agent = await startProcess({
-    name: AGENT_ID,
-    args: [
-      KEYHOLE_BIN,
-      "agent",
-      "--id",
-      AGENT_ID,
-      "--environment",
-      "production",
-      "--trusted-keys",
-      join(dir, "keys", "jwks.json"),
-      "--listen",
-      "127.0.0.1:0",
-      "--target",
-      String(workload.pid),
-      "--actions",
-      "process-info",
-    ],
-    env: PATH_ONLY,
-    logFile: join(dir, "agent.log"),
-    isReady: isListening,
-  });
-  await writeFile(
-    join(dir, "inventory.yaml"),
-    `- { id: ${AGENT_ID}, environment: production, url: "${agent.ready.url}" }\n`,
-  );
-  await writeFile(
-    join(dir, "policy.yaml"),
+  workload = await stack.startWorkload();
+  agent = await stack.startAgent({ id: AGENT_ID, environment: "production", actions: ["process-info"] });
+  stack.writeInventory();
+  stack.write(
+    "policy.yaml",
     [
       "environments:",
       "  production: { approvals: 1, maxTtlSeconds: 120 }",
@@ -186,50 +125,30 @@ beforeAll(async () => {
   await Promise.all([startController("a"), startController("b")]);
   // Tokens go straight into the shared database, as an operator would issue them.
   for (const name of ["alice", "bob", "erin"]) {
-    const issued = await runKeyhole(
-      [
-        "token",
-        "issue",
-        "--subject",
-        `user:${name}@example.com`,
-        "--groups",
-        "sre",
-        "--database",
-        databaseUrl,
-        "--json",
-      ],
-      PATH_ONLY,
-      30_000,
-    );
-    expect(issued.code, issued.stderr).toBe(0);
-    tokens[name] = JSON.parse(issued.stdout).token;
+    tokens[name] = (
+      await stack.issueToken(name, `user:${name}@example.com`, ["sre"], ["--database", databaseUrl])
+    ).token;
   }
   store = await openPostgresStore(schema.url, { maxConnections: 2 });
+  stack.onStop(() => store.close());
 }, 90_000);
 
 afterAll(async () => {
-  await store?.close();
   const running = [controllers.a, controllers.b, agent, workload].filter(
-    (s): s is Service => s !== undefined,
+    (s): s is StartedProcess => s !== undefined,
   );
   const codes = await Promise.all(running.map((s) => s.stop()));
-  await schema?.drop();
-  await rm(dir, { recursive: true, force: true });
+  await stack.stop();
   expect(codes).toEqual(running.map(() => 0));
 });
 
 describe("two controllers on one PostgreSQL database", () => {
   it("a database it cannot reach stops the controller with one line and exit 1, never the password", async () => {
-    const unreachable = await runKeyhole(
-      [
-        "controller",
-        "--database",
-        "postgres://keyhole:s3cret-pw@127.0.0.1:1/keyhole",
-        "--data-dir",
-        join(dir, "data-x"),
-      ],
-      PATH_ONLY,
-      30_000,
+    const unreachable = await stack.keyhole(
+      controllerArgs({
+        database: "postgres://keyhole:s3cret-pw@127.0.0.1:1/keyhole",
+        dataDir: stack.path("data-x"),
+      }),
     );
     expect(unreachable.code).toBe(1);
     const lines = unreachable.stderr.trim().split("\n");
@@ -239,11 +158,7 @@ describe("two controllers on one PostgreSQL database", () => {
     );
     expect(unreachable.stderr + unreachable.stdout).not.toContain("s3cret-pw");
     // A URL without a host is a usage error (exit 2), found before anything starts.
-    const malformed = await runKeyhole(
-      ["controller", "--database", "postgres:///keyhole"],
-      PATH_ONLY,
-      30_000,
-    );
+    const malformed = await stack.keyhole(controllerArgs({ database: "postgres:///keyhole" }));
     expect(malformed.code).toBe(2);
     expect(malformed.stderr).toMatch(/--database \(KEYHOLE_DATABASE\): must be postgres:\/\//);
   });
@@ -263,15 +178,10 @@ describe("two controllers on one PostgreSQL database", () => {
     expect(onB.json.requests.map((r: { id: string }) => r.id)).toContain(id);
 
     // Through the real CLI as an approver would, against controller B.
-    const approved = await runKeyhole(
-      ["approve", id, "--note", "seen from B", "--json"],
-      {
-        ...PATH_ONLY,
-        KEYHOLE_URL: urlOf("b"),
-        KEYHOLE_TOKEN: tokens.bob,
-      },
-      30_000,
-    );
+    const approved = await stack.keyhole(["approve", id, "--note", "seen from B", "--json"], {
+      KEYHOLE_URL: urlOf("b"),
+      KEYHOLE_TOKEN: tokens.bob,
+    });
     expect(approved.code, approved.stderr).toBe(0);
 
     await waitFinal([id]);
@@ -437,16 +347,12 @@ describe("two controllers on one PostgreSQL database", () => {
     // checkpoints with its own data dir's audit key: the verifier pins both.
     const auditKeys = await Promise.all(
       (["a", "b"] as const).map(async (name) =>
-        JSON.parse(await readFile(join(dir, `data-${name}`, "audit-jwks.json"), "utf8")),
+        JSON.parse(await readFile(stack.path(`data-${name}`, "audit-jwks.json"), "utf8")),
       ),
     );
-    const pinned = join(dir, "audit-jwks.json");
+    const pinned = stack.path("audit-jwks.json");
     await writeFile(pinned, JSON.stringify({ keys: auditKeys.flatMap((k) => k.keys) }));
-    const verified = await runKeyhole(
-      ["audit", "verify", "--database", schema.url, "--key", pinned],
-      PATH_ONLY,
-      30_000,
-    );
+    const verified = await stack.keyhole(["audit", "verify", "--database", schema.url, "--key", pinned]);
     expect(verified.code, verified.stderr + verified.stdout).toBe(0);
   }, 180_000);
 });

@@ -1,22 +1,15 @@
 /** Bad configuration stops a service at once with exit 2 and every problem listed, naming where. */
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { runKeyhole } from "../../cli/demo/processes.js";
+import { createPrivateKey } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { afterAll, expect, it } from "vitest";
+import { agentArgs, controllerArgs, Stack } from "../helpers/stack.js";
 
-let dir: string;
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "keyhole-startup-"));
-});
-afterAll(() => rm(dir, { recursive: true, force: true }));
-
-const env = () => ({ PATH: process.env.PATH });
+const stack = new Stack("startup");
+afterAll(() => stack.stop());
 
 it("a policy with errors: exit 2, each problem with file:line:col", async () => {
-  const policy = join(dir, "policy.yaml");
-  await writeFile(
-    policy,
+  const policy = stack.write(
+    "policy.yaml",
     [
       "environments:",
       "  production: { approvals: 1, maxTtl: 120 }",
@@ -27,7 +20,7 @@ it("a policy with errors: exit 2, each problem with file:line:col", async () => 
       "",
     ].join("\n"),
   );
-  const result = await runKeyhole(["controller", "--data-dir", join(dir, "data"), "--policy", policy], env());
+  const result = await stack.keyhole(controllerArgs({ dataDir: stack.path("data"), policy }));
   expect(result.code).toBe(2);
   expect(result.stderr).toContain(`${policy}:2:31 environments.production.maxTtl: unknown key "maxTtl"`);
   expect(result.stderr).toContain(`${policy}:6:38 bindings[0].role: unknown role "sreX"`);
@@ -35,7 +28,7 @@ it("a policy with errors: exit 2, each problem with file:line:col", async () => 
 });
 
 it("an agent without its required flags: exit 2, each flag and its variable named", async () => {
-  const result = await runKeyhole(["agent"], env());
+  const result = await stack.keyhole(["agent"]);
   expect(result.code).toBe(2);
   for (const flag of [
     "--id (KEYHOLE_ID): is required",
@@ -47,27 +40,11 @@ it("an agent without its required flags: exit 2, each flag and its variable name
 });
 
 it("an agent whose trusted keys hold a private key refuses to start", async () => {
-  const keys = join(dir, "keys");
-  expect((await runKeyhole(["keys", "generate", "--out", keys, "--json"], env())).code).toBe(0);
-  const { readFile } = await import("node:fs/promises");
-  const { createPrivateKey } = await import("node:crypto");
-  const pem = await readFile(join(keys, "signing-key.pem"), "utf8");
+  const keys = await stack.keys("staging");
+  const pem = await readFile(keys.signingKey, "utf8");
   const jwk = { ...createPrivateKey(pem).export({ format: "jwk" }), kid: "leaked" };
-  await writeFile(join(keys, "bad-jwks.json"), JSON.stringify({ keys: [jwk] }));
-  const result = await runKeyhole(
-    [
-      "agent",
-      "--id",
-      "a/b",
-      "--environment",
-      "staging",
-      "--trusted-keys",
-      join(keys, "bad-jwks.json"),
-      "--listen",
-      "127.0.0.1:0",
-    ],
-    env(),
-  );
+  const trustedKeys = stack.write("bad-jwks.json", JSON.stringify({ keys: [jwk] }));
+  const result = await stack.keyhole(agentArgs({ id: "a/b", environment: "staging", trustedKeys }));
   expect(result.code).not.toBe(0);
   expect(result.stderr).toContain("a private key must never be in the agent's trusted keys");
 });

@@ -4,33 +4,19 @@
  * trace id spans the CLI's span, the controller's request and dispatch spans and the agent's span;
  * the metrics count what happened; the audit events arrive as log records.
  */
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  KEYHOLE_BIN,
-  runKeyhole,
-  SAMPLE_WORKLOAD,
-  type Service,
-  startProcess,
-} from "../../cli/demo/processes.js";
 import { type OtlpReceiver, startOtlpReceiver } from "../helpers/otlp-receiver.js";
+import { Stack } from "../helpers/stack.js";
 
 const AGENT = "staging/shop/shop-0";
-let dir: string;
+const stack = new Stack("otlp");
 let receiver: OtlpReceiver;
-const services: Service[] = [];
-let controllerUrl = "";
-let token = "";
 let ran: { code: number | null; stdout: string; stderr: string };
 let refused: { code: number | null; stdout: string; stderr: string };
 
-const isListening = (line: Record<string, unknown>) => line.msg === "listening";
-
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "keyhole-otlp-"));
   receiver = await startOtlpReceiver();
+  stack.onStop(() => receiver.close());
   const otel = {
     OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
     OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
@@ -38,96 +24,31 @@ beforeAll(async () => {
     OTEL_BSP_SCHEDULE_DELAY: "100",
     OTEL_BLRP_SCHEDULE_DELAY: "100",
   };
-  const base = { PATH: process.env.PATH };
-  const keys = join(dir, "keys");
-  expect((await runKeyhole(["keys", "generate", "--out", keys, "--environment", "staging"], base)).code).toBe(
-    0,
-  );
-  const workload = await startProcess({
-    name: "workload",
-    args: [SAMPLE_WORKLOAD],
-    env: { ...base, PORT: "0" },
-    logFile: join(dir, "workload.log"),
-    isReady: (line) => line.ready === true,
+  await stack.start({
+    workload: {},
+    agents: [{ id: AGENT, environment: "staging", actions: ["process-info", "env"], env: otel }],
+    policy:
+      'environments:\n  staging: { approvals: 0 }\nroles:\n  sre: { actions: ["*"] }\nbindings:\n  - { subjects: ["group:sre"], role: sre, environments: ["*"] }\n',
+    tokens: { alice: { subject: "user:alice@example.com", groups: ["sre"] } },
+    controller: { env: otel },
   });
-  services.push(workload);
-  const agent = await startProcess({
-    name: "agent",
-    args: [
-      KEYHOLE_BIN,
-      "agent",
-      "--id",
-      AGENT,
-      "--environment",
-      "staging",
-      "--trusted-keys",
-      join(keys, "jwks.json"),
-      "--listen",
-      "127.0.0.1:0",
-      "--target",
-      String(workload.pid),
-      "--actions",
-      "process-info,env",
-    ],
-    env: { ...base, ...otel },
-    logFile: join(dir, "agent.log"),
-    isReady: isListening,
-  });
-  services.push(agent);
-  await writeFile(
-    join(dir, "inventory.yaml"),
-    `- { id: ${AGENT}, environment: staging, url: "${agent.ready.url}" }\n`,
-  );
-  await writeFile(
-    join(dir, "policy.yaml"),
-    'environments:\n  staging: { approvals: 0 }\nroles:\n  sre: { actions: ["*"] }\nbindings:\n  - { subjects: ["group:sre"], role: sre, environments: ["*"] }\n',
-  );
-  const issued = await runKeyhole(
-    ["token", "issue", "--subject", "user:alice@example.com", "--groups", "sre", "--data-dir", dir, "--json"],
-    base,
-  );
-  token = JSON.parse(issued.stdout).token;
-  const controller = await startProcess({
-    name: "controller",
-    args: [
-      KEYHOLE_BIN,
-      "controller",
-      "--data-dir",
-      dir,
-      "--policy",
-      join(dir, "policy.yaml"),
-      "--inventory",
-      join(dir, "inventory.yaml"),
-      "--signing-key",
-      `staging=${join(keys, "signing-key.pem")}`,
-      "--listen",
-      "127.0.0.1:0",
-    ],
-    env: { ...base, ...otel },
-    logFile: join(dir, "controller.log"),
-    isReady: isListening,
-  });
-  services.push(controller);
-  controllerUrl = String(controller.ready.url);
-  const cli = { ...base, ...otel, KEYHOLE_URL: controllerUrl, KEYHOLE_TOKEN: token };
-  ran = await runKeyhole(
+  const cli = { ...otel, ...stack.as("alice") };
+  ran = await stack.keyhole(
     ["run", "process-info", "--target", AGENT, "--reason", "otel e2e", "--wait", "--json"],
     cli,
+    60_000,
   );
-  refused = await runKeyhole(
+  refused = await stack.keyhole(
     ["run", "net-connections", "--target", AGENT, "--reason", "otel e2e", "--wait", "--json"],
     cli,
+    60_000,
   );
   // SIGTERM: each service flushes its spans, metrics and logs before it exits.
-  await controller.stop(10_000);
-  await agent.stop(10_000);
+  await stack.controller!.stop(10_000);
+  await stack.agent(AGENT).stop(10_000);
 }, 90_000);
 
-afterAll(async () => {
-  for (const s of services.reverse()) await s.stop(2000);
-  await receiver?.close();
-  await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => stack.stop(2000));
 
 describe("a real OTLP/HTTP receiver", () => {
   it("one trace id spans the CLI, the controller's decision and dispatch, and the agent's action", () => {

@@ -8,91 +8,57 @@
  *   and is answered; one that cannot is cut at the deadline, its action aborted and the inspector
  *   closed, and the agent exits shortly after.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import { request as httpRequest, type IncomingMessage } from "node:http";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { loopbackListeners } from "../../agent/runtimes/node/listeners.js";
 import { pollUntil } from "../../agent/runtimes/node/wait.js";
 import { claimsFor, makeSigner, type TestSigner } from "../helpers/envelope.js";
-import { ensureStopped, type KeyholeProcess, startKeyhole } from "./processes.js";
+import { type AgentOptions, Stack, type StartedProcess, type Workload } from "../helpers/stack.js";
 
 const FIXTURE = fileURLToPath(new URL("../fixtures/inspector/heap-workload.mjs", import.meta.url));
 const AGENT_ID = "staging/shop/shop-0";
 
-interface Target {
-  readonly child: ChildProcess;
-  readonly pid: number;
-  readonly port: number;
-}
-
-let dir: string;
-let target: Target | undefined;
-const agents: KeyholeProcess[] = [];
+const stack = new Stack("agent-fault");
+let target: Workload | undefined;
 
 afterEach(async () => {
-  for (const a of agents.splice(0)) await ensureStopped(a);
-  if (target && target.child.exitCode === null && target.child.signalCode === null) {
-    target.child.kill("SIGTERM");
-    await once(target.child, "exit");
-  }
+  await stack.stop(0);
   target = undefined;
-  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 /** The fixture workload; `--inspect-port=0` so SIGUSR1 opens its inspector on a free port. */
-async function startTarget(holdMb: number, recordShare: number): Promise<Target> {
-  const child = spawn(process.execPath, ["--inspect-port=0", FIXTURE], {
-    env: { PATH: process.env.PATH ?? "", HOLD_MB: String(holdMb), RECORD_SHARE: String(recordShare) },
-    stdio: ["ignore", "pipe", "ignore"],
-  });
-  const ready = await new Promise<{ port: number }>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).once("line", (line) => resolve(JSON.parse(line)));
-    child.once("exit", (code) => reject(new Error(`fixture exited with ${code}`)));
-  });
-  child.stdout!.resume();
-  return { child, pid: child.pid!, port: ready.port };
+function startTarget(holdMb: number, recordShare: number): Promise<Workload> {
+  return stack.startWorkload(
+    { HOLD_MB: String(holdMb), RECORD_SHARE: String(recordShare) },
+    { script: FIXTURE, nodeArgs: ["--inspect-port=0"], name: "target" },
+  );
 }
 
 const portsOf = (pid: number) => new Set(loopbackListeners(pid).map((l) => l.port));
 /** For assertions that say how the target ended if it did. */
-const state = (t: Target) => ({ exitCode: t.child.exitCode, signal: t.child.signalCode });
+const state = (t: Workload) => ({ exitCode: t.child.exitCode, signal: t.child.signalCode });
 const RUNNING = { exitCode: null, signal: null };
 
 async function setUp(
   holdMb = 8,
   recordShare = 0.2,
-): Promise<{ signer: TestSigner; stateDir: string; args: string[] }> {
-  dir = await mkdtemp(join(tmpdir(), "keyhole-agent-fault-"));
+): Promise<{ signer: TestSigner; stateDir: string; agent: AgentOptions }> {
   const signer = await makeSigner();
-  await writeFile(join(dir, "jwks.json"), JSON.stringify(signer.jwks));
+  const trustedKeys = stack.write("jwks.json", JSON.stringify(signer.jwks));
   target = await startTarget(holdMb, recordShare);
-  const stateDir = join(dir, "state");
-  const args = [
-    "agent",
-    "--id",
-    AGENT_ID,
-    "--environment",
-    "staging",
-    "--trusted-keys",
-    join(dir, "jwks.json"),
-    "--listen",
-    "127.0.0.1:0",
-    "--target",
-    String(target.pid),
-  ];
-  return { signer, stateDir, args };
+  const stateDir = stack.path("state");
+  return {
+    signer,
+    stateDir,
+    agent: { id: AGENT_ID, environment: "staging", trustedKeys, target: target.pid },
+  };
 }
 
-async function startAgent(args: string[], env: Record<string, string>): Promise<KeyholeProcess> {
-  const agent = await startKeyhole(args, env);
-  agents.push(agent);
-  return agent;
+function startAgent(agent: AgentOptions, env: Record<string, string>): Promise<StartedProcess> {
+  return stack.startAgent({ ...agent, env });
 }
 
 /** POSTs an envelope over a real socket; resolves with the response head. */
@@ -118,9 +84,9 @@ async function settledPorts(pid: number, expected: Set<number>, timeoutMs = 15_0
 
 describe("agent killed or stopped while it holds the target's inspector", () => {
   it("SIGKILL mid-heap-snapshot leaves the target running; the next start closes the inspector it left open", async () => {
-    const { signer, stateDir, args } = await setUp(24, 0.05);
+    const { signer, stateDir, agent: flags } = await setUp(24, 0.05);
     const baseline = portsOf(target!.pid);
-    const first = await startAgent(args, { KEYHOLE_STATE_DIR: stateDir });
+    const first = await startAgent(flags, { KEYHOLE_STATE_DIR: stateDir });
     const res = await post(
       first.url,
       await signer.sign(claimsFor({ action: "heap-snapshot", params: {}, output: { mode: "stream" } })),
@@ -141,7 +107,7 @@ describe("agent killed or stopped while it holds the target's inspector", () => 
     const answer = await fetch(`http://127.0.0.1:${target!.port}/`);
     expect(answer.status).toBe(200);
 
-    const second = await startAgent(args, { KEYHOLE_STATE_DIR: stateDir });
+    const second = await startAgent(flags, { KEYHOLE_STATE_DIR: stateDir });
     const closed = await second.waitFor((l) => String(l.msg).startsWith("checked inspectors"), 60_000);
     expect(closed.outcomes).toEqual([{ pid: target!.pid, outcome: "closed" }]);
     expect(await settledPorts(target!.pid, baseline)).toEqual(baseline);
@@ -151,8 +117,8 @@ describe("agent killed or stopped while it holds the target's inspector", () => 
   });
 
   it("SIGTERM: a request in flight finishes within the grace period and is answered", async () => {
-    const { signer, stateDir, args } = await setUp();
-    const agent = await startAgent(args, {
+    const { signer, stateDir, agent: flags } = await setUp();
+    const agent = await startAgent(flags, {
       KEYHOLE_STATE_DIR: stateDir,
       KEYHOLE_SHUTDOWN_GRACE_SECONDS: "5",
     });
@@ -176,9 +142,9 @@ describe("agent killed or stopped while it holds the target's inspector", () => 
   });
 
   it("SIGTERM: a request that outlasts the grace period is cut, its inspector closed, and the agent exits", async () => {
-    const { signer, stateDir, args } = await setUp();
+    const { signer, stateDir, agent: flags } = await setUp();
     const baseline = portsOf(target!.pid);
-    const agent = await startAgent(args, {
+    const agent = await startAgent(flags, {
       KEYHOLE_STATE_DIR: stateDir,
       KEYHOLE_SHUTDOWN_GRACE_SECONDS: "1",
     });

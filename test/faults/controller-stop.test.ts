@@ -8,20 +8,13 @@
  *   finishes in time completes, one that does not is failed with KH_DISPATCH_INTERRUPTED before
  *   exit, and the process exits within the deadline.
  */
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { findBrokenLink } from "../../controller/audit/chain.js";
 import { issueToken } from "../../controller/identity/cli.js";
 import { openStore } from "../../controller/store/open-store.js";
-import {
-  ensureStopped,
-  type HoldingAgent,
-  type KeyholeProcess,
-  startHoldingAgent,
-  startKeyhole,
-} from "./processes.js";
+import { type ControllerOptions, Stack, type StartedProcess } from "../helpers/stack.js";
+import { type HoldingAgent, startHoldingAgent } from "./holding-agent.js";
 
 const POLICY = `environments:
   staging: { approvals: 0, maxTtlSeconds: 60 }
@@ -31,44 +24,29 @@ bindings:
   - { subjects: ["group:sre"], role: sre, environments: ["*"] }
 `;
 
-let dir: string;
+const stack = new Stack("fault");
 let agent: HoldingAgent | undefined;
-const running: KeyholeProcess[] = [];
 
 afterEach(async () => {
-  for (const p of running.splice(0)) await ensureStopped(p);
-  await agent?.close();
+  await stack.stop(0);
   agent = undefined;
-  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-async function setUp(): Promise<{ dataDir: string; args: string[]; token: string }> {
-  dir = await mkdtemp(join(tmpdir(), "keyhole-fault-"));
-  agent = await startHoldingAgent();
-  const dataDir = join(dir, "data");
-  await writeFile(join(dir, "policy.yaml"), POLICY);
-  await writeFile(
-    join(dir, "inventory.yaml"),
-    `- { id: staging/shop/shop-0, environment: staging, url: "${agent.url}" }\n`,
+async function setUp(): Promise<{ dataDir: string; controller: ControllerOptions }> {
+  const holding = await startHoldingAgent();
+  agent = holding;
+  stack.onStop(() => holding.close());
+  const dataDir = stack.path("data");
+  const policy = stack.write("policy.yaml", POLICY);
+  const inventory = stack.write(
+    "inventory.yaml",
+    `- { id: staging/shop/shop-0, environment: staging, url: "${holding.url}" }\n`,
   );
-  const args = [
-    "controller",
-    "--data-dir",
-    dataDir,
-    "--policy",
-    join(dir, "policy.yaml"),
-    "--inventory",
-    join(dir, "inventory.yaml"),
-    "--listen",
-    "127.0.0.1:0",
-  ];
-  return { dataDir, args, token: "" };
+  return { dataDir, controller: { dataDir, policy, inventory } };
 }
 
-async function start(args: string[], env: Record<string, string> = {}): Promise<KeyholeProcess> {
-  const p = await startKeyhole(args, env);
-  running.push(p);
-  return p;
+function start(controller: ControllerOptions, env: Record<string, string> = {}): Promise<StartedProcess> {
+  return stack.startController({ ...controller, env });
 }
 
 async function create(url: string, token: string): Promise<string> {
@@ -94,8 +72,8 @@ async function storedState(dataDir: string) {
 
 describe("controller killed or stopped mid-dispatch", () => {
   it("SIGKILL mid-dispatch: the next start fails the request with KH_DISPATCH_INTERRUPTED, never re-sends it, and the chain holds", async () => {
-    const { dataDir, args } = await setUp();
-    const first = await start(args);
+    const { dataDir, controller } = await setUp();
+    const first = await start(controller);
     const { token } = await issueToken({ dataDir, subject: "user:alice@example.com", groups: ["sre"] });
     const id = await create(first.url, token);
     await agent!.waitForEnvelopes(1);
@@ -105,7 +83,7 @@ describe("controller killed or stopped mid-dispatch", () => {
     const before = await storedState(dataDir);
     expect(before.requests.find((r) => r.id === id)?.status).toBe("dispatched");
 
-    const second = await start(args);
+    const second = await start(controller);
     const res = await fetch(`${second.url}/v1/requests/${id}`, {
       headers: { authorization: `Bearer ${token}` },
     });
@@ -126,8 +104,8 @@ describe("controller killed or stopped mid-dispatch", () => {
   });
 
   it("SIGTERM drains within the grace period: what finishes in time completes, the rest is failed before exit", async () => {
-    const { dataDir, args } = await setUp();
-    const p = await start(args, { KEYHOLE_SHUTDOWN_GRACE_SECONDS: "2" });
+    const { dataDir, controller } = await setUp();
+    const p = await start(controller, { KEYHOLE_SHUTDOWN_GRACE_SECONDS: "2" });
     const { token } = await issueToken({ dataDir, subject: "user:alice@example.com", groups: ["sre"] });
     agent!.holdMs = 700;
     const quick = await create(p.url, token);

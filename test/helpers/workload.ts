@@ -1,37 +1,37 @@
-/** Starts the sample workload (examples/workload.mjs) as a real child process with the given env. */
-import { type ChildProcess, spawn } from "node:child_process";
-import { once } from "node:events";
-import { createInterface } from "node:readline";
+/**
+ * Starts a workload as a real child process: the sample examples/workload.mjs unless told another
+ * script (which, like it, prints `{"ready":true,"pid":…,"port":…}` once listening).
+ */
 import { fileURLToPath } from "node:url";
+import { type StartedProcess, startChild } from "./child-process.js";
 
 export const WORKLOAD = fileURLToPath(new URL("../../examples/workload.mjs", import.meta.url));
 
-export interface Workload {
-  readonly child: ChildProcess;
-  readonly pid: number;
+export interface Workload extends StartedProcess {
+  /** The port it listens on. */
   readonly port: number;
-  stop(): Promise<void>;
 }
 
-export async function startWorkload(env: Record<string, string> = {}): Promise<Workload> {
-  const child = spawn(process.execPath, [WORKLOAD], {
-    env: { PATH: process.env.PATH ?? "", PORT: "0", ...env },
-    stdio: ["ignore", "pipe", "inherit"],
+export interface WorkloadOptions {
+  /** The script to run; the sample workload unless told. */
+  readonly script?: string;
+  /** Node's flags before the script, e.g. `--inspect-port=0`. */
+  readonly nodeArgs?: readonly string[];
+  readonly name?: string;
+  readonly logFile?: string;
+}
+
+/** Starts the workload with PORT=0 and `env` (beside PATH). */
+export async function startWorkload(
+  env: Record<string, string> = {},
+  options: WorkloadOptions = {},
+): Promise<Workload> {
+  const started = await startChild({
+    name: options.name ?? "workload",
+    args: [...(options.nodeArgs ?? []), options.script ?? WORKLOAD],
+    env: { PORT: "0", ...env },
+    logFile: options.logFile,
+    isReady: (line) => line.ready === true,
   });
-  const lines = createInterface({ input: child.stdout });
-  const ready = await new Promise<{ pid: number; port: number }>((resolve, reject) => {
-    lines.once("line", (line) => resolve(JSON.parse(line)));
-    child.once("exit", (code) => reject(new Error(`workload exited with ${code}`)));
-  });
-  child.stdout.resume();
-  return {
-    child,
-    pid: child.pid!,
-    port: ready.port,
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill("SIGTERM");
-      await once(child, "exit");
-    },
-  };
+  return Object.assign(started, { port: Number(started.ready.port) });
 }

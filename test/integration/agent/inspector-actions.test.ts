@@ -3,11 +3,9 @@
  * buildApp() with signed envelopes: heap-snapshot (raw and masked), cpu-profile and
  * diagnostic-report; after each the target's inspector is closed again and the target alive.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { once } from "node:events";
+import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -24,6 +22,7 @@ import { loopbackListeners } from "../../../agent/runtimes/node/listeners.js";
 import { TargetLocks } from "../../../agent/runtimes/node/target-locks.js";
 import { pollUntil } from "../../../agent/runtimes/node/wait.js";
 import { claimsFor, makeSigner, type TestSigner } from "../../helpers/envelope.js";
+import { startWorkload, type Workload } from "../../helpers/workload.js";
 
 const AGENT_ID = "staging/shop/shop-0";
 const FIXTURE = fileURLToPath(new URL("../../fixtures/inspector/heap-workload.mjs", import.meta.url));
@@ -32,39 +31,14 @@ const TIGHT_CGROUP = fileURLToPath(new URL("../../fixtures/cgroup-guard/tight", 
 const PLANTED = ["gh", "p_", "Kh0le", "Z9".repeat(15), "xq"].join("");
 const DB_PASSWORD = "pg-pass-7f3k29xq81mz";
 
-interface Target {
-  readonly child: ChildProcess;
-  readonly pid: number;
-  stop(): Promise<void>;
-}
+type Target = Workload;
 
 /** Starts the fixture workload (24 MB held, mostly in large strings: a snapshot takes ~0.5 s) with `flags` for node (always some `--inspect*`, port 0 so tests never collide). */
-async function startTarget(flags: string[], env: Record<string, string> = {}): Promise<Target> {
-  const child = spawn(process.execPath, [...flags, FIXTURE], {
-    env: {
-      PATH: process.env.PATH ?? "",
-      HOLD_MB: "24",
-      RECORD_SHARE: "0.05",
-      DATABASE_PASSWORD: DB_PASSWORD,
-      ...env,
-    },
-    stdio: ["ignore", "pipe", "ignore"],
-  });
-  const lines = createInterface({ input: child.stdout! });
-  await new Promise<void>((resolve, reject) => {
-    lines.once("line", () => resolve());
-    child.once("exit", (code) => reject(new Error(`fixture exited with ${code}`)));
-  });
-  child.stdout!.resume();
-  return {
-    child,
-    pid: child.pid!,
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill("SIGTERM");
-      await once(child, "exit");
-    },
-  };
+function startTarget(flags: string[], env: Record<string, string> = {}): Promise<Target> {
+  return startWorkload(
+    { HOLD_MB: "24", RECORD_SHARE: "0.05", DATABASE_PASSWORD: DB_PASSWORD, ...env },
+    { script: FIXTURE, nodeArgs: flags, name: "target" },
+  );
 }
 
 const ports = (pid: number) => new Set(loopbackListeners(pid).map((l) => l.port));

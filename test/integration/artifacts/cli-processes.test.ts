@@ -4,131 +4,57 @@
  * credentials from the standard AWS chain, here AWS_* variables) to store into a real s3rver on
  * loopback; `keyhole run --output inline|stream|s3` and `keyhole artifacts get` as an operator runs them.
  */
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  KEYHOLE_BIN,
-  runKeyhole,
-  SAMPLE_WORKLOAD,
-  type Service,
-  startProcess,
-} from "../../../cli/demo/processes.js";
 import { S3RVER_CREDENTIALS, startS3, type TestS3 } from "../../helpers/s3rver.js";
+import { controllerArgs, Stack } from "../../helpers/stack.js";
 import { sha256 } from "./harness.js";
 
 const AGENT = "staging/shop/shop-0";
 const BUNDLE = ["--param", 'actions=[{"action":"process-info"}]'];
-const isListening = (line: Record<string, unknown>) => line.msg === "listening";
 
-let dir: string;
+const stack = new Stack("artifacts-cli");
 let s3: TestS3;
-const services: Service[] = [];
-let env: NodeJS.ProcessEnv;
 
-const keyhole = (args: string[], extra: NodeJS.ProcessEnv = env) => runKeyhole(args, extra, 30_000);
+const keyhole = (args: string[], env: Record<string, string | undefined> = stack.as("alice")) =>
+  stack.keyhole(args, env);
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "keyhole-artifacts-cli-"));
   s3 = await startS3();
-  const workload = await startProcess({
-    name: "workload",
-    args: [SAMPLE_WORKLOAD],
-    env: { PATH: process.env.PATH, PORT: "0" },
-    logFile: join(dir, "workload.log"),
-    isReady: (line) => line.ready === true,
-  });
-  services.push(workload);
-  const base = { PATH: process.env.PATH };
-  const keys = join(dir, "keys");
-  const generated = await keyhole(["keys", "generate", "--out", keys, "--environment", "staging"], base);
-  expect(generated.code, generated.stderr).toBe(0);
-  const agent = await startProcess({
-    name: "agent",
-    args: [
-      KEYHOLE_BIN,
-      "agent",
-      "--id",
-      AGENT,
-      "--environment",
-      "staging",
-      "--trusted-keys",
-      join(keys, "jwks.json"),
-      "--listen",
-      "127.0.0.1:0",
-      "--target",
-      String(workload.pid),
-    ],
-    env: base,
-    logFile: join(dir, "agent.log"),
-    isReady: isListening,
-  });
-  services.push(agent);
-  await writeFile(
-    join(dir, "inventory.yaml"),
-    `- { id: ${AGENT}, environment: staging, url: "${agent.ready.url}" }\n`,
-  );
-  await writeFile(
-    join(dir, "policy.yaml"),
-    'environments:\n  staging: { approvals: 0, artifactRetentionDays: 7 }\nroles:\n  sre: { actions: ["*"] }\nbindings:\n  - { subjects: ["group:sre"], role: sre, environments: ["*"] }\n',
-  );
-  const issued = await keyhole(
-    ["token", "issue", "--subject", "user:alice@example.com", "--groups", "sre", "--data-dir", dir, "--json"],
-    base,
-  );
-  expect(issued.code, issued.stderr).toBe(0);
-  const controller = await startProcess({
-    name: "controller",
-    args: [
-      KEYHOLE_BIN,
-      "controller",
-      "--data-dir",
-      dir,
-      "--policy",
-      join(dir, "policy.yaml"),
-      "--inventory",
-      join(dir, "inventory.yaml"),
-      "--signing-key",
-      `staging=${join(keys, "signing-key.pem")}`,
-      "--listen",
-      "127.0.0.1:0",
-      "--s3-bucket",
-      s3.bucket,
-      "--s3-prefix",
-      "cli-e2e/",
-      "--s3-endpoint",
-      s3.endpoint,
-      "--s3-force-path-style",
-      "--s3-region",
-      "us-east-1",
-      "--s3-part-size-mib",
-      "5",
-      "--artifact-max-mib",
-      "64",
-    ],
-    // The standard AWS chain: the controller never takes credentials on its command line.
-    env: {
-      ...base,
-      AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+  stack.onStop(() => s3.close());
+  await stack.start({
+    workload: {},
+    agents: [{ id: AGENT, environment: "staging" }],
+    policy:
+      'environments:\n  staging: { approvals: 0, artifactRetentionDays: 7 }\nroles:\n  sre: { actions: ["*"] }\nbindings:\n  - { subjects: ["group:sre"], role: sre, environments: ["*"] }\n',
+    tokens: { alice: { subject: "user:alice@example.com", groups: ["sre"] } },
+    controller: {
+      flags: [
+        "--s3-bucket",
+        s3.bucket,
+        "--s3-prefix",
+        "cli-e2e/",
+        "--s3-endpoint",
+        s3.endpoint,
+        "--s3-force-path-style",
+        "--s3-region",
+        "us-east-1",
+        "--s3-part-size-mib",
+        "5",
+        "--artifact-max-mib",
+        "64",
+      ],
+      // The standard AWS chain: the controller never takes credentials on its command line.
+      env: {
+        AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+      },
     },
-    logFile: join(dir, "controller.log"),
-    isReady: isListening,
   });
-  services.push(controller);
-  env = {
-    ...base,
-    KEYHOLE_URL: String(controller.ready.url),
-    KEYHOLE_TOKEN: JSON.parse(issued.stdout).token,
-  };
 }, 60_000);
 
 afterAll(async () => {
-  const codes = await Promise.all(services.reverse().map((s) => s.stop()));
-  expect(codes).toEqual(services.map(() => 0));
-  await s3?.close();
-  await rm(dir, { recursive: true, force: true });
+  expect(await stack.stop()).toEqual([0, 0, 0]);
 });
 
 describe("keyhole run --output, against a controller started with --s3-* flags", () => {
@@ -173,13 +99,17 @@ describe("keyhole run --output, against a controller started with --s3-* flags",
     const id = hint![1]!;
     expect(s3.requests.some((r) => r.startsWith("PUT") && r.includes("X-Amz-Signature"))).toBe(true);
 
-    const file = join(dir, "bundle.tar");
+    const file = stack.path("bundle.tar");
     const got = await keyhole(["artifacts", "get", id, "-o", file, "--json"]);
     expect(got.code, got.stderr).toBe(0);
     const { verified, artifact } = JSON.parse(got.stdout);
     expect(verified).toBe(true);
     expect(artifact).toMatchObject({ id, store: "s3", action: "bundle", agent: AGENT });
-    expect(artifact.location).toMatch(/^s3:\/\/keyhole-artifacts\/cli-e2e\/staging\//);
+    // Where it is stored is the controller's business: the API shows no bucket or key.
+    expect(artifact).not.toHaveProperty("location");
+    expect((await s3.objectKeys()).some((k) => k.startsWith("cli-e2e/staging/") && k.endsWith(id))).toBe(
+      true,
+    );
     expect(sha256(await readFile(file))).toBe(artifact.sha256);
   });
 
@@ -198,7 +128,7 @@ describe("keyhole run --output, against a controller started with --s3-* flags",
     const parsed = JSON.parse(run.stdout);
     expect(parsed.request).toMatchObject({ status: "completed", output: "inline" });
     expect(parsed.artifactId).toBeUndefined();
-    expect(parsed.request.result.result.pid).toBe(services[0]!.pid);
+    expect(parsed.request.result.result.pid).toBe(stack.workload!.pid);
   });
 
   it("refuses an unknown --output with a one-line usage error (exit 2), asking nothing", async () => {
@@ -222,33 +152,18 @@ describe("keyhole run --output, against a controller started with --s3-* flags",
 
   it("a controller with contradictory S3 flags does not start (exit 2, every problem listed)", async () => {
     const bad = await keyhole(
-      [
-        "controller",
-        "--data-dir",
-        join(dir, "bad"),
-        "--listen",
-        "127.0.0.1:0",
-        "--s3-prefix",
-        "x/",
-        "--s3-sse-kms-key-id",
-        "k",
-      ],
-      { PATH: process.env.PATH },
+      controllerArgs({
+        dataDir: stack.path("bad"),
+        flags: ["--s3-prefix", "x/", "--s3-sse-kms-key-id", "k"],
+      }),
+      {},
     );
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("--s3-prefix (KEYHOLE_S3_PREFIX): needs --s3-bucket");
     expect(bad.stderr).toContain("--s3-sse-kms-key-id");
     const timeout = await keyhole(
-      [
-        "controller",
-        "--data-dir",
-        join(dir, "bad"),
-        "--listen",
-        "127.0.0.1:0",
-        "--dispatch-timeout-seconds",
-        "0",
-      ],
-      { PATH: process.env.PATH },
+      controllerArgs({ dataDir: stack.path("bad"), flags: ["--dispatch-timeout-seconds", "0"] }),
+      {},
     );
     expect(timeout.code).toBe(2);
     expect(timeout.stderr).toContain("--dispatch-timeout-seconds (KEYHOLE_DISPATCH_TIMEOUT_SECONDS)");

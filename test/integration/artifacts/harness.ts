@@ -28,6 +28,7 @@ import { type ControllerOptions, loadControllerConfig } from "../../../controlle
 import { issueToken } from "../../../controller/identity/cli.js";
 import { loadEnvironmentKeys } from "../../../controller/keys.js";
 import { type ControllerRuntime, createController } from "../../../controller/runtime.js";
+import { ACTION_PARAMS } from "../../../protocol/actions.js";
 import { claimsSchema, type RequestClaims } from "../../../protocol/request.js";
 import { S3RVER_CREDENTIALS, type TestS3 } from "../../helpers/s3rver.js";
 import { tempDir } from "../controller/helpers.js";
@@ -123,6 +124,8 @@ export async function startArtifactHarness(
     config?: ControllerOptions;
     readBackMaxBytes?: number;
     maxTtlSeconds?: number;
+    /** The policy YAML; default: staging (0 approvals) and an `sre` group allowed `*`. */
+    policy?: string;
   } = {},
 ): Promise<ArtifactHarness> {
   const dir = await tempDir();
@@ -230,7 +233,8 @@ export async function startArtifactHarness(
   const inventoryPath = join(dir, "inventory.yaml");
   await writeFile(
     policyPath,
-    `environments:
+    options.policy ??
+      `environments:
   staging: { approvals: 0, maxTtlSeconds: ${options.maxTtlSeconds ?? 60}, artifactRetentionDays: 1 }
 roles:
   sre: { actions: ["*"] }
@@ -268,6 +272,8 @@ bindings:
   }
   const controller = await createController(config, {
     now,
+    // The controller checks filings against the catalogue; this harness's agent also runs `bytes`.
+    actions: new Map([...ACTION_PARAMS, ["bytes", bytesAction.params]]),
     ...(artifactStore ? { artifactStore } : {}),
     ...(options.readBackMaxBytes === undefined ? {} : { readBackMaxBytes: options.readBackMaxBytes }),
   });

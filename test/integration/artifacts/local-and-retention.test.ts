@@ -47,11 +47,12 @@ describe("the local store", () => {
 describe("retention", () => {
   it("deletes artifacts past the environment's artifactRetentionDays, audits it, and answers 410 after", async () => {
     const request = await h.run("bytes", { size: 1000 }, "stream");
-    const { json } = await h.call("GET", `/v1/artifacts/${request.artifactId}`);
+    // Where the file is: the controller's record (the API never shows a server path).
+    const { location, sha256: digest } = (await h.controller.store.getArtifact(request.artifactId))!;
     expect(await h.controller.artifacts.sweepExpired()).toBe(0);
     h.advance(25 * 3600 * 1000); // the test policy keeps artifacts one day
     expect(await h.controller.artifacts.sweepExpired()).toBeGreaterThanOrEqual(1);
-    await expect(stat(json.artifact.location)).rejects.toThrow(/ENOENT/);
+    await expect(stat(location)).rejects.toThrow(/ENOENT/);
     const after = await h.call("GET", `/v1/artifacts/${request.artifactId}`);
     expect(after.json.artifact.deletedAt).toBeDefined();
     const gone = await h.call("GET", `/v1/artifacts/${request.artifactId}/content`);
@@ -62,7 +63,7 @@ describe("retention", () => {
     );
     expect(deleted?.details).toMatchObject({
       artifactId: request.artifactId,
-      sha256: json.artifact.sha256,
+      sha256: digest,
       retentionDays: 1,
     });
     expect(await h.controller.artifacts.sweepExpired()).toBe(0);
@@ -121,10 +122,10 @@ describe("keyhole artifacts get / ls", () => {
 
   it("fails loudly on a tampered artifact and keeps no file", async () => {
     const request = await h.run("bytes", { size: 2 * MIB, seed: 22 }, "stream");
-    const { json } = await h.call("GET", `/v1/artifacts/${request.artifactId}`);
-    const tampered = await readFile(json.artifact.location);
+    const { location } = (await h.controller.store.getArtifact(request.artifactId))!;
+    const tampered = await readFile(location);
     tampered[12345] = (tampered[12345] ?? 0) ^ 0xff;
-    await writeFile(json.artifact.location, tampered);
+    await writeFile(location, tampered);
     const file = join(out, "tampered.bin");
     const result = await cli(["artifacts", "get", request.artifactId, "-o", file]);
     expect(result.code).toBe(1);

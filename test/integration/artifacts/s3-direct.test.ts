@@ -45,7 +45,8 @@ describe("direct upload (output s3) from the real agent", () => {
       filename: `bytes-${12 * MIB}.bin`,
       store: "s3",
     });
-    expect(await s3.objectKeys()).toContain(json.artifact.location.replace(`s3://${s3.bucket}/`, ""));
+    const { location } = (await h.controller.store.getArtifact(request.artifactId))!;
+    expect(await s3.objectKeys()).toContain(location.replace(`s3://${s3.bucket}/`, ""));
     expect(await s3.openUploads()).toEqual([]);
     // The parts went straight to S3 with presigned URLs: three UploadPart PUTs.
     expect(s3.requests.filter((r) => r.startsWith("PUT") && r.includes("X-Amz-Signature")).length).toBe(3);
@@ -75,10 +76,15 @@ describe("direct upload (output s3) from the real agent", () => {
     expect(retried.status, JSON.stringify(retried.error)).toBe("completed");
   });
 
-  it("refuses an s3 request to an agent that cannot stream it (inline-only action)", async () => {
-    const failed = await h.run("process-info", {}, "s3");
-    expect(failed.status).toBe("failed");
-    expect(failed.error.code).toBe("KH_BAD_PARAMS");
+  it("refuses an s3 request for an action that cannot stream (inline-only) when it is filed", async () => {
+    const refused = await h.call("POST", "/v1/requests", {
+      action: "process-info",
+      target: REAL_AGENT,
+      reason: "INC-5 artifacts",
+      output: "s3",
+    });
+    expect([refused.status, refused.json.error.code]).toEqual([400, "KH_BAD_PARAMS"]);
+    expect(refused.json.error.message).toContain("process-info answers with output mode inline, not s3");
     expect(await s3.openUploads()).toEqual([]);
   });
 });

@@ -100,14 +100,16 @@ beforeAll(async () => {
   await controller.close();
 
   const env = { PATH: process.env.PATH };
+  // The reviewer pins the audit key (here: the copy in the data dir, named explicitly).
+  const pin = ["--key", join(dataDir, "audit-jwks.json")];
   const json = await runKeyhole(
-    ["report", "--since", "30d", "--format", "json", "--data-dir", dataDir],
+    ["report", "--since", "30d", "--format", "json", "--data-dir", dataDir, ...pin],
     env,
     30_000,
   );
   expect(json.code, json.stderr).toBe(0);
   report = JSON.parse(json.stdout);
-  const md = await runKeyhole(["report", "--since", "1d", "--data-dir", dataDir], env, 30_000);
+  const md = await runKeyhole(["report", "--since", "1d", "--data-dir", dataDir, ...pin], env, 30_000);
   expect(md.code, md.stderr).toBe(0);
   markdown = md.stdout;
 }, 60_000);

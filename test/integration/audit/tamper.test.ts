@@ -123,14 +123,22 @@ describe("the chain across restarts", () => {
         "request.completed",
       ]),
     );
-    const result = await verifyAuditFile({ file: exported, dataDir });
+    // Pinned: the verifier names the key file (the data dir's copy, here).
+    const key = join(dataDir, "audit-jwks.json");
+    const result = await verifyAuditFile({ file: exported, dataDir, key });
     expect(result).toMatchObject({ ok: true, records: records.length, unsignedTail: 0 });
     expect(result.checkpoints).toBeGreaterThanOrEqual(5);
-    const live = await verifyAuditStore({ dataDir });
+    const live = await verifyAuditStore({ dataDir, key });
     expect(live).toMatchObject({ ok: true, lastSeq: records.length, unsignedTail: 0 });
+    // Unpinned, the same chain is consistent but never "ok".
+    expect(await verifyAuditStore({ dataDir })).toMatchObject({
+      ok: false,
+      status: "unpinned",
+      consistent: true,
+    });
 
     const cli = await runKeyhole(
-      ["audit", "verify", "--file", exported, "--data-dir", dataDir],
+      ["audit", "verify", "--file", exported, "--data-dir", dataDir, "--key", key],
       { PATH: process.env.PATH },
       30_000,
     );

@@ -1,5 +1,8 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { captureLog } from "../../helpers/capture-log.js";
@@ -86,13 +89,14 @@ describe("approvals", () => {
 
     const self = await approve(alice);
     expect([self.status, self.json.error.code]).toEqual([403, "KH_SELF_APPROVAL"]);
-    // carol may ask for process-info in production, not env: she cannot approve env.
+    // carol may ask for process-info in production, not env: she cannot approve env, and is told
+    // the request does not exist (a 403 naming its action and environment would tell her more).
     const wrongAction = await approve(carol);
-    expect([wrongAction.status, wrongAction.json.error.code]).toEqual([403, "KH_POLICY_DENIED"]);
-    expect(wrongAction.json.error.message).toContain('is not allowed "env" in "production"');
+    expect([wrongAction.status, wrongAction.json.error.code]).toEqual([404, "KH_NOT_FOUND"]);
+    expect(wrongAction.json.error.message).not.toContain("env");
     // sam may run env, but only in staging.
     const wrongEnvironment = await approve(stagingOps);
-    expect([wrongEnvironment.status, wrongEnvironment.json.error.code]).toEqual([403, "KH_POLICY_DENIED"]);
+    expect([wrongEnvironment.status, wrongEnvironment.json.error.code]).toEqual([404, "KH_NOT_FOUND"]);
     expect((await h.call(bob, "GET", `/v1/requests/${id}`)).json.request.status).toBe("pending");
 
     // Past the environment's pendingTtlSeconds (300): refused, and the request is expired.
@@ -139,12 +143,19 @@ describe("approvals", () => {
     await until(() => receiver!.bodies.length === 1, "the pending announcement");
     expect(receiver.bodies[0]).toMatchObject({ contentType: "application/json", path: SECRET_PATH });
     const { json } = receiver.bodies[0] as { json: { text: string } };
-    expect(Object.keys(json)).toEqual(["text"]);
-    expect(json.text).toContain(
-      "user:alice@example.com asks to run env on production/shop/shop-0 in production",
-    );
-    expect(json.text).toContain(`keyhole approve ${pending.id}`);
-    expect(json.text).toContain("(ticket INC-5)");
+    expect(Object.keys(json).sort()).toEqual(["text", "unfurl_links", "unfurl_media"]);
+    expect(json.text.split("\n")).toEqual([
+      `keyhole: request \`${pending.id}\` needs 1 approval(s)`,
+      "*Requester:* `user:alice@example.com`",
+      "*Action:* `env`",
+      "*Params:* `{}`",
+      "*Environment:* `production`",
+      "*Target:* `production/shop/shop-0`",
+      "*Ticket:* `INC-5`",
+      "*Reason:* `INC-5 config`",
+      `*Expires:* ${new Date(T0 + 300_000).toISOString()} unless approved`,
+      `Approve: \`keyhole approve ${pending.id}\`   Deny: \`keyhole deny ${pending.id} --reason …\``,
+    ]);
 
     // Auto-approved staging requests wait for nobody: no announcement.
     expect((await ask(alice, "staging/shop/shop-0")).status).toBe(201);
@@ -153,9 +164,12 @@ describe("approvals", () => {
       201,
     );
     await until(() => receiver!.bodies.length === 2, "the break-glass announcement");
-    expect((receiver.bodies[1] as { json: { text: string } }).json.text).toMatch(
-      /^keyhole BREAK-GLASS: user:bob@example.com ran env on production\/shop\/shop-0 in production without approval \(ticket INC-6\)/,
+    const glass = (receiver.bodies[1] as { json: { text: string } }).json.text;
+    expect(glass).toMatch(
+      /^keyhole BREAK-GLASS: request `\S+` ran without approval; review `\S+` stays open/,
     );
+    expect(glass).toContain("*Requester:* `user:bob@example.com`");
+    expect(glass).toContain("*Ticket:* `INC-6`");
     await h.controller.dispatcher.whenIdle();
     expect(receiver.bodies).toHaveLength(2);
 
@@ -163,9 +177,11 @@ describe("approvals", () => {
     clock += 3600_000;
     expect(await h.controller.reviews.reportOverdue()).toBe(1);
     await until(() => receiver!.bodies.length === 3, "the overdue announcement");
-    expect((receiver.bodies[2] as { json: { text: string } }).json.text).toMatch(
-      /^keyhole: break-glass review \S+ is OVERDUE: user:bob@example.com ran env on production\/shop\/shop-0 in production \(ticket INC-6\).* in 1 h: keyhole review close /,
-    );
+    const overdue = (receiver.bodies[2] as { json: { text: string } }).json.text;
+    expect(overdue).toMatch(/^keyhole: break-glass review `\S+` is OVERDUE: nobody has reviewed it in 1 h\n/);
+    expect(overdue).toContain("*Requester:* `user:bob@example.com`");
+    expect(overdue).toContain("*Params:* `{}`");
+    expect(overdue).toContain("Close the review: `keyhole review close ");
     await h.controller.reviews.reportOverdue();
     await sleep(200);
     expect(receiver.bodies).toHaveLength(3);
@@ -217,5 +233,98 @@ describe("approvals", () => {
     expect((await h.call(alice, "GET", "/v1/requests")).json.requests).toHaveLength(4);
     // An unauthenticated caller is refused before the counter.
     expect((await h.call("kh_bogus", "POST", "/v1/requests", {})).status).toBe(401);
+  });
+
+  it("finding 8: an approval announcement escapes the requester's text and shows the params", async () => {
+    receiver = await startReceiver();
+    h = await startHarness({
+      policy:
+        `${POLICY}  - { subjects: ["group:forensics"], role: forensics, environments: ["*"] }\n`.replace(
+          "roles:\n",
+          'roles:\n  forensics: { actions: ["*", "heap-snapshot:unredacted"] }\n',
+        ),
+      environments: ENVIRONMENTS,
+      config: { approvalWebhook: `${receiver.url}${SECRET_PATH}` },
+    });
+    const frank = await h.token("user:frank@example.com", ["forensics"]);
+    // The review's reason: a channel-wide ping, a fake link and a fake line saying it was approved.
+    const reason =
+      "routine check <!channel> see <https://evil.example/ok|the runbook>\n*APPROVED by security*\u202e `x` <@U0BOSS>";
+    const created = await h.call(frank, "POST", "/v1/requests", {
+      action: "heap-snapshot",
+      target: "production/shop/shop-0",
+      params: { redact: false },
+      reason,
+      ticket: "INC-8` *bold* <!here>",
+      output: "stream",
+    });
+    expect(created.status, JSON.stringify(created.json)).toBe(201);
+    await until(() => receiver!.bodies.length === 1, "the pending announcement");
+    const text = (receiver.bodies[0] as { json: { text: string } }).json.text;
+    // Nothing of the requester's text is markup: no control sequence, link, mention or new line.
+    expect(text).not.toMatch(/<[!@#]|<https?:/);
+    expect(text).toContain("&lt;!channel&gt;");
+    expect(text).toContain("&lt;!here&gt;");
+    expect(text).not.toContain("\u202e");
+    const lines = text.split("\n");
+    expect(lines.filter((l) => l.includes("APPROVED"))).toEqual([
+      expect.stringMatching(/^\*Reason:\* `routine check .*⏎\*APPROVED by security\*.*`$/),
+    ]);
+    // Each value is one code span: an even number of backticks per line, none from the requester.
+    for (const l of lines) expect((l.match(/`/g) ?? []).length % 2).toBe(0);
+    expect(lines).toContain("*Ticket:* `INC-8ˋ *bold* &lt;!here&gt;`");
+    // What the approver decides on: action, params, the privilege they need, where, until when.
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        "*Action:* `heap-snapshot`",
+        '*Params:* `{"redact":false}`',
+        "*Needs:* `heap-snapshot:unredacted`",
+        expect.stringMatching(/^\*Warning:\* raw memory/),
+        "*Environment:* `production`",
+        "*Target:* `production/shop/shop-0`",
+        expect.stringMatching(/^\*Expires:\* \d{4}-\d\d-\d\dT.*Z unless approved$/),
+      ]),
+    );
+
+    // A collection waiting for approval is announced with its targets and params.
+    const bob = await h.token("user:bob@example.com", ["sre"]);
+    const collection = await h.call(bob, "POST", "/v1/collections", {
+      action: "log-tail",
+      selector: "app=shop",
+      environment: "production",
+      params: { file: "/var/log/app.log", lines: 50, contains: "<!everyone>" },
+      reason: "INC-8 logs",
+    });
+    expect(collection.status, JSON.stringify(collection.json)).toBe(201);
+    await until(() => receiver!.bodies.length === 2, "the collection announcement");
+    const collected = (receiver.bodies[1] as { json: { text: string } }).json.text.split("\n");
+    expect(collected).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^keyhole: collection `\S+` over 1 target\(s\) needs 1 approval\(s\)$/),
+        '*Params:* `{"contains":"&lt;!everyone&gt;","file":"/var/log/app.log","lines":50}`',
+        "*Selector:* `app=shop`",
+        expect.stringMatching(/^\*Targets:\* `production\/shop\/shop-0` \(digest `[0-9a-f]{16}`…\)$/),
+      ]),
+    );
+  });
+
+  it("takes the webhook URL, with its secret, from a file (--approval-webhook-file)", async () => {
+    receiver = await startReceiver();
+    const dir = await mkdtemp(join(tmpdir(), "keyhole-hook-"));
+    const file = join(dir, "approval-webhook");
+    await writeFile(file, `${receiver.url}${SECRET_PATH}\n`, { mode: 0o600 });
+    try {
+      h = await startHarness({
+        policy: POLICY,
+        environments: ENVIRONMENTS,
+        config: { approvalWebhookFile: file },
+      });
+      const alice = await h.token("user:alice@example.com", ["sre"]);
+      expect((await ask(alice)).status).toBe(201);
+      await until(() => receiver!.bodies.length === 1, "the pending announcement");
+      expect(receiver.bodies[0]).toMatchObject({ path: SECRET_PATH });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -55,9 +55,9 @@ describe("request lifecycle through the HTTP API", () => {
 
   it("runs a staging request at once: created, approved automatically, dispatched, completed with the result", async () => {
     const created = await h.call(alice, "POST", "/v1/requests", {
-      action: "process-info",
+      action: "log-tail",
       target: STAGING,
-      params: { depth: 1 },
+      params: { file: "/var/log/app.log", lines: 5 },
       reason: "memory check",
       ticket: "INC-1",
     });
@@ -65,10 +65,10 @@ describe("request lifecycle through the HTTP API", () => {
     expect(created.json.request).toMatchObject({
       status: "approved",
       subject: "user:alice@example.com",
-      action: "process-info",
+      action: "log-tail",
       target: STAGING,
       environment: "staging",
-      params: { depth: 1 },
+      params: { file: "/var/log/app.log", lines: 5 },
       reason: "memory check",
       ticket: "INC-1",
       approvalsRequired: 0,
@@ -80,8 +80,8 @@ describe("request lifecycle through the HTTP API", () => {
     expect(json.request.status).toBe("completed");
     expect(json.request.result).toMatchObject({
       agent: STAGING,
-      action: "process-info",
-      result: { pid: 42, echo: { depth: 1 } },
+      action: "log-tail",
+      result: { pid: 42, echo: { file: "/var/log/app.log", lines: 5 } },
     });
 
     const agent = h.agents.staging!;
@@ -93,8 +93,8 @@ describe("request lifecycle through the HTTP API", () => {
       sub: "user:alice@example.com",
       aud: STAGING,
       env: "staging",
-      action: "process-info",
-      params: { depth: 1 },
+      action: "log-tail",
+      params: { file: "/var/log/app.log", lines: 5 },
       reason: "memory check",
       ticket: "INC-1",
       approvals: [],
@@ -125,12 +125,13 @@ describe("request lifecycle through the HTTP API", () => {
     expect(self.status).toBe(403);
     expect(self.json.error.code).toBe("KH_SELF_APPROVAL");
 
-    // carol may run process-info in production, but not env: she cannot approve env.
+    // carol may run process-info in production, but not env: she cannot approve env, nor see that
+    // such a request exists (as for GET: 404, not a 403 naming its action and environment).
     const unentitled = await h.call(carol, "POST", `/v1/requests/${id}/approve`, {});
-    expect(unentitled.status).toBe(403);
-    expect(unentitled.json.error.code).toBe("KH_POLICY_DENIED");
+    expect(unentitled.status).toBe(404);
+    expect(unentitled.json.error.code).toBe("KH_NOT_FOUND");
     const nobody = await h.call(dave, "POST", `/v1/requests/${id}/approve`);
-    expect(nobody.json.error.code).toBe("KH_POLICY_DENIED");
+    expect(nobody.json.error.code).toBe("KH_NOT_FOUND");
     expect(h.agents.production!.received).toHaveLength(0);
 
     const approved = await h.call(bob, "POST", `/v1/requests/${id}/approve`, { note: "looks right" });
@@ -200,7 +201,7 @@ describe("request lifecycle through the HTTP API", () => {
     const blank = await h.call(bob, "POST", `/v1/requests/${a}/deny`, { reason: "   " });
     expect(blank.json.error.code).toBe("KH_BAD_REQUEST");
     const unentitled = await h.call(dave, "POST", `/v1/requests/${a}/deny`, { reason: "no" });
-    expect(unentitled.json.error.code).toBe("KH_POLICY_DENIED");
+    expect(unentitled.json.error.code).toBe("KH_NOT_FOUND");
 
     const denied = await h.call(bob, "POST", `/v1/requests/${a}/deny`, { reason: "use staging first" });
     expect(denied.status).toBe(200);

@@ -10,6 +10,7 @@ import { type Harness, startHarness, tempDir } from "../controller/helpers.js";
 
 let h: Harness;
 let am = "";
+let rulesFile = "";
 
 const POLICY = `environments:
   production: { approvals: 1 }
@@ -17,21 +18,31 @@ const POLICY = `environments:
 roles:
   collector: { actions: [process-info] }
 bindings:
-  - { subjects: ["svc:alertmanager"], role: collector, environments: ["*"] }
+  - { subjects: ["svc:alertmanager", "svc:intruder"], role: collector, environments: ["*"] }
 `;
 
 beforeAll(async () => {
   const dir = await tempDir();
   const rules = join(dir, "rules.yaml");
+  rulesFile = rules;
   await writeFile(
     rules,
     `rules:
   - name: by-app
+    receivers: [svc:alertmanager]
     match: { alertname: HighMemory }
     action: process-info
     selector: app=\${app}
     environment: staging
+  - name: spammable
+    receivers: [svc:alertmanager]
+    match: { alertname: Spam }
+    action: process-info
+    selector: app=\${app}
+    environment: staging
+    cooldown: 1h
   - name: forbidden
+    receivers: [svc:alertmanager]
     match: { alertname: NeedsEnv }
     action: env
     selector: app=shop
@@ -54,8 +65,8 @@ const alert = (status: "firing" | "resolved", labels: Record<string, string>, fi
   annotations: {},
   fingerprint,
 });
-const deliver = (alerts: unknown[]) =>
-  h.call(am, "POST", "/v1/hooks/alertmanager", {
+const deliver = (alerts: unknown[], as = am) =>
+  h.call(as, "POST", "/v1/hooks/alertmanager", {
     version: "4",
     receiver: "keyhole",
     status: "firing",
@@ -101,7 +112,7 @@ describe("POST /v1/hooks/alertmanager", () => {
     const refused = (await h.controller.store.listAudit()).filter((r) => r.event === "collection.refused");
     expect(refused.at(-1)?.details).toMatchObject({
       code: "KH_POLICY_DENIED",
-      trigger: { rule: "forbidden", fingerprint: "e1" },
+      trigger: { rule: "forbidden", fingerprint: first.json.alerts[0].fingerprint },
     });
   });
 
@@ -122,5 +133,63 @@ describe("POST /v1/hooks/alertmanager", () => {
     expect(json.received).toBe(400);
     expect(json.collections).toEqual([]);
     expect(json.message).toBe("nothing collected from 400 alert(s): 400 no-matching-rule");
+  });
+
+  it("finding 7: a new fingerprint per POST does not file a new collection; the cooldown key is the controller's", async () => {
+    const spam = (fingerprint: string, extra: Record<string, string> = {}) =>
+      deliver([alert("firing", { alertname: "Spam", app: "shop", ...extra }, fingerprint)]);
+    const first = await spam("f-0");
+    expect(first.json.collections).toHaveLength(1);
+    // The review's attack: the same alert with a fresh fingerprint each time. Labels the rule does not
+    // use (a pod, a nonce) do not make a new key either.
+    const extras: Record<string, string>[] = [{}, { pod: "x" }, { nonce: "1" }, { nonce: "2" }];
+    for (const [i, extra] of extras.entries()) {
+      const again = await spam(`f-${i + 1}`, extra);
+      expect(again.status).toBe(200);
+      expect(again.json.collections).toEqual([]);
+      expect(again.json.alerts[0]).toMatchObject({ outcome: "cooldown", rule: "spammable" });
+    }
+    const filed = (await h.controller.store.listAudit()).filter(
+      (r) =>
+        r.event === "collection.created" && (r.details.trigger as { rule?: string })?.rule === "spammable",
+    );
+    expect(filed).toHaveLength(1);
+  });
+
+  it("finding 7: only the receivers a rule names may fire it", async () => {
+    const intruder = await h.token("svc:intruder");
+    const before = (await h.controller.store.listAudit()).filter((r) => r.event === "collection.created");
+    const { status, json } = await deliver(
+      [alert("firing", { alertname: "HighMemory", app: "shop" }, "i-1")],
+      intruder,
+    );
+    expect([status, json.error?.code]).toEqual([403, "KH_POLICY_DENIED"]);
+    const after = (await h.controller.store.listAudit()).filter((r) => r.event === "collection.created");
+    expect(after).toHaveLength(before.length);
+    expect((await h.controller.store.listAudit()).at(-1)).toMatchObject({
+      event: "trigger.refused",
+      actor: "svc:intruder",
+    });
+  });
+
+  it("finding 7: the hook is rate limited per subject like any request", async () => {
+    const limited = await startHarness({
+      policy: POLICY,
+      environments: ["staging"],
+      config: { triggerRules: rulesFile, rateLimitPerMinute: 2 },
+    });
+    try {
+      const token = await limited.token("svc:alertmanager");
+      const post = () =>
+        limited.call(token, "POST", "/v1/hooks/alertmanager", {
+          alerts: [alert("firing", { alertname: "Unrelated" }, "x")],
+        });
+      expect((await post()).status).toBe(200);
+      expect((await post()).status).toBe(200);
+      const third = await post();
+      expect([third.status, third.json.error?.code]).toEqual([429, "KH_RATE_LIMITED"]);
+    } finally {
+      await limited.close();
+    }
   });
 });

@@ -6,18 +6,12 @@
  */
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import type { AddressInfo } from "node:net";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { KEYHOLE_BIN, runKeyhole, type Service, startProcess } from "../../../cli/demo/processes.js";
 import { loadControllerConfig } from "../../../controller/config.js";
 import { issueEnrollToken, revokeEnrollToken } from "../../../controller/fleet/cli.js";
 import { issueToken } from "../../../controller/identity/cli.js";
 import { type ControllerRuntime, createController } from "../../../controller/runtime.js";
-import { startWorkload, type Workload } from "../../helpers/workload.js";
+import { type AgentFlags, agentArgs, freePort, Stack, type Workload } from "../../helpers/stack.js";
 
 const POLICY = `environments:
   production: { approvals: 1, maxTtlSeconds: 120 }
@@ -32,6 +26,7 @@ bindings:
 
 const RULES = `rules:
   - name: payments-memory
+    receivers: [svc:alertmanager]
     match: { alertname: HighMemory, team: payments }
     action: process-info
     selector: app=\${app},shard=\${shard}
@@ -44,66 +39,43 @@ const RULES = `rules:
 const DEAD = 5;
 const STAGING = 20;
 
-let dir: string;
+const stack = new Stack("fleet");
 let controller: ControllerRuntime;
 let url = "";
 let stagingToken = "";
 let stagingTokenId = "";
 let productionToken = "";
-const services: Service[] = [];
 const workloads: Workload[] = [];
 const tokens: Record<string, string> = {};
 let deadPid = 0;
 let staticPort = 0;
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  await once(server, "close");
-  return port;
-}
+const stateDir = (name: string) => stack.path("state", name.replace(/\//g, "_"));
 
-const isEnrolled = (line: Record<string, unknown>) => line.msg === "enrolled";
-
-function agentArgs(o: {
+/** An agent trusting the controller's key of its environment; with a token, it enrolls with the controller. */
+function fleetAgent(o: {
   id: string;
   environment: string;
   target: number;
   labels: string[];
   enroll?: string;
-}) {
-  return [
-    KEYHOLE_BIN,
-    "agent",
-    "--id",
-    o.id,
-    "--environment",
-    o.environment,
-    "--trusted-keys",
-    join(dir, "data", "keys", o.environment, "jwks.json"),
-    "--listen",
-    "127.0.0.1:0",
-    "--target",
-    String(o.target),
-    ...(o.enroll ? ["--controller", url, "--enroll-token", o.enroll] : []),
-    ...o.labels.flatMap((l) => ["--label", l]),
-  ];
+}): AgentFlags {
+  return {
+    id: o.id,
+    environment: o.environment,
+    trustedKeys: stack.path("data", "keys", o.environment, "jwks.json"),
+    target: o.target,
+    labels: o.labels,
+    ...(o.enroll ? { controller: url, enrollToken: o.enroll } : {}),
+  };
 }
 
-async function startAgent(o: Parameters<typeof agentArgs>[0]): Promise<Service> {
-  const agent = await startProcess({
-    name: o.id,
-    args: agentArgs(o),
-    env: { PATH: process.env.PATH, KEYHOLE_STATE_DIR: join(dir, "state", o.id.replace(/\//g, "_")) },
-    logFile: join(dir, `agent-${o.id.replace(/\//g, "_")}.log`),
-    isReady: o.enroll ? isEnrolled : (line) => line.msg === "listening",
+function startAgent(o: Parameters<typeof fleetAgent>[0]) {
+  return stack.startAgent({
+    ...fleetAgent(o),
+    env: { KEYHOLE_STATE_DIR: stateDir(o.id) },
     timeoutMs: 60_000,
   });
-  services.push(agent);
-  return agent;
 }
 
 async function call(who: string, method: "GET" | "POST", path: string, body?: unknown) {
@@ -149,21 +121,18 @@ async function finished(id: string) {
 }
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "keyhole-fleet-"));
-  const dataDir = join(dir, "data");
+  const dataDir = stack.path("data");
   staticPort = await freePort();
-  await writeFile(join(dir, "policy.yaml"), POLICY);
-  await writeFile(join(dir, "rules.yaml"), RULES);
-  await writeFile(
-    join(dir, "inventory.yaml"),
+  const inventory = stack.write(
+    "inventory.yaml",
     `- { id: staging/payments/static-0, environment: staging, url: "http://127.0.0.1:${staticPort}", labels: { app: payments, shard: "1", source: file } }\n`,
   );
   const config = loadControllerConfig(
     {
       dataDir,
-      policy: join(dir, "policy.yaml"),
-      inventory: join(dir, "inventory.yaml"),
-      triggerRules: join(dir, "rules.yaml"),
+      policy: stack.write("policy.yaml", POLICY),
+      inventory,
+      triggerRules: stack.write("rules.yaml", RULES),
       listen: "127.0.0.1:0",
       heartbeatSeconds: 1,
       offlineAfterSeconds: 2,
@@ -172,6 +141,7 @@ beforeAll(async () => {
     {},
   );
   controller = await createController(config, { watchPolicy: false });
+  stack.onStop(() => controller.close());
   url = await controller.app.listen({ host: "127.0.0.1", port: 0 });
 
   for (const [name, subject, groups] of [
@@ -187,7 +157,7 @@ beforeAll(async () => {
   productionToken = (await issueEnrollToken({ dataDir, environment: "production" })).token;
 
   // Small real workloads, started in parallel; one more that is gone before any agent looks at it.
-  workloads.push(...(await Promise.all([startWorkload(), startWorkload()])));
+  workloads.push(...(await Promise.all([stack.startWorkload(), stack.startWorkload()])));
   const gone = spawn(process.execPath, ["-e", ""], { stdio: "ignore" });
   deadPid = gone.pid!;
   await once(gone, "exit");
@@ -221,39 +191,31 @@ beforeAll(async () => {
         enroll: productionToken,
       }),
     ),
-    (async () => {
-      // The inventory file's agent: no enrollment, reached at the URL the file names.
-      const args = agentArgs({
+    // The inventory file's agent: no enrollment, reached at the URL the file names.
+    stack.startAgent({
+      ...fleetAgent({
         id: "staging/payments/static-0",
         environment: "staging",
         target: workloads[0]!.pid,
         labels: [],
-      });
-      args[args.indexOf("127.0.0.1:0")] = `127.0.0.1:${staticPort}`;
-      services.push(
-        await startProcess({
-          name: "static-0",
-          args,
-          env: { PATH: process.env.PATH, KEYHOLE_STATE_DIR: join(dir, "state", "static") },
-          logFile: join(dir, "agent-static.log"),
-          isReady: (line) => line.msg === "listening",
-          timeoutMs: 60_000,
-        }),
-      );
-    })(),
+      }),
+      listen: `127.0.0.1:${staticPort}`,
+      name: "static-0",
+      env: { KEYHOLE_STATE_DIR: stateDir("static") },
+      timeoutMs: 60_000,
+    }),
   ]);
 }, 120_000);
 
-afterAll(async () => {
-  await Promise.all(services.map((s) => s.stop(2000)));
-  await Promise.all(workloads.map((w) => w.stop()));
-  await controller?.close();
-  if (dir) await rm(dir, { recursive: true, force: true });
-}, 60_000);
+afterAll(() => stack.stop(2000), 60_000);
 
 describe("enrollment and heartbeats", () => {
   it("lists enrolled agents with their labels beside the inventory file's, through the CLI", async () => {
-    const result = await runKeyhole(["agents", "--selector", "app=payments", "--json"], as("alice"), 30_000);
+    const result = await stack.keyhole(
+      ["agents", "--selector", "app=payments", "--json"],
+      as("alice"),
+      30_000,
+    );
     expect(result.code, result.stderr).toBe(0);
     const { agents } = JSON.parse(result.stdout);
     const ids = agents.map((a: { id: string }) => a.id);
@@ -272,7 +234,7 @@ describe("enrollment and heartbeats", () => {
     const fromFile = agents.find((a: { id: string }) => a.id === "staging/payments/static-0");
     expect(fromFile).toMatchObject({ source: "static", state: "static", labels: { source: "file" } });
 
-    const table = await runKeyhole(["agents", "--selector", "app=orders"], as("alice"), 30_000);
+    const table = await stack.keyhole(["agents", "--selector", "app=orders"], as("alice"), 30_000);
     expect(table.code, table.stderr).toBe(0);
     expect(table.stdout).toMatch(/staging\/orders\/o-0\s+staging\s+online\s+app=orders/);
   });
@@ -286,25 +248,20 @@ describe("enrollment and heartbeats", () => {
       labels: { app: "payments", shard: "1" },
     });
 
-    const child = spawn(
-      process.execPath,
-      agentArgs({
-        id: "production/payments/sneaky",
-        environment: "production",
-        target: workloads[0]!.pid,
-        labels: ["app=payments"],
-        enroll: stagingToken,
-      }),
-      {
-        env: { PATH: process.env.PATH, KEYHOLE_STATE_DIR: join(dir, "state", "sneaky") },
-        stdio: ["ignore", "ignore", "pipe"],
-      },
+    const sneaky = await stack.keyhole(
+      agentArgs(
+        fleetAgent({
+          id: "production/payments/sneaky",
+          environment: "production",
+          target: workloads[0]!.pid,
+          labels: ["app=payments"],
+          enroll: stagingToken,
+        }),
+      ),
+      { KEYHOLE_STATE_DIR: stateDir("sneaky") },
     );
-    let stderr = "";
-    child.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c));
-    const [code] = (await once(child, "exit")) as [number];
-    expect(code).toBe(2);
-    expect(stderr).toContain("KH_ENROLL_DENIED");
+    expect(sneaky.code).toBe(2);
+    expect(sneaky.stderr).toContain("KH_ENROLL_DENIED");
     const refused = (await controller.store.listAudit()).filter((r) => r.event === "agent.refused");
     expect(refused.at(-1)?.details).toMatchObject({
       agent: "production/payments/sneaky",
@@ -317,7 +274,7 @@ describe("enrollment and heartbeats", () => {
   });
 
   it("shows an agent that stops beating as offline and leaves it out of collections", async () => {
-    const agent = services.find((s) => s.name === "staging/orders/o-1")!;
+    const agent = stack.agent("staging/orders/o-1");
     await agent.stop(2000);
     await waitFor("o-1 offline", async () => {
       const { json } = await call("alice", "GET", "/v1/agents?selector=app=orders");
@@ -379,8 +336,8 @@ describe("collections", () => {
   });
 
   it("runs every target without a budget: partial failure is a result, through `keyhole run --selector`", async () => {
-    const out = join(dir, "results.json");
-    const result = await runKeyhole(
+    const out = stack.path("results.json");
+    const result = await stack.keyhole(
       [
         "run",
         "process-info",
@@ -452,7 +409,7 @@ describe("collections", () => {
     });
     expect(stale.json.error.code).toBe("KH_TARGETS_CHANGED");
     // The CLI shows bob the list and approves its digest.
-    const approved = await runKeyhole(["approve", id, "--note", "looked at both"], as("bob"), 30_000);
+    const approved = await stack.keyhole(["approve", id, "--note", "looked at both"], as("bob"), 30_000);
     expect(approved.code, approved.stderr).toBe(0);
     expect(approved.stderr).toContain("production/payments/q-1");
     const done = await finished(id);
@@ -499,23 +456,27 @@ describe("alert triggers", () => {
     expect(second.json.collections).toEqual([]);
     expect(second.json.alerts[0]).toMatchObject({ outcome: "cooldown", rule: "payments-memory" });
 
+    // The controller's fingerprint of the alert's labels, not the one the caller sent.
+    const fingerprint = first.json.alerts[0].fingerprint as string;
+    expect(fingerprint).toMatch(/^[0-9a-f]{16}$/);
+    expect(fingerprint).not.toBe("a1b2c3d4e5f60718");
     const collection = await finished(first.json.collections[0]);
     expect(collection).toMatchObject({
       subject: "svc:alertmanager",
       selector: "app=payments,shard=1",
-      trigger: { rule: "payments-memory", fingerprint: "a1b2c3d4e5f60718", alertname: "HighMemory" },
+      trigger: { rule: "payments-memory", fingerprint, alertname: "HighMemory" },
     });
     expect(collection.reason).toContain("RSS above 90%");
     const triggered = (await call("alice", "GET", "/v1/collections?limit=100")).json.collections.filter(
-      (c: { trigger?: { fingerprint: string } }) => c.trigger?.fingerprint === "a1b2c3d4e5f60718",
+      (c: { trigger?: { fingerprint: string } }) => c.trigger?.fingerprint === fingerprint,
     );
     expect(triggered).toHaveLength(1);
     const audit = await controller.store.listAudit();
     expect(
-      audit.filter((r) => r.event === "trigger.fired" && r.details.fingerprint === "a1b2c3d4e5f60718"),
+      audit.filter((r) => r.event === "trigger.fired" && r.details.fingerprint === fingerprint),
     ).toHaveLength(1);
     expect(
-      audit.filter((r) => r.event === "trigger.suppressed" && r.details.fingerprint === "a1b2c3d4e5f60718"),
+      audit.filter((r) => r.event === "trigger.suppressed" && r.details.fingerprint === fingerprint),
     ).toHaveLength(1);
   });
 
@@ -557,7 +518,7 @@ describe("alert triggers", () => {
 
 describe("revocation", () => {
   it("revoking the enrollment token stops its agents: refused heartbeats, no longer targets", async () => {
-    await revokeEnrollToken({ dataDir: join(dir, "data"), id: stagingTokenId });
+    await revokeEnrollToken({ dataDir: stack.path("data"), id: stagingTokenId });
     await waitFor("staging agents revoked", async () => {
       const { json } = await call("alice", "GET", "/v1/agents?selector=app=orders");
       return json.agents.every((a: { state: string }) => a.state === "revoked") ? true : undefined;

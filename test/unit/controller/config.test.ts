@@ -119,6 +119,41 @@ describe("loadControllerConfig", () => {
     expect(problemsOf({ database: "sqlite:" })[0]).toMatch(/unsupported database/);
   });
 
+  it("reads secret-bearing settings from files, so they are in neither argv nor the environment", async () => {
+    const url = "postgres://keyhole:s3cr3t-pw@db:5432/keyhole";
+    const hook = "https://hooks.slack.com/services/T000/B000/s3cr3t-token";
+    await writeFile(join(cwd, "db-url"), `${url}\n`, { mode: 0o600 });
+    await writeFile(join(cwd, "hook-url"), `${hook}\n`, { mode: 0o600 });
+    const fromFlags = loadControllerConfig(
+      { databaseFile: "db-url", approvalWebhookFile: "hook-url" },
+      {},
+      cwd,
+    );
+    expect(fromFlags.database).toEqual({ kind: "postgres", url });
+    expect(fromFlags.approvalWebhook).toBe(hook);
+    const fromEnv = loadControllerConfig(
+      {},
+      { KEYHOLE_DATABASE_FILE: join(cwd, "db-url"), KEYHOLE_APPROVAL_WEBHOOK_FILE: join(cwd, "hook-url") },
+      cwd,
+    );
+    expect([fromEnv.database, fromEnv.approvalWebhook]).toEqual([{ kind: "postgres", url }, hook]);
+    // A flag beats a variable across the two forms; both forms at one level is a mistake.
+    expect(
+      loadControllerConfig({ database: "sqlite:x.db" }, { KEYHOLE_DATABASE_FILE: "db-url" }, cwd).database,
+    ).toEqual({
+      kind: "sqlite",
+      path: join(cwd, "x.db"),
+    });
+    expect(problemsOf({ database: "sqlite:x.db", databaseFile: "db-url" })).toEqual([
+      "--database-file (KEYHOLE_DATABASE_FILE): give --database or --database-file, not both",
+    ]);
+    await writeFile(join(cwd, "empty"), "\n");
+    expect(problemsOf({ databaseFile: "missing", approvalWebhookFile: "empty" })).toEqual([
+      "--database-file (KEYHOLE_DATABASE_FILE): cannot read missing: ENOENT",
+      "--approval-webhook-file (KEYHOLE_APPROVAL_WEBHOOK_FILE): empty is empty",
+    ]);
+  });
+
   it("lists every problem at once, naming flag and variable", () => {
     expect(
       problemsOf(

@@ -5,19 +5,30 @@ import { looksLikeJwt, principalFromClaims } from "../../../controller/identity/
 
 describe("ID token claims → principal", () => {
   it("maps email to user:<email> (lower-cased) and the configured claim to groups", () => {
-    expect(principalFromClaims({ email: "Bob@Example.COM", roles: ["sre", "db-admins"] }, "roles")).toEqual({
+    expect(
+      principalFromClaims(
+        { email: "Bob@Example.COM", email_verified: true, roles: ["sre", "DB-Admins"] },
+        "roles",
+      ),
+    ).toEqual({
       principal: { subject: "user:bob@example.com", groups: ["sre", "db-admins"] },
       droppedGroups: 0,
     });
     // One group as a string; the default claim ignored when another is configured.
-    expect(principalFromClaims({ email: "a@b.c", team: "sre", groups: ["x"] }, "team")).toMatchObject({
+    expect(
+      principalFromClaims({ email: "a@b.c", email_verified: true, team: "sre", groups: ["x"] }, "team"),
+    ).toMatchObject({
       principal: { groups: ["sre"] },
     });
   });
 
   it("drops group values that cannot be group names, and duplicates", () => {
     const mapped = principalFromClaims(
-      { email: "a@b.c", groups: ["sre", "sre", "has space", 7, "cn=admins,ou=x", "ok.team"] },
+      {
+        email: "a@b.c",
+        email_verified: true,
+        groups: ["sre", "SRE", "has space", 7, "cn=admins,ou=x", "ok.team"],
+      },
       "groups",
     );
     expect(mapped).toEqual({
@@ -31,9 +42,25 @@ describe("ID token claims → principal", () => {
     expect(principalFromClaims({ email: "a@b.c", email_verified: false }, "groups")).toEqual({
       refused: "email not verified",
     });
-    expect(principalFromClaims({ email: "not an address" }, "groups")).toEqual({
-      refused: "email claim is not an address",
+    expect(principalFromClaims({ email: "not an address", email_verified: true }, "groups")).toEqual({
+      refused: "email claim has no canonical subject",
     });
+  });
+
+  it("finding 5: identity comes only from a verified email, in its one canonical form", () => {
+    // No email_verified at all is not a yes (the review's token had none and was accepted).
+    expect(principalFromClaims({ email: "alice@example.com" }, "groups")).toEqual({
+      refused: "email not verified",
+    });
+    // A string is not the boolean the claim is defined as.
+    expect(principalFromClaims({ email: "alice@example.com", email_verified: "true" }, "groups")).toEqual({
+      refused: "email not verified",
+    });
+    // A Cyrillic "а" or a full-width letter is refused, never folded into alice's subject.
+    for (const email of ["\u0430lice@example.com", "\uff41lice@example.com", "alice@example.com\u200b"])
+      expect(principalFromClaims({ email, email_verified: true }, "groups")).toEqual({
+        refused: "email claim has no canonical subject",
+      });
   });
 
   it("tells a JWT from a controller token", () => {
