@@ -17,7 +17,7 @@ import {
   type S3UploadResult,
 } from "../protocol/request.js";
 import type { ActionDefinition } from "./actions/types.js";
-import { uploadPresigned } from "./bundle/s3-presigned.js";
+import type { uploadPresigned } from "./bundle/s3-presigned.js";
 import type { AgentConfig } from "./config.js";
 import { AgentError } from "./errors.js";
 import { httpServerOptions } from "./http-limits.js";
@@ -58,6 +58,22 @@ export function enabledActions(
   return new Map(names.map((n) => [n, registry.get(n)!]));
 }
 
+/**
+ * The agent's routes declare no Fastify schemas: the envelope is checked by verify.ts and each
+ * action's params by its zod schema. So Fastify's JSON Schema compilers (ajv, fast-json-stringify
+ * and their helpers: about a hundred modules, 0.6 MB of source) are never needed; these stand-ins
+ * keep Fastify from loading them at start, and a route that declares a schema fails at start.
+ */
+function noJsonSchemaCompiler(): never {
+  throw new Error(
+    "the agent's routes take no Fastify schemas (verify.ts and the actions' zod schemas check input)",
+  );
+}
+const NO_JSON_SCHEMA_COMPILERS = {
+  buildValidator: noJsonSchemaCompiler,
+  buildSerializer: noJsonSchemaCompiler,
+};
+
 /** Maps Fastify's own errors (body limit, content type, …) onto the catalogue; anything else is internal. */
 function toAgentError(err: FastifyError | AgentError): AgentError {
   if (err instanceof AgentError) return err;
@@ -91,6 +107,7 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
     loggerInstance: typeof deps.logger === "object" ? deps.logger : undefined,
     logger: typeof deps.logger === "boolean" ? deps.logger : undefined,
     bodyLimit: config.bodyLimitBytes,
+    schemaController: { compilersFactory: NO_JSON_SCHEMA_COMPILERS },
     // The route writes its own line per request (with subject, action, outcome); no default ones.
     logController: new LogController({ disableRequestLogging: true }),
     // A slow client must not hold a socket for long: envelopes are small (agent/http-limits.ts).
@@ -241,7 +258,9 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
         const running = result;
         let upload: Awaited<ReturnType<typeof uploadPresigned>>;
         try {
-          upload = await uploadPresigned(running.stream, claims.output, clientGone.signal);
+          // The S3 sink is loaded by the first s3-mode request, not at the agent's start.
+          const sink = await import("./bundle/s3-presigned.js");
+          upload = await sink.uploadPresigned(running.stream, claims.output, clientGone.signal);
         } catch (err) {
           running.stream.destroy(); // releases the action's slot and what it holds
           await running.done;

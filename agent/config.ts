@@ -4,7 +4,7 @@
  */
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { z } from "zod";
+import * as z from "zod";
 import { labelsSchema } from "../protocol/fleet.js";
 import { DEFAULT_MAX_TTL_SECONDS } from "../protocol/request.js";
 import { DEFAULT_HTTP_LIMITS } from "./http-limits.js";

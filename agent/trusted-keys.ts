@@ -3,7 +3,7 @@
  */
 import { createPublicKey, type KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { z } from "zod";
+import * as z from "zod";
 
 const jwkSchema = z.looseObject({
   kty: z.literal("OKP", { error: "kty must be OKP (Ed25519)" }),

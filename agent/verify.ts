@@ -9,7 +9,7 @@
  * keys, no JWS extensions) fit in this file.
  */
 import { verify as verifySignature } from "node:crypto";
-import type { z } from "zod";
+import type * as z from "zod";
 import {
   claimsSchema,
   MAX_CLOCK_SKEW_SECONDS,

@@ -15,3 +15,12 @@ export class CliError extends Error {
 export function usageError(message: string): CliError {
   return new CliError(message, 2, "KH_USAGE");
 }
+
+/** Start-up configuration problems are usage errors (exit 2) with every problem listed. */
+export function startupError(err: unknown): CliError {
+  if (err instanceof CliError) return err;
+  const message = (err as Error).message ?? String(err);
+  // Bad flags, variables, policy or inventory files: fix the input and start again.
+  const usage = /^invalid /.test(message);
+  return new CliError(message, usage ? 2 : 1, usage ? "KH_USAGE" : "KH_STARTUP", { cause: err });
+}

@@ -3,7 +3,7 @@
  * `params` claim must have. The agent parses every request with these (unknown keys refused); the
  * actions themselves live in agent/actions/.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { parseIsoTimestamp } from "./timestamp.js";
 
 /** The largest `lines` a log-tail request may ask for. */

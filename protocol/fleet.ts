@@ -6,7 +6,7 @@
  * answers a session secret; `POST /v1/agents/heartbeat` with `Authorization: Bearer <session>` keeps
  * it marked online. Neither carries anything the agent would refuse to show: no keys, no results.
  */
-import { z } from "zod";
+import * as z from "zod";
 
 export const ENROLL_PATH = "/v1/agents/enroll";
 export const HEARTBEAT_PATH = "/v1/agents/heartbeat";

@@ -5,7 +5,7 @@
  * signs what it asks) both import it, and neither imports the other. Action params are in
  * actions.ts; nothing here knows about HTTP servers.
  */
-import { z } from "zod";
+import * as z from "zod";
 
 /** `typ` of every request envelope. */
 export const REQUEST_TYP = "keyhole-request+jwt";

@@ -8,7 +8,6 @@ import { createHash } from "node:crypto";
 import { PassThrough } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
-import tar from "tar-stream";
 import { BUNDLE_ACTION, type BundleParams, bundleParams } from "../../protocol/actions.js";
 import { type Spooled, spool } from "../bundle/spool.js";
 import { AgentError } from "../errors.js";
@@ -99,6 +98,8 @@ export function createBundleAction(registry: ReadonlyMap<string, ActionDefinitio
     limits: { timeoutMs: 10 * 60_000, maxConcurrency: 1, maxOutputBytes: 4 * 1024 ** 3 },
     async run(input, ctx) {
       const planned = plan(input.actions, ctx);
+      // tar-stream (and streamx under it) is loaded by the first bundle, not at the agent's start.
+      const { default: tar } = await import("tar-stream");
       const pack = tar.pack();
       const out = new PassThrough();
       const createdAt = new Date().toISOString();

@@ -1,6 +1,6 @@
 import type { Readable } from "node:stream";
 import type { FastifyBaseLogger } from "fastify";
-import type { z } from "zod";
+import type * as z from "zod";
 import type { Redactor } from "../redact/index.js";
 
 /** What every action may use while it runs. Target readers never learn who asked or why. */

@@ -64,6 +64,22 @@ function visibleDir(base: string, path: string): { dir: string; note?: string } 
   return { dir: base, note: `cgroup ${path} is not visible under ${base}; showing that hierarchy's root` };
 }
 
+/** Where each hierarchy root mounts cgroup v2; the mounts do not change while the agent runs. */
+const v2Bases = new Map<string, string>();
+
+/** A hybrid host mounts v2 at <root>/unified; a pure v2 host mounts it at the root itself. */
+function v2Base(cgroupRoot: string): string {
+  let base = v2Bases.get(cgroupRoot);
+  if (base === undefined) {
+    base =
+      !existsSync(`${cgroupRoot}/cgroup.controllers`) && existsSync(`${cgroupRoot}/unified`)
+        ? `${cgroupRoot}/unified`
+        : cgroupRoot;
+    v2Bases.set(cgroupRoot, base);
+  }
+  return base;
+}
+
 type Read = { value: number | null; unlimited?: boolean; problem?: string };
 
 function readNumber(file: string, isUnlimited: (raw: string, value: number) => boolean): Read {
@@ -123,11 +139,7 @@ export function readCgroupMemory(
     return result(1, limit, usage, [note]);
   }
   if (paths.v2 !== undefined) {
-    // A hybrid host mounts v2 at <root>/unified; a pure v2 host mounts it at the root itself.
-    const base =
-      !existsSync(`${cgroupRoot}/cgroup.controllers`) && existsSync(`${cgroupRoot}/unified`)
-        ? `${cgroupRoot}/unified`
-        : cgroupRoot;
+    const base = v2Base(cgroupRoot);
     const { dir, note } = visibleDir(base, paths.v2);
     const limit = readNumber(`${dir}/memory.max`, (raw) => raw === "max");
     const usage = readNumber(`${dir}/memory.current`, () => false);

@@ -1,7 +1,7 @@
 /**
  * Choosing the target process in the pod's shared PID namespace.
  */
-import { readdirSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
 import { AgentError } from "../errors.js";
 import { readSmallFile } from "./proc-read.js";
 import { parseStat } from "./process-stat.js";
@@ -114,7 +114,8 @@ export function resolveTarget(
 ): number {
   if (spec !== undefined && PID_SPEC.test(spec)) {
     const pid = Number(spec);
-    if (!readOptional(`${procRoot}/${pid}/stat`)) {
+    // One stat(2) of its /proc directory: this runs before every request's action.
+    if (!statSync(`${procRoot}/${pid}`, { throwIfNoEntry: false })?.isDirectory()) {
       throw new AgentError("KH_TARGET_NOT_FOUND", `no process with pid ${pid}`);
     }
     return pid;

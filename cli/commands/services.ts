@@ -1,80 +1,11 @@
 /** `keyhole agent` and `keyhole controller`: the two long-running services. */
 import type { Command } from "commander";
-import { CliError } from "../errors.js";
+import { startupError } from "../errors.js";
 import { collect } from "../params.js";
-
-/** Start-up configuration problems are usage errors (exit 2) with every problem listed. */
-function asStartupError(err: unknown): CliError {
-  if (err instanceof CliError) return err;
-  const message = (err as Error).message ?? String(err);
-  // Bad flags, variables, policy or inventory files: fix the input and start again.
-  const usage = /^invalid /.test(message);
-  return new CliError(message, usage ? 2 : 1, usage ? "KH_USAGE" : "KH_STARTUP", { cause: err });
-}
+import { registerAgentCommand } from "./agent.js";
 
 export function registerServiceCommands(program: Command, env: NodeJS.ProcessEnv): void {
-  program
-    .command("agent")
-    .description(
-      "run the sidecar agent; every flag can also be set as KEYHOLE_<FLAG> (e.g. KEYHOLE_TRUSTED_KEYS)",
-    )
-    .option("--id <id>", "this agent's id; requests must name it as their audience (KEYHOLE_ID)")
-    .option(
-      "--environment <env>",
-      "the only environment whose requests this agent accepts (KEYHOLE_ENVIRONMENT)",
-    )
-    .option(
-      "--trusted-keys <jwks>",
-      "JWKS file of the controller's public keys for this environment (KEYHOLE_TRUSTED_KEYS)",
-    )
-    .option("--listen <host:port>", "address to listen on (KEYHOLE_LISTEN)", undefined)
-    .option(
-      "--target <pid|name>",
-      "the process to inspect; default: the only other process in the PID namespace (KEYHOLE_TARGET)",
-    )
-    .option(
-      "--log-root <dir>",
-      "a folder log-tail may read (repeatable; KEYHOLE_LOG_ROOT, comma-separated)",
-      collect,
-      [],
-    )
-    .option("--actions <a,b>", "the actions to enable; default: all (KEYHOLE_ACTIONS)")
-    .option(
-      "--max-ttl-seconds <n>",
-      "the longest request lifetime accepted, default 300 (KEYHOLE_MAX_TTL_SECONDS)",
-    )
-    .option(
-      "--replay-cache-size <n>",
-      "unexpired request ids remembered at once, default 50000 (KEYHOLE_REPLAY_CACHE_SIZE)",
-    )
-    .option(
-      "--fingerprint-key-file <file>",
-      "per-deployment secret for fingerprints of masked values (KEYHOLE_FINGERPRINT_KEY_FILE)",
-    )
-    // Enrollment (docs/fleet.md).
-    .option("--controller <url>", "enroll with this controller and keep a heartbeat (KEYHOLE_CONTROLLER)")
-    .option(
-      "--enroll-token <token>",
-      "enrollment token for this agent's environment; prefer the variable (KEYHOLE_ENROLL_TOKEN)",
-    )
-    .option(
-      "--label <key=value>",
-      "a label selectors can match (repeatable; KEYHOLE_LABELS, comma-separated)",
-      collect,
-      [],
-    )
-    .option(
-      "--advertise-url <url>",
-      "where the controller reaches this agent; default: the address it enrolls from (KEYHOLE_ADVERTISE_URL)",
-    )
-    .action(async (opts) => {
-      const { runAgent } = await import("../../agent/main.js");
-      try {
-        await runAgent(opts, env, { handleSignals: true });
-      } catch (err) {
-        throw asStartupError(err);
-      }
-    });
+  registerAgentCommand(program, env);
 
   program
     .command("controller")
@@ -175,7 +106,7 @@ export function registerServiceCommands(program: Command, env: NodeJS.ProcessEnv
       try {
         await runController(opts, env, { handleSignals: true });
       } catch (err) {
-        throw asStartupError(err);
+        throw startupError(err);
       }
     });
 }

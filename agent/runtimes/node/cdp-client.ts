@@ -7,7 +7,17 @@
  * stream needs to push back on the target (snapshot-stream.ts), and has no message size limit or
  * terminate().
  */
-import WebSocket from "ws";
+import type WebSocket from "ws";
+
+/**
+ * ws is loaded by the first inspector connection, not at the agent's start: most agents answer
+ * process-info, env and log-tail for days without opening an inspector.
+ */
+let wsModule: Promise<typeof import("ws")> | undefined;
+const loadWs = () => {
+  wsModule ??= import("ws");
+  return wsModule;
+};
 
 /** A CDP command that the target answered with an error. */
 export class CdpError extends Error {
@@ -60,7 +70,8 @@ export class CdpClient {
   }
 
   /** Connects to `url` (the caller checked it is loopback), giving up after `timeoutMs` or on `signal`. */
-  static connect(url: string, timeoutMs: number, signal?: AbortSignal): Promise<CdpClient> {
+  static async connect(url: string, timeoutMs: number, signal?: AbortSignal): Promise<CdpClient> {
+    const { WebSocket } = await loadWs();
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(url, {
         perMessageDeflate: false,
@@ -83,7 +94,7 @@ export class CdpClient {
   }
 
   get isOpen(): boolean {
-    return this.ws.readyState === WebSocket.OPEN;
+    return this.ws.readyState === this.ws.OPEN;
   }
 
   /** Sends one command; resolves with its `result`, rejects with CdpError or CdpClosedError. */

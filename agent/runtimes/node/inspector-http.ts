@@ -3,7 +3,7 @@
  * timeout and a size bound: the answer names the WebSocket path of the target's session.
  */
 import { request } from "node:http";
-import { z } from "zod";
+import * as z from "zod";
 import { isLoopbackHost, isWildcardHost } from "../../../common/loopback.js";
 
 /** An inspector answers `/json/list` with a few hundred bytes; anything far larger is not one. */

@@ -15,7 +15,7 @@
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { FastifyBaseLogger } from "fastify";
-import { z } from "zod";
+import * as z from "zod";
 import { readStat } from "../../proc/process-stat.js";
 import { CdpClient } from "./cdp-client.js";
 import { requestInspectorClose } from "./close-inspector.js";

@@ -1,5 +1,10 @@
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { procReadError, splitNul } from "../../../../agent/proc/proc-read.js";
+import { procReadError, readSmallFile, splitNul } from "../../../../agent/proc/proc-read.js";
 
 function errno(code: string): NodeJS.ErrnoException {
   return Object.assign(new Error(`${code}: simulated`), { code });
@@ -39,5 +44,69 @@ describe("splitNul", () => {
     expect(splitNul(Buffer.from("a\0\0b\0"))).toEqual(["a", "", "b"]);
     expect(splitNul(Buffer.from("a\0b"))).toEqual(["a", "b"]);
     expect(splitNul(Buffer.alloc(0))).toEqual([]);
+  });
+});
+
+describe("readSmallFile", () => {
+  // It ends at the first short read (no read returning 0): the kernel's files must come whole.
+  it("reads the kernel's /proc and cgroup files whole", () => {
+    // Stable files must read the same both ways; live counters only end where readFileSync's do.
+    for (const file of ["cmdline", "environ", "cgroup", "limits"].map((f) => `/proc/self/${f}`)) {
+      expect(readSmallFile(file).equals(readFileSync(file)), file).toBe(true);
+    }
+    const live = ["/proc/self/stat", "/proc/self/status", "/proc/uptime"];
+    const cgroup = readFileSync("/proc/self/cgroup", "utf8").match(/^0::(.*)$/m)?.[1];
+    for (const f of ["memory.current", "memory.stat", "cgroup.procs"]) {
+      const path = `/sys/fs/cgroup${cgroup === "/" ? "" : cgroup}/${f}`;
+      if (cgroup !== undefined && existsSync(path)) live.push(path);
+    }
+    const shape = (text: string) => ({
+      end: text.at(-1),
+      lines: text.split("\n").map((l) => l.split(/[\s:]/)[0]),
+    });
+    for (const file of live) {
+      const read = readSmallFile(file).toString();
+      expect(read.length, file).toBeGreaterThan(0);
+      if (file.endsWith("/cgroup.procs")) continue;
+      expect(shape(read), file).toEqual(shape(readFileSync(file, "utf8")));
+    }
+  });
+
+  it.each([
+    ["several pages, within its buffer", 10_000],
+    ["beyond its buffer", 60_000],
+  ])("reads a target's cmdline and environ of %s whole", async (_, size) => {
+    // Each argument and variable under the kernel's 128 KiB limit for one string.
+    const long = "x".repeat(size);
+    const child = spawn(process.execPath, ["-e", "setTimeout(() => {}, 10000)", long, long], {
+      env: { BIG1: "y".repeat(size), BIG2: "z".repeat(size), PATH: process.env.PATH },
+      stdio: "ignore",
+    });
+    try {
+      await new Promise((r) => setTimeout(r, 200));
+      for (const file of ["cmdline", "environ"]) {
+        const path = `/proc/${child.pid}/${file}`;
+        const read = readSmallFile(path);
+        expect(read.length, file).toBeGreaterThan(2 * size);
+        expect(read.equals(readFileSync(path)), file).toBe(true);
+      }
+    } finally {
+      child.kill();
+      await once(child, "exit");
+    }
+  });
+
+  it("reads regular files below, at and above its buffer's size whole", () => {
+    const dir = mkdtempSync(join(tmpdir(), "keyhole-read-"));
+    try {
+      for (const size of [0, 1, 4095, 4096, 65_535, 65_536, 65_537, 300_000]) {
+        const file = join(dir, `f${size}`);
+        const content = Buffer.alloc(size, "z");
+        writeFileSync(file, content);
+        expect(readSmallFile(file).equals(content), String(size)).toBe(true);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

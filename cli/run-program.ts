@@ -1,0 +1,42 @@
+/**
+ * What every `keyhole` entry shares: the root command's configuration and the mapping of a run's
+ * outcome to an exit code (0 success, 2 usage errors, 1 any other failure, with one line on stderr
+ * saying why). The full CLI (program.ts) and the agent image's entry (agent-main.ts) both use it,
+ * so the agent answers alike whichever of them started it.
+ */
+import { Command, CommanderError } from "commander";
+import { CliError } from "./errors.js";
+
+/** The root `keyhole` command, without subcommands. */
+export function newKeyholeProgram(): Command {
+  return new Command("keyhole")
+    .description("remote diagnostics for shell-less production: signed, audited, read-only actions")
+    .version("0.1.0")
+    .showSuggestionAfterError()
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(`keyhole: ${text.replace(/^error: /, "")}`) });
+}
+
+/** Parses `argv` (without node and the script) and runs the chosen command; resolves to the exit code. */
+export async function runProgram(program: Command, argv: readonly string[]): Promise<number> {
+  for (const command of program.commands) {
+    command.exitOverride();
+    for (const sub of command.commands) sub.exitOverride();
+  }
+  try {
+    await program.parseAsync([...argv], { from: "user" });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Commander has printed its message already; --help and --version are successes.
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    if (err instanceof CliError) {
+      process.stderr.write(`keyhole: ${err.message}\n`);
+      return err.exitCode;
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`keyhole: ${message.split("\n").join("\n  ")}\n`);
+    return 1;
+  }
+}
