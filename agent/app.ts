@@ -21,6 +21,7 @@ import { uploadPresigned } from "./bundle/s3-presigned.js";
 import type { AgentConfig } from "./config.js";
 import { AgentError } from "./errors.js";
 import { httpServerOptions } from "./http-limits.js";
+import { learnTargetSecrets } from "./learn-target.js";
 import { resolveTarget } from "./proc/resolve.js";
 import type { Redactor } from "./redact/index.js";
 import { ReplayCache } from "./replay-cache.js";
@@ -204,6 +205,8 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
       };
       const pid = resolveTarget(config.target, { procRoot, selfPid: process.pid });
       record.pid = pid;
+      // Every action masks with the target's env secrets known, whether or not another ran first.
+      if (learnTargetSecrets({ pid, procRoot, redactor: deps.redactor })) record.targetEnv = "unreadable";
 
       // Counts what this request's action masks, per rule (never values), for its records.
       const counting = deps.redactor.counting();
