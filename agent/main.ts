@@ -116,6 +116,12 @@ export async function runAgent(
 
   // Enrollment with a controller (docs/fleet.md): a refused first attempt is a configuration error.
   let enrollment: Enrollment | undefined;
+  if (config.enrollTokenFrom && config.enrollTokenFrom !== "file") {
+    logger.warn(
+      { from: config.enrollTokenFrom },
+      `the enrollment token was given as ${config.enrollTokenFrom === "flag" ? "--enroll-token: every process in the pod can read it in /proc/<pid>/cmdline" : "KEYHOLE_ENROLL_TOKEN: a workload running as the agent's uid can read it in /proc/<pid>/environ"}; use --enroll-token-file (docs/threat-model.md)`,
+    );
+  }
   if (config.controller && config.enrollToken) {
     try {
       enrollment = await startEnrollment({
