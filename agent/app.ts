@@ -21,9 +21,10 @@ import type { uploadPresigned } from "./bundle/s3-presigned.js";
 import type { AgentConfig } from "./config.js";
 import { AgentError } from "./errors.js";
 import { httpServerOptions } from "./http-limits.js";
+import { learnTargetSecrets } from "./learn-target.js";
 import { resolveTarget } from "./proc/resolve.js";
 import type { Redactor } from "./redact/index.js";
-import { ReplayCache } from "./replay-cache.js";
+import { ReplayCache, type ReplayGuard } from "./replay-cache.js";
 import { ActionRunner, RunningStream } from "./run-action.js";
 import type { AgentTelemetry } from "./telemetry/index.js";
 import type { TrustedKeys } from "./trusted-keys.js";
@@ -41,6 +42,8 @@ export interface AgentDeps {
   readonly now?: () => number;
   /** OpenTelemetry (agent/telemetry); absent means off. */
   readonly telemetry?: AgentTelemetry;
+  /** The replay check; main.ts passes the one that survives restarts (replay-log.ts). Default: in memory. */
+  readonly replayGuard?: ReplayGuard;
 }
 
 /** The enabled subset of the registry; an unknown name in `--actions` stops start-up. */
@@ -98,7 +101,7 @@ function toAgentError(err: FastifyError | AgentError): AgentError {
 export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance {
   const actions = enabledActions(deps.registry, config.actions);
   const enabledNames: ReadonlySet<string> = new Set(actions.keys());
-  const replayCache = new ReplayCache(config.replayCacheSize);
+  const replayCache = deps.replayGuard ?? new ReplayCache(config.replayCacheSize);
   const runner = new ActionRunner();
   const procRoot = deps.procRoot ?? "/proc";
   const cgroupRoot = deps.cgroupRoot ?? "/sys/fs/cgroup";
@@ -221,6 +224,8 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
       };
       const pid = resolveTarget(config.target, { procRoot, selfPid: process.pid });
       record.pid = pid;
+      // Every action masks with the target's env secrets known, whether or not another ran first.
+      if (learnTargetSecrets({ pid, procRoot, redactor: deps.redactor })) record.targetEnv = "unreadable";
 
       // Counts what this request's action masks, per rule (never values), for its records.
       const counting = deps.redactor.counting();

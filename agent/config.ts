@@ -2,6 +2,7 @@
  * The agent's configuration: parsed once from CLI options and `KEYHOLE_*` variables, validated,
  * frozen. Nothing else in the agent reads `process.env`.
  */
+import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as z from "zod";
@@ -26,6 +27,8 @@ export interface AgentCliOptions {
   /** The controller to enroll with (docs/fleet.md). */
   controller?: string | undefined;
   enrollToken?: string | undefined;
+  /** A file holding the enrollment token: unlike the flag or variable, not in /proc/<pid>/cmdline or environ. */
+  enrollTokenFile?: string | undefined;
   /** `key=value` labels sent at enrollment (repeatable). */
   label?: string[] | undefined;
   /** The URL the controller should reach this agent at; default: the address it enrolls from. */
@@ -48,6 +51,7 @@ export const AGENT_ENV: Record<keyof AgentCliOptions, string> = {
   stateDir: "KEYHOLE_STATE_DIR",
   controller: "KEYHOLE_CONTROLLER",
   enrollToken: "KEYHOLE_ENROLL_TOKEN",
+  enrollTokenFile: "KEYHOLE_ENROLL_TOKEN_FILE",
   label: "KEYHOLE_LABELS",
   advertiseUrl: "KEYHOLE_ADVERTISE_URL",
 };
@@ -106,6 +110,12 @@ const schema = z.strictObject({
   /** Enrollment (docs/fleet.md): both or neither. */
   controller: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional(),
   enrollToken: z.string().min(1).max(512).optional(),
+  /**
+   * Where the enrollment token came from. Only `file` keeps it out of what the workload can read:
+   * a flag is in /proc/<pid>/cmdline (readable by every process in the PID namespace), a variable
+   * in /proc/<pid>/environ (readable by the workload when it runs as the agent's uid).
+   */
+  enrollTokenFrom: z.enum(["file", "environment", "flag"]).optional(),
   labels: labelPairsSchema.default({}),
   advertiseUrl: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional(),
   /** Largest accepted envelope. */
@@ -128,6 +138,25 @@ function splitList(value: string | undefined, separator: RegExp): string[] | und
   return items;
 }
 
+/** The token in a secret file (a mounted Secret): its content, without the trailing line break. */
+function readTokenFile(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new Error(
+      `invalid agent configuration:\n  --enroll-token-file (${AGENT_ENV.enrollTokenFile}): cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+    );
+  }
+  const token = text.replace(/\r?\n$/, "");
+  if (token.length === 0 || /\s/.test(token)) {
+    throw new Error(
+      `invalid agent configuration:\n  --enroll-token-file (${AGENT_ENV.enrollTokenFile}): ${file} must hold the token alone, on one line`,
+    );
+  }
+  return token;
+}
+
 /**
  * Builds the agent's config from CLI options (which win) and the environment.
  * Throws one Error listing every problem when the result is invalid.
@@ -138,6 +167,23 @@ export function loadAgentConfig(options: AgentCliOptions, env: NodeJS.ProcessEnv
     if (typeof fromFlag === "string") return fromFlag;
     return env[AGENT_ENV[key]] || undefined;
   };
+  const tokenFile = pick("enrollTokenFile");
+  const tokenFlag = options.enrollToken;
+  const tokenEnv = tokenFlag === undefined ? env[AGENT_ENV.enrollToken] || undefined : undefined;
+  if (tokenFile !== undefined && (tokenFlag !== undefined || tokenEnv !== undefined)) {
+    throw new Error(
+      `invalid agent configuration:\n  --enroll-token-file (${AGENT_ENV.enrollTokenFile}) and --enroll-token (${AGENT_ENV.enrollToken}) exclude each other`,
+    );
+  }
+  const enrollToken = tokenFile !== undefined ? readTokenFile(tokenFile) : (tokenFlag ?? tokenEnv);
+  const enrollTokenFrom =
+    tokenFile !== undefined
+      ? "file"
+      : tokenFlag !== undefined
+        ? "flag"
+        : tokenEnv !== undefined
+          ? "environment"
+          : undefined;
   const logRoots =
     options.logRoot && options.logRoot.length > 0 ? options.logRoot : splitList(env.KEYHOLE_LOG_ROOT, /[,:]/);
   const raw = {
@@ -154,7 +200,8 @@ export function loadAgentConfig(options: AgentCliOptions, env: NodeJS.ProcessEnv
     shutdownGraceSeconds: pick("shutdownGraceSeconds"),
     stateDir: pick("stateDir"),
     controller: pick("controller"),
-    enrollToken: pick("enrollToken"),
+    enrollToken,
+    enrollTokenFrom,
     labels: options.label && options.label.length > 0 ? options.label : splitList(env.KEYHOLE_LABELS, /,/),
     advertiseUrl: pick("advertiseUrl"),
   };
@@ -175,7 +222,7 @@ export function loadAgentConfig(options: AgentCliOptions, env: NodeJS.ProcessEnv
   }
   if ((parsed.data.controller === undefined) !== (parsed.data.enrollToken === undefined)) {
     throw new Error(
-      "invalid agent configuration:\n  --controller (KEYHOLE_CONTROLLER) and --enroll-token (KEYHOLE_ENROLL_TOKEN) go together",
+      "invalid agent configuration:\n  --controller (KEYHOLE_CONTROLLER) and --enroll-token-file (KEYHOLE_ENROLL_TOKEN_FILE) or --enroll-token (KEYHOLE_ENROLL_TOKEN) go together",
     );
   }
   return Object.freeze(parsed.data);

@@ -39,7 +39,11 @@ export const AGENT_ERRORS = {
     description:
       "The target cannot serve this action: an inspector action on a process that does not handle SIGUSR1 (not a Node process), which the agent never signals.",
   },
-  KH_REPLAY: { status: 409, description: "This `jti` was already used." },
+  KH_REPLAY: {
+    status: 409,
+    description:
+      "This `jti` was already used (by this run, or by an earlier one, from the replay log in the state dir), or the envelope was issued before this agent started, so an earlier run may have accepted it.",
+  },
   KH_TOO_LARGE: { status: 413, description: "The body exceeds the agent's size limit." },
   KH_UNSUPPORTED_MEDIA_TYPE: { status: 415, description: "The body is not `application/jwt`." },
   KH_REQUEST_TIMEOUT: {

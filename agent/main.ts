@@ -11,6 +11,8 @@ import { buildApp } from "./app.js";
 import { type AgentCliOptions, type AgentConfig, loadAgentConfig } from "./config.js";
 import { type Enrollment, EnrollmentRefused, startEnrollment } from "./enroll.js";
 import { createRedactor } from "./redact/index.js";
+import { ReplayCache } from "./replay-cache.js";
+import { PersistentReplayCache } from "./replay-log.js";
 import { closeLeftoverInspectors, inspectorMarkers } from "./runtimes/node/open-markers.js";
 import { startAgentTelemetry } from "./telemetry/index.js";
 import { loadTrustedKeys } from "./trusted-keys.js";
@@ -94,6 +96,13 @@ export async function runAgent(
     redactor: createRedactor({ fingerprintKey: loadFingerprintKey(config.fingerprintKeyFile, logger) }),
     logger,
     telemetry,
+    // Replays refused across restarts too (issue 16, finding 3).
+    replayGuard: PersistentReplayCache.open({
+      cache: new ReplayCache(config.replayCacheSize),
+      stateDir: config.stateDir,
+      agentId: config.id,
+      log: logger,
+    }),
   });
   await app.listen({ host: config.listen.host, port: config.listen.port });
   const address = app.server.address();
@@ -107,6 +116,12 @@ export async function runAgent(
 
   // Enrollment with a controller (docs/fleet.md): a refused first attempt is a configuration error.
   let enrollment: Enrollment | undefined;
+  if (config.enrollTokenFrom && config.enrollTokenFrom !== "file") {
+    logger.warn(
+      { from: config.enrollTokenFrom },
+      `the enrollment token was given as ${config.enrollTokenFrom === "flag" ? "--enroll-token: every process in the pod can read it in /proc/<pid>/cmdline" : "KEYHOLE_ENROLL_TOKEN: a workload running as the agent's uid can read it in /proc/<pid>/environ"}; use --enroll-token-file (docs/threat-model.md)`,
+    );
+  }
   if (config.controller && config.enrollToken) {
     try {
       enrollment = await startEnrollment({

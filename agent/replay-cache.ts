@@ -3,7 +3,16 @@
  * unexpired entries it refuses new ones (the caller answers KH_BUSY) instead of forgetting one:
  * forgetting would reopen a replay window, refusing only costs availability.
  */
-export type RememberOutcome = "ok" | "replay" | "full";
+export type RememberOutcome = "ok" | "replay" | "full" | "issued-before-start";
+
+/**
+ * What the envelope checks ask: has this `jti` been accepted before? The in-memory cache below
+ * ignores `iat`; the persistent one (replay-log.ts) also refuses envelopes issued before the agent
+ * started.
+ */
+export interface ReplayGuard {
+  remember(jti: string, exp: number, nowSeconds: number, iat: number): RememberOutcome;
+}
 
 export class ReplayCache {
   private readonly entries = new Map<string, number>();

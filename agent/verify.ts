@@ -19,7 +19,7 @@ import {
 } from "../protocol/request.js";
 import type { ActionDefinition } from "./actions/types.js";
 import { AgentError } from "./errors.js";
-import type { ReplayCache } from "./replay-cache.js";
+import type { ReplayGuard } from "./replay-cache.js";
 import type { TrustedKeys } from "./trusted-keys.js";
 
 export interface VerifierOptions {
@@ -28,7 +28,7 @@ export interface VerifierOptions {
   readonly trustedKeys: TrustedKeys;
   readonly maxTtlSeconds: number;
   readonly bodyLimitBytes: number;
-  readonly replayCache: ReplayCache;
+  readonly replayCache: ReplayGuard;
   /** The actions enabled on this agent. */
   readonly actions: ReadonlyMap<string, ActionDefinition>;
   /** Milliseconds since the epoch; injectable for tests. */
@@ -156,8 +156,14 @@ export function verifyEnvelope(body: string, options: VerifierOptions): Verified
     );
   }
 
-  const remembered = options.replayCache.remember(claims.jti, claims.exp, now);
+  const remembered = options.replayCache.remember(claims.jti, claims.exp, now, claims.iat);
   if (remembered === "replay") throw new AgentError("KH_REPLAY", "this jti was already used");
+  if (remembered === "issued-before-start") {
+    throw new AgentError(
+      "KH_REPLAY",
+      "the envelope was issued before this agent started, so an earlier run may have accepted it; ask again for a new one",
+    );
+  }
   if (remembered === "full") {
     throw new AgentError("KH_BUSY", "the replay cache is full of unexpired requests; retry shortly");
   }

@@ -11,7 +11,6 @@ import type { InspectorOptions } from "../runtimes/node/session.js";
 import { withInspector } from "../runtimes/node/session.js";
 import { inspectorLocks, type TargetLocks } from "../runtimes/node/target-locks.js";
 import { raceAbort } from "../runtimes/node/wait.js";
-import { learnTargetSecrets } from "./env.js";
 import { defineAction } from "./types.js";
 
 interface CallFrame {
@@ -43,7 +42,6 @@ export function createCpuProfileAction(options: { locks?: TargetLocks; inspector
     limits: { timeoutMs: 90_000, maxConcurrency: 2, maxOutputBytes: 64 * 1024 * 1024 },
     async run(params, ctx): Promise<CpuProfile> {
       ctx.signal.throwIfAborted();
-      learnTargetSecrets(ctx);
       const profile = await withInspector(
         ctx.pid,
         ctx.log,

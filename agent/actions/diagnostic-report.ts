@@ -10,7 +10,6 @@ import type { InspectorOptions } from "../runtimes/node/session.js";
 import { withInspector } from "../runtimes/node/session.js";
 import { inspectorLocks, type TargetLocks } from "../runtimes/node/target-locks.js";
 import { raceAbort } from "../runtimes/node/wait.js";
-import { learnTargetSecrets } from "./env.js";
 import { defineAction } from "./types.js";
 
 /**
@@ -37,7 +36,6 @@ export function createDiagnosticReportAction(
     limits: { timeoutMs: 30_000, maxConcurrency: 2, maxOutputBytes: 16 * 1024 * 1024 },
     async run(_params, ctx): Promise<Record<string, unknown>> {
       ctx.signal.throwIfAborted();
-      learnTargetSecrets(ctx);
       const raw = await withInspector(
         ctx.pid,
         ctx.log,

@@ -4,7 +4,6 @@
  */
 import { envParams } from "../../protocol/actions.js";
 import { readEnviron } from "../proc/environ.js";
-import { readStat } from "../proc/process-stat.js";
 import { type ActionContext, defineAction } from "./types.js";
 
 /** One variable as it leaves the pod. */
@@ -25,7 +24,8 @@ export interface EnvResult {
 
 /**
  * Masks the target's environment and remembers each masked value in the redactor, so the same
- * secret is masked when it reappears elsewhere (a command line, a log line).
+ * secret is masked when it reappears elsewhere (a command line, a log line). Every request learns
+ * the environment before its action runs anyway (agent/learn-target.ts); this only refreshes it.
  */
 export function maskedEnvironment(ctx: Pick<ActionContext, "pid" | "procRoot" | "redactor">): EnvResult {
   const variables: EnvVariable[] = [];
@@ -41,25 +41,6 @@ export function maskedEnvironment(ctx: Pick<ActionContext, "pid" | "procRoot" | 
     });
   }
   return { pid: ctx.pid, variables, maskedCount: variables.filter((v) => v.masked).length };
-}
-
-/**
- * Teaches the redactor the target's masked env values once per process incarnation (pid plus
- * start time: the environment block never changes after exec), so that other actions mask a
- * secret that reappears verbatim even if nobody ran `env` first. Uncounted: the request's mask
- * counts are what its own output masked. Best effort: a target whose environ is unreadable is
- * masked by the other rules alone. `startTicks` saves a read when known.
- */
-export function learnTargetSecrets(
-  ctx: Pick<ActionContext, "pid" | "procRoot" | "redactor">,
-  startTicks?: number,
-): void {
-  try {
-    const key = `${ctx.pid}:${startTicks ?? readStat(ctx.procRoot, ctx.pid).startTicks}`;
-    ctx.redactor.learnOnce(key, (redactor) => maskedEnvironment({ ...ctx, redactor }));
-  } catch {
-    // Deliberately ignored: see above.
-  }
 }
 
 export const envAction = defineAction({

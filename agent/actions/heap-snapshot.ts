@@ -16,7 +16,6 @@ import { type InspectorOptions, InspectorSession } from "../runtimes/node/sessio
 import { SnapshotStream } from "../runtimes/node/snapshot-stream.js";
 import { inspectorLocks, type TargetLocks } from "../runtimes/node/target-locks.js";
 import { raceAbort } from "../runtimes/node/wait.js";
-import { learnTargetSecrets } from "./env.js";
 import { defineAction, StreamedResult } from "./types.js";
 
 /** The least time between two snapshots of the same target: each one stalls it for seconds. */
@@ -84,8 +83,6 @@ export function createHeapSnapshotAction(options: HeapSnapshotOptions = {}) {
         unlock();
       };
       try {
-        // The target's env secrets are known values from now on: they sit in its heap as strings.
-        if (params.redact) learnTargetSecrets(ctx);
         session = await InspectorSession.open(ctx.pid, ctx.log, ctx.signal, options.inspector);
         const client = session.client;
         const usage = await raceAbort(client.send<{ usedSize: number }>("Runtime.getHeapUsage"), ctx.signal);

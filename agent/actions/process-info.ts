@@ -7,7 +7,6 @@
 import { processInfoParams } from "../../protocol/actions.js";
 import { type CgroupMemory, readCgroupMemory } from "../proc/cgroup-memory.js";
 import { readProcessFacts } from "../proc/process-facts.js";
-import { learnTargetSecrets } from "./env.js";
 import { defineAction } from "./types.js";
 
 /** The result of `process-info`. */
@@ -37,8 +36,6 @@ export const processInfoAction = defineAction({
     ctx.signal.throwIfAborted();
     const facts = readProcessFacts(ctx.pid, { procRoot: ctx.procRoot });
     const cgroup = readCgroupMemory(ctx.pid, { procRoot: ctx.procRoot, cgroupRoot: ctx.cgroupRoot });
-    // So that a secret passed both in the env and on the command line is masked here too.
-    learnTargetSecrets(ctx, facts.startTicks);
     ctx.signal.throwIfAborted();
     return {
       pid: facts.pid,

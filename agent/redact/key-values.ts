@@ -42,9 +42,13 @@ const MAX_KEY = 128;
 /** Longest value a value pattern takes; a longer one is extended in code (see extendValue). */
 const MAX_VALUE = 4096;
 
-/** A key, optional quotes around it, and `=` or `:`, parsed sticky at the start of a key run. */
+/**
+ * A key, optional quotes around it, and `=`, `:` or `=>` (PHP, Perl and Ruby hashes:
+ * `'password' => '…'`; PHP arrays: `$cfg['db_pass'] = '…'`), parsed sticky at the start of a key
+ * run.
+ */
 export const KEY_PATTERN =
-  /-{0,2}(?<q>["']?)(?<key>[A-Za-z_][A-Za-z0-9_.-]{0,127})\k<q>[ \t]{0,3}(?<sep>[=:])[ \t]{0,3}/dy;
+  /-{0,2}(?<q>["']?)(?<key>[A-Za-z_][A-Za-z0-9_.-]{0,127})\k<q>\]?[ \t]{0,3}(?<sep>=>|[=:])[ \t]{0,3}/dy;
 
 /*
  * Both value patterns: a quoted value (masked inside its quotes); an opening quote never closed on
@@ -110,6 +114,19 @@ function lineEnd(text: string, at: number): number {
   return end;
 }
 
+/**
+ * The value after `NAME<TAB>` (tab-separated listings: `PASSWORD\tvalue`): from the first
+ * character after the tabs to the next tab or line end, trailing blanks dropped.
+ */
+function tabbedValueSpan(text: string, at: number): [number, number] | undefined {
+  let start = at;
+  while (text[start] === "\t") start++;
+  let end = start;
+  while (end < text.length && end - start < MAX_VALUE && !"\t\r\n".includes(text[end]!)) end++;
+  while (end > start && text[end - 1] === " ") end--;
+  return end > start ? [start, end] : undefined;
+}
+
 /** The span of the value that starts at `at`, or undefined when there is none. */
 function valueSpan(text: string, at: number, sep: string, json: boolean): [number, number] | undefined {
   const first = text[at];
@@ -119,7 +136,7 @@ function valueSpan(text: string, at: number, sep: string, json: boolean): [numbe
     while (end > at && (text[end - 1] === " " || text[end - 1] === "\t")) end--;
     return end > at ? [at, end] : undefined;
   }
-  const pattern = json ? VALUE_AFTER_JSON_KEY : sep === "=" ? VALUE_AFTER_EQUALS : VALUE_AFTER_COLON;
+  const pattern = json ? VALUE_AFTER_JSON_KEY : sep === ":" ? VALUE_AFTER_COLON : VALUE_AFTER_EQUALS;
   pattern.lastIndex = at;
   const match = pattern.exec(text);
   const groups = match?.groups;
@@ -162,6 +179,13 @@ function xmlAttributeValue(text: string, start: number, end: number): [number, n
   return [stop - value.length, stop];
 }
 
+/** True when only blanks precede `at` on its line. */
+function startsLine(text: string, at: number): boolean {
+  let i = at;
+  while (i > 0 && (text[i - 1] === " " || text[i - 1] === "\t")) i--;
+  return i === 0 || text[i - 1] === "\n" || text[i - 1] === "\r";
+}
+
 /** The key around a name-word hit and its value's span, if the hit is in a key. */
 function pairAt(
   text: string,
@@ -186,10 +210,20 @@ function pairAt(
   const quoted = (text[start - 1] === '"' || text[start - 1] === "'") && text[end] === text[start - 1];
   // Most secret-sounding words are in no key (`session refreshed`): a key is followed by `=` or
   // `:`, or opens an XML element or names an XML value attribute. Seen before anything costlier.
-  let after = quoted ? end + 1 : end;
+  // `$cfg['db_pass'] = …`: the bracket closing an array index belongs to the key too.
+  const keyEnd = quoted ? (text[end + 1] === "]" ? end + 2 : end + 1) : end;
+  let after = keyEnd;
   for (let n = 0; n < 3 && (text[after] === " " || text[after] === "\t"); n++) after++;
   const separated = text[after] === "=" || text[after] === ":";
-  if (!separated && !quoted && text[start - 1] !== "<") return undefined;
+  // `NAME<TAB>value`: a name that starts its line (a two-column listing, not a TSV header
+  // naming a `password` column) and a tab right after it separate the value.
+  const tabbed =
+    !separated &&
+    text[keyEnd] === "\t" &&
+    after < text.length &&
+    !"\r\n".includes(text[after]!) &&
+    startsLine(text, quoted ? start - 1 : start);
+  if (!separated && !tabbed && !quoted && text[start - 1] !== "<") return undefined;
   const key = text.slice(keyStart, end);
   // Most hits are in ordinary words and keys (`token_type`, `cache_key`): judged by name first.
   if (!isSecretName(key)) return undefined;
@@ -200,6 +234,10 @@ function pairAt(
   if (key === "key" || key === "name") {
     XML_NAME_ATTRIBUTE.lastIndex = end;
     if (XML_NAME_ATTRIBUTE.test(text)) return undefined;
+  }
+  if (tabbed) {
+    const span = tabbedValueSpan(text, keyEnd);
+    return span ? { key, span } : undefined;
   }
   if (!separated) return undefined;
   KEY_PATTERN.lastIndex = quoted ? start - 1 : start;

@@ -9,9 +9,10 @@
  * `"code": "4821"`): masking every "admin" or "1234" in all text would hide more than it protects
  * and would tell a reader which short words are secrets.
  */
-import { formsOf, type KnownForm } from "./known-encodings.js";
-import { KnownMatcher, MIN_FORM_LENGTH } from "./known-matcher.js";
+import { anchorOf, formsOf, type KnownForm, viewFormsOf } from "./known-encodings.js";
+import { type KnownHit, KnownMatcher, MIN_FORM_LENGTH } from "./known-matcher.js";
 import type { MaskPiece } from "./named-values.js";
+import { firstEscape, hasEscapes, unescapedViews } from "./unescape.js";
 
 /** Shortest value masked wherever it appears. */
 export const MIN_KNOWN_VALUE_LENGTH = 8;
@@ -42,15 +43,38 @@ function isKeyedValue(text: string, start: number, end: number): boolean {
   return after === undefined || VALUE_END.test(after);
 }
 
+/** A span of text to mask, and the known value it stands for (undefined: fingerprint the text). */
+interface MaskSpan {
+  start: number;
+  end: number;
+  readonly identity: string | undefined;
+}
+
+/** The line holding `at` in text[from, to): [start, end). */
+function lineAround(text: string, at: number, from: number, to: number): [number, number] {
+  const start = Math.max(from, text.lastIndexOf("\n", at - 1) + 1);
+  const newline = text.indexOf("\n", at);
+  return [start, newline < 0 || newline > to ? to : newline];
+}
+
 /** The bounded set of known secret values, and their masking in text. */
 export class KnownValues {
   /** Value → its forms, in insertion order (oldest first). */
-  private readonly values = new Map<string, KnownForm[]>();
+  private readonly values = new Map<
+    string,
+    { forms: KnownForm[]; viewForms: KnownForm[]; anchor: KnownForm | undefined }
+  >();
+  /** The anchors of the values (known-encodings.ts), found in one pass. */
+  private anchorMatcher: KnownMatcher | undefined;
+  /** Values searched in unescaped views that have no anchor: every line with an escape is decoded. */
+  private readonly anchorless = new Set<string>();
   /**
    * Built lazily, then added to as values come; a forgotten value's forms stay in it until it is
    * rebuilt (when they outnumber the live ones) and are skipped by `live`.
    */
   private matcher: KnownMatcher | undefined;
+  /** The same for the forms searched in unescaped views (unescape.ts). */
+  private viewMatcher: KnownMatcher | undefined;
   private forgotten = 0;
   /** A form whose value is still known. */
   private readonly live = (form: KnownForm): boolean => this.values.get(form.value) !== undefined;
@@ -71,14 +95,26 @@ export class KnownValues {
       const oldest = this.values.keys().next().value;
       if (oldest !== undefined) {
         this.values.delete(oldest);
-        if (++this.forgotten > this.values.size) this.matcher = undefined;
+        this.anchorless.delete(oldest);
+        if (++this.forgotten > this.values.size) {
+          this.matcher = undefined;
+          this.viewMatcher = undefined;
+          this.anchorMatcher = undefined;
+        }
       }
     }
-    const forms: KnownForm[] =
-      value.length < MIN_KNOWN_VALUE_LENGTH ? [{ text: value, kind: "short", value }] : formsOf(value);
-    this.values.set(value, forms);
+    const short = value.length < MIN_KNOWN_VALUE_LENGTH;
+    const forms: KnownForm[] = short ? [{ text: value, kind: "short", value }] : formsOf(value);
+    const viewForms: KnownForm[] = short ? [] : viewFormsOf(value);
+    const anchor = short ? undefined : anchorOf(value);
+    this.values.set(value, { forms, viewForms, anchor });
+    if (!short && !anchor) this.anchorless.add(value);
+    const anchorMatcher = this.anchorMatcher;
+    if (anchorMatcher && anchor && !anchorMatcher.add(anchor)) this.anchorMatcher = undefined;
     const matcher = this.matcher;
     if (matcher && !forms.every((form) => matcher.add(form))) this.matcher = undefined;
+    const viewMatcher = this.viewMatcher;
+    if (viewMatcher && !viewForms.every((form) => viewMatcher.add(form))) this.viewMatcher = undefined;
     return true;
   }
 
@@ -88,43 +124,150 @@ export class KnownValues {
 
   /**
    * The first occurrence of a known value's form in text[from, to), whatever surrounds it (a
-   * short value's key context is judged later, by mask): the engine's prefilter.
+   * short value's key context is judged later, by mask), or of a value in the unescaped view of a
+   * line that holds escapes: the engine's prefilter.
    */
   locate(text: string, from: number, to: number): { start: number; end: number } | undefined {
     if (this.values.size === 0) return undefined;
-    return this.compiled().next(text, from, to, this.live);
+    const hit = this.compiled().next(text, from, to, this.live);
+    // Escaped occurrences on lines before the first plain one, if the stretch may hold any.
+    const limit = hit ? hit.start : to;
+    let at = this.cachedSearch("escape", text, from, limit, firstEscape);
+    if (at < 0) return hit;
+    const mayHold =
+      this.anchorless.size > 0 || this.anchors().next(text, from, limit, this.live) !== undefined;
+    if (!mayHold) return hit;
+    while (at >= 0) {
+      const [start, end] = lineAround(text, at, from, to);
+      const found = this.mayHoldEscaped(text, start, end)
+        ? this.firstInViews(text.slice(start, end))
+        : undefined;
+      if (found) return { start: start + found.start, end: start + found.end };
+      if (end >= limit) break;
+      at = this.cachedSearch("escape", text, end + 1, limit, firstEscape);
+    }
+    return hit;
+  }
+
+  /** The last search of each kind: the prefilter calls locate from one place onward, again and again. */
+  private readonly searches = new Map<string, { text: string; from: number; found: number }>();
+
+  /**
+   * `search(text, from)` limited to `to`, without rescanning what the last search of this kind
+   * in this text scanned (a regex search runs on to the end of the text).
+   */
+  private cachedSearch(
+    kind: string,
+    text: string,
+    from: number,
+    to: number,
+    search: (text: string, from: number, to: number) => number,
+  ): number {
+    const cached = this.searches.get(kind);
+    let found: number;
+    if (cached && cached.text === text && cached.from <= from && (cached.found < 0 || cached.found >= from)) {
+      found = cached.found;
+    } else {
+      found = search(text, from, text.length);
+      this.searches.set(kind, { text, from, found });
+    }
+    return found >= 0 && found < to ? found : -1;
+  }
+
+  private anchors(): KnownMatcher {
+    this.anchorMatcher ??= new KnownMatcher(
+      [...this.values.values()].flatMap((v) => (v.anchor ? [v.anchor] : [])),
+    );
+    return this.anchorMatcher;
   }
 
   private compiled(): KnownMatcher {
     if (!this.matcher) {
-      this.matcher = new KnownMatcher([...this.values.values()].flat());
+      this.matcher = new KnownMatcher([...this.values.values()].flatMap((v) => v.forms));
+      this.viewMatcher = undefined;
+      this.anchorMatcher = undefined;
       this.forgotten = 0;
     }
     return this.matcher;
   }
 
+  /**
+   * Whether text[from, to), which holds an escape, may hold a value escaped: it holds a value's
+   * anchor raw (escapers that escape every character are searched as forms instead), or some value
+   * has no anchor. Decoding only then keeps escape-heavy logs (URL-encoded paths, JSON with `\"`)
+   * cheap.
+   */
+  private mayHoldEscaped(text: string, from: number, to: number): boolean {
+    if (this.anchorless.size > 0) return true;
+    return this.anchors().next(text, from, to, this.live) !== undefined;
+  }
+
+  private compiledViews(): KnownMatcher {
+    if (!this.viewMatcher)
+      this.viewMatcher = new KnownMatcher([...this.values.values()].flatMap((v) => v.viewForms));
+    return this.viewMatcher;
+  }
+
+  /** The first known value in an unescaped view of `text`, as a span of `text`. */
+  private firstInViews(text: string): { start: number; end: number } | undefined {
+    const matcher = this.compiledViews();
+    for (const view of unescapedViews(text)) {
+      const hit = matcher.next(view.text, 0, view.text.length, this.live);
+      if (hit) return { start: view.starts[hit.start]!, end: view.ends[hit.end - 1]! };
+    }
+    return undefined;
+  }
+
+  /** Every known value in the unescaped views of `text`, as spans of `text`. */
+  private spansInViews(text: string): MaskSpan[] {
+    const matcher = this.compiledViews();
+    const spans: MaskSpan[] = [];
+    for (const view of unescapedViews(text)) {
+      for (const hit of matcher.find(view.text, this.live)) {
+        spans.push({
+          start: view.starts[hit.start]!,
+          end: view.ends[hit.end - 1]!,
+          identity: hit.form.value,
+        });
+      }
+    }
+    return spans;
+  }
+
+  /** The span a form's hit masks: a base64 core grows to its whole encoded run. */
+  private static spanOf(text: string, hit: KnownHit): MaskSpan {
+    let { start, end } = hit;
+    if (hit.form.kind !== "base64") return { start, end, identity: hit.form.value };
+    // The core sits inside a longer encoding (of `user:password`, say): mask all of it.
+    while (start > 0 && BASE64_CHAR.test(text[start - 1]!)) start--;
+    while (end < text.length && BASE64_CHAR.test(text[end]!)) end++;
+    for (let n = 0; n < 2 && text[end] === "="; n++) end++;
+    return { start, end, identity: undefined };
+  }
+
   /** Masks every occurrence of a known value's forms in `text` (a stretch with no markers). */
   mask(text: string, mask: MaskPiece): string {
     if (this.values.size === 0 || text.length < MIN_SHORT_VALUE_LENGTH) return text;
-    const hits = this.compiled().find(
-      text,
-      (form, start, end) => this.live(form) && (form.kind !== "short" || isKeyedValue(text, start, end)),
-    );
-    if (hits.length === 0) return text;
+    const spans = this.compiled()
+      .find(
+        text,
+        (form, start, end) => this.live(form) && (form.kind !== "short" || isKeyedValue(text, start, end)),
+      )
+      .map((hit) => KnownValues.spanOf(text, hit));
+    if (hasEscapes(text) && this.mayHoldEscaped(text, 0, text.length)) spans.push(...this.spansInViews(text));
+    if (spans.length === 0) return text;
+    spans.sort((a, b) => a.start - b.start || b.end - a.end);
+    // Overlapping spans are masked as one: the union, never a piece left between them.
+    const merged: MaskSpan[] = [];
+    for (const span of spans) {
+      const last = merged.at(-1);
+      if (last && span.start < last.end) last.end = Math.max(last.end, span.end);
+      else merged.push({ ...span });
+    }
     let out = "";
     let copied = 0;
-    for (const hit of hits) {
-      let { start, end } = hit;
-      if (start < copied) continue;
-      if (hit.form.kind === "base64") {
-        // The core sits inside a longer encoding (of `user:password`, say): mask all of it.
-        while (start > copied && BASE64_CHAR.test(text[start - 1]!)) start--;
-        while (end < text.length && BASE64_CHAR.test(text[end]!)) end++;
-        for (let n = 0; n < 2 && text[end] === "="; n++) end++;
-        out += text.slice(copied, start) + mask(text.slice(start, end), KNOWN_VALUE_RULE);
-      } else {
-        out += text.slice(copied, start) + mask(text.slice(start, end), KNOWN_VALUE_RULE, hit.form.value);
-      }
+    for (const { start, end, identity } of merged) {
+      out += text.slice(copied, start) + mask(text.slice(start, end), KNOWN_VALUE_RULE, identity);
       copied = end;
     }
     return out + text.slice(copied);

@@ -1,6 +1,7 @@
 /**
- * Masking a command line: `--password=x`, `--token x` (the value is the next argument), and
- * everything the text rules find in each argument (URL credentials, tokens, known values).
+ * Masking a command line: `--password=x`, `--token x` (the value is the next argument, even one
+ * that starts with `-` unless it plainly is the next flag), and everything the text rules find in
+ * each argument (URL credentials, tokens, known values).
  */
 import { isSecretName, isSecretUnderName, type MaskPiece, maskSecretValue } from "./named-values.js";
 
@@ -9,6 +10,13 @@ export const SECRET_FLAG_RULE = "secret-flag";
 
 /** `-x`, `--long-flag`, optionally `=value`. */
 const FLAG = /^(?<dashes>-{1,2})(?<name>[A-Za-z][A-Za-z0-9_.-]{0,127})(?:=(?<value>[\s\S]*))?$/;
+/**
+ * What may follow a secret flag and still be read as the next flag rather than as its value:
+ * `--`, a short flag or cluster (`-v`, `-vv`), a lower-case long flag (`--verbose`,
+ * `--log-level=debug`). Anything else starting with `-` (`--db-password -Xk9…`) is the value.
+ */
+const PLAIN_NEXT_FLAG =
+  /^(?:--|-[a-zA-Z]{1,2}|--[a-z][a-z0-9]{0,30}(?:[-_.][a-z0-9]{1,30}){0,6}(?:=[\s\S]*)?)$/;
 
 /** What mask-argv needs from the redactor. */
 export interface ArgvMaskingDeps {
@@ -29,8 +37,10 @@ export function maskArgvWith(argv: readonly string[], deps: ArgvMaskingDeps): st
     const flagBefore = secretFlag;
     secretFlag = undefined;
     try {
-      const flag = FLAG.exec(arg)?.groups;
-      if (flagBefore !== undefined && !flag) {
+      // After a secret flag, an argument starting with `-` is its value unless it plainly is a flag.
+      const flag =
+        flagBefore !== undefined && !PLAIN_NEXT_FLAG.test(arg) ? undefined : FLAG.exec(arg)?.groups;
+      if (flagBefore !== undefined && !flag && arg !== "--") {
         const shaped = deps.maskText(arg);
         out.push(
           isSecretUnderName(flagBefore, arg)

@@ -48,8 +48,12 @@ export function registerAgentCommand(program: Command, env: NodeJS.ProcessEnv): 
     // Enrollment (docs/fleet.md).
     .option("--controller <url>", "enroll with this controller and keep a heartbeat (KEYHOLE_CONTROLLER)")
     .option(
+      "--enroll-token-file <file>",
+      "file holding the enrollment token for this agent's environment, e.g. a mounted Secret (KEYHOLE_ENROLL_TOKEN_FILE)",
+    )
+    .option(
       "--enroll-token <token>",
-      "enrollment token for this agent's environment; prefer the variable (KEYHOLE_ENROLL_TOKEN)",
+      "the token itself: visible to the workload in /proc (cmdline, environ); prefer --enroll-token-file (KEYHOLE_ENROLL_TOKEN)",
     )
     .option(
       "--label <key=value>",

@@ -37,6 +37,8 @@ export interface ChildOptions {
   readonly isReady: (line: LogLine) => boolean;
   /** How long it may take to be ready; 20 s unless told. */
   readonly timeoutMs?: number;
+  /** Its argv[0] (what `--target NAME` matches), node's path unless told. */
+  readonly argv0?: string;
 }
 
 export interface StartedProcess {
@@ -88,6 +90,7 @@ export async function startChild(options: ChildOptions): Promise<StartedProcess>
   const child = spawn(options.node ?? process.execPath, [...options.args], {
     env: { PATH: process.env.PATH ?? "", ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
+    ...(options.argv0 ? { argv0: options.argv0 } : {}),
   });
   const log: WriteStream | undefined = options.logFile
     ? createWriteStream(options.logFile, { flags: "a", mode: 0o600 })

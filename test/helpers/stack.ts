@@ -41,9 +41,10 @@ export interface AgentFlags {
   readonly actions?: readonly string[];
   /** `k=v`, one `--label` each. */
   readonly labels?: readonly string[];
-  /** The controller to enroll with, and the enrollment token. */
+  /** The controller to enroll with, and the enrollment token (or a file holding it). */
   readonly controller?: string;
   readonly enrollToken?: string;
+  readonly enrollTokenFile?: string;
 }
 
 /** `keyhole controller` flags. */
@@ -84,6 +85,7 @@ const AGENT_FLAGS = {
   actions: "--actions",
   controller: "--controller",
   enrollToken: "--enroll-token",
+  enrollTokenFile: "--enroll-token-file",
 } as const satisfies Record<Exclude<keyof AgentFlags, "labels">, string>;
 
 /** The agent's flags that can also come from its environment (repeatable ones cannot). */
@@ -309,7 +311,7 @@ export class Stack {
       env: { ...command.env, ...env },
       timeoutMs,
       // An enrolling agent is ready once the controller has taken it in.
-      isReady: flags.enrollToken ? isEnrolled : isListening,
+      isReady: flags.enrollToken || flags.enrollTokenFile ? isEnrolled : isListening,
     });
     this.#environments.set(agent, flags.environment);
     this.agents.push(agent);

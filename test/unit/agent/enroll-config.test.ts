@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadAgentConfig } from "../../../agent/config.js";
 
@@ -36,5 +39,34 @@ describe("agent enrollment settings", () => {
     expect(() => loadAgentConfig({ ...base, controller: "ftp://c", enrollToken: "t" }, {})).toThrow(
       /--controller \(KEYHOLE_CONTROLLER\): must be an http\(s\) URL/,
     );
+  });
+
+  it("reads the token from --enroll-token-file or KEYHOLE_ENROLL_TOKEN_FILE, and says where it came from", () => {
+    const dir = mkdtempSync(join(tmpdir(), "keyhole-token-"));
+    try {
+      const file = join(dir, "token");
+      writeFileSync(file, "khe_abc_def\n");
+      const c = { ...base, controller: "http://c:7400" };
+      expect(loadAgentConfig({ ...c, enrollTokenFile: file }, {})).toMatchObject({
+        enrollToken: "khe_abc_def",
+        enrollTokenFrom: "file",
+      });
+      expect(loadAgentConfig(c, { KEYHOLE_ENROLL_TOKEN_FILE: file }).enrollTokenFrom).toBe("file");
+      expect(loadAgentConfig({ ...c, enrollToken: "khe_x" }, {}).enrollTokenFrom).toBe("flag");
+      expect(loadAgentConfig(c, { KEYHOLE_ENROLL_TOKEN: "khe_x" }).enrollTokenFrom).toBe("environment");
+      expect(loadAgentConfig(base, {}).enrollTokenFrom).toBeUndefined();
+      expect(() => loadAgentConfig({ ...c, enrollTokenFile: file, enrollToken: "khe_x" }, {})).toThrow(
+        /exclude each other/,
+      );
+      expect(() => loadAgentConfig({ ...c, enrollTokenFile: join(dir, "missing") }, {})).toThrow(
+        /--enroll-token-file \(KEYHOLE_ENROLL_TOKEN_FILE\): cannot read .*ENOENT/,
+      );
+      writeFileSync(file, "\n");
+      expect(() => loadAgentConfig({ ...c, enrollTokenFile: file }, {})).toThrow(
+        /the token alone, on one line/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

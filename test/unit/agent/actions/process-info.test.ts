@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ProcessInfoResult, processInfoAction } from "../../../../agent/actions/process-info.js";
+import { learnTargetSecrets } from "../../../../agent/learn-target.js";
 import {
   FAKE_API_KEY,
   FAKE_DATABASE_URL,
@@ -24,6 +25,8 @@ describe("process-info against a real workload", () => {
 
   it("reports the facts with a masked command line", async () => {
     const ctx = actionContext(workload.pid);
+    // What the request path does before every action (test/integration/agent/first-action.test.ts).
+    learnTargetSecrets(ctx);
     const result = (await processInfoAction.run({}, ctx)) as ProcessInfoResult;
     const json = JSON.stringify(result);
     expect(json).not.toContain(FAKE_DB_PASSWORD);

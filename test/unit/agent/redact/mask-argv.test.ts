@@ -58,3 +58,23 @@ describe("maskArgv", () => {
     expect(r.maskArgv(argv)).toEqual(argv);
   });
 });
+
+describe("finding 6: a secret flag's value that starts with '-'", () => {
+  it("finding 6: --db-password -Xk9… is the flag's value, masked, not the next flag", () => {
+    const r = redactor();
+    const out = r.maskArgv(["app", "--db-password", "-Xk9vQ2mZ7pL", "--port", "8080"]);
+    expect(out[2]).toMatch(new RegExp(`^⟦masked:secret-flag:${FP}⟧$`));
+    expect(out.slice(3)).toEqual(["--port", "8080"]);
+    expect(r.maskArgv(["app", "--token", "--Zq8-Wx3yT"])[2]).toMatch(
+      new RegExp(`^⟦masked:secret-flag:${FP}⟧$`),
+    );
+    expect(r.maskArgv(["app", "-p", "-a1b2C3d4"])).toEqual(["app", "-p", "-a1b2C3d4"]);
+  });
+
+  it("still reads a plain next flag as a flag", () => {
+    const r = redactor();
+    for (const next of ["--debug", "-v", "-vv", "--", "--log-level=debug", "--max-old-space-size=512"]) {
+      expect(r.maskArgv(["app", "--password", next]), next).toEqual(["app", "--password", next]);
+    }
+  });
+});

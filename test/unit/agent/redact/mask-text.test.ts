@@ -58,6 +58,31 @@ describe("maskText: secret names in text", () => {
   });
 });
 
+describe("finding 6: names written the PHP, Perl, Ruby and tab-separated ways", () => {
+  const r = redactor();
+  /** The output with each secret-name marker as M. */
+  const shown = (text: string) => r.maskText(text).replace(new RegExp(masked("secret-name"), "g"), "M");
+
+  it.each([
+    ["'password' => 'hunter2-secret-99',", "'password' => 'M',"],
+    ['"db_password" => "hunter2-secret-99",', '"db_password" => "M",'],
+    ["my %cfg = (password => 'hunter2-secret-99');", "my %cfg = (password => 'M');"],
+    [':api_token => "abc123def456ghi"', ':api_token => "M"'],
+    ["$cfg['db_pass'] = 'hunter2-secret-99';", "$cfg['db_pass'] = 'M';"],
+    ["PASSWORD\thunter2-secret-99", "PASSWORD\tM"],
+    ["DB_PASSWORD\t\tcorrect horse battery\tnext", "DB_PASSWORD\t\tM\tnext"],
+  ])("finding 6: %s", (text, expected) => {
+    expect(shown(text)).toBe(expected);
+  });
+
+  it.each(["token_type\tbearer", "password_min_length => 12", "PASSWORD\t", "auth\ttrue"])(
+    "keeps %s",
+    (text) => {
+      expect(r.maskText(text)).toBe(text);
+    },
+  );
+});
+
 describe("maskText: structure", () => {
   const r = redactor();
 
