@@ -48,13 +48,13 @@ describe("splitNul", () => {
 });
 
 describe("readSmallFile", () => {
-  // It ends at the first short read (no read returning 0): the kernel's files must come whole.
   it("reads the kernel's /proc and cgroup files whole", () => {
     // Stable files must read the same both ways; live counters only end where readFileSync's do.
-    for (const file of ["cmdline", "environ", "cgroup", "limits"].map((f) => `/proc/self/${f}`)) {
+    // maps holds many records: the kernel hands them over a page per read.
+    for (const file of ["cmdline", "environ", "cgroup", "limits", "maps"].map((f) => `/proc/self/${f}`)) {
       expect(readSmallFile(file).equals(readFileSync(file)), file).toBe(true);
     }
-    const live = ["/proc/self/stat", "/proc/self/status", "/proc/uptime"];
+    const live = ["/proc/self/stat", "/proc/self/status", "/proc/uptime", "/proc/self/net/tcp"];
     const cgroup = readFileSync("/proc/self/cgroup", "utf8").match(/^0::(.*)$/m)?.[1];
     for (const f of ["memory.current", "memory.stat", "cgroup.procs"]) {
       const path = `/sys/fs/cgroup${cgroup === "/" ? "" : cgroup}/${f}`;
