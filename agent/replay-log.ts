@@ -29,8 +29,9 @@
  * it, and relies on part 1 alone; see docs/threat-model.md.
  */
 import { createHash } from "node:crypto";
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import { makePrivateDir } from "../common/private-dir.js";
 import type { RememberOutcome, ReplayCache } from "./replay-cache.js";
 
 /** Appends between compactions. */
@@ -111,7 +112,7 @@ export class PersistentReplayCache {
     const file = replayLogPath(options.stateDir, options.agentId);
     const guard = new PersistentReplayCache(options.cache, started, file, options.log);
     try {
-      mkdirSync(options.stateDir, { recursive: true, mode: 0o700 });
+      makePrivateDir(options.stateDir);
       const loaded = guard.load(started);
       guard.compact(started);
       options.log.info(

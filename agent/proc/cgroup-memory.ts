@@ -6,7 +6,7 @@
  * Sync reads for the same reason as proc-read.ts: tiny in-memory files, per-request cost.
  */
 import { existsSync } from "node:fs";
-import { readSmallFile } from "./proc-read.js";
+import { readRecordFile } from "./proc-read.js";
 import type { ProcOptions } from "./process-facts.js";
 
 /** Where the cgroup hierarchy is mounted, besides procfs. */
@@ -54,6 +54,23 @@ export function parseProcCgroup(text: string): { v1Memory?: string; v2?: string 
  * the hierarchy.
  */
 function visibleDir(base: string, path: string): { dir: string; note?: string } {
+  const key = `${base}\0${path}`;
+  let found = visibleDirs.get(key);
+  if (found === undefined) {
+    found = lookUpVisibleDir(base, path);
+    // A process moves between cgroups rarely, and a pod's processes share a few: a small cache
+    // spares process-info a stat(2) per request. Cleared whole when it fills.
+    if (visibleDirs.size >= VISIBLE_DIRS_CACHED) visibleDirs.clear();
+    visibleDirs.set(key, found);
+  }
+  return found;
+}
+
+/** At most this many (hierarchy, cgroup path) answers are remembered. */
+const VISIBLE_DIRS_CACHED = 64;
+const visibleDirs = new Map<string, { dir: string; note?: string }>();
+
+function lookUpVisibleDir(base: string, path: string): { dir: string; note?: string } {
   const segments = path.split("/").filter((s) => s !== "");
   if (segments.length === 0) return { dir: base };
   if (!path.startsWith("/") || segments.some((s) => s === ".." || s === ".")) {
@@ -85,7 +102,7 @@ type Read = { value: number | null; unlimited?: boolean; problem?: string };
 function readNumber(file: string, isUnlimited: (raw: string, value: number) => boolean): Read {
   let raw: string;
   try {
-    raw = readSmallFile(file).toString("utf8").trim();
+    raw = readRecordFile(file).toString("utf8").trim();
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? "error";
     return { value: null, problem: `cannot read ${file} (${code})` };
@@ -120,7 +137,7 @@ export function readCgroupMemory(
 ): CgroupMemory {
   let text: string;
   try {
-    text = readSmallFile(`${procRoot}/${pid}/cgroup`).toString("utf8");
+    text = readRecordFile(`${procRoot}/${pid}/cgroup`).toString("utf8");
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? "error";
     return {

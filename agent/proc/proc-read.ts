@@ -71,6 +71,62 @@ export function readSmallFile(path: string): Buffer {
   }
 }
 
+/**
+ * Reads a file the kernel generates whole on every read: a seq_file with a single record
+ * (/proc/<pid>/stat, status and cgroup, /proc/uptime) or a cgroupfs value file (memory.max).
+ * Their first read(2) returns the whole text when it fits the buffer, so the read that would
+ * return 0 is skipped: one syscall fewer per file than readSmallFile, which a multi-record file
+ * (net/tcp, maps: a page per read) must use. A read that fills the buffer falls back to it.
+ * Throws the raw fs error.
+ */
+export function readRecordFile(path: string): Buffer {
+  const fd = openSync(path, "r");
+  try {
+    const n = readSync(fd, scratch, 0, scratch.length, null);
+    if (n === scratch.length) return readFileSync(path);
+    return Buffer.from(scratch.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * A system-wide record file (/proc/uptime) kept open and read again from offset 0: pread(2) at 0
+ * makes a seq_file generate its text afresh, so each read costs one syscall instead of three.
+ * Never used for a target's files: an open descriptor of /proc/<pid>/environ would keep reading
+ * the memory of the program the process ran when it was opened, not the one it runs now.
+ */
+export class HeldRecordFile {
+  private fd: number | undefined;
+
+  constructor(readonly path: string) {}
+
+  /** The file's current text; reopens once if the held descriptor fails. Throws the raw fs error. */
+  read(): Buffer {
+    for (let attempt = 0; ; attempt++) {
+      this.fd ??= openSync(this.path, "r");
+      try {
+        const n = readSync(this.fd, scratch, 0, scratch.length, 0);
+        if (n === scratch.length) return readFileSync(this.path);
+        return Buffer.from(scratch.subarray(0, n));
+      } catch (err) {
+        this.close();
+        if (attempt > 0) throw err;
+      }
+    }
+  }
+
+  close(): void {
+    if (this.fd === undefined) return;
+    try {
+      closeSync(this.fd);
+    } catch {
+      // Already closed or never valid: nothing to release.
+    }
+    this.fd = undefined;
+  }
+}
+
 /** `<procRoot>/<pid>/<file>` as a Buffer; throws a coded AgentError. */
 export function readProcBuffer(procRoot: string, pid: number, file: string): Buffer {
   try {
@@ -83,6 +139,15 @@ export function readProcBuffer(procRoot: string, pid: number, file: string): Buf
 /** `<procRoot>/<pid>/<file>` as UTF-8 text; throws a coded AgentError. */
 export function readProcText(procRoot: string, pid: number, file: string): string {
   return readProcBuffer(procRoot, pid, file).toString("utf8");
+}
+
+/** `<procRoot>/<pid>/<file>` of a single-record file (readRecordFile) as text; throws a coded AgentError. */
+export function readProcRecord(procRoot: string, pid: number, file: string): string {
+  try {
+    return readRecordFile(`${procRoot}/${pid}/${file}`).toString("utf8");
+  } catch (err) {
+    throw procReadError(err, pid, file);
+  }
 }
 
 /** The entry names of the directory `<procRoot>/<pid>/<dir>`; throws a coded AgentError. */

@@ -5,8 +5,15 @@
  */
 import { constants as osConstants } from "node:os";
 import { AgentError } from "../errors.js";
-import { readProcBuffer, readProcDir, readProcText, readSmallFile, splitNul } from "./proc-read.js";
-import { readStat } from "./process-stat.js";
+import {
+  HeldRecordFile,
+  readProcBuffer,
+  readProcDir,
+  readProcRecord,
+  readRecordFile,
+  splitNul,
+} from "./proc-read.js";
+import { type ProcStat, readStat, systemPageSize } from "./process-stat.js";
 
 /**
  * Clock ticks per second of `/proc/<pid>/stat` times. The kernel reports them in USER_HZ, which is
@@ -39,11 +46,15 @@ export function readCmdline(pid: number, { procRoot = "/proc" }: ProcOptions = {
   return splitNul(readProcBuffer(procRoot, pid, "cmdline"));
 }
 
+/** /proc/uptime, held open: process-info reads it on every request. */
+const heldUptime = new HeldRecordFile("/proc/uptime");
+
 /** Seconds since the system booted, from `/proc/uptime`. */
 export function readSystemUptime(procRoot = "/proc"): number {
   let text: string;
   try {
-    text = readSmallFile(`${procRoot}/uptime`).toString("utf8");
+    const path = `${procRoot}/uptime`;
+    text = (path === heldUptime.path ? heldUptime.read() : readRecordFile(path)).toString("utf8");
   } catch (err) {
     throw new AgentError("KH_ACTION_FAILED", "cannot read /proc/uptime", { cause: err });
   }
@@ -86,7 +97,7 @@ export function parseStatus(text: string): ProcStatus {
 
 /** RSS and thread count from `/proc/<pid>/status`. */
 export function readStatus(pid: number, { procRoot = "/proc" }: ProcOptions = {}): ProcStatus {
-  return parseStatus(readProcText(procRoot, pid, "status"));
+  return parseStatus(readProcRecord(procRoot, pid, "status"));
 }
 
 /**
@@ -99,7 +110,7 @@ export function catchesSignal(
   signal: NodeJS.Signals,
   { procRoot = "/proc" }: ProcOptions = {},
 ): boolean {
-  return signalCaught(readProcText(procRoot, pid, "status"), osConstants.signals[signal]);
+  return signalCaught(readProcRecord(procRoot, pid, "status"), osConstants.signals[signal]);
 }
 
 /** Whether the `SigCgt` line of a status text has `signum`'s bit set; false without the line. */
@@ -117,11 +128,24 @@ export function countOpenFds(pid: number, { procRoot = "/proc" }: ProcOptions = 
   return readProcDir(procRoot, pid, "fd").length;
 }
 
+/**
+ * RSS and threads from a stat record, which has both (RSS in pages): the status file, which has
+ * them in kB, is one more file to open per request. A zombie or a kernel thread has no memory of
+ * its own (null, as status shows no VmRSS for them). Without a known page size, status is read.
+ */
+function memoryAndThreads(stat: ProcStat, pid: number, options: ProcOptions): ProcStatus {
+  const pageSize = systemPageSize();
+  if (pageSize === undefined) return readStatus(pid, options);
+  const noMemory = stat.kernelThread || stat.state === "Z" || stat.state === "X";
+  return { rssBytes: noMemory ? null : stat.rssPages * pageSize, threads: stat.threads };
+}
+
 /** All the facts at once; the first unreadable one throws its coded error. */
 export function readProcessFacts(pid: number, options: ProcOptions = {}): ProcessFacts {
   const procRoot = options.procRoot ?? "/proc";
-  const { startTicks } = readStat(procRoot, pid);
-  const { rssBytes, threads } = readStatus(pid, options);
+  const stat = readStat(procRoot, pid);
+  const { startTicks } = stat;
+  const { rssBytes, threads } = memoryAndThreads(stat, pid, options);
   return {
     pid,
     cmdline: readCmdline(pid, options),

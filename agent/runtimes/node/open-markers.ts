@@ -12,10 +12,11 @@
  * which survives a container restart. The in-memory count of open sessions lets a draining agent
  * wait for its sessions to close before it exits.
  */
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { FastifyBaseLogger } from "fastify";
 import * as z from "zod";
+import { makePrivateDir } from "../../../common/private-dir.js";
 import { readStat } from "../../proc/process-stat.js";
 import { CdpClient } from "./cdp-client.js";
 import { requestInspectorClose } from "./close-inspector.js";
@@ -62,7 +63,7 @@ export class InspectorMarkers {
 
   /** Sets (and creates, mode 0700) the directory markers are written to. */
   configure(dir: string): void {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    makePrivateDir(dir);
     this.dir = dir;
   }
 

@@ -55,15 +55,6 @@ describe("process-info against a real workload", () => {
     expect(result.cgroup.note).toMatch(/cannot read/);
   });
 
-  it("costs well under a millisecond per request", async () => {
-    const ctx = actionContext(workload.pid);
-    await processInfoAction.run({}, ctx);
-    const runs = 200;
-    const started = performance.now();
-    for (let i = 0; i < runs; i++) await processInfoAction.run({}, ctx);
-    expect((performance.now() - started) / runs).toBeLessThan(1);
-  });
-
   it("declares its limits and takes no params", () => {
     expect(processInfoAction.name).toBe("process-info");
     expect(processInfoAction.limits.timeoutMs).toBeGreaterThan(0);

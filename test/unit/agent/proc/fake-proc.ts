@@ -18,6 +18,14 @@ export interface FakeProcess {
   /** Start time in clock ticks after boot. */
   readonly startTicks?: number;
   readonly environ?: readonly string[];
+  /** The state letter of stat (`S` by default; `Z` for a zombie). */
+  readonly state?: string;
+  /** The flags field of stat (e.g. PF_KTHREAD, 0x00200000, for a kernel thread); 0 by default. */
+  readonly flags?: number;
+  /** Resident pages (stat's field 24); 512 by default. */
+  readonly rssPages?: number;
+  /** Threads (stat's field 20); 1 by default. */
+  readonly threads?: number;
 }
 
 export interface FakeProc {
@@ -25,14 +33,16 @@ export interface FakeProc {
   cleanup(): void;
 }
 
-/** A stat line like the kernel writes (52 fields); only comm, state, ppid and starttime matter here. */
+/** A stat line like the kernel writes (52 fields): comm, state, ppid, flags, threads, starttime and rss set. */
 function statLine(p: FakeProcess): string {
   const comm = p.comm ?? (p.cmdline[0]?.split("/").at(-1) || "kworker/0:1").slice(0, 15);
   const fields = Array.from({ length: 50 }, () => "0");
-  fields[0] = "S"; // field 3
+  fields[0] = p.state ?? "S"; // field 3
   fields[1] = String(p.ppid); // field 4
-  fields[17] = "1"; // field 20, num_threads
+  fields[6] = String(p.flags ?? 0); // field 9, flags
+  fields[17] = String(p.threads ?? 1); // field 20, num_threads
   fields[19] = String(p.startTicks ?? 1000); // field 22, starttime
+  fields[21] = String(p.rssPages ?? 512); // field 24, rss
   return `${p.pid} (${comm}) ${fields.join(" ")}\n`;
 }
 

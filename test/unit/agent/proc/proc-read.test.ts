@@ -4,7 +4,13 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { procReadError, readSmallFile, splitNul } from "../../../../agent/proc/proc-read.js";
+import {
+  HeldRecordFile,
+  procReadError,
+  readRecordFile,
+  readSmallFile,
+  splitNul,
+} from "../../../../agent/proc/proc-read.js";
 
 function errno(code: string): NodeJS.ErrnoException {
   return Object.assign(new Error(`${code}: simulated`), { code });
@@ -106,6 +112,73 @@ describe("readSmallFile", () => {
         expect(readSmallFile(file).equals(content), String(size)).toBe(true);
       }
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("readRecordFile (one read for files the kernel generates whole)", () => {
+  it("reads the single-record /proc and cgroup files whole, as readFileSync does", () => {
+    const cgroup = readFileSync("/proc/self/cgroup", "utf8").match(/^0::(.*)$/m)?.[1];
+    const files = ["/proc/self/stat", "/proc/self/status", "/proc/self/cgroup", "/proc/uptime"];
+    for (const f of ["memory.max", "memory.current"]) {
+      const path = `/sys/fs/cgroup${cgroup === "/" ? "" : cgroup}/${f}`;
+      if (cgroup !== undefined && existsSync(path)) files.push(path);
+    }
+    // Live values change between two reads; their lines' names and the final newline do not.
+    const shape = (text: string) => text.split("\n").map((l) => l.split(/[\s:]/)[0]);
+    for (const file of files) {
+      const read = readRecordFile(file).toString();
+      expect(read.at(-1), file).toBe("\n");
+      expect(shape(read), file).toEqual(shape(readFileSync(file, "utf8")));
+    }
+    expect(readRecordFile("/proc/self/cgroup").equals(readFileSync("/proc/self/cgroup"))).toBe(true);
+  });
+
+  it("falls back to a whole read for a file larger than its buffer", () => {
+    const dir = mkdtempSync(join(tmpdir(), "keyhole-record-"));
+    try {
+      for (const size of [0, 65_535, 65_536, 200_000]) {
+        const file = join(dir, `f${size}`);
+        writeFileSync(file, Buffer.alloc(size, "r"));
+        expect(readRecordFile(file).length, String(size)).toBe(size);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("HeldRecordFile", () => {
+  it("reads /proc/uptime afresh on every read through one descriptor", async () => {
+    const held = new HeldRecordFile("/proc/uptime");
+    try {
+      const first = Number(held.read().toString().split(" ")[0]);
+      await new Promise((r) => setTimeout(r, 120));
+      const second = Number(held.read().toString().split(" ")[0]);
+      expect(second).toBeGreaterThan(first);
+      expect(held.read().toString()).toMatch(/^\d+\.\d\d \d+\.\d\d\n$/);
+    } finally {
+      held.close();
+    }
+  });
+
+  it("reopens when its descriptor has gone bad, and throws when the file is gone", () => {
+    const dir = mkdtempSync(join(tmpdir(), "keyhole-held-"));
+    const file = join(dir, "value");
+    writeFileSync(file, "1\n");
+    const held = new HeldRecordFile(file);
+    try {
+      expect(held.read().toString()).toBe("1\n");
+      // Closed behind its back (as a descriptor the process lost would be): the next read reopens.
+      held.close();
+      writeFileSync(file, "2\n");
+      expect(held.read().toString()).toBe("2\n");
+      held.close();
+      rmSync(file);
+      expect(() => held.read()).toThrowError(expect.objectContaining({ code: "ENOENT" }) as unknown as Error);
+    } finally {
+      held.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });
