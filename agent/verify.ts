@@ -10,6 +10,7 @@
  */
 import { verify as verifySignature } from "node:crypto";
 import type * as z from "zod";
+import { repeatedJsonKey } from "../protocol/json-keys.js";
 import {
   claimsSchema,
   MAX_CLOCK_SKEW_SECONDS,
@@ -53,14 +54,20 @@ const HEADER_FIELDS = new Set(["alg", "typ", "kid"]);
 const ED25519_SIGNATURE_BYTES = 64;
 
 function decodeJsonObject(segment: string, what: string): Record<string, unknown> {
+  const text = Buffer.from(segment, "base64url").toString("utf8");
   let value: unknown;
   try {
-    value = JSON.parse(Buffer.from(segment, "base64url").toString("utf8"));
+    value = JSON.parse(text);
   } catch (err) {
     throw new AgentError("KH_MALFORMED", `the ${what} is not base64url-encoded JSON`, { cause: err });
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new AgentError("KH_MALFORMED", `the ${what} is not a JSON object`);
+  }
+  // One meaning per envelope: JSON.parse would silently keep the last of two equal names.
+  const repeated = repeatedJsonKey(text);
+  if (repeated !== undefined) {
+    throw new AgentError("KH_MALFORMED", `the ${what} names ${JSON.stringify(repeated)} more than once`);
   }
   return value as Record<string, unknown>;
 }

@@ -107,7 +107,13 @@ export const claimsSchema = z.strictObject({
   env: z.string().min(1).max(63),
   iat: seconds,
   exp: seconds,
-  jti: z.string().min(MIN_JTI_LENGTH).max(128),
+  // Printable ASCII only: a jti is logged, written to the replay log and shown to people (issue
+  // 16, attacker's pass: a jti with a NUL in it was accepted). The controller's are base64url.
+  jti: z
+    .string()
+    .min(MIN_JTI_LENGTH)
+    .max(128)
+    .regex(/^[\x21-\x7e]+$/, "a jti is printable ASCII without spaces"),
   action: z.string().min(1).max(64),
   params: z.record(z.string(), z.unknown()),
   reason: z.string().trim().min(1).max(MAX_REASON_LENGTH),

@@ -129,6 +129,40 @@ describe("verifyEnvelope refuses, each with its code", () => {
     expectCode(() => verifyEnvelope(`${h}.${b64(claims())}.${s!.slice(0, 40)}`, options), "KH_BAD_SIGNATURE");
   });
 
+  it("attack (issue 16, informational): a header or payload that repeats a name is KH_MALFORMED", async () => {
+    // JSON.parse keeps the last of two equal names; another reader of the same token may keep the first.
+    const sign = (h: string, p: string) =>
+      `${h}.${p}.${rawSign(null, Buffer.from(`${h}.${p}`), signer.privateKey).toString("base64url")}`;
+    const header = b64({ alg: "EdDSA", typ: "keyhole-request+jwt", kid: signer.kid });
+    const body = JSON.stringify(claims());
+    const twice = b64(body.replace('"action":"process-info"', '"action":"env","action":"process-info"'));
+    expect(Buffer.from(twice, "base64url").toString()).toContain('"action":"env","action"');
+    let err = expectCode(() => verifyEnvelope(sign(header, twice), options), "KH_MALFORMED");
+    expect(err.message).toMatch(/names "action" more than once/);
+    const headerTwice = b64(
+      `{"alg":"EdDSA","typ":"keyhole-request+jwt","kid":"elsewhere","kid":${JSON.stringify(signer.kid)}}`,
+    );
+    err = expectCode(() => verifyEnvelope(sign(headerTwice, b64(body)), options), "KH_MALFORMED");
+    expect(err.message).toMatch(/JWS header names "kid"/);
+    // The same envelope without the repetition is accepted.
+    expect(verifyEnvelope(sign(header, b64(body)), options).claims.action).toBe("process-info");
+  });
+
+  it("attack (issue 16, informational): a jti with control characters or spaces is KH_MALFORMED", async () => {
+    for (const jti of [
+      "0123456789abcdef\u0000",
+      "0123456789 abcdef",
+      "0123456789abcdef\n",
+      "0123456789abcdéf",
+    ]) {
+      const jws = await signer.sign(claims({ jti }));
+      expectCode(() => verifyEnvelope(jws, options), "KH_MALFORMED");
+    }
+    expect(
+      verifyEnvelope(await signer.sign(claims({ jti: "0123456789abcdef-_~!" })), options).claims.jti,
+    ).toBe("0123456789abcdef-_~!");
+  });
+
   it("KH_BAD_SIGNATURE comes before any claim check (a forged expired envelope says bad signature)", async () => {
     const other = await makeSigner(signer.kid);
     const forged = await other.sign(claims({ exp: NOW_S - 100, aud: "elsewhere" }));
