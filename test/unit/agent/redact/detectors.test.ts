@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { DETECTORS } from "../../../../agent/redact/detectors.js";
 import { KEY_PATTERN, VALUE_AFTER_COLON, VALUE_AFTER_EQUALS } from "../../../../agent/redact/key-values.js";
 import { PLAIN_RULES } from "../../../../agent/redact/plain-values.js";
+import { threadCpuMs } from "../../../helpers/thread-cpu.js";
 import { expand, MARKER, redactor, rulesIn } from "./samples.js";
 
 const SEEDS = [1, 2, 3, 42, 1337];
@@ -66,9 +67,7 @@ describe("the detector table", () => {
       `sk-${"a".repeat(100_000)}`,
     ];
     for (const text of hostile) {
-      const started = performance.now();
-      r.maskText(text);
-      expect(performance.now() - started).toBeLessThan(2000);
+      expect(threadCpuMs(() => r.maskText(text))).toBeLessThan(2000);
     }
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { base64Cores } from "../../../../agent/redact/known-encodings.js";
+import { threadCpuMs } from "../../../helpers/thread-cpu.js";
 import { redactor, rulesIn } from "./samples.js";
 
 const SECRET = 'Tr0ub4dor&3 "x"/y';
@@ -70,9 +71,9 @@ describe("many known values", () => {
     for (let i = 0; i < 1000; i++) r.remember(`known-secret-${i}-${(i * 2654435761) >>> 0}`);
     const text = "2024-05-01T10:00:00Z INFO GET /api/orders?id=7 200 12ms pid=41 host=web-1\n".repeat(14_000);
     r.maskText("warm up");
-    const started = performance.now();
-    expect(r.maskText(text)).toBe(text);
-    expect(performance.now() - started).toBeLessThan(2000);
+    let out = "";
+    expect(threadCpuMs(() => (out = r.maskText(text)))).toBeLessThan(2000);
+    expect(out).toBe(text);
     expect(rulesIn(r.maskText(`a known-secret-999-${(999 * 2654435761) >>> 0} b`))).toEqual(["known-value"]);
   });
 });
