@@ -31,6 +31,11 @@ export const CONTROLLER_ERRORS = {
     description: "No policy binding allows this subject the action in the target's environment.",
   },
   KH_SELF_APPROVAL: { status: 403, description: "The requester cannot approve their own request." },
+  KH_REQUESTER_NOT_ENTITLED: {
+    status: 403,
+    description:
+      "The requester is no longer entitled to the request or collection (the policy in force no longer allows it, or the credential it was filed with was revoked): the approval is refused, or the approved item is not signed, and it fails with this code.",
+  },
   KH_BREAK_GLASS_FORBIDDEN: {
     status: 403,
     description: "Break-glass was asked for in an environment whose policy does not allow it.",

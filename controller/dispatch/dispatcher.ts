@@ -11,6 +11,7 @@ import { canonicalJson } from "../audit/canonical-json.js";
 import type { Inventory, InventoryAgent } from "../inventory/load-inventory.js";
 import type { SigningKey } from "../keys.js";
 import type { Policy } from "../policy/load-policy.js";
+import { requesterNotEntitled } from "../requests/entitlement.js";
 import type { ArtifactRecord, RequestRecord, Store } from "../store/types.js";
 import { retryWhileUnavailable } from "../store/unavailable.js";
 import type { ControllerTelemetry } from "../telemetry/index.js";
@@ -123,6 +124,24 @@ export class Dispatcher {
     const { store, log } = this.deps;
     const request = await store.getRequest(requestId);
     if (request?.status !== "approved") return;
+    // The last gate before signing: the requester's entitlement under the policy and credentials in
+    // force now, since the request may have waited (for approval, or across a restart) after filing.
+    const notEntitled = await requesterNotEntitled(this.deps, request);
+    if (notEntitled) {
+      const message = `${request.subject} is no longer entitled to request "${request.id}": ${notEntitled}`;
+      log.warn({ requestId, code: "KH_REQUESTER_NOT_ENTITLED" }, message);
+      await this.finish(
+        request,
+        "approved",
+        { code: "KH_REQUESTER_NOT_ENTITLED", message },
+        undefined,
+        undefined,
+        {
+          stage: "dispatch",
+        },
+      );
+      return;
+    }
     const agent = this.deps.inventory.agents.get(request.target);
     if (!agent) {
       const message = `target "${request.target}" is no longer in the inventory`;
@@ -383,6 +402,7 @@ export class Dispatcher {
     failure: Failure | undefined,
     result?: unknown,
     httpStatus?: number,
+    extra?: Readonly<Record<string, unknown>>,
   ): Promise<void> {
     const at = this.deps.now();
     const error = failure && { code: failure.code, message: failure.message };
@@ -397,7 +417,12 @@ export class Dispatcher {
               actor: this.actor,
               event: "request.failed",
               requestId: request.id,
-              details: { code: error.code, message: error.message, ...(httpStatus ? { httpStatus } : {}) },
+              details: {
+                code: error.code,
+                message: error.message,
+                ...(httpStatus ? { httpStatus } : {}),
+                ...extra,
+              },
             },
           ]),
         log,

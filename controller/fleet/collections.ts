@@ -25,11 +25,11 @@ import { ControllerError } from "../errors.js";
 import type { Principal } from "../identity/principal.js";
 import { sameSubject } from "../identity/subject.js";
 import type { SigningKey } from "../keys.js";
-import { evaluate } from "../policy/evaluate.js";
 import type { Policy } from "../policy/load-policy.js";
 import { canSee, listVisible } from "../policy/visibility.js";
 import { type ActionCatalogue, assertActionParams } from "../requests/action-params.js";
 import { assertMayDecide, invalidState } from "../requests/decision-rules.js";
+import { entitlement, requesterNotEntitled, requesterOf } from "../requests/entitlement.js";
 import { startSweeper } from "../requests/sweeper.js";
 import type { Announcement } from "../requests/webhook.js";
 import type {
@@ -185,7 +185,7 @@ export class CollectionService {
         `"${selector.text}" matches ${usable.length} agents; a collection covers at most ${maxTargets}`,
       );
     }
-    const decision = evaluate(policy, who, input.action, environment, input.params);
+    const decision = entitlement(policy, who, { ...input, environment });
     if (!decision.allowed) throw await refuse("KH_POLICY_DENIED", decision.reason);
     const env = policy.environments.get(environment)!;
     const heavy = HEAVY_ACTIONS.has(input.action);
@@ -222,6 +222,7 @@ export class CollectionService {
       createdAt: at,
       expiresAt: at + env.pendingTtlSeconds * 1000,
       trigger,
+      requester: requesterOf(who),
     };
     const audit: AuditEntry[] = [
       {
@@ -290,6 +291,8 @@ export class CollectionService {
         `collection "${id}" covers targets with digest ${collection.targetsDigest}, not ${targetsDigest}`,
       );
     }
+    const notEntitled = await requesterNotEntitled(this.deps, collection);
+    if (notEntitled) throw await this.refuseApproval(who, collection, notEntitled);
     const outcome = await this.deps.store.fleet.addCollectionApproval(
       { collectionId: id, subject: who.subject, note, at: this.deps.now() },
       ({ count, approved }) => [
@@ -322,6 +325,38 @@ export class CollectionService {
         if (outcome.approved) this.schedule(id);
     }
     return (await this.deps.store.fleet.getCollection(id))!;
+  }
+
+  /**
+   * Ends a pending collection whose requester is not entitled to it any more (denied by the
+   * controller, with the code in the record), and returns the refusal for the approver.
+   */
+  private async refuseApproval(
+    who: Principal,
+    collection: CollectionRecord,
+    notEntitled: string,
+  ): Promise<ControllerError> {
+    const code = "KH_REQUESTER_NOT_ENTITLED";
+    const message = `${collection.subject} is no longer entitled to collection "${collection.id}": ${notEntitled}`;
+    await this.deps.store.fleet.transitionCollection(
+      {
+        id: collection.id,
+        from: "pending",
+        to: "denied",
+        at: this.deps.now(),
+        set: { denial: { by: this.actor, reason: message } },
+      },
+      [
+        {
+          actor: this.actor,
+          event: "collection.denied",
+          details: { collectionId: collection.id, code, stage: "approval", approver: who.subject },
+          reason: message,
+        },
+      ],
+    );
+    this.deps.log.warn({ collectionId: collection.id, approver: who.subject, code }, message);
+    return new ControllerError(code, message);
   }
 
   /** Denies (or, for the requester, withdraws) a pending collection. */
@@ -503,6 +538,7 @@ export class CollectionService {
       approvalsRequired: collection.approvalsRequired,
       createdAt: at,
       expiresAt: at + (env?.pendingTtlSeconds ?? 3600) * 1000,
+      requester: collection.requester,
     };
     const created: AuditEntry = {
       actor: collection.subject,
@@ -534,9 +570,18 @@ export class CollectionService {
     if (!agent)
       return fail("KH_UNKNOWN_TARGET", `target "${target.id}" left the fleet after the collection was filed`);
     if (collection.output === "stream") {
+      // The Dispatcher checks the requester's entitlement before it signs.
       await writer.submit({ ...base, request, audit: [created] });
       await this.deps.dispatcher.dispatch(id);
       return (await this.deps.store.getRequest(id))?.status === "completed";
+    }
+    // Each target is signed later than the last: the requester's entitlement is checked before each.
+    const notEntitled = await requesterNotEntitled(this.deps, collection);
+    if (notEntitled) {
+      return fail(
+        "KH_REQUESTER_NOT_ENTITLED",
+        `${collection.subject} is no longer entitled to collection "${collection.id}": ${notEntitled}`,
+      );
     }
     const key = this.deps.keys.get(collection.environment);
     if (!env || !key)

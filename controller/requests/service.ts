@@ -16,7 +16,7 @@ import { ControllerError } from "../errors.js";
 import type { Principal } from "../identity/principal.js";
 import { sameSubject } from "../identity/subject.js";
 import type { Inventory } from "../inventory/load-inventory.js";
-import { evaluate, type PolicyDecision } from "../policy/evaluate.js";
+import type { PolicyDecision } from "../policy/evaluate.js";
 import type { Policy } from "../policy/load-policy.js";
 import type { EnvironmentPolicy } from "../policy/schema.js";
 import { canSee, listVisible } from "../policy/visibility.js";
@@ -25,6 +25,7 @@ import type { ControllerTelemetry } from "../telemetry/index.js";
 import { withTraceparent } from "../telemetry/trace-context.js";
 import { type ActionCatalogue, assertActionParams } from "./action-params.js";
 import { assertMayDecide, invalidState } from "./decision-rules.js";
+import { entitlement, requesterNotEntitled, requesterOf } from "./entitlement.js";
 import { startSweeper } from "./sweeper.js";
 import type { Announcement } from "./webhook.js";
 
@@ -119,7 +120,7 @@ export class RequestService {
         "output s3 needs the S3 artifact store (--s3-bucket); use output stream to store through the controller",
       );
     }
-    const decision = evaluate(policy, who, input.action, agent.environment, input.params);
+    const decision = entitlement(policy, who, { ...input, environment: agent.environment });
     const facts = { action: input.action, target: input.target, environment: agent.environment };
     const at = now();
     if (!decision.allowed) {
@@ -180,6 +181,7 @@ export class RequestService {
         approvalsRequired: env.approvals,
         createdAt: at,
         expiresAt: at + env.pendingTtlSeconds * 1000,
+        requester: requesterOf(who),
       },
       audit,
       at,
@@ -244,6 +246,7 @@ export class RequestService {
       createdAt: at,
       expiresAt: at + env.pendingTtlSeconds * 1000,
       breakGlass: true,
+      requester: requesterOf(who),
     };
     const details = { ...facts, reviewId, cooldownSeconds: env.breakGlassCooldownSeconds };
     const outcome = await store.createBreakGlassRequest(
@@ -329,13 +332,20 @@ export class RequestService {
     return created;
   }
 
-  /** Records one approval; the last one needed approves the request and dispatches it. */
+  /**
+   * Records one approval; the last one needed approves the request and dispatches it. The requester
+   * must still be entitled to it (the filing rule against the policy and credentials in force now):
+   * if not, the approval is refused with KH_REQUESTER_NOT_ENTITLED and the request fails with that
+   * code, audited as `request.failed`, so it can never be approved later.
+   */
   async approve(who: Principal, id: string, note: string | undefined): Promise<RequestRecord> {
     const request = await this.pendingForDecision(who, id, "approve");
     // The store counts one approval per stored subject; an approval recorded before subjects were
     // canonical (`user:Bob@…`) is still the same person as `user:bob@…`.
     if (request.approvals.some((a) => sameSubject(a.subject, who.subject)))
       throw new ControllerError("KH_ALREADY_APPROVED", `${who.subject} has already approved request "${id}"`);
+    const notEntitled = await requesterNotEntitled(this.deps, request);
+    if (notEntitled) throw await this.refuseApproval(who, request, notEntitled);
     const outcome = await this.deps.store.addApproval(
       { requestId: id, subject: who.subject, note, at: this.deps.now() },
       ({ count, approved }) => [
@@ -366,6 +376,38 @@ export class RequestService {
         if (outcome.approved) this.deps.dispatcher.schedule(id);
     }
     return (await this.deps.store.getRequest(id))!;
+  }
+
+  /**
+   * Fails a pending request whose requester is not entitled to it any more, and returns the refusal
+   * for the approver. A request that moved on meanwhile is left as it is (the refusal still stands).
+   */
+  private async refuseApproval(
+    who: Principal,
+    request: RequestRecord,
+    notEntitled: string,
+  ): Promise<ControllerError> {
+    const code = "KH_REQUESTER_NOT_ENTITLED";
+    const message = `${request.subject} is no longer entitled to request "${request.id}": ${notEntitled}`;
+    await this.deps.store.transitionRequest(
+      {
+        id: request.id,
+        from: "pending",
+        to: "failed",
+        at: this.deps.now(),
+        set: { error: { code, message } },
+      },
+      [
+        {
+          actor: this.actor,
+          event: "request.failed",
+          requestId: request.id,
+          details: { code, message, stage: "approval", approver: who.subject },
+        },
+      ],
+    );
+    this.deps.log.warn({ requestId: request.id, approver: who.subject, code }, message);
+    return new ControllerError(code, message);
   }
 
   /** Denies (or, for the requester, withdraws) a pending request. */

@@ -10,7 +10,7 @@ import type {
   NewCollection,
 } from "./fleet-types.js";
 import type { insertCollection } from "./queries.js";
-import { type Row, str } from "./rows.js";
+import { type Row, str, toRequester } from "./rows.js";
 import type { ParamsOf } from "./sql.js";
 import type { ApprovalRecord } from "./types.js";
 
@@ -36,6 +36,7 @@ export function collectionRow(collection: NewCollection): ParamsOf<typeof insert
     createdAt: collection.createdAt,
     expiresAt: collection.expiresAt,
     trigger: collection.trigger ? JSON.stringify(collection.trigger) : null,
+    requester: collection.requester ? JSON.stringify(collection.requester) : null,
   };
 }
 
@@ -68,6 +69,7 @@ export function toCollection(row: Row, approvals: ApprovalRecord[]): CollectionR
     trigger: json(row.trigger),
     summary: json(row.summary),
     denial: deniedBy ? { by: deniedBy, reason: str(row.denial_reason) ?? "" } : undefined,
+    requester: toRequester(row.requester),
   };
 }
 

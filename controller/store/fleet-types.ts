@@ -8,6 +8,7 @@ import type {
   ApprovalOutcome,
   ApprovalRecord,
   NewRequest,
+  RequesterRecord,
   RequestStatus,
   TransitionFields,
 } from "./types.js";
@@ -118,9 +119,14 @@ export interface CollectionRecord {
   readonly trigger: CollectionTrigger | undefined;
   readonly summary: CollectionSummary | undefined;
   readonly denial: { readonly by: string; readonly reason: string } | undefined;
+  /** The requester's groups and credential as filed; its target requests inherit it. */
+  readonly requester: RequesterRecord | undefined;
 }
 
-export type NewCollection = Omit<CollectionRecord, "approvals" | "updatedAt" | "summary" | "denial">;
+export type NewCollection = Omit<
+  CollectionRecord,
+  "approvals" | "updatedAt" | "summary" | "denial" | "requester"
+> & { readonly requester?: RequesterRecord };
 
 /** One target's request, as a collection links it. */
 export interface CollectionRequestLink {

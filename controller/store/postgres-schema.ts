@@ -241,4 +241,9 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
     count INTEGER NOT NULL
   );
   `,
+  // 7: entitlement at every step (issue 16, finding F1), as SQLite migration 5.
+  `
+  ALTER TABLE requests ADD COLUMN requester TEXT;
+  ALTER TABLE collections ADD COLUMN requester TEXT;
+  `,
 ];

@@ -54,14 +54,15 @@ export interface RequestRow {
   kid: string | null;
   errorCode: string | null;
   errorMessage: string | null;
+  requester: string | null;
 }
 export const insertRequest = sql<RequestRow>`
   INSERT INTO requests (id, status, subject, action, target, environment, params, reason, ticket,
     approvals_required, created_at, updated_at, expires_at, output_mode, break_glass, jti, kid,
-    error_code, error_message)
+    error_code, error_message, requester)
   VALUES (:id, :status, :subject, :action, :target, :environment, :params, :reason, :ticket,
     :approvalsRequired, :createdAt, :createdAt, :expiresAt, :output, :breakGlass, :jti, :kid,
-    :errorCode, :errorMessage)`;
+    :errorCode, :errorMessage, :requester)`;
 export const requestById = sql<Id>`SELECT * FROM requests WHERE id = :id`;
 export const requestByIdForUpdate = sql<Id>`SELECT * FROM requests WHERE id = :id${FOR_UPDATE}`;
 export const listRequests = sql<{ status: string | null; before: number | null } & Limit>`
@@ -292,12 +293,13 @@ export const insertCollection = sql<{
   createdAt: number;
   expiresAt: number;
   trigger: string | null;
+  requester: string | null;
 }>`INSERT INTO collections (id, status, subject, action, selector, environment, params, reason, ticket,
      output_mode, targets, targets_digest, max_concurrency, max_errors, error_budget, approvals_required,
-     created_at, updated_at, expires_at, trigger)
+     created_at, updated_at, expires_at, trigger, requester)
    VALUES (:id, :status, :subject, :action, :selector, :environment, :params, :reason, :ticket,
      :output, :targets, :targetsDigest, :maxConcurrency, :maxErrors, :errorBudget, :approvalsRequired,
-     :createdAt, :createdAt, :expiresAt, :trigger)`;
+     :createdAt, :createdAt, :expiresAt, :trigger, :requester)`;
 export const collectionById = sql<Id>`SELECT * FROM collections WHERE id = :id`;
 export const collectionByIdForUpdate = sql<Id>`SELECT * FROM collections WHERE id = :id${FOR_UPDATE}`;
 export const listCollections = sql<{ status: string | null; before: number | null } & Limit>`

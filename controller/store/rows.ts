@@ -11,6 +11,7 @@ import type {
   ArtifactRecord,
   NewRequest,
   OutputMode,
+  RequesterRecord,
   RequestRecord,
   RequestStatus,
   ReviewRecord,
@@ -50,6 +51,7 @@ export function requestRow(request: NewRequest, set?: TransitionFields): Request
     kid: set?.kid ?? null,
     errorCode: set?.error?.code ?? null,
     errorMessage: set?.error?.message ?? null,
+    requester: request.requester ? JSON.stringify(request.requester) : null,
   };
 }
 
@@ -128,7 +130,13 @@ export function toRequest(row: Row, approvals: ApprovalRecord[]): RequestRecord 
     artifactId: str(row.artifact_id),
     // PostgreSQL answers a boolean, SQLite 0 or 1.
     breakGlass: row.break_glass === true || Number(row.break_glass) === 1,
+    requester: toRequester(row.requester),
   };
+}
+
+/** A stored requester (JSON text) as a record; undefined for rows written before it was recorded. */
+export function toRequester(value: unknown): RequesterRecord | undefined {
+  return value === null || value === undefined ? undefined : (JSON.parse(String(value)) as RequesterRecord);
 }
 
 export function toReview(row: Row): ReviewRecord {

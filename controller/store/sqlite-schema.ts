@@ -222,4 +222,11 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     fired_at INTEGER NOT NULL
   ) STRICT;
   `,
+  // 5: entitlement at every step (issue 16, finding F1). A request and a collection keep the groups
+  // and the credential their requester filed them with (JSON), so approval and dispatch apply the
+  // filing rule again to the policy and credentials in force then.
+  `
+  ALTER TABLE requests ADD COLUMN requester TEXT;
+  ALTER TABLE collections ADD COLUMN requester TEXT;
+  `,
 ];

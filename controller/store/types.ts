@@ -69,6 +69,17 @@ export interface TokenRecord {
   readonly revokedAt: number | undefined;
 }
 
+/**
+ * Who filed a request, as much as checking their entitlement again needs: the groups their credential
+ * carried when they filed it and which credential that was. Requests and collections keep it so the
+ * filing rule can be applied again, against the policy and credentials in force, at approval and at
+ * dispatch. Undefined on requests filed before the controller recorded it.
+ */
+export interface RequesterRecord {
+  readonly groups: readonly string[];
+  readonly credential: { readonly kind: "token" | "oidc"; readonly id: string };
+}
+
 export interface ApprovalRecord {
   readonly subject: string;
   readonly at: number;
@@ -103,6 +114,8 @@ export interface RequestRecord {
   readonly artifactId: string | undefined;
   /** Sent without approval under break-glass (the envelope's `breakGlass` claim); a review follows. */
   readonly breakGlass: boolean;
+  /** The requester's groups and credential as filed (requests filed before it was recorded: undefined). */
+  readonly requester: RequesterRecord | undefined;
 }
 
 export type NewRequest = Omit<
@@ -117,7 +130,8 @@ export type NewRequest = Omit<
   | "artifactId"
   | "output"
   | "breakGlass"
-> & { readonly output?: OutputMode; readonly breakGlass?: boolean };
+  | "requester"
+> & { readonly output?: OutputMode; readonly breakGlass?: boolean; readonly requester?: RequesterRecord };
 
 /**
  * The review a break-glass request leaves open until someone other than its user closes it with a

@@ -277,6 +277,8 @@ describe("two controllers on one PostgreSQL database", () => {
               approvalsRequired: 1,
               createdAt: now,
               expiresAt: now + 600_000,
+              // Dispatch checks the requester's entitlement again: alice's real token and groups.
+              requester: { groups: ["sre"], credential: { kind: "token", id: tokens.alice!.split("_")[1]! } },
             },
             [
               {

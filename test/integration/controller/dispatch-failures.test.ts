@@ -75,6 +75,7 @@ describe("dispatch outcomes other than success", () => {
   it("dispatches requests left approved by a previous run when it starts again", async () => {
     h = await startHarness();
     const { store } = h.controller;
+    const alice = await h.token("user:alice@example.com", ["sre"]);
     const at = Date.now();
     await store.createRequest(
       {
@@ -90,6 +91,8 @@ describe("dispatch outcomes other than success", () => {
         approvalsRequired: 0,
         createdAt: at,
         expiresAt: at + 3_600_000,
+        // Dispatch checks the requester's entitlement again: a real token and its groups.
+        requester: { groups: ["sre"], credential: { kind: "token", id: alice.split("_")[1]! } },
       },
       [{ actor: "user:alice@example.com", event: "request.created", requestId: "left-behind-1" }],
       at,

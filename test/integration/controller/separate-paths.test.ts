@@ -149,6 +149,7 @@ describe("separate paths per environment, with real agents", () => {
         denial: undefined,
         artifactId: undefined,
         breakGlass: false,
+        requester: undefined,
       },
       { issuer: "c", ttlSeconds: 60, now: Date.now() },
     );

@@ -115,6 +115,14 @@ export function coreStoreContract(name: string, createBackend: () => Promise<Sto
       // Key order survives (no JSONB-style normalisation).
       expect(Object.keys(read!.params)).toEqual(["nested", "z", "a"]);
       expect(await store.getRequest("nope")).toBeUndefined();
+      expect(read!.requester).toBeUndefined();
+      // The requester's groups and credential, kept for the entitlement re-checks (finding F1).
+      const requester = {
+        groups: ["sre", "oncall"],
+        credential: { kind: "token" as const, id: "0123456789abcdef" },
+      };
+      await store.createRequest(newRequest("r2", { requester }), [{ ...created, requestId: "r2" }], T0);
+      expect((await store.getRequest("r2"))!.requester).toEqual(requester);
       // Another store on the same database (another controller) sees it.
       expect((await (await another()).getRequest("r1"))?.id).toBe("r1");
     });

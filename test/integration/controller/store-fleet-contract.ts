@@ -163,6 +163,7 @@ export function fleetStoreContract(name: string, createBackend: () => Promise<St
         ticket: undefined,
         maxErrors: undefined,
         trigger: undefined,
+        requester: undefined,
       });
       expect(await store.fleet.getCollection("nope")).toBeUndefined();
       const page1 = await store.fleet.listCollections({ limit: 1 });
@@ -219,6 +220,13 @@ export function fleetStoreContract(name: string, createBackend: () => Promise<St
         by: "user:bob@example.com",
         reason: "no",
       });
+      // The requester's groups and credential, kept for the entitlement re-checks (finding F1).
+      const requester = {
+        groups: ["sre", "oncall"],
+        credential: { kind: "oidc" as const, id: "issuer-sub-7" },
+      };
+      await store.fleet.createCollection(collection("c3", { requester }), [], T0);
+      expect((await store.fleet.getCollection("c3"))!.requester).toEqual(requester);
       expectLinearChain(await store.listAudit());
     });
 

@@ -31,6 +31,7 @@ const request: RequestRecord = {
   denial: undefined,
   artifactId: undefined,
   breakGlass: false,
+  requester: undefined,
 };
 
 describe("the request envelope", () => {

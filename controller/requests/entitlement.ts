@@ -1,0 +1,68 @@
+/**
+ * Whether a requester is still entitled to what they filed. Filing checks the caller against the
+ * policy (`evaluate`); a request that waits for approval, or an approved one that waits for dispatch,
+ * is checked again with the same rule against the policy and credentials in force then, so a policy
+ * reload or a revoked credential in between stops it (issue 16, finding F1). Used at filing, at
+ * approval and right before signing, for single requests and collections alike.
+ */
+import type { Principal } from "../identity/principal.js";
+import { evaluate, type PolicyDecision } from "../policy/evaluate.js";
+import type { Policy } from "../policy/load-policy.js";
+import type { RequesterRecord, Store } from "../store/types.js";
+
+/** What the rule reads of a request or a collection. */
+export interface Entitled {
+  readonly subject: string;
+  readonly action: string;
+  readonly environment: string;
+  readonly params: Readonly<Record<string, unknown>>;
+  readonly requester: RequesterRecord | undefined;
+  /** Break-glass requests also need an environment that still allows break-glass. */
+  readonly breakGlass?: boolean;
+}
+
+/** The requester part of a principal, as a request keeps it. */
+export function requesterOf(who: Principal): RequesterRecord {
+  return { groups: [...who.groups], credential: { kind: who.credential.kind, id: who.credential.id } };
+}
+
+/**
+ * The filing rule: may `who` ask for `action` with `params` in `environment` under `policy`. The one
+ * definition filing and every later re-check use.
+ */
+export function entitlement(
+  policy: Policy,
+  who: { subject: string; groups: readonly string[] },
+  item: { action: string; environment: string; params: Readonly<Record<string, unknown>> },
+): PolicyDecision {
+  return evaluate(policy, who, item.action, item.environment, item.params);
+}
+
+/**
+ * Applies the filing rule again to a filed item's requester: their credential must not have been
+ * revoked, and the policy in force must still allow them everything the item needs (and break-glass,
+ * for a break-glass request). Resolves undefined when they are entitled, else the reason they are
+ * not. A credential that merely reached its expiry does not end the item: the pending time bounds
+ * the wait, and an OIDC ID token lives minutes. An OIDC requester's groups are the ones their ID
+ * token carried at filing; the controller learns of no later change in the issuer.
+ */
+export async function requesterNotEntitled(
+  deps: { readonly policy: Policy; readonly store: Pick<Store, "getToken"> },
+  item: Entitled,
+): Promise<string | undefined> {
+  const requester = item.requester;
+  if (!requester)
+    return `${item.subject} filed it before the controller recorded requesters' credentials; file it again`;
+  if (requester.credential.kind === "token") {
+    const token = await deps.store.getToken(requester.credential.id);
+    if (!token) return `the token ${requester.credential.id} it was filed with no longer exists`;
+    if (token.revokedAt !== undefined) {
+      return `the token ${requester.credential.id} it was filed with was revoked at ${new Date(token.revokedAt).toISOString()}`;
+    }
+  }
+  const decision = entitlement(deps.policy, { subject: item.subject, groups: requester.groups }, item);
+  if (!decision.allowed) return `the policy in force no longer allows it: ${decision.reason}`;
+  if (item.breakGlass && !deps.policy.environments.get(item.environment)?.breakGlass)
+    return `the policy in force no longer allows break-glass in "${item.environment}"`;
+  return undefined;
+}
