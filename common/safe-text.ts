@@ -26,7 +26,11 @@ const EMOJI_MODIFIER = /\p{Emoji_Modifier}/u;
 const VARIATION_SELECTOR = /[\u180B-\u180D\u180F\uFE00-\uFE0F\u{E0100}-\u{E01EF}]/u;
 const WHITESPACE = /\s/u;
 const ZWJ = 0x200d;
-const NAMED: Readonly<Record<number, string>> = { 0x09: "\\t", 0x0a: "\\n", 0x0d: "\\r" };
+const NAMED: ReadonlyMap<number, string> = new Map([
+  [0x09, "\\t"],
+  [0x0a, "\\n"],
+  [0x0d, "\\r"],
+]);
 
 export interface SafeTextOptions {
   /** Keep line feeds as line feeds (multi-line output); otherwise each is shown as `\n`. */
@@ -37,7 +41,7 @@ export interface SafeTextOptions {
 
 /** The visible escape of one code point. */
 export function escapeCodePoint(cp: number): string {
-  const named = NAMED[cp];
+  const named = NAMED.get(cp);
   if (named) return named;
   return cp <= 0xff ? `\\x${cp.toString(16).padStart(2, "0")}` : `\\u{${cp.toString(16)}}`;
 }

@@ -103,10 +103,10 @@ describe("attack F2: safeText", () => {
     const nasty = "\x1b]8;;x\x07\r\n\t\u202E\u200B\u{E0041}🏳️‍🌈\u2028\x9b";
     for (const options of [{}, { newlines: true }, { tabs: true, newlines: true }]) {
       const once = safeText(nasty, options);
-      expect(once).not.toMatch(/[\x1b\r\u202E\u200B\u2028\x9b]/u);
+      expect(once.replace(/[\n\t]/g, "")).not.toMatch(RAW);
       expect(safeText(once, options)).toBe(once);
     }
-    const plain = "C:\\logs\\app.log {\"a\":\"b\\n\"}";
+    const plain = 'C:\\logs\\app.log {"a":"b\\n"}';
     expect(safeText(plain)).toBe(plain);
   });
 });
