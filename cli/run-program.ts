@@ -6,6 +6,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { CliError } from "./errors.js";
+import { multiLine } from "./output.js";
 
 /** The root `keyhole` command, without subcommands. */
 export function newKeyholeProgram(): Command {
@@ -32,11 +33,11 @@ export async function runProgram(program: Command, argv: readonly string[]): Pro
       return err.exitCode === 0 ? 0 : 2;
     }
     if (err instanceof CliError) {
-      process.stderr.write(`keyhole: ${err.message}\n`);
+      process.stderr.write(`keyhole: ${multiLine(err.message)}\n`);
       return err.exitCode;
     }
     const message = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`keyhole: ${message.split("\n").join("\n  ")}\n`);
+    process.stderr.write(`keyhole: ${multiLine(message).split("\n").join("\n  ")}\n`);
     return 1;
   }
 }
