@@ -20,12 +20,14 @@
 
 /** Controls, format characters, separators, lone surrogates and other invisible code points. */
 const UNSAFE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}\p{Default_Ignorable_Code_Point}]/u;
+const EACH_UNSAFE = new RegExp(UNSAFE.source, "gu");
 const PICTOGRAPH = /\p{Extended_Pictographic}/u;
 const EMOJI_MODIFIER = /\p{Emoji_Modifier}/u;
 /** Variation selectors: FVS1–4 (Mongolian), VS1–16, VS17–256. */
 const VARIATION_SELECTOR = /[\u180B-\u180D\u180F\uFE00-\uFE0F\u{E0100}-\u{E01EF}]/u;
 const WHITESPACE = /\s/u;
 const ZWJ = 0x200d;
+const VS16 = 0xfe0f;
 const NAMED: ReadonlyMap<number, string> = new Map([
   [0x09, "\\t"],
   [0x0a, "\\n"],
@@ -46,33 +48,54 @@ export function escapeCodePoint(cp: number): string {
   return cp <= 0xff ? `\\x${cp.toString(16).padStart(2, "0")}` : `\\u{${cp.toString(16)}}`;
 }
 
+/** The code point that ends just before `end` in `text` (a surrogate pair counts as one), or "". */
+function before(text: string, end: number): string {
+  if (end <= 0) return "";
+  const low = text.charCodeAt(end - 1);
+  const high = end >= 2 ? text.charCodeAt(end - 2) : 0;
+  const pair = low >= 0xdc00 && low <= 0xdfff && high >= 0xd800 && high <= 0xdbff;
+  return text.slice(pair ? end - 2 : end - 1, end);
+}
+
+/** The code point that starts at `start` in `text`, or "". */
+function after(text: string, start: number): string {
+  const cp = text.codePointAt(start);
+  return cp === undefined ? "" : String.fromCodePoint(cp);
+}
+
+/** A character shown as it is that a variation selector may follow. */
+function isVisibleBase(ch: string): boolean {
+  return ch !== "" && !UNSAFE.test(ch) && !WHITESPACE.test(ch);
+}
+
+/**
+ * A zero-width joiner inside an emoji sequence: after a pictograph (with at most a skin tone or
+ * VS16 between them) and before another pictograph.
+ */
+function joinsEmoji(text: string, at: number): boolean {
+  if (!PICTOGRAPH.test(after(text, at + 1))) return false;
+  let end = at;
+  let previous = before(text, end);
+  if (EMOJI_MODIFIER.test(previous) || previous.codePointAt(0) === VS16) {
+    end -= previous.length;
+    previous = before(text, end);
+  }
+  return previous !== "" && PICTOGRAPH.test(previous);
+}
+
 /**
  * `text` with every control, format and invisible character shown as an escape (see the file's
  * comment). One line unless `newlines` is set; tabs escaped unless `tabs` is set. CR and ESC are
- * escaped whatever the options.
+ * escaped whatever the options. Only those characters are looked at, so text without any costs one
+ * scan.
  */
 export function safeText(text: string, options: SafeTextOptions = {}): string {
-  // Most text has none of them: returned as it is.
-  if (!UNSAFE.test(text)) return text;
-  const chars = Array.from(text);
-  let out = "";
-  // The previous character was shown as it is and can carry a variation selector.
-  let visibleBase = false;
-  // Inside an emoji: a pictograph, then only skin-tone modifiers or variation selectors.
-  let emoji = false;
-  for (let i = 0; i < chars.length; i++) {
-    const ch = chars[i]!;
+  return text.replace(EACH_UNSAFE, (ch: string, offset: number) => {
     const cp = ch.codePointAt(0)!;
-    let keep: boolean;
-    if (cp === 0x0a) keep = options.newlines === true;
-    else if (cp === 0x09) keep = options.tabs === true;
-    else if (VARIATION_SELECTOR.test(ch)) keep = visibleBase;
-    else if (cp === ZWJ) keep = emoji && PICTOGRAPH.test(chars[i + 1] ?? "");
-    else keep = !UNSAFE.test(ch);
-    out += keep ? ch : escapeCodePoint(cp);
-    const selector = VARIATION_SELECTOR.test(ch);
-    emoji = keep && (PICTOGRAPH.test(ch) || (emoji && (selector || EMOJI_MODIFIER.test(ch))));
-    visibleBase = keep && !selector && cp !== ZWJ && !WHITESPACE.test(ch);
-  }
-  return out;
+    if (cp === 0x0a && options.newlines === true) return ch;
+    if (cp === 0x09 && options.tabs === true) return ch;
+    if (VARIATION_SELECTOR.test(ch)) return isVisibleBase(before(text, offset)) ? ch : escapeCodePoint(cp);
+    if (cp === ZWJ && joinsEmoji(text, offset)) return ch;
+    return escapeCodePoint(cp);
+  });
 }
