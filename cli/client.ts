@@ -3,6 +3,7 @@
  * KEYHOLE_TOKEN; every refusal becomes a CliError carrying the controller's KH_* code.
  */
 import { CliError } from "./errors.js";
+import { oneLine } from "./output.js";
 
 export const DEFAULT_CONTROLLER_URL = "http://127.0.0.1:7400";
 
@@ -122,8 +123,11 @@ export class ControllerClient {
     }
     if (!response.ok) {
       const error = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
+      // The message may quote an agent or a request: one line, nothing a terminal acts on.
       throw new CliError(
-        `${error?.code ?? `HTTP ${response.status}`}: ${error?.message ?? (text.slice(0, 200) || response.statusText)}`,
+        oneLine(
+          `${error?.code ?? `HTTP ${response.status}`}: ${error?.message ?? (text.slice(0, 200) || response.statusText)}`,
+        ),
         1,
         error?.code,
       );
@@ -235,8 +239,11 @@ export class ControllerClient {
       } catch {
         error = undefined;
       }
+      // The message may quote an agent or a request: one line, nothing a terminal acts on.
       throw new CliError(
-        `${error?.code ?? `HTTP ${response.status}`}: ${error?.message ?? (text.slice(0, 200) || response.statusText)}`,
+        oneLine(
+          `${error?.code ?? `HTTP ${response.status}`}: ${error?.message ?? (text.slice(0, 200) || response.statusText)}`,
+        ),
         1,
         error?.code,
       );

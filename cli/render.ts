@@ -1,6 +1,10 @@
-/** Human renderings of requests and action results; `--json` bypasses all of this. */
+/**
+ * Human renderings of requests and action results; `--json` bypasses all of this. Every value from
+ * the controller or an agent is shown through `oneLine` (or `table`, which does it per cell): a log
+ * line, an env value or a target name cannot move the cursor, clear the screen or add a line.
+ */
 import type { RequestView } from "./client.js";
-import { table } from "./output.js";
+import { logLine, oneLine, table } from "./output.js";
 
 export function requestSummary(r: RequestView): string {
   const approvals = r.breakGlass
@@ -8,7 +12,7 @@ export function requestSummary(r: RequestView): string {
     : r.approvalsRequired > 0
       ? `, approvals ${r.approvals.length}/${r.approvalsRequired}`
       : "";
-  return `request ${r.id} ${r.status}: ${r.action} on ${r.target} (${r.environment}${approvals})`;
+  return oneLine(`request ${r.id} ${r.status}: ${r.action} on ${r.target} (${r.environment}${approvals})`);
 }
 
 export function requestsTable(requests: readonly RequestView[]): string {
@@ -56,12 +60,12 @@ function isPlainRecord(value: unknown): value is Record<string, unknown> {
 /** The `result` part of an inline answer, in a form a person reads at a glance. */
 export function renderResult(action: string, result: unknown): string {
   if (isEnvResult(action, result)) {
-    return result.variables.map((v) => `${v.name}=${v.value}`).join("\n");
+    return result.variables.map((v) => oneLine(`${v.name}=${v.value}`)).join("\n");
   }
   if (isLogTailResult(action, result)) {
-    // The lines as the file has them (masked), then the facts about the read.
+    // The lines as the file has them (masked; tabs kept, CR and ESC escaped), then the facts.
     const { lines, ...facts } = result;
-    return [...lines, "", renderResult("", facts)].join("\n");
+    return [...lines.map((line) => logLine(String(line))), "", renderResult("", facts)].join("\n");
   }
   if (isArtifactResult(result)) {
     const { artifact } = result;

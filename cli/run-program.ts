@@ -5,7 +5,15 @@
  * so the agent answers alike whichever of them started it.
  */
 import { Command, CommanderError } from "commander";
+import { safeText } from "../common/safe-text.js";
 import { CliError } from "./errors.js";
+
+/**
+ * A failure's message may quote a controller, an agent or a request: shown with every control and
+ * invisible character escaped (attack F2), its line breaks kept (a config error lists its problems).
+ * safe-text directly, not cli/output.ts: the agent image holds only what its entry needs.
+ */
+const MULTI_LINE = { newlines: true, tabs: true } as const;
 
 /** The root `keyhole` command, without subcommands. */
 export function newKeyholeProgram(): Command {
@@ -32,11 +40,11 @@ export async function runProgram(program: Command, argv: readonly string[]): Pro
       return err.exitCode === 0 ? 0 : 2;
     }
     if (err instanceof CliError) {
-      process.stderr.write(`keyhole: ${err.message}\n`);
+      process.stderr.write(`keyhole: ${safeText(err.message, MULTI_LINE)}\n`);
       return err.exitCode;
     }
     const message = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`keyhole: ${message.split("\n").join("\n  ")}\n`);
+    process.stderr.write(`keyhole: ${safeText(message, MULTI_LINE).split("\n").join("\n  ")}\n`);
     return 1;
   }
 }

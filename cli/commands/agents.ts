@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import { ControllerClient } from "../client.js";
 import { usageError } from "../errors.js";
-import { printJson, printLine, table } from "../output.js";
+import { note, printJson, printLine, table } from "../output.js";
 
 export interface AgentView {
   id: string;
@@ -86,8 +86,8 @@ export function registerAgentCommands(program: Command, env: NodeJS.ProcessEnv):
       if (opts.json) printJson(issued);
       else {
         printLine(issued.token);
-        process.stderr.write(
-          `enrollment token ${issued.id} for environment ${issued.environment}, expires ${issued.expiresAt}\n`,
+        note(
+          `enrollment token ${issued.id} for environment ${issued.environment}, expires ${issued.expiresAt}`,
         );
       }
     });

@@ -14,7 +14,7 @@ import { pipeline } from "node:stream/promises";
 import type { Command } from "commander";
 import { type ArtifactView, ControllerClient } from "../client.js";
 import { CliError, usageError } from "../errors.js";
-import { note, printJson, printLine, table } from "../output.js";
+import { note, oneLine, printJson, printLine, table } from "../output.js";
 
 /** Human sizes: 1.5 MiB. */
 export function formatBytes(bytes: number): string {
@@ -160,7 +160,7 @@ export function registerArtifactCommands(program: Command, env: NodeJS.ProcessEn
       });
       if (opts.json) printJson({ artifact, file, verified: true });
       else {
-        printLine(`${file}: ${formatBytes(artifact.size)}, sha256 ${artifact.sha256} verified`);
+        printLine(oneLine(`${file}: ${formatBytes(artifact.size)}, sha256 ${artifact.sha256} verified`));
         if (artifact.digestSource === "agent-reported")
           note("note: this digest was reported by the agent; the controller checked the size, not the bytes");
       }

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Command } from "commander";
 import { ControllerClient } from "../client.js";
 import { CliError, usageError } from "../errors.js";
-import { note, printJson, printLine, table } from "../output.js";
+import { note, oneLine, printJson, printLine, table } from "../output.js";
 import { parseParams } from "../params.js";
 
 export interface CollectionTargetView {
@@ -54,7 +54,9 @@ const path = (id: string) => `/v1/collections/${encodeURIComponent(id)}`;
 
 function headline(c: CollectionView): string {
   const approvals = c.approvalsRequired > 0 ? `, approvals ${c.approvals.length}/${c.approvalsRequired}` : "";
-  return `collection ${c.id} ${c.status}: ${c.action} on ${c.targets.length} agent(s) matching ${c.selector} (${c.environment}${approvals}, at most ${c.maxConcurrency} at once, max errors ${c.maxErrors})`;
+  return oneLine(
+    `collection ${c.id} ${c.status}: ${c.action} on ${c.targets.length} agent(s) matching ${c.selector} (${c.environment}${approvals}, at most ${c.maxConcurrency} at once, max errors ${c.maxErrors})`,
+  );
 }
 
 function summaryLine(c: CollectionView): string {
@@ -87,7 +89,7 @@ async function report(c: CollectionView, opts: { json?: boolean; out?: string },
   if (!requireSuccess) return;
   if (c.status === "denied")
     throw new CliError(
-      `collection ${c.id} was denied by ${c.denial?.by}: ${c.denial?.reason}`,
+      oneLine(`collection ${c.id} was denied by ${c.denial?.by}: ${c.denial?.reason}`),
       1,
       "KH_DENIED",
     );
@@ -188,7 +190,7 @@ export async function decideCollection(
   if (!opts.json) {
     note(headline(shown));
     note(`targets (digest ${shown.targetsDigest}):`);
-    for (const t of shown.targets) note(`  ${t.target}`);
+    for (const t of shown.targets) note(`  ${oneLine(t.target)}`);
   }
   const { collection } =
     verb === "approve"

@@ -7,7 +7,7 @@
 import { writeFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { CliError, usageError } from "../errors.js";
-import { printLine } from "../output.js";
+import { multiLine, printLine } from "../output.js";
 
 export function registerReportCommand(program: Command, env: NodeJS.ProcessEnv): void {
   program
@@ -58,7 +58,9 @@ export function registerReportCommand(program: Command, env: NodeJS.ProcessEnv):
           });
         throw err;
       }
-      const text = format === "json" ? `${JSON.stringify(report, null, 2)}\n` : renderMarkdown(report);
+      // JSON is exact; the Markdown escapes what it quotes from the chain, and again here (attack F2).
+      const text =
+        format === "json" ? `${JSON.stringify(report, null, 2)}\n` : multiLine(renderMarkdown(report));
       if (opts.out) await writeFile(opts.out, text, { mode: 0o600 });
       else process.stdout.write(text);
       if (opts.out && format === "md") printLine(`report written to ${opts.out}`);

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Command } from "commander";
 import { ControllerClient, type RequestView, TERMINAL_STATUSES } from "../client.js";
 import { CliError, usageError } from "../errors.js";
-import { note, printJson, printLine } from "../output.js";
+import { note, oneLine, printJson, printLine } from "../output.js";
 import { collect, parseParams } from "../params.js";
 import { actionResultOf, renderResult, requestSummary, requestsTable } from "../render.js";
 import { decideCollection, runCollection } from "./collections.js";
@@ -69,15 +69,18 @@ async function report(
   }
   if (!requireCompleted) return;
   if (request.status === "failed") {
+    // The agent's message is its own text: one line, nothing a terminal acts on.
     throw new CliError(
-      `request ${request.id} failed: ${request.error?.code ?? ""} ${request.error?.message ?? ""}`.trim(),
+      oneLine(
+        `request ${request.id} failed: ${request.error?.code ?? ""} ${request.error?.message ?? ""}`.trim(),
+      ),
       1,
       request.error?.code,
     );
   }
   if (request.status === "denied") {
     throw new CliError(
-      `request ${request.id} was denied by ${request.denial?.by}: ${request.denial?.reason}`,
+      oneLine(`request ${request.id} was denied by ${request.denial?.by}: ${request.denial?.reason}`),
       1,
       "KH_DENIED",
     );

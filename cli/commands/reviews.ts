@@ -5,7 +5,7 @@
 import type { Command } from "commander";
 import { ControllerClient } from "../client.js";
 import { usageError } from "../errors.js";
-import { note, printJson, printLine, table } from "../output.js";
+import { note, oneLine, printJson, printLine, table } from "../output.js";
 
 export interface ReviewView {
   id: string;
@@ -96,6 +96,6 @@ export function registerReviewCommands(program: Command, env: NodeJS.ProcessEnv)
         { note: opts.note },
       );
       if (opts.json) printJson({ review });
-      else printLine(`review ${review.id} closed by ${review.closedBy} at ${review.closedAt}`);
+      else printLine(oneLine(`review ${review.id} closed by ${review.closedBy} at ${review.closedAt}`));
     });
 }

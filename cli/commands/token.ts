@@ -3,7 +3,7 @@
  * store (the data dir's SQLite, or `--database postgres://…`).
  */
 import type { Command } from "commander";
-import { printJson, printLine } from "../output.js";
+import { note, printJson, printLine } from "../output.js";
 
 const DATABASE_HELP = "the controller's database, when not the data dir's SQLite (KEYHOLE_DATABASE)";
 
@@ -39,8 +39,8 @@ export function registerTokenCommands(program: Command, env: NodeJS.ProcessEnv):
       if (opts.json) printJson(issued);
       else {
         printLine(issued.token);
-        process.stderr.write(
-          `token ${issued.id} for ${issued.subject}${groups.length ? ` (groups ${groups.join(",")})` : ""}, expires ${issued.expiresAt}\n`,
+        note(
+          `token ${issued.id} for ${issued.subject}${groups.length ? ` (groups ${groups.join(",")})` : ""}, expires ${issued.expiresAt}`,
         );
       }
     });

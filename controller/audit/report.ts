@@ -11,6 +11,7 @@
  * Pure: records in, report out. Events it does not know are counted, never an error, so a report
  * over a chain written by a later version still adds up.
  */
+import { safeText } from "../../common/safe-text.js";
 import type { AuditRecord } from "./chain.js";
 import type { VerifyResult } from "./verify-chain.js";
 
@@ -411,13 +412,24 @@ export async function buildReport(
   };
 }
 
-const md = (s: string) => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
+/**
+ * A table cell of text from the chain (a reason, a ticket, a subject, an error code): on one line,
+ * every control and invisible character a visible escape (`\n`, `\x1b`, `\u{202e}`: attack F2), and
+ * `\` and `|` backslash-escaped so the cell can neither end early nor swallow the escape before it.
+ */
+export function markdownCell(text: string): string {
+  return safeText(text).replace(/[\\|]/g, "\\$&");
+}
+
+/** Text from the chain outside a table: one line, controls and invisible characters escaped. */
+const inline = (text: string | undefined) => safeText(String(text));
+
 function table(head: string[], rows: (string | number)[][]): string {
   if (rows.length === 0) return "_none_\n";
   return [
     `| ${head.join(" | ")} |`,
     `|${head.map(() => "---").join("|")}|`,
-    ...rows.map((r) => `| ${r.map((c) => md(String(c))).join(" | ")} |`),
+    ...rows.map((r) => `| ${r.map((c) => markdownCell(String(c))).join(" | ")} |`),
   ]
     .join("\n")
     .concat("\n");
@@ -432,15 +444,15 @@ export function renderMarkdown(report: EvidenceReport): string {
   // not take the rest for evidence.
   if (r.chain.status === "unpinned")
     out.push(
-      `**Audit chain ${NOT_PINNED.toUpperCase()}.** This report proves nothing until it is: ${r.chain.problem}.\n`,
+      `**Audit chain ${NOT_PINNED.toUpperCase()}.** This report proves nothing until it is: ${inline(r.chain.problem)}.\n`,
     );
   out.push(`Period: ${r.since} to ${r.until} (generated ${r.generatedAt}).\n`);
   out.push(
     r.chain.status === "intact"
-      ? `Audit chain: **intact**, verified against the pinned key (${r.chain.keySource}), ${r.chain.records} records, signed up to record ${r.chain.lastCheckpoint?.seq ?? 0}${r.chain.lastCheckpoint ? ` (${r.chain.lastCheckpoint.time})` : ""}${r.chain.unsignedTail ? `; ${r.chain.unsignedTail} newer record(s) not yet signed` : ""}.\n`
+      ? `Audit chain: **intact**, verified against the pinned key (${inline(r.chain.keySource)}), ${r.chain.records} records, signed up to record ${r.chain.lastCheckpoint?.seq ?? 0}${r.chain.lastCheckpoint ? ` (${r.chain.lastCheckpoint.time})` : ""}${r.chain.unsignedTail ? `; ${r.chain.unsignedTail} newer record(s) not yet signed` : ""}.\n`
       : r.chain.status === "unpinned"
-        ? `Audit chain: **${NOT_PINNED}** (${r.chain.records} records, consistent under the key from ${r.chain.keySource}).\n`
-        : `Audit chain: **BROKEN**: ${r.chain.problem}\n`,
+        ? `Audit chain: **${NOT_PINNED}** (${r.chain.records} records, consistent under the key from ${inline(r.chain.keySource)}).\n`
+        : `Audit chain: **BROKEN**: ${inline(r.chain.problem)}\n`,
   );
   const t = r.totals;
   out.push(
@@ -537,7 +549,7 @@ export function renderMarkdown(report: EvidenceReport): string {
   );
   out.push(`## Tokens\n`);
   out.push(
-    `${r.tokens.issued} issued (${r.tokens.subjects.join(", ") || "none"}), ${r.tokens.revoked} revoked.\n`,
+    `${r.tokens.issued} issued (${inline(r.tokens.subjects.join(", ")) || "none"}), ${r.tokens.revoked} revoked.\n`,
   );
   if (Object.keys(r.otherEvents).length > 0) {
     out.push(`## Other events\n`);
