@@ -3,12 +3,7 @@
  * unexpired entries it refuses new ones (the caller answers KH_BUSY) instead of forgetting one:
  * forgetting would reopen a replay window, refusing only costs availability.
  */
-export type RememberOutcome =
-  | "ok"
-  | "replay"
-  | "full"
-  | "issued-before-start"
-  | "issued-near-unlogged-start";
+export type RememberOutcome = "ok" | "replay" | "full" | "issued-before-start" | "issued-near-unlogged-start";
 
 /**
  * What the envelope checks ask: has this `jti` been accepted before? The in-memory cache below

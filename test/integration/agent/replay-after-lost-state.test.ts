@@ -62,7 +62,10 @@ async function send(app: ReturnType<typeof agentAt>, issuedAt: number) {
     headers: { "content-type": "application/jwt" },
     payload: await signer.sign(claimsFor({}, { nowSeconds: issuedAt })),
   });
-  return { status: res.statusCode, error: (res.json() as { error?: { code: string; message: string } }).error };
+  return {
+    status: res.statusCode,
+    error: (res.json() as { error?: { code: string; message: string } }).error,
+  };
 }
 
 describe("attack F4: an agent that starts without a replay log", () => {
@@ -73,7 +76,9 @@ describe("attack F4: an agent that starts without a replay log", () => {
       const early = await send(app, START_S + 1);
       expect(early.status).toBe(409);
       expect(early.error?.code).toBe("KH_REPLAY");
-      expect(early.error?.message).toMatch(/issued less than 30s after this agent started.*no replay log.*ask again/);
+      expect(early.error?.message).toMatch(
+        /issued less than 30s after this agent started.*no replay log.*ask again/,
+      );
       // Dated 30 s ahead by a controller whose clock runs ahead: still inside the window.
       expect((await send(app, START_S + 30)).error?.code).toBe("KH_REPLAY");
 

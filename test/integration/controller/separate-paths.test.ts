@@ -36,11 +36,7 @@ interface Keys {
  * finds it (the keys are new, so no earlier run accepted anything); without one the agent would
  * refuse envelopes issued within 30 s of its start (agent/replay-log.ts, part 3).
  */
-async function startAgent(
-  id: string,
-  environment: string,
-  trustedKeys: string,
-): Promise<RunningAgent> {
+async function startAgent(id: string, environment: string, trustedKeys: string): Promise<RunningAgent> {
   const stateDir = join(dirname(trustedKeys), "state", id.replaceAll("/", "_"));
   createEmptyReplayLog(stateDir, id);
   return runAgent(

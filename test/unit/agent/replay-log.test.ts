@@ -138,9 +138,7 @@ describe("PersistentReplayCache", () => {
     const second = run(T0 + 3, join(dir, "new-pod"), 500);
     expect(second.startedWithoutLog).toBe(true);
     expect(warnings.join("\n")).toMatch(/no replay log from an earlier run/);
-    expect(second.remember("ahead-of-time-jti", T0 + 70, T0 + 3, T0 + 10)).toBe(
-      "issued-near-unlogged-start",
-    );
+    expect(second.remember("ahead-of-time-jti", T0 + 70, T0 + 3, T0 + 10)).toBe("issued-near-unlogged-start");
   });
 
   it("attack F4: lost state dir: an envelope of the second run 2 starts in is refused (no rounding down)", () => {
