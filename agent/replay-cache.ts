@@ -3,12 +3,12 @@
  * unexpired entries it refuses new ones (the caller answers KH_BUSY) instead of forgetting one:
  * forgetting would reopen a replay window, refusing only costs availability.
  */
-export type RememberOutcome = "ok" | "replay" | "full" | "issued-before-start";
+export type RememberOutcome = "ok" | "replay" | "full" | "issued-before-start" | "issued-near-unlogged-start";
 
 /**
  * What the envelope checks ask: has this `jti` been accepted before? The in-memory cache below
  * ignores `iat`; the persistent one (replay-log.ts) also refuses envelopes issued before the agent
- * started.
+ * started, or, when it started without a replay log, within the clock allowance after.
  */
 export interface ReplayGuard {
   remember(jti: string, exp: number, nowSeconds: number, iat: number): RememberOutcome;

@@ -171,6 +171,12 @@ export function verifyEnvelope(body: string, options: VerifierOptions): Verified
       "the envelope was issued before this agent started, so an earlier run may have accepted it; ask again for a new one",
     );
   }
+  if (remembered === "issued-near-unlogged-start") {
+    throw new AgentError(
+      "KH_REPLAY",
+      `the envelope was issued less than ${MAX_CLOCK_SKEW_SECONDS}s after this agent started, and the agent found no replay log of earlier runs (its state dir is new, lost or unusable), so an earlier run may have accepted it; ask again for a new one (envelopes issued ${MAX_CLOCK_SKEW_SECONDS}s or more after the start are accepted)`,
+    );
+  }
   if (remembered === "full") {
     throw new AgentError("KH_BUSY", "the replay cache is full of unexpired requests; retry shortly");
   }

@@ -17,6 +17,7 @@ import { basename, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import autocannon from "autocannon";
 import { exportJWK } from "jose";
+import { createEmptyReplayLog } from "../agent/replay-log.js";
 import { AGENT_NODE_OPTIONS, stageAgent } from "../deploy/agent-bundle.js";
 import {
   type BenchResult,
@@ -219,7 +220,14 @@ export async function benchAgentHttp(
     throw err;
   }
 
-  const agent = await startNode(agentArgs("127.0.0.1:0"), isListening);
+  // A state dir with an (empty) replay log, as a restarted container has: the key above is new, so
+  // no earlier run accepted anything, and the agent need not refuse its first 30 s of envelopes.
+  const stateDir = join(dir, "state");
+  createEmptyReplayLog(stateDir, AGENT_ID);
+  const agent = await startNode(agentArgs("127.0.0.1:0"), isListening, {
+    ...process.env,
+    KEYHOLE_STATE_DIR: stateDir,
+  });
   const bare = await startNode(bareArgs("0"), isListening);
   try {
     await sleep(IDLE_SECONDS * 1000);

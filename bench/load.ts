@@ -22,6 +22,7 @@ import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
+import { createEmptyReplayLog } from "../agent/replay-log.js";
 import { issueToken } from "../controller/identity/cli.js";
 import { openStore } from "../controller/store/open-store.js";
 import {
@@ -72,6 +73,10 @@ export async function startStack(): Promise<Stack> {
     PATH: process.env.PATH,
     PORT: "0",
   });
+  // An empty replay log, as a restarted container has: the keys above are new, so no earlier run
+  // accepted anything and the agent need not refuse its first 30 s of envelopes.
+  const stateDir = join(dir, "state");
+  createEmptyReplayLog(stateDir, AGENT_ID);
   const agent = await startNode(
     [
       KEYHOLE_BIN,
@@ -88,7 +93,7 @@ export async function startStack(): Promise<Stack> {
       String(workload.child.pid),
     ],
     isListening,
-    { PATH: process.env.PATH, KEYHOLE_STATE_DIR: join(dir, "state") },
+    { PATH: process.env.PATH, KEYHOLE_STATE_DIR: stateDir },
   );
   return {
     dir,

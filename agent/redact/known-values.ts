@@ -12,7 +12,7 @@
 import { anchorOf, formsOf, type KnownForm, viewFormsOf } from "./known-encodings.js";
 import { type KnownHit, KnownMatcher, MIN_FORM_LENGTH } from "./known-matcher.js";
 import type { MaskPiece } from "./named-values.js";
-import { firstEscape, hasEscapes, unescapedViews } from "./unescape.js";
+import { firstEscape, firstHiddenAlnum, hasEscapes, unescapedViews } from "./unescape.js";
 
 /** Shortest value masked wherever it appears. */
 export const MIN_KNOWN_VALUE_LENGTH = 8;
@@ -42,6 +42,12 @@ function isKeyedValue(text: string, start: number, end: number): boolean {
   if (quote) return after === quote;
   return after === undefined || VALUE_END.test(after);
 }
+
+/**
+ * Which unescaped views a text with escapes is searched in: all of them, or those decoded with
+ * every family (unescape.ts).
+ */
+type ViewSearch = "views" | "all-families";
 
 /** A span of text to mask, and the known value it stands for (undefined: fingerprint the text). */
 interface MaskSpan {
@@ -135,13 +141,14 @@ export class KnownValues {
     let at = this.cachedSearch("escape", text, from, limit, firstEscape);
     if (at < 0) return hit;
     const mayHold =
-      this.anchorless.size > 0 || this.anchors().next(text, from, limit, this.live) !== undefined;
+      this.anchorless.size > 0 ||
+      this.anchors().next(text, from, limit, this.live) !== undefined ||
+      this.cachedSearch("hidden", text, from, limit, firstHiddenAlnum) >= 0;
     if (!mayHold) return hit;
     while (at >= 0) {
       const [start, end] = lineAround(text, at, from, to);
-      const found = this.mayHoldEscaped(text, start, end)
-        ? this.firstInViews(text.slice(start, end))
-        : undefined;
+      const how = this.escapedSearch(text, start, end);
+      const found = how ? this.firstInViews(text.slice(start, end), how) : undefined;
       if (found) return { start: start + found.start, end: start + found.end };
       if (end >= limit) break;
       at = this.cachedSearch("escape", text, end + 1, limit, firstEscape);
@@ -193,13 +200,18 @@ export class KnownValues {
 
   /**
    * Whether text[from, to), which holds an escape, may hold a value escaped: it holds a value's
-   * anchor raw (escapers that escape every character are searched as forms instead), or some value
-   * has no anchor. Decoding only then keeps escape-heavy logs (URL-encoded paths, JSON with `\"`)
-   * cheap.
+   * anchor raw (escapers that escape every character are searched as forms instead), some value
+   * has no anchor, or an escape there may hide a letter or digit (which can hide the anchor: issue
+   * 16, attack finding F5, `Sup\u0033rSecret`). Decoding only then keeps escape-heavy logs
+   * (URL-encoded paths, JSON with `\"`) cheap: encoders leave letters and digits alone. Says
+   * which views to search, or undefined.
    */
-  private mayHoldEscaped(text: string, from: number, to: number): boolean {
-    if (this.anchorless.size > 0) return true;
-    return this.anchors().next(text, from, to, this.live) !== undefined;
+  private escapedSearch(text: string, from: number, to: number): ViewSearch | undefined {
+    if (this.anchorless.size > 0) return "views";
+    if (this.anchors().next(text, from, to, this.live) !== undefined) return "views";
+    // Only the views with every family: the others serve a value whose own escape-like
+    // characters are written raw, and such a value is mostly raw, its anchor with it.
+    return firstHiddenAlnum(text, from, to) >= 0 ? "all-families" : undefined;
   }
 
   private compiledViews(): KnownMatcher {
@@ -209,9 +221,9 @@ export class KnownValues {
   }
 
   /** The first known value in an unescaped view of `text`, as a span of `text`. */
-  private firstInViews(text: string): { start: number; end: number } | undefined {
+  private firstInViews(text: string, how: ViewSearch): { start: number; end: number } | undefined {
     const matcher = this.compiledViews();
-    for (const view of unescapedViews(text)) {
+    for (const view of unescapedViews(text, { allFamiliesOnly: how === "all-families" })) {
       const hit = matcher.next(view.text, 0, view.text.length, this.live);
       if (hit) return { start: view.starts[hit.start]!, end: view.ends[hit.end - 1]! };
     }
@@ -219,10 +231,10 @@ export class KnownValues {
   }
 
   /** Every known value in the unescaped views of `text`, as spans of `text`. */
-  private spansInViews(text: string): MaskSpan[] {
+  private spansInViews(text: string, how: ViewSearch): MaskSpan[] {
     const matcher = this.compiledViews();
     const spans: MaskSpan[] = [];
-    for (const view of unescapedViews(text)) {
+    for (const view of unescapedViews(text, { allFamiliesOnly: how === "all-families" })) {
       for (const hit of matcher.find(view.text, this.live)) {
         spans.push({
           start: view.starts[hit.start]!,
@@ -254,7 +266,8 @@ export class KnownValues {
         (form, start, end) => this.live(form) && (form.kind !== "short" || isKeyedValue(text, start, end)),
       )
       .map((hit) => KnownValues.spanOf(text, hit));
-    if (hasEscapes(text) && this.mayHoldEscaped(text, 0, text.length)) spans.push(...this.spansInViews(text));
+    const how = hasEscapes(text) ? this.escapedSearch(text, 0, text.length) : undefined;
+    if (how) spans.push(...this.spansInViews(text, how));
     if (spans.length === 0) return text;
     spans.sort((a, b) => a.start - b.start || b.end - a.end);
     // Overlapping spans are masked as one: the union, never a piece left between them.

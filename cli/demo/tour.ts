@@ -5,9 +5,11 @@
  * artifact, and a production request that needs a second person's approval.
  */
 import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { createEmptyReplayLog } from "../../agent/replay-log.js";
 import { DEFAULT_POLICY_YAML } from "../../controller/policy/default-policy.js";
 import { CliError } from "../errors.js";
 import { printLine } from "../output.js";
@@ -84,8 +86,14 @@ export async function runDemo(options: DemoOptions, env: NodeJS.ProcessEnv): Pro
     const agents: Record<string, string> = {};
     for (const environment of ["staging", "production"]) {
       const keyDir = join(dataDir, "keys", environment);
+      const newKeys = !existsSync(join(keyDir, "signing-key.pem"));
       await runJson(["keys", "generate", "--out", keyDir, "--environment", environment], baseEnv);
       const id = `${environment}/shop/shop-0`;
+      // The agent's state dir lives with the demo's data. When its keys are new, no earlier run can
+      // have accepted an envelope they signed, so the agent may start with an empty replay log
+      // rather than refuse every envelope of its first 30 s (agent/replay-log.ts, part 3).
+      const stateDir = join(dataDir, "state", environment);
+      if (newKeys) createEmptyReplayLog(stateDir, id);
       const agent = await startProcess({
         name: `agent ${id}`,
         args: [
@@ -104,7 +112,7 @@ export async function runDemo(options: DemoOptions, env: NodeJS.ProcessEnv): Pro
           "--log-root",
           appLogs,
         ],
-        env: baseEnv,
+        env: { ...baseEnv, KEYHOLE_STATE_DIR: stateDir },
         logFile: join(logs, `agent-${environment}.log`),
         isReady: isListening,
       });

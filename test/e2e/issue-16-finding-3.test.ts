@@ -19,31 +19,41 @@ afterEach(() => stack.stop(0));
 
 async function setUp(): Promise<{
   signer: TestSigner;
-  start: (stateDir: string) => Promise<StartedProcess>;
+  /** `fresh`: the state dir holds no replay log (a new pod); otherwise an empty one if none. */
+  start: (stateDir: string, fresh?: boolean) => Promise<StartedProcess>;
 }> {
   const signer = await makeSigner();
   const jwks = stack.write("jwks.json", JSON.stringify(signer.jwks));
   await stack.startWorkload();
   return {
     signer,
-    start: (stateDir) =>
+    start: (stateDir, fresh = false) =>
       stack.startAgent({
         id: AGENT_ID,
         environment: "staging",
         trustedKeys: jwks,
         env: { KEYHOLE_STATE_DIR: stateDir },
+        freshStateDir: fresh,
       }),
   };
 }
 
-async function post(agent: StartedProcess, body: string): Promise<{ status: number; code?: string }> {
+async function answer(
+  agent: StartedProcess,
+  body: string,
+): Promise<{ status: number; error?: { code: string; message: string } }> {
   const res = await fetch(`${agent.url}/v1/requests`, {
     method: "POST",
     headers: { "content-type": "application/jwt" },
     body,
   });
-  const answer = (await res.json()) as { error?: { code: string } };
-  return { status: res.status, ...(answer.error ? { code: answer.error.code } : {}) };
+  const json = (await res.json()) as { error?: { code: string; message: string } };
+  return { status: res.status, ...(json.error ? { error: json.error } : {}) };
+}
+
+async function post(agent: StartedProcess, body: string): Promise<{ status: number; code?: string }> {
+  const { status, error } = await answer(agent, body);
+  return { status, ...(error ? { code: error.code } : {}) };
 }
 
 async function stop(agent: StartedProcess, signal: NodeJS.Signals): Promise<void> {
@@ -85,9 +95,32 @@ describe("issue 16 finding 3: an envelope is accepted at most once by an agent i
     await stop(first, "SIGKILL");
     await nextSecondAfter(claims.iat as number);
 
-    const second = await start(stack.path("state-of-the-new-pod"));
+    const second = await start(stack.path("state-of-the-new-pod"), true);
     expect(await post(second, captured)).toEqual(REFUSED);
-    expect(await post(second, await signer.sign(claimsFor()))).toEqual({ status: 200 });
+    // Without a log, also a new envelope is refused during the first 30 s (attack F4 below; that
+    // one issued 31 s after the start is accepted: test/unit/agent/replay-log.test.ts and
+    // test/integration/agent/replay-after-lost-state.test.ts).
+    expect(await post(second, await signer.sign(claimsFor()))).toEqual(REFUSED);
+  });
+
+  it("attack F4: lost state dir: an envelope dated start+10 s accepted by run 1 is refused by run 2", async () => {
+    const { signer, start } = await setUp();
+    const first = await start(stack.path("state-of-the-old-pod"));
+    // A controller whose clock runs 10 s ahead of the agents': iat is "after" run 2's start.
+    const ahead = Math.floor(Date.now() / 1000) + 10;
+    const captured = await signer.sign(claimsFor({}, { nowSeconds: ahead }));
+    expect(await post(first, captured)).toEqual({ status: 200 });
+    await stop(first, "SIGKILL");
+
+    // A new pod of the same id: its state dir is new, no log tells it what run 1 accepted.
+    const second = await start(stack.path("state-of-the-new-pod"), true);
+    const refused = await answer(second, captured);
+    expect(refused.status).toBe(409);
+    expect(refused.error?.code).toBe("KH_REPLAY");
+    expect(refused.error?.message).toMatch(/less than 30s after this agent started/);
+    expect(refused.error?.message).toMatch(/no replay log/);
+    expect(refused.error?.message).toMatch(/ask again/);
+    expect(second.lines.some((l) => /no replay log from an earlier run/.test(String(l.msg)))).toBe(true);
   });
 
   it("finding 3: an envelope from a controller whose clock runs ahead is refused after a restart", async () => {

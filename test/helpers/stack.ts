@@ -20,6 +20,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { createEmptyReplayLog } from "../../agent/replay-log.js";
 import { type CommandResult, runKeyhole } from "../../cli/demo/processes.js";
 import { type LogLine, type StartedProcess, startChild } from "./child-process.js";
 import { startWorkload, type Workload, type WorkloadOptions } from "./workload.js";
@@ -169,6 +170,14 @@ export interface AgentOptions extends Omit<AgentFlags, "trustedKeys">, ProcessOp
   readonly target?: number | string;
   /** Flags to pass as KEYHOLE_* variables instead of argv. */
   readonly viaEnv?: readonly AgentVariable[];
+  /**
+   * Start over a state dir without a replay log, as in a new pod: the agent then refuses every
+   * envelope issued within 30 s of its start (agent/replay-log.ts, part 3). Otherwise the state
+   * dir (`KEYHOLE_STATE_DIR` in `env`, else state/<id> in the stack's folder) gets an empty log
+   * if it has none, as a container restart finds it: the stack's keys are new, so no earlier run
+   * can have accepted an envelope they signed.
+   */
+  readonly freshStateDir?: boolean;
 }
 
 export interface ControllerOptions extends ControllerFlags, ProcessOptions {
@@ -298,7 +307,9 @@ export class Stack {
   }
 
   async startAgent(options: AgentOptions): Promise<StartedProcess> {
-    const { env, name, timeoutMs, viaEnv, ...flags } = options;
+    const { env, name, timeoutMs, viaEnv, freshStateDir, ...flags } = options;
+    const stateDir = env?.KEYHOLE_STATE_DIR ?? this.path("state", flags.id.replaceAll("/", "_"));
+    if (!freshStateDir) createEmptyReplayLog(stateDir, flags.id);
     const command = agentCommand(
       {
         ...flags,
@@ -308,7 +319,7 @@ export class Stack {
       viaEnv,
     );
     const agent = await this.#startKeyhole(name ?? flags.id, command.args, {
-      env: { ...command.env, ...env },
+      env: { KEYHOLE_STATE_DIR: stateDir, ...command.env, ...env },
       timeoutMs,
       // An enrolling agent is ready once the controller has taken it in.
       isReady: flags.enrollToken || flags.enrollTokenFile ? isEnrolled : isListening,

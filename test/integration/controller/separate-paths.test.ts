@@ -6,9 +6,10 @@
  * published beside the old one, then the old one is retired.
  */
 import { readFile, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningAgent, runAgent } from "../../../agent/main.js";
+import { createEmptyReplayLog } from "../../../agent/replay-log.js";
 import { loadControllerConfig } from "../../../controller/config.js";
 import { buildClaims, signEnvelope } from "../../../controller/dispatch/envelope.js";
 import { issueToken } from "../../../controller/identity/cli.js";
@@ -30,7 +31,14 @@ interface Keys {
   staging: { key: string; jwks: string };
 }
 
+/**
+ * Each agent gets a state dir beside its keys, holding an empty replay log as a restarted container
+ * finds it (the keys are new, so no earlier run accepted anything); without one the agent would
+ * refuse envelopes issued within 30 s of its start (agent/replay-log.ts, part 3).
+ */
 async function startAgent(id: string, environment: string, trustedKeys: string): Promise<RunningAgent> {
+  const stateDir = join(dirname(trustedKeys), "state", id.replaceAll("/", "_"));
+  createEmptyReplayLog(stateDir, id);
   return runAgent(
     {
       id,
@@ -40,7 +48,7 @@ async function startAgent(id: string, environment: string, trustedKeys: string):
       target: String(process.pid),
       actions: "process-info",
     },
-    {},
+    { KEYHOLE_STATE_DIR: stateDir },
   );
 }
 
