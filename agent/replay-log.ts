@@ -244,7 +244,12 @@ export class PersistentReplayCache {
       // Read-only or gone: a later start over a state dir that is read-only too applies part 3.
     }
     this.log.warn(
-      { err, file: this.file, logRemoved: removed },
+      {
+        err,
+        file: this.file,
+        logRemoved: removed,
+        ...(this.logLoaded ? {} : { acceptsIssuedFrom: this.acceptsIssuedFrom }),
+      },
       this.logLoaded
         ? `${why}: this run's later envelopes are not logged; the log is ${removed ? "removed, so the next start refuses envelopes issued before 30 s after it" : "left in place"}`
         : `${why}: envelopes issued before ${MAX_CLOCK_SKEW_SECONDS} s after this start are refused (an earlier run may have accepted them), later ones are checked in memory`,
