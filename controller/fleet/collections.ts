@@ -29,7 +29,7 @@ import type { Policy } from "../policy/load-policy.js";
 import { canSee, listVisible } from "../policy/visibility.js";
 import { type ActionCatalogue, assertActionParams } from "../requests/action-params.js";
 import { assertMayDecide, invalidState } from "../requests/decision-rules.js";
-import { entitlement, requesterNotEntitled, requesterOf } from "../requests/entitlement.js";
+import { approvalsInForce, entitlement, requesterNotEntitled, requesterOf } from "../requests/entitlement.js";
 import { startSweeper } from "../requests/sweeper.js";
 import type { Announcement } from "../requests/webhook.js";
 import type {
@@ -294,7 +294,13 @@ export class CollectionService {
     const notEntitled = await requesterNotEntitled(this.deps, collection);
     if (notEntitled) throw await this.refuseApproval(who, collection, notEntitled);
     const outcome = await this.deps.store.fleet.addCollectionApproval(
-      { collectionId: id, subject: who.subject, note, at: this.deps.now() },
+      {
+        collectionId: id,
+        subject: who.subject,
+        note,
+        at: this.deps.now(),
+        required: approvalsInForce(this.deps.policy, collection),
+      },
       ({ count, approved }) => [
         {
           actor: who.subject,
@@ -302,7 +308,7 @@ export class CollectionService {
           details: {
             collectionId: id,
             approvals: count,
-            approvalsRequired: collection.approvalsRequired,
+            approvalsRequired: approvalsInForce(this.deps.policy, collection),
             status: approved ? "approved" : "pending",
             targets: collection.targets.length,
             targetsDigest: collection.targetsDigest,

@@ -66,3 +66,17 @@ export async function requesterNotEntitled(
     return `the policy in force no longer allows break-glass in "${item.environment}"`;
   return undefined;
 }
+
+/**
+ * How many approvals a pending request or collection needs now: what its environment requires
+ * under the policy in force, never fewer than when it was filed. Tightening an environment to
+ * two-person approval during an incident applies to what is already waiting (the attacker's second
+ * pass on issue 16: the count was frozen at filing); loosening it approves nothing by itself.
+ */
+export function approvalsInForce(
+  policy: Policy,
+  item: { readonly environment: string; readonly approvalsRequired: number },
+): number {
+  const now = policy.environments.get(item.environment)?.approvals ?? 0;
+  return Math.max(item.approvalsRequired, now);
+}

@@ -25,7 +25,7 @@ import type { ControllerTelemetry } from "../telemetry/index.js";
 import { withTraceparent } from "../telemetry/trace-context.js";
 import { type ActionCatalogue, assertActionParams } from "./action-params.js";
 import { assertMayDecide, invalidState } from "./decision-rules.js";
-import { entitlement, requesterNotEntitled, requesterOf } from "./entitlement.js";
+import { approvalsInForce, entitlement, requesterNotEntitled, requesterOf } from "./entitlement.js";
 import { startSweeper } from "./sweeper.js";
 import type { Announcement } from "./webhook.js";
 
@@ -347,15 +347,21 @@ export class RequestService {
     const notEntitled = await requesterNotEntitled(this.deps, request);
     if (notEntitled) throw await this.refuseApproval(who, request, notEntitled);
     const outcome = await this.deps.store.addApproval(
-      { requestId: id, subject: who.subject, note, at: this.deps.now() },
-      ({ count, approved }) => [
+      {
+        requestId: id,
+        subject: who.subject,
+        note,
+        at: this.deps.now(),
+        required: approvalsInForce(this.deps.policy, request),
+      },
+      ({ count, approved, request: after }) => [
         {
           actor: who.subject,
           event: "request.approved",
           requestId: id,
           details: {
             approvals: count,
-            approvalsRequired: request.approvalsRequired,
+            approvalsRequired: after.approvalsRequired,
             status: approved ? "approved" : "pending",
             ...(note ? { note } : {}),
           },

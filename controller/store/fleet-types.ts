@@ -197,7 +197,14 @@ export interface FleetStore {
   ): Promise<boolean>;
   /** Like `addApproval` of a request: once per subject, approving when the count is reached. */
   addCollectionApproval(
-    approval: { collectionId: string; subject: string; note: string | undefined; at: number },
+    approval: {
+      collectionId: string;
+      subject: string;
+      note: string | undefined;
+      at: number;
+      /** What the policy in force requires now: the stored count is raised to it, never lowered. */
+      required?: number;
+    },
     audit: (outcome: { count: number; approved: boolean }) => readonly AuditEntry[],
   ): Promise<ApprovalOutcome>;
   /**

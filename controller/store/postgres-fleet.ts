@@ -156,21 +156,34 @@ export class PostgresFleetStore implements FleetStore {
   }
 
   async addCollectionApproval(
-    approval: { collectionId: string; subject: string; note: string | undefined; at: number },
+    approval: {
+      collectionId: string;
+      subject: string;
+      note: string | undefined;
+      at: number;
+      required?: number;
+    },
     audit: (outcome: { count: number; approved: boolean }) => readonly AuditEntry[],
   ): Promise<ApprovalOutcome> {
     return this.write(async (c): Promise<ApprovalOutcome> => {
       const { collectionId, at } = approval;
+      const required = approval.required ?? 0;
       const row = (await run(c, Q.collectionByIdForUpdate, { id: collectionId })).rows[0];
       if (!row) return { kind: "not-found" };
       if (row.status !== "pending") return { kind: "not-pending", status: row.status as never };
       const inserted = (
-        await run(c, Q.insertCollectionApproval, { ...approval, note: approval.note ?? null })
+        await run(c, Q.insertCollectionApproval, {
+          collectionId,
+          subject: approval.subject,
+          at,
+          note: approval.note ?? null,
+        })
       ).rowCount;
       if (inserted === 0) return { kind: "duplicate" };
+      await run(c, Q.raiseCollectionApprovals, { id: collectionId, required });
       const count = (await this.approvalsOf(c, collectionId)).length;
       let approved = false;
-      if (count >= num(row.approvals_required)) {
+      if (count >= Math.max(num(row.approvals_required), required)) {
         approved = (await run(c, Q.approveCollection, { id: collectionId, at })).rowCount === 1;
       } else {
         await run(c, Q.touchCollection, { id: collectionId, at });

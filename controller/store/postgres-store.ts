@@ -336,21 +336,35 @@ export class PostgresStore implements Store {
   }
 
   async addApproval(
-    approval: { requestId: string; subject: string; note: string | undefined; at: number },
+    approval: {
+      requestId: string;
+      subject: string;
+      note: string | undefined;
+      at: number;
+      required?: number;
+    },
     audit: (outcome: { count: number; approved: boolean; request: RequestRecord }) => readonly AuditEntry[],
   ): Promise<ApprovalOutcome> {
     return this.write(async (c): Promise<ApprovalOutcome> => {
       const { requestId, at } = approval;
+      const required = approval.required ?? 0;
       // The row lock makes approvals of one request take turns: each counts the ones before it.
       const row = (await run(c, Q.requestByIdForUpdate, { id: requestId })).rows[0];
       if (!row) return { kind: "not-found" };
       if (row.status !== "pending") return { kind: "not-pending", status: row.status as RequestStatus };
-      const inserted = (await run(c, Q.insertApproval, { ...approval, note: approval.note ?? null }))
-        .rowCount;
+      const inserted = (
+        await run(c, Q.insertApproval, {
+          requestId,
+          subject: approval.subject,
+          at,
+          note: approval.note ?? null,
+        })
+      ).rowCount;
       if (inserted === 0) return { kind: "duplicate" };
+      await run(c, Q.raiseRequestApprovals, { id: requestId, required });
       const count = num((await run(c, Q.countApprovals, { requestId })).rows[0]?.n);
       let approved = false;
-      if (count >= num(row.approvals_required)) {
+      if (count >= Math.max(num(row.approvals_required), required)) {
         approved = (await run(c, Q.approveRequest, { id: requestId, at })).rowCount === 1;
       } else {
         await run(c, Q.touchRequest, { id: requestId, at });

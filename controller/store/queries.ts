@@ -105,6 +105,9 @@ export const transitionRequest = sql<TransitionRow>`
 export const approveRequest = sql<Id & { at: number }>`
   UPDATE requests SET status = 'approved', updated_at = :at WHERE id = :id AND status = 'pending'`;
 export const touchRequest = sql<Id & { at: number }>`UPDATE requests SET updated_at = :at WHERE id = :id`;
+/** A pending request's approval count, raised to what the policy in force requires (never lowered). */
+export const raiseRequestApprovals = sql<Id & { required: number }>`
+  UPDATE requests SET approvals_required = :required WHERE id = :id AND approvals_required < :required`;
 export const completeWithArtifact = sql<Id & { at: number; result: string; artifactId: string }>`
   UPDATE requests SET status = 'completed', updated_at = :at, result = :result, artifact_id = :artifactId
   WHERE id = :id AND status = 'dispatched'`;
@@ -325,6 +328,9 @@ export const approveCollection = sql<Id & { at: number }>`
 export const touchCollection = sql<
   Id & { at: number }
 >`UPDATE collections SET updated_at = :at WHERE id = :id`;
+/** A pending collection's approval count, raised to what the policy in force requires (never lowered). */
+export const raiseCollectionApprovals = sql<Id & { required: number }>`
+  UPDATE collections SET approvals_required = :required WHERE id = :id AND approvals_required < :required`;
 export const insertCollectionApproval = sql<{ collectionId: string } & Approval>`
   INSERT INTO collection_approvals (collection_id, subject, at, note) VALUES (:collectionId, :subject, :at, :note)
   ON CONFLICT (collection_id, subject) DO NOTHING`;

@@ -145,20 +145,33 @@ export class SqliteFleetStore implements FleetStore {
   }
 
   async addCollectionApproval(
-    approval: { collectionId: string; subject: string; note: string | undefined; at: number },
+    approval: {
+      collectionId: string;
+      subject: string;
+      note: string | undefined;
+      at: number;
+      required?: number;
+    },
     audit: (outcome: { count: number; approved: boolean }) => readonly AuditEntry[],
   ): Promise<ApprovalOutcome> {
     return this.write((): ApprovalOutcome => {
       const { collectionId, at } = approval;
+      const required = approval.required ?? 0;
       const row = this.db.get(Q.collectionByIdForUpdate, { id: collectionId });
       if (!row) return { kind: "not-found" };
       // The request statuses' type is shared with ApprovalOutcome; a collection's pending is the same word.
       if (row.status !== "pending") return { kind: "not-pending", status: row.status as never };
-      const inserted = this.db.run(Q.insertCollectionApproval, { ...approval, note: approval.note ?? null });
+      const inserted = this.db.run(Q.insertCollectionApproval, {
+        collectionId,
+        subject: approval.subject,
+        at,
+        note: approval.note ?? null,
+      });
       if (inserted === 0) return { kind: "duplicate" };
+      this.db.run(Q.raiseCollectionApprovals, { id: collectionId, required });
       const count = this.approvalsOf(collectionId).length;
       let approved = false;
-      if (count >= num(row.approvals_required)) {
+      if (count >= Math.max(num(row.approvals_required), required)) {
         approved = this.db.run(Q.approveCollection, { id: collectionId, at }) === 1;
       } else {
         this.db.run(Q.touchCollection, { id: collectionId, at });

@@ -206,19 +206,32 @@ export class SqliteStore implements Store {
   }
 
   async addApproval(
-    approval: { requestId: string; subject: string; note: string | undefined; at: number },
+    approval: {
+      requestId: string;
+      subject: string;
+      note: string | undefined;
+      at: number;
+      required?: number;
+    },
     audit: (outcome: { count: number; approved: boolean; request: RequestRecord }) => readonly AuditEntry[],
   ): Promise<ApprovalOutcome> {
     return this.write((): ApprovalOutcome => {
       const { requestId, at } = approval;
+      const required = approval.required ?? 0;
       const row = this.db.get(Q.requestByIdForUpdate, { id: requestId });
       if (!row) return { kind: "not-found" };
       if (row.status !== "pending") return { kind: "not-pending", status: row.status as RequestStatus };
-      const inserted = this.db.run(Q.insertApproval, { ...approval, note: approval.note ?? null });
+      const inserted = this.db.run(Q.insertApproval, {
+        requestId,
+        subject: approval.subject,
+        at,
+        note: approval.note ?? null,
+      });
       if (inserted === 0) return { kind: "duplicate" };
+      this.db.run(Q.raiseRequestApprovals, { id: requestId, required });
       const count = num(this.db.get(Q.countApprovals, { requestId })?.n);
       let approved = false;
-      if (count >= num(row.approvals_required)) {
+      if (count >= Math.max(num(row.approvals_required), required)) {
         approved = this.db.run(Q.approveRequest, { id: requestId, at }) === 1;
       } else {
         this.db.run(Q.touchRequest, { id: requestId, at });

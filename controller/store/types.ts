@@ -230,7 +230,14 @@ export interface Store {
    * the records from the outcome, so they carry the count.
    */
   addApproval(
-    approval: { requestId: string; subject: string; note: string | undefined; at: number },
+    approval: {
+      requestId: string;
+      subject: string;
+      note: string | undefined;
+      at: number;
+      /** What the policy in force requires now: the stored count is raised to it, never lowered. */
+      required?: number;
+    },
     audit: (outcome: { count: number; approved: boolean; request: RequestRecord }) => readonly AuditEntry[],
   ): Promise<ApprovalOutcome>;
 

@@ -231,4 +231,40 @@ describe("entitlement is checked again at approval and at dispatch", () => {
     await h!.controller.dispatcher.whenIdle();
     expect(h!.agents.production!.received).toHaveLength(0);
   });
+
+  it("attack (second pass) 1: production tightened to two approvals applies to a request already pending", async () => {
+    const { carol, bob, dave } = await start();
+    const id = await file(carol);
+    await reload(POLICY.replace("production: { approvals: 1,", "production: { approvals: 2,"));
+
+    const first = await h!.call(bob, "POST", `/v1/requests/${id}/approve`, {});
+    expect(first.status, JSON.stringify(first.json)).toBe(200);
+    expect(first.json.request).toMatchObject({ status: "pending", approvalsRequired: 2 });
+    await h!.controller.dispatcher.whenIdle();
+    expect(h!.agents.production!.received).toHaveLength(0);
+
+    const second = await h!.call(dave, "POST", `/v1/requests/${id}/approve`, {});
+    expect(second.json.request?.status).toBe("approved");
+    await h!.controller.dispatcher.whenIdle();
+    expect(h!.agents.production!.received).toHaveLength(1);
+    const approved = (await eventsOf(id)).filter((r) => r.event === "request.approved");
+    expect(approved.map((r) => r.details.approvalsRequired)).toEqual([2, 2]);
+  });
+
+  it("attack (second pass) 1: a collection pending when production is tightened needs the new count", async () => {
+    const { carol, bob, dave } = await start();
+    const created = await h!.call(carol, "POST", "/v1/collections", {
+      action: "process-info",
+      selector: "app=shop",
+      environment: "production",
+      reason: "INC-16 fleet",
+    });
+    expect(created.status, JSON.stringify(created.json)).toBe(201);
+    const id = created.json.collection.id as string;
+    await reload(POLICY.replace("production: { approvals: 1,", "production: { approvals: 2,"));
+    const first = await h!.call(bob, "POST", `/v1/collections/${id}/approve`, {});
+    expect(first.json.collection).toMatchObject({ status: "pending", approvalsRequired: 2 });
+    const second = await h!.call(dave, "POST", `/v1/collections/${id}/approve`, {});
+    expect(second.json.collection?.status).not.toBe("pending");
+  });
 });

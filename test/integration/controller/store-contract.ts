@@ -198,6 +198,20 @@ export function coreStoreContract(name: string, createBackend: () => Promise<Sto
       expect((await store.getRequest("d"))!.denial).toEqual({ by: "user:bob@example.com", reason: "no" });
     });
 
+    it("attack (second pass) 1: an approval counts against the policy's count in force, raised, never lowered", async () => {
+      await store.createRequest(newRequest("r-raise"), [], T0);
+      const audit = () => [];
+      // Filed needing 2 (newRequest); the policy now requires 3: the second approval does not approve.
+      const add = (subject: string, at: number, required: number) =>
+        store.addApproval({ requestId: "r-raise", subject, note: undefined, at, required }, audit);
+      expect(await add("user:bob@example.com", T0 + 1, 3)).toMatchObject({ approved: false });
+      expect(await add("user:erin@example.com", T0 + 2, 3)).toMatchObject({ count: 2, approved: false });
+      expect((await store.getRequest("r-raise"))!.approvalsRequired).toBe(3);
+      // A looser policy later does not lower it.
+      expect(await add("user:fay@example.com", T0 + 3, 1)).toMatchObject({ count: 3, approved: true });
+      expect((await store.getRequest("r-raise"))!.approvalsRequired).toBe(3);
+    });
+
     it("counts distinct approvals and approves in the same transaction as the last one", async () => {
       await store.createRequest(newRequest("r1"), [], T0);
       const audit = ({ count, approved }: { count: number; approved: boolean }) => [
