@@ -38,6 +38,13 @@ export const enrollRequestSchema = z.strictObject({
   url: z
     .url({ protocol: /^https?$/ })
     .max(2048)
+    // RFC 3986's characters only: an enrolled URL is stored, shown and dialled (the attacker's second pass
+    // on issue 16 enrolled one holding ESC, backticks, `|` and `<>`). A host in another script is
+    // given in its punycode form, as the URL standard writes it.
+    .regex(
+      /^[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]+$/,
+      "an agent URL holds only the characters RFC 3986 allows unencoded (%-encode the rest)",
+    )
     .optional(),
   port: z.number().int().min(1).max(65_535),
   labels: labelsSchema.default({}),

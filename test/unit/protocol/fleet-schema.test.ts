@@ -1,0 +1,22 @@
+import { describe, expect, it } from "vitest";
+import { enrollRequestSchema } from "../../../protocol/fleet.js";
+
+const base = { id: "staging/shop/shop-0", environment: "staging", port: 7701 };
+
+describe("an enrolling agent's advertised URL", () => {
+  it.each([
+    ["ESC and a screen clear", "http://127.0.0.1:7711/a\u001b[2J"],
+    ["backtick, pipe and angle brackets", "http://127.0.0.1:7711/a|b`c<d>"],
+    ["a space", "http://127.0.0.1:7711/a b"],
+    ["a bidi override", "http://127.0.0.1:7711/\u202Eevil"],
+    ["a C1 control", "http://127.0.0.1:7711/\u009B31m"],
+  ])("attack (second pass, informational): %s is refused", (_name, url) => {
+    expect(enrollRequestSchema.safeParse({ ...base, url }).success).toBe(false);
+  });
+
+  it("takes an ordinary http(s) URL, %-encoded paths included", () => {
+    for (const url of ["http://10.0.0.7:7701", "https://shop-0.agents.example.com:8443/keyhole/%7Ex"]) {
+      expect(enrollRequestSchema.safeParse({ ...base, url }).success, url).toBe(true);
+    }
+  });
+});
