@@ -21,7 +21,8 @@ export function repeatedJsonKey(text: string): string | undefined {
     if (c === 0x22 /* " */) {
       let end = i + 1;
       let escaped = false;
-      for (;;) {
+      // Bounded by the text's end too, should a caller ever pass text JSON.parse did not accept.
+      for (; end < text.length; ) {
         const d = text.charCodeAt(end);
         if (d === 0x22) break;
         if (d === 0x5c /* \ */) {

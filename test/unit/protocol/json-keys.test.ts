@@ -26,4 +26,11 @@ describe("repeatedJsonKey", () => {
     JSON.parse(text);
     expect(repeatedJsonKey(text)).toBeUndefined();
   });
+
+  it("returns on text JSON.parse would refuse (an unterminated string), rather than looping", () => {
+    // What it answers for such text does not matter (verify.ts calls it only after JSON.parse);
+    // that it answers does.
+    expect(repeatedJsonKey('{"a":1,"a')).toBe("a");
+    expect(repeatedJsonKey('{"a":"\\')).toBeUndefined();
+  });
 });
