@@ -7,6 +7,7 @@ import type { AuditEntry } from "../audit/chain.js";
 import type {
   ApprovalOutcome,
   ApprovalRecord,
+  NewApproval,
   NewRequest,
   RequesterRecord,
   RequestStatus,
@@ -197,14 +198,7 @@ export interface FleetStore {
   ): Promise<boolean>;
   /** Like `addApproval` of a request: once per subject, approving when the count is reached. */
   addCollectionApproval(
-    approval: {
-      collectionId: string;
-      subject: string;
-      note: string | undefined;
-      at: number;
-      /** What the policy in force requires now: the stored count is raised to it, never lowered. */
-      required?: number;
-    },
+    approval: NewApproval & { readonly collectionId: string },
     audit: (outcome: { count: number; approved: boolean }) => readonly AuditEntry[],
   ): Promise<ApprovalOutcome>;
   /**

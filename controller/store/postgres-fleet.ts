@@ -21,7 +21,7 @@ import type {
 import { run } from "./postgres-store.js";
 import * as Q from "./queries.js";
 import { num, type Row, requestRow, toApprovals, transitionRow } from "./rows.js";
-import type { ApprovalOutcome, ApprovalRecord, NewRequest, TransitionFields } from "./types.js";
+import type { ApprovalOutcome, ApprovalRecord, NewApproval, NewRequest, TransitionFields } from "./types.js";
 
 type Client = pg.PoolClient;
 
@@ -156,13 +156,7 @@ export class PostgresFleetStore implements FleetStore {
   }
 
   async addCollectionApproval(
-    approval: {
-      collectionId: string;
-      subject: string;
-      note: string | undefined;
-      at: number;
-      required?: number;
-    },
+    approval: NewApproval & { readonly collectionId: string },
     audit: (outcome: { count: number; approved: boolean }) => readonly AuditEntry[],
   ): Promise<ApprovalOutcome> {
     return this.write(async (c): Promise<ApprovalOutcome> => {

@@ -41,6 +41,7 @@ import type {
   ApprovalOutcome,
   ArtifactRecord,
   BreakGlassOutcome,
+  NewApproval,
   NewRequest,
   RateCounter,
   RequestRecord,
@@ -336,13 +337,7 @@ export class PostgresStore implements Store {
   }
 
   async addApproval(
-    approval: {
-      requestId: string;
-      subject: string;
-      note: string | undefined;
-      at: number;
-      required?: number;
-    },
+    approval: NewApproval & { readonly requestId: string },
     audit: (outcome: { count: number; approved: boolean; request: RequestRecord }) => readonly AuditEntry[],
   ): Promise<ApprovalOutcome> {
     return this.write(async (c): Promise<ApprovalOutcome> => {

@@ -19,7 +19,7 @@ import type {
 import * as Q from "./queries.js";
 import { num, requestRow, toApprovals, transitionRow } from "./rows.js";
 import type { SqliteDb } from "./sqlite-db.js";
-import type { ApprovalOutcome, ApprovalRecord, NewRequest, TransitionFields } from "./types.js";
+import type { ApprovalOutcome, ApprovalRecord, NewApproval, NewRequest, TransitionFields } from "./types.js";
 
 export class SqliteFleetStore implements FleetStore {
   constructor(
@@ -145,13 +145,7 @@ export class SqliteFleetStore implements FleetStore {
   }
 
   async addCollectionApproval(
-    approval: {
-      collectionId: string;
-      subject: string;
-      note: string | undefined;
-      at: number;
-      required?: number;
-    },
+    approval: NewApproval & { readonly collectionId: string },
     audit: (outcome: { count: number; approved: boolean }) => readonly AuditEntry[],
   ): Promise<ApprovalOutcome> {
     return this.write((): ApprovalOutcome => {

@@ -34,6 +34,7 @@ import type {
   ApprovalOutcome,
   ArtifactRecord,
   BreakGlassOutcome,
+  NewApproval,
   NewRequest,
   RequestRecord,
   RequestStatus,
@@ -206,13 +207,7 @@ export class SqliteStore implements Store {
   }
 
   async addApproval(
-    approval: {
-      requestId: string;
-      subject: string;
-      note: string | undefined;
-      at: number;
-      required?: number;
-    },
+    approval: NewApproval & { readonly requestId: string },
     audit: (outcome: { count: number; approved: boolean; request: RequestRecord }) => readonly AuditEntry[],
   ): Promise<ApprovalOutcome> {
     return this.write((): ApprovalOutcome => {

@@ -36,6 +36,15 @@ export const OUTPUT_MODES = ["inline", "stream", "s3"] as const satisfies readon
  * One stored artifact and its chain of custody. `digestSource` says who computed `sha256`: the
  * controller over the bytes it stored or read back, or the agent alone (large direct uploads).
  */
+/** One approval to record (of a request or a collection). */
+export interface NewApproval {
+  readonly subject: string;
+  readonly note: string | undefined;
+  readonly at: number;
+  /** What the policy in force requires now: the stored count is raised to it, never lowered. */
+  readonly required?: number;
+}
+
 export interface ArtifactRecord {
   readonly id: string;
   readonly requestId: string;
@@ -230,14 +239,7 @@ export interface Store {
    * the records from the outcome, so they carry the count.
    */
   addApproval(
-    approval: {
-      requestId: string;
-      subject: string;
-      note: string | undefined;
-      at: number;
-      /** What the policy in force requires now: the stored count is raised to it, never lowered. */
-      required?: number;
-    },
+    approval: NewApproval & { readonly requestId: string },
     audit: (outcome: { count: number; approved: boolean; request: RequestRecord }) => readonly AuditEntry[],
   ): Promise<ApprovalOutcome>;
 
