@@ -13,7 +13,8 @@ import { parseParams } from "../params.js";
 
 export interface CollectionTargetView {
   target: string;
-  status: string;
+  /** Absent while the collection waits for approval: no target has started. */
+  status?: string;
   requestId?: string;
   error?: { code: string; message: string };
   result?: unknown;
@@ -71,8 +72,12 @@ function detailOf(t: CollectionTargetView): string {
   return t.requestId ? `request ${t.requestId}` : "";
 }
 
-function targetsTable(c: CollectionView): string {
-  return table([["TARGET", "STATUS", "DETAIL"], ...c.targets.map((t) => [t.target, t.status, detailOf(t)])]);
+/** The targets of a collection, one row each; a target of a collection still pending has not started. */
+export function targetsTable(c: Pick<CollectionView, "targets">): string {
+  return table([
+    ["TARGET", "STATUS", "DETAIL"],
+    ...c.targets.map((t) => [t.target, t.status ?? "not started", detailOf(t)]),
+  ]);
 }
 
 /** Prints a collection; with `requireSuccess`, fails (exit 1, one line) unless every target completed. */
