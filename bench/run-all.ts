@@ -3,6 +3,8 @@
  * same run. `npm run bench -- verify` runs only the named ones. Each bench runs in a process of its
  * own (this file with `--child NAME`), so one bench's heap, timers or a library's deferred work
  * (secretlint keeps a core busy for minutes after its last call) never weighs on the next.
+ * Arguments starting with `--` are not bench names: they are passed on to each child, e.g.
+ * `npm run bench -- redact-corpus --show-failures 30`.
  */
 import { spawn } from "node:child_process";
 import { once } from "node:events";
@@ -22,6 +24,7 @@ import { benchLogTail } from "./log-tail.js";
 import { benchOidc } from "./oidc.js";
 import { benchPolicyReload } from "./policy-reload.js";
 import { benchRedact } from "./redact.js";
+import { benchRedactCorpus } from "./redact-corpus.js";
 import { benchStore } from "./store.js";
 import { benchVerify } from "./verify.js";
 
@@ -31,6 +34,7 @@ const BENCHES: Record<string, () => Promise<BenchResult | BenchResult[]>> = {
   audit: () => benchAudit(),
   "log-tail": () => benchLogTail(),
   redact: () => benchRedact(),
+  "redact-corpus": () => benchRedactCorpus(),
   "heap-snapshot": () => benchHeapSnapshot(),
   artifacts: () => benchArtifacts(),
   fleet: () => benchFleet(),
@@ -54,7 +58,7 @@ async function runChild(name: string): Promise<never> {
 /** In the parent: one child per bench, its output passed through, its results read back. */
 async function runInChild(name: string, dir: string): Promise<BenchResult[]> {
   const file = join(dir, `${name}.json`);
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), "--child", name], {
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), "--child", name, ...flags], {
     stdio: "inherit",
     env: { ...process.env, [RESULTS_FILE_ENV]: file },
   });
@@ -65,7 +69,10 @@ async function runInChild(name: string, dir: string): Promise<BenchResult[]> {
 
 if (process.argv[2] === "--child") await runChild(process.argv[3]!);
 
-const wanted = process.argv.slice(2);
+/** Everything after the first `--…` argument is passed on to the children (flags and their values). */
+const firstFlag = process.argv.findIndex((a, i) => i >= 2 && a.startsWith("--"));
+const wanted = process.argv.slice(2, firstFlag < 0 ? undefined : firstFlag);
+const flags = firstFlag < 0 ? [] : process.argv.slice(firstFlag);
 const unknown = wanted.filter((name) => !(name in BENCHES));
 if (unknown.length > 0) {
   process.stderr.write(`unknown bench: ${unknown.join(", ")}; known: ${Object.keys(BENCHES).join(", ")}\n`);
