@@ -5,11 +5,12 @@
  * the parameter name) so the line still parses and still helps.
  */
 import type { Detector } from "./detector.js";
+import { randomByCharacters } from "./entropy.js";
 import { plainValueKind } from "./plain-values.js";
 
 // Written in pieces so that this file itself does not look like a PEM block to scanners.
 const DASHES = "-----";
-const PEM_LABEL = "[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?";
+const PEM_LABEL = "(?:[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?|OpenVPN Static key V1)";
 
 /** Query parameters whose value is a credential or a signature (case-insensitive). */
 const SECRET_QUERY_PARAMS = [
@@ -36,6 +37,19 @@ const SECRET_QUERY_PARAMS = [
   "auth",
 ];
 
+/** A password in a URL that only stands for one: `PASSWORD`, `<password>`, `${DB_PASS}`, `****`, `%s`. */
+function urlPlaceholder(secret: string): boolean {
+  if (/^(?:[A-Z][A-Z_]{1,31}|<[^<>]{1,40}>|\{\{?[^{}]{1,60}\}\}?|\$\{?[A-Za-z_][A-Za-z0-9_]{0,63}\}?|\$\([A-Za-z_][A-Za-z0-9_]{0,63}\)|\$\{[A-Za-z_][A-Za-z0-9_]{0,63}:[^{}]{0,128}\}|\*{1,32}|x{3,32}|%s|%\([a-z_]{1,32}\)s|\.{3})$/.test(secret))
+    return /^[A-Z_]{2,32}$/.test(secret) ? /PASS|PWD|SECRET|TOKEN|KEY|CRED/.test(secret) : true;
+  return plainValueKind(secret) === "template" || plainValueKind(secret) === "placeholder";
+}
+
+/** A URL's user that is a key rather than a name: 16+ characters of hex, or random-looking. */
+function keyLikeUser(user: string): boolean {
+  if (user.length < 16 || !/^[A-Za-z0-9_-]{16,256}$/.test(user)) return false;
+  return (/^[0-9a-f]{16,}$/i.test(user) && /[0-9]/.test(user) && /[a-f]/i.test(user)) || randomByCharacters(user);
+}
+
 /** The detectors keyed to structure, applied after the token families. */
 export const CONTEXT_DETECTORS: readonly Detector[] = [
   {
@@ -46,7 +60,7 @@ export const CONTEXT_DETECTORS: readonly Detector[] = [
       `${DASHES}BEGIN ${PEM_LABEL}${DASHES}(?:(?<secret>[\\s\\S]{1,65536}?)${DASHES}END ${PEM_LABEL}${DASHES}|(?<secretTail>[\\s\\S]{1,65536}))`,
       "dg",
     ),
-    keywords: ["PRIVATE KEY"],
+    keywords: ["PRIVATE KEY", "OpenVPN Static key"],
     multiline: true,
     secretGroups: ["secret", "secretTail"],
     samples: [
@@ -60,9 +74,20 @@ export const CONTEXT_DETECTORS: readonly Detector[] = [
     description:
       "A password in a URL's userinfo (scheme://user:password@host); scheme, user, host and path are kept.",
     pattern:
-      /(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,30}:\/\/[^\s/?#@:'"<>]{0,256}:(?<secret>[^\s/?#'"<>]{1,256})@/dg,
+      /(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,30}:\/\/(?<user>[^\s/?#@:'"<>]{0,256}):(?<secret>[^\s/'"<>]{1,256})@/dg,
     keywords: ["://"],
-    secretGroups: ["secret"],
+    // A documentation placeholder (`USER:PASSWORD@`, `user:<password>@`, `${DB_PASSWORD}`) is no
+    // secret; a key used as the user (a legacy Sentry DSN's public key, `https://<key>:<secret>@`)
+    // is masked with the password.
+    replace: (match, mask) => {
+      const user = match.groups?.user ?? "";
+      const secret = match.groups?.secret ?? "";
+      if (urlPlaceholder(secret)) return undefined;
+      const whole = match[0];
+      const userAt = whole.length - secret.length - 2 - user.length;
+      const shownUser = keyLikeUser(user) ? mask(user) : user;
+      return `${whole.slice(0, userAt)}${shownUser}:${mask(secret)}@`;
+    },
     samples: [
       "postgres://app:{alnum:16}@db:5432/app",
       "redis://:{hex:24}@cache.internal:6379/0",
@@ -87,8 +112,8 @@ export const CONTEXT_DETECTORS: readonly Detector[] = [
     description:
       'Credentials after a Bearer or Basic scheme; the scheme word is kept. The token must hold a digit, +, / or =, or mixed case, so English ("Basic authentication") is left alone.',
     pattern:
-      /(?<![A-Za-z0-9])(?:[Bb]earer|[Bb]asic|BEARER|BASIC)[ \t]{1,4}(?=[A-Za-z0-9._~+/=-]{0,4096}[0-9+/=]|[A-Za-z0-9._~+/=-][a-z._~-]{0,4096}[A-Z])(?<secret>[A-Za-z0-9._~+/-]{8,4096}={0,2})(?![A-Za-z0-9._~+/=-])/dg,
-    keywords: ["bearer", "basic"],
+      /(?<![A-Za-z0-9])(?:[Bb]earer|[Bb]asic|BEARER|BASIC|SSWS|Splunk)[ \t]{1,4}(?=[A-Za-z0-9._~+/=-]{0,4096}[0-9+/=]|[A-Za-z0-9._~+/=-][a-z._~-]{0,4096}[A-Z])(?<secret>[A-Za-z0-9._~+/-]{8,4096}={0,2})(?![A-Za-z0-9._~+/=-])/dg,
+    keywords: ["bearer", "basic", "SSWS", "Splunk"],
     keywordsIgnoreCase: true,
     secretGroups: ["secret"],
     samples: ["Bearer {b64url:40}", "Basic {b64:28}==", "Basic dXNlcjpwYXNz"],

@@ -6,6 +6,8 @@
 import { CONTEXT_DETECTORS } from "./context-detectors.js";
 import type { Detector } from "./detector.js";
 import { ENTROPY_DETECTOR } from "./entropy.js";
+import { POSITION_DETECTORS } from "./position-detectors.js";
+import { STRUCTURE_DETECTORS } from "./structure-detectors.js";
 import { TOKEN_DETECTORS } from "./token-detectors.js";
 
 export type { Detector } from "./detector.js";
@@ -13,7 +15,11 @@ export type { Detector } from "./detector.js";
 /** The default table. */
 export const DETECTORS: readonly Detector[] = [
   ...CONTEXT_DETECTORS.slice(0, 1),
+  // Structures spanning lines before the token families: a token in a table's secret column, or
+  // on the line after its name, must not split the structure into pieces the rule cannot read.
+  ...STRUCTURE_DETECTORS,
   ...TOKEN_DETECTORS,
   ...CONTEXT_DETECTORS.slice(1),
+  ...POSITION_DETECTORS,
   ENTROPY_DETECTOR,
 ];

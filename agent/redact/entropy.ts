@@ -15,6 +15,7 @@
  *   HIGH_ENTROPY_BITS_PER_CHAR with at least MIN_CLASS_CHANGES_AT_HIGH_ENTROPY class changes.
  */
 import type { Detector } from "./detector.js";
+import { classifyName, nameSegments } from "./secret-names.js";
 
 /** Shortest run judged. */
 export const MIN_ENTROPY_LENGTH = 32;
@@ -35,7 +36,62 @@ export const MIN_CLASS_CHANGES_AT_HIGH_ENTROPY = 0.25;
 const HEXISH = /^[0-9a-fA-F-]{1,8192}$/;
 /** `sha512-…` (Subresource Integrity): the prefix is part of the run. */
 const DIGEST_PREFIX = /^(?:sha1|sha256|sha384|sha512)-/i;
-const DIGEST_BEFORE = /(?:sha1|sha224|sha256|sha384|sha512|md5)[-:]$/i;
+const DIGEST_BEFORE = /(?:(?:sha1|sha224|sha256|sha384|sha512|md5)[-:]|(?<![A-Za-z0-9])h1:|sha-(?:1|256|384|512)=:?)$/i;
+/** A value named by its key as public: `NEXT_PUBLIC_…=`, `…_PUBLISHABLE_KEY=`, a JWK's public members when the text holds `"kty"`. */
+const NAME_BEFORE = /(?:^|[^A-Za-z0-9_.-])["']?(?<name>[A-Za-z_][A-Za-z0-9_.#-]{0,127})["']?[ \t]{0,3}[:=][ \t]{0,3}\[?[ \t]{0,3}["']?$/;
+const JWK_PUBLIC_MEMBERS = new Set(["n", "e", "x", "y", "x5c", "x5t", "x5t#S256", "kid", "crv"]);
+/** Last words of a name whose value is a digest, a nonce or a public challenge. */
+const DIGEST_NAMES = new Set([
+  "hash",
+  "digest",
+  "checksum",
+  "sum",
+  "fingerprint",
+  "sha",
+  "sha1",
+  "sha256",
+  "sha384",
+  "sha512",
+  "md5",
+  "etag",
+  "nonce",
+  "challenge",
+  "state",
+]);
+/** Stripe publishable keys are public by their prefix. */
+const PUBLIC_PREFIX = /^pk_(?:live|test)_/;
+
+/** True when the key before the run (`name=`, `"name": "`) says its value is public or an identifier. */
+function publicByName(text: string, before: string): boolean {
+  const name = NAME_BEFORE.exec(before)?.groups?.name;
+  if (name === undefined) return false;
+  if (JWK_PUBLIC_MEMBERS.has(name)) return true;
+  const segments = nameSegments(name);
+  if (segments.includes("public") || segments.includes("publishable")) return true;
+  // An identifier by its name (`Feedback-ID`, `requestId`, `x-amz-cf-id`) that is not a session id.
+  const last = segments.at(-1);
+  if (last !== undefined && DIGEST_NAMES.has(last)) return true;
+  return (last === "id" || last === "ids") && !classifyName(name).secret;
+}
+
+/**
+ * A run made of words and a digest or a version (`Linux-node-<sha256>`, a cache key, a build tag):
+ * every part between `-`, `_` and `.` is hex of 8+ digits or a word with at most a few trailing
+ * digits; random base64url has digits inside its parts.
+ */
+function wordsAndDigest(core: string): boolean {
+  const parts = core.split(/[-_.]/);
+  if (parts.length < 2 || !parts.some((p) => /^[0-9a-f]{8,}$/.test(p))) return false;
+  return parts.every((p) => /^[0-9a-f]{8,}$/.test(p) || /^[A-Za-z]{1,16}[0-9]{0,3}$/.test(p) || /^[0-9]{1,8}$/.test(p));
+}
+
+/**
+ * A value named as an identifier or a digest rather than a credential: request and trace ids
+ * (`x-amz-id-2`, `x-amz-cf-id`, `x-request-id`, `traceId`), ETags, checksums. The name is the
+ * structure that says what the run is.
+ */
+const IDENTIFIER_NAME_BEFORE =
+  /(?:^|[^A-Za-z0-9_-])(?:x-amz-id-2|x-amz-cf-id|x-amz-request-id|x-amzn-requestid|x-amzn-trace-id|x-amz-version-id|x-amz-checksum-[a-z0-9]{1,16}|x-goog-hash|x-goog-generation|x-ms-request-id|x-ms-client-request-id|x-request-id|x-correlation-id|x-trace-id|x-b3-traceid|x-cloud-trace-context|cf-ray|etag|content-md5|digest|(?:request|trace|span|correlation|transaction|message|event|upload|version|execution|invocation|build|commit|run|job|parent|operation|activity)[-_ ]?id|(?:check)?sum|checksum|fingerprint|integrity|gclid|fbclid|msclkid|dclid|gbraid|wbraid|yclid|_ga|_gid)["']?[ \t]{0,3}[:=][ \t]{0,3}["']?(?:W\/\\?["'])?(?:[a-z0-9-]{1,16}=)?$/i;
 const MEDIA_DATA_URI_BEFORE =
   /data:(?:image|font|audio|video)\/[A-Za-z0-9.+-]{1,40}(?:;[A-Za-z0-9=.-]{1,40}){0,3};base64,$/i;
 
@@ -74,13 +130,176 @@ export function looksRandom(run: string, text: string, start: number): boolean {
   const core = run.replace(/={1,2}$/, "").slice(0, 4096);
   if (core.length < MIN_ENTROPY_LENGTH || DIGEST_PREFIX.test(core)) return false;
   const before = text.slice(Math.max(0, start - 80), start);
-  if (DIGEST_BEFORE.test(before) || MEDIA_DATA_URI_BEFORE.test(before)) return false;
-  // An absolute path (`/tmp/app-7fGh2k/logs/x.log`): each segment is judged on its own, so a
-  // random temp-folder name keeps the path readable while a token used as a segment is still masked.
-  if (core.startsWith("/") && core.indexOf("/", 1) > 0) {
-    return core.split("/").some((segment) => randomCore(segment));
-  }
+  if (DIGEST_BEFORE.test(before) || MEDIA_DATA_URI_BEFORE.test(before) || IDENTIFIER_NAME_BEFORE.test(before))
+    return false;
+  if (PUBLIC_PREFIX.test(core) || publicByName(text, before) || wordsAndDigest(core)) return false;
+  // A path (`/tmp/app-7fGh2k/logs/x.log`, or the part after `tmp.` of `/tmp/tmp.Xk3pQ9aLm2/k/test`):
+  // each segment is judged on its own, so a random temp-folder name keeps the path readable while a
+  // token used as a segment is still masked.
+  if (pathLike(core, text, start)) return core.split("/").some((segment) => randomCore(segment));
+  if (publicByShape(core, text, start)) return false;
   return randomCore(core);
+}
+
+/** The lower-case words a path is made of (`test`, `fixtures`, `node_modules`, `k`). */
+const PATH_WORD = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
+
+/**
+ * True when a run holding `/` is a path rather than base64: it starts with `/`, follows a path
+ * (`/tmp/tmp.` before it), or two or more of its segments are lower-case words (one base64 string
+ * in thousands has two such segments between its slashes).
+ */
+function pathLike(core: string, text: string, start: number): boolean {
+  const firstSlash = core.indexOf("/");
+  if (firstSlash < 0 || core.indexOf("/", firstSlash + 1) < 0) return false;
+  if (core.startsWith("/")) return true;
+  let words = 0;
+  for (const segment of core.split("/")) {
+    if (segment.length >= 2 && PATH_WORD.test(segment) && /[a-z]{2}/.test(segment)) words++;
+  }
+  if (words >= 2) return true;
+  // `/tmp/tmp.Xk3pQ9aLm2/…`: the run continues a path that started before it.
+  const lineStart = Math.max(text.lastIndexOf("\n", start - 1) + 1, start - 256);
+  const before = text.slice(lineStart, start);
+  return /(?:^|[\s"'=:(])(?:~|\.{1,2})?\/[A-Za-z0-9._~@%+-]{0,255}(?:\/[A-Za-z0-9._~@%+-]{0,255}){0,32}[._~@%+-]$/.test(before);
+}
+
+/** Base64 of an SSH public key starts with the key type's length and name (`ssh-`, `ecdsa-`, `sk-`). */
+const SSH_KEY_TYPE = /^\0\0\0[\x07-\x30](?:ssh-|ecdsa-|sk-|rsa-sha2-)/;
+
+/**
+ * Material that is public by its shape: an SSH public key blob (`AAAA…` that decodes to a key type),
+ * base64 of a certificate or public key PEM, base64 of JSON that holds no secret name and no random
+ * value (a JWT's header alone, a harmless config), a run inside a certificate or public-key PEM
+ * block.
+ */
+function publicByShape(core: string, text: string, start: number): boolean {
+  if (publicDer(core)) return true;
+  if (core.startsWith("AAAA")) {
+    const head = decodeBase64(core.slice(0, 32));
+    if (head !== undefined && SSH_KEY_TYPE.test(head)) return true;
+  }
+  if (insidePublicPem(text, start) || insideEncrypted(text, start) || insideDkimSignature(text, start)) return true;
+  const decoded = decodeBase64(core);
+  if (decoded === undefined) return false;
+  if (/^-----BEGIN (?:CERTIFICATE|PUBLIC KEY|X509 CRL|CERTIFICATE REQUEST|NEW CERTIFICATE REQUEST|TRUSTED CERTIFICATE|PGP PUBLIC KEY BLOCK|SSH2 PUBLIC KEY|RSA PUBLIC KEY)-----/.test(decoded))
+    return true;
+  return harmlessJson(decoded) || harmlessConfig(decoded);
+}
+
+/** One `key=value` or `key: value` line of a properties, INI or YAML text. */
+const CONFIG_LINE = /^[ \t]{0,16}(?<key>[A-Za-z_][\w.-]{0,127})[ \t]{0,4}[=:][ \t]{0,4}(?<value>[^\r\n]{0,1024})$/;
+
+/**
+ * True for decoded text that is a small configuration (properties, INI, YAML lines) with no
+ * secret-named key and no random-looking or password-like value.
+ */
+function harmlessConfig(decoded: string): boolean {
+  if (!/^[\x09\x0a\x0d\x20-\x7e]{8,}$/.test(decoded.replace(/[\x00-\xff]{0,2}$/, ""))) return false;
+  const lines = decoded.split(/\r?\n/).filter((l) => l.trim() !== "" && !/^[ \t]*[#;!]/.test(l));
+  if (lines.length === 0) return false;
+  for (const line of lines) {
+    const m = CONFIG_LINE.exec(line);
+    if (!m?.groups) {
+      if (/^[ \t]*\[[\w. -]{1,64}\][ \t]*$/.test(line)) continue;
+      // The last line of a truncated run may be cut anywhere.
+      if (line === lines.at(-1) && /^[\w.-]{0,64}$/.test(line)) continue;
+      return false;
+    }
+    if (classifyName(m.groups.key!).secret) return false;
+    const value = m.groups.value!;
+    for (const word of value.split(/[\s,;]+/)) {
+      if (word.length >= 16 && randomByCharacters(word)) return false;
+      if (word.length >= 8 && /[0-9]/.test(word) && /[A-Z!#$%&*+/=?@^~]/.test(word) && !/^[A-Z0-9_.-]{1,64}$/.test(word))
+        return false;
+    }
+  }
+  return true;
+}
+
+/** True when `at` is inside an encrypted value: sops `ENC[AES256_GCM,data:…,iv:…,tag:…]`. */
+function insideEncrypted(text: string, at: number): boolean {
+  const open = text.lastIndexOf("ENC[", at);
+  if (open < 0 || at - open > 16384) return false;
+  const close = text.indexOf("]", open);
+  return close < 0 || close >= at;
+}
+
+/**
+ * True when `at` is inside a DKIM or ARC signature header (its `b=`/`bh=` tags): the signature
+ * of a mail, published with it, and checked with a key from DNS.
+ */
+function insideDkimSignature(text: string, at: number): boolean {
+  const from = Math.max(0, at - 4096);
+  const head = text.slice(from, at);
+  const found = head.search(/(?:Feedback-ID|DKIM-Signature|ARC-Message-Signature|ARC-Seal|X-Google-DKIM-Signature)[ \t]{0,3}:[^\n]{0,4096}(?:\r?\n[ \t][^\n]{0,4096}){0,32}$/i);
+  return found >= 0;
+}
+
+/**
+ * base64 DER of a certificate, a public key, a CRL or a CSR: an outer SEQUENCE whose first element
+ * is a SEQUENCE (tbsCertificate, AlgorithmIdentifier, tbsCertList, CertificationRequestInfo). A
+ * private key's DER (PKCS#1, PKCS#8, SEC 1) starts with an INTEGER (its version) instead.
+ */
+function publicDer(core: string): boolean {
+  if (!core.startsWith("MI") || core.length < 64) return false;
+  const head = decodeBase64(core.slice(0, 16));
+  if (head === undefined || head.charCodeAt(0) !== 0x30) return false;
+  const lengthByte = head.charCodeAt(1);
+  const inner = lengthByte < 0x80 ? 2 : 2 + (lengthByte & 0x7f);
+  return head.charCodeAt(inner) === 0x30;
+}
+
+/** base64 or base64url `run` decoded as Latin-1 text, or undefined when it is not base64. */
+function decodeBase64(run: string): string | undefined {
+  if (!/^[A-Za-z0-9+/_-]{4,}={0,2}$/.test(run)) return undefined;
+  return Buffer.from(run.replace(/-/g, "+").replace(/_/g, "/"), "base64").toString("latin1");
+}
+
+/** A JSON member name that says secret: `"password"`, `"client_secret"`, `"token"`… */
+const JSON_KEY = /"([^"\\]{1,64})"[ \t]{0,3}:/g;
+const JSON_STRING_VALUE = /:[ \t]{0,3}"([^"\\]{0,512})"/g;
+
+/**
+ * True for decoded text that is JSON (or its start: a JWT header alone) holding no secret-named
+ * member and no random-looking string: base64 of it hides nothing (`{"alg":"HS256","typ":"JWT"}`).
+ */
+function harmlessJson(decoded: string): boolean {
+  if (!/^[ \t\r\n]{0,8}[[{]/.test(decoded) || !/^[\x09\x0a\x0d\x20-\x7e]{2,}$/.test(decoded.slice(0, -2)))
+    return false;
+  if (!/"[^"]{1,64}"[ \t]{0,3}:/.test(decoded)) return false;
+  for (const m of decoded.matchAll(JSON_KEY)) if (classifyName(m[1]!).secret) return false;
+  for (const m of decoded.matchAll(JSON_STRING_VALUE)) {
+    const value = m[1]!;
+    if (value.length >= 16 && (randomByCharacters(value) || /^eyJ/.test(value))) return false;
+    // A password-like string (8+ characters mixing digits with capitals or symbols) is not harmless.
+    if (value.length >= 8 && /[0-9]/.test(value) && /[A-Z!#$%&*+/=?@^~]/.test(value) && !/^[A-Z0-9_.-]{1,64}$/.test(value))
+      return false;
+  }
+  return true;
+}
+
+/** The public PEM blocks of the last text asked about: [begin, end) pairs. */
+let pemCache: { text: string; blocks: number[] } | undefined;
+const PUBLIC_PEM =
+  /-----BEGIN (?:CERTIFICATE|PUBLIC KEY|AGE ENCRYPTED FILE|PGP MESSAGE|ENCRYPTED MESSAGE|X509 CRL|CERTIFICATE REQUEST|NEW CERTIFICATE REQUEST|TRUSTED CERTIFICATE|PGP PUBLIC KEY BLOCK|SSH2 PUBLIC KEY|RSA PUBLIC KEY)-----[\s\S]{0,65536}?(?:-----END [A-Z0-9 ]{1,40}-----|$)/g;
+
+/** True when `at` lies inside a certificate or public-key PEM block of `text`. */
+function insidePublicPem(text: string, at: number): boolean {
+  if (pemCache?.text !== text) {
+    const blocks: number[] = [];
+    if (text.includes("-----BEGIN ")) {
+      PUBLIC_PEM.lastIndex = 0;
+      for (let m = PUBLIC_PEM.exec(text); m !== null; m = PUBLIC_PEM.exec(text)) {
+        blocks.push(m.index, m.index + m[0].length);
+        if (m[0].length === 0) PUBLIC_PEM.lastIndex++;
+      }
+    }
+    pemCache = { text, blocks };
+  }
+  const { blocks } = pemCache;
+  for (let i = 0; i < blocks.length; i += 2) if (at >= blocks[i]! && at < blocks[i + 1]!) return true;
+  return false;
 }
 
 function randomCore(core: string): boolean {

@@ -9,6 +9,7 @@
  * logs) then costs one fast scan instead of a parse of every pair.
  */
 import { isSecretName, isSecretUnderName, type MaskPiece, maskSecretValue } from "./named-values.js";
+import { isGenericName } from "./secret-names.js";
 
 /** The rule id of values masked because of their key. */
 export const SECRET_NAME_RULE = "secret-name";
@@ -33,9 +34,91 @@ export const NAME_WORD_LIST: readonly string[] = [
   "salt",
   "bearer",
   "conn",
+  "pw",
+  "pin",
+  "psk",
+  "community",
+  // Other languages' words for password, secret, token, credentials and key (secret-names.ts
+  // translates them); upper and capitalised spellings are listed where case folding of the
+  // keyword automaton (ASCII only) would not find them.
+  ...withCases([
+    "kennwort",
+    "contrase",
+    "senha",
+    "hasło",
+    "haslo",
+    "пароль",
+    "パスワード",
+    "暗証",
+    "wachtwoord",
+    "lösenord",
+    "losenord",
+    "salasana",
+    "heslo",
+    "şifre",
+    "sifre",
+    "parol",
+    "jelsz",
+    "adgangskode",
+    "κωδικ",
+    "密码",
+    "密碼",
+    "口令",
+    "비밀번호",
+    "암호",
+    "mdp",
+    "geheim",
+    "secrè",
+    "segred",
+    "segret",
+    "sekret",
+    "секрет",
+    "秘密",
+    "シークレット",
+    "jeton",
+    "токен",
+    "トークン",
+    "令牌",
+    "토큰",
+    "zugangsdaten",
+    "identifiants",
+    "credencia",
+    "credenzia",
+    "clave",
+    "llave",
+    "chave",
+    "chiave",
+    "klucz",
+    "ключ",
+    "schlüssel",
+    "schluessel",
+    "sleutel",
+    "nyckel",
+    "anahtar",
+    "clé",
+    "鍵",
+    "キー",
+    "密钥",
+    "키",
+    "lozinka",
+    "geslo",
+  ]),
 ];
+
+/** Each word as written, capitalised and upper-cased (for letters outside ASCII), without repeats. */
+function withCases(words: readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const word of words) {
+    out.add(word);
+    if (/[^\x00-\x7f]/.test(word)) {
+      out.add(word[0]!.toUpperCase() + word.slice(1));
+      out.add(word.toUpperCase());
+    }
+  }
+  return [...out];
+}
 /** NAME_WORD_LIST as one case-insensitive scan. */
-export const NAME_WORDS = new RegExp(NAME_WORD_LIST.join("|"), "gi");
+export const NAME_WORDS = new RegExp(NAME_WORD_LIST.join("|"), "giu");
 
 /** Longest key considered; longer runs of key characters are not keys. */
 const MAX_KEY = 128;
@@ -48,7 +131,7 @@ const MAX_VALUE = 4096;
  * run.
  */
 export const KEY_PATTERN =
-  /-{0,2}(?<q>["']?)(?<key>[A-Za-z_][A-Za-z0-9_.-]{0,127})\k<q>\]?[ \t]{0,3}(?<sep>=>|[=:])[ \t]{0,3}/dy;
+  /-{0,2}(?<q>["']?)(?<key>[\p{L}_][\p{L}\p{M}\p{N}_.-]{0,127})\k<q>\]?[ \t]{0,3}(?<sep>=>|[=:：])[ \t]{0,3}/dyu;
 
 /*
  * Both value patterns: a quoted value (masked inside its quotes); an opening quote never closed on
@@ -69,11 +152,15 @@ const XML_NAME_ATTRIBUTE =
   /=(?<q>["'])[A-Za-z_][A-Za-z0-9_.-]{0,127}\k<q>[ \t]{1,3}(?:value|content)[ \t]{0,2}=/y;
 /** A connection string (`Server=db;User Id=app;Password=…`): its own keys are judged one by one. */
 const CONNECTION_STRING = /^(?:[A-Za-z][A-Za-z0-9 ]{0,40}=[^;]{0,2048};){2,32}/;
-/** Names too generic in free text (`"key": "user:42"`, `auth: ok`) to mask a value that does not look random. */
-const GENERIC_NAMES = new Set(["key", "keys", "auth", "session", "sessions"]);
 /** A value random enough under a generic name: 8+ characters with a digit, or mixed case. */
 const RANDOM_ENOUGH =
   /^(?=[^\s]{0,4096}[0-9]|[^\s]{0,4096}[A-Z][^\s]{0,4096}[a-z]|[^\s]{0,4096}[a-z][^\s]{0,4096}[A-Z])[^\s{[]\S{7,4095}$/;
+
+/** An id of words ending in a digest or a version under a generic name: `Linux-node-<sha256>`, a cache key. */
+const WORDS_AND_DIGEST = /^[A-Za-z][A-Za-z0-9]{0,31}(?:[-_.:][A-Za-z0-9.]{1,32}){0,8}[-_.:](?:[0-9a-f]{16,128}|v?[0-9]{1,6}(?:\.[0-9]{1,6}){0,3})$/;
+
+/** A cookie list (`a=b; c=d`) or one cookie with attributes. */
+const COOKIE_LIST = /^[^\s=;]{1,256}=[^;]{0,4096}(?:;[ \t]{0,4}[^\s=;]{1,256}(?:=[^;]{0,4096})?){0,64};?[ \t]*$/;
 
 /** `<tag attrs>` up to the value of an XML element. */
 const XML_OPEN_REST = /(?:[ \t][^<>\r\n]{0,1024})?>/y;
@@ -83,9 +170,17 @@ export const XML_VALUE_ATTRIBUTE =
 
 const BARE_VALUE_CHAR = /[^\s&"'`,;<]/;
 
+const NON_ASCII_KEY_CHAR = /[\p{L}\p{M}\p{N}]/u;
+
 function isKeyChar(c: number): boolean {
   return (
-    (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95 || c === 46 || c === 45
+    (c >= 97 && c <= 122) ||
+    (c >= 65 && c <= 90) ||
+    (c >= 48 && c <= 57) ||
+    c === 95 ||
+    c === 46 ||
+    c === 45 ||
+    (c > 127 && NON_ASCII_KEY_CHAR.test(String.fromCharCode(c)))
   );
 }
 
@@ -127,8 +222,28 @@ function tabbedValueSpan(text: string, at: number): [number, number] | undefined
   return end > start ? [start, end] : undefined;
 }
 
+/** The index past the bracket closing the one at `open`, on the same line; undefined if none. */
+function closingBracket(text: string, open: number): number | undefined {
+  const close = text[open] === "[" ? "]" : ")";
+  let depth = 0;
+  const stop = Math.min(text.length, open + 512);
+  for (let i = open; i < stop; i++) {
+    const c = text[i]!;
+    if (c === "\n" || c === "\r") return undefined;
+    if (c === text[open]) depth++;
+    else if (c === close && --depth === 0) return i + 1;
+  }
+  return undefined;
+}
+
 /** The span of the value that starts at `at`, or undefined when there is none. */
-function valueSpan(text: string, at: number, sep: string, json: boolean): [number, number] | undefined {
+function valueSpan(
+  text: string,
+  at: number,
+  sep: string,
+  json: boolean,
+  ownLine = false,
+): [number, number] | undefined {
   const first = text[at];
   if (sep === ":" && !json && first !== undefined && !"\"'\r\n".includes(first)) {
     // The rest of the line, found without a regex over it: a long line of `k: k: k:` stays linear.
@@ -136,6 +251,8 @@ function valueSpan(text: string, at: number, sep: string, json: boolean): [numbe
     while (end > at && (text[end - 1] === " " || text[end - 1] === "\t")) end--;
     return end > at ? [at, end] : undefined;
   }
+  // `password: ""`: an empty value.
+  if ((first === '"' || first === "'") && text[at + 1] === first) return undefined;
   const pattern = json ? VALUE_AFTER_JSON_KEY : sep === ":" ? VALUE_AFTER_COLON : VALUE_AFTER_EQUALS;
   pattern.lastIndex = at;
   const match = pattern.exec(text);
@@ -146,6 +263,20 @@ function valueSpan(text: string, at: number, sep: string, json: boolean): [numbe
   const start = groups.unclosed !== undefined ? at + 1 : at;
   let end = at + match[0].length;
   if (end - start >= MAX_VALUE) end = extendValue(text, end, kind);
+  // `os.environ["API_SECRET"]`, `$(cat /run/secrets/db)`, `getenv("X")`: an expression runs to
+  // its closing bracket, so that it is judged whole (as code, not as a secret).
+  if (kind === "bare" && end > start && "[(".includes(text[end - 1]!)) end = closingBracket(text, end - 1) ?? end;
+  else if (kind === "bare" && text.startsWith("$(", start)) end = closingBracket(text, start + 1) ?? end;
+  // `KEY=value` on a line of its own (.env files, properties, shell): the value runs to the next
+  // blank, `&`, `,` and `;` included (`PASSWORD=Tr0ub4dor&3`); in a query string or a list of
+  // pairs on one line, they separate pairs.
+  if (kind === "bare" && ownLine) {
+    while (end < text.length && end - start < MAX_VALUE && /[^\s"'`<]/.test(text[end]!)) {
+      // …unless what follows is another pair (`client_secret=…&grant_type=client_credentials`).
+      if ("&;,".includes(text[end]!) && /^[A-Za-z_][A-Za-z0-9_.-]{0,64}=/.test(text.slice(end + 1, end + 67))) break;
+      end++;
+    }
+  }
   // Trailing blanks of a line are layout, not part of the value.
   while (kind === "line" && end > start && (text[end - 1] === " " || text[end - 1] === "\t")) end--;
   return end > start ? [start, end] : undefined;
@@ -186,6 +317,37 @@ function startsLine(text: string, at: number): boolean {
   return i === 0 || text[i - 1] === "\n" || text[i - 1] === "\r";
 }
 
+/** True when the word before the key at `at` is a lower-case word of a sentence (`oauth token:`). */
+function proseBefore(text: string, at: number): boolean {
+  let i = at;
+  if (text[i - 1] !== " ") return false;
+  while (i > 0 && text[i - 1] === " ") i--;
+  let j = i;
+  while (j > 0 && j > i - 40) {
+    const c = text.charCodeAt(j - 1);
+    if (!((c >= 97 && c <= 122) || (c >= 65 && c <= 90))) break;
+    j--;
+  }
+  if (j === i || (j > 0 && !" \t\"'(".includes(text[j - 1]!))) return false;
+  const word = text.slice(j, i);
+  return /[a-z]$/.test(word) && !/^(?:[A-Z]{2,}|Set|Get|Add)$/.test(word);
+}
+
+/** The value of a key used in a sentence: its first token, unless that token is the sentence going on. */
+function proseValue(text: string, at: number, key: string): { key: string; span: [number, number] } | undefined {
+  let end = at;
+  const stop = lineEnd(text, at);
+  while (end < stop && end - at < MAX_VALUE && !" \t".includes(text[end]!)) end++;
+  let valueEnd = end;
+  while (valueEnd > at && ".,;:)!?".includes(text[valueEnd - 1]!)) valueEnd--;
+  if (valueEnd <= at) return undefined;
+  const value = text.slice(at, valueEnd);
+  const more = text.slice(end, stop).trim() !== "";
+  if (more && /^[a-z]{1,40}$/.test(value)) return undefined;
+  if (text[valueEnd] === ":" ) return undefined;
+  return { key, span: [at, valueEnd] };
+}
+
 /** The key around a name-word hit and its value's span, if the hit is in a key. */
 function pairAt(
   text: string,
@@ -204,8 +366,17 @@ function pairAt(
   }
   let keyStart = start;
   while (keyStart < end && keyStart - start < 2 && text[keyStart] === "-") keyStart++;
+  // `auth/session.go:88`, `C:\\auth\\token:…`: a path's last part is no key.
+  const before = text[start - 1];
+  if (before === "/" || before === "\\" || before === "@") return undefined;
+  // `${DB_PASSWORD:?unset}`, `${DB_PASSWORD:-x}`: a variable expansion, not a key.
+  if (before === "{" && text[start - 2] === "$") return undefined;
+  // `arn:aws:secretsmanager:…:secret:prod/db`: a part of a colon-joined id, not a key.
+  if (before === ":" && /[A-Za-z0-9]/.test(text[start - 2] ?? "") && !/\$env$/i.test(text.slice(Math.max(0, start - 5), start - 1)))
+    return undefined;
   const first = text.charCodeAt(keyStart);
-  if (!((first >= 65 && first <= 90) || (first >= 97 && first <= 122) || first === 95)) return undefined;
+  if (!((first >= 65 && first <= 90) || (first >= 97 && first <= 122) || first === 95 || first > 127))
+    return undefined;
   // `"key": value` and `'key'=value`: the quotes before and after the key belong to it.
   const quoted = (text[start - 1] === '"' || text[start - 1] === "'") && text[end] === text[start - 1];
   // Most secret-sounding words are in no key (`session refreshed`): a key is followed by `=` or
@@ -214,7 +385,8 @@ function pairAt(
   const keyEnd = quoted ? (text[end + 1] === "]" ? end + 2 : end + 1) : end;
   let after = keyEnd;
   for (let n = 0; n < 3 && (text[after] === " " || text[after] === "\t"); n++) after++;
-  const separated = text[after] === "=" || text[after] === ":";
+  // `：` is the full-width colon of Chinese and Japanese text.
+  const separated = text[after] === "=" || text[after] === ":" || text[after] === "：";
   // `NAME<TAB>value`: a name that starts its line (a two-column listing, not a TSV header
   // naming a `password` column) and a tab right after it separate the value.
   const tabbed =
@@ -243,8 +415,29 @@ function pairAt(
   KEY_PATTERN.lastIndex = quoted ? start - 1 : start;
   const match = KEY_PATTERN.exec(text);
   if (!match?.groups || match.groups.key !== key) return undefined;
-  const sep = match.groups.sep ?? "=";
-  const span = valueSpan(text, KEY_PATTERN.lastIndex, sep, quoted && text[start - 1] === '"' && sep === ":");
+  const sep = match.groups.sep === "：" ? ":" : (match.groups.sep ?? "=");
+  const valueStart = KEY_PATTERN.lastIndex;
+  // Inside a quoted string (`"msg":"token: abc123"`, `"caller":"session.go:88"`): the value ends
+  // with the string.
+  const inString = !quoted && (before === '"' || before === "'");
+  if (sep === ":" && !quoted && !inString && proseBefore(text, quoted ? start - 1 : start)) {
+    // `failed to fetch oauth token: unexpected status: 401`: a word of a sentence before the
+    // name makes it prose; the value is one token, and a lower-case word followed by more words
+    // is the sentence going on, not a value.
+    return proseValue(text, valueStart, key);
+  }
+  const span = valueSpan(
+    text,
+    KEY_PATTERN.lastIndex,
+    sep,
+    quoted && text[start - 1] === '"' && sep === ":",
+    sep === "=" && startsLine(text, quoted ? start - 1 : start) && !/[ \t]/.test(text.slice(KEY_PATTERN.lastIndex, lineEnd(text, KEY_PATTERN.lastIndex)).trimEnd()),
+  );
+  if (span && inString) {
+    const close = text.indexOf(before!, span[0]);
+    if (close >= 0 && close < span[1]) span[1] = close;
+    if (span[1] <= span[0]) return undefined;
+  }
   return span ? { key, span } : undefined;
 }
 
@@ -266,7 +459,12 @@ export function maskKeyValues(text: string, mask: MaskPiece): string {
     if (start < copied || !isSecretName(pair.key)) continue;
     const value = text.slice(start, end);
     if (!isSecretUnderName(pair.key, value) || CONNECTION_STRING.test(value)) continue;
-    if (GENERIC_NAMES.has(pair.key.toLowerCase()) && !RANDOM_ENOUGH.test(value)) continue;
+    if (isGenericName(pair.key) && (!RANDOM_ENOUGH.test(value) || WORDS_AND_DIGEST.test(value))) continue;
+    // A Cookie header's list: the session-cookie rule judged each cookie.
+    if (COOKIE_LIST.test(value) && /cookie/i.test(pair.key)) {
+      NAME_WORDS.lastIndex = end;
+      continue;
+    }
     out += text.slice(copied, start) + maskSecretValue(value, value, SECRET_NAME_RULE, mask);
     copied = end;
     NAME_WORDS.lastIndex = end;

@@ -9,6 +9,7 @@ import type { KnownValues } from "./known-values.js";
 import { mapOutsideMarkers } from "./markers.js";
 import type { MaskPiece } from "./named-values.js";
 import { DetectorTriggers } from "./triggers.js";
+import { placeholderToken } from "./plain-values.js";
 import { windowsOf } from "./windows.js";
 
 /**
@@ -41,6 +42,14 @@ export function applyDetector(text: string, detector: Detector, mask: MaskPiece)
       pattern.lastIndex++;
       continue;
     }
+    if (detector.replace) {
+      if (match.index < copied) continue;
+      const replaced = detector.replace(match, (raw, identity) => mask(raw, detector.id, identity));
+      if (replaced === undefined || replaced === match[0]) continue;
+      out += text.slice(copied, match.index) + replaced;
+      copied = match.index + match[0].length;
+      continue;
+    }
     let span: [number, number] = [match.index, match.index + match[0].length];
     for (const group of detector.secretGroups ?? []) {
       const found = match.indices?.groups?.[group];
@@ -51,7 +60,8 @@ export function applyDetector(text: string, detector: Detector, mask: MaskPiece)
     }
     if (span[0] < copied) continue;
     const secret = text.slice(span[0], span[1]);
-    if (detector.validate && !detector.validate(secret, text, span[0], span[1])) continue;
+    if (detector.validate && !detector.validate(secret, text, span[0], span[1], match)) continue;
+    if (placeholderToken(secret)) continue;
     if (detector.extendWhile) {
       // A secret longer than the pattern's bound is masked to its end.
       while (span[1] < text.length && detector.extendWhile.test(text[span[1]]!)) span[1]++;

@@ -4,6 +4,15 @@
  * purpose: a value that merely *looks* harmless (a word, a short string) stays masked.
  */
 import { randomByCharacters } from "./entropy.js";
+import { classifyName } from "./secret-names.js";
+
+/** Last words of a field name used as a value (`password`, `db_password`, `api-key`, `secretKey`). */
+const NAME_VALUE_ENDS = /(?:^|[_.-]|[a-z])(?:password|passwd|secret|token|key|apikey|credentials?|passphrase|Password|Secret|Token|Key)$/;
+
+/** A value that is itself a secret's name (`password`, `db_password`, `api-key`): at most three words. */
+function isSecretWord(value: string): boolean {
+  return NAME_VALUE_ENDS.test(value) && value.split(/[_.-]|(?=[A-Z])/).length <= 3 && classifyName(value).secret;
+}
 
 const BOOLEAN_LIKE = /^(?:true|false|yes|no|on|off|enabled|disabled|none|null|nil|undefined)$/i;
 /** Short numbers only: a 6-digit PIN under a secret name is still a secret. */
@@ -20,8 +29,39 @@ const VARIABLE_REFERENCE =
 const PEM_ARMOUR = /^-----(?:BEGIN|END) [A-Z0-9 ]{1,60}-----$/;
 /** A YAML block scalar indicator (`key: |`): the value is on the next lines. */
 const YAML_BLOCK = /^[|>][+-]?[0-9]?$/;
-/** An already-redacted placeholder. */
-const PLACEHOLDER = /^(?:\*{1,64}|<redacted>|\[redacted\]|redacted)$/i;
+/** An already-redacted or elided placeholder: `****`, `<redacted>`, `[FILTERED]`, `(sensitive value)`, `xxxxxx`. */
+const PLACEHOLDER =
+  /^(?:\*{1,64}(?:redacted|masked|hidden|secret)?\*{0,64}|[<[({]{1,2}[ \t]{0,2}(?:redacted|filtered|masked|hidden|sensitive|sensitive value|secret|omitted|removed|not shown|encrypted|protected|none|empty|password|secret|token|api[_ -]?key|your[_ -][a-z _-]{1,40}|[a-z]{1,20}[_-](?:password|secret|token|key))[ \t]{0,2}[>\])}]{1,2}|redacted|masked|filtered|x{3,64}|X{3,64}|\.{3}|…|changeme_?please|-{2,64})$/i;
+/** A template or a reference to a secret kept elsewhere, resolved at deploy or run time. */
+const TEMPLATE =
+  /^(?:\{\{[^\r\n]{1,256}\}\}|\$\{[^\r\n{}]{1,256}\}|\$\([^()\r\n]{1,256}\)|`[^`\r\n]{1,256}`|#\{[^\r\n{}]{1,256}\}|<%=?[^\r\n]{1,256}%>|%\([A-Za-z_][A-Za-z0-9_]{0,63}\)[sd]|%[sdv]|\{\{?[A-Za-z_][A-Za-z0-9_.]{0,63}\}\}?|\$[A-Z_][A-Z0-9_]{0,127}|ENC\[[A-Za-z0-9_-]{1,32},[^\]\r\n]{1,8192}\]|\$ANSIBLE_VAULT;[0-9.]{1,8};[A-Z0-9]{1,32}(?:;[^\s]{1,64})?|(?:vault|ssm|secretsmanager|awssm|gcpsm|azkv|sops|ref\+[a-z0-9]{1,16}|op|sm|k8s|file|env|keyring|bws)(?::|:\/\/)[A-Za-z0-9_./#:@+-]{1,512}|arn:aws[a-z-]{0,16}:(?:secretsmanager|ssm|kms):[A-Za-z0-9_./:+=@-]{1,512})$/;
+/**
+ * Text that says where a value is, not the value: `kubectl describe`'s `<set to the key 'x' in
+ * secret 'y'>`, a YAML tag opening a block (`!vault |`), an auth scheme before a placeholder
+ * (`Bearer <token>`), Terraform's progress (`Creating...`, `Refreshing state... [id=…]`).
+ */
+const DESCRIBED =
+  /^(?:<set to the key '[^'\r\n]{1,253}' (?:in|of) (?:secret|config map) '[^'\r\n]{1,253}'>(?:[ \t]{1,8}Optional: (?:true|false))?|![A-Za-z0-9!/._-]{1,64}[ \t]{1,4}[|>][+-]?[0-9]?|(?:Bearer|Basic|Token|Digest)[ \t]{1,4}(?:<[^<>\r\n]{1,40}>|\$\{?[A-Za-z_][A-Za-z0-9_]{0,63}\}?|\{\{[^{}\r\n]{1,80}\}\}|x{3,64}|\*{3,64}|\.{3}|…)|(?:Creating|Destroying|Modifying|Refreshing state|Reading|Still (?:creating|destroying|modifying|reading)|Creation complete|Destruction complete|Modifications complete|Read complete)\b[^\r\n]{0,256})$/;
+/** An id made of words, numbers and UUIDs joined by `:` (`tenant:<uuid>:scope:orders.read`, a cache key). */
+const COMPOSITE_ID =
+  /^[a-z][a-z0-9_.-]{0,31}(?::(?:[a-z][a-z0-9_.-]{0,31}|[0-9]{1,20}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})){2,12}$/;
+/** A count of bytes, as `kubectl describe secret` shows each key of a Secret (`password: 31 bytes`). */
+const BYTE_COUNT = /^[0-9]{1,12}[ \t]{1,4}bytes?$/;
+/**
+ * Code that computes or fetches a secret, not the secret: a call (`fetch_token(session_id)`,
+ * `os.getenv("DB_PASSWORD")`), a property path of a settings object (`settings.SECRET_KEY`,
+ * `process.env.API_TOKEN`, `self.token`), an index of an environment (`os.environ["X"]`).
+ */
+const CODE_REFERENCE =
+  /^(?:(?:new[ \t]{1,4})?[A-Za-z_$][A-Za-z0-9_$]{0,63}(?:\.[A-Za-z_$][A-Za-z0-9_$]{0,63}){0,8}[ \t]?\([^()\r\n]{0,256}\)[;,]?|(?:self|this|cls|ctx|context|req|request|settings|config|cfg|conf|options|opts|args|params|env|process\.env|os\.environ|ENV|import\.meta\.env|Rails\.application\.credentials|secrets)(?:\.[A-Za-z_$][A-Za-z0-9_$]{0,63}|\[[ \t]?["'][^"'\r\n]{1,128}["'][ \t]?\]){1,8}[;,]?)$/;
+/**
+ * A secret's own name used as a value (`secretKey: password`, `key: db-password`, `apiToken`), or
+ * the name of a Kubernetes Secret (`secret: app-secrets`, `existingSecret: db-creds`): a reference.
+ */
+const NAME_AS_VALUE = /^(?:[a-z][a-z]{1,31}(?:[_.-][a-z]{1,31}){0,2}|[a-z]{2,31}(?:[A-Z][a-z]{1,31}){1,2})$/;
+/** A Kubernetes object name ending in a word that names secrets (`app-secrets`, `db-creds`, `web-tls`). */
+const SECRET_OBJECT_NAME =
+  /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\/)?[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?-(?:secrets?|creds|credentials|tls|certs?|keys|tokens|auth)$/;
 
 /** Tried in order; the first that matches names why the value is shown. */
 export const PLAIN_RULES: readonly (readonly [string, RegExp])[] = [
@@ -32,6 +72,11 @@ export const PLAIN_RULES: readonly (readonly [string, RegExp])[] = [
   ["url", URL_WITHOUT_USERINFO],
   ["variable-reference", VARIABLE_REFERENCE],
   ["placeholder", PLACEHOLDER],
+  ["template", TEMPLATE],
+  ["byte-count", BYTE_COUNT],
+  ["described", DESCRIBED],
+  ["composite-id", COMPOSITE_ID],
+  ["code", CODE_REFERENCE],
   ["pem-armour", PEM_ARMOUR],
   ["yaml-block", YAML_BLOCK],
 ];
@@ -50,6 +95,15 @@ function randomPath(path: string): boolean {
   return chars.length >= MIN_RANDOM_PATH_CHARS && randomByCharacters(chars);
 }
 
+/**
+ * A token's documented shape filled with one repeated character (`sk_live_xxxxxxxxxxxxxxxx`,
+ * `ghp_000000000000000000000000000000000000`, `AKIA****************`): an example, not a secret.
+ */
+export function placeholderToken(secret: string): boolean {
+  const tail = /[A-Za-z0-9*.]{8,}$/.exec(secret.replace(/^[A-Za-z0-9]{1,12}[_-](?:(?:live|test|prod)[_-])?/, ""))?.[0];
+  return tail !== undefined && new Set(tail).size === 1;
+}
+
 /** Why `value` is plainly not a secret (`"empty"`, `"number"`, `"path"`…), or undefined if it may be one. */
 export function plainValueKind(value: string): string | undefined {
   const trimmed = value.trim();
@@ -59,5 +113,8 @@ export function plainValueKind(value: string): string | undefined {
     if (!pattern.test(trimmed)) continue;
     return kind === "path" && randomPath(trimmed) ? undefined : kind;
   }
+  if (NAME_AS_VALUE.test(trimmed) && isSecretWord(trimmed)) return "name";
+  if (placeholderToken(trimmed)) return "placeholder";
+  if (SECRET_OBJECT_NAME.test(trimmed)) return "name";
   return undefined;
 }

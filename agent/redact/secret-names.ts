@@ -44,6 +44,84 @@ const SECRET_SEGMENTS = new Set([
   "refreshtoken",
   "clientsecret",
   "connstr",
+  "pw",
+  "passcode",
+  "passkey",
+  "pin",
+  "psk",
+  "community",
+]);
+
+/**
+ * Secret words of other languages, mapped onto the English segment they stand for, so that
+ * `mot_de_passe`, `contraseña`, `Passwort`, `hasło`, `пароль` and `パスワード` are judged like
+ * `password`, and `clave`, `Schlüssel` or `ключ` like `key` (a generic name on its own, a secret
+ * one with a qualifier). Compared after lower-casing; accents are matched as written and without.
+ */
+const TRANSLATIONS = new Map<string, string>([
+  // password
+  ...[
+    "passwort",
+    "kennwort",
+    "contraseña",
+    "contrasena",
+    "contraseñas",
+    "senha",
+    "hasło",
+    "haslo",
+    "пароль",
+    "пароли",
+    "パスワード",
+    "暗証番号",
+    "wachtwoord",
+    "lösenord",
+    "losenord",
+    "passord",
+    "salasana",
+    "heslo",
+    "şifre",
+    "sifre",
+    "parola",
+    "parolă",
+    "jelszó",
+    "jelszo",
+    "adgangskode",
+    "κωδικός",
+    "密码",
+    "密碼",
+    "口令",
+    "비밀번호",
+    "암호",
+    "mdp",
+    "motdepasse",
+    "lozinka",
+    "geslo",
+  ].map((w) => [w, "password"] as const),
+  // secret
+  ...["geheimnis", "geheim", "secreto", "secreta", "segredo", "segreto", "sekret", "секрет", "секретный", "秘密", "シークレット", "机密", "기밀", "secrète", "secrete"].map(
+    (w) => [w, "secret"] as const,
+  ),
+  // token
+  ...["jeton", "токен", "トークン", "令牌", "토큰", "gettone"].map((w) => [w, "token"] as const),
+  // credentials
+  ...["zugangsdaten", "identifiants", "credenciales", "credenziali", "credenciais", "учетные", "認証情報", "凭据"].map(
+    (w) => [w, "credentials"] as const,
+  ),
+  // key (generic alone, like `key`)
+  ...["clave", "llave", "chave", "chiave", "klucz", "ключ", "schlüssel", "schluessel", "sleutel", "nyckel", "anahtar", "clé", "cle", "鍵", "キー", "密钥", "秘密鍵", "키"].map(
+    (w) => [w, "key"] as const,
+  ),
+  // private
+  ...["privada", "privado", "privée", "privee", "privata", "privato", "privat", "prywatny", "приватный", "закрытый"].map(
+    (w) => [w, "private"] as const,
+  ),
+]);
+/** Multi-word spellings, matched on adjacent segments: `mot de passe`, `clé privée` → one segment. */
+const PHRASES = new Map<string, string>([
+  ["mot de passe", "password"],
+  ["parola d ordine", "password"],
+  ["palavra passe", "password"],
+  ["code secret", "secret"],
 ]);
 
 /** Substrings that mark a secret even inside a run-together segment (`DBPASSWORD`, `MYAPIKEY`). */
@@ -55,10 +133,32 @@ const SECRET_SUBSTRINGS = [
   "credential",
   "apikey",
   "privatekey",
+  "masterkey",
+  "signingkey",
+  "sessionkey",
+  "secretkey",
+  "encryptionkey",
+  "privkey",
+  "storepass",
+  "keypass",
+  "requirepass",
+  "masterauth",
+  "bindpw",
+  "rootpw",
 ];
 
 /** Adjacent segment pairs that mark a secret (`API_KEY`, `private-key`, `ConnectionString`). */
 const SECRET_PAIRS = new Set([
+  "key api",
+  "key secret",
+  "key private",
+  "key access",
+  "otp seed",
+  "totp seed",
+  "mfa seed",
+  "2fa seed",
+  "otp secret",
+  "totp secret",
   "api key",
   "private key",
   "access key",
@@ -148,28 +248,149 @@ const REFERENCE_SUFFIXES = new Set([
   "audience",
   "user",
   "username",
+  // settings about a secret rather than the secret (`password_hash_algo`, `session.save_handler`,
+  // `password_encryption = scram-sha-256`, `cookie_consent`)
+  "hash",
+  "digest",
+  "checksum",
+  "fingerprint",
+  "handler",
+  "algo",
+  "method",
+  "methods",
+  "driver",
+  "engine",
+  "scheme",
+  "encryption",
+  "hashing",
+  "cipher",
+  "complexity",
+  "strength",
+  "rotation",
+  "reset",
+  "lifetime",
+  "duration",
+  "validity",
+  "encoding",
+  "charset",
+  "consent",
+  "banner",
+  "preferences",
+  "label",
+  "labels",
+  "description",
+  "hint",
+  "prompt",
+  "message",
+  "url",
+  "uri",
+  "ref",
+  "refs",
+  // a class or a source file named after a secret (`BearerTokenAuthenticationFilter : …`,
+  // `BadCredentialsException: Bad credentials`, `JwtAuthenticationProvider.java:97`)
+  "filter",
+  "exception",
+  "error",
+  "errors",
+  "provider",
+  "controller",
+  "service",
+  "manager",
+  "factory",
+  "impl",
+  "interceptor",
+  "converter",
+  "resolver",
+  "repository",
+  "helper",
+  "utils",
+  "util",
+  "validator",
+  "processor",
+  "listener",
+  "adapter",
+  "generator",
+  "builder",
+  "parser",
+  "encoder",
+  "decoder",
+  "java",
+  "go",
+  "py",
+  "js",
+  "ts",
+  "rb",
+  "kt",
+  "scala",
+  "cs",
+  "php",
+  "rs",
 ]);
 
 /** Names whose words say secret but whose value is public by definition. */
 const NOT_SECRET_NAMES = new Set([
+  "dkim signature",
+  "x google dkim signature",
+  "arc message signature",
+  "arc seal",
   "x amz credential",
   "x goog credential",
   "x amz algorithm",
   "x goog algorithm",
 ]);
 
+/** A host name: dot-separated labels ending in a top-level or cluster domain. */
+const HOST_NAME =
+  /^[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63}){1,10}\.(?:local|internal|lan|svc|cluster|com|net|org|io|dev|cloud|corp|example|test|localhost)$/i;
+
 /** Longest name prefix inspected: names are short, and this bounds the work on hostile input. */
 const MAX_NAME_LENGTH = 256;
 
-/** The lower-case segments of a name. */
+/** The lower-case segments of a name, other languages' secret words translated (TRANSLATIONS). */
 export function nameSegments(name: string): string[] {
-  return name
+  const raw = name
     .slice(0, MAX_NAME_LENGTH)
-    .replace(/([a-z0-9])([A-Z])/g, "$1 $2")
-    .replace(/([A-Z]{1,64})([A-Z][a-z])/g, "$1 $2")
+    .replace(/([\p{Ll}0-9])(\p{Lu})/gu, "$1 $2")
+    .replace(/(\p{Lu}{1,64})(\p{Lu}\p{Ll})/gu, "$1 $2")
     .toLowerCase()
-    .split(/[^a-z0-9]{1,256}/)
+    .split(/[^\p{L}\p{M}\p{N}]{1,256}/u)
     .filter((s) => s !== "");
+  if (!raw.some((s) => s.charCodeAt(0) > 127 || TRANSLATIONS.has(s) || PHRASE_STARTS.has(s))) return raw;
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i++) {
+    let phrase: string | undefined;
+    for (const length of [4, 3, 2]) {
+      const words = raw.slice(i, i + length).join(" ");
+      phrase = PHRASES.get(words);
+      if (phrase) {
+        i += length - 1;
+        break;
+      }
+    }
+    const segment = phrase ?? raw[i]!;
+    out.push(TRANSLATIONS.get(segment) ?? translateRunTogether(segment));
+  }
+  return out;
+}
+
+/** First words of PHRASES. */
+const PHRASE_STARTS = new Set([...PHRASES.keys()].map((p) => p.split(" ")[0]!));
+
+/** A segment that runs a translated word into others (`パスワード確認`, `dbpasswort`): its English word. */
+function translateRunTogether(segment: string): string {
+  for (const [word, english] of TRANSLATIONS) {
+    if ((word.length >= 6 || word.charCodeAt(0) > 127) && segment.includes(word)) return english;
+  }
+  return segment;
+}
+
+/** Names too generic in free text (`"key": "user:42"`, `auth: ok`, `clave: …`) to mask a value that does not look random. */
+const GENERIC_SEGMENTS = new Set(["key", "keys", "auth", "session", "sessions"]);
+
+/** True when the name is one generic word (`key`, `auth`, `session`, or `clave`, `ключ`…). */
+export function isGenericName(name: string): boolean {
+  const segments = nameSegments(name);
+  return segments.length === 1 && GENERIC_SEGMENTS.has(segments[0]!);
 }
 
 /** What a name says about its value. */
@@ -188,6 +409,11 @@ function segmentIsSecret(segment: string): boolean {
 export function classifyName(name: string): NameInfo {
   const segments = nameSegments(name);
   if (NOT_SECRET_NAMES.has(segments.join(" "))) return { secret: false, reference: false };
+  // Public by its own name (`NEXT_PUBLIC_…`, `STRIPE_PUBLISHABLE_KEY`), a host name
+  // (`auth.data.svc.cluster.local`), or a reference to an existing secret (`existingSecret`).
+  if (segments.some((s) => s === "public" || s === "publishable") || HOST_NAME.test(name))
+    return { secret: false, reference: false };
+  if (segments[0] === "existing" && segments.length > 1) return { secret: true, reference: true };
   let secret = segments.some(segmentIsSecret);
   for (let i = 1; !secret && i < segments.length; i++) {
     secret = SECRET_PAIRS.has(`${segments[i - 1]} ${segments[i]}`);

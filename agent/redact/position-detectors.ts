@@ -1,0 +1,239 @@
+/**
+ * Secrets at a position rather than under a name: the password argument of the admin tools whose
+ * flags say nothing (`mysql -pS3cr3t`, `redis-cli -a …`, `sshpass -p …`, `ldapsearch -w …`,
+ * `htpasswd -b file user …`, `curl -u user:…`), the lines of configuration files whose format
+ * puts it at a place (`requirepass …` in redis.conf, the fifth field of a `.pgpass` line, `password`
+ * in `.netrc`), SQL statements that set one (`IDENTIFIED BY '…'`, `WITH PASSWORD '…'`), and
+ * SMTP/IMAP/POP3/FTP transcripts (`AUTH PLAIN …`, the base64 answer after `334 UGFzc3dvcmQ6`,
+ * `PASS …`). Only the secret is masked: the program, its flags and its other arguments stay.
+ *
+ * Each pattern names the program or the statement it reads, so a short flag is only read as a
+ * password where that program defines it so (`-p` is a port, a path or a profile elsewhere).
+ */
+import type { Detector } from "./detector.js";
+import { plainValueKind } from "./plain-values.js";
+import { isSecretName } from "./named-values.js";
+
+/** A value after a flag: double-quoted, single-quoted, or bare up to a blank (named groups). */
+const VALUE = String.raw`(?:"(?<dq>[^"\r\n]{1,256})"|'(?<sq>[^'\r\n]{1,256})'|(?<secret>[^\s'"|;&][^\s|;&]{0,255}))`;
+const GROUPS = ["secret", "dq", "sq"];
+/** Arguments of one command: no pipe, `;` or `&` between the program and the flag. */
+const ARGS = String.raw`[^\r\n|;&]{0,512}?[ \t]`;
+/** Not inside a longer word or path before the program's name. */
+const PROGRAM_START = String.raw`(?<![\w.-])`;
+
+/** A test runner's `PASS src/app.test.ts` is not an FTP password. */
+const SOURCE_FILE = /^[\w./-]{1,200}\.(?:[cm]?[jt]sx?|py|rb|go|java|kt|php|rs|cs|swift|scala)$/;
+
+/** True when a bare value reads as a value rather than as the next word of a sentence. */
+function looksLikeValue(value: string): boolean {
+  return /[^a-z]/.test(value) && plainValueKind(value) === undefined;
+}
+
+/** Detectors of secrets at a position. */
+export const POSITION_DETECTORS: readonly Detector[] = [
+  {
+    id: "cli-password",
+    description:
+      "The password argument of a command-line tool whose flag says nothing: mysql/mariadb -pSECRET, redis-cli -a, sshpass -p, ldapsearch/ldapmodify -w, sqlcmd/bcp -P, mongo/mongosh -p, docker login -p, zip -P, 7z -pSECRET; program and other arguments kept.",
+    pattern: new RegExp(
+      [
+        String.raw`${PROGRAM_START}(?:mysql|mysqldump|mysqladmin|mysqlimport|mysqlshow|mysqlcheck|mysqlpump|mysqlsh|mariadb|mariadb-dump|mariadb-admin)(?:\.exe)?(?=[ \t])${ARGS}-p(?!assword)${VALUE}`,
+        String.raw`${PROGRAM_START}redis-cli(?:\.exe)?(?=[ \t])${ARGS}(?:-a|--pass)[ \t]+${VALUE}`,
+        String.raw`${PROGRAM_START}sshpass(?=[ \t])${ARGS}-p[ \t]?${VALUE}`,
+        String.raw`${PROGRAM_START}ldap(?:search|modify|add|delete|whoami|passwd|compare|modrdn|exop|url)(?=[ \t])${ARGS}-w[ \t]+${VALUE}`,
+        String.raw`${PROGRAM_START}(?:sqlcmd|bcp|osql)(?:\.exe)?(?=[ \t])${ARGS}-P[ \t]?${VALUE}`,
+        String.raw`${PROGRAM_START}(?:mongo|mongosh|mongodump|mongorestore|mongoexport|mongoimport|mongostat|mongotop)(?=[ \t])${ARGS}-p[ \t]+${VALUE}`,
+        String.raw`${PROGRAM_START}(?:docker|podman|nerdctl|buildah|skopeo|helm)[ \t]+(?:registry[ \t]+)?login(?=[ \t])${ARGS}-p[ \t]+${VALUE}`,
+        String.raw`${PROGRAM_START}(?:zip|unzip|zipcloak)(?=[ \t])${ARGS}-P[ \t]+${VALUE}`,
+        String.raw`${PROGRAM_START}(?:7z|7za|7zr)(?=[ \t])${ARGS}-p${VALUE}`,
+        String.raw`${PROGRAM_START}(?:ssh-keygen)(?=[ \t])${ARGS}-[NP][ \t]+${VALUE}`,
+      ].join("|"),
+      "dg",
+    ),
+    keywords: [
+      "mysql",
+      "mariadb",
+      "redis-cli",
+      "sshpass",
+      "ldap",
+      "sqlcmd",
+      "bcp",
+      "osql",
+      "mongo",
+      "login",
+      "zip",
+      "7z",
+      "ssh-keygen",
+    ],
+    secretGroups: GROUPS,
+    validate: (secret) => plainValueKind(secret) === undefined,
+    samples: [
+      "mysql -u root -p{alnum:14} -h db.internal app",
+      "redis-cli -h cache -p 6379 -a {alnum:20} ping",
+      "sshpass -p '{alnum:12}' ssh deploy@10.0.0.5",
+      "ldapsearch -x -H ldap://ldap -D cn=admin,dc=example,dc=org -w {alnum:16} -b dc=example,dc=org",
+      "sqlcmd -S db -U sa -P {alnum:16} -Q 'select 1'",
+      "docker login -u ci -p {alnum:24} registry.example.com",
+    ],
+  },
+  {
+    id: "cli-credentials",
+    description:
+      "A password inside a command's argument: curl/wget -u user:SECRET, htpasswd -b file user SECRET, openssl -passin pass:SECRET, smbclient -U user%SECRET, rabbitmqctl add_user user SECRET, `echo user:SECRET | chpasswd`, `mc alias set NAME URL ACCESS SECRET`, `vault login TOKEN`.",
+    pattern: new RegExp(
+      [
+        String.raw`${PROGRAM_START}(?:curl|wget|http|https|xh)(?=[ \t])${ARGS}(?:-u|--user|--proxy-user|-U)[ \t]+['"]?[^\s:'"]{1,128}:(?<secret>[^\s'"]{1,256})`,
+        String.raw`${PROGRAM_START}htpasswd[ \t]+(?:-[a-zA-Z]*n[a-zA-Z]*b[a-zA-Z]*|-[a-zA-Z]*b[a-zA-Z]*n[a-zA-Z]*)[ \t]+(?:-[a-zA-Z]+[ \t]+){0,3}\S{1,128}[ \t]+${VALUE}`,
+        String.raw`${PROGRAM_START}htpasswd[ \t]+-[a-zA-Z]*b[a-zA-Z]*[ \t]+(?:-[a-zA-Z]+[ \t]+){0,3}\S{1,256}[ \t]+\S{1,128}[ \t]+${VALUE}`,
+        String.raw`(?<![\w-])-pass(?:in|out|word)?[ \t]+['"]?pass:(?<secret>[^\s'"]{1,256})`,
+        String.raw`${PROGRAM_START}(?:smbclient|rpcclient|smbmap|smbget|mount\.cifs)(?=[ \t])${ARGS}-U[ \t]*['"]?[^\s%'"]{1,128}%(?<secret>[^\s'"]{1,256})`,
+        String.raw`${PROGRAM_START}rabbitmqctl[ \t]+(?:add_user|change_password)[ \t]+['"]?[^\s'"]{1,128}['"]?[ \t]+${VALUE}`,
+        String.raw`${PROGRAM_START}echo[ \t]+(?:-[ne][ \t]+)?['"]?[\w.@-]{1,64}:(?<secret>[^\s'":]{1,256})['"]?[ \t]*\|[ \t]*(?:sudo[ \t]+)?chpasswd`,
+        String.raw`${PROGRAM_START}mc[ \t]+(?:alias[ \t]+set|config[ \t]+host[ \t]+add)[ \t]+\S{1,128}[ \t]+\S{1,512}[ \t]+\S{1,256}[ \t]+${VALUE}`,
+        String.raw`${PROGRAM_START}vault[ \t]+login[ \t]+(?!-)${VALUE}`,
+        String.raw`${PROGRAM_START}(?:sqlplus|sqlldr|expdp|impdp|exp|imp|rman|dgmgrl)(?=[ \t])(?:[ \t]{1,4}-[A-Za-z]{1,8}){0,3}[ \t]{1,4}['"]?[A-Za-z0-9_$#.]{1,64}\/(?<secret>[^\s@/'"]{1,256})(?=@|['"\s]|$)`,
+        String.raw`jdbc:oracle:[a-z]{1,8}:[A-Za-z0-9_$#.]{1,64}\/(?<secret>[^\s@/'"]{1,256})@`,
+        String.raw`ConvertTo-SecureString[ \t]+(?:-String[ \t]+)?${VALUE}`,
+      ].join("|"),
+      "dg",
+    ),
+    keywords: [
+      "curl",
+      "wget",
+      "http",
+      "xh ",
+      "htpasswd",
+      "pass:",
+      "-U",
+      "rabbitmqctl",
+      "chpasswd",
+      "mc ",
+      "vault",
+      "sqlplus",
+      "sqlldr",
+      "expdp",
+      "impdp",
+      "exp ",
+      "imp ",
+      "rman",
+      "dgmgrl",
+      "jdbc:oracle:",
+      "ConvertTo-SecureString",
+    ],
+    secretGroups: GROUPS,
+    validate: (secret) => plainValueKind(secret) === undefined,
+    samples: [
+      "curl -sS -u admin:{alnum:16} https://api.example.com/v1/status",
+      "htpasswd -bc /etc/nginx/.htpasswd ops {alnum:12}",
+      "openssl pkcs12 -export -in c.pem -out c.p12 -passout pass:{alnum:12}",
+      "rabbitmqctl add_user app {alnum:16}",
+    ],
+  },
+  {
+    id: "cli-secret-flag",
+    description:
+      "The value after a secret-named flag and a blank in a command line (`--password 'S3cr…'`, `-storepass …`, `--token …`), when it reads as a value (quoted, or holding a digit, a capital or a symbol).",
+    pattern: new RegExp(
+      String.raw`(?<![\w-])--?(?<name>[A-Za-z][A-Za-z0-9_.-]{0,63})[ \t]+(?!-)${VALUE}`,
+      "dg",
+    ),
+    keywords: ["pass", "pwd", "secret", "token", "key", "auth", "cred", "pw"],
+    keywordsIgnoreCase: true,
+    secretGroups: GROUPS,
+    validate: (secret, _text, _start, _end, match) => {
+      const name = match.groups?.name;
+      if (name === undefined || !isSecretName(name)) return false;
+      return match.groups?.secret === undefined ? plainValueKind(secret) === undefined : looksLikeValue(secret);
+    },
+    samples: ["keytool -importcert -keystore ks.jks -storepass {alnum:14} -noprompt", "app --db-password '{alnum:12}' --port 8080"],
+  },
+  {
+    id: "config-password",
+    description:
+      "A password at its place in a configuration file: redis.conf `requirepass`/`masterauth`, a redis ACL `user … >SECRET`, the fifth field of a .pgpass line, `password` in .netrc (after machine/login, or alone on its line).",
+    pattern: new RegExp(
+      [
+        String.raw`^[ \t]*(?:requirepass|masterauth|masteruser-password)[ \t]+${VALUE}`,
+        String.raw`^[ \t]*(?:user|ACL[ \t]+SETUSER|acl[ \t]+setuser)[ \t]+\S{1,128}[^\r\n]{0,512}?[ \t]>(?<secret>[^\s]{1,256})`,
+        String.raw`^[ \t]*(?:machine[ \t]+\S{1,253}|default)(?:[ \t]+(?:login|account|port)[ \t]+\S{1,253}){0,3}[ \t]+(?:password|passwd)[ \t]+${VALUE}`,
+        String.raw`^[ \t]*login[ \t]+\S{1,253}[ \t]+(?:password|passwd)[ \t]+${VALUE}`,
+        String.raw`^[ \t]*(?:password|passwd)[ \t]+(?<line>[^\s]{1,256})[ \t]*\r?$`,
+        String.raw`^[ \t]*(?:[a-z][\w-]{0,31}[ \t]{1,8}){0,3}(?:password|passwd|secret|insecure-password|auth-pass|psk|pre-shared-key|community|key-string|auth-key|authentication-key)(?:[ \t]{1,8}[0-9])?[ \t]{1,8}(?<directive>[^\s#;]{1,256})[ \t]*\r?$`,
+      ].join("|"),
+      "dgm",
+    ),
+    keywords: ["requirepass", "masterauth", "masteruser", ">", "password", "passwd", "secret", "psk", "pre-shared", "community", "key-string", "auth-key", "authentication-key", "auth-pass"],
+    keywordsIgnoreCase: true,
+    secretGroups: ["secret", "dq", "sq", "line", "directive"],
+    validate: (secret, _text, _start, _end, match) =>
+      plainValueKind(secret) === undefined &&
+      ((match.groups?.line === undefined && match.groups?.directive === undefined) || looksLikeValue(secret)),
+    samples: [
+      "requirepass {alnum:24}",
+      "machine api.example.com login ci password {alnum:20}",
+      "user worker on ~jobs:* +@all >{alnum:18}",
+    ],
+  },
+  {
+    id: "pgpass-password",
+    description: "The password field of a .pgpass line (host:port:database:user:password).",
+    pattern: /^(?:[^:\s]{1,253}):(?:[0-9]{1,5}|\*):(?:[^:\s]{1,63}):(?:[^:\s]{1,63}):(?<secret>(?:[^\s\\]|\\.){1,256})[ \t]*\r?$/dgm,
+    findCandidate: findPgpassLine,
+    secretGroups: ["secret"],
+    validate: (secret) => plainValueKind(secret) === undefined,
+    samples: ["db.internal:5432:app:app_user:{alnum:20}", "*:*:*:replicator:{alnum:16}"],
+  },
+  {
+    id: "sql-password",
+    description:
+      "A password set by an SQL statement: IDENTIFIED BY '…', WITH [ENCRYPTED] PASSWORD '…', SET PASSWORD = '…', PASSWORD('…'); the statement kept.",
+    pattern:
+      /(?<![\w'"$.-])(?:IDENTIFIED[ \t]+(?:WITH[ \t]+\w{1,64}[ \t]+)?(?:BY|AS)[ \t]+|(?:ENCRYPTED[ \t]+|UNENCRYPTED[ \t]+)?PASSWORD(?:[ \t]+|[ \t]*=[ \t]*)(?:PASSWORD[ \t]*\([ \t]*)?|PASSWORD[ \t]*\([ \t]*)(?:'(?<sq>(?:[^'\r\n\\]|\\.|''){1,256})'|"(?<dq>[^"\r\n]{1,256})")/dgi,
+    keywords: ["identified", "password"],
+    keywordsIgnoreCase: true,
+    secretGroups: ["sq", "dq"],
+    validate: (secret) => plainValueKind(secret) === undefined,
+    samples: ["ALTER USER app WITH PASSWORD '{alnum:16}';", "CREATE USER 'app'@'%' IDENTIFIED BY '{alnum:14}';"],
+  },
+  {
+    id: "mail-auth",
+    description:
+      "Credentials in SMTP/IMAP/POP3/FTP transcripts: AUTH PLAIN/XOAUTH2/OAUTHBEARER responses, the base64 answer on the line after `334 UGFzc3dvcmQ6` (\"Password:\"), IMAP `LOGIN user …`, POP3/FTP `PASS …`.",
+    pattern: new RegExp(
+      [
+        String.raw`(?<![\w])(?:AUTH|AUTHENTICATE)[ \t]+(?:PLAIN|XOAUTH2|OAUTHBEARER)[ \t]+(?<secret>[A-Za-z0-9+/]{4,8192}={0,2})`,
+        String.raw`334[ \t]+(?:UGFzc3dvcmQ6|cGFzc3dvcmQ6)[^\n]{0,32}\n(?:[^\n]{0,200}\n){0,2}?[^\n]{0,64}?(?<![A-Za-z0-9+/=])(?<answer>[A-Za-z0-9+/]{2,4096}={0,2})(?=(?:\\r\\n|\\r|\\n)?['"]?\)?[ \t\r]*(?:\n|$))`,
+        String.raw`^(?:[^\n]{0,40}?[ \t])?(?:[A-Za-z0-9.]{1,16}[ \t]+)?LOGIN[ \t]+(?:"[^"\r\n]{1,256}"|\S{1,256})[ \t]+(?:"(?<dq>[^"\r\n]{1,256})"|(?<bare>[^\s"]{1,256}))[ \t]*\r?$`,
+        String.raw`^(?:(?:[CS]|>>>|>>|>|->|--->|send|client|\[client\])[:]?[ \t]+)?PASS[ \t]+(?<pass>\S{1,256})[ \t]*\r?$`,
+      ].join("|"),
+      "dgm",
+    ),
+    keywords: ["AUTH", "UGFzc3dvcmQ6", "cGFzc3dvcmQ6", "LOGIN", "PASS"],
+    multiline: true,
+    secretGroups: ["secret", "answer", "dq", "bare", "pass"],
+    validate: (secret, _text, _start, _end, match) =>
+      (match.groups?.bare === undefined && match.groups?.pass === undefined) ||
+      (looksLikeValue(secret) && !SOURCE_FILE.test(secret)),
+    samples: ["AUTH PLAIN {b64:40}", "S: 334 UGFzc3dvcmQ6\nC: {b64:20}", "a1 LOGIN bob {alnum:14}", "PASS {alnum:12}"],
+  },
+];
+
+/** A .pgpass line: four colon-separated fields, the second a port or `*`, then the password. */
+const PGPASS_LINE = /[^:\s]{1,253}:(?:[0-9]{1,5}|\*):[^:\s]{1,63}:[^:\s]{1,63}:\S/y;
+
+/** The start of the first line in text[from, to) shaped like a .pgpass line, or -1. */
+function findPgpassLine(text: string, from: number, to: number): number {
+  for (let at = from; at < to; ) {
+    const c = text.charCodeAt(at);
+    // A host name, an address or `*` starts the line; blanks and most punctuation do not.
+    if (c === 42 || (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 91) {
+      PGPASS_LINE.lastIndex = at;
+      if (PGPASS_LINE.test(text)) return at;
+    }
+    const next = text.indexOf("\n", at);
+    if (next < 0 || next >= to) return -1;
+    at = next + 1;
+  }
+  return -1;
+}
