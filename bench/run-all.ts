@@ -25,6 +25,7 @@ import { benchOidc } from "./oidc.js";
 import { benchPolicyReload } from "./policy-reload.js";
 import { benchRedact } from "./redact.js";
 import { benchRedactCorpus } from "./redact-corpus.js";
+import { benchRedactWindows } from "./redact-windows.js";
 import { benchStore } from "./store.js";
 import { benchVerify } from "./verify.js";
 
@@ -35,6 +36,7 @@ const BENCHES: Record<string, () => Promise<BenchResult | BenchResult[]>> = {
   "log-tail": () => benchLogTail(),
   redact: () => benchRedact(),
   "redact-corpus": () => benchRedactCorpus(),
+  "redact-windows": () => benchRedactWindows(),
   "heap-snapshot": () => benchHeapSnapshot(),
   artifacts: () => benchArtifacts(),
   fleet: () => benchFleet(),
