@@ -17,6 +17,7 @@ import { benchArtifacts } from "./artifacts.js";
 import { benchAudit } from "./audit.js";
 import { benchFleet } from "./fleet.js";
 import { benchFuzz } from "./fuzz.js";
+import { benchHeapMasking } from "./heap-masking.js";
 import { benchHeapSnapshot } from "./heap-snapshot.js";
 import { type BenchResult, formatResult } from "./lib.js";
 import { benchLoad } from "./load.js";
@@ -38,6 +39,7 @@ const BENCHES: Record<string, () => Promise<BenchResult | BenchResult[]>> = {
   "redact-corpus": () => benchRedactCorpus(),
   "redact-windows": () => benchRedactWindows(),
   "heap-snapshot": () => benchHeapSnapshot(),
+  "heap-masking": () => benchHeapMasking(),
   artifacts: () => benchArtifacts(),
   fleet: () => benchFleet(),
   oidc: () => benchOidc(),
