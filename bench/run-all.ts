@@ -17,6 +17,7 @@ import { benchArtifacts } from "./artifacts.js";
 import { benchAudit } from "./audit.js";
 import { benchFleet } from "./fleet.js";
 import { benchFuzz } from "./fuzz.js";
+import { benchHeapMasking } from "./heap-masking.js";
 import { benchHeapSnapshot } from "./heap-snapshot.js";
 import { type BenchResult, formatResult } from "./lib.js";
 import { benchLoad } from "./load.js";
@@ -25,6 +26,7 @@ import { benchOidc } from "./oidc.js";
 import { benchPolicyReload } from "./policy-reload.js";
 import { benchRedact } from "./redact.js";
 import { benchRedactCorpus } from "./redact-corpus.js";
+import { benchRedactWindows } from "./redact-windows.js";
 import { benchStore } from "./store.js";
 import { benchVerify } from "./verify.js";
 
@@ -35,7 +37,9 @@ const BENCHES: Record<string, () => Promise<BenchResult | BenchResult[]>> = {
   "log-tail": () => benchLogTail(),
   redact: () => benchRedact(),
   "redact-corpus": () => benchRedactCorpus(),
+  "redact-windows": () => benchRedactWindows(),
   "heap-snapshot": () => benchHeapSnapshot(),
+  "heap-masking": () => benchHeapMasking(),
   artifacts: () => benchArtifacts(),
   fleet: () => benchFleet(),
   oidc: () => benchOidc(),

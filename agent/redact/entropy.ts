@@ -12,7 +12,17 @@
  *   at least ENTROPY_BITS_PER_CHAR, and at least MIN_CLASS_CHANGES of adjacent character pairs
  *   change class (upper/lower/digit/symbol): identifiers and paths (`node_modules/…/Version2`)
  *   have long same-class stretches, random tokens do not; or when its entropy is at least
- *   HIGH_ENTROPY_BITS_PER_CHAR with at least MIN_CLASS_CHANGES_AT_HIGH_ENTROPY class changes.
+ *   HIGH_ENTROPY_BITS_PER_CHAR with at least MIN_CLASS_CHANGES_AT_HIGH_ENTROPY class changes;
+ * - except an identifier: a run of letters and digits joined by `_` (no `+`, `/`, `-`, `=`) whose
+ *   words average IDENTIFIER_MEAN_WORD characters or more, in the whole run and in each part of 8+
+ *   characters between underscores. V8 and Node name their builtins so
+ *   (`CEntry_Return1_ArgvOnStack_NoBuiltinExit`, `StoreTypedElementJSAny_Uint8ClampedElements_0`),
+ *   and a heap snapshot holds hundreds of them (issue 17): each `_` adds two class changes, which
+ *   made such names pass the class-change test. A random token's words are short (random base62
+ *   reads as one- and two-letter words), so only a base64url token that happens to hold `_` and no
+ *   `-` can be taken for one: of 100,000 random base64url tokens, 1 more of 32 characters and
+ *   none more of 40 is left in clear than without the exception; base62 and base64 tokens hold
+ *   no `_` (`npm run bench -- heap-masking` prints the rule's misses).
  */
 import type { Detector } from "./detector.js";
 import { classifyName, nameSegments } from "./secret-names.js";
@@ -33,7 +43,17 @@ export const MIN_CLASS_CHANGES = 0.35;
 export const HIGH_ENTROPY_BITS_PER_CHAR = 4.6;
 export const MIN_CLASS_CHANGES_AT_HIGH_ENTROPY = 0.25;
 
+/**
+ * The least mean word length of an identifier (`_`-joined words; a word is a capitalised or
+ * lower-case run, an all-capitals run, or a run of digits). The V8 builtin names of a Node 24
+ * heap snapshot average 3.7 or more, in the whole name and in each part; of 100,000 random
+ * base64url tokens (about a quarter hold `_` and no `-`), 4 of 32 characters and none of 40 pass
+ * for identifiers.
+ */
+export const IDENTIFIER_MEAN_WORD = 3.5;
+
 const HEXISH = /^[0-9a-fA-F-]{1,8192}$/;
+const IDENTIFIER_CHARS = /^[A-Za-z0-9_]{1,8192}$/;
 /** `sha512-…` (Subresource Integrity): the prefix is part of the run. */
 const DIGEST_PREFIX = /^(?:sha1|sha256|sha384|sha512)-/i;
 const DIGEST_BEFORE = /(?:(?:sha1|sha224|sha256|sha384|sha512|md5)[-:]|(?<![A-Za-z0-9])h1:|sha-(?:1|256|384|512)=:?)$/i;
@@ -303,8 +323,41 @@ function insidePublicPem(text: string, at: number): boolean {
 }
 
 function randomCore(core: string): boolean {
-  if (core.length < MIN_ENTROPY_LENGTH || HEXISH.test(core)) return false;
+  if (core.length < MIN_ENTROPY_LENGTH || HEXISH.test(core) || isIdentifier(core)) return false;
   return randomByCharacters(core);
+}
+
+/**
+ * True when `run` is letters and digits joined by `_`, its words average IDENTIFIER_MEAN_WORD
+ * characters or more, and so do the words of each of its `_`-separated parts of 8 or more
+ * characters (a random token joined to a long name, `ConfigurationManagerFactory_<token>`, is
+ * no identifier: its random part reads as short words). Words break between letters and digits,
+ * before a capital that follows a lower-case letter, and before the last capital of a run of
+ * capitals that a lower-case letter follows (`JSAny`: `JS`, `Any`).
+ */
+export function isIdentifier(run: string): boolean {
+  if (!run.includes("_") || !IDENTIFIER_CHARS.test(run)) return false;
+  let words = 0;
+  for (const part of run.split("_")) {
+    const partWords = wordCount(part);
+    if (part.length >= 8 && part.length < IDENTIFIER_MEAN_WORD * partWords) return false;
+    words += partWords;
+  }
+  const chars = run.replaceAll("_", "").length;
+  return words > 0 && chars >= IDENTIFIER_MEAN_WORD * words;
+}
+
+/** The words of `part` (letters and digits), split as isIdentifier says. */
+function wordCount(part: string): number {
+  let words = 0;
+  for (let i = 0; i < part.length; i++) {
+    // upper 0, lower 1, digit 2
+    const c = charClass(part.charCodeAt(i));
+    const previous = i > 0 ? charClass(part.charCodeAt(i - 1)) : -1;
+    const next = i + 1 < part.length ? charClass(part.charCodeAt(i + 1)) : -1;
+    if (previous !== c ? !(previous === 0 && c === 1) : c === 0 && next === 1) words++;
+  }
+  return words;
 }
 
 /**

@@ -172,6 +172,41 @@ const BARE_VALUE_CHAR = /[^\s&"'`,;<]/;
 
 const NON_ASCII_KEY_CHAR = /[\p{L}\p{M}\p{N}]/u;
 
+/**
+ * How far past the end of its line a value this rule masks may run. Every value pattern above
+ * stops at a line break except the two XML forms: an attribute value runs to its closing quote
+ * (`[^"]{1,4096}`) and an element's value to the next `<` (at most MAX_VALUE characters), which
+ * must open `</key>`. So a match never reads more than MAX_VALUE characters of value plus a
+ * closing quote or tag (a key is at most MAX_KEY + 2 characters) past the line it starts on. The
+ * prefilter (windows.ts) grows a window by this much from each keyword line where
+ * `mayRunPastLine` holds.
+ */
+export const VALUE_REACH_PAST_LINE = MAX_VALUE + MAX_KEY + 8;
+/** The opening quote of an XML value attribute (as in XML_VALUE_ATTRIBUTE). */
+const VALUE_ATTRIBUTE_OPENING = /(?:value|content)[ \t]{0,2}=[ \t]{0,2}(["'])/g;
+
+/**
+ * A necessary condition, read off XML_VALUE_ATTRIBUTE and xmlElementValue (keep them together),
+ * for a value this rule finds on `line` (one line, without its line break) to run onto the next
+ * line: a quote opening a value attribute with no same quote after it on the line, or a last `<`
+ * that opens an element named by a secret name and closed by a `>` on the line (the element's
+ * value then starts after that `>` and no `<` ends it on the line). Any other value ends on its
+ * line. Over-approximates: it does not check the attribute's key name.
+ */
+export function mayRunPastLine(line: string): boolean {
+  const lt = line.lastIndexOf("<");
+  if (lt >= 0 && line.indexOf(">", lt) > lt) {
+    let end = lt + 1;
+    while (end < line.length && isKeyChar(line.charCodeAt(end))) end++;
+    if (isSecretName(line.slice(lt + 1, end).replace(/^-{1,2}/, ""))) return true;
+  }
+  VALUE_ATTRIBUTE_OPENING.lastIndex = 0;
+  for (let m = VALUE_ATTRIBUTE_OPENING.exec(line); m; m = VALUE_ATTRIBUTE_OPENING.exec(line)) {
+    if (!line.includes(m[1]!, VALUE_ATTRIBUTE_OPENING.lastIndex)) return true;
+  }
+  return false;
+}
+
 function isKeyChar(c: number): boolean {
   return (
     (c >= 97 && c <= 122) ||

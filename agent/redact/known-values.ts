@@ -12,7 +12,7 @@
 import { anchorOf, formsOf, type KnownForm, viewFormsOf } from "./known-encodings.js";
 import { type KnownHit, KnownMatcher, MIN_FORM_LENGTH } from "./known-matcher.js";
 import type { MaskPiece } from "./named-values.js";
-import { firstEscape, firstHiddenAlnum, hasEscapes, unescapedViews } from "./unescape.js";
+import { firstEscape, firstHiddenAlnum, unescapedViews } from "./unescape.js";
 
 /** Shortest value masked wherever it appears. */
 export const MIN_KNOWN_VALUE_LENGTH = 8;
@@ -266,8 +266,18 @@ export class KnownValues {
         (form, start, end) => this.live(form) && (form.kind !== "short" || isKeyedValue(text, start, end)),
       )
       .map((hit) => KnownValues.spanOf(text, hit));
-    const how = hasEscapes(text) ? this.escapedSearch(text, 0, text.length) : undefined;
-    if (how) spans.push(...this.spansInViews(text, how));
+    // Escaped values line by line, each line judged on its own, as `locate` (the prefilter) does:
+    // a line's verdict must not depend on what other lines share its piece of text, or masking a
+    // window of lines could differ from masking the whole text (windows.ts).
+    for (let at = firstEscape(text, 0, text.length); at >= 0; ) {
+      const [start, end] = lineAround(text, at, 0, text.length);
+      const how = this.escapedSearch(text, start, end);
+      if (how) {
+        for (const span of this.spansInViews(text.slice(start, end), how))
+          spans.push({ ...span, start: start + span.start, end: start + span.end });
+      }
+      at = end < text.length ? firstEscape(text, end + 1, text.length) : -1;
+    }
     if (spans.length === 0) return text;
     spans.sort((a, b) => a.start - b.start || b.end - a.end);
     // Overlapping spans are masked as one: the union, never a piece left between them.

@@ -6,16 +6,30 @@
  * where a match may run onto later lines — go through the rules. A log line with none of them
  * (most of them) costs a few table reads and is never copied.
  *
- * Every rule's match lies within one line except three, which the windows grow for: a PEM block
- * (a `multiline` detector: to where its match ends), an XML element or attribute value opened on a
- * keyword's line, and a known value holding a line break. A window is a run of whole lines, so
- * each rule sees the same text around a match as it would in the whole text.
+ * Why masking by windows equals masking the whole text (so it can never mask less), by
+ * construction rather than by a guess about the text:
+ * - every rule reads only the line a match starts on, except where the rule itself says how far it
+ *   reaches: a `multiline` detector (PEM) is followed to where its match ends (its own pattern);
+ *   the name rule exports `mayRunPastLine`, a necessary condition read off its two XML value
+ *   patterns (the only value patterns that do not stop at a line break), and
+ *   `VALUE_REACH_PAST_LINE`, the most its match reads past the line; a known value holding a line
+ *   break is a span from `known.locate`. A test checks that no other detector's pattern can match
+ *   a line break (windows.test.ts), and the known-value rule judges escapes line by line, as
+ *   `locate` does;
+ * - every match starts on a line with a trigger: a detector's match holds one of its keywords
+ *   (detector.ts), the name rule's key holds one of its words, the entropy rule's run is its
+ *   candidate, a known value is located where it lies;
+ * - a window is a run of whole lines that holds each trigger's line and everything a rule starting
+ *   there may reach, and windows that touch are merged: so each rule sees, around each match, the
+ *   same characters as in the whole text, and a match never straddles two windows.
+ * Until issue 17 the XML growth was a guess made here (an odd number of quotes on the line, a
+ * last tag not `/>`-closed), separate from the patterns it stood for; a quote closing one value and
+ * opening the next key (`value="<add key="DbPassword" value="` then a line break) fooled it, and the
+ * windows masked less than the whole text.
  */
+import { mayRunPastLine, VALUE_REACH_PAST_LINE } from "./key-values.js";
 import type { KnownValues } from "./known-values.js";
 import type { DetectorTriggers } from "./triggers.js";
-
-/** An XML value opened on a line may close this far on (the name rule's value bound plus a tag). */
-const XML_VALUE_REACH = 4096 + 1200;
 
 function lineStart(text: string, at: number): number {
   return text.lastIndexOf("\n", at - 1) + 1;
@@ -29,28 +43,6 @@ function lineEnd(text: string, at: number): number {
 /** The end of the window that must hold text[last]: past the next line when that is a line break. */
 function endHolding(text: string, last: number): number {
   return lineEnd(text, text[last] === "\n" ? last + 1 : last);
-}
-
-/**
- * True when the line [start, end) leaves an XML value open: its last tag opens an element
- * (`<password>` with the value on the next lines), or a `value="…` attribute is not closed.
- */
-function opensXmlValue(text: string, start: number, end: number): boolean {
-  const line = text.slice(start, end);
-  const lt = line.lastIndexOf("<");
-  if (lt >= 0 && line[lt + 1] !== "/") {
-    const gt = line.indexOf(">", lt);
-    if (gt > lt && line[gt - 1] !== "/") return true;
-  }
-  if (!line.includes("value") && !line.includes("content")) return false;
-  let double = 0;
-  let single = 0;
-  for (let i = 0; i < line.length; i++) {
-    const c = line.charCodeAt(i);
-    if (c === 34) double++;
-    else if (c === 39) single++;
-  }
-  return double % 2 === 1 || single % 2 === 1;
 }
 
 /** Remembers the last match of a multiline detector, so many keyword lines never rescan one far block. */
@@ -158,8 +150,8 @@ export function windowsOf(
         const reach = multilineEnd(text, cursors[i]!, firstLineStart, firstLineEnd);
         if (reach > 0) end = Math.max(end, endHolding(text, reach - 1));
       }
-      if (opensXmlValue(text, firstLineStart, firstLineEnd)) {
-        end = Math.max(end, lineEnd(text, Math.min(length, firstLineEnd + XML_VALUE_REACH)));
+      if (mayRunPastLine(text.slice(firstLineStart, firstLineEnd))) {
+        end = Math.max(end, lineEnd(text, Math.min(length, firstLineEnd + VALUE_REACH_PAST_LINE)));
       }
     }
     if (last > 0 && start <= reached + 1) windows[last] = Math.max(reached, end);

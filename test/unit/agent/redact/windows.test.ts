@@ -1,58 +1,45 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { DETECTORS } from "../../../../agent/redact/index.js";
-import { KnownValues } from "../../../../agent/redact/known-values.js";
-import { compileRules, maskTextWhole, maskTextWith } from "../../../../agent/redact/mask-text.js";
-import type { MaskPiece } from "../../../../agent/redact/named-values.js";
+import { mayRunPastLine } from "../../../../agent/redact/key-values.js";
+import { maskTextWhole, maskTextWith } from "../../../../agent/redact/mask-text.js";
 import { windowsOf } from "../../../../agent/redact/windows.js";
+import { known, MULTILINE_KNOWN, mask, rules, textArb } from "../../../helpers/window-texts.js";
 import { expand, rulesIn } from "./samples.js";
 
-const rules = compileRules(DETECTORS);
-const mask: MaskPiece = (raw, rule) =>
-  `⟦masked:${rule}:${"0".repeat(12)}⟧${raw.replace(/[^\n\r\u2028\u2029]/g, "")}`;
+/**
+ * The property runs with a fixed seed so the suite cannot fail by chance; `npm run bench --
+ * redact-windows` runs it with 200,000 random seeds.
+ */
+const PROPERTY_SEED = 20261205;
 
-function knownOf(...values: string[]): KnownValues {
-  const known = new KnownValues();
-  for (const value of values) known.add(value);
-  return known;
+/** True when a pattern source can match a line break (a class holding one, `\s`, `.` with `s`). */
+function canCrossLine(pattern: RegExp): boolean {
+  const source = pattern.source;
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i];
+    if (c === "\\") {
+      if ("snrS".includes(source[i + 1]!) && source[i + 1] !== "S") return true;
+      i++;
+    } else if (c === "." && pattern.flags.includes("s")) return true;
+    else if (c === "[") {
+      const negated = source[i + 1] === "^";
+      let j = negated ? i + 2 : i + 1;
+      let excludesBreak = false;
+      let holdsBreak = false;
+      for (; j < source.length && source[j] !== "]"; j++) {
+        if (source[j] === "\\") {
+          const e = source[++j]!;
+          if (e === "s" || e === "n") excludesBreak = true;
+          if (e === "s" || e === "n" || e === "S") holdsBreak = true;
+        }
+      }
+      if (negated ? !excludesBreak : holdsBreak) return true;
+      i = j;
+    }
+  }
+  return false;
 }
-
-const MULTILINE_KNOWN = "first-half-of-it\nsecond-half-of-it";
-const known = knownOf("remembered-value-1", "4821x", MULTILINE_KNOWN);
-const secretArb = fc
-  .tuple(fc.constantFrom(...DETECTORS.flatMap((d) => d.samples)), fc.integer({ min: 1, max: 2 ** 31 - 1 }))
-  .map(([template, seed]) => expand(template, seed));
-const fragmentArb = fc.oneof(
-  fc.string({ maxLength: 16 }),
-  fc.constantFrom(
-    "\n",
-    "\n",
-    "\r\n",
-    " ",
-    "=",
-    ": ",
-    '"',
-    "password",
-    "token",
-    "<password>",
-    "</password>",
-    '<add key="DbPassword" value="',
-    '"/>',
-    "-----BEGIN PRIVATE KEY-----",
-    "-----END PRIVATE KEY-----",
-    "postgres://u:",
-    "@db/x",
-    "Bearer ",
-    "pin=",
-    "4821x",
-    "remembered-value-1",
-    MULTILINE_KNOWN,
-    "⟦masked:secret-name:000000000000⟧",
-    "2024-05-01T10:00:00Z INFO GET /api/orders status=200 duration_ms=12",
-  ),
-  secretArb,
-);
-const textArb = fc.array(fragmentArb, { maxLength: 40 }).map((parts) => parts.join(""));
 
 describe("the prefilter (windows of lines)", () => {
   it("never changes the result: masking by windows equals masking the whole text at once", () => {
@@ -60,8 +47,40 @@ describe("the prefilter (windows of lines)", () => {
       fc.property(textArb, (text) => {
         expect(maskTextWith(text, rules, known, mask)).toBe(maskTextWhole(text, rules, known, mask));
       }),
-      { numRuns: 3000 },
+      { seed: PROPERTY_SEED, numRuns: 3000 },
     );
+  });
+
+  // Issue 17: each of these masked less by windows than as a whole text.
+  it.each([
+    // fast-check seed 263955743: the quote closing one value opens the next key, so the line's
+    // quotes pair up and the open value on it was not seen.
+    ['<add key="DbPassword" value="<add key="DbPassword" value="\n:"', "\n:"],
+    // A quote before the element: the same parity guess.
+    ['"<add key="DbPassword" value="8a73134e68f3\n8a73134e68f3"/>', "8a73134e68f3"],
+    // `<password a/>` is an element the name rule reads (its `>` ends the attributes).
+    ["<password a/>password: |\n  ae9d167cd30d04a5\n  ae9d167cd30d04a5</password>", "ae9d167cd30d04a5"],
+    // A known value with a hidden letter after a backslash, its anchor raw on another line: the
+    // known-value rule decided which views to search by the whole piece of text, not by the line.
+    // Now each line is judged alone, by windows and as a whole alike: the line is searched in the
+    // views with every family, where `\r` is a carriage return, so neither masks it.
+    ["\\rem&#101;mbered-value-1{\n}remembered-value-1", "\n"],
+  ])("masks %j by windows as in the whole text", (text, secret) => {
+    const whole = maskTextWhole(text, rules, known, mask);
+    expect(maskTextWith(text, rules, known, mask)).toBe(whole);
+    if (!secret.includes("\n")) expect(whole).not.toContain(secret);
+  });
+
+  it("grows windows only where a rule can reach past the line: its match stays on one line otherwise", () => {
+    // The one multiline detector (PEM) is followed to its end; no other detector can match a
+    // line break, so its match lies on its keyword's line.
+    for (const detector of DETECTORS)
+      expect(canCrossLine(detector.pattern)).toBe(detector.multiline === true);
+    expect(mayRunPastLine('<add key="DbPassword" value="<add key="DbPassword" value="')).toBe(true);
+    expect(mayRunPastLine("<password a/>")).toBe(true);
+    expect(mayRunPastLine('<add key="DbPassword" value="x"/>')).toBe(false);
+    expect(mayRunPastLine("<password>x</password>")).toBe(false);
+    expect(mayRunPastLine("password=x token: y")).toBe(false);
   });
 
   it("leaves lines with nothing to act on out of every window", () => {
