@@ -39,7 +39,11 @@ const SECRET_QUERY_PARAMS = [
 
 /** A password in a URL that only stands for one: `PASSWORD`, `<password>`, `${DB_PASS}`, `****`, `%s`. */
 function urlPlaceholder(secret: string): boolean {
-  if (/^(?:[A-Z][A-Z_]{1,31}|<[^<>]{1,40}>|\{\{?[^{}]{1,60}\}\}?|\$\{?[A-Za-z_][A-Za-z0-9_]{0,63}\}?|\$\([A-Za-z_][A-Za-z0-9_]{0,63}\)|\$\{[A-Za-z_][A-Za-z0-9_]{0,63}:[^{}]{0,128}\}|\*{1,32}|x{3,32}|%s|%\([a-z_]{1,32}\)s|\.{3})$/.test(secret))
+  if (
+    /^(?:[A-Z][A-Z_]{1,31}|<[^<>]{1,40}>|\{\{?[^{}]{1,60}\}\}?|\$\{?[A-Za-z_][A-Za-z0-9_]{0,63}\}?|\$\([A-Za-z_][A-Za-z0-9_]{0,63}\)|\$\{[A-Za-z_][A-Za-z0-9_]{0,63}:[^{}]{0,128}\}|\*{1,32}|x{3,32}|%s|%\([a-z_]{1,32}\)s|\.{3})$/.test(
+      secret,
+    )
+  )
     return /^[A-Z_]{2,32}$/.test(secret) ? /PASS|PWD|SECRET|TOKEN|KEY|CRED/.test(secret) : true;
   return plainValueKind(secret) === "template" || plainValueKind(secret) === "placeholder";
 }
@@ -47,7 +51,9 @@ function urlPlaceholder(secret: string): boolean {
 /** A URL's user that is a key rather than a name: 16+ characters of hex, or random-looking. */
 function keyLikeUser(user: string): boolean {
   if (user.length < 16 || !/^[A-Za-z0-9_-]{16,256}$/.test(user)) return false;
-  return (/^[0-9a-f]{16,}$/i.test(user) && /[0-9]/.test(user) && /[a-f]/i.test(user)) || randomByCharacters(user);
+  return (
+    (/^[0-9a-f]{16,}$/i.test(user) && /[0-9]/.test(user) && /[a-f]/i.test(user)) || randomByCharacters(user)
+  );
 }
 
 /** The detectors keyed to structure, applied after the token families. */

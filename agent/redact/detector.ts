@@ -30,14 +30,23 @@ export interface Detector {
    * A further check of a candidate (a checksum, its entropy, what precedes it); false keeps the
    * text. `start` and `end` locate the secret in `text`.
    */
-  readonly validate?: (secret: string, text: string, start: number, end: number, match: RegExpExecArray) => boolean;
+  readonly validate?: (
+    secret: string,
+    text: string,
+    start: number,
+    end: number,
+    match: RegExpExecArray,
+  ) => boolean;
   /**
    * For a structure whose secrets are several pieces of one match (the cells of a table's secret
    * column, a name on one line and its value on the next): the match's replacement, built with
    * `mask` for each secret piece, or undefined to keep the match as it is. Replaces `secretGroups`
    * and `validate`.
    */
-  readonly replace?: (match: RegExpExecArray, mask: (raw: string, identity?: string) => string) => string | undefined;
+  readonly replace?: (
+    match: RegExpExecArray,
+    mask: (raw: string, identity?: string) => string,
+  ) => string | undefined;
   /**
    * Characters the secret may continue with past the pattern's upper bound: the masked span is
    * extended over them, so a longer-than-expected secret never leaves its tail in clear.
@@ -56,6 +65,11 @@ export interface Detector {
    * match starting on a keyword's line ends, not just that line.
    */
   readonly multiline?: boolean;
+  /**
+   * The rule reads whole lines (a configuration file's line, a table, a YAML block, a transcript):
+   * a sample matches only as lines of a text, not inside other text on its line.
+   */
+  readonly wholeLines?: boolean;
   /** Applied after the name and known-value rules, so that those name a secret first. */
   readonly last?: boolean;
   /**

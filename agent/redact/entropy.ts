@@ -56,9 +56,11 @@ const HEXISH = /^[0-9a-fA-F-]{1,8192}$/;
 const IDENTIFIER_CHARS = /^[A-Za-z0-9_]{1,8192}$/;
 /** `sha512-…` (Subresource Integrity): the prefix is part of the run. */
 const DIGEST_PREFIX = /^(?:sha1|sha256|sha384|sha512)-/i;
-const DIGEST_BEFORE = /(?:(?:sha1|sha224|sha256|sha384|sha512|md5)[-:]|(?<![A-Za-z0-9])h1:|sha-(?:1|256|384|512)=:?)$/i;
+const DIGEST_BEFORE =
+  /(?:(?:sha1|sha224|sha256|sha384|sha512|md5)[-:]|(?<![A-Za-z0-9])h1:|sha-(?:1|256|384|512)=:?)$/i;
 /** A value named by its key as public: `NEXT_PUBLIC_…=`, `…_PUBLISHABLE_KEY=`, a JWK's public members when the text holds `"kty"`. */
-const NAME_BEFORE = /(?:^|[^A-Za-z0-9_.-])["']?(?<name>[A-Za-z_][A-Za-z0-9_.#-]{0,127})["']?[ \t]{0,3}[:=][ \t]{0,3}\[?[ \t]{0,3}["']?$/;
+const NAME_BEFORE =
+  /(?:^|[^A-Za-z0-9_.-])["']?(?<name>[A-Za-z_][A-Za-z0-9_.#-]{0,127})["']?[ \t]{0,3}[:=][ \t]{0,3}\[?[ \t]{0,3}["']?$/;
 const JWK_PUBLIC_MEMBERS = new Set(["n", "e", "x", "y", "x5c", "x5t", "x5t#S256", "kid", "crv"]);
 /** Last words of a name whose value is a digest, a nonce or a public challenge. */
 const DIGEST_NAMES = new Set([
@@ -82,10 +84,12 @@ const DIGEST_NAMES = new Set([
 const PUBLIC_PREFIX = /^pk_(?:live|test)_/;
 
 /** True when the key before the run (`name=`, `"name": "`) says its value is public or an identifier. */
-function publicByName(text: string, before: string): boolean {
+function publicByName(before: string): boolean {
   const name = NAME_BEFORE.exec(before)?.groups?.name;
   if (name === undefined) return false;
-  if (JWK_PUBLIC_MEMBERS.has(name)) return true;
+  // A JWK member is one of a JSON object: `"n": "…"`, not `n=…`.
+  if (JWK_PUBLIC_MEMBERS.has(name))
+    return new RegExp(`"${name}"[ \t]{0,3}:[ \t]{0,3}\\[?[ \t]{0,3}"$`).test(before);
   const segments = nameSegments(name);
   if (segments.includes("public") || segments.includes("publishable")) return true;
   // An identifier by its name (`Feedback-ID`, `requestId`, `x-amz-cf-id`) that is not a session id.
@@ -102,7 +106,9 @@ function publicByName(text: string, before: string): boolean {
 function wordsAndDigest(core: string): boolean {
   const parts = core.split(/[-_.]/);
   if (parts.length < 2 || !parts.some((p) => /^[0-9a-f]{8,}$/.test(p))) return false;
-  return parts.every((p) => /^[0-9a-f]{8,}$/.test(p) || /^[A-Za-z]{1,16}[0-9]{0,3}$/.test(p) || /^[0-9]{1,8}$/.test(p));
+  return parts.every(
+    (p) => /^[0-9a-f]{8,}$/.test(p) || /^[A-Za-z]{1,16}[0-9]{0,3}$/.test(p) || /^[0-9]{1,8}$/.test(p),
+  );
 }
 
 /**
@@ -152,7 +158,7 @@ export function looksRandom(run: string, text: string, start: number): boolean {
   const before = text.slice(Math.max(0, start - 80), start);
   if (DIGEST_BEFORE.test(before) || MEDIA_DATA_URI_BEFORE.test(before) || IDENTIFIER_NAME_BEFORE.test(before))
     return false;
-  if (PUBLIC_PREFIX.test(core) || publicByName(text, before) || wordsAndDigest(core)) return false;
+  if (PUBLIC_PREFIX.test(core) || publicByName(before) || wordsAndDigest(core)) return false;
   // A path (`/tmp/app-7fGh2k/logs/x.log`, or the part after `tmp.` of `/tmp/tmp.Xk3pQ9aLm2/k/test`):
   // each segment is judged on its own, so a random temp-folder name keeps the path readable while a
   // token used as a segment is still masked.
@@ -181,11 +187,30 @@ function pathLike(core: string, text: string, start: number): boolean {
   // `/tmp/tmp.Xk3pQ9aLm2/…`: the run continues a path that started before it.
   const lineStart = Math.max(text.lastIndexOf("\n", start - 1) + 1, start - 256);
   const before = text.slice(lineStart, start);
-  return /(?:^|[\s"'=:(])(?:~|\.{1,2})?\/[A-Za-z0-9._~@%+-]{0,255}(?:\/[A-Za-z0-9._~@%+-]{0,255}){0,32}[._~@%+-]$/.test(before);
+  return /(?:^|[\s"'=:(])(?:~|\.{1,2})?\/[A-Za-z0-9._~@%+-]{0,255}(?:\/[A-Za-z0-9._~@%+-]{0,255}){0,32}[._~@%+-]$/.test(
+    before,
+  );
 }
 
 /** Base64 of an SSH public key starts with the key type's length and name (`ssh-`, `ecdsa-`, `sk-`). */
-const SSH_KEY_TYPE = /^\0\0\0[\x07-\x30](?:ssh-|ecdsa-|sk-|rsa-sha2-)/;
+function sshKeyBlob(head: string): boolean {
+  const length = head.charCodeAt(3);
+  return (
+    head.startsWith("\u0000\u0000\u0000") &&
+    length >= 7 &&
+    length <= 48 &&
+    /^(?:ssh-|ecdsa-|sk-|rsa-sha2-)/.test(head.slice(4))
+  );
+}
+
+/** True when every character of `s` is printable ASCII, a tab or a line break. */
+function printableText(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 0x20 && c <= 0x7e) || c === 0x09 || c === 0x0a || c === 0x0d)) return false;
+  }
+  return true;
+}
 
 /**
  * Material that is public by its shape: an SSH public key blob (`AAAA…` that decodes to a key type),
@@ -197,25 +222,32 @@ function publicByShape(core: string, text: string, start: number): boolean {
   if (publicDer(core)) return true;
   if (core.startsWith("AAAA")) {
     const head = decodeBase64(core.slice(0, 32));
-    if (head !== undefined && SSH_KEY_TYPE.test(head)) return true;
+    if (head !== undefined && sshKeyBlob(head)) return true;
   }
-  if (insidePublicPem(text, start) || insideEncrypted(text, start) || insideDkimSignature(text, start)) return true;
+  if (insidePublicPem(text, start) || insideEncrypted(text, start) || insideDkimSignature(text, start))
+    return true;
   const decoded = decodeBase64(core);
   if (decoded === undefined) return false;
-  if (/^-----BEGIN (?:CERTIFICATE|PUBLIC KEY|X509 CRL|CERTIFICATE REQUEST|NEW CERTIFICATE REQUEST|TRUSTED CERTIFICATE|PGP PUBLIC KEY BLOCK|SSH2 PUBLIC KEY|RSA PUBLIC KEY)-----/.test(decoded))
+  if (
+    /^-----BEGIN (?:CERTIFICATE|PUBLIC KEY|X509 CRL|CERTIFICATE REQUEST|NEW CERTIFICATE REQUEST|TRUSTED CERTIFICATE|PGP PUBLIC KEY BLOCK|SSH2 PUBLIC KEY|RSA PUBLIC KEY)-----/.test(
+      decoded,
+    )
+  )
     return true;
   return harmlessJson(decoded) || harmlessConfig(decoded);
 }
 
 /** One `key=value` or `key: value` line of a properties, INI or YAML text. */
-const CONFIG_LINE = /^[ \t]{0,16}(?<key>[A-Za-z_][\w.-]{0,127})[ \t]{0,4}[=:][ \t]{0,4}(?<value>[^\r\n]{0,1024})$/;
+const CONFIG_LINE =
+  /^[ \t]{0,16}(?<key>[A-Za-z_][\w.-]{0,127})[ \t]{0,4}[=:][ \t]{0,4}(?<value>[^\r\n]{0,1024})$/;
 
 /**
  * True for decoded text that is a small configuration (properties, INI, YAML lines) with no
  * secret-named key and no random-looking or password-like value.
  */
 function harmlessConfig(decoded: string): boolean {
-  if (!/^[\x09\x0a\x0d\x20-\x7e]{8,}$/.test(decoded.replace(/[\x00-\xff]{0,2}$/, ""))) return false;
+  const body = decoded.slice(0, Math.max(0, decoded.length - 2));
+  if (body.length < 8 || !printableText(body)) return false;
   const lines = decoded.split(/\r?\n/).filter((l) => l.trim() !== "" && !/^[ \t]*[#;!]/.test(l));
   if (lines.length === 0) return false;
   for (const line of lines) {
@@ -230,7 +262,12 @@ function harmlessConfig(decoded: string): boolean {
     const value = m.groups.value!;
     for (const word of value.split(/[\s,;]+/)) {
       if (word.length >= 16 && randomByCharacters(word)) return false;
-      if (word.length >= 8 && /[0-9]/.test(word) && /[A-Z!#$%&*+/=?@^~]/.test(word) && !/^[A-Z0-9_.-]{1,64}$/.test(word))
+      if (
+        word.length >= 8 &&
+        /[0-9]/.test(word) &&
+        /[A-Z!#$%&*+/=?@^~]/.test(word) &&
+        !/^[A-Z0-9_.-]{1,64}$/.test(word)
+      )
         return false;
     }
   }
@@ -252,7 +289,9 @@ function insideEncrypted(text: string, at: number): boolean {
 function insideDkimSignature(text: string, at: number): boolean {
   const from = Math.max(0, at - 4096);
   const head = text.slice(from, at);
-  const found = head.search(/(?:Feedback-ID|DKIM-Signature|ARC-Message-Signature|ARC-Seal|X-Google-DKIM-Signature)[ \t]{0,3}:[^\n]{0,4096}(?:\r?\n[ \t][^\n]{0,4096}){0,32}$/i);
+  const found = head.search(
+    /(?:Feedback-ID|DKIM-Signature|ARC-Message-Signature|ARC-Seal|X-Google-DKIM-Signature)[ \t]{0,3}:[^\n]{0,4096}(?:\r?\n[ \t][^\n]{0,4096}){0,32}$/i,
+  );
   return found >= 0;
 }
 
@@ -285,7 +324,7 @@ const JSON_STRING_VALUE = /:[ \t]{0,3}"([^"\\]{0,512})"/g;
  * member and no random-looking string: base64 of it hides nothing (`{"alg":"HS256","typ":"JWT"}`).
  */
 function harmlessJson(decoded: string): boolean {
-  if (!/^[ \t\r\n]{0,8}[[{]/.test(decoded) || !/^[\x09\x0a\x0d\x20-\x7e]{2,}$/.test(decoded.slice(0, -2)))
+  if (!/^[ \t\r\n]{0,8}[[{]/.test(decoded) || decoded.length < 4 || !printableText(decoded.slice(0, -2)))
     return false;
   if (!/"[^"]{1,64}"[ \t]{0,3}:/.test(decoded)) return false;
   for (const m of decoded.matchAll(JSON_KEY)) if (classifyName(m[1]!).secret) return false;
@@ -293,7 +332,12 @@ function harmlessJson(decoded: string): boolean {
     const value = m[1]!;
     if (value.length >= 16 && (randomByCharacters(value) || /^eyJ/.test(value))) return false;
     // A password-like string (8+ characters mixing digits with capitals or symbols) is not harmless.
-    if (value.length >= 8 && /[0-9]/.test(value) && /[A-Z!#$%&*+/=?@^~]/.test(value) && !/^[A-Z0-9_.-]{1,64}$/.test(value))
+    if (
+      value.length >= 8 &&
+      /[0-9]/.test(value) &&
+      /[A-Z!#$%&*+/=?@^~]/.test(value) &&
+      !/^[A-Z0-9_.-]{1,64}$/.test(value)
+    )
       return false;
   }
   return true;

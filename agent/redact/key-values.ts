@@ -110,7 +110,7 @@ function withCases(words: readonly string[]): string[] {
   const out = new Set<string>();
   for (const word of words) {
     out.add(word);
-    if (/[^\x00-\x7f]/.test(word)) {
+    if ([...word].some((c) => c.charCodeAt(0) > 127)) {
       out.add(word[0]!.toUpperCase() + word.slice(1));
       out.add(word.toUpperCase());
     }
@@ -131,7 +131,7 @@ const MAX_VALUE = 4096;
  * run.
  */
 export const KEY_PATTERN =
-  /-{0,2}(?<q>["']?)(?<key>[\p{L}_][\p{L}\p{M}\p{N}_.-]{0,127})\k<q>\]?[ \t]{0,3}(?<sep>=>|[=:：])[ \t]{0,3}/dyu;
+  /-{0,2}(?<q>["']?)(?<key>[\p{L}_][\p{L}\p{M}\p{N}_.-]{0,127})\k<q>\]?[ \t]{0,32}(?<sep>=>|[=:：])[ \t]{0,3}/duy;
 
 /*
  * Both value patterns: a quoted value (masked inside its quotes); an opening quote never closed on
@@ -157,10 +157,12 @@ const RANDOM_ENOUGH =
   /^(?=[^\s]{0,4096}[0-9]|[^\s]{0,4096}[A-Z][^\s]{0,4096}[a-z]|[^\s]{0,4096}[a-z][^\s]{0,4096}[A-Z])[^\s{[]\S{7,4095}$/;
 
 /** An id of words ending in a digest or a version under a generic name: `Linux-node-<sha256>`, a cache key. */
-const WORDS_AND_DIGEST = /^[A-Za-z][A-Za-z0-9]{0,31}(?:[-_.:][A-Za-z0-9.]{1,32}){0,8}[-_.:](?:[0-9a-f]{16,128}|v?[0-9]{1,6}(?:\.[0-9]{1,6}){0,3})$/;
+const WORDS_AND_DIGEST =
+  /^[A-Za-z][A-Za-z0-9]{0,31}(?:[-_.:][A-Za-z0-9.]{1,32}){0,8}[-_.:](?:[0-9a-f]{16,128}|v?[0-9]{1,6}(?:\.[0-9]{1,6}){0,3})$/;
 
 /** A cookie list (`a=b; c=d`) or one cookie with attributes. */
-const COOKIE_LIST = /^[^\s=;]{1,256}=[^;]{0,4096}(?:;[ \t]{0,4}[^\s=;]{1,256}(?:=[^;]{0,4096})?){0,64};?[ \t]*$/;
+const COOKIE_LIST =
+  /^[^\s=;]{1,256}=[^;]{0,4096}(?:;[ \t]{0,4}[^\s=;]{1,256}(?:=[^;]{0,4096})?){0,64};?[ \t]*$/;
 
 /** `<tag attrs>` up to the value of an XML element. */
 const XML_OPEN_REST = /(?:[ \t][^<>\r\n]{0,1024})?>/y;
@@ -300,15 +302,18 @@ function valueSpan(
   if (end - start >= MAX_VALUE) end = extendValue(text, end, kind);
   // `os.environ["API_SECRET"]`, `$(cat /run/secrets/db)`, `getenv("X")`: an expression runs to
   // its closing bracket, so that it is judged whole (as code, not as a secret).
-  if (kind === "bare" && end > start && "[(".includes(text[end - 1]!)) end = closingBracket(text, end - 1) ?? end;
+  if (kind === "bare" && end > start && "[(".includes(text[end - 1]!))
+    end = closingBracket(text, end - 1) ?? end;
   else if (kind === "bare" && text.startsWith("$(", start)) end = closingBracket(text, start + 1) ?? end;
+  else if (kind === "bare" && text[start] === "(") end = closingBracket(text, start) ?? end;
   // `KEY=value` on a line of its own (.env files, properties, shell): the value runs to the next
   // blank, `&`, `,` and `;` included (`PASSWORD=Tr0ub4dor&3`); in a query string or a list of
   // pairs on one line, they separate pairs.
   if (kind === "bare" && ownLine) {
     while (end < text.length && end - start < MAX_VALUE && /[^\s"'`<]/.test(text[end]!)) {
       // …unless what follows is another pair (`client_secret=…&grant_type=client_credentials`).
-      if ("&;,".includes(text[end]!) && /^[A-Za-z_][A-Za-z0-9_.-]{0,64}=/.test(text.slice(end + 1, end + 67))) break;
+      if ("&;,".includes(text[end]!) && /^[A-Za-z_][A-Za-z0-9_.-]{0,64}=/.test(text.slice(end + 1, end + 67)))
+        break;
       end++;
     }
   }
@@ -369,7 +374,11 @@ function proseBefore(text: string, at: number): boolean {
 }
 
 /** The value of a key used in a sentence: its first token, unless that token is the sentence going on. */
-function proseValue(text: string, at: number, key: string): { key: string; span: [number, number] } | undefined {
+function proseValue(
+  text: string,
+  at: number,
+  key: string,
+): { key: string; span: [number, number] } | undefined {
   let end = at;
   const stop = lineEnd(text, at);
   while (end < stop && end - at < MAX_VALUE && !" \t".includes(text[end]!)) end++;
@@ -379,7 +388,7 @@ function proseValue(text: string, at: number, key: string): { key: string; span:
   const value = text.slice(at, valueEnd);
   const more = text.slice(end, stop).trim() !== "";
   if (more && /^[a-z]{1,40}$/.test(value)) return undefined;
-  if (text[valueEnd] === ":" ) return undefined;
+  if (text[valueEnd] === ":") return undefined;
   return { key, span: [at, valueEnd] };
 }
 
@@ -407,7 +416,11 @@ function pairAt(
   // `${DB_PASSWORD:?unset}`, `${DB_PASSWORD:-x}`: a variable expansion, not a key.
   if (before === "{" && text[start - 2] === "$") return undefined;
   // `arn:aws:secretsmanager:…:secret:prod/db`: a part of a colon-joined id, not a key.
-  if (before === ":" && /[A-Za-z0-9]/.test(text[start - 2] ?? "") && !/\$env$/i.test(text.slice(Math.max(0, start - 5), start - 1)))
+  if (
+    before === ":" &&
+    /[A-Za-z0-9]/.test(text[start - 2] ?? "") &&
+    !/\$env$/i.test(text.slice(Math.max(0, start - 5), start - 1))
+  )
     return undefined;
   const first = text.charCodeAt(keyStart);
   if (!((first >= 65 && first <= 90) || (first >= 97 && first <= 122) || first === 95 || first > 127))
@@ -419,9 +432,12 @@ function pairAt(
   // `$cfg['db_pass'] = …`: the bracket closing an array index belongs to the key too.
   const keyEnd = quoted ? (text[end + 1] === "]" ? end + 2 : end + 1) : end;
   let after = keyEnd;
-  for (let n = 0; n < 3 && (text[after] === " " || text[after] === "\t"); n++) after++;
+  // Up to 32 blanks: aligned keys (`+ password              = "…"` in a Terraform plan).
+  for (let n = 0; n < 32 && (text[after] === " " || text[after] === "\t"); n++) after++;
   // `：` is the full-width colon of Chinese and Japanese text.
-  const separated = text[after] === "=" || text[after] === ":" || text[after] === "：";
+  // `…QQA= for`: base64 padding before a blank, not `key=value` (written `k=v` or `k = v`).
+  const padding = text[keyEnd] === "=" && (text[keyEnd + 1] === " " || text[keyEnd + 1] === "=");
+  const separated = !padding && (text[after] === "=" || text[after] === ":" || text[after] === "：");
   // `NAME<TAB>value`: a name that starts its line (a two-column listing, not a TSV header
   // naming a `password` column) and a tab right after it separate the value.
   const tabbed =
@@ -466,7 +482,9 @@ function pairAt(
     KEY_PATTERN.lastIndex,
     sep,
     quoted && text[start - 1] === '"' && sep === ":",
-    sep === "=" && startsLine(text, quoted ? start - 1 : start) && !/[ \t]/.test(text.slice(KEY_PATTERN.lastIndex, lineEnd(text, KEY_PATTERN.lastIndex)).trimEnd()),
+    sep === "=" &&
+      startsLine(text, quoted ? start - 1 : start) &&
+      !/[ \t]/.test(text.slice(KEY_PATTERN.lastIndex, lineEnd(text, KEY_PATTERN.lastIndex)).trimEnd()),
   );
   if (span && inString) {
     const close = text.indexOf(before!, span[0]);

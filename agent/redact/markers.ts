@@ -48,9 +48,9 @@ const MARKER_AT = new RegExp(MARKER_SOURCE, "y");
  * rule ever sees (or re-masks) what an earlier rule already replaced. Returns `text` itself when
  * `fn` changes no piece: a text with many markers is then not rebuilt by every rule.
  */
-export function mapOutsideMarkers(text: string, fn: (piece: string) => string): string {
+export function mapOutsideMarkers(text: string, fn: (piece: string, startsLine: boolean) => string): string {
   let at = text.indexOf("⟦");
-  if (at < 0) return fn(text);
+  if (at < 0) return fn(text, true);
   let out: string | undefined;
   let last = 0;
   for (; at >= 0; at = text.indexOf("⟦", at + 1)) {
@@ -59,7 +59,7 @@ export function mapOutsideMarkers(text: string, fn: (piece: string) => string): 
     const end = MARKER_AT.lastIndex;
     if (at > last) {
       const piece = text.slice(last, at);
-      const mapped = fn(piece);
+      const mapped = fn(piece, last === 0 || text[last - 1] === "\n");
       if (out !== undefined) out += mapped;
       else if (mapped !== piece) out = text.slice(0, last) + mapped;
     }
@@ -68,7 +68,7 @@ export function mapOutsideMarkers(text: string, fn: (piece: string) => string): 
     at = end - 1;
   }
   const piece = text.slice(last);
-  const mapped = piece === "" ? piece : fn(piece);
+  const mapped = piece === "" ? piece : fn(piece, last === 0 || text[last - 1] === "\n");
   if (out !== undefined) return out + mapped;
   return mapped === piece ? text : text.slice(0, last) + mapped;
 }

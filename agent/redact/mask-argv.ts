@@ -26,13 +26,31 @@ export const CLI_PASSWORD_RULE = "cli-password";
  * `cli-password` in position-detectors.ts reads the same programs in a logged command line):
  * `next` flags take the next argument, `glued` flags the rest of the same argument.
  */
-const PROGRAM_PASSWORD_FLAGS: readonly { program: RegExp; next: readonly string[]; glued: readonly string[]; after?: string }[] = [
-  { program: /^(?:mysql|mysqldump|mysqladmin|mysqlimport|mysqlshow|mysqlcheck|mysqlpump|mysqlsh|mariadb|mariadb-dump|mariadb-admin)$/, next: [], glued: ["-p"] },
+const PROGRAM_PASSWORD_FLAGS: readonly {
+  program: RegExp;
+  next: readonly string[];
+  glued: readonly string[];
+  after?: string;
+}[] = [
+  {
+    program:
+      /^(?:mysql|mysqldump|mysqladmin|mysqlimport|mysqlshow|mysqlcheck|mysqlpump|mysqlsh|mariadb|mariadb-dump|mariadb-admin)$/,
+    next: [],
+    glued: ["-p"],
+  },
   { program: /^redis-cli$/, next: ["-a", "--pass"], glued: [] },
   { program: /^sshpass$/, next: ["-p"], glued: ["-p"] },
-  { program: /^ldap(?:search|modify|add|delete|whoami|passwd|compare|modrdn|exop|url)$/, next: ["-w"], glued: [] },
+  {
+    program: /^ldap(?:search|modify|add|delete|whoami|passwd|compare|modrdn|exop|url)$/,
+    next: ["-w"],
+    glued: [],
+  },
   { program: /^(?:sqlcmd|bcp|osql)$/, next: ["-P"], glued: ["-P"] },
-  { program: /^(?:mongo|mongosh|mongodump|mongorestore|mongoexport|mongoimport|mongostat|mongotop)$/, next: ["-p"], glued: [] },
+  {
+    program: /^(?:mongo|mongosh|mongodump|mongorestore|mongoexport|mongoimport|mongostat|mongotop)$/,
+    next: ["-p"],
+    glued: [],
+  },
   { program: /^(?:docker|podman|nerdctl|buildah|skopeo|helm)$/, next: ["-p"], glued: [], after: "login" },
   { program: /^(?:zip|unzip|zipcloak)$/, next: ["-P"], glued: [] },
   { program: /^(?:7z|7za|7zr)$/, next: [], glued: ["-p"] },
@@ -50,7 +68,9 @@ function passwordPositions(argv: readonly string[]): Map<number, number> {
       for (let i = from; i < argv.length; i++) {
         const arg = argv[i]!;
         if (rule.next.includes(arg) && i + 1 < argv.length) found.set(i + 1, 0);
-        for (const flag of rule.glued) if (arg.startsWith(flag) && arg.length > flag.length && !arg.startsWith("--")) found.set(i, flag.length);
+        for (const flag of rule.glued)
+          if (arg.startsWith(flag) && arg.length > flag.length && !arg.startsWith("--"))
+            found.set(i, flag.length);
       }
     }
   }

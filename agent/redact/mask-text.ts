@@ -8,8 +8,8 @@ import { maskKeyValues } from "./key-values.js";
 import type { KnownValues } from "./known-values.js";
 import { mapOutsideMarkers } from "./markers.js";
 import type { MaskPiece } from "./named-values.js";
-import { DetectorTriggers } from "./triggers.js";
 import { placeholderToken } from "./plain-values.js";
+import { DetectorTriggers } from "./triggers.js";
 import { windowsOf } from "./windows.js";
 
 /**
@@ -31,7 +31,7 @@ export function compileRules(detectors: readonly Detector[]): TextRules {
 }
 
 /** Masks every match of one detector in `text` (which holds no markers). */
-export function applyDetector(text: string, detector: Detector, mask: MaskPiece): string {
+export function applyDetector(text: string, detector: Detector, mask: MaskPiece, startsLine = true): string {
   if (detector.quickCheck && !detector.quickCheck(text)) return text;
   const { pattern } = detector;
   pattern.lastIndex = 0;
@@ -42,10 +42,18 @@ export function applyDetector(text: string, detector: Detector, mask: MaskPiece)
       pattern.lastIndex++;
       continue;
     }
+    // A rule that reads whole lines starts on a line: not right after a marker in mid-line (where
+    // `^` would match at the piece's start), so that masking by windows and the whole text agree.
+    if (detector.wholeLines && match.index === 0 && !startsLine) continue;
     if (detector.replace) {
       if (match.index < copied) continue;
       const replaced = detector.replace(match, (raw, identity) => mask(raw, detector.id, identity));
-      if (replaced === undefined || replaced === match[0]) continue;
+      if (replaced === undefined || replaced === match[0]) {
+        // A structure spanning lines may hold the start of another one: look again from the next
+        // character, so that where the text starts (the whole text or a window) does not matter.
+        if (detector.multiline) pattern.lastIndex = match.index + 1;
+        continue;
+      }
       out += text.slice(copied, match.index) + replaced;
       copied = match.index + match[0].length;
       continue;
@@ -60,7 +68,10 @@ export function applyDetector(text: string, detector: Detector, mask: MaskPiece)
     }
     if (span[0] < copied) continue;
     const secret = text.slice(span[0], span[1]);
-    if (detector.validate && !detector.validate(secret, text, span[0], span[1], match)) continue;
+    if (detector.validate && !detector.validate(secret, text, span[0], span[1], match)) {
+      if (detector.multiline) pattern.lastIndex = match.index + 1;
+      continue;
+    }
     if (placeholderToken(secret)) continue;
     if (detector.extendWhile) {
       // A secret longer than the pattern's bound is masked to its end.
@@ -80,7 +91,8 @@ export function applyDetector(text: string, detector: Detector, mask: MaskPiece)
 function round(text: string, selected: readonly Detector[], known: KnownValues, mask: MaskPiece): string {
   let out = text;
   for (const detector of selected)
-    if (!detector.last) out = mapOutsideMarkers(out, (piece) => applyDetector(piece, detector, mask));
+    if (!detector.last)
+      out = mapOutsideMarkers(out, (piece, startsLine) => applyDetector(piece, detector, mask, startsLine));
   out = mapOutsideMarkers(out, (piece) => maskKeyValues(piece, mask));
   out = mapOutsideMarkers(out, (piece) => known.mask(piece, mask));
   for (const detector of selected)

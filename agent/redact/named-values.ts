@@ -20,7 +20,8 @@ const URL_USER_ONLY = /^(?<keep>[A-Za-z][A-Za-z0-9+.-]{0,30}:\/\/)(?<user>[^\s/?
 /** `Server=db;User Id=app;Password=…` or `DefaultEndpointsProtocol=https;AccountName=…;AccountKey=…`. */
 const CONNECTION_STRING = /^(?:[A-Za-z][A-Za-z0-9 ]{0,40}=[^;]{0,2048};){2,32}/;
 const URL_START = /^[A-Za-z][A-Za-z0-9+.-]{0,30}:\/\//;
-const SCHEMES = "Bearer|Basic|Digest|Token|Negotiate|NTLM|ApiKey|AWS4-HMAC-SHA256|SharedKey|SSWS|Splunk|GenieKey|Key";
+const SCHEMES =
+  "Bearer|Basic|Digest|Token|Negotiate|NTLM|ApiKey|AWS4-HMAC-SHA256|SharedKey|SSWS|Splunk|GenieKey|Key";
 const AUTH_SCHEME_WORD = new RegExp(String.raw`^(?:${SCHEMES})[ \t]{0,4}$`, "i");
 /** An HTTP authorization scheme word, kept in front of the credentials it introduces. */
 const AUTH_SCHEME = new RegExp(String.raw`^(?<scheme>(?:${SCHEMES})[ \t]{1,4})(?<rest>\S[\s\S]*)$`, "i");

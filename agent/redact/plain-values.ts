@@ -7,11 +7,14 @@ import { randomByCharacters } from "./entropy.js";
 import { classifyName } from "./secret-names.js";
 
 /** Last words of a field name used as a value (`password`, `db_password`, `api-key`, `secretKey`). */
-const NAME_VALUE_ENDS = /(?:^|[_.-]|[a-z])(?:password|passwd|secret|token|key|apikey|credentials?|passphrase|Password|Secret|Token|Key)$/;
+const NAME_VALUE_ENDS =
+  /(?:^|[_.-]|[a-z])(?:password|passwd|secret|token|key|apikey|credentials?|passphrase|Password|Secret|Token|Key)$/;
 
 /** A value that is itself a secret's name (`password`, `db_password`, `api-key`): at most three words. */
 function isSecretWord(value: string): boolean {
-  return NAME_VALUE_ENDS.test(value) && value.split(/[_.-]|(?=[A-Z])/).length <= 3 && classifyName(value).secret;
+  return (
+    NAME_VALUE_ENDS.test(value) && value.split(/[_.-]|(?=[A-Z])/).length <= 3 && classifyName(value).secret
+  );
 }
 
 const BOOLEAN_LIKE = /^(?:true|false|yes|no|on|off|enabled|disabled|none|null|nil|undefined)$/i;
@@ -100,7 +103,9 @@ function randomPath(path: string): boolean {
  * `ghp_000000000000000000000000000000000000`, `AKIA****************`): an example, not a secret.
  */
 export function placeholderToken(secret: string): boolean {
-  const tail = /[A-Za-z0-9*.]{8,}$/.exec(secret.replace(/^[A-Za-z0-9]{1,12}[_-](?:(?:live|test|prod)[_-])?/, ""))?.[0];
+  const tail = /[A-Za-z0-9*.]{8,}$/.exec(
+    secret.replace(/^[A-Za-z0-9]{1,12}[_-](?:(?:live|test|prod)[_-])?/, ""),
+  )?.[0];
   return tail !== undefined && new Set(tail).size === 1;
 }
 

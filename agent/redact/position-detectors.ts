@@ -11,11 +11,11 @@
  * password where that program defines it so (`-p` is a port, a path or a profile elsewhere).
  */
 import type { Detector } from "./detector.js";
-import { plainValueKind } from "./plain-values.js";
 import { isSecretName } from "./named-values.js";
+import { plainValueKind } from "./plain-values.js";
 
 /** A value after a flag: double-quoted, single-quoted, or bare up to a blank (named groups). */
-const VALUE = String.raw`(?:"(?<dq>[^"\r\n]{1,256})"|'(?<sq>[^'\r\n]{1,256})'|(?<secret>[^\s'"|;&][^\s|;&]{0,255}))`;
+const VALUE = String.raw`(?:"(?<dq>[^"\r\n]{1,256})"|'(?<sq>[^'\r\n]{1,256})'|(?<secret>[^\s'"|;&⟦][^\s|;&⟦]{0,255}))`;
 const GROUPS = ["secret", "dq", "sq"];
 /** Arguments of one command: no pipe, `;` or `&` between the program and the flag. */
 const ARGS = String.raw`[^\r\n|;&]{0,512}?[ \t]`;
@@ -27,7 +27,7 @@ const SOURCE_FILE = /^[\w./-]{1,200}\.(?:[cm]?[jt]sx?|py|rb|go|java|kt|php|rs|cs
 
 /** True when a bare value reads as a value rather than as the next word of a sentence. */
 function looksLikeValue(value: string): boolean {
-  return /[^a-z]/.test(value) && plainValueKind(value) === undefined;
+  return /[^a-z]/.test(value) && /[A-Za-z0-9]/.test(value) && plainValueKind(value) === undefined;
 }
 
 /** Detectors of secrets at a position. */
@@ -39,15 +39,15 @@ export const POSITION_DETECTORS: readonly Detector[] = [
     pattern: new RegExp(
       [
         String.raw`${PROGRAM_START}(?:mysql|mysqldump|mysqladmin|mysqlimport|mysqlshow|mysqlcheck|mysqlpump|mysqlsh|mariadb|mariadb-dump|mariadb-admin)(?:\.exe)?(?=[ \t])${ARGS}-p(?!assword)${VALUE}`,
-        String.raw`${PROGRAM_START}redis-cli(?:\.exe)?(?=[ \t])${ARGS}(?:-a|--pass)[ \t]+${VALUE}`,
+        String.raw`${PROGRAM_START}redis-cli(?:\.exe)?(?=[ \t])${ARGS}(?:-a|--pass)[ \t]{1,8}${VALUE}`,
         String.raw`${PROGRAM_START}sshpass(?=[ \t])${ARGS}-p[ \t]?${VALUE}`,
-        String.raw`${PROGRAM_START}ldap(?:search|modify|add|delete|whoami|passwd|compare|modrdn|exop|url)(?=[ \t])${ARGS}-w[ \t]+${VALUE}`,
+        String.raw`${PROGRAM_START}ldap(?:search|modify|add|delete|whoami|passwd|compare|modrdn|exop|url)(?=[ \t])${ARGS}-w[ \t]{1,8}${VALUE}`,
         String.raw`${PROGRAM_START}(?:sqlcmd|bcp|osql)(?:\.exe)?(?=[ \t])${ARGS}-P[ \t]?${VALUE}`,
-        String.raw`${PROGRAM_START}(?:mongo|mongosh|mongodump|mongorestore|mongoexport|mongoimport|mongostat|mongotop)(?=[ \t])${ARGS}-p[ \t]+${VALUE}`,
-        String.raw`${PROGRAM_START}(?:docker|podman|nerdctl|buildah|skopeo|helm)[ \t]+(?:registry[ \t]+)?login(?=[ \t])${ARGS}-p[ \t]+${VALUE}`,
-        String.raw`${PROGRAM_START}(?:zip|unzip|zipcloak)(?=[ \t])${ARGS}-P[ \t]+${VALUE}`,
+        String.raw`${PROGRAM_START}(?:mongo|mongosh|mongodump|mongorestore|mongoexport|mongoimport|mongostat|mongotop)(?=[ \t])${ARGS}-p[ \t]{1,8}${VALUE}`,
+        String.raw`${PROGRAM_START}(?:docker|podman|nerdctl|buildah|skopeo|helm)[ \t]{1,8}(?:registry[ \t]{1,8})?login(?=[ \t])${ARGS}-p[ \t]{1,8}${VALUE}`,
+        String.raw`${PROGRAM_START}(?:zip|unzip|zipcloak)(?=[ \t])${ARGS}-P[ \t]{1,8}${VALUE}`,
         String.raw`${PROGRAM_START}(?:7z|7za|7zr)(?=[ \t])${ARGS}-p${VALUE}`,
-        String.raw`${PROGRAM_START}(?:ssh-keygen)(?=[ \t])${ARGS}-[NP][ \t]+${VALUE}`,
+        String.raw`${PROGRAM_START}(?:ssh-keygen)(?=[ \t])${ARGS}-[NP][ \t]{1,8}${VALUE}`,
       ].join("|"),
       "dg",
     ),
@@ -83,18 +83,18 @@ export const POSITION_DETECTORS: readonly Detector[] = [
       "A password inside a command's argument: curl/wget -u user:SECRET, htpasswd -b file user SECRET, openssl -passin pass:SECRET, smbclient -U user%SECRET, rabbitmqctl add_user user SECRET, `echo user:SECRET | chpasswd`, `mc alias set NAME URL ACCESS SECRET`, `vault login TOKEN`.",
     pattern: new RegExp(
       [
-        String.raw`${PROGRAM_START}(?:curl|wget|http|https|xh)(?=[ \t])${ARGS}(?:-u|--user|--proxy-user|-U)[ \t]+['"]?[^\s:'"]{1,128}:(?<secret>[^\s'"]{1,256})`,
-        String.raw`${PROGRAM_START}htpasswd[ \t]+(?:-[a-zA-Z]*n[a-zA-Z]*b[a-zA-Z]*|-[a-zA-Z]*b[a-zA-Z]*n[a-zA-Z]*)[ \t]+(?:-[a-zA-Z]+[ \t]+){0,3}\S{1,128}[ \t]+${VALUE}`,
-        String.raw`${PROGRAM_START}htpasswd[ \t]+-[a-zA-Z]*b[a-zA-Z]*[ \t]+(?:-[a-zA-Z]+[ \t]+){0,3}\S{1,256}[ \t]+\S{1,128}[ \t]+${VALUE}`,
-        String.raw`(?<![\w-])-pass(?:in|out|word)?[ \t]+['"]?pass:(?<secret>[^\s'"]{1,256})`,
-        String.raw`${PROGRAM_START}(?:smbclient|rpcclient|smbmap|smbget|mount\.cifs)(?=[ \t])${ARGS}-U[ \t]*['"]?[^\s%'"]{1,128}%(?<secret>[^\s'"]{1,256})`,
-        String.raw`${PROGRAM_START}rabbitmqctl[ \t]+(?:add_user|change_password)[ \t]+['"]?[^\s'"]{1,128}['"]?[ \t]+${VALUE}`,
-        String.raw`${PROGRAM_START}echo[ \t]+(?:-[ne][ \t]+)?['"]?[\w.@-]{1,64}:(?<secret>[^\s'":]{1,256})['"]?[ \t]*\|[ \t]*(?:sudo[ \t]+)?chpasswd`,
-        String.raw`${PROGRAM_START}mc[ \t]+(?:alias[ \t]+set|config[ \t]+host[ \t]+add)[ \t]+\S{1,128}[ \t]+\S{1,512}[ \t]+\S{1,256}[ \t]+${VALUE}`,
-        String.raw`${PROGRAM_START}vault[ \t]+login[ \t]+(?!-)${VALUE}`,
-        String.raw`${PROGRAM_START}(?:sqlplus|sqlldr|expdp|impdp|exp|imp|rman|dgmgrl)(?=[ \t])(?:[ \t]{1,4}-[A-Za-z]{1,8}){0,3}[ \t]{1,4}['"]?[A-Za-z0-9_$#.]{1,64}\/(?<secret>[^\s@/'"]{1,256})(?=@|['"\s]|$)`,
+        String.raw`${PROGRAM_START}(?:curl|wget|http|https|xh)(?=[ \t])${ARGS}(?:-u|--user|--proxy-user|-U)[ \t]{1,8}['"]?[^\s:'"]{1,128}:(?<secret>[^\s'"]{1,256})`,
+        String.raw`${PROGRAM_START}htpasswd[ \t]{1,8}(?:-[a-zA-Z]{0,8}n[a-zA-Z]{0,8}b[a-zA-Z]{0,8}|-[a-zA-Z]{0,8}b[a-zA-Z]{0,8}n[a-zA-Z]{0,8})[ \t]{1,8}(?:-[a-zA-Z]{1,8}[ \t]{1,8}){0,3}\S{1,128}[ \t]{1,8}${VALUE}`,
+        String.raw`${PROGRAM_START}htpasswd[ \t]{1,8}-[a-zA-Z]{0,8}b[a-zA-Z]{0,8}[ \t]{1,8}(?:-[a-zA-Z]{1,8}[ \t]{1,8}){0,3}\S{1,256}[ \t]{1,8}\S{1,128}[ \t]{1,8}${VALUE}`,
+        String.raw`(?<![\w-])-pass(?:in|out|word)?[ \t]{1,8}['"]?pass:(?<secret>[^\s'"]{1,256})`,
+        String.raw`${PROGRAM_START}(?:smbclient|rpcclient|smbmap|smbget|mount\.cifs)(?=[ \t])${ARGS}-U[ \t]{0,8}['"]?[^\s%'"]{1,128}%(?<secret>[^\s'"]{1,256})`,
+        String.raw`${PROGRAM_START}rabbitmqctl[ \t]{1,8}(?:add_user|change_password)[ \t]{1,8}['"]?[^\s'"]{1,128}['"]?[ \t]{1,8}${VALUE}`,
+        String.raw`${PROGRAM_START}echo[ \t]{1,8}(?:-[ne][ \t]{1,8})?['"]?[\w.@-]{1,64}:(?<secret>[^\s'":]{1,256})['"]?[ \t]{0,8}\|[ \t]{0,8}(?:sudo[ \t]{1,8})?chpasswd`,
+        String.raw`${PROGRAM_START}mc[ \t]{1,8}(?:alias[ \t]{1,8}set|config[ \t]{1,8}host[ \t]{1,8}add)[ \t]{1,8}\S{1,128}[ \t]{1,8}\S{1,512}[ \t]{1,8}\S{1,256}[ \t]{1,8}${VALUE}`,
+        String.raw`${PROGRAM_START}vault[ \t]{1,8}login[ \t]{1,8}(?!-)${VALUE}`,
+        String.raw`${PROGRAM_START}(?:sqlplus|sqlldr|expdp|impdp|exp|imp|rman|dgmgrl)(?=[ \t])(?:[ \t]{1,4}-[A-Za-z]{1,8}){0,3}[ \t]{1,4}['"]?[A-Za-z0-9_$#.]{1,64}\/(?<secret>[^\s@/'"]{1,256})(?![^@'" \t\r\n])`,
         String.raw`jdbc:oracle:[a-z]{1,8}:[A-Za-z0-9_$#.]{1,64}\/(?<secret>[^\s@/'"]{1,256})@`,
-        String.raw`ConvertTo-SecureString[ \t]+(?:-String[ \t]+)?${VALUE}`,
+        String.raw`ConvertTo-SecureString[ \t]{1,8}(?:-String[ \t]{1,8})?${VALUE}`,
       ].join("|"),
       "dg",
     ),
@@ -135,7 +135,7 @@ export const POSITION_DETECTORS: readonly Detector[] = [
     description:
       "The value after a secret-named flag and a blank in a command line (`--password 'S3cr…'`, `-storepass …`, `--token …`), when it reads as a value (quoted, or holding a digit, a capital or a symbol).",
     pattern: new RegExp(
-      String.raw`(?<![\w-])--?(?<name>[A-Za-z][A-Za-z0-9_.-]{0,63})[ \t]+(?!-)${VALUE}`,
+      String.raw`(?<![\w-])--?(?<name>[A-Za-z][A-Za-z0-9_.-]{0,63})[ \t]{1,8}(?!-)${VALUE}`,
       "dg",
     ),
     keywords: ["pass", "pwd", "secret", "token", "key", "auth", "cred", "pw"],
@@ -144,26 +144,47 @@ export const POSITION_DETECTORS: readonly Detector[] = [
     validate: (secret, _text, _start, _end, match) => {
       const name = match.groups?.name;
       if (name === undefined || !isSecretName(name)) return false;
-      return match.groups?.secret === undefined ? plainValueKind(secret) === undefined : looksLikeValue(secret);
+      return match.groups?.secret === undefined
+        ? plainValueKind(secret) === undefined
+        : looksLikeValue(secret);
     },
-    samples: ["keytool -importcert -keystore ks.jks -storepass {alnum:14} -noprompt", "app --db-password '{alnum:12}' --port 8080"],
+    samples: [
+      "keytool -importcert -keystore ks.jks -storepass {alnum:14} -noprompt",
+      "app --db-password '{alnum:12}' --port 8080",
+    ],
   },
   {
     id: "config-password",
+    wholeLines: true,
     description:
       "A password at its place in a configuration file: redis.conf `requirepass`/`masterauth`, a redis ACL `user … >SECRET`, the fifth field of a .pgpass line, `password` in .netrc (after machine/login, or alone on its line).",
     pattern: new RegExp(
       [
-        String.raw`^[ \t]*(?:requirepass|masterauth|masteruser-password)[ \t]+${VALUE}`,
-        String.raw`^[ \t]*(?:user|ACL[ \t]+SETUSER|acl[ \t]+setuser)[ \t]+\S{1,128}[^\r\n]{0,512}?[ \t]>(?<secret>[^\s]{1,256})`,
-        String.raw`^[ \t]*(?:machine[ \t]+\S{1,253}|default)(?:[ \t]+(?:login|account|port)[ \t]+\S{1,253}){0,3}[ \t]+(?:password|passwd)[ \t]+${VALUE}`,
-        String.raw`^[ \t]*login[ \t]+\S{1,253}[ \t]+(?:password|passwd)[ \t]+${VALUE}`,
-        String.raw`^[ \t]*(?:password|passwd)[ \t]+(?<line>[^\s]{1,256})[ \t]*\r?$`,
-        String.raw`^[ \t]*(?:[a-z][\w-]{0,31}[ \t]{1,8}){0,3}(?:password|passwd|secret|insecure-password|auth-pass|psk|pre-shared-key|community|key-string|auth-key|authentication-key)(?:[ \t]{1,8}[0-9])?[ \t]{1,8}(?<directive>[^\s#;]{1,256})[ \t]*\r?$`,
+        String.raw`^[ \t]{0,8}(?:requirepass|masterauth|masteruser-password)[ \t]{1,8}${VALUE}`,
+        String.raw`^[ \t]{0,8}(?:user|ACL[ \t]{1,8}SETUSER|acl[ \t]{1,8}setuser)[ \t]{1,8}\S{1,128}[^\r\n]{0,512}?[ \t]>(?<secret>[^\s]{1,256})`,
+        String.raw`^[ \t]{0,8}(?:machine[ \t]{1,8}\S{1,253}|default)(?:[ \t]{1,8}(?:login|account|port)[ \t]{1,8}\S{1,253}){0,3}[ \t]{1,8}(?:password|passwd)[ \t]{1,8}${VALUE}`,
+        String.raw`^[ \t]{0,8}login[ \t]{1,8}\S{1,253}[ \t]{1,8}(?:password|passwd)[ \t]{1,8}${VALUE}`,
+        String.raw`^[ \t]{0,8}(?:password|passwd)[ \t]{1,8}(?<line>[^\s]{1,256})[ \t]{0,8}(?![^\r\n])`,
+        String.raw`^[ \t]{0,8}(?:[a-z][\w-]{0,31}[ \t]{1,8}){0,3}(?:password|passwd|secret|insecure-password|auth-pass|psk|pre-shared-key|community|key-string|auth-key|authentication-key)(?:[ \t]{1,8}[0-9])?[ \t]{1,8}(?<directive>[^\s#;]{1,256})[ \t]{0,8}(?![^\r\n])`,
       ].join("|"),
       "dgm",
     ),
-    keywords: ["requirepass", "masterauth", "masteruser", ">", "password", "passwd", "secret", "psk", "pre-shared", "community", "key-string", "auth-key", "authentication-key", "auth-pass"],
+    keywords: [
+      "requirepass",
+      "masterauth",
+      "masteruser",
+      ">",
+      "password",
+      "passwd",
+      "secret",
+      "psk",
+      "pre-shared",
+      "community",
+      "key-string",
+      "auth-key",
+      "authentication-key",
+      "auth-pass",
+    ],
     keywordsIgnoreCase: true,
     secretGroups: ["secret", "dq", "sq", "line", "directive"],
     validate: (secret, _text, _start, _end, match) =>
@@ -177,8 +198,10 @@ export const POSITION_DETECTORS: readonly Detector[] = [
   },
   {
     id: "pgpass-password",
+    wholeLines: true,
     description: "The password field of a .pgpass line (host:port:database:user:password).",
-    pattern: /^(?:[^:\s]{1,253}):(?:[0-9]{1,5}|\*):(?:[^:\s]{1,63}):(?:[^:\s]{1,63}):(?<secret>(?:[^\s\\]|\\.){1,256})[ \t]*\r?$/dgm,
+    pattern:
+      /^(?:[^:\s]{1,253}):(?:[0-9]{1,5}|\*):(?:[^:\s]{1,63}):(?:[^:\s]{1,63}):(?<secret>(?:[^\s\\]|\\.){1,256})[ \t]{0,8}(?![^\r\n])/dgm,
     findCandidate: findPgpassLine,
     secretGroups: ["secret"],
     validate: (secret) => plainValueKind(secret) === undefined,
@@ -189,23 +212,27 @@ export const POSITION_DETECTORS: readonly Detector[] = [
     description:
       "A password set by an SQL statement: IDENTIFIED BY '…', WITH [ENCRYPTED] PASSWORD '…', SET PASSWORD = '…', PASSWORD('…'); the statement kept.",
     pattern:
-      /(?<![\w'"$.-])(?:IDENTIFIED[ \t]+(?:WITH[ \t]+\w{1,64}[ \t]+)?(?:BY|AS)[ \t]+|(?:ENCRYPTED[ \t]+|UNENCRYPTED[ \t]+)?PASSWORD(?:[ \t]+|[ \t]*=[ \t]*)(?:PASSWORD[ \t]*\([ \t]*)?|PASSWORD[ \t]*\([ \t]*)(?:'(?<sq>(?:[^'\r\n\\]|\\.|''){1,256})'|"(?<dq>[^"\r\n]{1,256})")/dgi,
+      /(?<![\w'"$.-])(?:IDENTIFIED[ \t]{1,8}(?:WITH[ \t]{1,8}\w{1,64}[ \t]{1,8})?(?:BY|AS)[ \t]{1,8}|(?:ENCRYPTED[ \t]{1,8}|UNENCRYPTED[ \t]{1,8})?PASSWORD(?:[ \t]{1,8}|[ \t]{0,8}=[ \t]{0,8})(?:PASSWORD[ \t]{0,8}\([ \t]{0,8})?|PASSWORD[ \t]{0,8}\([ \t]{0,8})(?:'(?<sq>(?:[^'\r\n\\]|\\.|''){1,256})'|"(?<dq>[^"\r\n]{1,256})")/dgi,
     keywords: ["identified", "password"],
     keywordsIgnoreCase: true,
     secretGroups: ["sq", "dq"],
     validate: (secret) => plainValueKind(secret) === undefined,
-    samples: ["ALTER USER app WITH PASSWORD '{alnum:16}';", "CREATE USER 'app'@'%' IDENTIFIED BY '{alnum:14}';"],
+    samples: [
+      "ALTER USER app WITH PASSWORD '{alnum:16}';",
+      "CREATE USER 'app'@'%' IDENTIFIED BY '{alnum:14}';",
+    ],
   },
   {
     id: "mail-auth",
+    wholeLines: true,
     description:
-      "Credentials in SMTP/IMAP/POP3/FTP transcripts: AUTH PLAIN/XOAUTH2/OAUTHBEARER responses, the base64 answer on the line after `334 UGFzc3dvcmQ6` (\"Password:\"), IMAP `LOGIN user …`, POP3/FTP `PASS …`.",
+      'Credentials in SMTP/IMAP/POP3/FTP transcripts: AUTH PLAIN/XOAUTH2/OAUTHBEARER responses, the base64 answer on the line after `334 UGFzc3dvcmQ6` ("Password:"), IMAP `LOGIN user …`, POP3/FTP `PASS …`.',
     pattern: new RegExp(
       [
-        String.raw`(?<![\w])(?:AUTH|AUTHENTICATE)[ \t]+(?:PLAIN|XOAUTH2|OAUTHBEARER)[ \t]+(?<secret>[A-Za-z0-9+/]{4,8192}={0,2})`,
-        String.raw`334[ \t]+(?:UGFzc3dvcmQ6|cGFzc3dvcmQ6)[^\n]{0,32}\n(?:[^\n]{0,200}\n){0,2}?[^\n]{0,64}?(?<![A-Za-z0-9+/=])(?<answer>[A-Za-z0-9+/]{2,4096}={0,2})(?=(?:\\r\\n|\\r|\\n)?['"]?\)?[ \t\r]*(?:\n|$))`,
-        String.raw`^(?:[^\n]{0,40}?[ \t])?(?:[A-Za-z0-9.]{1,16}[ \t]+)?LOGIN[ \t]+(?:"[^"\r\n]{1,256}"|\S{1,256})[ \t]+(?:"(?<dq>[^"\r\n]{1,256})"|(?<bare>[^\s"]{1,256}))[ \t]*\r?$`,
-        String.raw`^(?:(?:[CS]|>>>|>>|>|->|--->|send|client|\[client\])[:]?[ \t]+)?PASS[ \t]+(?<pass>\S{1,256})[ \t]*\r?$`,
+        String.raw`(?<![\w])(?:AUTH|AUTHENTICATE)[ \t]{1,8}(?:PLAIN|XOAUTH2|OAUTHBEARER)[ \t]{1,8}(?<secret>[A-Za-z0-9+/]{4,8192}={0,2})`,
+        String.raw`334[ \t]{1,8}(?:UGFzc3dvcmQ6|cGFzc3dvcmQ6)[^\n]{0,32}\n(?:[^\n]{0,200}\n){0,2}?(?:(?:[CS]|>>>|>>|>|->|send|client|C)[:]?[ \t]{1,4}|[ \t]{0,8})(?:b?['"])?(?<answer>[A-Za-z0-9+/]{2,4096}={0,2})(?:\\r\\n|\\r|\\n)?['"]?\)?[ \t\r]{0,8}(?=\n|$)`,
+        String.raw`^(?:[^\n]{0,40}?[ \t])?(?:[A-Za-z0-9.]{1,16}[ \t]{1,8})?LOGIN[ \t]{1,8}(?:"[^"\r\n]{1,256}"|\S{1,256})[ \t]{1,8}(?:"(?<dq>[^"\r\n]{1,256})"|(?<bare>[^\s"]{1,256}))[ \t]{0,8}\r?$`,
+        String.raw`^(?:(?:[CS]|>>>|>>|>|->|--->|send|client|\[client\])[:]?[ \t]{1,8})?PASS[ \t]{1,8}(?<pass>\S{1,256})[ \t]{0,8}\r?$`,
       ].join("|"),
       "dgm",
     ),
@@ -215,7 +242,12 @@ export const POSITION_DETECTORS: readonly Detector[] = [
     validate: (secret, _text, _start, _end, match) =>
       (match.groups?.bare === undefined && match.groups?.pass === undefined) ||
       (looksLikeValue(secret) && !SOURCE_FILE.test(secret)),
-    samples: ["AUTH PLAIN {b64:40}", "S: 334 UGFzc3dvcmQ6\nC: {b64:20}", "a1 LOGIN bob {alnum:14}", "PASS {alnum:12}"],
+    samples: [
+      "AUTH PLAIN {b64:40}",
+      "S: 334 UGFzc3dvcmQ6\nC: {b64:20}",
+      "a1 LOGIN bob {alnum:14}",
+      "PASS {alnum:12}",
+    ],
   },
 ];
 

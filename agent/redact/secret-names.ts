@@ -98,23 +98,70 @@ const TRANSLATIONS = new Map<string, string>([
     "geslo",
   ].map((w) => [w, "password"] as const),
   // secret
-  ...["geheimnis", "geheim", "secreto", "secreta", "segredo", "segreto", "sekret", "секрет", "секретный", "秘密", "シークレット", "机密", "기밀", "secrète", "secrete"].map(
-    (w) => [w, "secret"] as const,
-  ),
+  ...[
+    "geheimnis",
+    "geheim",
+    "secreto",
+    "secreta",
+    "segredo",
+    "segreto",
+    "sekret",
+    "секрет",
+    "секретный",
+    "秘密",
+    "シークレット",
+    "机密",
+    "기밀",
+    "secrète",
+    "secrete",
+  ].map((w) => [w, "secret"] as const),
   // token
   ...["jeton", "токен", "トークン", "令牌", "토큰", "gettone"].map((w) => [w, "token"] as const),
   // credentials
-  ...["zugangsdaten", "identifiants", "credenciales", "credenziali", "credenciais", "учетные", "認証情報", "凭据"].map(
-    (w) => [w, "credentials"] as const,
-  ),
+  ...[
+    "zugangsdaten",
+    "identifiants",
+    "credenciales",
+    "credenziali",
+    "credenciais",
+    "учетные",
+    "認証情報",
+    "凭据",
+  ].map((w) => [w, "credentials"] as const),
   // key (generic alone, like `key`)
-  ...["clave", "llave", "chave", "chiave", "klucz", "ключ", "schlüssel", "schluessel", "sleutel", "nyckel", "anahtar", "clé", "cle", "鍵", "キー", "密钥", "秘密鍵", "키"].map(
-    (w) => [w, "key"] as const,
-  ),
+  ...[
+    "clave",
+    "llave",
+    "chave",
+    "chiave",
+    "klucz",
+    "ключ",
+    "schlüssel",
+    "schluessel",
+    "sleutel",
+    "nyckel",
+    "anahtar",
+    "clé",
+    "cle",
+    "鍵",
+    "キー",
+    "密钥",
+    "秘密鍵",
+    "키",
+  ].map((w) => [w, "key"] as const),
   // private
-  ...["privada", "privado", "privée", "privee", "privata", "privato", "privat", "prywatny", "приватный", "закрытый"].map(
-    (w) => [w, "private"] as const,
-  ),
+  ...[
+    "privada",
+    "privado",
+    "privée",
+    "privee",
+    "privata",
+    "privato",
+    "privat",
+    "prywatny",
+    "приватный",
+    "закрытый",
+  ].map((w) => [w, "private"] as const),
 ]);
 /** Multi-word spellings, matched on adjacent segments: `mot de passe`, `clé privée` → one segment. */
 const PHRASES = new Map<string, string>([
@@ -123,6 +170,9 @@ const PHRASES = new Map<string, string>([
   ["palavra passe", "password"],
   ["code secret", "secret"],
 ]);
+
+/** Secret segments too short to trust inside a camel-case run. */
+const SHORT_SEGMENTS = new Set(["pw", "pin", "psk", "pwd"]);
 
 /** Substrings that mark a secret even inside a run-together segment (`DBPASSWORD`, `MYAPIKEY`). */
 const SECRET_SUBSTRINGS = [
@@ -414,7 +464,10 @@ export function classifyName(name: string): NameInfo {
   if (segments.some((s) => s === "public" || s === "publishable") || HOST_NAME.test(name))
     return { secret: false, reference: false };
   if (segments[0] === "existing" && segments.length > 1) return { secret: true, reference: true };
-  let secret = segments.some(segmentIsSecret);
+  // Short words (`pw`, `pin`, `psk`) count only as words of a delimited name (`DB_PW`,
+  // `ldap.bind.pw`) or alone: inside a camel-case run they are as likely base64 noise.
+  const delimited = /[_.\-\s]/.test(name) || segments.length === 1;
+  let secret = segments.some((s) => segmentIsSecret(s) && (delimited || !SHORT_SEGMENTS.has(s)));
   for (let i = 1; !secret && i < segments.length; i++) {
     secret = SECRET_PAIRS.has(`${segments[i - 1]} ${segments[i]}`);
   }

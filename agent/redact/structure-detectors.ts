@@ -10,6 +10,7 @@
  */
 import type { Detector } from "./detector.js";
 import { randomByCharacters } from "./entropy.js";
+import { NAME_WORD_LIST } from "./key-values.js";
 import { isSecretName } from "./named-values.js";
 import { plainValueKind } from "./plain-values.js";
 import { isGenericName } from "./secret-names.js";
@@ -21,8 +22,8 @@ function secretPair(name: string | undefined, value: string): boolean {
 
 /** A quoted or bare value after `:` or `=` (named groups dq, sq, bare). */
 const FIELD_VALUE = String.raw`(?:"(?<dq>(?:[^"\\\r\n]|\\.){1,4096})"|'(?<sq>[^'\r\n]{1,4096})'|(?<bare>[^\s,}\]"'][^\r\n,}\]]{0,4095}))`;
-const NAME_FIELDS = String.raw`name|Name|NAME|key|Key|KEY|ParameterKey|parameterKey|parameter_name|ParameterName|variable|Variable|env|secretName|SecretName`;
-const VALUE_FIELDS = String.raw`value|Value|VALUE|ParameterValue|parameterValue|parameter_value|SecretString|secretValue|plaintext|default`;
+const NAME_FIELDS = `name|Name|NAME|key|Key|KEY|ParameterKey|parameterKey|parameter_name|ParameterName|variable|Variable|env|secretName|SecretName`;
+const VALUE_FIELDS = `value|Value|VALUE|ParameterValue|parameterValue|parameter_value|SecretString|secretValue|plaintext|default`;
 
 /** Cookie names that carry a session or a credential. */
 const SESSION_COOKIE =
@@ -31,7 +32,9 @@ const SESSION_COOKIE =
 function randomCookieValue(value: string): boolean {
   const core = value.replace(/%[0-9A-Fa-f]{2}/g, "").replace(/[^A-Za-z0-9+/_-]/g, "");
   if (core.length < 16) return false;
-  return randomByCharacters(core) || (/^[0-9a-f]{32,}$/i.test(core) && /[a-f]/i.test(core) && /[0-9]/.test(core));
+  return (
+    randomByCharacters(core) || (/^[0-9a-f]{32,}$/i.test(core) && /[a-f]/i.test(core) && /[0-9]/.test(core))
+  );
 }
 
 /** Masks the cookie values of `list` (`a=b; c=d`) that are secrets; `first` only for Set-Cookie. */
@@ -52,7 +55,8 @@ function maskCookies(list: string, onlyFirst: boolean, mask: (raw: string) => st
     }
     const name = part.slice(0, eq).trim();
     let value = part.slice(eq + 1);
-    const trail = /[ \t]+$/.exec(value)?.[0] ?? "";
+    // A cookie value holds no blank (RFC 6265): what follows one is the line going on.
+    const trail = /[ \t].*$/.exec(value)?.[0] ?? "";
     value = value.slice(0, value.length - trail.length);
     const quoted = value.length >= 2 && value.startsWith('"') && value.endsWith('"');
     const inner = quoted ? value.slice(1, -1) : value;
@@ -81,15 +85,26 @@ function ruleLine(line: string): boolean {
 /** Masks the secret columns of a `|` table whose first line is its header. */
 function maskTable(table: string, mask: (raw: string) => string): string | undefined {
   const lines = table.split("\n");
-  const header = cells(lines[0]!.replace(/\r$/, ""));
+  // The header is the first line naming a secret column (a line of another table, or a stray
+  // `|`, may come first).
+  let headerAt = -1;
+  let header: string[] = [];
   const secretColumns = new Set<number>();
-  header.forEach((cell, i) => {
-    const name = cell.trim();
-    if (name !== "" && name.length <= 64 && isSecretName(name)) secretColumns.add(i);
-  });
+  for (let h = 0; h < lines.length - 1 && secretColumns.size === 0; h++) {
+    // A header is a line above a rule line (`|---|`, `---+---`, `+----+`), as psql, mysql and
+    // Markdown print it; its cells are names, not sentences.
+    if (!ruleLine(lines[h + 1]!)) continue;
+    header = cells(lines[h]!.replace(/\r$/, ""));
+    headerAt = h;
+    header.forEach((cell, i) => {
+      const name = cell.trim();
+      if (name !== "" && name.length <= 40 && name.split(/\s+/).length <= 3 && isSecretName(name))
+        secretColumns.add(i);
+    });
+  }
   if (secretColumns.size === 0 || header.length < 2) return undefined;
   let changed = false;
-  for (let n = 1; n < lines.length; n++) {
+  for (let n = headerAt + 1; n < lines.length; n++) {
     const line = lines[n]!;
     if (ruleLine(line)) continue;
     const row = cells(line.replace(/\r$/, ""));
@@ -97,7 +112,8 @@ function maskTable(table: string, mask: (raw: string) => string): string | undef
     for (const column of secretColumns) {
       const cell = row[column]!;
       const value = cell.trim();
-      if (value === "" || plainValueKind(value) !== undefined || /^(?:null|NULL|\(null\)|-)$/.test(value)) continue;
+      if (value === "" || plainValueKind(value) !== undefined || /^(?:null|NULL|\(null\)|-)$/.test(value))
+        continue;
       const at = cell.indexOf(value);
       row[column] = cell.slice(0, at) + mask(value) + cell.slice(at + value.length);
       changed = true;
@@ -119,23 +135,34 @@ const PROSE_SECRET =
 function keyLike(value: string): boolean {
   const core = value.replace(/[=.]+$/, "");
   if (/^[0-9a-f]{24,}$/i.test(core)) return /[0-9]/.test(core) && /[a-f]/i.test(core);
-  return core.length >= 16 && /[0-9]/.test(core) && /[A-Za-z]/.test(core) && (randomByCharacters(core) || /^[A-Za-z0-9_-]{20,}$/.test(core));
+  return (
+    core.length >= 16 &&
+    /[0-9]/.test(core) &&
+    /[A-Za-z]/.test(core) &&
+    (randomByCharacters(core) || /^[A-Za-z0-9_-]{20,}$/.test(core))
+  );
 }
 
 /** Masks the lines of a YAML block scalar or list (`body`) under a secret name; undefined to keep them. */
 function maskYamlBody(match: RegExpExecArray, mask: (raw: string) => string): string | undefined {
   const name = match.groups?.name;
   const body = match.groups?.body ?? match.groups?.items;
-  if (name === undefined || body === undefined || !isSecretName(name) || isGenericName(name)) return undefined;
+  if (name === undefined || body === undefined || !isSecretName(name) || isGenericName(name))
+    return undefined;
   const list = match.groups?.items !== undefined;
   const head = match[0].slice(0, match[0].length - body.length);
   // `!vault |` (Ansible) is ciphertext, public by construction.
   if (/![A-Za-z]/.test(head.slice(head.indexOf(":") + 1))) return undefined;
   let changed = false;
   const lines = body.split("\n").map((line) => {
-    const m = /^(?<lead>[ \t]{1,64}(?:-[ \t]{1,4})?)(?<value>[^\r]{1,4096}?)(?<cr>\r?)$/.exec(line);
+    const m = (
+      list
+        ? /^(?<lead>[ \t]{0,64}-[ \t]{1,4})(?<value>\S[^\r]{0,4095}?)(?<cr>\r?)$/
+        : /^(?<lead>[ \t]{1,64})(?<value>\S[^\r]{0,4095}?)(?<cr>\r?)$/
+    ).exec(line);
     const value = m?.groups?.value;
-    if (!m?.groups || value === undefined || value.trim() === "" || value.trimStart().startsWith("#")) return line;
+    if (!m?.groups || value === undefined || value.trim() === "" || value.trimStart().startsWith("#"))
+      return line;
     // A list of mappings (`- name: x`) is judged by its own keys.
     if (list && /^[\p{L}_][\p{L}\p{N}_.-]{0,127}:(?:[ \t]|$)/u.test(value)) return line;
     if (plainValueKind(value.replace(/^["']|["']$/g, "")) !== undefined) return line;
@@ -149,7 +176,8 @@ function maskYamlBody(match: RegExpExecArray, mask: (raw: string) => string): st
 function maskJsonArray(match: RegExpExecArray, mask: (raw: string) => string): string | undefined {
   const name = match.groups?.name;
   const items = match.groups?.items;
-  if (name === undefined || items === undefined || !isSecretName(name) || isGenericName(name)) return undefined;
+  if (name === undefined || items === undefined || !isSecretName(name) || isGenericName(name))
+    return undefined;
   let changed = false;
   const masked = items.replace(/"((?:[^"\\\r\n]|\\.){1,4096})"/g, (whole, value: string) => {
     if (plainValueKind(value) !== undefined) return whole;
@@ -175,27 +203,18 @@ export const STRUCTURE_DETECTORS: readonly Detector[] = [
     multiline: true,
     replace: () => undefined,
     samples: [],
+    wholeLines: true,
   },
   {
-    id: "secret-in-prose",
+    id: "name-value-pair",
+    wholeLines: true,
     description:
-      "A key given right after its name in a sentence (`sending via account AC… with auth token cb0c…`, `API key is 4fda…`): long hex or a random-looking run.",
-    pattern: PROSE_SECRET,
-    keywords: ["token", "key", "secret"],
-    keywordsIgnoreCase: true,
-    secretGroups: ["secret"],
-    validate: (secret) => keyLike(secret) && plainValueKind(secret) === undefined,
-    samples: ["sending SMS with auth token {hex:32}", "the API key is {alnum:12}{digit:2}{upper:2}{lower:4}"],
-  },
-  {
-    id: "secret-name",
-    description:
-      "A name field holding a secret name and the value field beside it or on the next line: `- name: DB_PASSWORD` / `value: …`, `{\"name\":\"DB_PASSWORD\",\"value\":\"…\"}`, `{\"Key\":…,\"Value\":…}`, `ParameterKey=DbPassword,ParameterValue=…`.",
+      'A name field holding a secret name and the value field beside it or on the next line: `- name: DB_PASSWORD` / `value: …`, `{"name":"DB_PASSWORD","value":"…"}`, `{"Key":…,"Value":…}`, `ParameterKey=DbPassword,ParameterValue=…`.',
     pattern: new RegExp(
       String.raw`(?<![\w-])(?<nq>["']?)(?:${NAME_FIELDS})\k<nq>[ \t]{0,3}[:=][ \t]{0,3}(?<q>["']?)(?<name>[^"'\s,}\]]{1,128})\k<q>[ \t]{0,3},?[ \t]{0,3}(?:\r?\n[ \t]{0,64}-?[ \t]{0,3})?(?<vq>["']?)(?:${VALUE_FIELDS})\k<vq>[ \t]{0,3}[:=][ \t]{0,3}${FIELD_VALUE}`,
       "dg",
     ),
-    keywords: ["name", "key", "variable", "env"],
+    keywords: NAME_WORD_LIST,
     keywordsIgnoreCase: true,
     // (the secret name is on the first line: the windows grow from it to the value line)
     multiline: true,
@@ -208,17 +227,20 @@ export const STRUCTURE_DETECTORS: readonly Detector[] = [
     ],
   },
   {
-    id: "secret-name",
+    id: "nested-value",
+    wholeLines: true,
     description:
-      "A secret name whose value is an object holding the secret in `value` (Spring actuator env, `terraform output -json`, AWS SSM): `\"DB_PASSWORD\": {\"value\": \"…\"}`; the YAML form `db_password:` then `value: …`.",
+      'A secret name whose value is an object holding the secret in `value` (Spring actuator env, `terraform output -json`, AWS SSM): `"DB_PASSWORD": {"value": "…"}`; the YAML form `db_password:` then `value: …`.',
     pattern: new RegExp(
       [
         String.raw`"(?<name>[^"\\\r\n]{1,128})"[ \t]{0,3}:[ \t]{0,3}\{(?:[ \t\r\n]{0,64}"[A-Za-z_]{1,32}"[ \t]{0,3}:[ \t]{0,3}(?:"[^"\\\r\n]{0,256}"|[A-Za-z0-9.]{1,32})[ \t]{0,3},){0,4}[ \t\r\n]{0,64}"(?:value|Value|secretValue|plaintext)"[ \t]{0,3}:[ \t]{0,3}"(?<dq>(?:[^"\\\r\n]|\\.){1,4096})"`,
-        String.raw`^(?<indent>[ \t]{0,64})(?<yname>[\p{L}_][\p{L}\p{N}_.-]{0,127}):[ \t]*\r?\n\k<indent>[ \t]{1,8}(?:value|default|secret):[ \t]{1,3}(?:"(?<ydq>[^"\r\n]{1,4096})"|'(?<ysq>[^'\r\n]{1,4096})'|(?<ybare>[^\s"'|>][^\r\n]{0,4095}))`,
+        String.raw`^(?<indent>[ \t]{0,64})(?<yname>[\p{L}_][\p{L}\p{N}_.-]{0,127}):[ \t]{0,16}\r?\n\k<indent>[ \t]{1,8}(?:value|default|secret):[ \t]{1,3}(?:"(?<ydq>[^"\r\n]{1,4096})"|'(?<ysq>[^'\r\n]{1,4096})'|(?<ybare>[^\s"'|>][^\r\n]{0,4095}))`,
       ].join("|"),
       "dgmu",
     ),
-    keywords: ["pass", "pwd", "secret", "token", "key", "cred", "auth", "jwt", "dsn", "salt", "passwort", "clave"],
+    // Every word a secret name can hold (key-values.ts), so that the window grows from any line
+    // this rule can start on.
+    keywords: NAME_WORD_LIST,
     keywordsIgnoreCase: true,
     multiline: true,
     secretGroups: ["dq", "ydq", "ysq", "ybare"],
@@ -230,7 +252,8 @@ export const STRUCTURE_DETECTORS: readonly Detector[] = [
     ],
   },
   {
-    id: "secret-name",
+    id: "terraform-value",
+    wholeLines: true,
     description:
       'A Terraform/HCL `output "db_password"` or `variable "api_token"` block: its `value` or `default` string.',
     pattern:
@@ -242,36 +265,40 @@ export const STRUCTURE_DETECTORS: readonly Detector[] = [
     samples: ['output "db_password" {\n  value     = "{alnum:16}"\n  sensitive = true\n}'],
   },
   {
-    id: "secret-name",
+    id: "yaml-block-value",
+    wholeLines: true,
     description:
       "A YAML block scalar or list under a secret name (`password: |` then the value's lines, `api_keys:` then `- …` items): every value line is masked.",
     pattern:
       /^(?<indent>[ \t]{0,64})(?:-[ \t]{1,4})?(?<name>[\p{L}_][\p{L}\p{N}_.-]{0,127}):[ \t]{0,4}(?:(?:![A-Za-z0-9!/._-]{1,64}[ \t]{1,4})?[|>][+-]?[0-9]?[ \t]{0,4}\r?\n(?<body>(?:\k<indent>[ \t]{1,16}[^\n]{0,4096}(?:\n|$)){1,64})|\r?\n(?<items>(?:\k<indent>[ \t]{0,16}-[ \t][^\n]{0,4096}(?:\n|$)){1,64}))/dgmu,
-    keywords: ["pass", "pwd", "secret", "token", "key", "cred", "auth", "jwt", "salt", "passwort", "clave"],
+    keywords: NAME_WORD_LIST,
     keywordsIgnoreCase: true,
     multiline: true,
     replace: (match, mask) => maskYamlBody(match, (raw) => mask(raw)),
     samples: ["tls_password: |\n  {alnum:20}\n", "api_keys:\n  - {alnum:24}\n  - {alnum:24}\n"],
   },
   {
-    id: "secret-name",
-    description: 'A JSON array of strings under a secret name (`"api_keys": ["…", "…"]`): each string masked.',
-    pattern: /"(?<name>[^"\\\r\n]{1,128})"[ \t]{0,3}:[ \t]{0,3}\[(?<items>[ \t\r\n]{0,64}"(?:[^"\\\r\n]|\\.){0,4096}"(?:[ \t\r\n]{0,64},[ \t\r\n]{0,64}"(?:[^"\\\r\n]|\\.){0,4096}"){0,64})[ \t\r\n]{0,64}\]/dg,
-    keywords: ["pass", "pwd", "secret", "token", "key", "cred", "auth"],
+    id: "json-array-value",
+    wholeLines: true,
+    description:
+      'A JSON array of strings under a secret name (`"api_keys": ["…", "…"]`): each string masked.',
+    pattern:
+      /"(?<name>[^"\\\r\n]{1,128})"[ \t]{0,3}:[ \t]{0,3}\[(?<items>[ \t\r\n]{0,64}"(?:[^"\\\r\n]|\\.){0,4096}"(?:[ \t\r\n]{0,64},[ \t\r\n]{0,64}"(?:[^"\\\r\n]|\\.){0,4096}"){0,64})[ \t\r\n]{0,64}\]/dg,
+    keywords: NAME_WORD_LIST,
     keywordsIgnoreCase: true,
     multiline: true,
     replace: (match, mask) => maskJsonArray(match, (raw) => mask(raw)),
     samples: ['"api_keys": ["{alnum:24}", "{alnum:24}"]'],
   },
   {
-    id: "secret-name",
+    id: "code-literal",
     description:
-      "A string given with a secret name in code or a call: `define('DB_PASSWORD', '…')`, `setenv(\"API_TOKEN\", \"…\")`, `System.setProperty(\"db.password\", \"…\")`, `put(\"password\", \"…\")`, `.withPassword(\"…\")`, `setApiKey('…')`, `ENV API_TOKEN …`, `setenv API_TOKEN …`.",
+      'A string given with a secret name in code or a call: `define(\'DB_PASSWORD\', \'…\')`, `setenv("API_TOKEN", "…")`, `System.setProperty("db.password", "…")`, `put("password", "…")`, `.withPassword("…")`, `setApiKey(\'…\')`, `ENV API_TOKEN …`, `setenv API_TOKEN …`.',
     pattern: new RegExp(
       [
         String.raw`\([ \t]{0,3}(?<q1>["'])(?<name>[\p{L}_][\p{L}\p{N}_.-]{0,127})\k<q1>[ \t]{0,3},[ \t]{0,3}(?<q2>["'])(?<value>(?:(?!\k<q2>)[^\\\r\n]|\\.){1,4096})\k<q2>`,
         String.raw`(?<![\w$])(?<call>(?:set|with|use)?_?[A-Za-z_]{0,40}(?:[Pp]assword|[Ss]ecret|[Tt]oken|[Aa]pi[Kk]ey|[Pp]assphrase|[Cc]redentials?))[ \t]{0,2}\([ \t]{0,2}(?<q3>["'])(?<cvalue>(?:(?!\k<q3>)[^\\\r\n]|\\.){1,4096})\k<q3>[ \t]{0,2}\)`,
-        String.raw`^[ \t]{0,16}(?:ENV|setenv|export|set)[ \t]{1,4}(?<dname>[A-Za-z_][A-Za-z0-9_]{0,127})[ \t]{1,8}(?<dq>["']?)(?<dvalue>[^\s"'=][^\r\n"']{0,4095}?)\k<dq>[ \t]{0,8}\r?$`,
+        String.raw`^[ \t]{0,16}(?:ENV|setenv|export|set)[ \t]{1,4}(?<dname>[A-Za-z_][A-Za-z0-9_]{0,127})[ \t]{1,8}(?<dq>["']?)(?<dvalue>[^\s"'=][^\r\n"']{0,4095}?)\k<dq>[ \t]{0,8}(?![^\r\n])`,
       ].join("|"),
       "dgmu",
     ),
@@ -280,17 +307,23 @@ export const STRUCTURE_DETECTORS: readonly Detector[] = [
     secretGroups: ["value", "cvalue", "dvalue"],
     validate: (secret, _text, _start, _end, match) => {
       const g = match.groups ?? {};
-      if (g.call !== undefined) return plainValueKind(secret) === undefined && !/^(?:get|is|has|validate|check|verify|hash|encode|decode|reset|rotate)/i.test(g.call);
+      if (g.call !== undefined)
+        return (
+          plainValueKind(secret) === undefined &&
+          !/^(?:get|is|has|validate|check|verify|hash|encode|decode|reset|rotate)/i.test(g.call)
+        );
       return secretPair(g.name ?? g.dname, secret);
     },
-    samples: ["define('DB_PASSWORD', '{alnum:16}');", 'builder.withPassword("{alnum:14}")', "ENV API_TOKEN {alnum:24}"],
+    samples: ["define('DB_PASSWORD', '{alnum:16}');", 'builder.withPassword("{alnum:14}")'],
   },
   {
     id: "secret-column",
+    wholeLines: true,
     description:
       "The cells of a table's secret column (psql, mysql and Markdown tables): a `|`-separated header naming a password, token or secret column, and the rows under it.",
-    pattern: /^[^\n|]{0,256}\|[^\n]{0,4096}(?:\n(?:[^\n|]{0,256}\|[^\n]{0,4096}|[ \t]{0,8}[-=+:][-=+: \t]{2,4096}\r?)){1,500}/dgm,
-    keywords: ["pass", "pwd", "secret", "token", "key", "cred", "auth", "hash"],
+    pattern:
+      /^[^\n|]{0,256}\|[^\n]{0,4096}(?:\n(?:[^\n|]{0,256}\|[^\n]{0,4096}|[ \t]{0,8}[-=+:][-=+: \t]{2,4096}\r?)){1,500}/dgm,
+    keywords: [...NAME_WORD_LIST, "hash"],
     keywordsIgnoreCase: true,
     multiline: true,
     replace: (match, mask) => maskTable(match[0], (raw) => mask(raw)),
@@ -312,14 +345,28 @@ export const STRUCTURE_DETECTORS: readonly Detector[] = [
       const at = match[0].lastIndexOf(list);
       return match[0].slice(0, at) + masked + match[0].slice(at + list.length);
     },
-    samples: ["Cookie: theme=dark; sessionid={alnum:32}", "Set-Cookie: JSESSIONID={hex:32}; Path=/; HttpOnly"],
+    samples: [
+      "Cookie: theme=dark; sessionid={alnum:32}",
+      "Set-Cookie: JSESSIONID={hex:32}; Path=/; HttpOnly",
+    ],
   },
   {
-    id: "url-credentials",
+    id: "dsn-password",
     description: "The password of a Go SQL driver DSN: `user:…@tcp(host:3306)/db`, `@unix(/path)`.",
     pattern: /(?<![\w.-])[\w.-]{1,64}:(?<secret>[^\s@/'"]{1,256})@(?:tcp|unix|udp|tcp6)\(/dg,
     keywords: ["@tcp(", "@unix(", "@udp(", "@tcp6("],
     secretGroups: ["secret"],
     samples: ["app:{alnum:16}@tcp(db.internal:3306)/app?parseTime=true"],
+  },
+  {
+    id: "secret-in-prose",
+    description:
+      "A key given right after its name in a sentence (`sending via account AC… with auth token cb0c…`, `API key is 4fda…`): long hex or a random-looking run.",
+    pattern: PROSE_SECRET,
+    keywords: ["token", "key", "secret"],
+    keywordsIgnoreCase: true,
+    secretGroups: ["secret"],
+    validate: (secret) => keyLike(secret) && plainValueKind(secret) === undefined,
+    samples: ["sending SMS with auth token {hex:32}", "the API key is {alnum:12}{digit:2}{upper:2}{lower:4}"],
   },
 ];

@@ -189,7 +189,8 @@ export const TOKEN_DETECTORS: readonly Detector[] = [
   },
   {
     id: "azure-client-secret",
-    description: "A Microsoft Entra ID (Azure AD) client secret: three characters, a digit, Q~, then 31–34 characters.",
+    description:
+      "A Microsoft Entra ID (Azure AD) client secret: three characters, a digit, Q~, then 31–34 characters.",
     pattern: /(?<![A-Za-z0-9_~.-])[A-Za-z0-9_~.-]{3}[0-9]Q~[A-Za-z0-9_~.-]{31,34}(?![A-Za-z0-9_~.-])/dg,
     keywords: ["Q~"],
     samples: ["{alnum:3}8Q~{alnum:34}", "{alnum:3}7Q~{alnum:31}"],
@@ -293,7 +294,13 @@ export const TOKEN_DETECTORS: readonly Detector[] = [
       "sk.eyJ",
       ":AA",
     ],
-    samples: ["dapi{hex:32}", "NRAK-{b32:27}", "PMAK-{hex:24}-{hex:34}", "lin_api_{alnum:40}", "pul-{hex:40}"],
+    samples: [
+      "dapi{hex:32}",
+      "NRAK-{b32:27}",
+      "PMAK-{hex:24}-{hex:34}",
+      "lin_api_{alnum:40}",
+      "pul-{hex:40}",
+    ],
   },
   {
     id: "mailchimp-key",
@@ -312,7 +319,8 @@ export const TOKEN_DETECTORS: readonly Detector[] = [
   },
   {
     id: "chat-webhook",
-    description: "A Discord or Microsoft Teams incoming-webhook URL; scheme and host kept, the secret path masked.",
+    description:
+      "A Discord or Microsoft Teams incoming-webhook URL; scheme and host kept, the secret path masked.",
     pattern:
       /https?:\/\/(?:(?:ptb\.|canary\.)?discord(?:app)?\.com\/api\/webhooks\/|[A-Za-z0-9-]{1,64}\.webhook\.office\.com\/webhookb2\/|outlook\.office\.com\/webhook\/)(?<secret>[A-Za-z0-9_@/-]{20,400})/dg,
     keywords: ["/api/webhooks/", "webhook.office.com", "outlook.office.com/webhook"],
@@ -321,7 +329,8 @@ export const TOKEN_DETECTORS: readonly Detector[] = [
   },
   {
     id: "putty-private-key",
-    description: "The private lines of a PuTTY private key file (PuTTY-User-Key-File-2/3): the `Private-Lines:` block.",
+    description:
+      "The private lines of a PuTTY private key file (PuTTY-User-Key-File-2/3): the `Private-Lines:` block.",
     pattern: /Private-Lines:[ \t]{0,4}[0-9]{1,3}\r?\n(?<secret>(?:[A-Za-z0-9+/=]{1,128}\r?\n?){1,64})/dg,
     keywords: ["Private-Lines:"],
     multiline: true,

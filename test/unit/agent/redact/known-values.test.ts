@@ -53,7 +53,8 @@ describe("short known values", () => {
   const r = redactor();
   r.remember("4821x");
 
-  it.each(["pin=4821x", 'code: "4821x"', '{"otp":"4821x"}', "a=1&pin=4821x&b=2"])(
+  // (`pin` became a secret name in issue 17: `ref` is a key that says nothing.)
+  it.each(["ref=4821x", 'code: "4821x"', '{"otp":"4821x"}', "a=1&ref=4821x&b=2"])(
     "are masked as the whole value of a key: %s",
     (text) => {
       expect(rulesIn(r.maskText(text))).toEqual(["known-value"]);

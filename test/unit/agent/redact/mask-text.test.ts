@@ -20,7 +20,8 @@ describe("maskText: secret names in text", () => {
       `GET /cb\\?code=1&access_token=${masked("url-query-secret")}&state=x`,
     ],
     ["X-Api-Key: abc123def456", `X-Api-Key: ${masked("secret-name")}`],
-    ["Cookie: sid=abc123; theme=dark", `Cookie: ${masked("secret-name")}`],
+    // Only the session cookie: `theme=dark` stays (issue 17: whole cookie headers were masked).
+    ["Cookie: sid=abc123; theme=dark", `Cookie: sid=${masked("session-cookie")}; theme=dark`],
     ["Authorization: Digest username=x, response=abc123", `Authorization: Digest ${masked("secret-name")}`],
     [
       "level=info msg=started session: abc123def456",

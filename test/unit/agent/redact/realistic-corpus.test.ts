@@ -49,9 +49,16 @@ describe("realistic redaction corpus", () => {
     expect(other.map((c) => c.text)).not.toEqual(corpus.map((c) => c.text));
   });
 
-  it("prints the engine's figures on both slices (no threshold yet)", () => {
+  it("holds the engine to its tuning slice and prints the held-out figures", () => {
     const tune = scoreSlice(corpus, "tune");
     const holdout = scoreSlice(corpus, "holdout");
+    // The slice the engine was tuned on guards against regressions. The held-out slice measures how
+    // the engine generalises; it is printed, not asserted: asserting it would make the suite a
+    // tuning loop on it (issue 17 reports it; its goal, recall 98% and false positives 2%, is not
+    // met yet).
+    expect(tune.recall).toBeGreaterThanOrEqual(0.99);
+    expect(tune.falsePositiveRate).toBeLessThanOrEqual(0.02);
+    expect(tune.contextKept).toBeGreaterThanOrEqual(0.97);
     console.log(
       [
         formatFigures("tune", tune),

@@ -72,10 +72,14 @@ describe("the prefilter (windows of lines)", () => {
   });
 
   it("grows windows only where a rule can reach past the line: its match stays on one line otherwise", () => {
-    // The one multiline detector (PEM) is followed to its end; no other detector can match a
-    // line break, so its match lies on its keyword's line.
+    // The multiline detectors (PEM, and the structures issue 17 reads across lines) are followed
+    // to their end; no other detector can match a line break, so its match lies on its
+    // keyword's line.
     for (const detector of DETECTORS)
-      expect(canCrossLine(detector.pattern)).toBe(detector.multiline === true);
+      expect({ id: detector.id, crosses: canCrossLine(detector.pattern) }).toEqual({
+        id: detector.id,
+        crosses: detector.multiline === true,
+      });
     expect(mayRunPastLine('<add key="DbPassword" value="<add key="DbPassword" value="')).toBe(true);
     expect(mayRunPastLine("<password a/>")).toBe(true);
     expect(mayRunPastLine('<add key="DbPassword" value="x"/>')).toBe(false);
@@ -110,8 +114,14 @@ describe("the prefilter (windows of lines)", () => {
 
   it("finds every rule on its line in a long text of quiet lines", () => {
     const quiet = "2024-05-01T10:00:00Z INFO GET /api/orders status=200";
-    const secrets = DETECTORS.map((d) => expand(d.samples[0]!.replace(/\n|\\n/g, " "), 7));
-    const lines = secrets.flatMap((secret) => [quiet, quiet, `seen ${secret} here`]);
+    // Rules that read whole lines (issue 17) get their sample as lines of their own.
+    const withSamples = DETECTORS.filter((d) => d.samples.length > 0);
+    const secrets = withSamples.map((d) =>
+      expand(d.wholeLines ? d.samples[0]! : d.samples[0]!.replace(/\n|\\n/g, " "), 7),
+    );
+    const lines = secrets.flatMap((secret, i) =>
+      withSamples[i]!.wholeLines ? [quiet, quiet, secret, quiet] : [quiet, quiet, `seen ${secret} here`],
+    );
     const out = maskTextWith(lines.join("\n"), rules, known, mask);
     for (const secret of secrets) expect(out).not.toContain(secret);
     expect(rulesIn(out.replace(/0{12}/g, "0123456789ab")).length).toBeGreaterThanOrEqual(secrets.length);
