@@ -246,6 +246,7 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
             log: request.log.child({ requestId: claims.jti, action: claims.action }),
             procRoot,
             cgroupRoot,
+            memoryGuardUnseen: config.memoryGuardUnseen,
             logRoots: config.logRoots,
             requestId: claims.jti,
             agentId: config.id,

@@ -33,6 +33,8 @@ export interface AgentCliOptions {
   label?: string[] | undefined;
   /** The URL the controller should reach this agent at; default: the address it enrolls from. */
   advertiseUrl?: string | undefined;
+  /** `refuse` (default) or `allow`: heap snapshots when the memory guard cannot see the target's cgroup. */
+  memoryGuardUnseen?: string | undefined;
 }
 
 /** Flag name → environment variable, so docs, `--help` and the loader agree. */
@@ -54,6 +56,7 @@ export const AGENT_ENV: Record<keyof AgentCliOptions, string> = {
   enrollTokenFile: "KEYHOLE_ENROLL_TOKEN_FILE",
   label: "KEYHOLE_LABELS",
   advertiseUrl: "KEYHOLE_ADVERTISE_URL",
+  memoryGuardUnseen: "KEYHOLE_MEMORY_GUARD_UNSEEN",
 };
 
 const listenSchema = z
@@ -118,6 +121,12 @@ const schema = z.strictObject({
   enrollTokenFrom: z.enum(["file", "environment", "flag"]).optional(),
   labels: labelPairsSchema.default({}),
   advertiseUrl: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional(),
+  /**
+   * What the heap-snapshot memory guard does when it cannot see the target's memory cgroup (issue 23,
+   * finding 1): `refuse` with KH_RESOURCE_GUARD, or `allow` the snapshot unguarded, an operator's
+   * explicit choice (the agent warns at start and logs every unguarded snapshot).
+   */
+  memoryGuardUnseen: z.enum(["refuse", "allow"], { error: 'must be "refuse" or "allow"' }).default("refuse"),
   /** Largest accepted envelope. */
   bodyLimitBytes: z
     .number()
@@ -204,6 +213,7 @@ export function loadAgentConfig(options: AgentCliOptions, env: NodeJS.ProcessEnv
     enrollTokenFrom,
     labels: options.label && options.label.length > 0 ? options.label : splitList(env.KEYHOLE_LABELS, /,/),
     advertiseUrl: pick("advertiseUrl"),
+    memoryGuardUnseen: pick("memoryGuardUnseen"),
   };
   const parsed = schema.safeParse(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)));
   if (!parsed.success) {

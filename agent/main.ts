@@ -88,6 +88,11 @@ export async function runAgent(
       "cannot use the state dir: a killed agent could not close an inspector it opened",
     );
   }
+  if (config.memoryGuardUnseen === "allow") {
+    logger.warn(
+      "--memory-guard-unseen allow: a heap snapshot goes ahead unguarded whenever the agent cannot see the target's memory cgroup, and may get the workload OOM-killed (docs/inspector.md)",
+    );
+  }
   // OpenTelemetry only when an OTEL_* variable is set; otherwise it is never even loaded.
   const telemetry = await startAgentTelemetry(env);
   const app: FastifyInstance = buildApp(config, {

@@ -90,6 +90,12 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   if (deps.fleet)
     app.register(fleetRoutes({ authenticator: deps.authenticator, ...deps.fleet }), { prefix: "/v1" });
   if (deps.artifacts)
-    app.register(artifactRoutes(deps.authenticator, deps.artifacts), { prefix: "/v1/artifacts" });
+    app.register(
+      artifactRoutes(deps.authenticator, deps.artifacts, {
+        rateLimitPerMinute: deps.rateLimitPerMinute ?? 0,
+        rateCounter: deps.rateCounter,
+      }),
+      { prefix: "/v1/artifacts" },
+    );
   return app;
 }

@@ -36,6 +36,11 @@ export const CONTROLLER_ERRORS = {
     description:
       "The requester is no longer entitled to the request or collection (the policy in force no longer allows it, or the credential it was filed with was revoked): the approval is refused, or the approved item is not signed, and it fails with this code.",
   },
+  KH_APPROVALS_INSUFFICIENT: {
+    status: 403,
+    description:
+      "The approved request or collection has fewer approvals than the policy in force requires of its environment now (a reload raised them after it was approved): it is not signed and ends with this code.",
+  },
   KH_BREAK_GLASS_FORBIDDEN: {
     status: 403,
     description: "Break-glass was asked for in an environment whose policy does not allow it.",

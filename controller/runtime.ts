@@ -289,6 +289,11 @@ export async function createController(
             controllerId: config.id,
             log,
             now,
+            // What is in flight is re-checked against the new policy at once (issue 23, finding 3).
+            afterLoad: async (_next, digest) => {
+              await requests.recheckInFlight(digest);
+              await collections.recheckInFlight(digest);
+            },
           });
     if (reloader && options.watchPolicy !== false) reloader.watch();
     const overdueAtStart = await reviews.reportOverdue();

@@ -89,12 +89,13 @@ export function createHeapSnapshotAction(options: HeapSnapshotOptions = {}) {
         const verdict = assertSnapshotHeadroom(ctx.pid, usage.usedSize, {
           procRoot: ctx.procRoot,
           cgroupRoot: ctx.cgroupRoot,
+          unseen: ctx.memoryGuardUnseen ?? "refuse",
           ...(options.guardMarginBytes !== undefined ? { marginBytes: options.guardMarginBytes } : {}),
         });
-        ctx.log.info(
-          { pid: ctx.pid, usedHeapBytes: usage.usedSize, guard: verdict.reason },
-          "taking a heap snapshot",
-        );
+        const facts = { pid: ctx.pid, usedHeapBytes: usage.usedSize, guard: verdict.reason };
+        // An unguarded snapshot (the operator's override) is logged louder than a guarded one.
+        if (verdict.unguarded) ctx.log.warn(facts, "taking a heap snapshot without the memory guard");
+        else ctx.log.info(facts, "taking a heap snapshot");
 
         const masker = params.redact
           ? new JsonStringMasker((value) => ctx.redactor.maskText(value), WITHHELD_MARKER)

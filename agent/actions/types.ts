@@ -15,6 +15,8 @@ export interface ActionContext {
   /** Where /proc and the cgroup hierarchy are mounted (fixtures in tests). */
   readonly procRoot: string;
   readonly cgroupRoot: string;
+  /** What the heap-snapshot memory guard does when it cannot see the target's cgroup; default refuse. */
+  readonly memoryGuardUnseen?: "refuse" | "allow";
   /** The directories `--log-root` allows log-tail to read under; empty when none is configured. */
   readonly logRoots: readonly string[];
   /** The request's `jti` and this agent's id, for artifacts that name their origin (bundle manifests). */

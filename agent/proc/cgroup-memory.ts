@@ -27,7 +27,7 @@ export interface CgroupMemory {
 }
 
 /** v1 reports "no limit" as the largest page-aligned signed 64-bit value; anything this big is no limit. */
-const V1_UNLIMITED_THRESHOLD = 2 ** 60;
+export const V1_UNLIMITED_THRESHOLD = 2 ** 60;
 
 /** The memory controller's cgroup path of each version, from the text of `/proc/<pid>/cgroup`. */
 export function parseProcCgroup(text: string): { v1Memory?: string; v2?: string } {
@@ -85,7 +85,7 @@ function lookUpVisibleDir(base: string, path: string): { dir: string; note?: str
 const v2Bases = new Map<string, string>();
 
 /** A hybrid host mounts v2 at <root>/unified; a pure v2 host mounts it at the root itself. */
-function v2Base(cgroupRoot: string): string {
+export function v2Base(cgroupRoot: string): string {
   let base = v2Bases.get(cgroupRoot);
   if (base === undefined) {
     base =
@@ -97,15 +97,21 @@ function v2Base(cgroupRoot: string): string {
   return base;
 }
 
-type Read = { value: number | null; unlimited?: boolean; problem?: string };
+/** One number read from a cgroup file: its value, or that it says "no limit", or why it cannot be read. */
+export type Read = { value: number | null; unlimited?: boolean; problem?: string; missing?: boolean };
 
-function readNumber(file: string, isUnlimited: (raw: string, value: number) => boolean): Read {
+/** Reads one cgroup number file; never throws. */
+export function readNumber(file: string, isUnlimited: (raw: string, value: number) => boolean): Read {
   let raw: string;
   try {
     raw = readRecordFile(file).toString("utf8").trim();
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? "error";
-    return { value: null, problem: `cannot read ${file} (${code})` };
+    return {
+      value: null,
+      problem: `cannot read ${file} (${code})`,
+      ...(code === "ENOENT" ? { missing: true } : {}),
+    };
   }
   const value = /^\d{1,20}$/.test(raw) ? Number(raw) : Number.NaN;
   if (isUnlimited(raw, value)) return { value: null, unlimited: true };

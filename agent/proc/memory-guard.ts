@@ -2,13 +2,17 @@
  * The memory guard of heap snapshots. Taking a snapshot makes V8 build a copy of the heap's graph
  * and serialise it inside the target, roughly doubling what the heap uses while it runs; in a pod
  * with a memory limit that can get the workload OOM-killed, the opposite of a diagnostic. So
- * before a snapshot the pod's headroom (limit minus usage of the target's memory cgroup, v2 or v1)
- * is compared with what the snapshot needs, and the snapshot is refused when it does not fit.
+ * before a snapshot the pod's headroom (limit minus usage, the tightest over the target's memory
+ * cgroup and its ancestors, v2 or v1) is compared with what the snapshot needs, and the snapshot is
+ * refused when it does not fit, or when the target's cgroup cannot be seen at all (a guard that
+ * cannot see what it guards refuses; issue 23, finding 1) unless the operator allowed that.
  *
- * `snapshotHeadroomVerdict` is pure; `assertSnapshotHeadroom` reads the cgroup files and throws.
+ * `snapshotHeadroomVerdict` is pure; `assertSnapshotHeadroom` reads the cgroup files (cgroup-chain.ts)
+ * and throws.
  */
 import { AgentError } from "../errors.js";
-import { type CgroupMemory, type CgroupOptions, readCgroupMemory } from "./cgroup-memory.js";
+import { type CgroupChain, type CgroupLevel, readCgroupChain } from "./cgroup-chain.js";
+import type { CgroupOptions } from "./cgroup-memory.js";
 
 /** What a snapshot needs per byte of used JS heap. */
 export const SNAPSHOT_HEAP_FACTOR = 2;
@@ -22,68 +26,109 @@ export const SNAPSHOT_MARGIN_BYTES = 64 * 1024 * 1024;
 export interface HeadroomVerdict {
   readonly allowed: boolean;
   readonly neededBytes: number;
-  /** Limit minus usage; null when there is no limit (or it cannot be read: see `reason`). */
+  /** The least headroom (limit minus usage) over the limited levels; null when none has a limit or nothing was seen. */
   readonly headroomBytes: number | null;
+  /** The cgroup directory whose limit binds (the least headroom), when one does. */
+  readonly bindingDir?: string;
+  /** True when allowed only by the operator's override, without seeing the target's cgroup. */
+  readonly unguarded?: boolean;
   readonly reason: string;
 }
+
+/**
+ * What the guard does when it cannot see the target's cgroup: refuse (the default), or allow an
+ * unguarded snapshot because the operator said so (`--memory-guard-unseen allow`).
+ */
+export type UnseenPolicy = "refuse" | "allow";
+
+/** The operator's override, named in every refusal it would lift. */
+export const UNSEEN_OVERRIDE = "--memory-guard-unseen allow (KEYHOLE_MEMORY_GUARD_UNSEEN=allow)";
 
 const mib = (bytes: number) => `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
 
 /**
- * Decides whether a snapshot of a heap using `usedHeapBytes` fits in the cgroup's headroom.
- * No limit → allowed. A limit without a readable usage → refused (the limit is real and we cannot
- * tell how close to it the pod is). No readable limit at all → allowed, with the reason saying so:
- * refusing there would make snapshots impossible on hosts that hide the hierarchy.
+ * Decides whether a snapshot of a heap using `usedHeapBytes` fits in the tightest headroom of the
+ * target's cgroup and its ancestors. Refused when the target's cgroup cannot be seen (unless the
+ * operator allows that), when any level's files cannot be read or understood, and when the least
+ * headroom over the limited levels is below the need. Allowed when it fits, or when no level seen
+ * has a limit.
  */
 export function snapshotHeadroomVerdict(
-  cgroup: CgroupMemory,
+  chain: CgroupChain,
   usedHeapBytes: number,
   marginBytes = SNAPSHOT_MARGIN_BYTES,
+  unseen: UnseenPolicy = "refuse",
 ): HeadroomVerdict {
   const neededBytes = Math.ceil(usedHeapBytes * SNAPSHOT_HEAP_FACTOR + marginBytes);
-  const limit = cgroup.memoryLimitBytes;
-  if (limit === null) {
-    const unlimited = cgroup.note?.includes("no memory limit") ?? false;
-    return {
-      allowed: true,
-      neededBytes,
-      headroomBytes: null,
-      reason: unlimited
-        ? "the target's cgroup has no memory limit"
-        : `the target's memory limit is unknown (${cgroup.note ?? "no cgroup"}); not guarded`,
-    };
+  const need = `a snapshot needs about ${mib(neededBytes)} (${SNAPSHOT_HEAP_FACTOR}× the ${mib(usedHeapBytes)} of used heap + ${mib(marginBytes)})`;
+  if (!chain.seen) {
+    return unseen === "allow"
+      ? {
+          allowed: true,
+          neededBytes,
+          headroomBytes: null,
+          unguarded: true,
+          reason: `not guarded: the agent cannot see the target's memory cgroup (${chain.reason}); allowed by --memory-guard-unseen allow`,
+        }
+      : {
+          allowed: false,
+          neededBytes,
+          headroomBytes: null,
+          reason: `the agent cannot see the target's memory cgroup, so it cannot tell whether ${need} fits (${chain.reason}); the operator can allow unguarded snapshots with ${UNSEEN_OVERRIDE}`,
+        };
   }
-  const usage = cgroup.memoryUsageBytes;
-  if (usage === null) {
+  const broken = chain.levels.find((l) => l.problem !== undefined);
+  if (broken) {
     return {
       allowed: false,
       neededBytes,
       headroomBytes: null,
-      reason: `the target's cgroup has a memory limit of ${mib(limit)} but its usage cannot be read (${cgroup.note ?? "unknown"})`,
+      reason: `the memory cgroup ${broken.dir} cannot be read (${broken.problem}), so the target's headroom is unknown`,
     };
   }
-  const headroomBytes = Math.max(0, limit - usage);
-  const allowed = headroomBytes >= neededBytes;
+  let binding: { level: CgroupLevel; headroom: number } | undefined;
+  for (const level of chain.levels) {
+    if (level.limitBytes === null || level.usageBytes === null) continue;
+    const headroom = Math.max(0, level.limitBytes - level.usageBytes);
+    if (!binding || headroom < binding.headroom) binding = { level, headroom };
+  }
+  const unseenAbove = chain.note ? `; ${chain.note}` : "";
+  if (!binding) {
+    return {
+      allowed: true,
+      neededBytes,
+      headroomBytes: null,
+      reason: `no memory limit on the target's cgroup or its ancestors (cgroup v${chain.version}, ${chain.levels.length} level(s) read)${unseenAbove}`,
+    };
+  }
+  const { level, headroom } = binding;
+  const which = level === chain.levels[0] ? "the target's cgroup" : "an ancestor of the target's cgroup";
   return {
-    allowed,
+    allowed: headroom >= neededBytes,
     neededBytes,
-    headroomBytes,
+    headroomBytes: headroom,
+    bindingDir: level.dir,
     reason:
-      `a snapshot needs about ${mib(neededBytes)} (${SNAPSHOT_HEAP_FACTOR}× the ${mib(usedHeapBytes)} of used heap ` +
-      `+ ${mib(marginBytes)}); the pod has ${mib(headroomBytes)} of headroom (limit ${mib(limit)}, usage ${mib(usage)}, cgroup v${cgroup.version})`,
+      `${need}; the pod has ${mib(headroom)} of headroom (limit ${mib(level.limitBytes!)}, usage ${mib(level.usageBytes!)}, cgroup v${chain.version}: ` +
+      `the tightest of ${chain.levels.length} level(s) is ${which}, ${level.dir})${unseenAbove}`,
   };
 }
 
 /**
- * Reads the target's cgroup memory and throws KH_RESOURCE_GUARD (with the figures) when a
- * snapshot of `usedHeapBytes` would not fit; returns the verdict otherwise.
+ * Reads the target's cgroup chain and throws KH_RESOURCE_GUARD (with the reason and figures) when a
+ * snapshot of `usedHeapBytes` is refused; returns the verdict otherwise.
  */
 export function assertSnapshotHeadroom(
   pid: number,
   usedHeapBytes: number,
-  options: CgroupOptions & { readonly marginBytes?: number } = {},
+  options: CgroupOptions & { readonly marginBytes?: number; readonly unseen?: UnseenPolicy } = {},
 ): HeadroomVerdict {
-  const verdict = snapshotHeadroomVerdict(readCgroupMemory(pid, options), usedHeapBytes, options.marginBytes);
+  const verdict = snapshotHeadroomVerdict(
+    readCgroupChain(pid, options),
+    usedHeapBytes,
+    options.marginBytes,
+    options.unseen,
+  );
   if (!verdict.allowed) {
     throw new AgentError(
       "KH_RESOURCE_GUARD",

@@ -65,6 +65,10 @@ export function registerAgentCommand(program: Command, env: NodeJS.ProcessEnv): 
       "--advertise-url <url>",
       "where the controller reaches this agent; default: the address it enrolls from (KEYHOLE_ADVERTISE_URL)",
     )
+    .option(
+      "--memory-guard-unseen <refuse|allow>",
+      "when the heap-snapshot memory guard cannot see the target's memory cgroup: refuse (default) or allow an unguarded snapshot (KEYHOLE_MEMORY_GUARD_UNSEEN)",
+    )
     .action(async (opts) => {
       const { runAgent } = await import("../../agent/main.js");
       try {

@@ -99,7 +99,7 @@ export function registerServiceCommands(program: Command, env: NodeJS.ProcessEnv
     )
     .addHelpText(
       "after",
-      "\nS3 credentials come from the standard AWS chain (AWS_* variables, shared config, SSO, web identity, instance\nroles); keyhole never reads them itself. Artifact retention is per environment in the policy file:\n  environments: { production: { artifactRetentionDays: 90 } }   (default 30 days; docs/artifacts.md)",
+      "\nS3 credentials come from the standard AWS chain (AWS_* variables, shared config, SSO, web identity, instance\nroles); keyhole never reads them itself. Artifact retention is per environment in the policy file:\n  environments: { production: { approvals: 1, artifactRetentionDays: 90 } }   (default 30 days; docs/artifacts.md)",
     )
     .action(async (opts) => {
       const { runController } = await import("../../controller/main.js");

@@ -11,7 +11,7 @@ import { canonicalJson } from "../audit/canonical-json.js";
 import type { Inventory, InventoryAgent } from "../inventory/load-inventory.js";
 import type { SigningKey } from "../keys.js";
 import type { Policy } from "../policy/load-policy.js";
-import { requesterNotEntitled } from "../requests/entitlement.js";
+import { approvedItemNotAllowed, notAllowedMessage } from "../requests/entitlement.js";
 import type { ArtifactRecord, RequestRecord, Store } from "../store/types.js";
 import { retryWhileUnavailable } from "../store/unavailable.js";
 import type { ControllerTelemetry } from "../telemetry/index.js";
@@ -124,22 +124,16 @@ export class Dispatcher {
     const { store, log } = this.deps;
     const request = await store.getRequest(requestId);
     if (request?.status !== "approved") return;
-    // The last gate before signing: the requester's entitlement under the policy and credentials in
-    // force now, since the request may have waited (for approval, or across a restart) after filing.
-    const notEntitled = await requesterNotEntitled(this.deps, request);
-    if (notEntitled) {
-      const message = `${request.subject} is no longer entitled to request "${request.id}": ${notEntitled}`;
-      log.warn({ requestId, code: "KH_REQUESTER_NOT_ENTITLED" }, message);
-      await this.finish(
-        request,
-        "approved",
-        { code: "KH_REQUESTER_NOT_ENTITLED", message },
-        undefined,
-        undefined,
-        {
-          stage: "dispatch",
-        },
-      );
+    // The last gate before signing: the requester's entitlement and the approvals the environment
+    // requires, under the policy and credentials in force now, since the request may have waited (for
+    // approval, or across a restart) after filing (issue 16 F1; issue 23, finding 3).
+    const notAllowed = await approvedItemNotAllowed(this.deps, request);
+    if (notAllowed) {
+      const message = notAllowedMessage(request, notAllowed);
+      log.warn({ requestId, code: notAllowed.code }, message);
+      await this.finish(request, "approved", { code: notAllowed.code, message }, undefined, undefined, {
+        stage: "dispatch",
+      });
       return;
     }
     const agent = this.deps.inventory.agents.get(request.target);

@@ -29,7 +29,15 @@ import type { Policy } from "../policy/load-policy.js";
 import { canSee, listVisible } from "../policy/visibility.js";
 import { type ActionCatalogue, assertActionParams } from "../requests/action-params.js";
 import { assertMayDecide, invalidState } from "../requests/decision-rules.js";
-import { approvalsInForce, entitlement, requesterNotEntitled, requesterOf } from "../requests/entitlement.js";
+import {
+  approvalsInForce,
+  approvedItemNotAllowed,
+  entitlement,
+  type NotAllowedNow,
+  notAllowedMessage,
+  requesterNotEntitled,
+  requesterOf,
+} from "../requests/entitlement.js";
 import { startSweeper } from "../requests/sweeper.js";
 import type { Announcement } from "../requests/webhook.js";
 import type {
@@ -430,6 +438,58 @@ export class CollectionService {
     while (this.running.size > 0) await Promise.all([...this.running.values()]);
   }
 
+  /**
+   * After a policy reload (issue 23, finding 3), as RequestService.recheckInFlight: a pending
+   * collection whose requester is no longer entitled, and an approved one not yet running whose
+   * requester is no longer entitled or that lacks the approvals now required, ends `denied` by the
+   * controller with the code, audited as `collection.denied` with `stage: "policy-reload"`. A running
+   * collection checks each target before signing it (runTarget). Returns how many ended.
+   */
+  async recheckInFlight(policyDigest: string): Promise<number> {
+    let ended = 0;
+    for (const c of await this.deps.store.fleet.listCollectionsByStatus("pending", 1000)) {
+      const reason = await requesterNotEntitled(this.deps, c);
+      if (!reason) continue;
+      const notAllowed: NotAllowedNow = { code: "KH_REQUESTER_NOT_ENTITLED", reason };
+      if (await this.endAfterReload(c, "pending", notAllowed, policyDigest)) ended++;
+    }
+    for (const c of await this.deps.store.fleet.listCollectionsByStatus("approved", 1000)) {
+      if (this.running.has(c.id)) continue; // its run checks each target before signing
+      const notAllowed = await approvedItemNotAllowed(this.deps, c);
+      if (notAllowed && (await this.endAfterReload(c, "approved", notAllowed, policyDigest))) ended++;
+    }
+    if (ended > 0)
+      this.deps.log.warn({ count: ended, policyDigest }, "policy reload ended collections it refuses");
+    return ended;
+  }
+
+  private async endAfterReload(
+    collection: CollectionRecord,
+    from: "pending" | "approved",
+    notAllowed: NotAllowedNow,
+    policyDigest: string,
+  ): Promise<boolean> {
+    const { code } = notAllowed;
+    const message = notAllowedMessage(collection, notAllowed, "collection");
+    return this.deps.store.fleet.transitionCollection(
+      {
+        id: collection.id,
+        from,
+        to: "denied",
+        at: this.deps.now(),
+        set: { denial: { by: this.actor, reason: message } },
+      },
+      [
+        {
+          actor: this.actor,
+          event: "collection.denied",
+          details: { collectionId: collection.id, code, stage: "policy-reload", policyDigest, was: from },
+          reason: message,
+        },
+      ],
+    );
+  }
+
   /** Expires pending collections past their expiry; returns how many moved. */
   async expireStale(): Promise<number> {
     const now = this.deps.now();
@@ -576,19 +636,15 @@ export class CollectionService {
     if (!agent)
       return fail("KH_UNKNOWN_TARGET", `target "${target.id}" left the fleet after the collection was filed`);
     if (collection.output === "stream") {
-      // The Dispatcher checks the requester's entitlement before it signs.
+      // The Dispatcher checks the requester's entitlement and the approvals in force before it signs.
       await writer.submit({ ...base, request, audit: [created] });
       await this.deps.dispatcher.dispatch(id);
       return (await this.deps.store.getRequest(id))?.status === "completed";
     }
-    // Each target is signed later than the last: the requester's entitlement is checked before each.
-    const notEntitled = await requesterNotEntitled(this.deps, collection);
-    if (notEntitled) {
-      return fail(
-        "KH_REQUESTER_NOT_ENTITLED",
-        `${collection.subject} is no longer entitled to collection "${collection.id}": ${notEntitled}`,
-      );
-    }
+    // Each target is signed later than the last: the requester's entitlement and the approvals the
+    // environment requires now are checked before each (issue 16 F1; issue 23, finding 3).
+    const notAllowed = await approvedItemNotAllowed(this.deps, { ...collection, breakGlass: false });
+    if (notAllowed) return fail(notAllowed.code, notAllowedMessage(collection, notAllowed, "collection"));
     const key = this.deps.keys.get(collection.environment);
     if (!env || !key)
       return fail("KH_DISPATCH_FAILED", `no policy or key for environment "${collection.environment}"`);

@@ -3,6 +3,7 @@
  * enrollment token (enroll) or session (heartbeat); people and services with bearer tokens like on
  * every other `/v1` route. Handlers only parse and delegate.
  */
+import { createHash } from "node:crypto";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { enrollRequestSchema, heartbeatRequestSchema } from "../../protocol/fleet.js";
@@ -89,7 +90,25 @@ export function fleetRoutes(deps: FleetRouteDeps) {
   return async (v1: FastifyInstance): Promise<void> => {
     // Agents: their own credentials, no user token.
     await v1.register(async (agents) => {
-      agents.post("/agents/enroll", async (request, reply) => {
+      // Every enrollment call with a valid token adds a record to the audit chain (agent.enrolled or
+      // agent.refused), so one token must not add them at will (issue 23, finding 7). Counted per
+      // enrollment token and source address: a fleet's agents share one token but each pod has its
+      // own address, so a rollout is not throttled, while one holder of the token from one place
+      // gets the per-minute limit that requests get.
+      const enrollConfig = await registerSubjectRateLimit(agents, {
+        what: "enrollments",
+        perMinute: deps.rateLimitPerMinute ?? 0,
+        counter: deps.rateCounter,
+        key: {
+          of: (request) => {
+            const token = bearerOf(request) ?? "";
+            const digest = createHash("sha256").update(token).digest("hex").slice(0, 32);
+            return `enroll:${digest}|${request.socket.remoteAddress ?? request.ip}`;
+          },
+          per: "enrollment token and address",
+        },
+      });
+      agents.post("/agents/enroll", enrollConfig, async (request, reply) => {
         parseInput(emptyQuerySchema, request.query, "query");
         const token = bearerOf(request);
         if (!token) throw new ControllerError("KH_UNAUTHENTICATED", "a valid enrollment token is required");

@@ -7,7 +7,7 @@
  * `timeWindow`; the next request after it starts a new one.
  */
 import rateLimit, { type FastifyRateLimitStore, type FastifyRateLimitStoreCtor } from "@fastify/rate-limit";
-import type { FastifyInstance, RouteOptions } from "fastify";
+import type { FastifyInstance, FastifyRequest, RouteOptions } from "fastify";
 import { ControllerError } from "../errors.js";
 import type { RateCounter } from "../store/types.js";
 
@@ -58,17 +58,27 @@ function sharedRateLimitStore(count: RateCounter): FastifyRateLimitStoreCtor {
  */
 export async function registerSubjectRateLimit(
   scope: FastifyInstance,
-  options: { what: string; perMinute: number; counter?: RateCounter | undefined },
+  options: {
+    what: string;
+    perMinute: number;
+    counter?: RateCounter | undefined;
+    /**
+     * The key counted, when it is not the caller's subject (routes without a user, such as agent
+     * enrollment), and how the refusal names it.
+     */
+    key?: { readonly of: (request: FastifyRequest) => string; readonly per: string } | undefined;
+  },
 ): Promise<{ config?: { rateLimit: { max: number; timeWindow: number } } }> {
+  const key = options.key;
   await scope.register(rateLimit, {
     global: false,
     hook: "preHandler",
-    keyGenerator: (request) => request.principal?.subject ?? request.ip,
+    keyGenerator: key ? key.of : (request) => request.principal?.subject ?? request.ip,
     ...(options.counter ? { store: sharedRateLimitStore(options.counter) } : {}),
     errorResponseBuilder: (_request, context) =>
       new ControllerError(
         "KH_RATE_LIMITED",
-        `at most ${context.max} ${options.what} per minute per subject; retry in ${Math.ceil(context.ttl / 1000)} s`,
+        `at most ${context.max} ${options.what} per minute per ${key?.per ?? "subject"}; retry in ${Math.ceil(context.ttl / 1000)} s`,
       ),
   });
   return options.perMinute > 0

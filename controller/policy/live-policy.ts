@@ -4,11 +4,18 @@
  * read the current one, so every part that holds it (requests, dispatch, artifacts) sees a reload
  * without being rebuilt. Each reload is audited with the file's SHA-256: `policy.loaded` or
  * `policy.rejected` (with its problems).
+ *
+ * Only a complete file is loaded (issue 23, finding 8: a file read while an editor wrote it parsed as
+ * a valid prefix): the text must read the same twice, `settleMs` apart, before it is parsed (and an
+ * environment must state its approvals, schema.ts). A policy that lowers an environment's approvals
+ * is logged at error level and the `policy.loaded` record lists each lowering. After a swap,
+ * `afterLoad` re-checks what is in flight against the new policy (issue 23, finding 3).
  */
 import { createHash } from "node:crypto";
 import { type FSWatcher, watch } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { basename, dirname } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { FastifyBaseLogger } from "fastify";
 import { ConfigError } from "../errors.js";
 import type { Store } from "../store/types.js";
@@ -67,6 +74,36 @@ export interface PolicyReloaderDeps {
   readonly controllerId: string;
   readonly log: FastifyBaseLogger;
   readonly now: () => number;
+  /** How long the file's text must stay the same before it is loaded; default SETTLE_MS. */
+  readonly settleMs?: number;
+  /**
+   * Runs after a new policy is in force (and its `policy.loaded` record written): ends what is in
+   * flight that the new policy refuses. Its failure is logged; the policy stays loaded.
+   */
+  readonly afterLoad?: (policy: Policy, digest: string) => Promise<unknown>;
+}
+
+/** How long a policy file's text must stay unchanged before a reload takes it. */
+export const SETTLE_MS = 200;
+/** Reads of a file that keeps changing before the reload gives up on it (and keeps the old policy). */
+const SETTLE_ROUNDS = 10;
+
+/** An environment whose approvals the next policy lowers. */
+export interface ApprovalsLowered {
+  readonly environment: string;
+  readonly from: number;
+  readonly to: number;
+}
+
+/** The environments, in both policies, whose required approvals `next` lowers. */
+export function approvalsLowered(previous: Policy, next: Policy): ApprovalsLowered[] {
+  const lowered: ApprovalsLowered[] = [];
+  for (const [environment, env] of next.environments) {
+    const before = previous.environments.get(environment);
+    if (before && env.approvals < before.approvals)
+      lowered.push({ environment, from: before.approvals, to: env.approvals });
+  }
+  return lowered;
 }
 
 export class PolicyReloader {
@@ -128,12 +165,9 @@ export class PolicyReloader {
   private async reloadNow(trigger: ReloadTrigger): Promise<ReloadOutcome> {
     const { live, path, store, log, now } = this.deps;
     const actor = `controller:${this.deps.controllerId}`;
-    let text: string;
-    try {
-      text = await readFile(path, "utf8");
-    } catch (err) {
-      return this.reject(trigger, undefined, [`cannot read ${path}: ${(err as Error).message}`]);
-    }
+    const read = await this.readSettled(path);
+    if ("problem" in read) return this.reject(trigger, read.digest, [read.problem]);
+    const text = read.text;
     const digest = createHash("sha256").update(text).digest("hex");
     if (trigger === "file-change" && (digest === live.digest || digest === this.lastRejected))
       return { kind: "unchanged", digest };
@@ -147,12 +181,20 @@ export class PolicyReloader {
     const problems = this.deps.check(next);
     if (problems.length > 0) return this.reject(trigger, digest, problems);
     const previousDigest = live.digest;
+    const lowered = approvalsLowered(live.snapshot(), next);
     await store.appendAudit(
       [
         {
           actor,
           event: "policy.loaded",
-          details: { source: path, digest, previousDigest, trigger, changed: digest !== previousDigest },
+          details: {
+            source: path,
+            digest,
+            previousDigest,
+            trigger,
+            changed: digest !== previousDigest,
+            ...(lowered.length > 0 ? { approvalsLowered: lowered } : {}),
+          },
         },
       ],
       now(),
@@ -160,7 +202,51 @@ export class PolicyReloader {
     live.replace(next);
     this.lastRejected = undefined;
     log.info({ policy: path, digest, previousDigest, trigger }, "policy loaded");
+    if (lowered.length > 0) {
+      // Loud on purpose: fewer people now stand between a requester and production.
+      log.error(
+        { policy: path, digest, previousDigest, trigger, approvalsLowered: lowered },
+        `policy loaded that LOWERS required approvals: ${lowered.map((l) => `${l.environment} ${l.from} → ${l.to}`).join(", ")}`,
+      );
+    }
+    if (this.deps.afterLoad) {
+      await this.deps
+        .afterLoad(next, digest)
+        .catch((err: unknown) =>
+          log.error({ err, digest }, "re-checking requests in flight after the policy reload failed"),
+        );
+    }
     return { kind: "loaded", digest, previousDigest };
+  }
+
+  /**
+   * The file's text once it reads the same twice `settleMs` apart: a file being written in place
+   * (an editor saving without a rename, a copy in progress) is not taken half-way. One that keeps
+   * changing for SETTLE_ROUNDS reads is not taken at all.
+   */
+  private async readSettled(
+    path: string,
+  ): Promise<{ text: string } | { problem: string; digest: string | undefined }> {
+    const settleMs = this.deps.settleMs ?? SETTLE_MS;
+    const readText = async (): Promise<string | { problem: string; digest: undefined }> => {
+      try {
+        return await readFile(path, "utf8");
+      } catch (err) {
+        return { problem: `cannot read ${path}: ${(err as Error).message}`, digest: undefined };
+      }
+    };
+    let text = await readText();
+    for (let round = 0; round < SETTLE_ROUNDS; round++) {
+      if (typeof text !== "string") return text;
+      await sleep(settleMs);
+      const again = await readText();
+      if (again === text) return { text };
+      text = again;
+    }
+    return {
+      problem: `${path} was still changing after ${SETTLE_ROUNDS} reads ${settleMs} ms apart: write the new policy to a temporary file in the same folder and rename it over the old one`,
+      digest: typeof text === "string" ? createHash("sha256").update(text).digest("hex") : undefined,
+    };
   }
 
   private async reject(

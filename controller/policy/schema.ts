@@ -40,8 +40,21 @@ const actionNameSchema = z
   );
 
 export const environmentSchema = z.strictObject({
-  /** Distinct approvals (other than the requester) needed before dispatch. */
-  approvals: z.number().int().min(0).max(20).default(0),
+  /**
+   * Distinct approvals (other than the requester) needed before dispatch. Required, never a default:
+   * a file cut short after `production:` (read while an editor wrote it) must not load as "no
+   * approvals" (issue 23, finding 8); `approvals: 0` says it on purpose.
+   */
+  approvals: z
+    .number({
+      error: (issue) =>
+        issue.input === undefined
+          ? "is required: the number of approvals each request here needs (0 for none, written out)"
+          : undefined,
+    })
+    .int()
+    .min(0)
+    .max(20),
   /** `exp - iat` of the envelopes sent to this environment; the agent's own ceiling is 300. */
   maxTtlSeconds: z.number().int().min(1).max(300).default(120),
   /** Whether `keyhole run --break-glass` may skip approvals here (a review follows each use). */
@@ -75,11 +88,23 @@ const bindingSchema = z.strictObject({
 export type PolicyBinding = z.output<typeof bindingSchema>;
 
 export const policyFileSchema = z.strictObject({
-  // `staging:` with no value means "all defaults".
+  // An environment needs a body with at least `approvals`: `staging:` with no value, which once meant
+  // "all defaults" (0 approvals), is what a policy file cut short mid-write looks like (issue 23,
+  // finding 8).
   environments: z
     .record(
       environmentNameSchema,
-      z.preprocess((v) => v ?? {}, environmentSchema),
+      z
+        .unknown()
+        .superRefine((v, ctx) => {
+          if (v === null || v === undefined)
+            ctx.addIssue({
+              code: "custom",
+              message:
+                "has no settings: give at least its approvals, e.g. `{ approvals: 1 }` (`{ approvals: 0 }` for none)",
+            });
+        })
+        .pipe(environmentSchema),
     )
     .refine((envs) => Object.keys(envs).length > 0, "at least one environment is required"),
   roles: z.record(roleNameSchema, roleSchema).default({}),

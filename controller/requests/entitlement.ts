@@ -80,3 +80,48 @@ export function approvalsInForce(
   const now = policy.environments.get(item.environment)?.approvals ?? 0;
   return Math.max(item.approvalsRequired, now);
 }
+
+/** Why an approved item may not be signed under the policy in force now, with the code to end it with. */
+export interface NotAllowedNow {
+  readonly code: "KH_REQUESTER_NOT_ENTITLED" | "KH_APPROVALS_INSUFFICIENT";
+  readonly reason: string;
+}
+
+/**
+ * Whether an approved request or collection may still be signed: the requester is still entitled
+ * (`requesterNotEntitled`) and it holds the approvals its environment requires now, the stricter of
+ * the filed count and the policy in force (issue 23, finding 3: a reload that raised approvals from
+ * 1 to 2 after the one approval still let it run). Break-glass items skip approvals by design; the
+ * entitlement check covers whether the environment still allows break-glass. Resolves undefined when
+ * it may be signed.
+ */
+export async function approvedItemNotAllowed(
+  deps: { readonly policy: Policy; readonly store: Pick<Store, "getToken"> },
+  item: Entitled & {
+    readonly approvalsRequired: number;
+    readonly approvals: readonly { readonly subject: string }[];
+  },
+): Promise<NotAllowedNow | undefined> {
+  const notEntitled = await requesterNotEntitled(deps, item);
+  if (notEntitled) return { code: "KH_REQUESTER_NOT_ENTITLED", reason: notEntitled };
+  if (item.breakGlass) return undefined;
+  const required = approvalsInForce(deps.policy, item);
+  if (item.approvals.length < required) {
+    return {
+      code: "KH_APPROVALS_INSUFFICIENT",
+      reason: `it has ${item.approvals.length} approval(s), and the policy in force requires ${required} in "${item.environment}"`,
+    };
+  }
+  return undefined;
+}
+
+/** The message an item is ended with when the policy in force no longer lets it be signed. */
+export function notAllowedMessage(
+  item: { readonly id: string; readonly subject: string },
+  notAllowed: NotAllowedNow,
+  noun = "request",
+): string {
+  return notAllowed.code === "KH_REQUESTER_NOT_ENTITLED"
+    ? `${item.subject} is no longer entitled to ${noun} "${item.id}": ${notAllowed.reason}`
+    : `${noun} "${item.id}" lacks the approvals now required: ${notAllowed.reason}`;
+}

@@ -25,7 +25,15 @@ import type { ControllerTelemetry } from "../telemetry/index.js";
 import { withTraceparent } from "../telemetry/trace-context.js";
 import { type ActionCatalogue, assertActionParams } from "./action-params.js";
 import { assertMayDecide, invalidState } from "./decision-rules.js";
-import { approvalsInForce, entitlement, requesterNotEntitled, requesterOf } from "./entitlement.js";
+import {
+  approvalsInForce,
+  approvedItemNotAllowed,
+  entitlement,
+  type NotAllowedNow,
+  notAllowedMessage,
+  requesterNotEntitled,
+  requesterOf,
+} from "./entitlement.js";
 import { startSweeper } from "./sweeper.js";
 import type { Announcement } from "./webhook.js";
 
@@ -450,6 +458,57 @@ export class RequestService {
       (before) => this.deps.store.listRequests({ status: query.status, limit: query.limit, before }),
       (record) => canSee(this.deps.policy, who, record),
     );
+  }
+
+  /**
+   * After a policy reload (issue 23, finding 3): ends every request in flight that the new policy
+   * refuses, instead of waiting for the next approval or the dispatch to notice. A pending request
+   * whose requester is no longer entitled, and an approved one not yet dispatched whose requester is
+   * no longer entitled or that lacks the approvals its environment now requires, ends `failed` with
+   * the code (`KH_REQUESTER_NOT_ENTITLED`, `KH_APPROVALS_INSUFFICIENT`), audited as `request.failed`
+   * with `stage: "policy-reload"` and the new policy's digest. A pending request that merely needs
+   * more approvals now stays pending: its next approval counts against the raised number. Each end
+   * is compare-and-set, so a dispatch that got there first is left alone (and another replica
+   * sweeping at the same time records it once). Returns how many ended.
+   */
+  async recheckInFlight(policyDigest: string): Promise<number> {
+    let ended = 0;
+    for (const request of await this.deps.store.listByStatus("pending", 1000)) {
+      const reason = await requesterNotEntitled(this.deps, request);
+      if (!reason) continue;
+      const notAllowed: NotAllowedNow = { code: "KH_REQUESTER_NOT_ENTITLED", reason };
+      if (await this.endAfterReload(request, "pending", notAllowed, policyDigest)) ended++;
+    }
+    for (const request of await this.deps.store.listByStatus("approved", 1000)) {
+      const notAllowed = await approvedItemNotAllowed(this.deps, request);
+      if (notAllowed && (await this.endAfterReload(request, "approved", notAllowed, policyDigest))) ended++;
+    }
+    if (ended > 0)
+      this.deps.log.warn({ count: ended, policyDigest }, "policy reload ended requests it refuses");
+    return ended;
+  }
+
+  private async endAfterReload(
+    request: RequestRecord,
+    from: "pending" | "approved",
+    notAllowed: NotAllowedNow,
+    policyDigest: string,
+  ): Promise<boolean> {
+    const { code } = notAllowed;
+    const message = notAllowedMessage(request, notAllowed);
+    const moved = await this.deps.store.transitionRequest(
+      { id: request.id, from, to: "failed", at: this.deps.now(), set: { error: { code, message } } },
+      [
+        {
+          actor: this.actor,
+          event: "request.failed",
+          requestId: request.id,
+          details: { code, message, stage: "policy-reload", policyDigest, was: from },
+        },
+      ],
+    );
+    if (moved) this.deps.log.warn({ requestId: request.id, code, policyDigest }, message);
+    return moved;
   }
 
   /** Expires every pending request past its expiry; returns how many moved. */

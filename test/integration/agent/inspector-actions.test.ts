@@ -4,9 +4,10 @@
  * diagnostic-report; after each the target's inspector is closed again and the target alive.
  */
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
-import { fileURLToPath } from "node:url";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createCpuProfileAction } from "../../../agent/actions/cpu-profile.js";
@@ -16,6 +17,7 @@ import { ACTIONS } from "../../../agent/actions/index.js";
 import type { ActionDefinition } from "../../../agent/actions/types.js";
 import { buildApp } from "../../../agent/app.js";
 import { loadAgentConfig } from "../../../agent/config.js";
+import { parseProcCgroup } from "../../../agent/proc/cgroup-memory.js";
 import { createRedactor, WITHHELD_MARKER } from "../../../agent/redact/index.js";
 import { JsonStringMasker } from "../../../agent/runtimes/node/json-string-masker.js";
 import { loopbackListeners } from "../../../agent/runtimes/node/listeners.js";
@@ -25,7 +27,35 @@ import { claimsFor, makeSigner, type TestSigner } from "../../helpers/envelope.j
 import { DB_PASSWORD, PLANTED, startTarget, type Target } from "../../helpers/inspector-target.js";
 
 const AGENT_ID = "staging/shop/shop-0";
-const TIGHT_CGROUP = fileURLToPath(new URL("../../fixtures/cgroup-guard/tight", import.meta.url));
+
+/**
+ * A cgroup mount holding the real target's own cgroup path (read from its real /proc/<pid>/cgroup)
+ * with a 512 MiB limit and 480 MiB used: the guard finds the target there, as it would on a host
+ * whose hierarchy the agent shares. Its ancestors set no limit.
+ */
+function tightCgroupFor(pid: number): string {
+  const root = mkdtempSync(join(tmpdir(), "keyhole-tight-cgroup-"));
+  const paths = parseProcCgroup(readFileSync(`/proc/${pid}/cgroup`, "utf8"));
+  const limit = String(512 * 1024 * 1024);
+  const usage = String(480 * 1024 * 1024);
+  if (paths.v1Memory !== undefined) {
+    const segments = paths.v1Memory.split("/").filter(Boolean);
+    for (let n = 0; n <= segments.length; n++) {
+      const dir = join(root, "memory", ...segments.slice(0, n));
+      mkdirSync(dir, { recursive: true });
+      const own = n === segments.length;
+      writeFileSync(join(dir, "memory.limit_in_bytes"), own ? limit : "9223372036854771712");
+      writeFileSync(join(dir, "memory.usage_in_bytes"), usage);
+    }
+  } else {
+    const dir = join(root, ...(paths.v2 ?? "/").split("/").filter(Boolean));
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(root, "cgroup.controllers"), "memory");
+    writeFileSync(join(dir, "memory.max"), limit);
+    writeFileSync(join(dir, "memory.current"), usage);
+  }
+  return root;
+}
 
 const ports = (pid: number) => new Set(loopbackListeners(pid).map((l) => l.port));
 const alive = (t: Target) => t.child.exitCode === null && t.child.signalCode === null;
@@ -216,7 +246,7 @@ describe("heap-snapshot", () => {
   });
 
   it("the memory guard refuses with KH_RESOURCE_GUARD (503) in a tight cgroup, and closes the inspector it opened", async () => {
-    const app = build(target.pid, { cgroupRoot: TIGHT_CGROUP });
+    const app = build(target.pid, { cgroupRoot: tightCgroupFor(target.pid) });
     const res = await call(app, "heap-snapshot", {}, "stream");
     expect(res.statusCode).toBe(503);
     expect(res.json().error.code).toBe("KH_RESOURCE_GUARD");

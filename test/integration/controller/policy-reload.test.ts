@@ -91,7 +91,10 @@ describe("policy reload", () => {
     expect(outcome?.kind === "rejected" && outcome.problems).toEqual([
       'environment "restricted" is removed, but agent restricted/shop/shop-0 in the inventory is in it',
     ]);
-    await writeFile(policyPath, `${TEST_POLICY.replace("environments:\n", "environments:\n  qa: {}\n")}`);
+    await writeFile(
+      policyPath,
+      `${TEST_POLICY.replace("environments:\n", "environments:\n  qa: { approvals: 0 }\n")}`,
+    );
     const second = await h.controller.reloadPolicy();
     expect(second?.kind === "rejected" && second.problems).toEqual([
       'environment "qa" is new and has no signing key: restart the controller to add it',

@@ -86,7 +86,7 @@ bindings:
 
   it("reports YAML syntax errors and duplicate keys with positions", () => {
     expect(problemsOf("environments:\n  staging: {\n")[0]).toMatch(/^policy\.yaml:\d+:\d+ /);
-    const dup = problemsOf("environments:\n  staging: {}\n  staging: {}\n");
+    const dup = problemsOf("environments:\n  staging: { approvals: 0 }\n  staging: { approvals: 0 }\n");
     expect(dup).toHaveLength(1);
     expect(dup[0]).toMatch(/^policy\.yaml:3:3 .*[Uu]nique/);
   });
@@ -101,9 +101,9 @@ bindings:
     expect(problemsOf("- a\n- b\n")[0]).toMatch(/^policy\.yaml:1:1 \(root\): /);
   });
 
-  it("an environment with no value takes every default", () => {
-    const policy = parsePolicy("environments:\n  staging:\n", "p.yaml");
-    expect(policy.environments.get("staging")?.approvals).toBe(0);
+  it("an environment takes every default but its approvals, which are always written out", () => {
+    const policy = parsePolicy("environments:\n  staging: { approvals: 0 }\n", "p.yaml");
+    expect(policy.environments.get("staging")).toMatchObject({ approvals: 0, maxTtlSeconds: 120 });
   });
 
   it("embeds a default policy: production needs one approval, the sre group may do everything", async () => {
@@ -161,7 +161,7 @@ describe("evaluate", () => {
 
   it("respects the environments a binding names", () => {
     const scoped = parsePolicy(
-      'environments: { production: {}, staging: {} }\nroles: { r: { actions: [env] } }\nbindings:\n  - { subjects: ["user:a@b.c"], role: r, environments: [staging] }\n',
+      'environments: { production: { approvals: 1 }, staging: { approvals: 0 } }\nroles: { r: { actions: [env] } }\nbindings:\n  - { subjects: ["user:a@b.c"], role: r, environments: [staging] }\n',
       "p.yaml",
     );
     const a = { subject: "user:a@b.c", groups: [] };
@@ -220,16 +220,16 @@ describe("privileges beyond the action's name", () => {
 describe("artifactRetentionDays", () => {
   it("is read per environment and refused outside 1..3650 with its position", () => {
     const policy = parsePolicy(
-      "environments:\n  production: { artifactRetentionDays: 90 }\n  staging: {}\n",
+      "environments:\n  production: { approvals: 1, artifactRetentionDays: 90 }\n  staging: { approvals: 0 }\n",
       "policy.yaml",
     );
     expect(policy.environments.get("production")?.artifactRetentionDays).toBe(90);
     expect(policy.environments.get("staging")?.artifactRetentionDays).toBe(30);
     expect(() =>
-      parsePolicy("environments:\n  production: { artifactRetentionDays: 0 }\n", "p.yaml"),
+      parsePolicy("environments:\n  production: { approvals: 1, artifactRetentionDays: 0 }\n", "p.yaml"),
     ).toThrow(/p\.yaml:2:\d+ .*artifactRetentionDays/);
     expect(() =>
-      parsePolicy("environments:\n  production: { artifactRetentionDays: 1.5 }\n", "p.yaml"),
+      parsePolicy("environments:\n  production: { approvals: 1, artifactRetentionDays: 1.5 }\n", "p.yaml"),
     ).toThrow(/artifactRetentionDays/);
   });
 });

@@ -72,7 +72,7 @@ describe("one canonical subject per person", () => {
 
   it("policy bindings are canonical: a binding written in capitals binds the person and the group", () => {
     const policy = parsePolicy(
-      `environments:\n  production: {}\nroles:\n  sre: { actions: ["*"] }\nbindings:\n  - { subjects: ["group:SRE", "user:Carol@Example.COM"], role: sre, environments: ["*"] }\n`,
+      `environments:\n  production: { approvals: 1 }\nroles:\n  sre: { actions: ["*"] }\nbindings:\n  - { subjects: ["group:SRE", "user:Carol@Example.COM"], role: sre, environments: ["*"] }\n`,
       "policy.yaml",
     );
     expect(policy.bindings[0]!.subjects).toEqual(["group:sre", "user:carol@example.com"]);
@@ -82,7 +82,7 @@ describe("one canonical subject per person", () => {
     expect(evaluate(policy, { subject: "svc:ci", groups: ["sre"] }, "env", "production").allowed).toBe(true);
     expect(() =>
       parsePolicy(
-        `environments:\n  production: {}\nroles:\n  sre: { actions: ["*"] }\nbindings:\n  - { subjects: ["user:c\u0430rol@example.com"], role: sre, environments: ["*"] }\n`,
+        `environments:\n  production: { approvals: 1 }\nroles:\n  sre: { actions: ["*"] }\nbindings:\n  - { subjects: ["user:c\u0430rol@example.com"], role: sre, environments: ["*"] }\n`,
         "policy.yaml",
       ),
     ).toThrow(/bindings\[0\]\.subjects\[0\]: must be plain ASCII/);

@@ -57,34 +57,43 @@ describe.each(VERSIONS)("memory guard, cgroup %s", (_version, pid) => {
 });
 
 describe("snapshotHeadroomVerdict", () => {
+  const level = (limitBytes: number | null, usageBytes: number | null, problem?: string) => ({
+    dir: "/sys/fs/cgroup/pod/ctr",
+    limitBytes,
+    usageBytes,
+    ...(problem ? { problem } : {}),
+  });
+  const chain = (...levels: ReturnType<typeof level>[]) => ({
+    seen: true as const,
+    version: 2 as const,
+    via: "agent-mount" as const,
+    levels,
+  });
   it("refuses a known limit with an unreadable usage", () => {
     const verdict = snapshotHeadroomVerdict(
-      {
-        version: 2,
-        memoryLimitBytes: 512 * MiB,
-        memoryUsageBytes: null,
-        note: "cannot read memory.current (ENOENT)",
-      },
+      chain(level(512 * MiB, null, "cannot read memory.current (ENOENT)")),
       MiB,
     );
     expect(verdict.allowed).toBe(false);
+    expect(verdict.reason).toMatch(/cannot be read \(cannot read memory\.current/);
   });
-  it("allows (and says so) when the limit cannot be read at all", () => {
-    const verdict = snapshotHeadroomVerdict(
-      {
-        version: null,
-        memoryLimitBytes: null,
-        memoryUsageBytes: null,
-        note: "cannot read /proc/1/cgroup (EACCES)",
-      },
-      MiB,
-    );
-    expect(verdict).toMatchObject({ allowed: true });
-    expect(verdict.reason).toMatch(/unknown .* not guarded/);
+  it("refuses (and names the override) when the target's cgroup cannot be seen; allows unguarded only when told to", () => {
+    const unseen = { seen: false as const, version: null, reason: "cannot read /proc/1/cgroup (EACCES)" };
+    const refused = snapshotHeadroomVerdict(unseen, MiB);
+    expect(refused).toMatchObject({ allowed: false });
+    expect(refused.reason).toMatch(/cannot see the target's memory cgroup.*--memory-guard-unseen allow/);
+    const allowed = snapshotHeadroomVerdict(unseen, MiB, SNAPSHOT_MARGIN_BYTES, "allow");
+    expect(allowed).toMatchObject({ allowed: true, unguarded: true });
   });
   it("counts exactly at the boundary", () => {
-    const cgroup = { version: 2 as const, memoryLimitBytes: 200 * MiB, memoryUsageBytes: 100 * MiB };
-    expect(snapshotHeadroomVerdict(cgroup, 18 * MiB, 64 * MiB).allowed).toBe(true);
-    expect(snapshotHeadroomVerdict(cgroup, 18 * MiB + 1, 64 * MiB).allowed).toBe(false);
+    const c = chain(level(200 * MiB, 100 * MiB));
+    expect(snapshotHeadroomVerdict(c, 18 * MiB, 64 * MiB).allowed).toBe(true);
+    expect(snapshotHeadroomVerdict(c, 18 * MiB + 1, 64 * MiB).allowed).toBe(false);
+  });
+  it("decides on the tightest level, wherever it is", () => {
+    const c = chain(level(null, 50 * MiB), level(1024 * MiB, 900 * MiB), level(8192 * MiB, 1024 * MiB));
+    const verdict = snapshotHeadroomVerdict(c, MiB, 64 * MiB);
+    expect(verdict).toMatchObject({ allowed: true, headroomBytes: 124 * MiB });
+    expect(verdict.reason).toMatch(/an ancestor of the target's cgroup/);
   });
 });

@@ -6,7 +6,10 @@ import {
 } from "../../../../controller/fleet/trigger-rules.js";
 import { parsePolicy } from "../../../../controller/policy/load-policy.js";
 
-const policy = parsePolicy("environments:\n  staging: {}\n  production: { approvals: 1 }\n", "policy.yaml");
+const policy = parsePolicy(
+  "environments:\n  staging: { approvals: 0 }\n  production: { approvals: 1 }\n",
+  "policy.yaml",
+);
 
 describe("trigger rules", () => {
   it("parses rules with defaults", () => {
