@@ -55,7 +55,7 @@ export const IDENTIFIER_MEAN_WORD = 3.5;
 const HEXISH = /^[0-9a-fA-F-]{1,8192}$/;
 const IDENTIFIER_CHARS = /^[A-Za-z0-9_]{1,8192}$/;
 /** `sha512-…` (Subresource Integrity): the prefix is part of the run. */
-const DIGEST_PREFIX = /^(?:sha1|sha256|sha384|sha512)-/i;
+const DIGEST_PREFIX = /^(?:sha1|sha256|sha384|sha512|nonce)-/i;
 const DIGEST_BEFORE =
   /(?:(?:sha1|sha224|sha256|sha384|sha512|md5)[-:]|(?<![A-Za-z0-9])h1:|sha-(?:1|256|384|512)=:?)$/i;
 /** A value named by its key as public: `NEXT_PUBLIC_…=`, `…_PUBLISHABLE_KEY=`, a JWK's public members when the text holds `"kty"`. */

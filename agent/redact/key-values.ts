@@ -360,6 +360,8 @@ function startsLine(text: string, at: number): boolean {
 /** True when the word before the key at `at` is a lower-case word of a sentence (`oauth token:`). */
 function proseBefore(text: string, at: number): boolean {
   let i = at;
+  // `failed to list *v1.Secret: secrets is forbidden`: a Go pointer type in a message.
+  if (text[i - 1] === "*" && text[i - 2] === " ") i--;
   if (text[i - 1] !== " ") return false;
   while (i > 0 && text[i - 1] === " ") i--;
   let j = i;

@@ -26,6 +26,19 @@ const AUTH_SCHEME_WORD = new RegExp(String.raw`^(?:${SCHEMES})[ \t]{0,4}$`, "i")
 /** An HTTP authorization scheme word, kept in front of the credentials it introduces. */
 const AUTH_SCHEME = new RegExp(String.raw`^(?<scheme>(?:${SCHEMES})[ \t]{1,4})(?<rest>\S[\s\S]*)$`, "i");
 
+/** An Authorization header's parameter list (`a=b, c="d"`), after its scheme word. */
+const PARAMETER_LIST =
+  /^[A-Za-z]{1,32}="?[^",]{0,4096}"?(?:,[ \t]{0,4}[A-Za-z]{1,32}="?[^",]{0,4096}"?){1,16}$/;
+/** The parameters of such a list that carry the secret part. */
+const SECRET_PARAMETERS = new Set([
+  "signature",
+  "response",
+  "password",
+  "secret",
+  "token",
+  "oauth_signature",
+]);
+
 /** Rules that say less about a value than the name it sits under. */
 const WEAK_RULES = [KNOWN_VALUE_RULE, "high-entropy"];
 
@@ -76,6 +89,21 @@ export function maskSecretValue(value: string, shaped: string, rule: string, mas
   }
   const scheme = AUTH_SCHEME.exec(value);
   if (scheme?.groups?.scheme && scheme.groups.rest) {
+    // `AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…` and `Digest username=…,
+    // response=…`: a list of parameters, of which only the signature or response is secret.
+    const params = PARAMETER_LIST.test(scheme.groups.rest) ? scheme.groups.rest : undefined;
+    if (params !== undefined) {
+      return (
+        scheme.groups.scheme +
+        params.replace(
+          /(?<name>[A-Za-z]{1,32})=(?<q>"?)(?<v>[^",]{1,4096})\k<q>/g,
+          (whole, name: string, q: string, v: string) =>
+            SECRET_PARAMETERS.has(name.toLowerCase()) && !/^⟦/.test(v)
+              ? `${name}=${q}${mask(v, rule)}${q}`
+              : whole,
+        )
+      );
+    }
     return scheme.groups.scheme + mask(scheme.groups.rest, rule);
   }
   return mask(value, rule);

@@ -48,6 +48,16 @@ const DESCRIBED =
 /** An id made of words, numbers and UUIDs joined by `:` (`tenant:<uuid>:scope:orders.read`, a cache key). */
 const COMPOSITE_ID =
   /^[a-z][a-z0-9_.-]{0,31}(?::(?:[a-z][a-z0-9_.-]{0,31}|[0-9]{1,20}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})){2,12}$/;
+/**
+ * A value that is a digest by its prefix (Vault's audit log HMACs every secret: `hmac-sha256:…`),
+ * a type (`password: Optional[str] = None`, `api_key: SecretStr`, `token: string;`), or the start of
+ * an expression (`const token = await getToken();`, `let token = null;`).
+ */
+const DIGEST_VALUE = /^(?:hmac-)?(?:sha1|sha256|sha384|sha512|md5):[0-9a-fA-F]{16,128}$/;
+const TYPE_ANNOTATION =
+  /^(?:str|int|bool|bytes|float|string|String|number|boolean|any|Any|None|SecretStr|SecretBytes|Secret|Optional\[[A-Za-z_. [\],]{1,64}\]|Option<[A-Za-z_<>]{1,64}>|\[\]byte|char ?\*)(?:[ \t]{0,4}(?:=|\|)[^\r\n]{0,256})?;?$/;
+const EXPRESSION_START =
+  /^(?:await|new|yield|typeof|function|lambda|async|not|return|null|undefined|None|nil|true|false)(?:[ \t;,)]|$)/;
 /** A count of bytes, as `kubectl describe secret` shows each key of a Secret (`password: 31 bytes`). */
 const BYTE_COUNT = /^[0-9]{1,12}[ \t]{1,4}bytes?$/;
 /**
@@ -64,7 +74,7 @@ const CODE_REFERENCE =
 const NAME_AS_VALUE = /^(?:[a-z][a-z]{1,31}(?:[_.-][a-z]{1,31}){0,2}|[a-z]{2,31}(?:[A-Z][a-z]{1,31}){1,2})$/;
 /** A Kubernetes object name ending in a word that names secrets (`app-secrets`, `db-creds`, `web-tls`). */
 const SECRET_OBJECT_NAME =
-  /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\/)?[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?-(?:secrets?|creds|credentials|tls|certs?|keys|tokens|auth)$/;
+  /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\/[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?$|^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\/)?[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?-(?:secrets?|creds|credentials|tls|certs?|keys|tokens|auth)$/;
 
 /** Tried in order; the first that matches names why the value is shown. */
 export const PLAIN_RULES: readonly (readonly [string, RegExp])[] = [
@@ -77,6 +87,9 @@ export const PLAIN_RULES: readonly (readonly [string, RegExp])[] = [
   ["placeholder", PLACEHOLDER],
   ["template", TEMPLATE],
   ["byte-count", BYTE_COUNT],
+  ["digest", DIGEST_VALUE],
+  ["type", TYPE_ANNOTATION],
+  ["code", EXPRESSION_START],
   ["described", DESCRIBED],
   ["composite-id", COMPOSITE_ID],
   ["code", CODE_REFERENCE],

@@ -266,7 +266,7 @@ describe("two controllers on one PostgreSQL database", () => {
           await store.createRequest(
             {
               id,
-              status: "approved",
+              status: "pending",
               subject: "user:alice@example.com",
               action: "process-info",
               target: AGENT_ID,
@@ -287,14 +287,21 @@ describe("two controllers on one PostgreSQL database", () => {
                 requestId: id,
                 reason: "replicas: dispatch race",
               },
+            ],
+            now,
+          );
+          // Approved through the store, as a controller approves: dispatch counts approval rows
+          // against the policy in force (issue 23, finding 3), not the status column alone.
+          await store.addApproval(
+            { requestId: id, subject: "user:bob@example.com", note: undefined, at: now },
+            ({ count }) => [
               {
                 actor: "user:bob@example.com",
                 event: "request.approved",
                 requestId: id,
-                details: { approvals: 1 },
+                details: { approvals: count },
               },
             ],
-            now,
           );
         }
         await locker.query("BEGIN");
