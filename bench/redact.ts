@@ -43,7 +43,6 @@ function prng(seed: number): () => number {
 
 /** A secret-bearing line: a vendor token, a named password, URL credentials or a JWT. */
 function secretLine(i: number, at: string): { line: string; secret: string } {
-  const detector = DETECTORS[i % DETECTORS.length]!;
   const kind = i % 4;
   if (kind === 0) {
     const secret = expand(`{alnum:8}{digit:2}{alnum:6}`, i);
@@ -53,10 +52,23 @@ function secretLine(i: number, at: string): { line: string; secret: string } {
     const secret = expand(`{alnum:10}{digit:3}`, i);
     return { line: `${at} DEBUG config loaded db_password=${secret} pool=10`, secret };
   }
+  // Rules that read whole lines (a config line, a table, a transcript) get their sample as lines
+  // of their own, as it appears in a log; the others inside a log line.
+  const wholeLines = kind === 3 && LINE_RULES.length > 0;
+  const rules = wholeLines ? LINE_RULES : INLINE_RULES;
+  const detector = rules[Math.floor(i / 4) % rules.length]!;
   const template = detector.samples[i % detector.samples.length]!;
+  if (wholeLines) {
+    const secret = expand(template.replace(/\\n/g, "\n"), i);
+    return { line: secret, secret };
+  }
   const secret = expand(template.replace(/\n|\\n/g, " "), i);
   return { line: `${at} WARN [client] request with credentials ${secret} failed status=401`, secret };
 }
+
+/** Detectors with samples that match inside a line, and those that read whole lines. */
+const INLINE_RULES = DETECTORS.filter((d) => d.samples.length > 0 && !d.wholeLines);
+const LINE_RULES = DETECTORS.filter((d) => d.samples.length > 0 && d.wholeLines);
 
 /** A secret planted in chunk `chunk` at offset `at`. */
 interface Planted {

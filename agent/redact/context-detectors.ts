@@ -80,7 +80,7 @@ export const CONTEXT_DETECTORS: readonly Detector[] = [
     description:
       "A password in a URL's userinfo (scheme://user:password@host); scheme, user, host and path are kept.",
     pattern:
-      /(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,30}:\/\/(?<user>[^\s/?#@:'"<>]{0,256}):(?<secret>[^\s/'"<>]{1,256})@/dg,
+      /(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,30}:\/\/(?<user>[^\s/?#@:'"<>]{0,256}):(?<secret>(?:[^\s/'"<>@]|\/(?=[^\s'"<>]{0,256}@)|@(?=[^\s/'"<>@]{0,256}@)){1,256})@/dg,
     keywords: ["://"],
     // A documentation placeholder (`USER:PASSWORD@`, `user:<password>@`, `${DB_PASSWORD}`) is no
     // secret; a key used as the user (a legacy Sentry DSN's public key, `https://<key>:<secret>@`)
@@ -140,6 +140,19 @@ export const CONTEXT_DETECTORS: readonly Detector[] = [
     // `?token=true` and `?sig=1` are switches, not credentials.
     validate: (secret) => plainValueKind(secret) === undefined,
     extendWhile: /[^&#;\s"'<>`]/,
+    // In a connection string (`;Password=Abc def;Database=app`, `;PWD={a;b};`) a value runs to its
+    // `;` or its closing brace (attacker's pass on issue 17, finding L7).
+    extendSpan: (text, start, end) => {
+      // (`;` looked for in the 1 KB before: a search back through a long line from every match was
+      // quadratic.)
+      if (text[start - 1] !== "=" || !text.slice(Math.max(0, start - 1024), start).includes(";")) return end;
+      if (text[start] === "{") {
+        const close = text.indexOf("}", start);
+        return close > 0 && close - start < 1024 && !/[\r\n]/.test(text.slice(start, close)) ? close + 1 : end;
+      }
+      const rest = /^[^;=\r\n]{1,256}(?=;[ \t]{0,4}[A-Za-z][\w ]{0,40}=)/.exec(text.slice(end, end + 320));
+      return rest ? end + rest[0].length : end;
+    },
     samples: [
       "https://bucket.s3.amazonaws.com/o.tar?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature={hex:64}&X-Amz-Expires=300",
       "https://storage.googleapis.com/b/o?X-Goog-Algorithm=GOOG4-RSA-SHA256&X-Goog-Signature={hex:64}",

@@ -52,6 +52,8 @@ export interface Detector {
    * extended over them, so a longer-than-expected secret never leaves its tail in clear.
    */
   readonly extendWhile?: RegExp;
+  /** Where a secret found at [start, end) really ends, when its format says more than `extendWhile` can. */
+  readonly extendSpan?: (text: string, start: number, end: number) => number;
   /** A cheap test `text` must pass for the pattern to be tried (the entropy rule's run scan). */
   readonly quickCheck?: (text: string) => boolean;
   /**

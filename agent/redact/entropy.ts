@@ -276,10 +276,27 @@ function harmlessConfig(decoded: string): boolean {
 
 /** True when `at` is inside an encrypted value: sops `ENC[AES256_GCM,data:…,iv:…,tag:…]`. */
 function insideEncrypted(text: string, at: number): boolean {
-  const open = text.lastIndexOf("ENC[", at);
-  if (open < 0 || at - open > 16384) return false;
-  const close = text.indexOf("]", open);
+  // On the run's own line only: a search back through the whole text from every candidate made
+  // masking a long text quadratic (attacker's pass on issue 17, finding R2).
+  if (!textFacts(text).encrypted) return false;
+  const lineStart = text.lastIndexOf("\n", at - 1) + 1;
+  const open = text.slice(lineStart, at).lastIndexOf("ENC[");
+  if (open < 0) return false;
+  const close = text.indexOf("]", lineStart + open);
   return close < 0 || close >= at;
+}
+
+/** What the last text asked about holds, found once per text rather than once per candidate. */
+let factsCache: { text: string; encrypted: boolean; signed: boolean } | undefined;
+function textFacts(text: string): { encrypted: boolean; signed: boolean } {
+  if (factsCache?.text !== text) {
+    factsCache = {
+      text,
+      encrypted: text.includes("ENC["),
+      signed: /DKIM-Signature|ARC-Message-Signature|ARC-Seal|Feedback-ID/i.test(text),
+    };
+  }
+  return factsCache;
 }
 
 /**
@@ -287,6 +304,7 @@ function insideEncrypted(text: string, at: number): boolean {
  * of a mail, published with it, and checked with a key from DNS.
  */
 function insideDkimSignature(text: string, at: number): boolean {
+  if (!textFacts(text).signed) return false;
   const from = Math.max(0, at - 4096);
   const head = text.slice(from, at);
   const found = head.search(

@@ -9,6 +9,7 @@
  * logs) then costs one fast scan instead of a parse of every pair.
  */
 import { isSecretName, isSecretUnderName, type MaskPiece, maskSecretValue } from "./named-values.js";
+import { plainValueKind } from "./plain-values.js";
 import { isGenericName } from "./secret-names.js";
 
 /** The rule id of values masked because of their key. */
@@ -143,7 +144,7 @@ export const VALUE_AFTER_EQUALS =
   /"(?<dq>(?:[^"\\\r\n]|\\.){1,4096})"|'(?<sq>[^'\r\n]{1,4096})'|["'](?<unclosed>[^\r\n]{1,4096})|(?<bare>(?:[^\s&"'`,;<]|[,;](?!\s)){1,4096})/y;
 /** A quoted value, or after `:` (YAML, HTTP headers, "Key: value" logs) the rest of the line: such values may hold spaces. */
 export const VALUE_AFTER_COLON =
-  /"(?<dq>(?:[^"\\\r\n]|\\.){1,4096})"|'(?<sq>[^'\r\n]{1,4096})'|["'](?<unclosed>[^\r\n]{1,4096})|(?<line>[^\r\n"'][^\r\n]{0,4095})/y;
+  /"(?<dq>(?:[^"\\\r\n]|\\.){1,4096})"|'(?<sq>(?:[^'\r\n]|''){1,4096})'|["'](?<unclosed>[^\r\n]{1,4096})|(?<line>[^\r\n"'][^\r\n]{0,4095})/y;
 /** After `"key":` (JSON): a string, or a bare scalar up to `,`, `}` or `]`; an object or array is no value (its own keys are judged). */
 export const VALUE_AFTER_JSON_KEY =
   /"(?<dq>(?:[^"\\\r\n]|\\.){1,4096})"|(?<bare>[^\s,{}[\]"'][^\s,}\]]{0,4095})/y;
@@ -153,8 +154,32 @@ const XML_NAME_ATTRIBUTE =
 /** A connection string (`Server=db;User Id=app;Password=…`): its own keys are judged one by one. */
 const CONNECTION_STRING = /^(?:[A-Za-z][A-Za-z0-9 ]{0,40}=[^;]{0,2048};){2,32}/;
 /** A value random enough under a generic name: 8+ characters with a digit, or mixed case. */
-const RANDOM_ENOUGH =
-  /^(?=[^\s]{0,4096}[0-9]|[^\s]{0,4096}[A-Z][^\s]{0,4096}[a-z]|[^\s]{0,4096}[a-z][^\s]{0,4096}[A-Z])[^\s{[]\S{7,4095}$/;
+/**
+ * A value random enough under a generic name: 8+ characters without blanks, not an object or list,
+ * with a digit or mixed case. A linear scan: the regex it replaces backtracked quadratically, and
+ * was tried at every `key=` of a line of them (attacker's pass on issue 17, finding R1: 16 s for
+ * `key=` repeated to 4 KB).
+ */
+function randomEnough(value: string): boolean {
+  if (value.length < 8 || value.length > 4096 || value[0] === "{" || value[0] === "[") return false;
+  let digit = false;
+  let upper = false;
+  let lower = false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c === 32 || c === 9 || c === 10 || c === 13) return false;
+    if (c >= 48 && c <= 57) digit = true;
+    else if (c >= 65 && c <= 90) upper = true;
+    else if (c >= 97 && c <= 122) lower = true;
+  }
+  if (!(digit || (upper && lower))) return false;
+  // Ids, paths and identifiers under `key`: a UUID, `logs/2024/01/app.log.gz`,
+  // `checkout.button.submitOrder2`, `newCheckoutFlow2`, `Container` (attacker's pass, finding D3).
+  if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value)) return false;
+  if (/^[\w.-]{1,64}(?:\/[\w.-]{1,64}){1,32}$/.test(value) && /[a-z]{3}/.test(value)) return false;
+  if (/^[A-Za-z][A-Za-z]{1,40}[0-9]{0,4}(?:[._-][A-Za-z][A-Za-z]{1,40}[0-9]{0,4}){0,8}$/.test(value)) return false;
+  return true;
+}
 
 /** An id of words ending in a digest or a version under a generic name: `Linux-node-<sha256>`, a cache key. */
 const WORDS_AND_DIGEST =
@@ -259,9 +284,40 @@ function tabbedValueSpan(text: string, at: number): [number, number] | undefined
   return end > start ? [start, end] : undefined;
 }
 
+/**
+ * Where a value that runs to the end of its line really ends: another field on the line ends it
+ * (`{Host:db Password:X Port:5432}` in Go's `%+v`, `{password: X, user: app}` in a YAML flow map),
+ * as does an escaped line break inside a JSON string, and closing brackets that close what opened
+ * before the key (attacker's pass on issue 17, finding D2).
+ */
+function lineValueEnd(text: string, start: number, end: number): number {
+  const line = text.slice(start, Math.min(end, start + MAX_VALUE));
+  const next =
+    /,[ \t]{0,4}[A-Za-z_][\w.-]{0,64}:[ \t]|[ \t]{1,4}[A-Z][A-Za-z0-9_]{0,64}:[^\s/]|\\[nr](?=[^"]{0,4096}"[ \t]{0,4}[,}\]])/.exec(
+      line,
+    );
+  if (!next && end - start > MAX_VALUE) return end;
+  const cut = next ? next.index : line.length;
+  const value = withoutUnbalancedClosers(line.slice(0, cut));
+  return value.length > 0 ? start + value.length : end;
+}
+
+/** A value without the closing brackets at its end that close what opened before it (`X)]}`). */
+function withoutUnbalancedClosers(value: string): string {
+  let end = value.length;
+  while (end > 0 && ")]}".includes(value[end - 1]!)) {
+    const closer = value[end - 1]!;
+    const opener = closer === ")" ? "(" : closer === "]" ? "[" : "{";
+    const body = value.slice(0, end);
+    if (body.split(opener).length >= body.split(closer).length) break;
+    end--;
+  }
+  return value.slice(0, end);
+}
+
 /** The index past the bracket closing the one at `open`, on the same line; undefined if none. */
-function closingBracket(text: string, open: number): number | undefined {
-  const close = text[open] === "[" ? "]" : ")";
+function closingBracket(text: string, open: number, _opener?: string, closer?: string): number | undefined {
+  const close = closer ?? (text[open] === "[" ? "]" : text[open] === "{" ? "}" : ")");
   let depth = 0;
   const stop = Math.min(text.length, open + 512);
   for (let i = open; i < stop; i++) {
@@ -310,13 +366,32 @@ function valueSpan(
   // blank, `&`, `,` and `;` included (`PASSWORD=Tr0ub4dor&3`); in a query string or a list of
   // pairs on one line, they separate pairs.
   if (kind === "bare" && ownLine) {
-    while (end < text.length && end - start < MAX_VALUE && /[^\s"'`<]/.test(text[end]!)) {
-      // …unless what follows is another pair (`client_secret=…&grant_type=client_credentials`).
+    // A line of its own (`PASSWORD=correct horse battery staple`, `DB_PASSWORD=Abc'def`): to the
+    // end of the line (attacker's pass on issue 17, finding L7), unless another pair follows.
+    const stop = lineEnd(text, end);
+    while (end < stop && end - start < MAX_VALUE) {
       if ("&;,".includes(text[end]!) && /^[A-Za-z_][A-Za-z0-9_.-]{0,64}=/.test(text.slice(end + 1, end + 67)))
         break;
       end++;
     }
+    while (end > start && (text[end - 1] === " " || text[end - 1] === "\t")) end--;
+  } else if (kind === "bare") {
+    // A list of pairs (`User[name=bob,password=X,email=…]`, `a=1;b=2`): a pair ends where the
+    // next one starts (attacker's pass, finding D2).
+    const next = /[,;](?=[A-Za-z_][\w.-]{0,64}=)/.exec(text.slice(start, end));
+    if (next) end = start + next.index;
+    // `{PWD={a;b}}` (ODBC braces protect `;`); `Password=Abc def;Database=app` (a connection
+    // string's value runs to its `;`).
+    if (text[start] === "{") end = closingBracket(text, start, "{", "}") ?? end;
+    else {
+      const rest = /^[^;=\r\n]{1,256};[ \t]{0,4}[A-Za-z][\w ]{0,40}=/.exec(text.slice(end, end + 320));
+      if (rest && /;[ \t]{0,4}[A-Za-z][\w ]{0,40}=|^[^=]{0,256};/.test(text.slice(Math.max(0, start - 256), start)))
+        end = end + rest[0].indexOf(";");
+    }
   }
+  // (A value to the end of its line is cut where another field starts by maskKeyValues, once it
+  // is judged a secret: cutting every candidate made long lines of `key: ` quadratic.)
+  if (kind === "bare") end = start + withoutUnbalancedClosers(text.slice(start, end)).length;
   // Trailing blanks of a line are layout, not part of the value.
   while (kind === "line" && end > start && (text[end - 1] === " " || text[end - 1] === "\t")) end--;
   return end > start ? [start, end] : undefined;
@@ -329,12 +404,24 @@ function xmlElementValue(
   end: number,
   key: string,
 ): [number, number] | undefined {
-  if (text[start - 1] !== "<") return undefined;
+  // `<ns2:Password>` (a namespace prefix: SOAP WS-Security, .NET): read on its line only, like a
+  // CDATA section below, so that the prefilter's reach past a line (mayRunPastLine) stays exact.
+  const prefix = /<([A-Za-z_][\w.-]{0,31}):$/.exec(text.slice(Math.max(0, start - 34), start))?.[1];
+  if (text[start - 1] !== "<" && prefix === undefined) return undefined;
   XML_OPEN_REST.lastIndex = end;
   if (!XML_OPEN_REST.exec(text)) return undefined;
   const from = XML_OPEN_REST.lastIndex;
+  const closeTag = prefix === undefined ? `</${key}>` : `</${prefix}:${key}>`;
+  // `<password><![CDATA[…]]></password>` (attacker's pass on issue 17, finding L5).
+  if (text.startsWith("<![CDATA[", from)) {
+    const cdataEnd = text.indexOf("]]>", from);
+    if (cdataEnd < 0 || /[\r\n]/.test(text.slice(from, cdataEnd)) || !text.startsWith(closeTag, cdataEnd + 3))
+      return undefined;
+    return cdataEnd > from + 9 ? [from + 9, cdataEnd] : undefined;
+  }
   const close = text.indexOf("<", from);
-  if (close <= from || close - from > MAX_VALUE || !text.startsWith(`</${key}>`, close)) return undefined;
+  if (close <= from || close - from > MAX_VALUE || !text.startsWith(closeTag, close)) return undefined;
+  if (prefix !== undefined && /[\r\n]/.test(text.slice(from, close))) return undefined;
   return [from, close];
 }
 
@@ -355,6 +442,31 @@ function startsLine(text: string, at: number): boolean {
   let i = at;
   while (i > 0 && (text[i - 1] === " " || text[i - 1] === "\t")) i--;
   return i === 0 || text[i - 1] === "\n" || text[i - 1] === "\r";
+}
+
+/** The quote escapes a key can sit between: `\"` (JSON in a JSON string) and `&quot;` (HTML). */
+const ESCAPED_QUOTES = ['\\"', "&quot;", "&#34;"];
+
+/** The value span of `\"key\": \"value\"` (or `&quot;` quotes) around the key run [start, end). */
+function escapedPair(text: string, start: number, end: number): [number, number] | undefined {
+  for (const quote of ESCAPED_QUOTES) {
+    if (!text.startsWith(quote, start - quote.length) || !text.startsWith(quote, end)) continue;
+    let at = end + quote.length;
+    while (text[at] === " " || text[at] === "\t") at++;
+    if (text[at] !== ":" && text[at] !== "=") return undefined;
+    at++;
+    while (text[at] === " " || text[at] === "\t") at++;
+    if (text.startsWith(quote, at)) {
+      const from = at + quote.length;
+      const close = text.indexOf(quote, from);
+      if (close <= from || close - from > MAX_VALUE) return undefined;
+      return [from, close];
+    }
+    let stop = at;
+    while (stop < text.length && stop - at < 64 && !",}]\\ \t\r\n&".includes(text[stop]!)) stop++;
+    return stop > at ? [at, stop] : undefined;
+  }
+  return undefined;
 }
 
 /** True when the word before the key at `at` is a lower-case word of a sentence (`oauth token:`). */
@@ -421,12 +533,18 @@ function pairAt(
   if (
     before === ":" &&
     /[A-Za-z0-9]/.test(text[start - 2] ?? "") &&
-    !/\$env$/i.test(text.slice(Math.max(0, start - 5), start - 1))
+    !/\$env$/i.test(text.slice(Math.max(0, start - 5), start - 1)) &&
+    !/<[A-Za-z_][\w.-]{0,31}:$/.test(text.slice(Math.max(0, start - 34), start))
   )
     return undefined;
   const first = text.charCodeAt(keyStart);
   if (!((first >= 65 && first <= 90) || (first >= 97 && first <= 122) || first === 95 || first > 127))
     return undefined;
+  // `{\"password\":\"…\"}` (JSON inside a JSON string: a container runtime's log line) and
+  // `{&quot;password&quot;:&quot;…&quot;}`: the escaped quotes delimit key and value (attacker's
+  // pass on issue 17, finding L1).
+  const escaped = escapedPair(text, start, end);
+  if (escaped) return isSecretName(text.slice(keyStart, end)) ? { key: text.slice(keyStart, end), span: escaped } : undefined;
   // `"key": value` and `'key'=value`: the quotes before and after the key belong to it.
   const quoted = (text[start - 1] === '"' || text[start - 1] === "'") && text[end] === text[start - 1];
   // Most secret-sounding words are in no key (`session refreshed`): a key is followed by `=` or
@@ -448,7 +566,8 @@ function pairAt(
     after < text.length &&
     !"\r\n".includes(text[after]!) &&
     startsLine(text, quoted ? start - 1 : start);
-  if (!separated && !tabbed && !quoted && text[start - 1] !== "<") return undefined;
+  const prefixedElement = /<[A-Za-z_][\w.-]{0,31}:$/.test(text.slice(Math.max(0, start - 34), start));
+  if (!separated && !tabbed && !quoted && text[start - 1] !== "<" && !prefixedElement) return undefined;
   const key = text.slice(keyStart, end);
   // Most hits are in ordinary words and keys (`token_type`, `cache_key`): judged by name first.
   if (!isSecretName(key)) return undefined;
@@ -470,9 +589,13 @@ function pairAt(
   if (!match?.groups || match.groups.key !== key) return undefined;
   const sep = match.groups.sep === "：" ? ":" : (match.groups.sep ?? "=");
   const valueStart = KEY_PATTERN.lastIndex;
+  // `password === confirmPassword`, `token == null`: a comparison, not a value (finding D4).
+  if (sep === "=" && text[match.index + match[0].trimEnd().length] === "=") return undefined;
   // Inside a quoted string (`"msg":"token: abc123"`, `"caller":"session.go:88"`): the value ends
   // with the string.
   const inString = !quoted && (before === '"' || before === "'");
+  // `getpass("Password: ")`: the string ends right after the name: no value.
+  if (inString && text[valueStart] === before) return undefined;
   if (sep === ":" && !quoted && !inString && proseBefore(text, quoted ? start - 1 : start)) {
     // `failed to fetch oauth token: unexpected status: 401`: a word of a sentence before the
     // name makes it prose; the value is one token, and a lower-case word followed by more words
@@ -486,7 +609,7 @@ function pairAt(
     quoted && text[start - 1] === '"' && sep === ":",
     sep === "=" &&
       startsLine(text, quoted ? start - 1 : start) &&
-      !/[ \t]/.test(text.slice(KEY_PATTERN.lastIndex, lineEnd(text, KEY_PATTERN.lastIndex)).trimEnd()),
+      !/[ \t][A-Za-z_][\w.-]{0,64}=/.test(text.slice(KEY_PATTERN.lastIndex, lineEnd(text, KEY_PATTERN.lastIndex))),
   );
   if (span && inString) {
     const close = text.indexOf(before!, span[0]);
@@ -508,19 +631,36 @@ export function maskKeyValues(text: string, mask: MaskPiece): string {
     }
     const pair = pairAt(text, hit.index, hit.index + hit[0].length);
     if (!pair) continue;
-    const [start, end] = pair.span;
+    const start = pair.span[0];
+    let end = pair.span[1];
     // Whatever the verdict, the rest of this key holds no other key.
     NAME_WORDS.lastIndex = Math.max(NAME_WORDS.lastIndex, Math.min(start, text.length));
     if (start < copied || !isSecretName(pair.key)) continue;
-    const value = text.slice(start, end);
-    if (!isSecretUnderName(pair.key, value) || CONNECTION_STRING.test(value)) continue;
-    if (isGenericName(pair.key) && (!RANDOM_ENOUGH.test(value) || WORDS_AND_DIGEST.test(value))) continue;
+    let value = text.slice(start, end);
+    if (!isSecretUnderName(pair.key, value) || CONNECTION_STRING.test(value)) {
+      // A value shown as code, a template or a reference (`Session = Depends(get_db)`) holds no
+      // key of its own: its words are read as part of it, not as further pairs.
+      if (plainValueKind(value) !== undefined) NAME_WORDS.lastIndex = Math.max(NAME_WORDS.lastIndex, end);
+      continue;
+    }
+    if (isGenericName(pair.key) && (!randomEnough(value) || WORDS_AND_DIGEST.test(value))) continue;
     // A Cookie header's list: the session-cookie rule judged each cookie.
     if (COOKIE_LIST.test(value) && /cookie/i.test(pair.key)) {
       NAME_WORDS.lastIndex = end;
       continue;
     }
-    out += text.slice(copied, start) + maskSecretValue(value, value, SECRET_NAME_RULE, mask);
+    // A value that ran to the end of its line ends where another field starts (lineValueEnd);
+    // what is left must still be a secret's value.
+    if (!"\"'".includes(text[start - 1] ?? "") && end === lineEnd(text, start) && /[:：][ \t]{0,32}$/.test(text.slice(Math.max(0, start - 33), start))) {
+      end = lineValueEnd(text, start, end);
+      value = text.slice(start, end);
+      if (!isSecretUnderName(pair.key, value)) continue;
+    }
+    const masked = maskSecretValue(value, value, SECRET_NAME_RULE, mask);
+    // `"password":123456789012`: a JSON number under a secret name becomes a string, so that the
+    // line stays JSON (attacker's pass on issue 17, finding D1).
+    const jsonBare = text[start - 1] !== '"' && /"[ \t]{0,32}:[ \t]{0,32}$/.test(text.slice(Math.max(0, start - 40), start));
+    out += text.slice(copied, start) + (jsonBare ? `"${masked}"` : masked);
     copied = end;
     NAME_WORDS.lastIndex = end;
   }

@@ -78,6 +78,10 @@ export function applyDetector(text: string, detector: Detector, mask: MaskPiece,
       while (span[1] < text.length && detector.extendWhile.test(text[span[1]]!)) span[1]++;
       pattern.lastIndex = Math.max(pattern.lastIndex, span[1]);
     }
+    if (detector.extendSpan) {
+      span[1] = Math.max(span[1], detector.extendSpan(text, span[0], span[1]));
+      pattern.lastIndex = Math.max(pattern.lastIndex, span[1]);
+    }
     out += text.slice(copied, span[0]) + mask(text.slice(span[0], span[1]), detector.id);
     copied = span[1];
   }

@@ -37,7 +37,7 @@ const PLACEHOLDER =
   /^(?:\*{1,64}(?:redacted|masked|hidden|secret)?\*{0,64}|[<[({]{1,2}[ \t]{0,2}(?:redacted|filtered|masked|hidden|sensitive|sensitive value|secret|omitted|removed|not shown|encrypted|protected|none|empty|password|secret|token|api[_ -]?key|your[_ -][a-z _-]{1,40}|[a-z]{1,20}[_-](?:password|secret|token|key))[ \t]{0,2}[>\])}]{1,2}|redacted|masked|filtered|x{3,64}|X{3,64}|\.{3}|…|changeme_?please|-{2,64})$/i;
 /** A template or a reference to a secret kept elsewhere, resolved at deploy or run time. */
 const TEMPLATE =
-  /^(?:\{\{[^\r\n]{1,256}\}\}|\$\{[^\r\n{}]{1,256}\}|\$\([^()\r\n]{1,256}\)|`[^`\r\n]{1,256}`|#\{[^\r\n{}]{1,256}\}|<%=?[^\r\n]{1,256}%>|%\([A-Za-z_][A-Za-z0-9_]{0,63}\)[sd]|%[sdv]|\{\{?[A-Za-z_][A-Za-z0-9_.]{0,63}\}\}?|\$[A-Z_][A-Z0-9_]{0,127}|ENC\[[A-Za-z0-9_-]{1,32},[^\]\r\n]{1,8192}\]|\$ANSIBLE_VAULT;[0-9.]{1,8};[A-Z0-9]{1,32}(?:;[^\s]{1,64})?|(?:vault|ssm|secretsmanager|awssm|gcpsm|azkv|sops|ref\+[a-z0-9]{1,16}|op|sm|k8s|file|env|keyring|bws)(?::|:\/\/)[A-Za-z0-9_./#:@+-]{1,512}|arn:aws[a-z-]{0,16}:(?:secretsmanager|ssm|kms):[A-Za-z0-9_./:+=@-]{1,512})$/;
+  /^(?:\$\{\{[^\r\n]{1,256}\}\}|\{\{[^\r\n]{1,256}\}\}|\$\{[^\r\n{}]{1,256}\}|\$\([^()\r\n]{1,256}\)|`[^`\r\n]{1,256}`|#\{[^\r\n{}]{1,256}\}|<%=?[^\r\n]{1,256}%>|%\([A-Za-z_][A-Za-z0-9_]{0,63}\)[sd]|%[sdv]|\{\{?[A-Za-z_][A-Za-z0-9_.]{0,63}\}\}?|\$[A-Z_][A-Z0-9_]{0,127}|ENC\[[A-Za-z0-9_-]{1,32},[^\]\r\n]{1,8192}\]|\$ANSIBLE_VAULT;[0-9.]{1,8};[A-Z0-9]{1,32}(?:;[^\s]{1,64})?|(?:vault|ssm|secretsmanager|awssm|gcpsm|azkv|sops|ref\+[a-z0-9]{1,16}|op|sm|k8s|file|env|keyring|bws)(?::|:\/\/)[A-Za-z0-9_./#:@+-]{1,512}|arn:aws[a-z-]{0,16}:(?:secretsmanager|ssm|kms):[A-Za-z0-9_./:+=@-]{1,512})$/;
 /**
  * Text that says where a value is, not the value: `kubectl describe`'s `<set to the key 'x' in
  * secret 'y'>`, a YAML tag opening a block (`!vault |`), an auth scheme before a placeholder
@@ -56,6 +56,10 @@ const COMPOSITE_ID =
 const DIGEST_VALUE = /^(?:hmac-)?(?:sha1|sha256|sha384|sha512|md5):[0-9a-fA-F]{16,128}$/;
 const TYPE_ANNOTATION =
   /^(?:str|int|bool|bytes|float|string|String|number|boolean|any|Any|None|SecretStr|SecretBytes|Secret|Optional\[[A-Za-z_. [\],]{1,64}\]|Option<[A-Za-z_<>]{1,64}>|\[\]byte|char ?\*)(?:[ \t]{0,4}(?:=|\|)[^\r\n]{0,256})?;?$/;
+/** A bound parameter of an SQL statement (`WHERE token = ?`, `$1`, `:token`, `@p1`). */
+const SQL_PARAMETER = /^(?:\?|\$[0-9]{1,3}|:[A-Za-z_][A-Za-z0-9_]{0,63}|@[A-Za-z_][A-Za-z0-9_]{0,63})$/;
+/** A parameter declared with a type and a default computed by a call (`session: Session = Depends(get_db)`). */
+const TYPED_DEFAULT = /^[A-Z][A-Za-z0-9_.]{0,63}(?:\[[^\]\r\n]{0,64}\])?[ \t]{1,4}=[ \t]{1,4}[A-Za-z_][\w.]{0,63}\([^\r\n]{0,256}$/;
 const EXPRESSION_START =
   /^(?:await|new|yield|typeof|function|lambda|async|not|return|null|undefined|None|nil|true|false)(?:[ \t;,)]|$)/;
 /** A count of bytes, as `kubectl describe secret` shows each key of a Secret (`password: 31 bytes`). */
@@ -88,7 +92,9 @@ export const PLAIN_RULES: readonly (readonly [string, RegExp])[] = [
   ["template", TEMPLATE],
   ["byte-count", BYTE_COUNT],
   ["digest", DIGEST_VALUE],
+  ["sql-parameter", SQL_PARAMETER],
   ["type", TYPE_ANNOTATION],
+  ["typed-default", TYPED_DEFAULT],
   ["code", EXPRESSION_START],
   ["described", DESCRIBED],
   ["composite-id", COMPOSITE_ID],

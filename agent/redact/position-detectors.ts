@@ -27,7 +27,7 @@ const SOURCE_FILE = /^[\w./-]{1,200}\.(?:[cm]?[jt]sx?|py|rb|go|java|kt|php|rs|cs
 
 /** True when a bare value reads as a value rather than as the next word of a sentence. */
 function looksLikeValue(value: string): boolean {
-  return /[^a-z]/.test(value) && /[A-Za-z0-9]/.test(value) && plainValueKind(value) === undefined;
+  return /[0-9A-Z!@#$%^&*+=~?/\\]/.test(value) && /[A-Za-z0-9]/.test(value) && plainValueKind(value) === undefined;
 }
 
 /** Detectors of secrets at a position. */
@@ -92,6 +92,9 @@ export const POSITION_DETECTORS: readonly Detector[] = [
         String.raw`${PROGRAM_START}echo[ \t]{1,8}(?:-[ne][ \t]{1,8})?['"]?[\w.@-]{1,64}:(?<secret>[^\s'":]{1,256})['"]?[ \t]{0,8}\|[ \t]{0,8}(?:sudo[ \t]{1,8})?chpasswd`,
         String.raw`${PROGRAM_START}mc[ \t]{1,8}(?:alias[ \t]{1,8}set|config[ \t]{1,8}host[ \t]{1,8}add)[ \t]{1,8}\S{1,128}[ \t]{1,8}\S{1,512}[ \t]{1,8}\S{1,256}[ \t]{1,8}${VALUE}`,
         String.raw`${PROGRAM_START}vault[ \t]{1,8}login[ \t]{1,8}(?!-)${VALUE}`,
+        String.raw`${PROGRAM_START}echo[ \t]{1,8}(?:-[ne][ \t]{1,8})?${VALUE}[ \t]{0,8}\|[ \t]{0,8}(?:sudo[ \t]{1,8})?(?:docker|podman|nerdctl|buildah|skopeo|helm|oras|crane)[ \t]{1,8}(?:registry[ \t]{1,8})?login\b[^\r\n|]{0,256}--password-stdin`,
+        String.raw`${PROGRAM_START}az[ \t]{1,8}login(?=[ \t])${ARGS}(?:-p|--password)[ \t]{1,8}${VALUE}`,
+        String.raw`${PROGRAM_START}consul[ \t]{1,8}kv[ \t]{1,8}put[ \t]{1,8}(?<kvname>[^\s]{1,256})[ \t]{1,8}${VALUE}`,
         String.raw`${PROGRAM_START}(?:sqlplus|sqlldr|expdp|impdp|exp|imp|rman|dgmgrl)(?=[ \t])(?:[ \t]{1,4}-[A-Za-z]{1,8}){0,3}[ \t]{1,4}['"]?[A-Za-z0-9_$#.]{1,64}\/(?<secret>[^\s@/'"]{1,256})(?![^@'" \t\r\n])`,
         String.raw`jdbc:oracle:[a-z]{1,8}:[A-Za-z0-9_$#.]{1,64}\/(?<secret>[^\s@/'"]{1,256})@`,
         String.raw`ConvertTo-SecureString[ \t]{1,8}(?:-String[ \t]{1,8})?${VALUE}`,
@@ -120,9 +123,13 @@ export const POSITION_DETECTORS: readonly Detector[] = [
       "dgmgrl",
       "jdbc:oracle:",
       "ConvertTo-SecureString",
+      "--password-stdin",
+      "az ",
+      "consul",
     ],
     secretGroups: GROUPS,
-    validate: (secret) => plainValueKind(secret) === undefined,
+    validate: (secret, _text, _start, _end, match) =>
+      plainValueKind(secret) === undefined && (match.groups?.kvname === undefined || isSecretName(match.groups.kvname)),
     samples: [
       "curl -sS -u admin:{alnum:16} https://api.example.com/v1/status",
       "htpasswd -bc /etc/nginx/.htpasswd ops {alnum:12}",
@@ -135,7 +142,9 @@ export const POSITION_DETECTORS: readonly Detector[] = [
     description:
       "The value after a secret-named flag and a blank in a command line (`--password 'S3cr…'`, `-storepass …`, `--token …`), when it reads as a value (quoted, or holding a digit, a capital or a symbol).",
     pattern: new RegExp(
-      String.raw`(?<![\w-])--?(?<name>[A-Za-z][A-Za-z0-9_.-]{0,63})[ \t]{1,8}(?!-)${VALUE}`,
+      // A value may start with `-` unless it plainly is the next flag (`--`, `-v`, `--log-level`),
+      // as for argument vectors (attacker's pass on issue 17, finding L8: `--db-password -Xk9…`).
+      String.raw`(?<![\w-])--?(?<name>[A-Za-z][A-Za-z0-9_.-]{0,63})[ \t]{1,8}(?!--(?![^\s])|-[A-Za-z]{1,2}(?![^\s])|--?[a-z][a-z0-9]{0,30}(?:[-_.][a-z0-9]{1,30}){0,6}(?:=|(?![^\s])))${VALUE}`,
       "dg",
     ),
     keywords: ["pass", "pwd", "secret", "token", "key", "auth", "cred", "pw"],
@@ -165,7 +174,7 @@ export const POSITION_DETECTORS: readonly Detector[] = [
         String.raw`^[ \t]{0,8}(?:machine[ \t]{1,8}\S{1,253}|default)(?:[ \t]{1,8}(?:login|account|port)[ \t]{1,8}\S{1,253}){0,3}[ \t]{1,8}(?:password|passwd)[ \t]{1,8}${VALUE}`,
         String.raw`^[ \t]{0,8}login[ \t]{1,8}\S{1,253}[ \t]{1,8}(?:password|passwd)[ \t]{1,8}${VALUE}`,
         String.raw`^[ \t]{0,8}(?:password|passwd)[ \t]{1,8}(?<line>[^\s]{1,256})[ \t]{0,8}(?![^\r\n])`,
-        String.raw`^[ \t]{0,8}(?:[a-z][\w-]{0,31}[ \t]{1,8}){0,3}(?:password|passwd|secret|insecure-password|auth-pass|psk|pre-shared-key|community|key-string|auth-key|authentication-key)(?:[ \t]{1,8}[0-9])?[ \t]{1,8}(?<directive>[^\s#;]{1,256})[ \t]{0,8}(?![^\r\n])`,
+        String.raw`^ {0,8}(?:[a-z][\w-]{0,31} {1,8}){0,3}[\w.-]{0,64}?(?:password|passwd|secret|insecure-password|auth-pass|psk|pre-shared-key|community|key-string|auth-key|authentication-key)(?: {1,8}[0-9])? {1,8}(?<directive>[^\s#;]{1,256})[ \t]{0,8}(?![^\r\n])`,
       ].join("|"),
       "dgm",
     ),
@@ -204,8 +213,28 @@ export const POSITION_DETECTORS: readonly Detector[] = [
       /^(?:[^:\s]{1,253}):(?:[0-9]{1,5}|\*):(?:[^:\s]{1,63}):(?:[^:\s]{1,63}):(?<secret>(?:[^\s\\]|\\.){1,256})[ \t]{0,8}(?![^\r\n])/dgm,
     findCandidate: findPgpassLine,
     secretGroups: ["secret"],
-    validate: (secret) => plainValueKind(secret) === undefined,
+    // An IPv6 address (`0:0:0:0:0:0:0:1`, `[fe80::1]`) has the shape of five fields too.
+    validate: (secret, _text, _start, _end, match) =>
+      plainValueKind(secret) === undefined && !/^[[\]0-9a-fA-F:.%]{1,64}$/.test(match[0]),
     samples: ["db.internal:5432:app:app_user:{alnum:20}", "*:*:*:replicator:{alnum:16}"],
+  },
+  {
+    id: "redis-auth",
+    wholeLines: true,
+    description:
+      "A Redis password in a transcript: `AUTH [user] SECRET` at a line's start, after a prompt (`127.0.0.1:6379> `) or a MONITOR record's `]`, `CONFIG SET requirepass|masterauth SECRET`; the command kept.",
+    pattern: new RegExp(
+      [
+        String.raw`(?:^|(?<=>[ \t]{0,4})|(?<=\][ \t]{1,4}))"?AUTH"?[ \t]{1,8}(?!(?:PLAIN|LOGIN|XOAUTH2|OAUTHBEARER|CRAM-MD5|plain|login)\b)(?:"?[\w.@-]{1,64}"?[ \t]{1,8})?(?:"(?<dq>[^"\r\n]{1,256})"|(?<secret>[^\s"]{1,256}))[ \t]{0,8}(?![^\r\n])`,
+        String.raw`(?<![\w])"?CONFIG"?[ \t]{1,8}"?SET"?[ \t]{1,8}"?(?:requirepass|masterauth|masteruser)"?[ \t]{1,8}(?:"(?<cdq>[^"\r\n]{1,256})"|(?<csecret>[^\s"]{1,256}))`,
+      ].join("|"),
+      "dgim",
+    ),
+    keywords: ["AUTH", "requirepass", "masterauth"],
+    keywordsIgnoreCase: true,
+    secretGroups: ["secret", "dq", "csecret", "cdq"],
+    validate: (secret) => looksLikeValue(secret) && !/^(?:PLAIN|LOGIN|XOAUTH2|OAUTHBEARER|CRAM-MD5|ok|OK)$/.test(secret),
+    samples: ['127.0.0.1:6379> AUTH default {alnum:16}', '1700000000.1 [0 10.0.0.5:52311] "AUTH" "default" "{alnum:16}"'],
   },
   {
     id: "sql-password",

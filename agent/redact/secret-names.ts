@@ -171,6 +171,10 @@ const PHRASES = new Map<string, string>([
   ["code secret", "secret"],
 ]);
 
+/** Names of session identifiers, as segments joined by spaces, and as one word. */
+const SESSION_IDS = new Set(["session id", "sess id", "session key", "connect sid", "user session", "session token"]);
+const SESSION_ID_WORDS = new Set(["sessionid", "sessid", "jsessionid", "phpsessid", "aspsessionid"]);
+
 /** Secret segments too short to trust inside a camel-case run. */
 const SHORT_SEGMENTS = new Set(["pw", "pin", "psk", "pwd"]);
 
@@ -324,6 +328,12 @@ const REFERENCE_SUFFIXES = new Set([
   "encoding",
   "charset",
   "consent",
+  "stdin",
+  "mechanism",
+  "mechanisms",
+  "source",
+  "realm",
+  "class",
   "banner",
   "preferences",
   "label",
@@ -400,6 +410,8 @@ const MAX_NAME_LENGTH = 256;
 export function nameSegments(name: string): string[] {
   const raw = name
     .slice(0, MAX_NAME_LENGTH)
+    // NFD (`contraseña` written on macOS) and compatibility forms read as their plain letters.
+    .normalize("NFKC")
     .replace(/([\p{Ll}0-9])(\p{Lu})/gu, "$1 $2")
     .replace(/(\p{Lu}{1,64})(\p{Lu}\p{Ll})/gu, "$1 $2")
     .toLowerCase()
@@ -464,6 +476,10 @@ export function classifyName(name: string): NameInfo {
   if (segments.some((s) => s === "public" || s === "publishable") || HOST_NAME.test(name))
     return { secret: false, reference: false };
   if (segments[0] === "existing" && segments.length > 1) return { secret: true, reference: true };
+  // A session's id is the session's bearer credential (`SESSION_ID`, `sessionId`, `connect.sid`):
+  // not an id in the sense of the reference suffixes (attacker's pass on issue 17, finding L2).
+  if (SESSION_IDS.has(segments.join(" ")) || segments.some((s) => SESSION_ID_WORDS.has(s)))
+    return { secret: true, reference: false };
   // Short words (`pw`, `pin`, `psk`) count only as words of a delimited name (`DB_PW`,
   // `ldap.bind.pw`) or alone: inside a camel-case run they are as likely base64 noise.
   const delimited = /[_.\-\s]/.test(name) || segments.length === 1;

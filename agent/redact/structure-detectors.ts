@@ -211,7 +211,7 @@ export const STRUCTURE_DETECTORS: readonly Detector[] = [
     description:
       'A name field holding a secret name and the value field beside it or on the next line: `- name: DB_PASSWORD` / `value: …`, `{"name":"DB_PASSWORD","value":"…"}`, `{"Key":…,"Value":…}`, `ParameterKey=DbPassword,ParameterValue=…`.',
     pattern: new RegExp(
-      String.raw`(?<![\w-])(?<nq>["']?)(?:${NAME_FIELDS})\k<nq>[ \t]{0,3}[:=][ \t]{0,3}(?<q>["']?)(?<name>[^"'\s,}\]]{1,128})\k<q>[ \t]{0,3},?[ \t]{0,3}(?:\r?\n[ \t]{0,64}-?[ \t]{0,3})?(?<vq>["']?)(?:${VALUE_FIELDS})\k<vq>[ \t]{0,3}[:=][ \t]{0,3}${FIELD_VALUE}`,
+      String.raw`(?<![\w-])(?<nq>["']?)(?:${NAME_FIELDS})\k<nq>[ \t]{0,3}[:=][ \t]{0,3}(?<q>["']?)(?<name>[^"'\s,}\]]{1,128})\k<q>(?:[ \t]{0,3},[ \t\r\n]{0,64}"[A-Za-z]{1,32}"[ \t]{0,3}:[ \t]{0,3}(?:"[^"\\\r\n]{0,256}"|[A-Za-z0-9.]{1,32})){0,4}[ \t]{0,3},?[ \t]{0,3}(?:\r?\n[ \t]{0,64}-?[ \t]{0,3})?(?<vq>["']?)(?:${VALUE_FIELDS})\k<vq>[ \t]{0,3}[:=][ \t]{0,3}${FIELD_VALUE}`,
       "dg",
     ),
     keywords: NAME_WORD_LIST,
@@ -315,6 +315,30 @@ export const STRUCTURE_DETECTORS: readonly Detector[] = [
       return secretPair(g.name ?? g.dname, secret);
     },
     samples: ["define('DB_PASSWORD', '{alnum:16}');", 'builder.withPassword("{alnum:14}")'],
+  },
+  {
+    id: "xml-pair-value",
+    description:
+      "An XML name element followed by its value element: a plist `<key>Password</key><string>…</string>`, Spring `<property name=\"password\"><value>…</value></property>`, `<entry key=\"token\"><value>…</value>`.",
+    pattern:
+      /(?:<key>(?<name>[^<>\r\n]{1,128})<\/key>|<(?:property|entry|param|parameter|setting)[ \t]{1,4}(?:name|key)="(?<aname>[^"\r\n]{1,128})"[ \t]{0,4}>)[ \t\r\n]{0,256}<(?<tag>string|data|value)>(?<secret>[^<\r\n]{1,4096})<\/\k<tag>>/dg,
+    keywords: ["<key>", "<property", "<entry", "<param", "<setting"],
+    multiline: true,
+    wholeLines: true,
+    secretGroups: ["secret"],
+    validate: (secret, _text, _start, _end, match) => secretPair(match.groups?.name ?? match.groups?.aname, secret),
+    samples: ["<key>Password</key>\n<string>{alnum:16}</string>"],
+  },
+  {
+    id: "terraform-change",
+    description:
+      'The new value of a secret-named attribute in a Terraform plan: `~ password = "old" -> "new"`, `~ password = (sensitive value) -> "new"`; both sides masked.',
+    pattern:
+      /(?<![\w-])(?<name>[A-Za-z_][\w.-]{0,127})[ \t]{0,32}=[ \t]{0,4}(?:"(?<old>[^"\r\n]{0,4096})"|\([a-z ]{1,32}\)|null)[ \t]{1,4}->[ \t]{1,4}"(?<dq>[^"\r\n]{1,4096})"/dg,
+    keywords: ["->"],
+    secretGroups: ["dq"],
+    validate: (secret, _text, _start, _end, match) => secretPair(match.groups?.name, secret),
+    samples: ['      ~ password = "{alnum:12}" -> "{alnum:14}"'],
   },
   {
     id: "secret-column",

@@ -145,8 +145,9 @@ export function windowsOf(
     if (span.keyword) {
       const firstLineStart = span.from <= reached ? lineStart(text, span.from) : start;
       const firstLineEnd = lineEnd(text, span.from);
-      for (const [i, { wakes }] of triggers.multiline.entries()) {
-        if (!wakes(text.slice(firstLineStart, firstLineEnd))) continue;
+      const woken = triggers.multiline.length > 0 ? triggers.wakes(text.slice(firstLineStart, firstLineEnd)) : [];
+      for (const i of triggers.multiline.keys()) {
+        if (!woken[i]) continue;
         const reach = multilineEnd(text, cursors[i]!, firstLineStart, firstLineEnd);
         if (reach > 0) end = Math.max(end, endHolding(text, reach - 1));
       }

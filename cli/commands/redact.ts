@@ -68,6 +68,84 @@ async function pipeLines(mask: (line: string) => string): Promise<void> {
   if (pending !== "") await write(mask(pending));
 }
 
+/** Lines kept back for the next block: a structure whose value is on a later line (`- name:` then `value:`). */
+const CARRY_LINES = 8;
+/** Lines a block holds at most before it is masked (a private key block kept whole up to its END). */
+const BLOCK_LINES = 4000;
+const MAX_OPEN_BLOCK_LINES = 1024;
+/** How long input may pause before what is buffered is masked and written (a `tail -f`). */
+const IDLE_MS = 100;
+const PRIVATE_BEGIN = /-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----/;
+const PRIVATE_END = /-----END [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----/;
+
+/** The index of the line that opens a private key block left open at the end of `lines`, or -1. */
+function openBlockStart(lines: readonly string[]): number {
+  for (let i = lines.length - 1; i >= 0 && lines.length - i <= MAX_OPEN_BLOCK_LINES; i--) {
+    if (PRIVATE_END.test(lines[i]!)) return -1;
+    if (PRIVATE_BEGIN.test(lines[i]!)) return i;
+  }
+  return -1;
+}
+
+/**
+ * Streams stdin through the text engine in blocks of lines, as `log-tail` masks its window: the
+ * rules that read a structure over several lines (a pod spec's `name:`/`value:`, a YAML block, a
+ * table, a PEM block) see it whole. Each block keeps its last lines back for the next one, a
+ * private key block is kept whole up to its END, and a pause in the input writes what is buffered
+ * (attacker's pass on issue 17, finding L9: masked line by line, `keyhole redact` did not run the
+ * structures the agent runs).
+ */
+async function pipeBlocks(redactor: CountingRedactor): Promise<void> {
+  process.stdin.setEncoding("utf8");
+  let pending = "";
+  let lines: string[] = [];
+  const flush = async (final: boolean): Promise<void> => {
+    if (lines.length === 0) return;
+    const open = openBlockStart(lines);
+    let keep = final ? 0 : Math.min(lines.length, CARRY_LINES);
+    if (!final && open >= 0) keep = Math.max(keep, lines.length - open);
+    if (keep >= lines.length && !final) return;
+    const masked = redactor.maskText(lines.join("\n")).split("\n");
+    const emit = masked.slice(0, masked.length - keep);
+    lines = lines.slice(lines.length - keep);
+    await write(`${emit.join("\n")}\n`);
+  };
+  const stdin = process.stdin[Symbol.asyncIterator]() as AsyncIterator<string>;
+  for (;;) {
+    let timer: NodeJS.Timeout | undefined;
+    const idle = new Promise<"idle">((resolve) => {
+      timer = setTimeout(() => resolve("idle"), IDLE_MS);
+    });
+    const next = stdin.next();
+    let result = await Promise.race([next, idle]);
+    if (result === "idle") {
+      // A pause: write what is buffered, except a private key block still open.
+      if (lines.length > 0 && openBlockStart(lines) < 0) {
+        const all = lines;
+        lines = [];
+        await write(`${redactor.maskText(all.join("\n"))}\n`);
+      }
+      result = await next;
+    }
+    clearTimeout(timer);
+    if (result.done) break;
+    pending += result.value;
+    const lastBreak = pending.lastIndexOf("\n");
+    if (lastBreak < 0) continue;
+    lines.push(...pending.slice(0, lastBreak).split("\n"));
+    pending = pending.slice(lastBreak + 1);
+    if (lines.length >= BLOCK_LINES) await flush(false);
+  }
+  if (pending !== "") {
+    lines.push(pending);
+    const masked = redactor.maskText(lines.join("\n"));
+    lines = [];
+    await write(masked);
+    return;
+  }
+  await flush(true);
+}
+
 /** Registers `keyhole redact`. */
 export function registerRedactCommand(program: Command): void {
   program
@@ -83,7 +161,8 @@ export function registerRedactCommand(program: Command): void {
       const redactor = createRedactor({
         fingerprintKey: await fingerprintKey(opts.fingerprintKeyFile),
       }).counting();
-      await pipeLines(lineMasker(redactor, opts.format as Format));
+      if (opts.format === "text") await pipeBlocks(redactor);
+      else await pipeLines(lineMasker(redactor, opts.format as Format));
       if (opts.stats) process.stderr.write(`${JSON.stringify({ masked: redactor.counts() })}\n`);
     });
 }

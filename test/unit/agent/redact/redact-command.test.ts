@@ -65,10 +65,35 @@ describe("keyhole redact", () => {
     expect(lines[0]).toBe("2024-05-01 INFO start");
     expect(lines[1]).toMatch(/^deploy with ⟦masked:github-token:[0-9a-f]{12}⟧$/);
     expect(lines[3]).toMatch(/^db postgres:\/\/app:⟦masked:url-credentials:[0-9a-f]{12}⟧@db:5432\/app$/);
-    expect(lines[5]).toMatch(/^⟦masked:pem-private-key:[0-9a-f]{12}⟧$/);
-    expect(lines[6]).toMatch(/^⟦masked:pem-private-key:[0-9a-f]{12}⟧$/);
+    // Masked as a block, as the agent masks a log tail (issue 17, attacker's finding L9): the key's
+    // body is one marker after the armour, its line breaks kept.
+    expect(lines[4]).toMatch(/^-----BEGIN PRIVATE KEY-----⟦masked:pem-private-key:[0-9a-f]{12}⟧$/);
+    expect(lines[5]).toBe("");
+    expect(lines[6]).toBe("");
+    expect(lines[7]).toBe("-----END PRIVATE KEY-----");
     expect(lines[8]).toBe("café ✓ done\r");
     expect(lines[9]).toBe("no newline at the end");
+  });
+
+  it("issue 17 attack L9: reads the structures that span lines, as the agent does", async () => {
+    const secret = expand("{alnum:10}{digit:2}{upper:2}", 3);
+    const run = await redact(
+      [],
+      [
+        "    - name: DB_PASSWORD",
+        `      value: ${secret}`,
+        "password: |",
+        `  ${secret}`,
+        "| user | password |",
+        "|---|---|",
+        `| bob | ${secret} |`,
+        "",
+      ].join("\n"),
+    );
+    expect(run.code).toBe(0);
+    expect(run.stdout).not.toContain(secret);
+    expect(run.stdout.split("\n")).toHaveLength(8);
+    expect(run.stdout).toContain("    - name: DB_PASSWORD\n");
   });
 
   it("streams input split anywhere (mid-line, mid-character)", async () => {
