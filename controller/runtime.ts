@@ -77,8 +77,6 @@ export async function createController(
     now?: () => number;
     /** A ready artifact store (tests: S3 with s3rver's credentials); else the config's. */
     artifactStore?: ArtifactStore;
-    /** Direct uploads up to this size are read back and hashed (default 64 MiB). */
-    readBackMaxBytes?: number;
     /** OpenTelemetry (see controller/telemetry); default off. The caller shuts it down. */
     telemetry?: ControllerTelemetry;
     /** When audit checkpoints are signed (defaults: every 1000 records or 5 minutes, polled each second). */
@@ -173,7 +171,6 @@ export async function createController(
       timeoutMs: config.dispatchTimeoutSeconds * 1000,
       maxResultBytes: config.maxResultBytes,
       artifacts: artifactStore,
-      ...(options.readBackMaxBytes === undefined ? {} : { readBackMaxBytes: options.readBackMaxBytes }),
       log,
       now,
     });

@@ -32,8 +32,6 @@ export interface DispatcherDeps {
   readonly maxResultBytes: number;
   /** Where stream and s3 results are stored. */
   readonly artifacts: ArtifactStore;
-  /** Direct uploads up to this size are read back and hashed by the controller. */
-  readonly readBackMaxBytes?: number;
   readonly log: FastifyBaseLogger;
   readonly now: () => number;
   /** OpenTelemetry (controller/telemetry); absent means off. */
@@ -268,9 +266,7 @@ export class Dispatcher {
       timeoutMs: this.deps.timeoutMs,
       maxBytes: 1024 * 1024,
     });
-    const outcome = await finishDirectUpload(this.deps.artifacts, upload, sent, {
-      readBackMaxBytes: this.deps.readBackMaxBytes ?? 64 * 1024 * 1024,
-    });
+    const outcome = await finishDirectUpload(this.deps.artifacts, upload, sent);
     if (!outcome.ok) {
       await this.finish(request, "dispatched", outcome, undefined, outcome.status);
       return false;
@@ -478,6 +474,7 @@ function toS3Output(upload: DirectUpload): Output {
     url: upload.url,
     partSize: upload.partSize,
     parts: upload.signatures.map((signature, i) => ({ partNumber: i + 1, signature })),
+    tail: upload.tail,
   };
 }
 
