@@ -14,6 +14,7 @@ import { loadOrCreateAuditKey } from "./audit/audit-key.js";
 import { AuditCheckpointer } from "./audit/checkpointer.js";
 import type { ControllerConfig } from "./config.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
+import { InlineBudget } from "./dispatch/inline-budget.js";
 import { CollectionService } from "./fleet/collections.js";
 import { FleetRegistry } from "./fleet/registry.js";
 import { loadTriggerRules } from "./fleet/trigger-rules.js";
@@ -161,8 +162,11 @@ export async function createController(
       now,
     });
     await fleetRegistry.start();
+    // One byte budget for every agent answer held in memory, single requests and collections alike.
+    const inlineBudget = new InlineBudget(config.inlineResultsMaxBytes);
     const dispatcher = new Dispatcher({
       telemetry,
+      inlineBudget,
       store,
       policy,
       inventory: fleetRegistry.inventory,
