@@ -247,6 +247,7 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
             procRoot,
             cgroupRoot,
             memoryGuardUnseen: config.memoryGuardUnseen,
+            spoolMaxBytes: config.spoolMaxMib * 1024 * 1024,
             logRoots: config.logRoots,
             requestId: claims.jti,
             agentId: config.id,

@@ -35,6 +35,8 @@ export interface AgentCliOptions {
   advertiseUrl?: string | undefined;
   /** `refuse` (default) or `allow`: heap snapshots when the memory guard cannot see the target's cgroup. */
   memoryGuardUnseen?: string | undefined;
+  /** The most a bundle spools of one streamed entry into the temp volume, in MiB. */
+  spoolMaxMib?: string | undefined;
 }
 
 /** Flag name → environment variable, so docs, `--help` and the loader agree. */
@@ -57,6 +59,7 @@ export const AGENT_ENV: Record<keyof AgentCliOptions, string> = {
   label: "KEYHOLE_LABELS",
   advertiseUrl: "KEYHOLE_ADVERTISE_URL",
   memoryGuardUnseen: "KEYHOLE_MEMORY_GUARD_UNSEEN",
+  spoolMaxMib: "KEYHOLE_SPOOL_MAX_MIB",
 };
 
 const listenSchema = z
@@ -127,6 +130,12 @@ const schema = z.strictObject({
    * explicit choice (the agent warns at start and logs every unguarded snapshot).
    */
   memoryGuardUnseen: z.enum(["refuse", "allow"], { error: 'must be "refuse" or "allow"' }).default("refuse"),
+  /**
+   * The most a bundle writes of one streamed entry (a heap snapshot) into the temp directory, in MiB
+   * (issue 23, finding 9). Set it below the temp volume's `sizeLimit`: past that the kubelet evicts
+   * the pod, workload included. The spool is also bounded by the volume's free space (agent/bundle/spool.ts).
+   */
+  spoolMaxMib: intFromString(1, 1024 * 1024).default(768),
   /** Largest accepted envelope. */
   bodyLimitBytes: z
     .number()
@@ -214,6 +223,7 @@ export function loadAgentConfig(options: AgentCliOptions, env: NodeJS.ProcessEnv
     labels: options.label && options.label.length > 0 ? options.label : splitList(env.KEYHOLE_LABELS, /,/),
     advertiseUrl: pick("advertiseUrl"),
     memoryGuardUnseen: pick("memoryGuardUnseen"),
+    spoolMaxMib: pick("spoolMaxMib"),
   };
   const parsed = schema.safeParse(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)));
   if (!parsed.success) {

@@ -30,7 +30,10 @@ export interface RequestView {
   createdAt: string;
   updatedAt: string;
   expiresAt: string;
+  /** Only in a single request's view: lists leave results out (fetch them with `getRequest`). */
   result?: unknown;
+  /** In a list: a result is stored (controllers before issue 23 finding 6 sent `result` instead). */
+  hasResult?: boolean;
   error?: { code: string; message: string };
   denial?: { by: string; reason: string };
   /** The stored artifact of a completed stream or s3 request. */
@@ -178,6 +181,7 @@ export class ControllerClient {
     return this.call("GET", `/v1/requests/${encodeURIComponent(id)}`);
   }
 
+  /** Summaries, newest first: no `result` (issue 23, finding 6); `getRequest` fetches one. */
   listRequests(query: { status?: string; limit?: number }): Promise<{ requests: RequestView[] }> {
     const search = new URLSearchParams();
     if (query.status) search.set("status", query.status);

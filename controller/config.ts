@@ -63,6 +63,8 @@ export interface ControllerOptions {
   approvalWebhookFile?: string;
   /** Requests one subject may create per minute; 0 turns the limit off. */
   rateLimitPerMinute?: string | number;
+  /** Agents' inline answers held in memory at once, all requests together, in MiB. */
+  inlineResultsMaxMib?: string | number;
   /** Hours after which an open break-glass review is reported as overdue. */
   reviewOverdueHours?: string | number;
   /** Alert trigger rules YAML (docs/fleet.md); unset means alerts trigger nothing. */
@@ -104,6 +106,7 @@ export const CONTROLLER_ENV_VARS = {
   approvalWebhook: "KEYHOLE_APPROVAL_WEBHOOK",
   approvalWebhookFile: "KEYHOLE_APPROVAL_WEBHOOK_FILE",
   rateLimitPerMinute: "KEYHOLE_RATE_LIMIT_PER_MINUTE",
+  inlineResultsMaxMib: "KEYHOLE_INLINE_RESULTS_MAX_MIB",
   reviewOverdueHours: "KEYHOLE_REVIEW_OVERDUE_HOURS",
   triggerRules: "KEYHOLE_TRIGGER_RULES",
   heartbeatSeconds: "KEYHOLE_HEARTBEAT_SECONDS",
@@ -140,6 +143,7 @@ const FLAGS: Record<keyof ControllerOptions, string> = {
   approvalWebhook: "--approval-webhook",
   approvalWebhookFile: "--approval-webhook-file",
   rateLimitPerMinute: "--rate-limit-per-minute",
+  inlineResultsMaxMib: "--inline-results-max-mib",
   reviewOverdueHours: "--review-overdue-hours",
   triggerRules: "--trigger-rules",
   heartbeatSeconds: "--heartbeat-seconds",
@@ -267,6 +271,13 @@ const rawSchema = z.strictObject({
     .default("groups"),
   approvalWebhook: z.url({ protocol: /^https?$/ }).optional(),
   rateLimitPerMinute: z.coerce.number().int().min(0).max(100_000).default(30),
+  /** At least one whole answer (16 MiB); the default keeps the 512Mi controller limit's headroom. */
+  inlineResultsMaxMib: z.coerce
+    .number()
+    .int()
+    .min(16)
+    .max(64 * 1024)
+    .default(64),
   reviewOverdueHours: z.coerce
     .number()
     .positive()
@@ -299,6 +310,8 @@ export interface ControllerConfig {
   readonly bodyLimitBytes: number;
   /** Largest agent answer stored as a result. */
   readonly maxResultBytes: number;
+  /** Agents' answers held in memory at once, all requests together (issue 23, finding 6). */
+  readonly inlineResultsMaxBytes: number;
   readonly artifacts: ArtifactStoreConfig;
   /** Accept ID tokens of this OIDC issuer besides controller-issued tokens. */
   readonly oidc:
@@ -427,6 +440,7 @@ export function loadControllerConfig(
     logLevel: raw.logLevel,
     bodyLimitBytes: 64 * 1024,
     maxResultBytes: 16 * 1024 * 1024,
+    inlineResultsMaxBytes: raw.inlineResultsMaxMib * MIB,
     artifacts: Object.freeze(artifactStoreConfig(raw, dataDir)),
     oidc:
       raw.oidcIssuer !== undefined && raw.oidcAudience !== undefined

@@ -139,6 +139,11 @@ export const CONTROLLER_ERRORS = {
     description:
       "Request failure: the artifact store failed (S3 unreachable, credentials refused, disk full, folder not writable).",
   },
+  KH_BUSY: {
+    status: 429,
+    description:
+      "Request failure: the controller already holds `--inline-results-max-mib` of agents' answers in memory; the answer was not read (retry later, or ask for the stream mode).",
+  },
   KH_ARTIFACT_TOO_LARGE: {
     status: 507,
     description: "Request failure: the artifact exceeds the store's size limit (`--artifact-max-mib`).",

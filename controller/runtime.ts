@@ -14,6 +14,7 @@ import { loadOrCreateAuditKey } from "./audit/audit-key.js";
 import { AuditCheckpointer } from "./audit/checkpointer.js";
 import type { ControllerConfig } from "./config.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
+import { InlineBudget } from "./dispatch/inline-budget.js";
 import { CollectionService } from "./fleet/collections.js";
 import { FleetRegistry } from "./fleet/registry.js";
 import { loadTriggerRules } from "./fleet/trigger-rules.js";
@@ -77,8 +78,6 @@ export async function createController(
     now?: () => number;
     /** A ready artifact store (tests: S3 with s3rver's credentials); else the config's. */
     artifactStore?: ArtifactStore;
-    /** Direct uploads up to this size are read back and hashed (default 64 MiB). */
-    readBackMaxBytes?: number;
     /** OpenTelemetry (see controller/telemetry); default off. The caller shuts it down. */
     telemetry?: ControllerTelemetry;
     /** When audit checkpoints are signed (defaults: every 1000 records or 5 minutes, polled each second). */
@@ -163,8 +162,11 @@ export async function createController(
       now,
     });
     await fleetRegistry.start();
+    // One byte budget for every agent answer held in memory, single requests and collections alike.
+    const inlineBudget = new InlineBudget(config.inlineResultsMaxBytes);
     const dispatcher = new Dispatcher({
       telemetry,
+      inlineBudget,
       store,
       policy,
       inventory: fleetRegistry.inventory,
@@ -173,7 +175,6 @@ export async function createController(
       timeoutMs: config.dispatchTimeoutSeconds * 1000,
       maxResultBytes: config.maxResultBytes,
       artifacts: artifactStore,
-      ...(options.readBackMaxBytes === undefined ? {} : { readBackMaxBytes: options.readBackMaxBytes }),
       log,
       now,
     });

@@ -52,35 +52,57 @@ const sha256HexSchema = z.string().regex(/^[0-9a-f]{64}$/, "must be a SHA-256 di
  * They differ only in those two parameters, and a full URL per part (more than a kilobyte each with
  * a session token) would not fit the agent's 64 KiB envelope limit for a large artifact.
  */
-export const s3OutputSchema = z.strictObject({
-  mode: z.literal("s3"),
-  /** The presigned UploadPart URL without its `partNumber` and `X-Amz-Signature` parameters. */
-  url: z
-    .string()
-    .max(8192)
-    .regex(/^https?:\/\/[^\s?#]+\?[^\s#]+$/, "must be an http(s) URL with a query")
-    .refine(
-      (u) => !/[?&](partNumber|X-Amz-Signature)=/.test(u),
-      "must not carry partNumber or X-Amz-Signature",
-    ),
-  /** Every part but the last holds exactly this many bytes. */
-  partSize: z
-    .number()
-    .int()
-    .min(1)
-    .max(5 * 1024 ** 3),
-  /** The parts the agent may upload, numbered 1, 2, … in order; their count bounds the object's size. */
-  parts: z
-    .array(
-      z.strictObject({ partNumber: z.number().int().min(1).max(10_000), signature: sigV4SignatureSchema }),
-    )
-    .min(1)
-    .max(10_000)
-    .refine(
-      (parts) => parts.every((p, i) => p.partNumber === i + 1),
-      "parts must be numbered 1, 2, … in order",
-    ),
-});
+export const s3OutputSchema = z
+  .strictObject({
+    mode: z.literal("s3"),
+    /** The presigned UploadPart URL without its `partNumber` and `X-Amz-Signature` parameters. */
+    url: z
+      .string()
+      .max(8192)
+      .regex(/^https?:\/\/[^\s?#]+\?[^\s#]+$/, "must be an http(s) URL with a query")
+      .refine(
+        (u) => !/[?&](partNumber|X-Amz-Signature)=/.test(u),
+        "must not carry partNumber or X-Amz-Signature",
+      ),
+    /**
+     * Every part but the last holds exactly this many bytes. With `tail`, each URL in `parts` signs
+     * `content-length: partSize`, so the store refuses a part of any other length.
+     */
+    partSize: z
+      .number()
+      .int()
+      .min(1)
+      .max(5 * 1024 ** 3),
+    /** The parts the agent may upload, numbered 1, 2, … in order; their count bounds the object's size. */
+    parts: z
+      .array(
+        z.strictObject({ partNumber: z.number().int().min(1).max(10_000), signature: sigV4SignatureSchema }),
+      )
+      .min(1)
+      .max(10_000)
+      .refine(
+        (parts) => parts.every((p, i) => p.partNumber === i + 1),
+        "parts must be numbered 1, 2, … in order",
+      ),
+    /**
+     * The last, shorter part (or the only, empty one): its length is not known when the request is
+     * signed, so it has its own complete presigned URL without a signed length, numbered after every
+     * part in `parts` (the controller checks its size before it records anything).
+     */
+    tail: z
+      .strictObject({
+        partNumber: z.number().int().min(2).max(10_000),
+        url: z
+          .string()
+          .max(8192)
+          .regex(/^https?:\/\/[^\s?#]+\?[^\s#]+$/, "must be an http(s) URL with a query"),
+      })
+      .optional(),
+  })
+  .refine(
+    (output) => output.tail === undefined || output.tail.partNumber === output.parts.length + 1,
+    "the tail must be numbered right after the last part",
+  );
 export type S3Output = z.infer<typeof s3OutputSchema>;
 
 export const outputSchema = z.discriminatedUnion("mode", [

@@ -9,7 +9,13 @@ import { PassThrough } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
 import { BUNDLE_ACTION, type BundleParams, bundleParams } from "../../protocol/actions.js";
-import { type Spooled, spool } from "../bundle/spool.js";
+import {
+  checkSpoolRoom,
+  DEFAULT_SPOOL_MAX_BYTES,
+  type Spooled,
+  type SpoolOptions,
+  spool,
+} from "../bundle/spool.js";
 import { AgentError } from "../errors.js";
 import { type ActionContext, type ActionDefinition, defineAction, StreamedResult } from "./types.js";
 
@@ -33,6 +39,15 @@ interface Planned {
 }
 
 const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
+
+/** Where and how much a bundle may spool (issue 23, finding 9). */
+function spoolOptions(ctx: ActionContext): SpoolOptions {
+  return {
+    maxBytes: ctx.spoolMaxBytes ?? DEFAULT_SPOOL_MAX_BYTES,
+    ...(ctx.spoolDir ? { dir: ctx.spoolDir } : {}),
+    ...(ctx.spoolVolume ? { volume: ctx.spoolVolume } : {}),
+  };
+}
 
 /** Builds the bundle action over the given single actions (a bundle never contains a bundle). */
 export function createBundleAction(registry: ReadonlyMap<string, ActionDefinition>) {
@@ -83,7 +98,7 @@ export function createBundleAction(registry: ReadonlyMap<string, ActionDefinitio
     ctx.signal.throwIfAborted();
     const base = `${String(index + 1).padStart(2, "0")}-${planned.action.name}`;
     if (result instanceof StreamedResult) {
-      const spooled = await spool(result.stream, ctx.signal);
+      const spooled = await spool(result.stream, ctx.signal, spoolOptions(ctx));
       return { name: `${base}-${result.filename}`, spooled, startedAt };
     }
     const data = Buffer.from(`${JSON.stringify(result, null, 2)}\n`);
@@ -98,6 +113,8 @@ export function createBundleAction(registry: ReadonlyMap<string, ActionDefinitio
     limits: { timeoutMs: 10 * 60_000, maxConcurrency: 1, maxOutputBytes: 4 * 1024 ** 3 },
     async run(input, ctx) {
       const planned = plan(input.actions, ctx);
+      // A full temp volume is refused now, with a coded answer, not once the stream has started.
+      if (planned.some((p) => p.action.outputs?.includes("stream"))) await checkSpoolRoom(spoolOptions(ctx));
       // tar-stream (and streamx under it) is loaded by the first bundle, not at the agent's start.
       const { default: tar } = await import("tar-stream");
       const pack = tar.pack();

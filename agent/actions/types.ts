@@ -17,6 +17,12 @@ export interface ActionContext {
   readonly cgroupRoot: string;
   /** What the heap-snapshot memory guard does when it cannot see the target's cgroup; default refuse. */
   readonly memoryGuardUnseen?: "refuse" | "allow";
+  /** The most a bundle spools of one streamed entry (`--spool-max-mib`); default 768 MiB. */
+  readonly spoolMaxBytes?: number;
+  /** Where bundles spool; default the temp directory. */
+  readonly spoolDir?: string;
+  /** Reads the spool volume's free and total bytes (tests: a small volume); default statfs. */
+  readonly spoolVolume?: (path: string) => Promise<{ free: number; total: number }>;
   /** The directories `--log-root` allows log-tail to read under; empty when none is configured. */
   readonly logRoots: readonly string[];
   /** The request's `jti` and this agent's id, for artifacts that name their origin (bundle manifests). */

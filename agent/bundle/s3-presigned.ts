@@ -8,6 +8,9 @@
  * a pool that is reused for the whole upload (no fresh allocation per part, no concatenation, no
  * copy by the HTTP client), one filling while the others upload. The pool holds at most
  * PART_BUFFER_BUDGET bytes (at least two parts, at most PARTS_IN_FLIGHT + 1).
+ *
+ * When the request carries a `tail` URL, every URL in `parts` signs the part's length, so only full
+ * parts go there and the last, shorter part goes to the tail (issue 23, finding 2).
  */
 import { type ClientRequest, request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
@@ -70,14 +73,16 @@ export async function uploadPresigned(
   const queue = async (body: Buffer, length: number): Promise<void> => {
     while (inFlight.size >= maxBuffers - 1 && !failed) await Promise.race(inFlight);
     if (failed) throw failed;
-    const partNumber = next++;
-    if (partNumber > output.parts.length) {
+    const toTail = output.tail !== undefined && length < partSize;
+    const partNumber = toTail ? output.tail!.partNumber : next++;
+    if (!toTail && partNumber > output.parts.length) {
       throw new AgentError(
         "KH_ACTION_FAILED",
         `the artifact exceeds the presigned upload's ${output.parts.length} part(s) of ${partSize} bytes`,
       );
     }
-    const upload: Promise<void> = putPart(partUrl(output, partNumber), body.subarray(0, length), signal)
+    const url = toTail ? output.tail!.url : partUrl(output, partNumber);
+    const upload: Promise<void> = putPart(url, body.subarray(0, length), signal)
       .then(
         (etag) => {
           parts.push({ partNumber, etag });

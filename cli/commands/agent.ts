@@ -69,6 +69,10 @@ export function registerAgentCommand(program: Command, env: NodeJS.ProcessEnv): 
       "--memory-guard-unseen <refuse|allow>",
       "when the heap-snapshot memory guard cannot see the target's memory cgroup: refuse (default) or allow an unguarded snapshot (KEYHOLE_MEMORY_GUARD_UNSEEN)",
     )
+    .option(
+      "--spool-max-mib <n>",
+      "the most a bundle spools of one streamed entry (a heap snapshot) into the temp directory, in MiB, default 768; keep it below the temp volume's sizeLimit (KEYHOLE_SPOOL_MAX_MIB)",
+    )
     .action(async (opts) => {
       const { runAgent } = await import("../../agent/main.js");
       try {

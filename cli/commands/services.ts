@@ -97,6 +97,10 @@ export function registerServiceCommands(program: Command, env: NodeJS.ProcessEnv
       "--artifact-max-mib <n>",
       "largest artifact stored, in MiB, default 4096 (KEYHOLE_ARTIFACT_MAX_MIB)",
     )
+    .option(
+      "--inline-results-max-mib <n>",
+      "agents' inline answers held in memory at once, all requests together, in MiB, default 64 (KEYHOLE_INLINE_RESULTS_MAX_MIB)",
+    )
     .addHelpText(
       "after",
       "\nS3 credentials come from the standard AWS chain (AWS_* variables, shared config, SSO, web identity, instance\nroles); keyhole never reads them itself. Artifact retention is per environment in the policy file:\n  environments: { production: { approvals: 1, artifactRetentionDays: 90 } }   (default 30 days; docs/artifacts.md)",

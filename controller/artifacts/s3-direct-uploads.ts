@@ -2,6 +2,12 @@
  * Direct uploads (the s3 output mode): the controller creates one multipart upload and presigns its
  * `UploadPart` URLs, the agent PUTs the parts, the controller completes or aborts. Presigning is local
  * HMAC work; the only calls to S3 are create, complete and abort.
+ *
+ * The bound is S3's to enforce (issue 23, finding 2): every full part's URL signs
+ * `content-length: partSize`, so S3 refuses a part of any other length (SignatureDoesNotMatch). Only
+ * the last part's length is unknown when the request is signed; it gets one URL of its own, numbered
+ * after the full parts, and the controller checks the completed object's size against the parts and
+ * `--artifact-max-mib` before recording anything (controller/dispatch/direct-upload.ts).
  */
 import {
   AbortMultipartUploadCommand,
@@ -73,24 +79,47 @@ export function createDirectUploads(
       // One signing date for all parts, so their URLs differ only in partNumber and signature.
       const signatures: string[] = [];
       let url = "";
+      const tail = { partNumber: parts + 1, url: "" };
+      const presign = (PartNumber: number, ContentLength?: number) =>
+        getSignedUrl(
+          client,
+          new UploadPartCommand({
+            Bucket: config.bucket,
+            Key,
+            UploadId: uploadId,
+            PartNumber,
+            // Signed: S3 takes exactly this many bytes with this URL, not up to 5 GiB.
+            ...(ContentLength === undefined ? {} : { ContentLength }),
+          }),
+          { expiresIn: expiresInSeconds, signingDate },
+        );
       try {
         for (let n = 1; n <= parts; n++) {
-          const signed = await getSignedUrl(
-            client,
-            new UploadPartCommand({ Bucket: config.bucket, Key, UploadId: uploadId, PartNumber: n }),
-            { expiresIn: expiresInSeconds, signingDate },
-          );
+          const signed = await presign(n, partSize);
+          if (!/[?&]X-Amz-SignedHeaders=content-length(%3B|;)/.test(signed))
+            throw new Error("the presigner did not sign the part's content-length");
           const { base, signature } = splitPresignedUrl(signed, n);
           if (n === 1) url = base;
           else if (base !== url)
             throw new Error("presigned part URLs differ beyond partNumber and signature");
           signatures.push(signature);
         }
+        tail.url = await presign(tail.partNumber);
       } catch (err) {
-        await this.abort({ key: Key, uploadId, location: "", partSize, url, signatures }).catch(() => {});
+        await this.abort({ key: Key, uploadId, location: "", partSize, url, signatures, tail }).catch(
+          () => {},
+        );
         throw fail(err, "cannot presign the upload");
       }
-      return { key: Key, uploadId, location: `s3://${config.bucket}/${Key}`, partSize, url, signatures };
+      return {
+        key: Key,
+        uploadId,
+        location: `s3://${config.bucket}/${Key}`,
+        partSize,
+        url,
+        signatures,
+        tail,
+      };
     },
     async complete(upload, parts) {
       try {

@@ -36,8 +36,10 @@ export interface DirectUpload {
   readonly partSize: number;
   /** The presigned UploadPart URL without `partNumber` and `X-Amz-Signature`. */
   readonly url: string;
-  /** One SigV4 signature per part, part 1 first. */
+  /** One SigV4 signature per full part, part 1 first; each signs `content-length: partSize`. */
   readonly signatures: readonly string[];
+  /** The last, shorter part: numbered after the full parts, its length not signed (checked at completion). */
+  readonly tail: { readonly partNumber: number; readonly url: string };
 }
 
 /** The s3-only half: multipart uploads whose parts the agent sends itself. */
@@ -47,7 +49,10 @@ export interface DirectUploads {
     key: string,
     options: { contentType: string; expiresInSeconds: number; signingDate: Date },
   ): Promise<DirectUpload>;
-  /** Completes the upload with the agent's part ETags; returns the object's size as the store reports it. */
+  /**
+   * Completes the upload with the agent's part ETags; returns the object's size as the store reports
+   * it (the caller checks it and deletes the object when it is wrong).
+   */
   complete(
     upload: DirectUpload,
     parts: readonly { partNumber: number; etag: string }[],

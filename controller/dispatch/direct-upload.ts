@@ -4,10 +4,12 @@
  * is an outcome, and every failing ending leaves nothing behind (the upload aborted, or the object
  * deleted when it was already completed).
  *
- * The digest: an object up to `readBackMaxBytes` is streamed back once and hashed here, so its
- * SHA-256 is the controller's own ("controller"); a larger one keeps the agent's digest, recorded as
- * "agent-reported" (its size is still checked against S3's). Reading back a multi-gigabyte heap
- * snapshot would double the transfer for a check the agent's signed request already anchors.
+ * What it records is what it verified (issue 23, finding 2): the completed object's size must be
+ * what the presigned parts allow (full parts of exactly `partSize`, which S3 enforces through the
+ * signed length, then at most one shorter tail) and at most the store's `maxBytes`; and the digest is
+ * always the controller's own, from streaming the object back once ("controller"). The agent's
+ * reported size and digest are only compared with that, never recorded. Anything else deletes the
+ * object.
  */
 import { createHash } from "node:crypto";
 import { type S3UploadResult, s3UploadResultSchema } from "../../protocol/request.js";
@@ -22,7 +24,7 @@ export type DirectOutcome =
       readonly report: S3UploadResult;
       readonly size: number;
       readonly sha256: string;
-      readonly digestSource: "controller" | "agent-reported";
+      readonly digestSource: "controller";
     }
   | { readonly ok: false; readonly status?: number; readonly code: string; readonly message: string };
 
@@ -31,7 +33,6 @@ export async function finishDirectUpload(
   store: ArtifactStore,
   upload: DirectUpload,
   sent: SendOutcome,
-  options: { readBackMaxBytes: number },
 ): Promise<DirectOutcome> {
   const direct = store.direct!;
   const abort = async () => {
@@ -52,7 +53,10 @@ export async function finishDirectUpload(
   }
   const report = parsed.data;
   const numbers = report.upload.parts.map((p) => p.partNumber);
-  if (numbers.some((n, i) => n !== i + 1) || numbers.length > upload.signatures.length) {
+  // Full parts 1, 2, … k (k within the presigned ones), then at most the tail, last.
+  const tailed = numbers.at(-1) === upload.tail.partNumber;
+  const full = tailed ? numbers.slice(0, -1) : numbers;
+  if (full.some((n, i) => n !== i + 1) || full.length > upload.signatures.length) {
     await abort();
     return fail(
       sent.status,
@@ -71,27 +75,37 @@ export async function finishDirectUpload(
     await store.delete(upload.location).catch(() => {});
     return fail(sent.status, code, message);
   };
+  if (size > store.maxBytes) {
+    return discard(
+      "KH_ARTIFACT_TOO_LARGE",
+      `the store holds ${size} bytes, above the ${store.maxBytes}-byte limit (--artifact-max-mib); the object was deleted`,
+    );
+  }
+  // S3 took each full part at exactly partSize (its length is signed); the tail is what remains.
+  const fullBytes = full.length * upload.partSize;
+  if (tailed ? size < fullBytes || size - fullBytes >= upload.partSize : size !== fullBytes) {
+    return discard(
+      "KH_AGENT_BAD_RESPONSE",
+      `the store holds ${size} bytes, which is not ${full.length} part(s) of ${upload.partSize} bytes${tailed ? " and a shorter last one" : ""}; the object was deleted`,
+    );
+  }
   if (size !== report.upload.bytes) {
     return discard(
       "KH_ARTIFACT_DIGEST_MISMATCH",
       `the store holds ${size} bytes but the agent reported ${report.upload.bytes}`,
     );
   }
-  if (size > options.readBackMaxBytes) {
-    return {
-      ok: true,
-      status: sent.status,
-      report,
-      size,
-      sha256: report.upload.sha256,
-      digestSource: "agent-reported",
-    };
-  }
+  // Streamed back once and hashed here, whatever the size: the recorded digest is never the agent's.
   let ours: string;
+  let read = 0;
   try {
     const hash = createHash("sha256");
-    for await (const chunk of (await store.open(upload.location)) as AsyncIterable<Buffer>)
+    for await (const chunk of (await store.open(upload.location)) as AsyncIterable<Buffer>) {
+      read += chunk.length;
+      if (read > size) throw new Error(`reading the object back gave more than its ${size} bytes`);
       hash.update(chunk);
+    }
+    if (read !== size) throw new Error(`reading the object back gave ${read} of its ${size} bytes`);
     ours = hash.digest("hex");
   } catch (err) {
     await store.delete(upload.location).catch(() => {});

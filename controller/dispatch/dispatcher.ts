@@ -18,6 +18,7 @@ import type { ControllerTelemetry } from "../telemetry/index.js";
 import { currentTraceparent } from "../telemetry/trace-context.js";
 import { finishDirectUpload } from "./direct-upload.js";
 import { buildClaims, type Envelope, signEnvelope } from "./envelope.js";
+import { InlineBudget } from "./inline-budget.js";
 import { receiveStream } from "./receive-stream.js";
 import { sendEnvelope } from "./send-envelope.js";
 
@@ -30,10 +31,10 @@ export interface DispatcherDeps {
   readonly controllerId: string;
   readonly timeoutMs: number;
   readonly maxResultBytes: number;
+  /** Answers held in memory at once, all dispatches together (default: 64 MiB). */
+  readonly inlineBudget?: InlineBudget;
   /** Where stream and s3 results are stored. */
   readonly artifacts: ArtifactStore;
-  /** Direct uploads up to this size are read back and hashed by the controller. */
-  readonly readBackMaxBytes?: number;
   readonly log: FastifyBaseLogger;
   readonly now: () => number;
   /** OpenTelemetry (controller/telemetry); absent means off. */
@@ -61,8 +62,12 @@ export class Dispatcher {
   private readonly running = new Set<string>();
   private readonly actor: string;
 
+  /** Shared with collections (controller/fleet/collections.ts) when the runtime passes one in. */
+  readonly inlineBudget: InlineBudget;
+
   constructor(deps: DispatcherDeps) {
     this.deps = deps;
+    this.inlineBudget = deps.inlineBudget ?? new InlineBudget(64 * 1024 * 1024);
     this.actor = `controller:${deps.controllerId}`;
   }
 
@@ -218,13 +223,21 @@ export class Dispatcher {
     agent: InventoryAgent,
     envelope: Envelope,
   ): Promise<boolean> {
-    const outcome = await sendEnvelope(agent.url, envelope.jws, {
-      timeoutMs: this.deps.timeoutMs,
-      maxBytes: this.deps.maxResultBytes,
-    });
-    if (outcome.ok) await this.finish(request, "dispatched", undefined, outcome.result, outcome.status);
-    else await this.finish(request, "dispatched", outcome, undefined, outcome.status);
-    return outcome.ok;
+    // The answer's bytes count against the shared budget until its result is stored.
+    const lease = this.inlineBudget.lease();
+    try {
+      const outcome = await sendEnvelope(agent.url, envelope.jws, {
+        timeoutMs: this.deps.timeoutMs,
+        maxBytes: this.deps.maxResultBytes,
+        lease,
+        budgetBytes: this.inlineBudget.capBytes,
+      });
+      if (outcome.ok) await this.finish(request, "dispatched", undefined, outcome.result, outcome.status);
+      else await this.finish(request, "dispatched", outcome, undefined, outcome.status);
+      return outcome.ok;
+    } finally {
+      lease.release();
+    }
   }
 
   /** Streams the agent's answer into the store; registers it only once its digest checked out. */
@@ -264,13 +277,15 @@ export class Dispatcher {
     envelope: Envelope,
     upload: DirectUpload,
   ): Promise<boolean> {
+    const lease = this.inlineBudget.lease();
     const sent = await sendEnvelope(agent.url, envelope.jws, {
       timeoutMs: this.deps.timeoutMs,
       maxBytes: 1024 * 1024,
+      lease,
+      budgetBytes: this.inlineBudget.capBytes,
     });
-    const outcome = await finishDirectUpload(this.deps.artifacts, upload, sent, {
-      readBackMaxBytes: this.deps.readBackMaxBytes ?? 64 * 1024 * 1024,
-    });
+    lease.release(); // the upload report is parsed; what remains is small
+    const outcome = await finishDirectUpload(this.deps.artifacts, upload, sent);
     if (!outcome.ok) {
       await this.finish(request, "dispatched", outcome, undefined, outcome.status);
       return false;
@@ -478,6 +493,7 @@ function toS3Output(upload: DirectUpload): Output {
     url: upload.url,
     partSize: upload.partSize,
     parts: upload.signatures.map((signature, i) => ({ partNumber: i + 1, signature })),
+    tail: upload.tail,
   };
 }
 

@@ -4,17 +4,22 @@
  */
 import type { IncomingMessage } from "node:http";
 import { errorBodySchema } from "../../protocol/request.js";
+import { budgetSpentMessage, type InlineLease } from "./inline-budget.js";
 import { agentTimeout, postEnvelope, unreachable } from "./post-envelope.js";
 
 export type SendOutcome =
   | { readonly ok: true; readonly status: number; readonly result: unknown }
   | { readonly ok: false; readonly status?: number; readonly code: string; readonly message: string };
 
-/** POSTs `jws` to `<agentUrl>/v1/requests` and reads at most `maxBytes` of JSON back within `timeoutMs`. */
+/**
+ * POSTs `jws` to `<agentUrl>/v1/requests` and reads at most `maxBytes` of JSON back within `timeoutMs`.
+ * With a `lease`, every byte read is taken from the controller's inline budget first (the caller
+ * releases it once the result is stored); a spent budget ends the read with `KH_BUSY`.
+ */
 export async function sendEnvelope(
   agentUrl: string,
   jws: string,
-  options: { timeoutMs: number; maxBytes: number },
+  options: { timeoutMs: number; maxBytes: number; lease?: InlineLease; budgetBytes?: number },
 ): Promise<SendOutcome> {
   // One deadline for connecting, the agent's work and reading the answer.
   const posted = await postEnvelope(agentUrl, jws, {
@@ -26,9 +31,11 @@ export async function sendEnvelope(
   const status = response.statusCode ?? 0;
   let text: string;
   try {
-    text = await readLimited(response, options.maxBytes);
+    text = await readLimited(response, options.maxBytes, options.lease);
   } catch (err) {
     if (posted.timedOut()) return agentTimeout(options.timeoutMs);
+    if (err instanceof OverBudget)
+      return { ok: false, code: "KH_BUSY", message: budgetSpentMessage(options.budgetBytes ?? 0) };
     if (err instanceof TooLarge)
       return {
         ok: false,
@@ -64,15 +71,34 @@ export async function sendEnvelope(
 }
 
 class TooLarge extends Error {}
+class OverBudget extends Error {}
 
-async function readLimited(response: IncomingMessage, maxBytes: number): Promise<string> {
+async function readLimited(
+  response: IncomingMessage,
+  maxBytes: number,
+  lease?: InlineLease,
+): Promise<string> {
   const chunks: Buffer[] = [];
   let total = 0;
+  // A declared length is taken whole before the first byte, so a spent budget reads nothing.
+  const declared = Number(response.headers["content-length"]);
+  let reserved = 0;
+  if (lease && Number.isSafeInteger(declared) && declared > 0 && declared <= maxBytes) {
+    if (!lease.take(declared)) {
+      response.destroy();
+      throw new OverBudget();
+    }
+    reserved = declared;
+  }
   for await (const chunk of response as AsyncIterable<Buffer>) {
     total += chunk.length;
     // Throwing out of for-await destroys the response, so the rest is never downloaded. A body cut
     // off before its end throws here too (the response errors with ECONNRESET "aborted").
     if (total > maxBytes) throw new TooLarge();
+    if (lease && total > reserved) {
+      if (!lease.take(total - reserved)) throw new OverBudget();
+      reserved = total;
+    }
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString("utf8");

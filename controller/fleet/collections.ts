@@ -687,9 +687,14 @@ export class CollectionService {
       ],
     });
     if (!marked) return false;
+    // The answer's bytes count against the controller's one budget until the group commit stored it.
+    const budget = this.deps.dispatcher.inlineBudget;
+    const lease = budget.lease();
     const outcome = await sendEnvelope(agent.url, envelope.jws, {
       timeoutMs: this.deps.timeoutMs,
       maxBytes: this.deps.maxResultBytes,
+      lease,
+      budgetBytes: budget.capBytes,
     });
     // Not awaited: the slot frees now, the outcome joins the next group commit (drained at the end).
     let finish: Promise<boolean>;
@@ -719,9 +724,11 @@ export class CollectionService {
         audit: [this.failedRecord(id, error, outcome.status)],
       });
     }
-    finish.catch((err: unknown) =>
-      this.deps.log.error({ err, requestId: id }, "recording a target's outcome failed"),
-    );
+    finish
+      .catch((err: unknown) =>
+        this.deps.log.error({ err, requestId: id }, "recording a target's outcome failed"),
+      )
+      .finally(() => lease.release());
     return outcome.ok;
   }
 

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from "fastify";
 import type { Authenticator } from "../identity/principal.js";
 import type { RequestService } from "../requests/service.js";
-import { toRequestView } from "../requests/view.js";
+import { toRequestSummary, toRequestView } from "../requests/view.js";
 import type { RateCounter } from "../store/types.js";
 import { principalOf, requireBearer } from "./authenticate.js";
 import {
@@ -58,7 +58,8 @@ export function v1Routes(
     v1.get("/requests", async (request) => {
       const query = parseInput(listRequestsQuerySchema, request.query, "query");
       const found = await requests.list(principalOf(request), query);
-      return { requests: found.map(toRequestView) };
+      // Summaries only: a result is fetched one request at a time (issue 23, finding 6).
+      return { requests: found.map(toRequestSummary) };
     });
 
     v1.get("/requests/:id", async (request) => {

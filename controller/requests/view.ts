@@ -18,6 +18,8 @@ export interface RequestView {
   updatedAt: string;
   expiresAt: string;
   result?: unknown;
+  /** In a list (a summary): a result is stored; `GET /v1/requests/:id` returns it. */
+  hasResult?: true;
   error?: { code: string; message: string };
   denial?: { by: string; reason: string };
   /** The stored artifact of a completed stream or s3 request (`keyhole artifacts get ID`). */
@@ -51,9 +53,19 @@ export function toRequestView(r: RequestRecord): RequestView {
     updatedAt: iso(r.updatedAt),
     expiresAt: iso(r.expiresAt),
     ...(r.result === undefined ? {} : { result: r.result }),
+    ...(r.hasResult ? { hasResult: true as const } : {}),
     ...(r.error === undefined ? {} : { error: { ...r.error } }),
     ...(r.denial === undefined ? {} : { denial: { ...r.denial } }),
     ...(r.artifactId === undefined ? {} : { artifactId: r.artifactId }),
     ...(r.breakGlass ? { breakGlass: true as const } : {}),
   };
+}
+
+/**
+ * A request in a list: its view without the result (issue 23, finding 6), which can be up to 16 MiB
+ * each; `hasResult` says there is one to fetch with `GET /v1/requests/:id`.
+ */
+export function toRequestSummary(r: RequestRecord): RequestView {
+  const { result: _omitted, ...summary } = toRequestView(r);
+  return r.result !== undefined || r.hasResult ? { ...summary, hasResult: true } : summary;
 }

@@ -124,7 +124,12 @@ export function toRequest(row: Row, approvals: ApprovalRecord[]): RequestRecord 
     expiresAt: num(row.expires_at),
     jti: str(row.jti),
     kid: str(row.kid),
-    result: row.result === null ? undefined : (JSON.parse(String(row.result)) as unknown),
+    result:
+      row.result === null || row.result === undefined
+        ? undefined
+        : (JSON.parse(String(row.result)) as unknown),
+    // Only list pages carry has_result (they leave the result itself out).
+    ...(row.has_result === undefined ? {} : { hasResult: Number(row.has_result) === 1 }),
     error: errorCode ? { code: errorCode, message: str(row.error_message) ?? "" } : undefined,
     denial: deniedBy ? { by: deniedBy, reason: str(row.denial_reason) ?? "" } : undefined,
     artifactId: str(row.artifact_id),

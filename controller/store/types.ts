@@ -116,7 +116,10 @@ export interface RequestRecord {
   /** The envelope's `jti` and signing key, once dispatched. */
   readonly jti: string | undefined;
   readonly kid: string | undefined;
+  /** Absent from list pages (`listRequests`), which set `hasResult` instead. */
   readonly result: unknown;
+  /** Set only by `listRequests`: whether a result is stored (fetch it with `getRequest`). */
+  readonly hasResult?: boolean;
   readonly error: { readonly code: string; readonly message: string } | undefined;
   readonly denial: { readonly by: string; readonly reason: string } | undefined;
   /** The stored artifact of a completed stream or s3 request. */
@@ -215,7 +218,10 @@ export interface Store {
 
   createRequest(request: NewRequest, audit: readonly AuditEntry[], at: number): Promise<void>;
   getRequest(id: string): Promise<RequestRecord | undefined>;
-  /** Newest first; `before` is a cursor from the last page (`listCursor` of its last record). */
+  /**
+   * Newest first; `before` is a cursor from the last page (`listCursor` of its last record). Records
+   * come without `result` (never loaded), with `hasResult` instead.
+   */
   listRequests(query: {
     status?: RequestStatus;
     limit: number;

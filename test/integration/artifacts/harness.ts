@@ -29,7 +29,7 @@ import { issueToken } from "../../../controller/identity/cli.js";
 import { loadEnvironmentKeys } from "../../../controller/keys.js";
 import { type ControllerRuntime, createController } from "../../../controller/runtime.js";
 import { ACTION_PARAMS } from "../../../protocol/actions.js";
-import { claimsSchema, type RequestClaims } from "../../../protocol/request.js";
+import { claimsSchema, type RequestClaims, type S3Output } from "../../../protocol/request.js";
 import { S3RVER_CREDENTIALS, type TestS3 } from "../../helpers/s3rver.js";
 import { tempDir } from "../controller/helpers.js";
 
@@ -86,6 +86,8 @@ export interface FakeStreamBehaviour {
   delayMs?: number;
   /** In the s3 mode: reports this many bytes instead of the true count. */
   reportBytes?: number;
+  /** In the s3 mode: uploads with these presigned URLs itself instead of the agent's sink (a hostile agent). */
+  s3Upload?: (output: S3Output) => Promise<{ partNumber: number; etag: string }[]>;
 }
 
 export interface ArtifactHarness {
@@ -122,7 +124,6 @@ export async function startArtifactHarness(
     s3Store?: Parameters<TestS3["storeConfig"]>[0];
     s3Credentials?: { accessKeyId: string; secretAccessKey: string };
     config?: ControllerOptions;
-    readBackMaxBytes?: number;
     maxTtlSeconds?: number;
     /** The policy YAML; default: staging (0 approvals) and an `sre` group allowed `*`. */
     policy?: string;
@@ -172,11 +173,9 @@ export async function startArtifactHarness(
             behaviour.cutAfter === undefined
               ? behaviour.body
               : behaviour.body.subarray(0, behaviour.cutAfter);
-          const { parts } = await uploadPresigned(
-            Readable.from([sent]),
-            claims.output,
-            AbortSignal.timeout(20_000),
-          );
+          const { parts } = behaviour.s3Upload
+            ? { parts: await behaviour.s3Upload(claims.output) }
+            : await uploadPresigned(Readable.from([sent]), claims.output, AbortSignal.timeout(20_000));
           if (behaviour.cutAfter !== undefined) {
             res.socket?.destroy();
             return;
@@ -275,7 +274,6 @@ bindings:
     // The controller checks filings against the catalogue; this harness's agent also runs `bytes`.
     actions: new Map([...ACTION_PARAMS, ["bytes", bytesAction.params]]),
     ...(artifactStore ? { artifactStore } : {}),
-    ...(options.readBackMaxBytes === undefined ? {} : { readBackMaxBytes: options.readBackMaxBytes }),
   });
   const tokenFor = async (subject: string, groups: string[]) =>
     // A week: retention tests move the controller's clock a day or two ahead.

@@ -112,28 +112,35 @@ describe("the agent's presigned upload", () => {
     expect(partBuffers(64 * MIB)).toBe(2);
   });
 
-  it.each(SIZES)("uploads %i bytes exactly, in ceil(size / part) parts", async (size) => {
-    const data = randomBytes(size);
-    const upload = await store.direct!.create(`bounds/agent-${size}`, {
-      contentType: "application/octet-stream",
-      expiresInSeconds: 60,
-      signingDate: new Date(),
-    });
-    const output: S3Output = {
-      mode: "s3",
-      url: upload.url,
-      partSize: upload.partSize,
-      parts: upload.signatures.map((signature, i) => ({ partNumber: i + 1, signature })),
-    };
-    // 64 KiB chunks, like a streamed action.
-    const chunks = [];
-    for (let i = 0; i < data.length; i += 65536) chunks.push(data.subarray(i, i + 65536));
-    const result = await uploadPresigned(Readable.from(chunks), output, AbortSignal.timeout(20_000));
-    expect(result.bytes).toBe(size);
-    expect(result.parts.map((p) => p.partNumber)).toEqual(
-      Array.from({ length: Math.max(1, Math.ceil(size / upload.partSize)) }, (_, i) => i + 1),
-    );
-    expect(await store.direct!.complete(upload, result.parts)).toMatchObject({ size });
-    expect(sha256(await readBack(`bounds/agent-${size}`))).toBe(sha256(data));
-  });
+  it.each(SIZES)(
+    "uploads %i bytes exactly: full parts of the signed size, then a shorter tail",
+    async (size) => {
+      const data = randomBytes(size);
+      const upload = await store.direct!.create(`bounds/agent-${size}`, {
+        contentType: "application/octet-stream",
+        expiresInSeconds: 60,
+        signingDate: new Date(),
+      });
+      const output: S3Output = {
+        mode: "s3",
+        url: upload.url,
+        partSize: upload.partSize,
+        parts: upload.signatures.map((signature, i) => ({ partNumber: i + 1, signature })),
+        tail: upload.tail,
+      };
+      // 64 KiB chunks, like a streamed action.
+      const chunks = [];
+      for (let i = 0; i < data.length; i += 65536) chunks.push(data.subarray(i, i + 65536));
+      const result = await uploadPresigned(Readable.from(chunks), output, AbortSignal.timeout(20_000));
+      expect(result.bytes).toBe(size);
+      const full = Math.floor(size / upload.partSize);
+      const short = size === 0 || size % upload.partSize !== 0;
+      expect(result.parts.map((p) => p.partNumber)).toEqual([
+        ...Array.from({ length: full }, (_, i) => i + 1),
+        ...(short ? [upload.tail.partNumber] : []),
+      ]);
+      expect(await store.direct!.complete(upload, result.parts)).toMatchObject({ size });
+      expect(sha256(await readBack(`bounds/agent-${size}`))).toBe(sha256(data));
+    },
+  );
 });

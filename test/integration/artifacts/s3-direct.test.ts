@@ -89,23 +89,6 @@ describe("direct upload (output s3) from the real agent", () => {
   });
 });
 
-describe("digest source of large direct uploads", () => {
-  it("records the agent's digest as agent-reported above the read-back size, after checking the size", async () => {
-    const h = await startArtifactHarness({ s3, s3Store: { maxBytes: 32 * MIB }, readBackMaxBytes: MIB });
-    try {
-      const request = await h.run("bytes", { size: 2 * MIB, seed: 2 }, "s3", REAL_AGENT);
-      expect(request.status, JSON.stringify(request.error)).toBe("completed");
-      const { json } = await h.call("GET", `/v1/artifacts/${request.artifactId}`);
-      expect(json.artifact).toMatchObject({
-        digestSource: "agent-reported",
-        sha256: sha256(testBytes(2 * MIB, 2)),
-      });
-    } finally {
-      await h.close();
-    }
-  });
-});
-
 describe("the S3 store's failures in stream mode", () => {
   it("fails with a clear reason when the store goes away mid-upload, aborts, and a retry works", async () => {
     const h = await startArtifactHarness({ s3, s3Store: { maxBytes: 64 * MIB } });

@@ -44,6 +44,7 @@ describe("loadControllerConfig", () => {
       logLevel: "info",
       bodyLimitBytes: 65_536,
       maxResultBytes: 16 * 1024 * 1024,
+      inlineResultsMaxBytes: 64 * 1024 * 1024,
       artifacts: { kind: "local", dir: join(cwd, "keyhole-data", "artifacts"), maxBytes: 4096 * 1024 * 1024 },
       oidc: undefined,
       approvalWebhook: undefined,
