@@ -221,6 +221,8 @@ export class Dispatcher {
     const outcome = await sendEnvelope(agent.url, envelope.jws, {
       timeoutMs: this.deps.timeoutMs,
       maxBytes: this.deps.maxResultBytes,
+      expect: { jti: envelope.claims.jti, agent: agent.id },
+      lookup: agent.lookup,
     });
     if (outcome.ok) await this.finish(request, "dispatched", undefined, outcome.result, outcome.status);
     else await this.finish(request, "dispatched", outcome, undefined, outcome.status);
@@ -238,7 +240,11 @@ export class Dispatcher {
       agent.url,
       envelope.jws,
       ({ contentType }) => this.deps.artifacts.beginWrite(artifactKey(request, id), { contentType }),
-      { timeoutMs: this.deps.timeoutMs },
+      {
+        timeoutMs: this.deps.timeoutMs,
+        expect: { jti: envelope.claims.jti, agent: agent.id },
+        lookup: agent.lookup,
+      },
     );
     if (!outcome.ok) {
       await this.finish(request, "dispatched", outcome, undefined, outcome.status);
@@ -267,6 +273,8 @@ export class Dispatcher {
     const sent = await sendEnvelope(agent.url, envelope.jws, {
       timeoutMs: this.deps.timeoutMs,
       maxBytes: 1024 * 1024,
+      expect: { jti: envelope.claims.jti, agent: agent.id },
+      lookup: agent.lookup,
     });
     const outcome = await finishDirectUpload(this.deps.artifacts, upload, sent, {
       readBackMaxBytes: this.deps.readBackMaxBytes ?? 64 * 1024 * 1024,

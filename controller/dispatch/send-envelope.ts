@@ -3,23 +3,29 @@
  * end becomes an outcome with a stable code, which the request records.
  */
 import type { IncomingMessage } from "node:http";
-import { errorBodySchema } from "../../protocol/request.js";
-import { agentTimeout, postEnvelope, unreachable } from "./post-envelope.js";
+import { type AnswerOf, errorBodySchema } from "../../protocol/request.js";
+import type { PinnedLookup } from "../fleet/agent-networks.js";
+import { agentTimeout, headNames, notNamed, postEnvelope, unreachable } from "./post-envelope.js";
 
 export type SendOutcome =
   | { readonly ok: true; readonly status: number; readonly result: unknown }
   | { readonly ok: false; readonly status?: number; readonly code: string; readonly message: string };
 
-/** POSTs `jws` to `<agentUrl>/v1/requests` and reads at most `maxBytes` of JSON back within `timeoutMs`. */
+/**
+ * POSTs `jws` to `<agentUrl>/v1/requests` and reads at most `maxBytes` of JSON back within `timeoutMs`.
+ * A success is kept only when its body names `expect` (`requestId` is the envelope's jti, `agent`
+ * the agent's id), a refusal's code and message only when its head does (issue 23, finding 4).
+ */
 export async function sendEnvelope(
   agentUrl: string,
   jws: string,
-  options: { timeoutMs: number; maxBytes: number },
+  options: { timeoutMs: number; maxBytes: number; expect: AnswerOf; lookup?: PinnedLookup | undefined },
 ): Promise<SendOutcome> {
   // One deadline for connecting, the agent's work and reading the answer.
   const posted = await postEnvelope(agentUrl, jws, {
     timeoutMs: options.timeoutMs,
     headers: { accept: "application/json" },
+    lookup: options.lookup,
   });
   if (!posted.ok) return posted;
   const { response, url } = posted;
@@ -50,8 +56,20 @@ export async function sendEnvelope(
       message: `the agent answered HTTP ${status} with a body that is not JSON`,
     };
   }
-  if (status >= 200 && status < 300) return { ok: true, status, result: body };
+  if (status >= 200 && status < 300) {
+    const named = body as { requestId?: unknown; agent?: unknown } | null;
+    if (
+      typeof named !== "object" ||
+      named === null ||
+      named.requestId !== options.expect.jti ||
+      named.agent !== options.expect.agent
+    )
+      return notNamed(options.expect, status);
+    return { ok: true, status, result: body };
+  }
   const refusal = errorBodySchema.safeParse(body);
+  if (refusal.success && !headNames(response, options.expect))
+    return notNamed(options.expect, status, refusal.data.error.code);
   if (refusal.success) {
     return { ok: false, status, code: refusal.data.error.code, message: refusal.data.error.message };
   }

@@ -690,6 +690,8 @@ export class CollectionService {
     const outcome = await sendEnvelope(agent.url, envelope.jws, {
       timeoutMs: this.deps.timeoutMs,
       maxBytes: this.deps.maxResultBytes,
+      expect: { jti: envelope.claims.jti, agent: agent.id },
+      lookup: agent.lookup,
     });
     // Not awaited: the slot frees now, the outcome joins the next group commit (drained at the end).
     let finish: Promise<boolean>;
