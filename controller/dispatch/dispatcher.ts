@@ -11,6 +11,7 @@ import { canonicalJson } from "../audit/canonical-json.js";
 import type { Inventory, InventoryAgent } from "../inventory/load-inventory.js";
 import type { SigningKey } from "../keys.js";
 import type { Policy } from "../policy/load-policy.js";
+import { approvalsNotOnChain } from "../requests/chain-approvals.js";
 import { approvedItemNotAllowed, notAllowedMessage } from "../requests/entitlement.js";
 import type { ArtifactRecord, RequestRecord, Store } from "../store/types.js";
 import { retryWhileUnavailable } from "../store/unavailable.js";
@@ -134,6 +135,25 @@ export class Dispatcher {
       await this.finish(request, "approved", { code: notAllowed.code, message }, undefined, undefined, {
         stage: "dispatch",
       });
+      return;
+    }
+    // And the approvals the row claims must be on the audit chain, not only in a status column
+    // someone with the database's credentials can set (issue 23, finding 5).
+    const offChain = await approvalsNotOnChain(store, request);
+    if (offChain) {
+      const message = `request "${request.id}" is not signed: ${offChain}`;
+      log.error({ requestId, code: "KH_APPROVALS_INSUFFICIENT" }, message);
+      await this.finish(
+        request,
+        "approved",
+        { code: "KH_APPROVALS_INSUFFICIENT", message },
+        undefined,
+        undefined,
+        {
+          stage: "dispatch",
+          chain: false,
+        },
+      );
       return;
     }
     const agent = this.deps.inventory.agents.get(request.target);

@@ -25,12 +25,14 @@ import { POSTGRES_MIGRATIONS } from "./postgres-schema.js";
 import * as Q from "./queries.js";
 import {
   approvalsByRequest,
+  collectionPattern,
   num,
   type Row,
   requestRow,
   toArtifact,
   toAudit,
   toCheckpoint,
+  toLinkedAudit,
   toRequest,
   toReview,
   toToken,
@@ -41,6 +43,7 @@ import type {
   ApprovalOutcome,
   ArtifactRecord,
   BreakGlassOutcome,
+  LinkedAuditRecord,
   NewApproval,
   NewRequest,
   RateCounter,
@@ -417,6 +420,17 @@ export class PostgresStore implements Store {
 
   async appendAudit(audit: readonly AuditEntry[], at: number): Promise<AuditRecord[]> {
     return this.write((c) => this.append(c, audit, at));
+  }
+
+  async listRequestAudit(requestId: string): Promise<LinkedAuditRecord[]> {
+    return (await run(this.pool, Q.listRequestAudit, { requestId })).rows.map(toLinkedAudit);
+  }
+
+  async listCollectionAudit(collectionId: string): Promise<LinkedAuditRecord[]> {
+    const { rows } = await run(this.pool, Q.listCollectionAudit, {
+      pattern: collectionPattern(collectionId),
+    });
+    return rows.map(toLinkedAudit);
   }
 
   async listAudit(query: { afterSeq?: number; limit?: number } = {}): Promise<AuditRecord[]> {
