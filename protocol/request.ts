@@ -149,8 +149,8 @@ export const MASKED_TRAILER = "x-keyhole-masked";
 /**
  * Headers of every answer the agent gives on `POST /v1/requests`: the envelope's `jti` and the
  * agent's id. The controller keeps an answer only when it names both (the body's `requestId` and
- * `agent` for a JSON answer, these headers for a stream and for a refusal), so a service that is not
- * the agent cannot have its answer stored as a result (issue 23, finding 4). On a refusal the agent
+ * `agent` for a JSON answer, these headers for a stream; a refusal must echo the jti), so a service
+ * that is not the agent cannot have its answer stored as a result (issue 23, finding 4). On a refusal the agent
  * echoes the `jti` the envelope carries and names itself only when the envelope's `aud` did: it tells
  * a caller nothing the caller did not send.
  */

@@ -125,6 +125,19 @@ export function headNames(response: IncomingMessage, expect: AnswerOf): boolean 
   );
 }
 
+/**
+ * Whether a refusal's head names the envelope's `jti` (and, if it names an agent, this one). An agent
+ * names itself on a refusal only when the envelope was addressed to it, so a refusal by another
+ * agent at a misrouted URL (`KH_BAD_SIGNATURE`, `KH_WRONG_AUDIENCE`) keeps its code; a service that
+ * is not an agent does not echo the jti, and nothing it says is kept.
+ */
+export function refusalNames(response: IncomingMessage, expect: AnswerOf): boolean {
+  const agent = response.headers[AGENT_HEADER];
+  return (
+    response.headers[REQUEST_ID_HEADER] === expect.jti && (agent === undefined || agent === expect.agent)
+  );
+}
+
 /** The failure recorded for an answer that does not name this envelope and agent; nothing of its body is kept. */
 export function notNamed(expect: AnswerOf, status: number, code?: string): PostFailure & { status: number } {
   return {

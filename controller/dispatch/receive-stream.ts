@@ -17,7 +17,7 @@ import {
 import type { ArtifactWrite, StoredObject } from "../artifacts/types.js";
 import { ArtifactStoreError } from "../artifacts/types.js";
 import type { PinnedLookup } from "../fleet/agent-networks.js";
-import { headNames, notNamed, postEnvelope } from "./post-envelope.js";
+import { headNames, notNamed, postEnvelope, refusalNames } from "./post-envelope.js";
 
 export type StreamOutcome =
   | {
@@ -58,9 +58,9 @@ export async function receiveStream(
   const { response } = posted;
   const status = response.statusCode ?? 0;
   // Only the agent's answer to this envelope is stored or reported (issue 23, finding 4).
-  const named = headNames(response, options.expect);
-  if (status !== 200) return refusal(response, status, named ? undefined : options.expect);
-  if (!named) {
+  if (status !== 200)
+    return refusal(response, status, refusalNames(response, options.expect) ? undefined : options.expect);
+  if (!headNames(response, options.expect)) {
     response.destroy();
     return notNamed(options.expect, status);
   }

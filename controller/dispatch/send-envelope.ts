@@ -5,7 +5,7 @@
 import type { IncomingMessage } from "node:http";
 import { type AnswerOf, errorBodySchema } from "../../protocol/request.js";
 import type { PinnedLookup } from "../fleet/agent-networks.js";
-import { agentTimeout, headNames, notNamed, postEnvelope, unreachable } from "./post-envelope.js";
+import { agentTimeout, notNamed, postEnvelope, refusalNames, unreachable } from "./post-envelope.js";
 
 export type SendOutcome =
   | { readonly ok: true; readonly status: number; readonly result: unknown }
@@ -68,7 +68,7 @@ export async function sendEnvelope(
     return { ok: true, status, result: body };
   }
   const refusal = errorBodySchema.safeParse(body);
-  if (refusal.success && !headNames(response, options.expect))
+  if (refusal.success && !refusalNames(response, options.expect))
     return notNamed(options.expect, status, refusal.data.error.code);
   if (refusal.success) {
     return { ok: false, status, code: refusal.data.error.code, message: refusal.data.error.message };
