@@ -10,9 +10,11 @@ import Fastify, {
   LogController,
 } from "fastify";
 import {
+  AGENT_HEADER,
   type InlineResult,
   MASKED_TRAILER,
   REQUEST_CONTENT_TYPE,
+  REQUEST_ID_HEADER,
   REQUESTS_PATH,
   type S3UploadResult,
 } from "../protocol/request.js";
@@ -138,8 +140,16 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
   });
   // An answer finished while draining closes its connection, so close() need not wait for the
   // client's keep-alive to time out.
-  app.addHook("onSend", async (_request, reply) => {
+  app.addHook("onSend", async (request, reply) => {
     if (closing) reply.header("connection", "close");
+    // Every answer to an envelope names it (its jti) and, when the envelope was addressed to this
+    // agent, the agent: the controller keeps only answers that do (issue 23, finding 4). Read from
+    // the envelope as sent, so it tells the caller nothing the caller did not say.
+    if (request.method === "POST" && request.routeOptions.url === REQUESTS_PATH) {
+      const named = envelopeNames(request.body);
+      if (named.jti && !reply.hasHeader(REQUEST_ID_HEADER)) reply.header(REQUEST_ID_HEADER, named.jti);
+      if (named.aud === config.id && !reply.hasHeader(AGENT_HEADER)) reply.header(AGENT_HEADER, config.id);
+    }
   });
 
   app.removeAllContentTypeParsers();
@@ -307,8 +317,8 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
           reply
             .header("content-type", result.contentType)
             .header("content-disposition", `attachment; filename="${result.filename}"`)
-            .header("x-keyhole-request-id", claims.jti)
-            .header("x-keyhole-agent", config.id)
+            .header(REQUEST_ID_HEADER, claims.jti)
+            .header(AGENT_HEADER, config.id)
             .header("x-keyhole-action", claims.action)
             // The digest of the bytes actually sent; a reader that got no trailer got a broken stream.
             .trailer("x-keyhole-sha256", async () => (await result.done).sha256 ?? "")
@@ -348,4 +358,23 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
   });
 
   return app;
+}
+
+/**
+ * The `jti` and `aud` an envelope's payload states, unverified: only echoed in headers. A `jti` is
+ * taken only in the shape the claims schema allows (printable ASCII, 16 to 128 characters).
+ */
+function envelopeNames(body: unknown): { jti?: string; aud?: string } {
+  if (typeof body !== "string" || body.length > 1024 * 1024) return {};
+  const payload = body.split(".")[1];
+  if (!payload) return {};
+  try {
+    const claims = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as Record<string, unknown>;
+    const jti =
+      typeof claims.jti === "string" && /^[\x21-\x7e]{16,128}$/.test(claims.jti) ? claims.jti : undefined;
+    const aud = typeof claims.aud === "string" ? claims.aud : undefined;
+    return { ...(jti ? { jti } : {}), ...(aud ? { aud } : {}) };
+  } catch {
+    return {};
+  }
 }

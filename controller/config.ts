@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
 import { ConfigError } from "./errors.js";
+import { type AgentNetworkEntry, parseAgentNetworks } from "./fleet/agent-networks.js";
 import { environmentNameSchema } from "./policy/schema.js";
 
 /** What the `keyhole controller` command passes in (strings as typed, or already numbers). */
@@ -73,6 +74,8 @@ export interface ControllerOptions {
   heartbeatSeconds?: string | number;
   /** An enrolled agent silent this long is offline (default three heartbeats). */
   offlineAfterSeconds?: string | number;
+  /** `ENV=CIDR[,CIDR…]` (repeatable): where enrolled agents of ENV may be (SPEC §8). */
+  agentNetworks?: string[];
 }
 
 /** Each option's environment variable. The controller id is not `KEYHOLE_ID`: the agent reads that one. */
@@ -111,6 +114,7 @@ export const CONTROLLER_ENV_VARS = {
   triggerRules: "KEYHOLE_TRIGGER_RULES",
   heartbeatSeconds: "KEYHOLE_HEARTBEAT_SECONDS",
   offlineAfterSeconds: "KEYHOLE_OFFLINE_AFTER_SECONDS",
+  agentNetworks: "KEYHOLE_AGENT_NETWORKS",
 } as const satisfies Record<keyof ControllerOptions, string>;
 
 const FLAGS: Record<keyof ControllerOptions, string> = {
@@ -148,6 +152,7 @@ const FLAGS: Record<keyof ControllerOptions, string> = {
   triggerRules: "--trigger-rules",
   heartbeatSeconds: "--heartbeat-seconds",
   offlineAfterSeconds: "--offline-after-seconds",
+  agentNetworks: "--agent-networks",
 };
 
 const listenSchema = z.string().transform((text, ctx) => {
@@ -286,6 +291,18 @@ const rawSchema = z.strictObject({
   triggerRules: z.string().min(1).optional(),
   heartbeatSeconds: seconds(1, 3600).default(15),
   offlineAfterSeconds: seconds(1, 86_400).optional(),
+  agentNetworks: z
+    .array(
+      z.string().transform((text, ctx) => {
+        try {
+          return parseAgentNetworks(text);
+        } catch (err) {
+          ctx.addIssue({ code: "custom", message: (err as Error).message });
+          return z.NEVER;
+        }
+      }),
+    )
+    .default([]),
 });
 
 export interface ControllerConfig {
@@ -327,6 +344,8 @@ export interface ControllerConfig {
   readonly triggerRulesPath: string | undefined;
   readonly heartbeatSeconds: number;
   readonly offlineAfterSeconds: number;
+  /** `--agent-networks`, parsed: per environment, the networks enrolled agents may be in. */
+  readonly agentNetworks: readonly AgentNetworkEntry[];
 }
 
 /** Where artifacts go: a local folder (the embedded default) or an S3 bucket. */
@@ -364,7 +383,13 @@ export function loadControllerConfig(
       merged[key] = fromOption;
       fromFlag.add(key);
     } else if (fromEnv !== undefined && fromEnv !== "") {
-      merged[key] = key === "signingKey" ? fromEnv.split(",").map((s) => s.trim()) : fromEnv;
+      merged[key] =
+        key === "signingKey"
+          ? fromEnv.split(",").map((s) => s.trim())
+          : // KEYHOLE_AGENT_NETWORKS: one ENV=CIDR,… per environment, separated by ';' or whitespace.
+            key === "agentNetworks"
+            ? fromEnv.split(/[;\s]+/).filter((s) => s !== "")
+            : fromEnv;
     }
   }
   // A flag beats a variable across a secret's two forms too: `--database` over KEYHOLE_DATABASE_FILE.
@@ -456,6 +481,7 @@ export function loadControllerConfig(
     triggerRulesPath: raw.triggerRules === undefined ? undefined : abs(raw.triggerRules),
     heartbeatSeconds: raw.heartbeatSeconds,
     offlineAfterSeconds: raw.offlineAfterSeconds ?? raw.heartbeatSeconds * 3,
+    agentNetworks: Object.freeze(raw.agentNetworks),
   });
 }
 

@@ -15,6 +15,7 @@ import { AuditCheckpointer } from "./audit/checkpointer.js";
 import type { ControllerConfig } from "./config.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
 import { InlineBudget } from "./dispatch/inline-budget.js";
+import { AgentNetworks } from "./fleet/agent-networks.js";
 import { CollectionService } from "./fleet/collections.js";
 import { FleetRegistry } from "./fleet/registry.js";
 import { loadTriggerRules } from "./fleet/trigger-rules.js";
@@ -157,6 +158,7 @@ export async function createController(
       inventory,
       heartbeatSeconds: config.heartbeatSeconds,
       offlineAfterSeconds: config.offlineAfterSeconds,
+      networks: new AgentNetworks(config.agentNetworks),
       controllerId: config.id,
       log,
       now,

@@ -31,6 +31,28 @@ export const labelsSchema = z
   )
   .refine((labels) => Object.keys(labels).length <= MAX_LABELS, `at most ${MAX_LABELS} labels`);
 
+/**
+ * Why `url` cannot be an enrolled agent's URL, or undefined: an agent URL is a scheme, a host and a
+ * port, nothing else (SPEC §8). A path, a query or a fragment would let an enrollment-token holder
+ * point the controller's POST at any endpoint of a host (issue 23, finding 4:
+ * `http://127.0.0.1:<port>/admin/internal-api?x=`), user info would make it send credentials.
+ */
+export function agentUrlShapeProblem(url: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return "not a URL";
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") return "an agent URL is http or https";
+  if (parsed.username !== "" || parsed.password !== "") return "an agent URL carries no user info";
+  if (parsed.pathname !== "/" || /^[a-z]+:\/\/[^/]*\/./i.test(url))
+    return "an agent URL carries no path (scheme://host:port only)";
+  if (parsed.search !== "" || url.includes("?")) return "an agent URL carries no query";
+  if (parsed.hash !== "" || url.includes("#")) return "an agent URL carries no fragment";
+  return undefined;
+}
+
 export const enrollRequestSchema = z.strictObject({
   id: agentIdSchema,
   environment: z.string().min(1).max(63),
@@ -45,6 +67,9 @@ export const enrollRequestSchema = z.strictObject({
       /^[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]+$/,
       "an agent URL holds only the characters RFC 3986 allows unencoded (%-encode the rest)",
     )
+    .refine((url) => agentUrlShapeProblem(url) === undefined, {
+      error: (issue) => agentUrlShapeProblem(String(issue.input)) ?? "not an agent URL",
+    })
     .optional(),
   port: z.number().int().min(1).max(65_535),
   labels: labelsSchema.default({}),

@@ -168,6 +168,23 @@ export type WireMaskCounts = z.infer<typeof maskCountsSchema>;
 /** HTTP trailer of a streamed answer: the mask counts as JSON, sent with the digest trailer. */
 export const MASKED_TRAILER = "x-keyhole-masked";
 
+/**
+ * Headers of every answer the agent gives on `POST /v1/requests`: the envelope's `jti` and the
+ * agent's id. The controller keeps an answer only when it names both (the body's `requestId` and
+ * `agent` for a JSON answer, these headers for a stream; a refusal must echo the jti), so a service
+ * that is not the agent cannot have its answer stored as a result (issue 23, finding 4). On a refusal the agent
+ * echoes the `jti` the envelope carries and names itself only when the envelope's `aud` did: it tells
+ * a caller nothing the caller did not send.
+ */
+export const REQUEST_ID_HEADER = "x-keyhole-request-id";
+export const AGENT_HEADER = "x-keyhole-agent";
+
+/** What an answer must name to be the answer to one envelope. */
+export interface AnswerOf {
+  readonly jti: string;
+  readonly agent: string;
+}
+
 /** The agent's answer to an accepted inline request. */
 export const inlineResultSchema = z.object({
   requestId: z.string(),

@@ -148,7 +148,9 @@ export const CONTEXT_DETECTORS: readonly Detector[] = [
       if (text[start - 1] !== "=" || !text.slice(Math.max(0, start - 1024), start).includes(";")) return end;
       if (text[start] === "{") {
         const close = text.indexOf("}", start);
-        return close > 0 && close - start < 1024 && !/[\r\n]/.test(text.slice(start, close)) ? close + 1 : end;
+        return close > 0 && close - start < 1024 && !/[\r\n]/.test(text.slice(start, close))
+          ? close + 1
+          : end;
       }
       const rest = /^[^;=\r\n]{1,256}(?=;[ \t]{0,4}[A-Za-z][\w ]{0,40}=)/.exec(text.slice(end, end + 320));
       return rest ? end + rest[0].length : end;

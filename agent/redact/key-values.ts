@@ -177,7 +177,8 @@ function randomEnough(value: string): boolean {
   // `checkout.button.submitOrder2`, `newCheckoutFlow2`, `Container` (attacker's pass, finding D3).
   if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value)) return false;
   if (/^[\w.-]{1,64}(?:\/[\w.-]{1,64}){1,32}$/.test(value) && /[a-z]{3}/.test(value)) return false;
-  if (/^[A-Za-z][A-Za-z]{1,40}[0-9]{0,4}(?:[._-][A-Za-z][A-Za-z]{1,40}[0-9]{0,4}){0,8}$/.test(value)) return false;
+  if (/^[A-Za-z][A-Za-z]{1,40}[0-9]{0,4}(?:[._-][A-Za-z][A-Za-z]{1,40}[0-9]{0,4}){0,8}$/.test(value))
+    return false;
   return true;
 }
 
@@ -385,7 +386,10 @@ function valueSpan(
     if (text[start] === "{") end = closingBracket(text, start, "{", "}") ?? end;
     else {
       const rest = /^[^;=\r\n]{1,256};[ \t]{0,4}[A-Za-z][\w ]{0,40}=/.exec(text.slice(end, end + 320));
-      if (rest && /;[ \t]{0,4}[A-Za-z][\w ]{0,40}=|^[^=]{0,256};/.test(text.slice(Math.max(0, start - 256), start)))
+      if (
+        rest &&
+        /;[ \t]{0,4}[A-Za-z][\w ]{0,40}=|^[^=]{0,256};/.test(text.slice(Math.max(0, start - 256), start))
+      )
         end = end + rest[0].indexOf(";");
     }
   }
@@ -544,7 +548,10 @@ function pairAt(
   // `{&quot;password&quot;:&quot;…&quot;}`: the escaped quotes delimit key and value (attacker's
   // pass on issue 17, finding L1).
   const escaped = escapedPair(text, start, end);
-  if (escaped) return isSecretName(text.slice(keyStart, end)) ? { key: text.slice(keyStart, end), span: escaped } : undefined;
+  if (escaped)
+    return isSecretName(text.slice(keyStart, end))
+      ? { key: text.slice(keyStart, end), span: escaped }
+      : undefined;
   // `"key": value` and `'key'=value`: the quotes before and after the key belong to it.
   const quoted = (text[start - 1] === '"' || text[start - 1] === "'") && text[end] === text[start - 1];
   // Most secret-sounding words are in no key (`session refreshed`): a key is followed by `=` or
@@ -609,7 +616,9 @@ function pairAt(
     quoted && text[start - 1] === '"' && sep === ":",
     sep === "=" &&
       startsLine(text, quoted ? start - 1 : start) &&
-      !/[ \t][A-Za-z_][\w.-]{0,64}=/.test(text.slice(KEY_PATTERN.lastIndex, lineEnd(text, KEY_PATTERN.lastIndex))),
+      !/[ \t][A-Za-z_][\w.-]{0,64}=/.test(
+        text.slice(KEY_PATTERN.lastIndex, lineEnd(text, KEY_PATTERN.lastIndex)),
+      ),
   );
   if (span && inString) {
     const close = text.indexOf(before!, span[0]);
@@ -651,7 +660,11 @@ export function maskKeyValues(text: string, mask: MaskPiece): string {
     }
     // A value that ran to the end of its line ends where another field starts (lineValueEnd);
     // what is left must still be a secret's value.
-    if (!"\"'".includes(text[start - 1] ?? "") && end === lineEnd(text, start) && /[:：][ \t]{0,32}$/.test(text.slice(Math.max(0, start - 33), start))) {
+    if (
+      !"\"'".includes(text[start - 1] ?? "") &&
+      end === lineEnd(text, start) &&
+      /[:：][ \t]{0,32}$/.test(text.slice(Math.max(0, start - 33), start))
+    ) {
       end = lineValueEnd(text, start, end);
       value = text.slice(start, end);
       if (!isSecretUnderName(pair.key, value)) continue;
@@ -659,7 +672,8 @@ export function maskKeyValues(text: string, mask: MaskPiece): string {
     const masked = maskSecretValue(value, value, SECRET_NAME_RULE, mask);
     // `"password":123456789012`: a JSON number under a secret name becomes a string, so that the
     // line stays JSON (attacker's pass on issue 17, finding D1).
-    const jsonBare = text[start - 1] !== '"' && /"[ \t]{0,32}:[ \t]{0,32}$/.test(text.slice(Math.max(0, start - 40), start));
+    const jsonBare =
+      text[start - 1] !== '"' && /"[ \t]{0,32}:[ \t]{0,32}$/.test(text.slice(Math.max(0, start - 40), start));
     out += text.slice(copied, start) + (jsonBare ? `"${masked}"` : masked);
     copied = end;
     NAME_WORDS.lastIndex = end;

@@ -59,7 +59,8 @@ const TYPE_ANNOTATION =
 /** A bound parameter of an SQL statement (`WHERE token = ?`, `$1`, `:token`, `@p1`). */
 const SQL_PARAMETER = /^(?:\?|\$[0-9]{1,3}|:[A-Za-z_][A-Za-z0-9_]{0,63}|@[A-Za-z_][A-Za-z0-9_]{0,63})$/;
 /** A parameter declared with a type and a default computed by a call (`session: Session = Depends(get_db)`). */
-const TYPED_DEFAULT = /^[A-Z][A-Za-z0-9_.]{0,63}(?:\[[^\]\r\n]{0,64}\])?[ \t]{1,4}=[ \t]{1,4}[A-Za-z_][\w.]{0,63}\([^\r\n]{0,256}$/;
+const TYPED_DEFAULT =
+  /^[A-Z][A-Za-z0-9_.]{0,63}(?:\[[^\]\r\n]{0,64}\])?[ \t]{1,4}=[ \t]{1,4}[A-Za-z_][\w.]{0,63}\([^\r\n]{0,256}$/;
 const EXPRESSION_START =
   /^(?:await|new|yield|typeof|function|lambda|async|not|return|null|undefined|None|nil|true|false)(?:[ \t;,)]|$)/;
 /** A count of bytes, as `kubectl describe secret` shows each key of a Secret (`password: 31 bytes`). */

@@ -27,7 +27,9 @@ const SOURCE_FILE = /^[\w./-]{1,200}\.(?:[cm]?[jt]sx?|py|rb|go|java|kt|php|rs|cs
 
 /** True when a bare value reads as a value rather than as the next word of a sentence. */
 function looksLikeValue(value: string): boolean {
-  return /[0-9A-Z!@#$%^&*+=~?/\\]/.test(value) && /[A-Za-z0-9]/.test(value) && plainValueKind(value) === undefined;
+  return (
+    /[0-9A-Z!@#$%^&*+=~?/\\]/.test(value) && /[A-Za-z0-9]/.test(value) && plainValueKind(value) === undefined
+  );
 }
 
 /** Detectors of secrets at a position. */
@@ -129,7 +131,8 @@ export const POSITION_DETECTORS: readonly Detector[] = [
     ],
     secretGroups: GROUPS,
     validate: (secret, _text, _start, _end, match) =>
-      plainValueKind(secret) === undefined && (match.groups?.kvname === undefined || isSecretName(match.groups.kvname)),
+      plainValueKind(secret) === undefined &&
+      (match.groups?.kvname === undefined || isSecretName(match.groups.kvname)),
     samples: [
       "curl -sS -u admin:{alnum:16} https://api.example.com/v1/status",
       "htpasswd -bc /etc/nginx/.htpasswd ops {alnum:12}",
@@ -233,8 +236,12 @@ export const POSITION_DETECTORS: readonly Detector[] = [
     keywords: ["AUTH", "requirepass", "masterauth"],
     keywordsIgnoreCase: true,
     secretGroups: ["secret", "dq", "csecret", "cdq"],
-    validate: (secret) => looksLikeValue(secret) && !/^(?:PLAIN|LOGIN|XOAUTH2|OAUTHBEARER|CRAM-MD5|ok|OK)$/.test(secret),
-    samples: ['127.0.0.1:6379> AUTH default {alnum:16}', '1700000000.1 [0 10.0.0.5:52311] "AUTH" "default" "{alnum:16}"'],
+    validate: (secret) =>
+      looksLikeValue(secret) && !/^(?:PLAIN|LOGIN|XOAUTH2|OAUTHBEARER|CRAM-MD5|ok|OK)$/.test(secret),
+    samples: [
+      "127.0.0.1:6379> AUTH default {alnum:16}",
+      '1700000000.1 [0 10.0.0.5:52311] "AUTH" "default" "{alnum:16}"',
+    ],
   },
   {
     id: "sql-password",

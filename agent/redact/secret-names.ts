@@ -172,7 +172,14 @@ const PHRASES = new Map<string, string>([
 ]);
 
 /** Names of session identifiers, as segments joined by spaces, and as one word. */
-const SESSION_IDS = new Set(["session id", "sess id", "session key", "connect sid", "user session", "session token"]);
+const SESSION_IDS = new Set([
+  "session id",
+  "sess id",
+  "session key",
+  "connect sid",
+  "user session",
+  "session token",
+]);
 const SESSION_ID_WORDS = new Set(["sessionid", "sessid", "jsessionid", "phpsessid", "aspsessionid"]);
 
 /** Secret segments too short to trust inside a camel-case run. */

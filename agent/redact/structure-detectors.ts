@@ -319,14 +319,15 @@ export const STRUCTURE_DETECTORS: readonly Detector[] = [
   {
     id: "xml-pair-value",
     description:
-      "An XML name element followed by its value element: a plist `<key>Password</key><string>…</string>`, Spring `<property name=\"password\"><value>…</value></property>`, `<entry key=\"token\"><value>…</value>`.",
+      'An XML name element followed by its value element: a plist `<key>Password</key><string>…</string>`, Spring `<property name="password"><value>…</value></property>`, `<entry key="token"><value>…</value>`.',
     pattern:
       /(?:<key>(?<name>[^<>\r\n]{1,128})<\/key>|<(?:property|entry|param|parameter|setting)[ \t]{1,4}(?:name|key)="(?<aname>[^"\r\n]{1,128})"[ \t]{0,4}>)[ \t\r\n]{0,256}<(?<tag>string|data|value)>(?<secret>[^<\r\n]{1,4096})<\/\k<tag>>/dg,
     keywords: ["<key>", "<property", "<entry", "<param", "<setting"],
     multiline: true,
     wholeLines: true,
     secretGroups: ["secret"],
-    validate: (secret, _text, _start, _end, match) => secretPair(match.groups?.name ?? match.groups?.aname, secret),
+    validate: (secret, _text, _start, _end, match) =>
+      secretPair(match.groups?.name ?? match.groups?.aname, secret),
     samples: ["<key>Password</key>\n<string>{alnum:16}</string>"],
   },
   {

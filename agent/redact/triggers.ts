@@ -20,7 +20,11 @@ export class DetectorTriggers {
   /** Keyword-less detectors that find their own candidates (the entropy rule). */
   readonly candidateFinders: readonly NonNullable<Detector["findCandidate"]>[];
   /** Detectors whose matches may span lines (PEM blocks), with a test of their keywords. */
-  readonly multiline: readonly { readonly owner: number; readonly always: boolean; readonly pattern: RegExp }[];
+  readonly multiline: readonly {
+    readonly owner: number;
+    readonly always: boolean;
+    readonly pattern: RegExp;
+  }[];
 
   constructor(private readonly detectors: readonly Detector[]) {
     this.always = detectors.map((d) => !d.keywords || d.keywords.length === 0);
@@ -35,7 +39,13 @@ export class DetectorTriggers {
     this.candidateFinders = keywordLess.flatMap((d) => (d.findCandidate ? [d.findCandidate] : []));
     this.multiline = detectors.flatMap((d, owner) => {
       if (!d.multiline) return [];
-      return [{ owner, always: this.always[owner] === true, pattern: new RegExp(d.pattern.source, d.pattern.flags) }];
+      return [
+        {
+          owner,
+          always: this.always[owner] === true,
+          pattern: new RegExp(d.pattern.source, d.pattern.flags),
+        },
+      ];
     });
   }
 

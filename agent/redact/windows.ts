@@ -145,7 +145,8 @@ export function windowsOf(
     if (span.keyword) {
       const firstLineStart = span.from <= reached ? lineStart(text, span.from) : start;
       const firstLineEnd = lineEnd(text, span.from);
-      const woken = triggers.multiline.length > 0 ? triggers.wakes(text.slice(firstLineStart, firstLineEnd)) : [];
+      const woken =
+        triggers.multiline.length > 0 ? triggers.wakes(text.slice(firstLineStart, firstLineEnd)) : [];
       for (const i of triggers.multiline.keys()) {
         if (!woken[i]) continue;
         const reach = multilineEnd(text, cursors[i]!, firstLineStart, firstLineEnd);

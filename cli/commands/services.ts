@@ -61,6 +61,12 @@ export function registerServiceCommands(program: Command, env: NodeJS.ProcessEnv
       "an enrolled agent silent this long is offline, default 3 heartbeats (KEYHOLE_OFFLINE_AFTER_SECONDS)",
     )
     .option(
+      "--agent-networks <env=cidr,…>",
+      "where enrolled agents of ENV may connect from and be reached (repeatable); loopback, link-local and metadata addresses only if named (KEYHOLE_AGENT_NETWORKS)",
+      collect,
+      [],
+    )
+    .option(
       "--dispatch-timeout-seconds <n>",
       "how long one dispatch may take, the agent's work and an s3-mode upload included, default 90 (KEYHOLE_DISPATCH_TIMEOUT_SECONDS)",
     )

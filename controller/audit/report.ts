@@ -41,6 +41,18 @@ interface RequestFacts {
   outcome: "pending" | "approved" | "dispatched" | "completed" | "failed" | "denied" | "expired";
   failure?: string;
   deniedBy?: string;
+  /** The collection it is a target of (its approvals are the collection's). */
+  collectionId?: string;
+  /** Whether the chain held its required approvals when it was dispatched. */
+  dispatchedUnapproved?: boolean;
+}
+
+/** A collection's approvals as the chain states them. */
+interface CollectionFacts {
+  subject: string;
+  approvalsRequired: number;
+  approvers: Set<string>;
+  automatic: boolean;
 }
 
 export interface EvidenceReport {
@@ -94,6 +106,22 @@ export interface EvidenceReport {
     outcome: string;
   }[];
   readonly approvers: readonly { subject: string; approvals: number; denials: number }[];
+  /**
+   * Requests dispatched without the approvals they needed on the chain (issue 23, finding 5): no
+   * `request.approved` records of enough people other than the requester (or of the collection), no
+   * automatic approval where none were needed, no `breakglass.used`. Each one is a dispatch the chain
+   * does not authorize: someone moved it outside the controller's decisions.
+   */
+  readonly unapprovedDispatches: readonly {
+    requestId: string;
+    requester: string;
+    action: string;
+    environment: string;
+    target: string;
+    approvalsRequired: number;
+    approvers: string[];
+    collectionId: string | null;
+  }[];
   readonly breakGlass: readonly {
     requestId: string;
     subject: string;
@@ -133,6 +161,26 @@ function bump<K>(map: Map<K, number>, key: K, by = 1) {
 }
 
 /**
+ * Whether the chain, as read so far, holds the approvals `request` needed when it was dispatched:
+ * break-glass, the controller's automatic approval where none were needed, or enough people other
+ * than the requester (a collection's target: the collection's).
+ */
+function approvedOnChain(request: RequestFacts, collections: ReadonlyMap<string, CollectionFacts>): boolean {
+  if (request.breakGlass) return true;
+  if (request.collectionId !== undefined) {
+    const c = collections.get(request.collectionId);
+    if (!c) return false;
+    const required = Math.max(c.approvalsRequired, request.approvalsRequired);
+    return required === 0
+      ? c.automatic
+      : [...c.approvers].filter((a) => a !== request.subject).length >= required;
+  }
+  if (request.approvalsRequired === 0) return request.automatic;
+  const people = new Set(request.approvers.map((a) => a.subject).filter((a) => a !== request.subject));
+  return people.size >= request.approvalsRequired;
+}
+
+/**
  * Builds the report over the records with `time` in [since, until). A request is counted when it
  * was created in the window; later records of a request created before it are left out.
  */
@@ -151,6 +199,7 @@ export async function buildReport(
   const breakGlass = new Map<string, EvidenceReport["breakGlass"][number]>();
   const downloads: { artifactId: string; by: string; at: string; sha256: string }[] = [];
   const other = new Map<string, number>();
+  const collections = new Map<string, CollectionFacts>();
   const tokenSubjects = new Set<string>();
   let refusedRequests = 0;
   let stored = 0;
@@ -193,8 +242,28 @@ export async function buildReport(
             approvers: [],
             automatic: false,
             outcome: "pending",
+            ...(typeof d.collectionId === "string" ? { collectionId: d.collectionId } : {}),
           });
         break;
+      case "collection.created":
+        if (typeof d.collectionId === "string")
+          collections.set(d.collectionId, {
+            subject: r.actor,
+            approvalsRequired: Number(d.approvalsRequired ?? 0),
+            approvers: new Set(),
+            automatic: false,
+          });
+        bump(other, r.event);
+        break;
+      case "collection.approved": {
+        const c = typeof d.collectionId === "string" ? collections.get(d.collectionId) : undefined;
+        if (c && d.automatic === true && r.actor.startsWith("controller:")) c.automatic = true;
+        else if (c && !r.actor.startsWith("controller:") && r.actor !== c.subject) c.approvers.add(r.actor);
+        if (c && typeof d.approvalsRequired === "number")
+          c.approvalsRequired = Math.max(c.approvalsRequired, d.approvalsRequired);
+        bump(other, r.event);
+        break;
+      }
       case "request.refused":
         refusedRequests++;
         bump(refusedBy, r.actor);
@@ -209,6 +278,8 @@ export async function buildReport(
           approver(r.actor).approvals++;
         }
         if (d.status === "approved") request.outcome = "approved";
+        if (typeof d.approvalsRequired === "number")
+          request.approvalsRequired = Math.max(request.approvalsRequired, d.approvalsRequired);
         break;
       case "request.denied":
         if (!request) break;
@@ -220,7 +291,9 @@ export async function buildReport(
         if (request) request.outcome = "expired";
         break;
       case "request.dispatched":
-        if (request) request.outcome = "dispatched";
+        if (!request) break;
+        request.outcome = "dispatched";
+        request.dispatchedUnapproved = !approvedOnChain(request, collections);
         break;
       case "request.completed":
         if (request) request.outcome = "completed";
@@ -314,6 +387,7 @@ export async function buildReport(
   const humanApproved = all.filter((r) => r.approvers.length > 0);
   const services = [...people.keys()].filter((s) => !isHuman(s));
   const chain = options.chain;
+  const unapproved = all.filter((r) => r.dispatchedUnapproved).length;
 
   return {
     generatedAt: new Date().toISOString(),
@@ -371,6 +445,20 @@ export async function buildReport(
       approvers: r.approvers.map((a) => a.subject),
       outcome: r.outcome,
     })),
+    unapprovedDispatches: all
+      .filter((r) => r.dispatchedUnapproved)
+      .map((r) => ({
+        requestId: r.id,
+        requester: r.subject,
+        action: r.action,
+        environment: r.environment,
+        target: r.target,
+        approvalsRequired: r.approvalsRequired,
+        approvers: r.collectionId
+          ? [...(collections.get(r.collectionId)?.approvers ?? [])]
+          : r.approvers.map((a) => a.subject),
+        collectionId: r.collectionId ?? null,
+      })),
     approvers: byAsc(
       [...approverCounts.entries()].map(([subject, c]) => ({ subject, ...c })),
       (a) => a.subject,
@@ -396,7 +484,7 @@ export async function buildReport(
       {
         control: "NIST CSF 2.0 PR.AA-05",
         title: "Access is authorized, least privilege and separation of duties enforced and reviewed",
-        evidence: `${humanApproved.length} request(s) approved by someone other than the requester (four eyes), ${count((r) => r.automatic)} approved automatically where the policy needs no approval, ${refusedRequests} refused by policy; ${breakGlassList.length} break-glass use(s), ${breakGlassList.length - openReviews} reviewed, ${openReviews} review(s) still open.`,
+        evidence: `${humanApproved.length} request(s) approved by someone other than the requester (four eyes), ${count((r) => r.automatic)} approved automatically where the policy needs no approval, ${refusedRequests} refused by policy; ${breakGlassList.length} break-glass use(s), ${breakGlassList.length - openReviews} reviewed, ${openReviews} review(s) still open.${unapproved > 0 ? ` NOT MET: ${unapproved} request(s) were dispatched without the approvals they needed on the audit chain (listed under "Dispatches without approval on the chain").` : " Every dispatch has its approvals on the chain."}`,
       },
       {
         control: "NIST CSF 2.0 PR.PS-04",
@@ -513,6 +601,36 @@ export function renderMarkdown(report: EvidenceReport): string {
       r.approvers.map((a) => [a.subject, a.approvals, a.denials]),
     ),
   );
+  if (r.unapprovedDispatches.length > 0) {
+    out.push(`## Dispatches without approval on the chain\n`);
+    out.push(
+      `**${r.unapprovedDispatches.length} request(s) were dispatched without the approvals they needed in the audit chain.** The controller signs only what the chain approves; each of these was moved outside its decisions (for example in the database). Investigate every one.\n`,
+    );
+    out.push(
+      table(
+        [
+          "request",
+          "requester",
+          "action",
+          "environment",
+          "target",
+          "required",
+          "approvers on the chain",
+          "collection",
+        ],
+        r.unapprovedDispatches.map((u) => [
+          u.requestId,
+          u.requester,
+          u.action,
+          u.environment,
+          u.target,
+          u.approvalsRequired,
+          u.approvers.join(", "),
+          u.collectionId ?? "",
+        ]),
+      ),
+    );
+  }
   out.push(`## Break-glass uses and their reviews\n`);
   out.push(
     table(

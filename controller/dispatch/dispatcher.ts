@@ -11,6 +11,7 @@ import { canonicalJson } from "../audit/canonical-json.js";
 import type { Inventory, InventoryAgent } from "../inventory/load-inventory.js";
 import type { SigningKey } from "../keys.js";
 import type { Policy } from "../policy/load-policy.js";
+import { approvalsNotOnChain } from "../requests/chain-approvals.js";
 import { approvedItemNotAllowed, notAllowedMessage } from "../requests/entitlement.js";
 import type { ArtifactRecord, RequestRecord, Store } from "../store/types.js";
 import { retryWhileUnavailable } from "../store/unavailable.js";
@@ -141,6 +142,25 @@ export class Dispatcher {
       });
       return;
     }
+    // And the approvals the row claims must be on the audit chain, not only in a status column
+    // someone with the database's credentials can set (issue 23, finding 5).
+    const offChain = await approvalsNotOnChain(store, request);
+    if (offChain) {
+      const message = `request "${request.id}" is not signed: ${offChain}`;
+      log.error({ requestId, code: "KH_APPROVALS_INSUFFICIENT" }, message);
+      await this.finish(
+        request,
+        "approved",
+        { code: "KH_APPROVALS_INSUFFICIENT", message },
+        undefined,
+        undefined,
+        {
+          stage: "dispatch",
+          chain: false,
+        },
+      );
+      return;
+    }
     const agent = this.deps.inventory.agents.get(request.target);
     if (!agent) {
       const message = `target "${request.target}" is no longer in the inventory`;
@@ -231,6 +251,8 @@ export class Dispatcher {
         maxBytes: this.deps.maxResultBytes,
         lease,
         budgetBytes: this.inlineBudget.capBytes,
+        expect: { jti: envelope.claims.jti, agent: agent.id },
+        lookup: agent.lookup,
       });
       if (outcome.ok) await this.finish(request, "dispatched", undefined, outcome.result, outcome.status);
       else await this.finish(request, "dispatched", outcome, undefined, outcome.status);
@@ -251,7 +273,11 @@ export class Dispatcher {
       agent.url,
       envelope.jws,
       ({ contentType }) => this.deps.artifacts.beginWrite(artifactKey(request, id), { contentType }),
-      { timeoutMs: this.deps.timeoutMs },
+      {
+        timeoutMs: this.deps.timeoutMs,
+        expect: { jti: envelope.claims.jti, agent: agent.id },
+        lookup: agent.lookup,
+      },
     );
     if (!outcome.ok) {
       await this.finish(request, "dispatched", outcome, undefined, outcome.status);
@@ -283,6 +309,8 @@ export class Dispatcher {
       maxBytes: 1024 * 1024,
       lease,
       budgetBytes: this.inlineBudget.capBytes,
+      expect: { jti: envelope.claims.jti, agent: agent.id },
+      lookup: agent.lookup,
     });
     lease.release(); // the upload report is parsed; what remains is small
     const outcome = await finishDirectUpload(this.deps.artifacts, upload, sent);

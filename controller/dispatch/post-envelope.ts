@@ -7,7 +7,15 @@
  */
 import { type ClientRequest, request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
-import { REQUEST_CONTENT_TYPE, REQUESTS_PATH } from "../../protocol/request.js";
+import { agentUrlShapeProblem } from "../../protocol/fleet.js";
+import {
+  AGENT_HEADER,
+  type AnswerOf,
+  REQUEST_CONTENT_TYPE,
+  REQUEST_ID_HEADER,
+  REQUESTS_PATH,
+} from "../../protocol/request.js";
+import type { PinnedLookup } from "../fleet/agent-networks.js";
 
 export interface Posted {
   readonly url: URL;
@@ -21,7 +29,7 @@ export interface Posted {
 
 export type PostFailure = {
   readonly ok: false;
-  readonly code: "KH_AGENT_TIMEOUT" | "KH_AGENT_UNREACHABLE";
+  readonly code: "KH_AGENT_TIMEOUT" | "KH_AGENT_UNREACHABLE" | "KH_AGENT_BAD_RESPONSE";
   readonly message: string;
 };
 
@@ -33,8 +41,17 @@ export type PostFailure = {
 export function postEnvelope(
   agentUrl: string,
   jws: string,
-  options: { timeoutMs: number; headers?: Record<string, string> },
+  options: { timeoutMs: number; headers?: Record<string, string>; lookup?: PinnedLookup | undefined },
 ): Promise<({ readonly ok: true } & Posted) | PostFailure> {
+  // An enrolled agent's URL is scheme, host and port only (checked at enrollment; again here for
+  // registrations stored before that check existed).
+  const shape = options.lookup ? agentUrlShapeProblem(agentUrl) : undefined;
+  if (shape)
+    return Promise.resolve({
+      ok: false,
+      code: "KH_AGENT_UNREACHABLE",
+      message: `the enrolled agent's URL is refused: ${shape}`,
+    });
   const url = new URL(agentUrl);
   // The base may carry a path prefix (a proxy in front of the agent); keep it.
   url.pathname = `${url.pathname.replace(/\/$/, "")}${REQUESTS_PATH}`;
@@ -44,6 +61,9 @@ export function postEnvelope(
     try {
       request = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, {
         method: "POST",
+        // An enrolled agent's host is resolved, checked against --agent-networks and dialled at
+        // exactly the checked address (issue 23, finding 4).
+        ...(options.lookup ? { lookup: options.lookup } : {}),
         headers: {
           ...options.headers,
           "content-type": REQUEST_CONTENT_TYPE,
@@ -83,10 +103,47 @@ export function agentTimeout(timeoutMs: number): PostFailure {
 
 /** The connection failed (refused, reset, cut mid-answer). */
 export function unreachable(url: URL, err: unknown): PostFailure {
-  const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+  // An address --agent-networks refuses says why; other errors are named by their code.
+  const reason = (err as { refusedAddress?: boolean }).refusedAddress
+    ? (err as Error).message
+    : ((err as NodeJS.ErrnoException).code ?? (err as Error).message);
   return {
     ok: false,
     code: "KH_AGENT_UNREACHABLE",
     message: `cannot reach the agent at ${url.origin}: ${reason}`,
+  };
+}
+
+/**
+ * Whether an answer's head names the envelope's `jti` and the agent's id (the `x-keyhole-request-id`
+ * and `x-keyhole-agent` headers): only then is it the agent's answer to this envelope, not whatever
+ * another service at that address said (issue 23, finding 4).
+ */
+export function headNames(response: IncomingMessage, expect: AnswerOf): boolean {
+  return (
+    response.headers[REQUEST_ID_HEADER] === expect.jti && response.headers[AGENT_HEADER] === expect.agent
+  );
+}
+
+/**
+ * Whether a refusal's head names the envelope's `jti` (and, if it names an agent, this one). An agent
+ * names itself on a refusal only when the envelope was addressed to it, so a refusal by another
+ * agent at a misrouted URL (`KH_BAD_SIGNATURE`, `KH_WRONG_AUDIENCE`) keeps its code; a service that
+ * is not an agent does not echo the jti, and nothing it says is kept.
+ */
+export function refusalNames(response: IncomingMessage, expect: AnswerOf): boolean {
+  const agent = response.headers[AGENT_HEADER];
+  return (
+    response.headers[REQUEST_ID_HEADER] === expect.jti && (agent === undefined || agent === expect.agent)
+  );
+}
+
+/** The failure recorded for an answer that does not name this envelope and agent; nothing of its body is kept. */
+export function notNamed(expect: AnswerOf, status: number, code?: string): PostFailure & { status: number } {
+  return {
+    ok: false,
+    status,
+    code: "KH_AGENT_BAD_RESPONSE",
+    message: `the answer (HTTP ${status}${code ? `, ${code}` : ""}) does not name this request's jti and agent "${expect.agent}", so it is not the agent's answer; nothing of it was kept`,
   };
 }

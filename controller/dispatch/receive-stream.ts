@@ -7,6 +7,7 @@
 import { createHash } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import {
+  type AnswerOf,
   errorBodySchema,
   MASKED_TRAILER,
   maskCountsSchema,
@@ -15,7 +16,8 @@ import {
 } from "../../protocol/request.js";
 import type { ArtifactWrite, StoredObject } from "../artifacts/types.js";
 import { ArtifactStoreError } from "../artifacts/types.js";
-import { postEnvelope } from "./post-envelope.js";
+import type { PinnedLookup } from "../fleet/agent-networks.js";
+import { headNames, notNamed, postEnvelope, refusalNames } from "./post-envelope.js";
 
 export type StreamOutcome =
   | {
@@ -42,19 +44,26 @@ export async function receiveStream(
   agentUrl: string,
   jws: string,
   beginWrite: (meta: { contentType: string; filename: string }) => Promise<ArtifactWrite>,
-  options: { timeoutMs: number },
+  options: { timeoutMs: number; expect: AnswerOf; lookup?: PinnedLookup | undefined },
 ): Promise<StreamOutcome> {
   // Asks for the digest trailer (RFC 9110 §10.1.4); the agent sends it either way.
   const posted = await postEnvelope(agentUrl, jws, {
     timeoutMs: options.timeoutMs,
     headers: { te: "trailers" },
+    lookup: options.lookup,
   });
   if (!posted.ok) return posted;
   // The deadline covered the head; the body is bounded by idle time below.
   posted.stopDeadline();
   const { response } = posted;
   const status = response.statusCode ?? 0;
-  if (status !== 200) return refusal(response, status);
+  // Only the agent's answer to this envelope is stored or reported (issue 23, finding 4).
+  if (status !== 200)
+    return refusal(response, status, refusalNames(response, options.expect) ? undefined : options.expect);
+  if (!headNames(response, options.expect)) {
+    response.destroy();
+    return notNamed(options.expect, status);
+  }
 
   const contentType = response.headers["content-type"] ?? "application/octet-stream";
   const filename = filenameOf(response.headers["content-disposition"]) ?? "artifact.bin";
@@ -183,7 +192,11 @@ function pour(
 }
 
 /** A non-200 answer: the agent's coded refusal, or a bad response. */
-async function refusal(response: IncomingMessage, status: number): Promise<StreamOutcome> {
+async function refusal(
+  response: IncomingMessage,
+  status: number,
+  unnamed?: AnswerOf,
+): Promise<StreamOutcome> {
   const chunks: Buffer[] = [];
   let size = 0;
   try {
@@ -198,6 +211,7 @@ async function refusal(response: IncomingMessage, status: number): Promise<Strea
   response.destroy();
   try {
     const parsed = errorBodySchema.safeParse(JSON.parse(Buffer.concat(chunks).toString("utf8")));
+    if (parsed.success && unnamed) return notNamed(unnamed, status, parsed.data.error.code);
     if (parsed.success)
       return { ok: false, status, code: parsed.data.error.code, message: parsed.data.error.message };
   } catch {

@@ -3,9 +3,10 @@
  * end becomes an outcome with a stable code, which the request records.
  */
 import type { IncomingMessage } from "node:http";
-import { errorBodySchema } from "../../protocol/request.js";
+import { type AnswerOf, errorBodySchema } from "../../protocol/request.js";
+import type { PinnedLookup } from "../fleet/agent-networks.js";
 import { budgetSpentMessage, type InlineLease } from "./inline-budget.js";
-import { agentTimeout, postEnvelope, unreachable } from "./post-envelope.js";
+import { agentTimeout, notNamed, postEnvelope, refusalNames, unreachable } from "./post-envelope.js";
 
 export type SendOutcome =
   | { readonly ok: true; readonly status: number; readonly result: unknown }
@@ -15,16 +16,26 @@ export type SendOutcome =
  * POSTs `jws` to `<agentUrl>/v1/requests` and reads at most `maxBytes` of JSON back within `timeoutMs`.
  * With a `lease`, every byte read is taken from the controller's inline budget first (the caller
  * releases it once the result is stored); a spent budget ends the read with `KH_BUSY`.
+ * A success is kept only when its body names `expect` (`requestId` is the envelope's jti, `agent`
+ * the agent's id), a refusal's code and message only when its head does (issue 23, finding 4).
  */
 export async function sendEnvelope(
   agentUrl: string,
   jws: string,
-  options: { timeoutMs: number; maxBytes: number; lease?: InlineLease; budgetBytes?: number },
+  options: {
+    timeoutMs: number;
+    maxBytes: number;
+    lease?: InlineLease;
+    budgetBytes?: number;
+    expect: AnswerOf;
+    lookup?: PinnedLookup | undefined;
+  },
 ): Promise<SendOutcome> {
   // One deadline for connecting, the agent's work and reading the answer.
   const posted = await postEnvelope(agentUrl, jws, {
     timeoutMs: options.timeoutMs,
     headers: { accept: "application/json" },
+    lookup: options.lookup,
   });
   if (!posted.ok) return posted;
   const { response, url } = posted;
@@ -57,8 +68,20 @@ export async function sendEnvelope(
       message: `the agent answered HTTP ${status} with a body that is not JSON`,
     };
   }
-  if (status >= 200 && status < 300) return { ok: true, status, result: body };
+  if (status >= 200 && status < 300) {
+    const named = body as { requestId?: unknown; agent?: unknown } | null;
+    if (
+      typeof named !== "object" ||
+      named === null ||
+      named.requestId !== options.expect.jti ||
+      named.agent !== options.expect.agent
+    )
+      return notNamed(options.expect, status);
+    return { ok: true, status, result: body };
+  }
   const refusal = errorBodySchema.safeParse(body);
+  if (refusal.success && !refusalNames(response, options.expect))
+    return notNamed(options.expect, status, refusal.data.error.code);
   if (refusal.success) {
     return { ok: false, status, code: refusal.data.error.code, message: refusal.data.error.message };
   }

@@ -28,6 +28,7 @@ import type { SigningKey } from "../keys.js";
 import type { Policy } from "../policy/load-policy.js";
 import { canSee, listVisible } from "../policy/visibility.js";
 import { type ActionCatalogue, assertActionParams } from "../requests/action-params.js";
+import { collectionNotOnChain } from "../requests/chain-approvals.js";
 import { assertMayDecide, invalidState } from "../requests/decision-rules.js";
 import {
   approvalsInForce,
@@ -514,6 +515,31 @@ export class CollectionService {
     const { store, now, log } = this.deps;
     const collection = await store.fleet.getCollection(id);
     if (collection?.status !== "approved") return;
+    // The approvals the row claims must be on the audit chain (issue 23, finding 5); a collection
+    // whose are not is ended, never run.
+    const offChain = await collectionNotOnChain(store, collection);
+    if (offChain) {
+      const code = "KH_APPROVALS_INSUFFICIENT";
+      const message = `collection "${id}" is not run: ${offChain}`;
+      log.error({ collectionId: id, code }, message);
+      await store.fleet.transitionCollection(
+        {
+          id,
+          from: "approved",
+          to: "denied",
+          at: now(),
+          set: { denial: { by: this.actor, reason: message } },
+        },
+        [
+          {
+            actor: this.actor,
+            event: "collection.denied",
+            details: { collectionId: id, code, message, stage: "dispatch", chain: false },
+          },
+        ],
+      );
+      return;
+    }
     const startedAt = now();
     const moved = await store.fleet.transitionCollection(
       { id, from: "approved", to: "running", at: startedAt },
@@ -695,6 +721,8 @@ export class CollectionService {
       maxBytes: this.deps.maxResultBytes,
       lease,
       budgetBytes: budget.capBytes,
+      expect: { jti: envelope.claims.jti, agent: agent.id },
+      lookup: agent.lookup,
     });
     // Not awaited: the slot frees now, the outcome joins the next group commit (drained at the end).
     let finish: Promise<boolean>;

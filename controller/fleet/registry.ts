@@ -9,13 +9,14 @@
  * is no target at all, not even by id.
  */
 import type { FastifyBaseLogger } from "fastify";
-import type { EnrollRequest } from "../../protocol/fleet.js";
+import { agentUrlShapeProblem, type EnrollRequest } from "../../protocol/fleet.js";
 import type { AuditEntry } from "../audit/chain.js";
 import { ControllerError } from "../errors.js";
 import type { Inventory, InventoryAgent } from "../inventory/load-inventory.js";
 import type { Policy } from "../policy/load-policy.js";
 import type { EnrolledAgentRecord, EnrollTokenRecord } from "../store/fleet-types.js";
 import type { Store } from "../store/types.js";
+import { AgentNetworks } from "./agent-networks.js";
 import { mintSession, sessionMatches, verifyEnrollToken } from "./credentials.js";
 import { type Selector, selectorMatches } from "./selector.js";
 
@@ -43,6 +44,8 @@ export interface FleetRegistryDeps {
   readonly controllerId: string;
   readonly log: FastifyBaseLogger;
   readonly now: () => number;
+  /** `--agent-networks`: where enrolled agents of each environment may be (none: no allow-list). */
+  readonly networks?: AgentNetworks;
 }
 
 export interface EnrollOutcome {
@@ -55,6 +58,7 @@ export class FleetRegistry {
   /** The inventory file and the enrolled agents that are not revoked, as the request path sees them. */
   readonly inventory: Inventory;
   private readonly deps: FleetRegistryDeps;
+  private readonly networks: AgentNetworks;
   private readonly enrolled = new Map<string, EnrolledAgentRecord>();
   /** Heartbeats not yet written. */
   private readonly seen = new Map<string, number>();
@@ -65,6 +69,7 @@ export class FleetRegistry {
 
   constructor(deps: FleetRegistryDeps) {
     this.deps = deps;
+    this.networks = deps.networks ?? new AgentNetworks([]);
     this.inventory = Object.freeze({
       source: deps.inventory.source,
       agents: new CombinedAgents(deps.inventory.agents, (id) => this.targetable(id)),
@@ -152,7 +157,26 @@ export class FleetRegistry {
       throw await refuse("KH_ENROLL_DENIED", `environment "${input.environment}" is not in the policy`);
     if (this.deps.inventory.agents.has(input.id))
       throw await refuse("KH_AGENT_ID_TAKEN", `agent id "${input.id}" is in the inventory file`);
+    // The controller only talks to what an operator allowed (issue 23, finding 4): an agent of an
+    // environment with an allow-list connects from inside it, and whatever URL it advertises (or its
+    // connection's address) resolves only to allowed addresses, never to loopback, link-local or
+    // metadata ones unless the allow-list names them. Dispatch checks the address again when it dials.
+    if (this.networks.has(input.environment)) {
+      const from = this.networks.refusal(
+        input.environment,
+        remoteAddress,
+        "the enrolling connection's address",
+      );
+      if (from) throw await refuse("KH_ENROLL_DENIED", from);
+    }
     const url = input.url ?? urlFrom(remoteAddress, input.port);
+    const shape = agentUrlShapeProblem(url);
+    if (shape) throw await refuse("KH_ENROLL_DENIED", `${shape}: ${url}`);
+    try {
+      await this.networks.resolve(input.environment, new URL(url).hostname);
+    } catch (err) {
+      throw await refuse("KH_ENROLL_DENIED", `cannot enroll at ${url}: ${(err as Error).message}`);
+    }
     const previous = this.enrolled.get(input.id) ?? (await store.fleet.getEnrolledAgent(input.id));
     if (previous && previous.url !== url && this.stateOf(previous, at) === "online") {
       // Another live agent holds this id: taking it over would route its requests elsewhere.
@@ -252,7 +276,15 @@ export class FleetRegistry {
   private targetable(id: string): InventoryAgent | undefined {
     const agent = this.enrolled.get(id);
     if (!agent || this.stateOf(agent, this.deps.now()) === "revoked") return undefined;
-    return { id: agent.id, environment: agent.environment, url: agent.url, labels: agent.labels };
+    return {
+      id: agent.id,
+      environment: agent.environment,
+      url: agent.url,
+      labels: agent.labels,
+      // Dialled only at an address --agent-networks allows, checked when connecting.
+      lookup: this.networks.pinnedLookup(agent.environment),
+      enrolled: true,
+    };
   }
 
   private async flushHeartbeats(): Promise<void> {

@@ -5,6 +5,7 @@
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { ConfigError } from "../errors.js";
+import type { PinnedLookup } from "../fleet/agent-networks.js";
 import type { Policy } from "../policy/load-policy.js";
 import { YamlSource } from "../yaml-source.js";
 
@@ -19,7 +20,14 @@ const agentEntrySchema = z.strictObject({
   labels: z.record(z.string(), z.string()).default({}),
 });
 
-export type InventoryAgent = Readonly<z.output<typeof agentEntrySchema>>;
+/**
+ * One agent the request path can address. Enrolled agents (controller/fleet/registry.ts) also carry
+ * the `lookup` that dials them only at addresses `--agent-networks` allows.
+ */
+export type InventoryAgent = Readonly<z.output<typeof agentEntrySchema>> & {
+  readonly lookup?: PinnedLookup;
+  readonly enrolled?: true;
+};
 
 export interface Inventory {
   readonly source: string;

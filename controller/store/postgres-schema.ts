@@ -246,4 +246,59 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   ALTER TABLE requests ADD COLUMN requester TEXT;
   ALTER TABLE collections ADD COLUMN requester TEXT;
   `,
+  // 8: only legal state transitions (issue 23, finding 5), as SQLite migration 6. The runtime role
+  // owns neither the tables nor this function, so it cannot disable or drop the triggers
+  // (docs/operations.md: two roles).
+  `
+  -- A collection's approval records are looked up by event before its targets are signed.
+  CREATE INDEX audit_by_event ON audit (event);
+
+  CREATE FUNCTION keyhole_legal_request_update() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    IF NEW.id IS DISTINCT FROM OLD.id OR NEW.subject IS DISTINCT FROM OLD.subject
+      OR NEW.action IS DISTINCT FROM OLD.action OR NEW.target IS DISTINCT FROM OLD.target
+      OR NEW.environment IS DISTINCT FROM OLD.environment OR NEW.params IS DISTINCT FROM OLD.params
+      OR NEW.reason IS DISTINCT FROM OLD.reason OR NEW.ticket IS DISTINCT FROM OLD.ticket
+      OR NEW.output_mode IS DISTINCT FROM OLD.output_mode OR NEW.break_glass IS DISTINCT FROM OLD.break_glass
+      OR NEW.created_at IS DISTINCT FROM OLD.created_at OR NEW.requester IS DISTINCT FROM OLD.requester
+      OR NEW.approvals_required < OLD.approvals_required
+      OR (OLD.jti IS NOT NULL AND NEW.jti IS DISTINCT FROM OLD.jti)
+      OR NOT (NEW.status = OLD.status AND OLD.status IN ('pending', 'approved')
+        OR OLD.status = 'pending' AND NEW.status IN ('approved', 'denied', 'expired', 'failed')
+        OR OLD.status = 'approved' AND NEW.status IN ('dispatched', 'failed')
+        OR OLD.status = 'dispatched' AND NEW.status IN ('completed', 'failed'))
+      OR (OLD.status = 'pending' AND NEW.status = 'approved'
+        AND (SELECT COUNT(*) FROM approvals WHERE request_id = NEW.id) < NEW.approvals_required)
+    THEN
+      RAISE EXCEPTION 'requests move only along their state machine (issue 23, finding 5)';
+    END IF;
+    RETURN NEW;
+  END $$;
+  CREATE TRIGGER requests_legal_update BEFORE UPDATE ON requests
+    FOR EACH ROW EXECUTE FUNCTION keyhole_legal_request_update();
+
+  CREATE FUNCTION keyhole_legal_collection_update() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    IF NEW.id IS DISTINCT FROM OLD.id OR NEW.subject IS DISTINCT FROM OLD.subject
+      OR NEW.action IS DISTINCT FROM OLD.action OR NEW.selector IS DISTINCT FROM OLD.selector
+      OR NEW.environment IS DISTINCT FROM OLD.environment OR NEW.params IS DISTINCT FROM OLD.params
+      OR NEW.reason IS DISTINCT FROM OLD.reason OR NEW.ticket IS DISTINCT FROM OLD.ticket
+      OR NEW.output_mode IS DISTINCT FROM OLD.output_mode OR NEW.targets IS DISTINCT FROM OLD.targets
+      OR NEW.targets_digest IS DISTINCT FROM OLD.targets_digest
+      OR NEW.created_at IS DISTINCT FROM OLD.created_at OR NEW.requester IS DISTINCT FROM OLD.requester
+      OR NEW.approvals_required < OLD.approvals_required
+      OR NOT (NEW.status = OLD.status AND OLD.status IN ('pending', 'approved', 'running')
+        OR OLD.status = 'pending' AND NEW.status IN ('approved', 'denied', 'expired')
+        OR OLD.status = 'approved' AND NEW.status IN ('running', 'denied')
+        OR OLD.status = 'running' AND NEW.status IN ('completed', 'stopped'))
+      OR (OLD.status = 'pending' AND NEW.status = 'approved'
+        AND (SELECT COUNT(*) FROM collection_approvals WHERE collection_id = NEW.id) < NEW.approvals_required)
+    THEN
+      RAISE EXCEPTION 'collections move only along their state machine (issue 23, finding 5)';
+    END IF;
+    RETURN NEW;
+  END $$;
+  CREATE TRIGGER collections_legal_update BEFORE UPDATE ON collections
+    FOR EACH ROW EXECUTE FUNCTION keyhole_legal_collection_update();
+  `,
 ];

@@ -25,12 +25,14 @@ import { POSTGRES_MIGRATIONS } from "./postgres-schema.js";
 import * as Q from "./queries.js";
 import {
   approvalsByRequest,
+  collectionPattern,
   num,
   type Row,
   requestRow,
   toArtifact,
   toAudit,
   toCheckpoint,
+  toLinkedAudit,
   toRequest,
   toReview,
   toToken,
@@ -41,6 +43,7 @@ import type {
   ApprovalOutcome,
   ArtifactRecord,
   BreakGlassOutcome,
+  LinkedAuditRecord,
   NewApproval,
   NewRequest,
   RateCounter,
@@ -179,12 +182,17 @@ async function migrate(pool: pg.Pool): Promise<void> {
     }
     // Held to COMMIT: a second controller starting now waits here, then finds the schema current.
     await client.query(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK}::bigint)`);
-    await client.query(
-      `CREATE TABLE IF NOT EXISTS keyhole_migrations (
+    // Created only when missing: `CREATE … IF NOT EXISTS` needs CREATE on the schema even when the
+    // table exists, and a runtime role that owns nothing has none (docs/operations.md: two roles).
+    const known = (await client.query("SELECT to_regclass('keyhole_migrations') IS NOT NULL AS known"))
+      .rows[0]?.known;
+    if (!known)
+      await client.query(
+        `CREATE TABLE IF NOT EXISTS keyhole_migrations (
          version INTEGER PRIMARY KEY,
          applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
        )`,
-    );
+      );
     const current = num(
       (await client.query("SELECT COALESCE(MAX(version), 0) AS v FROM keyhole_migrations")).rows[0]?.v,
     );
@@ -417,6 +425,17 @@ export class PostgresStore implements Store {
 
   async appendAudit(audit: readonly AuditEntry[], at: number): Promise<AuditRecord[]> {
     return this.write((c) => this.append(c, audit, at));
+  }
+
+  async listRequestAudit(requestId: string): Promise<LinkedAuditRecord[]> {
+    return (await run(this.pool, Q.listRequestAudit, { requestId })).rows.map(toLinkedAudit);
+  }
+
+  async listCollectionAudit(collectionId: string): Promise<LinkedAuditRecord[]> {
+    const { rows } = await run(this.pool, Q.listCollectionAudit, {
+      pattern: collectionPattern(collectionId),
+    });
+    return rows.map(toLinkedAudit);
   }
 
   async listAudit(query: { afterSeq?: number; limit?: number } = {}): Promise<AuditRecord[]> {

@@ -220,6 +220,17 @@ export const insertAudit = sql<AuditRow>`
   VALUES (:seq, :time, :actor, :event, :requestId, :details, :reason, :ticket, :prevHash, :hash)`;
 /** The chain's tail; read only under the chain's write lock (BEGIN IMMEDIATE, or audit_append_lock). */
 export const auditTail = sql`SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`;
+/**
+ * A request's audit records in chain order, each with its successor's `prev_hash` (null for the
+ * chain's last record): what the dispatcher checks approvals against (issue 23, finding 5).
+ */
+export const listRequestAudit = sql<{ requestId: string }>`
+  SELECT a.*, n.prev_hash AS next_prev_hash FROM audit a LEFT JOIN audit n ON n.seq = a.seq + 1
+  WHERE a.request_id = :requestId ORDER BY a.seq`;
+/** A collection's `collection.created` and `collection.approved` records, with their successors' `prev_hash`. */
+export const listCollectionAudit = sql<{ pattern: string }>`
+  SELECT a.*, n.prev_hash AS next_prev_hash FROM audit a LEFT JOIN audit n ON n.seq = a.seq + 1
+  WHERE a.event IN ('collection.created', 'collection.approved') AND a.details LIKE :pattern ORDER BY a.seq`;
 export const listAudit = sql<{ afterSeq: number } & Limit>`
   SELECT * FROM audit WHERE seq > :afterSeq ORDER BY seq LIMIT :limit`;
 /** A second checkpoint for the same seq is ignored. */

@@ -9,6 +9,7 @@ import type { RequestRow, TransitionRow } from "./queries.js";
 import type {
   ApprovalRecord,
   ArtifactRecord,
+  LinkedAuditRecord,
   NewRequest,
   OutputMode,
   RequesterRecord,
@@ -194,6 +195,17 @@ export function toArtifact(row: Row): ArtifactRecord {
   };
 }
 
+/** An audit record and the `prevHash` of the record after it (undefined at the chain's head). */
+export function toLinkedAudit(row: Row): LinkedAuditRecord {
+  return {
+    ...toAudit(row),
+    nextPrevHash:
+      row.next_prev_hash === null || row.next_prev_hash === undefined
+        ? undefined
+        : String(row.next_prev_hash),
+  };
+}
+
 export function toAudit(row: Row): AuditRecord {
   return {
     seq: num(row.seq),
@@ -217,4 +229,9 @@ export function toCheckpoint(row: Row): AuditCheckpoint {
     kid: String(row.kid),
     signature: String(row.signature),
   };
+}
+
+/** The LIKE pattern of a collection's records: its id as the canonical JSON of `details` holds it. */
+export function collectionPattern(collectionId: string): string {
+  return `%"collectionId":${JSON.stringify(collectionId).replace(/[%_\\]/g, "")}%`;
 }

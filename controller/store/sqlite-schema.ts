@@ -229,4 +229,44 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   ALTER TABLE requests ADD COLUMN requester TEXT;
   ALTER TABLE collections ADD COLUMN requester TEXT;
   `,
+  // 6: only legal state transitions (issue 23, finding 5). A request or collection moves along its
+  // state machine only, never back; what was filed (who, what, where, params, reason) never changes;
+  // the approvals it needs are raised, never lowered; and pending -> approved needs the approval rows.
+  // Whoever can write the tables can still forge a legal move: the dispatcher checks the approvals on
+  // the audit chain before it signs (controller/requests/chain-approvals.ts).
+  `
+  -- A collection's approval records are looked up by event before its targets are signed.
+  CREATE INDEX audit_by_event ON audit (event);
+
+  CREATE TRIGGER requests_legal_update BEFORE UPDATE ON requests
+  WHEN NEW.id IS NOT OLD.id OR NEW.subject IS NOT OLD.subject OR NEW.action IS NOT OLD.action
+    OR NEW.target IS NOT OLD.target OR NEW.environment IS NOT OLD.environment
+    OR NEW.params IS NOT OLD.params OR NEW.reason IS NOT OLD.reason OR NEW.ticket IS NOT OLD.ticket
+    OR NEW.output_mode IS NOT OLD.output_mode OR NEW.break_glass IS NOT OLD.break_glass
+    OR NEW.created_at IS NOT OLD.created_at OR NEW.requester IS NOT OLD.requester
+    OR NEW.approvals_required < OLD.approvals_required
+    OR (OLD.jti IS NOT NULL AND NEW.jti IS NOT OLD.jti)
+    OR NOT (NEW.status = OLD.status AND OLD.status IN ('pending', 'approved')
+      OR OLD.status = 'pending' AND NEW.status IN ('approved', 'denied', 'expired', 'failed')
+      OR OLD.status = 'approved' AND NEW.status IN ('dispatched', 'failed')
+      OR OLD.status = 'dispatched' AND NEW.status IN ('completed', 'failed'))
+    OR (OLD.status = 'pending' AND NEW.status = 'approved'
+      AND (SELECT COUNT(*) FROM approvals WHERE request_id = NEW.id) < NEW.approvals_required)
+  BEGIN SELECT RAISE(ABORT, 'requests move only along their state machine (issue 23, finding 5)'); END;
+
+  CREATE TRIGGER collections_legal_update BEFORE UPDATE ON collections
+  WHEN NEW.id IS NOT OLD.id OR NEW.subject IS NOT OLD.subject OR NEW.action IS NOT OLD.action
+    OR NEW.selector IS NOT OLD.selector OR NEW.environment IS NOT OLD.environment
+    OR NEW.params IS NOT OLD.params OR NEW.reason IS NOT OLD.reason OR NEW.ticket IS NOT OLD.ticket
+    OR NEW.output_mode IS NOT OLD.output_mode OR NEW.targets IS NOT OLD.targets
+    OR NEW.targets_digest IS NOT OLD.targets_digest OR NEW.created_at IS NOT OLD.created_at
+    OR NEW.requester IS NOT OLD.requester OR NEW.approvals_required < OLD.approvals_required
+    OR NOT (NEW.status = OLD.status AND OLD.status IN ('pending', 'approved', 'running')
+      OR OLD.status = 'pending' AND NEW.status IN ('approved', 'denied', 'expired')
+      OR OLD.status = 'approved' AND NEW.status IN ('running', 'denied')
+      OR OLD.status = 'running' AND NEW.status IN ('completed', 'stopped'))
+    OR (OLD.status = 'pending' AND NEW.status = 'approved'
+      AND (SELECT COUNT(*) FROM collection_approvals WHERE collection_id = NEW.id) < NEW.approvals_required)
+  BEGIN SELECT RAISE(ABORT, 'collections move only along their state machine (issue 23, finding 5)'); END;
+  `,
 ];

@@ -14,6 +14,7 @@ import type { FleetStore } from "./fleet-types.js";
 import * as Q from "./queries.js";
 import {
   approvalsByRequest,
+  collectionPattern,
   num,
   type Row,
   requestRow,
@@ -21,6 +22,7 @@ import {
   toArtifact,
   toAudit,
   toCheckpoint,
+  toLinkedAudit,
   toRequest,
   toReview,
   toToken,
@@ -34,6 +36,7 @@ import type {
   ApprovalOutcome,
   ArtifactRecord,
   BreakGlassOutcome,
+  LinkedAuditRecord,
   NewApproval,
   NewRequest,
   RequestRecord,
@@ -276,6 +279,16 @@ export class SqliteStore implements Store {
 
   async appendAudit(audit: readonly AuditEntry[], at: number): Promise<AuditRecord[]> {
     return this.write(() => this.append(audit, at));
+  }
+
+  async listRequestAudit(requestId: string): Promise<LinkedAuditRecord[]> {
+    return this.db.all(Q.listRequestAudit, { requestId }).map(toLinkedAudit);
+  }
+
+  async listCollectionAudit(collectionId: string): Promise<LinkedAuditRecord[]> {
+    return this.db
+      .all(Q.listCollectionAudit, { pattern: collectionPattern(collectionId) })
+      .map(toLinkedAudit);
   }
 
   async listAudit(query: { afterSeq?: number; limit?: number } = {}): Promise<AuditRecord[]> {

@@ -10,6 +10,11 @@ import type { AuditEntry, AuditRecord } from "../audit/chain.js";
 import type { AuditCheckpoint } from "../audit/checkpoint.js";
 import type { FleetStore } from "./fleet-types.js";
 
+/** An audit record with the `prevHash` of its successor in the chain (undefined at the head). */
+export interface LinkedAuditRecord extends AuditRecord {
+  readonly nextPrevHash: string | undefined;
+}
+
 export type RequestStatus =
   | "pending"
   | "approved"
@@ -298,6 +303,13 @@ export interface Store {
   markReviewOverdue(id: string, at: number, audit: readonly AuditEntry[]): Promise<boolean>;
 
   appendAudit(audit: readonly AuditEntry[], at: number): Promise<AuditRecord[]>;
+  /**
+   * A request's audit records, and a collection's `collection.created` / `collection.approved`
+   * records, in chain order, each with its successor's `prevHash`: the chain records the dispatcher
+   * checks approvals against before it signs (issue 23, finding 5).
+   */
+  listRequestAudit(requestId: string): Promise<LinkedAuditRecord[]>;
+  listCollectionAudit(collectionId: string): Promise<LinkedAuditRecord[]>;
   /** Audit records in chain order, from `afterSeq` (exclusive). */
   listAudit(query?: { afterSeq?: number; limit?: number }): Promise<AuditRecord[]>;
   /** The newest audit record's seq and hash; undefined while the chain is empty. */

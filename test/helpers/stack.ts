@@ -117,6 +117,9 @@ export function agentArgs(flags: AgentFlags): string[] {
   return agentCommand(flags).args;
 }
 
+/** The loopback networks a controller of the stack lets enrolled agents use. */
+export const LOOPBACK_NETWORKS = "127.0.0.0/8,::1/128";
+
 /** `keyhole controller …` as argv. */
 export function controllerArgs(flags: ControllerFlags): string[] {
   return [
@@ -132,6 +135,14 @@ export function controllerArgs(flags: ControllerFlags): string[] {
       ),
       ["--listen", flags.listen ?? LOOPBACK_ANY_PORT],
     ]),
+    // Agents here enroll from loopback: each environment's allow-list names it (issue 23, finding 4),
+    // unless the test sets its own.
+    ...(flags.flags?.includes("--agent-networks")
+      ? []
+      : Object.keys(flags.signingKeys ?? {}).flatMap((environment) => [
+          "--agent-networks",
+          `${environment}=${LOOPBACK_NETWORKS}`,
+        ])),
     ...(flags.flags ?? []),
   ];
 }

@@ -201,6 +201,7 @@ export async function startArtifactHarness(
           "content-type": "application/octet-stream",
           "content-disposition": 'attachment; filename="fake.bin"',
           "x-keyhole-request-id": claims.jti,
+          "x-keyhole-agent": FAKE_AGENT,
           trailer: behaviour.masked === undefined ? "x-keyhole-sha256" : "x-keyhole-sha256, x-keyhole-masked",
         });
         let sent = 0;

@@ -94,7 +94,28 @@ describe("dispatch outcomes other than success", () => {
         // Dispatch checks the requester's entitlement again: a real token and its groups.
         requester: { groups: ["sre"], credential: { kind: "token", id: alice.split("_")[1]! } },
       },
-      [{ actor: "user:alice@example.com", event: "request.created", requestId: "left-behind-1" }],
+      // The records the controller writes when it files and auto-approves it: the dispatcher signs
+      // only what the chain approves (issue 23, finding 5).
+      [
+        {
+          actor: "user:alice@example.com",
+          event: "request.created",
+          requestId: "left-behind-1",
+          details: {
+            action: "process-info",
+            target: "staging/shop/shop-0",
+            environment: "staging",
+            params: {},
+            approvalsRequired: 0,
+          },
+        },
+        {
+          actor: "controller:keyhole-controller",
+          event: "request.approved",
+          requestId: "left-behind-1",
+          details: { automatic: true, approvals: 0, approvalsRequired: 0, status: "approved" },
+        },
+      ],
       at,
     );
     await h.controller.requests.start({ sweepIntervalMs: 60_000 });

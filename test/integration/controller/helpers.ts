@@ -7,11 +7,18 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Fastify, { type FastifyInstance } from "fastify";
-import { compactVerify, createLocalJWKSet, decodeProtectedHeader } from "jose";
+import { compactVerify, createLocalJWKSet, decodeJwt, decodeProtectedHeader } from "jose";
 import { type ControllerOptions, loadControllerConfig } from "../../../controller/config.js";
 import { issueToken } from "../../../controller/identity/cli.js";
 import { type ControllerRuntime, createController } from "../../../controller/runtime.js";
-import { claimsSchema, REQUEST_ALG, REQUEST_TYP, type RequestClaims } from "../../../protocol/request.js";
+import {
+  AGENT_HEADER,
+  claimsSchema,
+  REQUEST_ALG,
+  REQUEST_ID_HEADER,
+  REQUEST_TYP,
+  type RequestClaims,
+} from "../../../protocol/request.js";
 import { createTestSchema, type TestSchema } from "../../helpers/postgres.js";
 
 export const TEST_POLICY = `environments:
@@ -82,6 +89,14 @@ export async function startFakeAgent(options: {
       return reply.code(status).send({ error: { code, message } });
     };
     const jws = String(request.body);
+    // Like the real agent: every answer names the envelope's jti, and the agent when addressed to it.
+    try {
+      const stated = decodeJwt(jws);
+      if (typeof stated.jti === "string") reply.header(REQUEST_ID_HEADER, stated.jti);
+      if (stated.aud === options.id) reply.header(AGENT_HEADER, options.id);
+    } catch {
+      // not a JWS: no names
+    }
     try {
       const header = decodeProtectedHeader(jws);
       if (header.alg !== REQUEST_ALG || header.typ !== REQUEST_TYP)

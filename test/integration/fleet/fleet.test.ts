@@ -11,7 +11,14 @@ import { loadControllerConfig } from "../../../controller/config.js";
 import { issueEnrollToken, revokeEnrollToken } from "../../../controller/fleet/cli.js";
 import { issueToken } from "../../../controller/identity/cli.js";
 import { type ControllerRuntime, createController } from "../../../controller/runtime.js";
-import { type AgentFlags, agentArgs, freePort, Stack, type Workload } from "../../helpers/stack.js";
+import {
+  type AgentFlags,
+  agentArgs,
+  freePort,
+  LOOPBACK_NETWORKS,
+  Stack,
+  type Workload,
+} from "../../helpers/stack.js";
 
 const POLICY = `environments:
   production: { approvals: 1, maxTtlSeconds: 120 }
@@ -137,6 +144,8 @@ beforeAll(async () => {
       heartbeatSeconds: 1,
       offlineAfterSeconds: 2,
       rateLimitPerMinute: 0,
+      // The agents enroll from loopback: each environment's allow-list names it (issue 23, finding 4).
+      agentNetworks: ["staging", "production"].map((e) => `${e}=${LOOPBACK_NETWORKS}`),
     },
     {},
   );

@@ -53,6 +53,7 @@ describe("loadControllerConfig", () => {
       triggerRulesPath: undefined,
       heartbeatSeconds: 15,
       offlineAfterSeconds: 45,
+      agentNetworks: [],
     });
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(config.listen)).toBe(true);

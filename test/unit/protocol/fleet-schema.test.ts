@@ -14,9 +14,26 @@ describe("an enrolling agent's advertised URL", () => {
     expect(enrollRequestSchema.safeParse({ ...base, url }).success).toBe(false);
   });
 
-  it("takes an ordinary http(s) URL, %-encoded paths included", () => {
-    for (const url of ["http://10.0.0.7:7701", "https://shop-0.agents.example.com:8443/keyhole/%7Ex"]) {
+  it("takes an ordinary http(s) URL: scheme, host and port", () => {
+    for (const url of [
+      "http://10.0.0.7:7701",
+      "https://shop-0.agents.example.com:8443",
+      "http://[fd00::7]:7070/",
+    ]) {
       expect(enrollRequestSchema.safeParse({ ...base, url }).success, url).toBe(true);
+    }
+  });
+
+  it("refuses a path, a query, a fragment or user info (issue 23, finding 4)", () => {
+    for (const url of [
+      "https://shop-0.agents.example.com:8443/keyhole/%7Ex",
+      "http://127.0.0.1:8080/admin/internal-api?x=",
+      "http://10.0.0.7:7070/?x=1",
+      "http://10.0.0.7:7070?x=1",
+      "http://10.0.0.7:7070#f",
+      "http://user:pw@10.0.0.7:7070",
+    ]) {
+      expect(enrollRequestSchema.safeParse({ ...base, url }).success, url).toBe(false);
     }
   });
 });

@@ -9,6 +9,10 @@ import { afterEach, describe, expect, it } from "vitest";
 import { sendEnvelope } from "../../../../controller/dispatch/send-envelope.js";
 import { REQUEST_CONTENT_TYPE } from "../../../../protocol/request.js";
 
+/** What each answer must name: the envelope's jti and the agent's id. */
+const NAMED = { jti: "jti-0123456789abcdef", agent: "staging/shop/shop-0" };
+const ANSWER = JSON.stringify({ requestId: NAMED.jti, agent: NAMED.agent, result: { pid: 42 } });
+
 let server: Server | undefined;
 afterEach(async () => {
   server?.closeAllConnections();
@@ -30,11 +34,11 @@ describe("sendEnvelope", () => {
       req.on("data", (c) => (body += c));
       req.on("end", () => {
         seen = { url: req.url, type: req.headers["content-type"], body };
-        res.writeHead(200, { "content-type": "application/json" }).end('{"pid":42}');
+        res.writeHead(200, { "content-type": "application/json" }).end(ANSWER);
       });
     });
-    const outcome = await sendEnvelope(url, "a.b.c", { timeoutMs: 2000, maxBytes: 1024 });
-    expect(outcome).toEqual({ ok: true, status: 200, result: { pid: 42 } });
+    const outcome = await sendEnvelope(url, "a.b.c", { timeoutMs: 2000, maxBytes: 1024, expect: NAMED });
+    expect(outcome).toEqual({ ok: true, status: 200, result: JSON.parse(ANSWER) });
     expect(seen).toEqual({ url: "/prefix/v1/requests", type: REQUEST_CONTENT_TYPE, body: "a.b.c" });
   });
 
@@ -43,7 +47,7 @@ describe("sendEnvelope", () => {
       res.writeHead(200, { "content-type": "application/json" });
       res.end(`"${"x".repeat(64 * 1024)}"`);
     });
-    const outcome = await sendEnvelope(url, "a.b.c", { timeoutMs: 2000, maxBytes: 1024 });
+    const outcome = await sendEnvelope(url, "a.b.c", { timeoutMs: 2000, maxBytes: 1024, expect: NAMED });
     expect(outcome).toMatchObject({ ok: false, code: "KH_AGENT_BAD_RESPONSE" });
     expect(outcome.ok || outcome.message).toBe("the agent's answer exceeds 1024 bytes");
   });
@@ -54,7 +58,7 @@ describe("sendEnvelope", () => {
       res.write('{"pid":');
       setTimeout(() => req.socket.destroy(), 20);
     });
-    const outcome = await sendEnvelope(url, "a.b.c", { timeoutMs: 2000, maxBytes: 1024 });
+    const outcome = await sendEnvelope(url, "a.b.c", { timeoutMs: 2000, maxBytes: 1024, expect: NAMED });
     expect(outcome).toMatchObject({ ok: false, code: "KH_AGENT_UNREACHABLE" });
   });
 
@@ -64,7 +68,7 @@ describe("sendEnvelope", () => {
       res.write('{"pid":');
     });
     const started = Date.now();
-    const outcome = await sendEnvelope(url, "a.b.c", { timeoutMs: 300, maxBytes: 1024 });
+    const outcome = await sendEnvelope(url, "a.b.c", { timeoutMs: 300, maxBytes: 1024, expect: NAMED });
     expect(outcome).toEqual({
       ok: false,
       code: "KH_AGENT_TIMEOUT",
@@ -75,7 +79,7 @@ describe("sendEnvelope", () => {
 
   it("fails with KH_AGENT_BAD_RESPONSE when a 200 answer is not JSON", async () => {
     const url = await agentAnswering((_req, res) => res.writeHead(200).end("<html>"));
-    const outcome = await sendEnvelope(url, "a.b.c", { timeoutMs: 2000, maxBytes: 1024 });
+    const outcome = await sendEnvelope(url, "a.b.c", { timeoutMs: 2000, maxBytes: 1024, expect: NAMED });
     expect(outcome).toEqual({
       ok: false,
       status: 200,
@@ -88,7 +92,7 @@ describe("sendEnvelope", () => {
     const url = await agentAnswering((_req, res) =>
       res.writeHead(302, { location: "http://169.254.169.254/" }).end("{}"),
     );
-    const outcome = await sendEnvelope(url, "a.b.c", { timeoutMs: 2000, maxBytes: 1024 });
+    const outcome = await sendEnvelope(url, "a.b.c", { timeoutMs: 2000, maxBytes: 1024, expect: NAMED });
     expect(outcome).toMatchObject({ ok: false, status: 302, code: "KH_AGENT_BAD_RESPONSE" });
   });
 });
