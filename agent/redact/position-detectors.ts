@@ -63,8 +63,16 @@ export const POSITION_DETECTORS: readonly Detector[] = [
       "bcp",
       "osql",
       "mongo",
-      "login",
-      "zip",
+      // (`login`, `zip` and `http` alone wake the rule on too many log lines: the program names
+      // as they appear before their arguments)
+      "docker login",
+      "podman login",
+      "nerdctl login",
+      "buildah login",
+      "skopeo login",
+      "registry login",
+      "zip -",
+      "zipcloak",
       "7z",
       "ssh-keygen",
     ],
@@ -106,7 +114,8 @@ export const POSITION_DETECTORS: readonly Detector[] = [
     keywords: [
       "curl",
       "wget",
-      "http",
+      "http ",
+      "https ",
       "xh ",
       "htpasswd",
       "pass:",

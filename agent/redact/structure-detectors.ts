@@ -230,27 +230,34 @@ export const STRUCTURE_DETECTORS: readonly Detector[] = [
     id: "nested-value",
     wholeLines: true,
     description:
-      'A secret name whose value is an object holding the secret in `value` (Spring actuator env, `terraform output -json`, AWS SSM): `"DB_PASSWORD": {"value": "…"}`; the YAML form `db_password:` then `value: …`.',
-    pattern: new RegExp(
-      [
-        String.raw`"(?<name>[^"\\\r\n]{1,128})"[ \t]{0,3}:[ \t]{0,3}\{(?:[ \t\r\n]{0,64}"[A-Za-z_]{1,32}"[ \t]{0,3}:[ \t]{0,3}(?:"[^"\\\r\n]{0,256}"|[A-Za-z0-9.]{1,32})[ \t]{0,3},){0,4}[ \t\r\n]{0,64}"(?:value|Value|secretValue|plaintext)"[ \t]{0,3}:[ \t]{0,3}"(?<dq>(?:[^"\\\r\n]|\\.){1,4096})"`,
-        String.raw`^(?<indent>[ \t]{0,64})(?<yname>[\p{L}_][\p{L}\p{N}_.-]{0,127}):[ \t]{0,16}\r?\n\k<indent>[ \t]{1,8}(?:value|default|secret):[ \t]{1,3}(?:"(?<ydq>[^"\r\n]{1,4096})"|'(?<ysq>[^'\r\n]{1,4096})'|(?<ybare>[^\s"'|>][^\r\n]{0,4095}))`,
-      ].join("|"),
-      "dgmu",
-    ),
-    // Every word a secret name can hold (key-values.ts), so that the window grows from any line
-    // this rule can start on.
-    keywords: NAME_WORD_LIST,
-    keywordsIgnoreCase: true,
+      'A secret name whose value is an object holding the secret in `value` (Spring actuator env, `terraform output -json`, AWS SSM): `"DB_PASSWORD": {"value": "…"}`.',
+    pattern:
+      /"(?<name>[^"\\\r\n]{1,128})"[ \t]{0,3}:[ \t]{0,3}\{(?:[ \t\r\n]{0,64}"[A-Za-z_]{1,32}"[ \t]{0,3}:[ \t]{0,3}(?:"[^"\\\r\n]{0,256}"|[A-Za-z0-9.]{1,32})[ \t]{0,3},){0,4}[ \t\r\n]{0,64}"(?:value|Value|secretValue|plaintext)"[ \t]{0,3}:[ \t]{0,3}"(?<dq>(?:[^"\\\r\n]|\\.){1,4096})"/dg,
+    // The name and the opening brace are on one line.
+    keywords: ['":{', '": {', '" : {'],
     multiline: true,
-    secretGroups: ["dq", "ydq", "ysq", "ybare"],
-    validate: (secret, _text, _start, _end, match) =>
-      secretPair(match.groups?.name ?? match.groups?.yname, secret.trim()),
+    secretGroups: ["dq"],
+    validate: (secret, _text, _start, _end, match) => secretPair(match.groups?.name, secret.trim()),
     samples: [
       '{"DB_PASSWORD":{"value":"{alnum:16}","origin":"System Environment Property \\"DB_PASSWORD\\""}}',
       '"db_password": {\n  "sensitive": true,\n  "value": "{alnum:18}"\n}',
     ],
   },
+  {
+    id: "nested-yaml-value",
+    wholeLines: true,
+    description:
+      "A secret name on its own line and its value one level below: YAML `db_password:` then `value: …`.",
+    pattern:
+      /^(?<indent>[ \t]{0,64})(?<yname>[\p{L}_][\p{L}\p{N}_.-]{0,127}):[ \t]{0,16}\r?\n\k<indent>[ \t]{1,8}(?:value|default|secret):[ \t]{1,3}(?:"(?<ydq>[^"\r\n]{1,4096})"|'(?<ysq>[^'\r\n]{1,4096})'|(?<ybare>[^\s"'|>][^\r\n]{0,4095}))/dgmu,
+    keywords: NAME_WORD_LIST,
+    keywordsIgnoreCase: true,
+    multiline: true,
+    secretGroups: ["ydq", "ysq", "ybare"],
+    validate: (secret, _text, _start, _end, match) => secretPair(match.groups?.yname, secret.trim()),
+    samples: ["db_password:\n  value: {alnum:16}\n"],
+  },
+
   {
     id: "terraform-value",
     wholeLines: true,
@@ -284,7 +291,8 @@ export const STRUCTURE_DETECTORS: readonly Detector[] = [
       'A JSON array of strings under a secret name (`"api_keys": ["…", "…"]`): each string masked.',
     pattern:
       /"(?<name>[^"\\\r\n]{1,128})"[ \t]{0,3}:[ \t]{0,3}\[(?<items>[ \t\r\n]{0,64}"(?:[^"\\\r\n]|\\.){0,4096}"(?:[ \t\r\n]{0,64},[ \t\r\n]{0,64}"(?:[^"\\\r\n]|\\.){0,4096}"){0,64})[ \t\r\n]{0,64}\]/dg,
-    keywords: NAME_WORD_LIST,
+    // The name and the opening bracket are on one line: `"api_keys": [`.
+    keywords: ['":[', '": [', '" : ['],
     keywordsIgnoreCase: true,
     multiline: true,
     replace: (match, mask) => maskJsonArray(match, (raw) => mask(raw)),
@@ -348,8 +356,9 @@ export const STRUCTURE_DETECTORS: readonly Detector[] = [
       "The cells of a table's secret column (psql, mysql and Markdown tables): a `|`-separated header naming a password, token or secret column, and the rows under it.",
     pattern:
       /^[^\n|]{0,256}\|[^\n]{0,4096}(?:\n(?:[^\n|]{0,256}\|[^\n]{0,4096}|[ \t]{0,8}[-=+:][-=+: \t]{2,4096}\r?)){1,500}/dgm,
-    keywords: [...NAME_WORD_LIST, "hash"],
-    keywordsIgnoreCase: true,
+    // A table's header holds a `|` (a psql header line ` usename | passwd` too): the pipe wakes the
+    // rule, the header's names decide (maskTable).
+    keywords: ["|"],
     multiline: true,
     replace: (match, mask) => maskTable(match[0], (raw) => mask(raw)),
     samples: [" usename | passwd\n---------+----------------------\n app     | {alnum:20}"],
