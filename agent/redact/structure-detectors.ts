@@ -217,6 +217,7 @@ export const STRUCTURE_DETECTORS: readonly Detector[] = [
     keywords: NAME_WORD_LIST,
     keywordsIgnoreCase: true,
     // (the secret name is on the first line: the windows grow from it to the value line)
+    quickCheck: (text) => /value|Value|VALUE|default|SecretString|plaintext/.test(text),
     multiline: true,
     secretGroups: ["dq", "sq", "bare"],
     validate: (secret, _text, _start, _end, match) => secretPair(match.groups?.name, secret.trim()),
@@ -252,6 +253,7 @@ export const STRUCTURE_DETECTORS: readonly Detector[] = [
       /^(?<indent>[ \t]{0,64})(?<yname>[\p{L}_][\p{L}\p{N}_.-]{0,127}):[ \t]{0,16}\r?\n\k<indent>[ \t]{1,8}(?:value|default|secret):[ \t]{1,3}(?:"(?<ydq>[^"\r\n]{1,4096})"|'(?<ysq>[^'\r\n]{1,4096})'|(?<ybare>[^\s"'|>][^\r\n]{0,4095}))/dgmu,
     keywords: NAME_WORD_LIST,
     keywordsIgnoreCase: true,
+    quickCheck: (text) => /:[ \t]{0,16}\r?\n[ \t]{1,72}(?:value|default|secret):/.test(text),
     multiline: true,
     secretGroups: ["ydq", "ysq", "ybare"],
     validate: (secret, _text, _start, _end, match) => secretPair(match.groups?.yname, secret.trim()),
@@ -280,6 +282,8 @@ export const STRUCTURE_DETECTORS: readonly Detector[] = [
       /^(?<indent>[ \t]{0,64})(?:-[ \t]{1,4})?(?<name>[\p{L}_][\p{L}\p{N}_.-]{0,127}):[ \t]{0,4}(?:(?:![A-Za-z0-9!/._-]{1,64}[ \t]{1,4})?[|>][+-]?[0-9]?[ \t]{0,4}\r?\n(?<body>(?:\k<indent>[ \t]{1,16}[^\n]{0,4096}(?:\n|$)){1,64})|\r?\n(?<items>(?:\k<indent>[ \t]{0,16}-[ \t][^\n]{0,4096}(?:\n|$)){1,64}))/dgmu,
     keywords: NAME_WORD_LIST,
     keywordsIgnoreCase: true,
+    quickCheck: (text) =>
+      /:[ \t]{0,16}(?:![^\s]{1,64}[ \t]{1,4})?(?:[|>][+-]?[0-9]?[ \t]{0,4})?\r?\n/.test(text),
     multiline: true,
     replace: (match, mask) => maskYamlBody(match, (raw) => mask(raw)),
     samples: ["tls_password: |\n  {alnum:20}\n", "api_keys:\n  - {alnum:24}\n  - {alnum:24}\n"],
@@ -312,6 +316,7 @@ export const STRUCTURE_DETECTORS: readonly Detector[] = [
     ),
     keywords: ["pass", "pwd", "secret", "token", "key", "cred", "auth", "jwt", "salt"],
     keywordsIgnoreCase: true,
+    quickCheck: (text) => /\([ \t]{0,3}["']|(?:^|\n)[ \t]{0,16}(?:ENV|setenv|export|set)[ \t]/.test(text),
     secretGroups: ["value", "cvalue", "dvalue"],
     validate: (secret, _text, _start, _end, match) => {
       const g = match.groups ?? {};

@@ -24,6 +24,8 @@ export class DetectorTriggers {
     readonly owner: number;
     readonly always: boolean;
     readonly pattern: RegExp;
+    /** The detector's cheap test of a whole text: false means no match anywhere in it. */
+    readonly quick: ((text: string) => boolean) | undefined;
   }[];
 
   constructor(private readonly detectors: readonly Detector[]) {
@@ -44,6 +46,7 @@ export class DetectorTriggers {
           owner,
           always: this.always[owner] === true,
           pattern: new RegExp(d.pattern.source, d.pattern.flags),
+          quick: d.quickCheck,
         },
       ];
     });

@@ -127,6 +127,7 @@ export function windowsOf(
   if (spans.length === 0) return [];
   spans.sort((a, b) => a.from - b.from);
 
+  const possible: (boolean | undefined)[] = [];
   const cursors: MultilineCursor[] = triggers.multiline.map(({ pattern }) => ({
     pattern,
     from: Number.POSITIVE_INFINITY,
@@ -149,6 +150,10 @@ export function windowsOf(
         triggers.multiline.length > 0 ? triggers.wakes(text.slice(firstLineStart, firstLineEnd)) : [];
       for (const i of triggers.multiline.keys()) {
         if (!woken[i]) continue;
+        // A detector whose cheap test fails on the whole text has no match in it to follow
+        // (tested once per text, the first time a line wakes it).
+        if (possible[i] === undefined) possible[i] = triggers.multiline[i]!.quick?.(text) ?? true;
+        if (!possible[i]) continue;
         const reach = multilineEnd(text, cursors[i]!, firstLineStart, firstLineEnd);
         if (reach > 0) end = Math.max(end, endHolding(text, reach - 1));
       }
