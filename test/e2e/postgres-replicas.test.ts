@@ -285,6 +285,14 @@ describe("two controllers on one PostgreSQL database", () => {
                 actor: "user:alice@example.com",
                 event: "request.created",
                 requestId: id,
+                // What the dispatcher checks on the chain before signing (issue 23, finding 5).
+                details: {
+                  action: "process-info",
+                  target: AGENT_ID,
+                  environment: "production",
+                  params: {},
+                  approvalsRequired: 1,
+                },
                 reason: "replicas: dispatch race",
               },
             ],
