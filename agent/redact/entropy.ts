@@ -320,10 +320,13 @@ function insideDkimSignature(text: string, at: number): boolean {
  */
 function publicDer(core: string): boolean {
   if (!core.startsWith("MI") || core.length < 64) return false;
-  const head = decodeBase64(core.slice(0, 16));
+  const head = decodeBase64(core.slice(0, 48));
   if (head === undefined || head.charCodeAt(0) !== 0x30) return false;
   const lengthByte = head.charCodeAt(1);
   const inner = lengthByte < 0x80 ? 2 : 2 + (lengthByte & 0x7f);
+  // An encrypted private key (PKCS#8 EncryptedPrivateKeyInfo) also starts with a SEQUENCE, its
+  // algorithm: a PKCS#5 or PKCS#12 password-based encryption OID (1.2.840.113549.1.5 / .1.12) says so.
+  if (/\x2a\x86\x48\x86\xf7\x0d\x01(?:\x05|\x0c)/.test(head)) return false;
   return head.charCodeAt(inner) === 0x30;
 }
 

@@ -480,8 +480,13 @@ export function classifyName(name: string): NameInfo {
   if (NOT_SECRET_NAMES.has(segments.join(" "))) return { secret: false, reference: false };
   // Public by its own name (`NEXT_PUBLIC_…`, `STRIPE_PUBLISHABLE_KEY`), a host name
   // (`auth.data.svc.cluster.local`), or a reference to an existing secret (`existingSecret`).
-  if (segments.some((s) => s === "public" || s === "publishable") || HOST_NAME.test(name))
-    return { secret: false, reference: false };
+  // (A name that also says secret, password, private or credential stays secret: `PUBLIC_SECRET`.)
+  const saysPublic =
+    segments.some((s) => s === "public" || s === "publishable") &&
+    !segments.some((s) =>
+      /^(?:secret|secrets|password|passwd|pwd|private|credentials?|privatekey|secretkey)$/.test(s),
+    );
+  if (saysPublic || HOST_NAME.test(name)) return { secret: false, reference: false };
   if (segments[0] === "existing" && segments.length > 1) return { secret: true, reference: true };
   // A session's id is the session's bearer credential (`SESSION_ID`, `sessionId`, `connect.sid`):
   // not an id in the sense of the reference suffixes (attacker's pass on issue 17, finding L2).

@@ -2,6 +2,7 @@
  * The attacker's pass on issue 17 (docs and the built CLI only): each finding the engine now
  * handles, named after it. A secret is "gone" when no 8 characters of it are left in the output.
  */
+import { generateKeyPairSync } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { threadCpuMs } from "../../../helpers/thread-cpu.js";
 import { redactor } from "./samples.js";
@@ -105,6 +106,27 @@ describe("issue 17 attack: damage", () => {
     ["D4 a prompt", 'password = getpass.getpass("Password: ")'],
   ])("%s is left alone", (_finding, text) => {
     expect(r.maskText(text)).toBe(text);
+  });
+});
+
+describe("issue 17: DER is public by its shape only when it is", () => {
+  const keys = generateKeyPairSync("rsa", {
+    modulusLength: 2048,
+    publicKeyEncoding: { type: "spki", format: "der" },
+    privateKeyEncoding: { type: "pkcs8", format: "der" },
+  });
+  const encrypted = generateKeyPairSync("rsa", {
+    modulusLength: 2048,
+    publicKeyEncoding: { type: "spki", format: "der" },
+    privateKeyEncoding: { type: "pkcs8", format: "der", cipher: "aes-256-cbc", passphrase: "x" },
+  }).privateKey;
+  it("keeps a public key's base64 DER, masks a private key's, encrypted or not", () => {
+    expect(r.maskText(`blob ${keys.publicKey.toString("base64")}`)).not.toContain("⟦");
+    expect(r.maskText(`blob ${keys.privateKey.toString("base64")}`)).toContain("⟦");
+    expect(r.maskText(`blob ${encrypted.toString("base64")}`)).toContain("⟦");
+  });
+  it("a name that says public and secret stays secret", () => {
+    expect(r.maskText("PUBLIC_SECRET=Xk3pQ9aLm2Zq")).toContain("⟦masked:secret-name:");
   });
 });
 
