@@ -318,6 +318,12 @@ function insideDkimSignature(text: string, at: number): boolean {
  * is a SEQUENCE (tbsCertificate, AlgorithmIdentifier, tbsCertList, CertificationRequestInfo). A
  * private key's DER (PKCS#1, PKCS#8, SEC 1) starts with an INTEGER (its version) instead.
  */
+/** The DER of the PKCS#5 (1.2.840.113549.1.5) and PKCS#12 (…1.12) encryption OID arcs, as Latin-1. */
+const PBE_OIDS = [
+  [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x05],
+  [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x0c],
+].map((bytes) => String.fromCharCode(...bytes));
+
 function publicDer(core: string): boolean {
   if (!core.startsWith("MI") || core.length < 64) return false;
   const head = decodeBase64(core.slice(0, 48));
@@ -326,7 +332,7 @@ function publicDer(core: string): boolean {
   const inner = lengthByte < 0x80 ? 2 : 2 + (lengthByte & 0x7f);
   // An encrypted private key (PKCS#8 EncryptedPrivateKeyInfo) also starts with a SEQUENCE, its
   // algorithm: a PKCS#5 or PKCS#12 password-based encryption OID (1.2.840.113549.1.5 / .1.12) says so.
-  if (/\x2a\x86\x48\x86\xf7\x0d\x01(?:\x05|\x0c)/.test(head)) return false;
+  if (PBE_OIDS.some((oid) => head.includes(oid))) return false;
   return head.charCodeAt(inner) === 0x30;
 }
 
