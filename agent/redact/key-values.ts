@@ -10,7 +10,7 @@
  */
 import { isSecretName, isSecretUnderName, type MaskPiece, maskSecretValue } from "./named-values.js";
 import { plainValueKind } from "./plain-values.js";
-import { isGenericName } from "./secret-names.js";
+import { isGenericName, TRANSLATED_WORDS } from "./secret-names.js";
 
 /** The rule id of values masked because of their key. */
 export const SECRET_NAME_RULE = "secret-name";
@@ -39,70 +39,24 @@ export const NAME_WORD_LIST: readonly string[] = [
   "pin",
   "psk",
   "community",
-  // Other languages' words for password, secret, token, credentials and key (secret-names.ts
-  // translates them); upper and capitalised spellings are listed where case folding of the
-  // keyword automaton (ASCII only) would not find them.
+  // Other languages' words for password, secret, token, credentials and key: the words
+  // secret-names.ts translates, plus ASCII prefixes that also find their decomposed (NFD) and
+  // inflected spellings (`contrasen̄a`, `parolă`, `jelszó`). Upper and capitalised spellings are
+  // listed where the keyword automaton's case folding (ASCII only) would not find them.
   ...withCases([
-    "kennwort",
+    // (ASCII words under four letters, `cle`, would wake the scan in `cycle` and `article`.)
+    ...TRANSLATED_WORDS.filter((w) => w.length >= 4 || w.charCodeAt(0) > 127),
+    "mdp",
     "contrase",
-    "senha",
-    "hasło",
-    "haslo",
-    "пароль",
-    "パスワード",
-    "暗証",
-    "wachtwoord",
-    "lösenord",
-    "losenord",
-    "salasana",
-    "heslo",
-    "şifre",
-    "sifre",
     "parol",
     "jelsz",
-    "adgangskode",
     "κωδικ",
-    "密码",
-    "密碼",
-    "口令",
-    "비밀번호",
-    "암호",
-    "mdp",
-    "geheim",
     "secrè",
     "segred",
     "segret",
-    "sekret",
-    "секрет",
-    "秘密",
-    "シークレット",
-    "jeton",
-    "токен",
-    "トークン",
-    "令牌",
-    "토큰",
-    "zugangsdaten",
-    "identifiants",
     "credencia",
     "credenzia",
-    "clave",
-    "llave",
-    "chave",
-    "chiave",
-    "klucz",
-    "ключ",
-    "schlüssel",
-    "schluessel",
-    "sleutel",
-    "nyckel",
-    "anahtar",
-    "clé",
-    "鍵",
-    "キー",
-    "密钥",
-    "키",
-    "lozinka",
-    "geslo",
+    "暗証",
   ]),
 ];
 

@@ -163,6 +163,9 @@ const TRANSLATIONS = new Map<string, string>([
     "закрытый",
   ].map((w) => [w, "private"] as const),
 ]);
+/** The words of other languages this module translates (the name rule's scan looks for each). */
+export const TRANSLATED_WORDS: readonly string[] = [...TRANSLATIONS.keys()];
+
 /** Multi-word spellings, matched on adjacent segments: `mot de passe`, `clé privée` → one segment. */
 const PHRASES = new Map<string, string>([
   ["mot de passe", "password"],

@@ -89,3 +89,21 @@ describe("classifyName", () => {
     expect(classifyName(name)).toEqual({ secret: true, reference: true });
   });
 });
+
+describe("other languages' secret words (issue 17)", () => {
+  it("every translated word is found by the name rule's scan and masks its value", async () => {
+    const { TRANSLATED_WORDS, nameSegments } = await import("../../../../agent/redact/secret-names.js");
+    const { maskKeyValues } = await import("../../../../agent/redact/key-values.js");
+    // (`privada`, `privée`… say "private", a secret only beside "key": not a name of their own.)
+    const words = TRANSLATED_WORDS.filter(
+      (w) => (w.length >= 4 || w.charCodeAt(0) > 127) && nameSegments(w)[0] !== "private",
+    );
+    for (const word of words) {
+      const name = `db_${word}`;
+      expect(
+        maskKeyValues(`${name}=Xk3pQ9aLm2Zq`, () => "[m]"),
+        name,
+      ).toBe(`${name}=[m]`);
+    }
+  });
+});
