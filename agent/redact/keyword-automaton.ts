@@ -154,6 +154,29 @@ export class KeywordAutomaton {
   }
 
   /**
+   * The first keyword found scanning text[from, to) (the one ending first, the longest of those
+   * ending there), as [start, end], or undefined. Of keywords lying inside one run of letters, the
+   * one ending first is also one starting first; runs apart are found in their order.
+   */
+  firstMatch(text: string, from: number, to: number): [number, number] | undefined {
+    const { latin1, symbols, delta, firstOutput, outputs, shift } = this;
+    let row = 0;
+    for (let i = from; i < to; i++) {
+      const c = text.charCodeAt(i);
+      row = delta[row + (c < 256 ? latin1[c]! : symbols[c]!)]!;
+      if (row < firstOutput) continue;
+      let longest = 0;
+      for (const output of outputs[(row - firstOutput) >> shift]!) {
+        if (output.length <= longest) continue;
+        if (output.exact === undefined || text.startsWith(output.exact, i + 1 - output.length))
+          longest = output.length;
+      }
+      if (longest > 0) return [i + 1 - longest, i + 1];
+    }
+    return undefined;
+  }
+
+  /**
    * Sets `found[owner + 1]` for the owner of every keyword occurrence in `text` (overlapping ones
    * included).
    */

@@ -224,6 +224,7 @@ export const POSITION_DETECTORS: readonly Detector[] = [
     pattern:
       /^(?:[^:\s]{1,253}):(?:[0-9]{1,5}|\*):(?:[^:\s]{1,63}):(?:[^:\s]{1,63}):(?<secret>(?:[^\s\\]|\\.){1,256})[ \t]{0,8}(?![^\r\n])/dgm,
     findCandidate: findPgpassLine,
+    quickCheck: (text) => findPgpassLine(text, 0, text.length) >= 0,
     secretGroups: ["secret"],
     // An IPv6 address (`0:0:0:0:0:0:0:1`, `[fe80::1]`) has the shape of five fields too.
     validate: (secret, _text, _start, _end, match) =>
@@ -299,16 +300,46 @@ export const POSITION_DETECTORS: readonly Detector[] = [
 /** A .pgpass line: four colon-separated fields, the second a port or `*`, then the password. */
 const PGPASS_LINE = /[^:\s]{1,253}:(?:[0-9]{1,5}|\*):[^:\s]{1,63}:[^:\s]{1,63}:\S/y;
 
+/**
+ * False when text[at, end) (one line) cannot be a .pgpass line: its fields hold no blank and only
+ * blanks may follow the password, so a blank followed by more on the line rules it out unless a
+ * backslash escapes it (`pass\ word`). Most log lines have a blank after their timestamp: this
+ * spares them the pattern (the prefilter's costliest step before it).
+ */
+function mayBePgpassLine(text: string, at: number, end: number): boolean {
+  let blank = at;
+  while (blank < end && text.charCodeAt(blank) !== 32 && text.charCodeAt(blank) !== 9) blank++;
+  if (blank === end || text.charCodeAt(blank - 1) === 92) return true;
+  for (let i = blank + 1; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 13) return true;
+    if (c !== 32 && c !== 9) return false;
+  }
+  return true;
+}
+
 /** The start of the first line in text[from, to) shaped like a .pgpass line, or -1. */
 function findPgpassLine(text: string, from: number, to: number): number {
   for (let at = from; at < to; ) {
     const c = text.charCodeAt(at);
-    // A host name, an address or `*` starts the line; blanks and most punctuation do not.
-    if (c === 42 || (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 91) {
+    // A host name, an address, a socket directory (`/var/run/postgresql`) or `*` starts the
+    // line; blanks and most punctuation do not.
+    const next = text.indexOf("\n", at);
+    const end = next < 0 || next > to ? to : next;
+    if (
+      (c === 42 ||
+        c === 46 ||
+        c === 47 ||
+        c === 95 ||
+        c === 91 ||
+        (c >= 48 && c <= 57) ||
+        (c >= 65 && c <= 90) ||
+        (c >= 97 && c <= 122)) &&
+      mayBePgpassLine(text, at, end)
+    ) {
       PGPASS_LINE.lastIndex = at;
       if (PGPASS_LINE.test(text)) return at;
     }
-    const next = text.indexOf("\n", at);
     if (next < 0 || next >= to) return -1;
     at = next + 1;
   }

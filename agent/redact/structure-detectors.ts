@@ -253,7 +253,8 @@ export const STRUCTURE_DETECTORS: readonly Detector[] = [
       /^(?<indent>[ \t]{0,64})(?<yname>[\p{L}_][\p{L}\p{N}_.-]{0,127}):[ \t]{0,16}\r?\n\k<indent>[ \t]{1,8}(?:value|default|secret):[ \t]{1,3}(?:"(?<ydq>[^"\r\n]{1,4096})"|'(?<ysq>[^'\r\n]{1,4096})'|(?<ybare>[^\s"'|>][^\r\n]{0,4095}))/dgmu,
     keywords: NAME_WORD_LIST,
     keywordsIgnoreCase: true,
-    quickCheck: (text) => /:[ \t]{0,16}\r?\n[ \t]{1,72}(?:value|default|secret):/.test(text),
+    quickCheck: (text) =>
+      text.includes("\n") && /:[ \t]{0,16}\r?\n[ \t]{1,72}(?:value|default|secret):/.test(text),
     multiline: true,
     secretGroups: ["ydq", "ysq", "ybare"],
     validate: (secret, _text, _start, _end, match) => secretPair(match.groups?.yname, secret.trim()),
@@ -283,6 +284,7 @@ export const STRUCTURE_DETECTORS: readonly Detector[] = [
     keywords: NAME_WORD_LIST,
     keywordsIgnoreCase: true,
     quickCheck: (text) =>
+      text.includes("\n") &&
       /:[ \t]{0,16}(?:![^\s]{1,64}[ \t]{1,4})?(?:[|>][+-]?[0-9]?[ \t]{0,4})?\r?\n/.test(text),
     multiline: true,
     replace: (match, mask) => maskYamlBody(match, (raw) => mask(raw)),
@@ -402,7 +404,8 @@ export const STRUCTURE_DETECTORS: readonly Detector[] = [
     description:
       "A key given right after its name in a sentence (`sending via account AC… with auth token cb0c…`, `API key is 4fda…`): long hex or a random-looking run.",
     pattern: PROSE_SECRET,
-    keywords: ["token", "key", "secret"],
+    // Each phrase ends in one of these words and a blank (`token_type=` is no phrase).
+    keywords: ["token ", "token\t", "key ", "key\t", "secret ", "secret\t"],
     keywordsIgnoreCase: true,
     secretGroups: ["secret"],
     validate: (secret) => keyLike(secret) && plainValueKind(secret) === undefined,
