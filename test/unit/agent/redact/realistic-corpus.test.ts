@@ -2,9 +2,17 @@
  * The realistic corpus's own properties (size, formats, clean share, labels, determinism, a
  * held-out slice with formats of its own), and the engine's current figures on both slices,
  * printed only: no score threshold is asserted here yet. Holdout figures are aggregate only.
+ *
+ * The second corpus (tune-b, holdout-b) is checked for its own properties only: no figure of the
+ * engine on it is asserted (the bench prints them).
  */
 import { describe, expect, it } from "vitest";
-import { DEFAULT_SEED, generateRealisticCorpus } from "../../../fixtures/redaction/realistic/index.js";
+import {
+  DEFAULT_SEED,
+  generateRealisticCorpus,
+  generateRealisticCorpusB,
+  type RealisticCase,
+} from "../../../fixtures/redaction/realistic/index.js";
 import { formatFigures, formatTable, scoreSlice } from "../../../fixtures/redaction/realistic/score.js";
 
 const corpus = generateRealisticCorpus();
@@ -69,4 +77,67 @@ describe("realistic redaction corpus", () => {
     );
     expect(tune.cases + holdout.cases).toBe(corpus.length);
   }, 120_000);
+});
+
+describe("realistic redaction corpus B (tune-b, holdout-b)", () => {
+  const corpusB = generateRealisticCorpusB();
+  const of = (slice: string) => corpusB.filter((c) => c.slice === slice);
+  const formats = (cases: readonly RealisticCase[]) => new Set(cases.map((c) => c.format));
+  const cleanShare = (cases: readonly RealisticCase[]) =>
+    cases.filter((c) => c.secrets.length === 0).length / cases.length;
+
+  it("has tune-b of 700+ cases in 25+ formats and holdout-b of 500+ cases in 20+ formats", () => {
+    expect(corpusB.length).toBe(of("tune-b").length + of("holdout-b").length);
+    expect(of("tune-b").length).toBeGreaterThanOrEqual(700);
+    expect(formats(of("tune-b")).size).toBeGreaterThanOrEqual(25);
+    expect(of("holdout-b").length).toBeGreaterThanOrEqual(500);
+    expect(formats(of("holdout-b")).size).toBeGreaterThanOrEqual(20);
+  });
+
+  it("is at least 35% clean in each slice, and every format has both kinds", () => {
+    for (const slice of ["tune-b", "holdout-b"]) {
+      expect(cleanShare(of(slice)), slice).toBeGreaterThanOrEqual(0.35);
+      for (const f of formats(of(slice))) {
+        const cases = of(slice).filter((c) => c.format === f);
+        const share = cleanShare(cases);
+        expect(share, `${slice} ${f}`).toBeGreaterThan(0);
+        expect(share, `${slice} ${f}`).toBeLessThan(1);
+      }
+    }
+  });
+
+  it("has tune-b formats absent from tune, and 10+ holdout-b formats absent from both tune files", () => {
+    const tune = formatsOf("tune");
+    const tuneB = formats(of("tune-b"));
+    for (const f of tuneB) expect(tune.has(f), f).toBe(false);
+    const holdoutOnly = [...formats(of("holdout-b"))].filter((f) => !tune.has(f) && !tuneB.has(f));
+    expect(holdoutOnly.length).toBeGreaterThanOrEqual(10);
+  });
+
+  it("labels secret spans that lie inside the text, non-empty and not inside one another", () => {
+    for (const c of corpusB) {
+      for (const s of c.secrets) {
+        expect(s.length, c.id).toBeGreaterThanOrEqual(6);
+        const at = c.text.indexOf(s);
+        expect(at, c.id).toBeGreaterThanOrEqual(0);
+        expect(at + s.length, c.id).toBeLessThanOrEqual(c.text.length);
+      }
+      expect(new Set(c.secrets).size, c.id).toBe(c.secrets.length);
+      if (c.input === "argv") expect(c.argv?.join(" "), c.id).toBe(c.text);
+    }
+  });
+
+  it("has unique ids, and holdout-b ids name no format", () => {
+    expect(new Set(corpusB.map((c) => c.id)).size).toBe(corpusB.length);
+    for (const c of of("holdout-b")) expect(c.id, c.id).toMatch(/^holdout-b\/\d+$/);
+    for (const c of of("tune-b")) expect(c.id.startsWith(`tune-b/${c.format}/`), c.id).toBe(true);
+  });
+
+  it("is deterministic for a seed, differs across seeds, and leaves the first corpus unchanged", () => {
+    expect(generateRealisticCorpusB(DEFAULT_SEED)).toEqual(corpusB);
+    const other = generateRealisticCorpusB(7);
+    expect(other.map((c) => c.id)).toEqual(corpusB.map((c) => c.id));
+    expect(other.map((c) => c.text)).not.toEqual(corpusB.map((c) => c.text));
+    expect(corpus.some((c) => c.slice === "tune-b" || c.slice === "holdout-b")).toBe(false);
+  });
 });
