@@ -85,6 +85,8 @@ const PUBLIC_PREFIX = /^pk_(?:live|test)_/;
 
 /** True when the key before the run (`name=`, `"name": "`) says its value is public or an identifier. */
 function publicByName(before: string): boolean {
+  // `public key: …` as `wg show` and other tools print it: the name in words.
+  if (/(?:^|[^A-Za-z])public[ _-]?key[ \t]{0,3}[:=][ \t]{0,3}["']?$/i.test(before)) return true;
   const name = NAME_BEFORE.exec(before)?.groups?.name;
   if (name === undefined) return false;
   // A JWK member is one of a JSON object: `"n": "…"`, not `n=…`.
@@ -92,6 +94,8 @@ function publicByName(before: string): boolean {
     return new RegExp(`"${name}"[ \t]{0,3}:[ \t]{0,3}\\[?[ \t]{0,3}"$`).test(before);
   const segments = nameSegments(name);
   if (segments.includes("public") || segments.includes("publishable")) return true;
+  // `peer: <key>` (`wg show`), `recipient: age1…`: names whose value is someone's public key.
+  if (name === "peer" || name === "recipient" || name === "recipients") return true;
   // An identifier by its name (`Feedback-ID`, `requestId`, `x-amz-cf-id`) that is not a session id.
   const last = segments.at(-1);
   if (last !== undefined && DIGEST_NAMES.has(last)) return true;
@@ -120,6 +124,16 @@ const IDENTIFIER_NAME_BEFORE =
   /(?:^|[^A-Za-z0-9_-])(?:x-amz-id-2|x-amz-cf-id|x-amz-request-id|x-amzn-requestid|x-amzn-trace-id|x-amz-version-id|x-amz-checksum-[a-z0-9]{1,16}|x-goog-hash|x-goog-generation|x-ms-request-id|x-ms-client-request-id|x-request-id|x-correlation-id|x-trace-id|x-b3-traceid|x-cloud-trace-context|cf-ray|etag|content-md5|digest|(?:request|trace|span|correlation|transaction|message|event|upload|version|execution|invocation|build|commit|run|job|parent|operation|activity)[-_ ]?id|(?:check)?sum|checksum|fingerprint|integrity|gclid|fbclid|msclkid|dclid|gbraid|wbraid|yclid|_ga|_gid)["']?[ \t]{0,3}[:=][ \t]{0,3}["']?(?:W\/\\?["'])?(?:[a-z0-9-]{1,16}=)?$/i;
 const MEDIA_DATA_URI_BEFORE =
   /data:(?:image|font|audio|video)\/[A-Za-z0-9.+-]{1,40}(?:;[A-Za-z0-9=.-]{1,40}){0,3};base64,$/i;
+
+/** `{"name": "x-amz-cf-id", "value": "` (a HAR header, a pod spec's env entry): the name is one field away. */
+const NAME_FIELD_BEFORE =
+  /"name"[ \t]{0,3}:[ \t]{0,3}"(?<name>[^"\\\r\n]{1,128})"[ \t]{0,3},[ \t]{0,3}"value"[ \t]{0,3}:[ \t]{0,3}"$/i;
+
+/** The text before a run as the name rules read it: a name/value pair's name moved next to its value. */
+function namedBefore(before: string): string {
+  const name = NAME_FIELD_BEFORE.exec(before)?.groups?.name;
+  return name === undefined ? before : `"${name}": "`;
+}
 
 /** Shannon entropy of `s` in bits per character. */
 export function shannonEntropy(s: string): number {
@@ -155,7 +169,7 @@ export function classChangeRatio(s: string): number {
 export function looksRandom(run: string, text: string, start: number): boolean {
   const core = run.replace(/={1,2}$/, "").slice(0, 4096);
   if (core.length < MIN_ENTROPY_LENGTH || DIGEST_PREFIX.test(core)) return false;
-  const before = text.slice(Math.max(0, start - 80), start);
+  const before = namedBefore(text.slice(Math.max(0, start - 80), start));
   if (DIGEST_BEFORE.test(before) || MEDIA_DATA_URI_BEFORE.test(before) || IDENTIFIER_NAME_BEFORE.test(before))
     return false;
   if (PUBLIC_PREFIX.test(core) || publicByName(before) || wordsAndDigest(core)) return false;
@@ -228,13 +242,62 @@ function publicByShape(core: string, text: string, start: number): boolean {
     return true;
   const decoded = decodeBase64(core);
   if (decoded === undefined) return false;
+  if (mediaData(decoded)) return true;
   if (
     /^-----BEGIN (?:CERTIFICATE|PUBLIC KEY|X509 CRL|CERTIFICATE REQUEST|NEW CERTIFICATE REQUEST|TRUSTED CERTIFICATE|PGP PUBLIC KEY BLOCK|SSH2 PUBLIC KEY|RSA PUBLIC KEY)-----/.test(
       decoded,
     )
   )
     return true;
-  return harmlessJson(decoded) || harmlessConfig(decoded);
+  return harmlessJson(decoded) || harmlessConfig(decoded) || harmlessText(decoded);
+}
+
+/**
+ * The first bytes of images and fonts (PNG, JPEG, GIF, WebP, ICO, WOFF): base64 media, as a
+ * ConfigMap's `binaryData` or an LDIF `jpegPhoto::` holds it. Compressed or archived data
+ * (gzip, zip) is not here: a Helm release stores its values, secrets included, as gzip.
+ */
+const MEDIA_MAGIC = [
+  "\x89PNG\r\n\x1a\n",
+  "\xff\xd8\xff",
+  "GIF87a",
+  "GIF89a",
+  "\x00\x00\x01\x00",
+  "wOFF",
+  "wOF2",
+];
+function mediaData(decoded: string): boolean {
+  return (
+    MEDIA_MAGIC.some((magic) => decoded.startsWith(magic)) ||
+    (decoded.startsWith("RIFF") && decoded.slice(8, 12) === "WEBP")
+  );
+}
+
+/**
+ * True for decoded text written for people (a config file, a script, a message): printable, three
+ * or more words, no secret-named key (a word before `=` or `:`), no random-looking or password-like
+ * word and no credentials in a URL. `nginx.conf.b64: c2VydmVyIHsK…` in a ConfigMap is such text;
+ * base64 of a password or a token has no blanks, and of random bytes is not printable.
+ */
+function harmlessText(decoded: string): boolean {
+  const body = decoded.slice(0, Math.max(0, decoded.length - 2));
+  if (body.length < 24 || !printableText(body) || /:\/\/[^\s/@]{1,256}@/.test(decoded)) return false;
+  const words = decoded.split(/[\s,;{}()[\]"'<>|]+/).filter((w) => w !== "");
+  if (words.length < 3 || decoded.split(/\s+/).length < 3) return false;
+  for (const m of decoded.matchAll(/([A-Za-z_][\w.-]{0,127})[ \t]{0,4}[=:](?!\/\/)/g))
+    if (classifyName(m[1]!).secret) return false;
+  for (const word of words) {
+    const bare = word.replace(/^[=:]+|[=:;.]+$/g, "");
+    if (bare.length >= 16 && randomByCharacters(bare)) return false;
+    if (
+      bare.length >= 8 &&
+      /[0-9]/.test(bare) &&
+      /[A-Z!#$%&*+?@^~]/.test(bare) &&
+      !/^[A-Z0-9_.:/-]{1,64}$/.test(bare)
+    )
+      return false;
+  }
+  return true;
 }
 
 /** One `key=value` or `key: value` line of a properties, INI or YAML text. */
@@ -410,7 +473,9 @@ export function isIdentifier(run: string): boolean {
   if (!run.includes("_") || !IDENTIFIER_CHARS.test(run)) return false;
   let words = 0;
   for (const part of run.split("_")) {
-    const partWords = wordCount(part);
+    // A hex part (`…_Admin_92e875d299ac0e09`, an id or hash suffix) is one word: the entropy rule
+    // never masks hex alone.
+    const partWords = /^[0-9a-f]{8,64}$/.test(part) ? 1 : wordCount(part);
     if (part.length >= 8 && part.length < IDENTIFIER_MEAN_WORD * partWords) return false;
     words += partWords;
   }

@@ -11,7 +11,7 @@
 import { KeywordAutomaton } from "./keyword-automaton.js";
 import { isSecretName, isSecretUnderName, type MaskPiece, maskSecretValue } from "./named-values.js";
 import { plainValueKind } from "./plain-values.js";
-import { isGenericName, TRANSLATED_WORDS } from "./secret-names.js";
+import { classifyName, isGenericName, TRANSLATED_WORDS } from "./secret-names.js";
 
 /** The rule id of values masked because of their key. */
 export const SECRET_NAME_RULE = "secret-name";
@@ -99,7 +99,7 @@ const MAX_VALUE = 4096;
  * run.
  */
 export const KEY_PATTERN =
-  /-{0,2}(?<q>["']?)(?<key>[\p{L}_][\p{L}\p{M}\p{N}_.-]{0,127})\k<q>\]?[ \t]{0,32}(?<sep>=>|[=:：])[ \t]{0,3}/duy;
+  /-{0,2}(?<q>["']?)(?<key>[\p{L}_][\p{L}\p{M}\p{N}_.-]{0,127})\k<q>\]?[ \t]{0,32}(?<sep>=>|::(?=[ \t])|[=:：])[ \t]{0,3}/duy;
 
 /*
  * Both value patterns: a quoted value (masked inside its quotes); an opening quote never closed on
@@ -524,7 +524,14 @@ function pairAt(
   // Most secret-sounding words are in no key (`session refreshed`): a key is followed by `=` or
   // `:`, or opens an XML element or names an XML value attribute. Seen before anything costlier.
   // `$cfg['db_pass'] = …`: the bracket closing an array index belongs to the key too.
-  const keyEnd = quoted ? (text[end + 1] === "]" ? end + 2 : end + 1) : end;
+  // `[DB_PASSWORD] => …` (PHP's print_r): the brackets around a bare key belong to it too.
+  const keyEnd = quoted
+    ? text[end + 1] === "]"
+      ? end + 2
+      : end + 1
+    : text[end] === "]" && text[start - 1] === "["
+      ? end + 1
+      : end;
   let after = keyEnd;
   // Up to 32 blanks: aligned keys (`+ password              = "…"` in a Terraform plan).
   for (let n = 0; n < 32 && (text[after] === " " || text[after] === "\t"); n++) after++;
@@ -595,6 +602,26 @@ function pairAt(
   return span ? { key, span } : undefined;
 }
 
+/**
+ * True when the key at `keyAt` ends a name written in words (`public key: …`, `Server host key:
+ * …`, as `wg show` and `ssh -v` print them) that says public: the words before the key, one blank
+ * apart, qualify it.
+ */
+function publicPhrase(text: string, keyAt: number, key: string): boolean {
+  let from = keyAt;
+  for (let words = 0; words < 2 && text[from - 1] === " "; words++) {
+    let at = from - 1;
+    while (at > 0 && /[A-Za-z]/.test(text[at - 1]!)) at--;
+    if (at === from - 1) break;
+    from = at;
+  }
+  if (from === keyAt) return false;
+  // The words start a field: a line (after its indentation) or what follows a `label: ` prefix.
+  const lead = text.slice(text.lastIndexOf("\n", from - 1) + 1, from);
+  if (!/^[ \t]*$|:[ \t]{1,4}$/.test(lead)) return false;
+  return !classifyName(text.slice(from, keyAt + key.length)).secret;
+}
+
 /** Masks the values of secret-named keys in `text` (which holds no markers). */
 export function maskKeyValues(text: string, mask: MaskPiece): string {
   let out = "";
@@ -617,7 +644,12 @@ export function maskKeyValues(text: string, mask: MaskPiece): string {
     let end = pair.span[1];
     // Whatever the verdict, the rest of this key holds no other key.
     next = Math.max(next, Math.min(start, text.length));
-    if (start < copied || !isSecretName(pair.key)) continue;
+    if (
+      start < copied ||
+      !isSecretName(pair.key) ||
+      publicPhrase(text, text.lastIndexOf(pair.key, start), pair.key)
+    )
+      continue;
     let value = text.slice(start, end);
     if (!isSecretUnderName(pair.key, value) || CONNECTION_STRING.test(value)) {
       // A value shown as code, a template or a reference (`Session = Depends(get_db)`) holds no

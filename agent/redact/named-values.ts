@@ -60,8 +60,16 @@ export function isSecretName(name: string): boolean {
 
 /** True when the name marks its value as secret and the value is not plainly harmless. */
 export function isSecretUnderName(name: string, value: string): boolean {
-  return isSecretName(name) && plainValueKind(value) === undefined;
+  if (!isSecretName(name) || plainValueKind(value) !== undefined) return false;
+  // A session id or a cookie's value is long and random: words under a name that only says session
+  // or cookie (`sso_session = acme` names a section of ~/.aws/config, Laravel's `[cookie] =>
+  // orders_session` a cookie) are a reference.
+  return !(SESSION_ONLY.test(name) && /^[a-z]{2,24}(?:[_.-][a-z]{2,24}){0,4}$/.test(value.trim()));
 }
+
+/** A name whose only secret word is a session or a cookie (`sso_session`, `cookie`), not a password or a key. */
+const SESSION_ONLY =
+  /^(?!.*(?:pass|pwd|secret|token|key|cred|auth|sid|id$))[\w.-]*(?:sess(?:ion)?|cookie)[\w.-]*$/i;
 
 /**
  * The masked form of a value already judged secret by its name. `shaped` is the value after the

@@ -30,14 +30,31 @@ const VARIABLE_REFERENCE =
   /^\$(?:\{[A-Za-z_][A-Za-z0-9_]{0,127}\}|\([A-Za-z_][A-Za-z0-9_]{0,127}\)|[A-Za-z_][A-Za-z0-9_]{0,127})$/;
 /** A PEM armour line: the body after it is masked by its own rule. */
 const PEM_ARMOUR = /^-----(?:BEGIN|END) [A-Z0-9 ]{1,60}-----$/;
+/**
+ * The name of an algorithm, not a key: `signature: RSA-SHA256`, `host key: ssh-ed25519`,
+ * `cipher 'AES-256-GCM'`, `alg: HS256`, a TLS cipher suite.
+ */
+const ALGORITHM =
+  /^(?:(?:RSA|DSA|ECDSA|EdDSA|HMAC|rsa|dsa|ecdsa|hmac)[-_]?(?:SHA|sha)[-_]?(?:1|2-?256|224|256|384|512)|(?:HS|RS|ES|PS)(?:256|384|512)|EdDSA|Ed25519|Ed448|ED25519|ssh-(?:ed25519|rsa|dss)|ecdsa-sha2-nistp(?:256|384|521)|(?:sk-)?ssh-ed25519@openssh\.com|rsa-sha2-(?:256|512)|(?:AES|aes)[-_]?(?:128|192|256)(?:[-_]?(?:GCM|CBC|CTR|gcm|cbc|ctr))?|(?:sha|SHA)-?(?:1|224|256|384|512)(?:With(?:RSA|ECDSA)Encryption)?|(?:chacha20|ChaCha20|CHACHA20)[-_](?:poly1305|Poly1305|POLY1305)|TLS_[A-Z0-9_]{4,60}|scram-sha-(?:1|256)|SCRAM-SHA-(?:1|256))$/;
+/** A PGP key id or fingerprint (`signingkey = 028DB1A15785F36C`): public, upper-case hex of 16 or 40. */
+const KEY_ID = /^(?:0x)?(?=[0-9A-F]{0,39}[A-F])(?=[0-9A-F]{0,39}[0-9])(?:[0-9A-F]{16}|[0-9A-F]{40})$/;
+/**
+ * A command line run for a value (`credential_process = /usr/local/bin/aws-vault exec prod --json`):
+ * an absolute program path and words or flags, none with a value of its own (a secret given as an
+ * argument is the command-line rules' to find).
+ */
+const COMMAND =
+  /^\/[\w.@+-]{1,64}(?:\/[\w.@+-]{1,64}){0,15}(?:[ \t]{1,4}(?:--?[a-z][\w-]{0,40}|[a-z][\w.:/-]{0,63})){1,16}$/;
+/** The opening of a list or an object (`AUTH_PASSWORD_VALIDATORS = [`): the values are on the next lines. */
+const OPENING = /^[[{(]$/;
 /** A YAML block scalar indicator (`key: |`): the value is on the next lines. */
 const YAML_BLOCK = /^[|>][+-]?[0-9]?$/;
 /** An already-redacted or elided placeholder: `****`, `<redacted>`, `[FILTERED]`, `(sensitive value)`, `xxxxxx`. */
 const PLACEHOLDER =
-  /^(?:\*{1,64}(?:redacted|masked|hidden|secret)?\*{0,64}|[<[({]{1,2}[ \t]{0,2}(?:redacted|filtered|masked|hidden|sensitive|sensitive value|secret|omitted|removed|not shown|encrypted|protected|none|empty|password|secret|token|api[_ -]?key|your[_ -][a-z _-]{1,40}|[a-z]{1,20}[_-](?:password|secret|token|key))[ \t]{0,2}[>\])}]{1,2}|redacted|masked|filtered|x{3,64}|X{3,64}|\.{3}|…|changeme_?please|-{2,64})$/i;
+  /^(?:\*{1,64}(?:redacted|masked|hidden|secret)?\*{0,64}|[<[({]{1,2}[ \t]{0,2}(?:redacted|filtered|masked|hidden|sensitive|sensitive value|secret|omitted|removed|not shown|encrypted|protected|none|empty|password|secret|token|api[_ -]?key|your[_ -][a-z _-]{1,40}|[a-z]{1,20}[_-](?:password|secret|token|key))[ \t]{0,2}[>\])}]{1,2}|redacted|masked|filtered|x{3,64}|X{3,64}|\.{3}|…|changeme_?please|-{2,64}|<[a-z][a-z _-]{1,40}[a-z]>)$/i;
 /** A template or a reference to a secret kept elsewhere, resolved at deploy or run time. */
 const TEMPLATE =
-  /^(?:\$\{\{[^\r\n]{1,256}\}\}|\{\{[^\r\n]{1,256}\}\}|\$\{[^\r\n{}]{1,256}\}|\$\([^()\r\n]{1,256}\)|`[^`\r\n]{1,256}`|#\{[^\r\n{}]{1,256}\}|<%=?[^\r\n]{1,256}%>|%\([A-Za-z_][A-Za-z0-9_]{0,63}\)[sd]|%[sdv]|\{\{?[A-Za-z_][A-Za-z0-9_.]{0,63}\}\}?|\$[A-Z_][A-Z0-9_]{0,127}|ENC\[[A-Za-z0-9_-]{1,32},[^\]\r\n]{1,8192}\]|\$ANSIBLE_VAULT;[0-9.]{1,8};[A-Z0-9]{1,32}(?:;[^\s]{1,64})?|(?:vault|ssm|secretsmanager|awssm|gcpsm|azkv|sops|ref\+[a-z0-9]{1,16}|op|sm|k8s|file|env|keyring|bws)(?::|:\/\/)[A-Za-z0-9_./#:@+-]{1,512}|arn:aws[a-z-]{0,16}:(?:secretsmanager|ssm|kms):[A-Za-z0-9_./:+=@-]{1,512})$/;
+  /^(?:\$\{\{[^\r\n]{1,256}\}\}|\{\{[^\r\n]{1,256}\}\}|\$\{[^\r\n{}]{1,256}\}|\$\([^()\r\n]{1,256}\)|`[^`\r\n]{1,256}`|#\{[^\r\n{}]{1,256}\}#?|\$?__(?:file|env|vault)\{[^\r\n{}]{1,256}\}|<%=?[^\r\n]{1,256}%>|%\([A-Za-z_][A-Za-z0-9_]{0,63}\)[sd]|%[sdv]|\{\{?[A-Za-z_][A-Za-z0-9_.]{0,63}\}\}?|\$[A-Z_][A-Z0-9_]{0,127}|ENC\[[A-Za-z0-9_-]{1,32},[^\]\r\n]{1,8192}\]|\$ANSIBLE_VAULT;[0-9.]{1,8};[A-Z0-9]{1,32}(?:;[^\s]{1,64})?|(?:vault|ssm|secretsmanager|awssm|gcpsm|azkv|sops|ref\+[a-z0-9]{1,16}|op|sm|k8s|file|env|keyring|bws)(?::|:\/\/)[A-Za-z0-9_./#:@+-]{1,512}|arn:aws[a-z-]{0,16}:(?:secretsmanager|ssm|kms):[A-Za-z0-9_./:+=@-]{1,512})$/;
 /**
  * Text that says where a value is, not the value: `kubectl describe`'s `<set to the key 'x' in
  * secret 'y'>`, a YAML tag opening a block (`!vault |`), an auth scheme before a placeholder
@@ -102,6 +119,10 @@ export const PLAIN_RULES: readonly (readonly [string, RegExp])[] = [
   ["code", CODE_REFERENCE],
   ["pem-armour", PEM_ARMOUR],
   ["yaml-block", YAML_BLOCK],
+  ["algorithm", ALGORITHM],
+  ["opening", OPENING],
+  ["key-id", KEY_ID],
+  ["command", COMMAND],
 ];
 
 /** Shortest run of path characters (slashes aside) judged for randomness. */
@@ -133,6 +154,11 @@ export function placeholderToken(secret: string): boolean {
 export function plainValueKind(value: string): string | undefined {
   const trimmed = value.trim();
   if (trimmed === "") return "empty";
+  // `'********'` (Django's diffsettings), `"<must-be-changed>"`: a quoted value is judged inside.
+  if (trimmed.length > 2 && /^(["'`]).*\1$/s.test(trimmed) && !trimmed.slice(1, -1).includes(trimmed[0]!)) {
+    const inner = plainValueKind(trimmed.slice(1, -1));
+    if (inner !== undefined && inner !== "empty") return inner;
+  }
   if (trimmed.length > 8192) return undefined;
   for (const [kind, pattern] of PLAIN_RULES) {
     if (!pattern.test(trimmed)) continue;

@@ -93,7 +93,7 @@ export const POSITION_DETECTORS: readonly Detector[] = [
       "A password inside a command's argument: curl/wget -u user:SECRET, htpasswd -b file user SECRET, openssl -passin pass:SECRET, smbclient -U user%SECRET, rabbitmqctl add_user user SECRET, `echo user:SECRET | chpasswd`, `mc alias set NAME URL ACCESS SECRET`, `vault login TOKEN`.",
     pattern: new RegExp(
       [
-        String.raw`${PROGRAM_START}(?:curl|wget|http|https|xh)(?=[ \t])${ARGS}(?:-u|--user|--proxy-user|-U)[ \t]{1,8}['"]?[^\s:'"]{1,128}:(?<secret>[^\s'"]{1,256})`,
+        String.raw`${PROGRAM_START}(?:curl|wget|http|https|xh)(?=[ \t])${ARGS}(?:-u|--user|--proxy-user|-U|-a|--auth)[ \t]{1,8}['"]?[^\s:'"]{1,128}:(?<secret>[^\s'"]{1,256})`,
         String.raw`${PROGRAM_START}htpasswd[ \t]{1,8}(?:-[a-zA-Z]{0,8}n[a-zA-Z]{0,8}b[a-zA-Z]{0,8}|-[a-zA-Z]{0,8}b[a-zA-Z]{0,8}n[a-zA-Z]{0,8})[ \t]{1,8}(?:-[a-zA-Z]{1,8}[ \t]{1,8}){0,3}\S{1,128}[ \t]{1,8}${VALUE}`,
         String.raw`${PROGRAM_START}htpasswd[ \t]{1,8}-[a-zA-Z]{0,8}b[a-zA-Z]{0,8}[ \t]{1,8}(?:-[a-zA-Z]{1,8}[ \t]{1,8}){0,3}\S{1,256}[ \t]{1,8}\S{1,128}[ \t]{1,8}${VALUE}`,
         String.raw`(?<![\w-])-pass(?:in|out|word)?[ \t]{1,8}['"]?pass:(?<secret>[^\s'"]{1,256})`,
@@ -182,6 +182,8 @@ export const POSITION_DETECTORS: readonly Detector[] = [
     pattern: new RegExp(
       [
         String.raw`^[ \t]{0,8}(?:requirepass|masterauth|masteruser-password)[ \t]{1,8}${VALUE}`,
+        // HAProxy's statistics page: `stats auth USER:PASSWORD`.
+        String.raw`^[ \t]{0,8}stats[ \t]{1,8}auth[ \t]{1,8}[^:\s]{1,128}:(?<secret>[^\s]{1,256})`,
         String.raw`^[ \t]{0,8}(?:user|ACL[ \t]{1,8}SETUSER|acl[ \t]{1,8}setuser)[ \t]{1,8}\S{1,128}[^\r\n]{0,512}?[ \t]>(?<secret>[^\s]{1,256})`,
         String.raw`^[ \t]{0,8}(?:machine[ \t]{1,8}\S{1,253}|default)(?:[ \t]{1,8}(?:login|account|port)[ \t]{1,8}\S{1,253}){0,3}[ \t]{1,8}(?:password|passwd)[ \t]{1,8}${VALUE}`,
         String.raw`^[ \t]{0,8}login[ \t]{1,8}\S{1,253}[ \t]{1,8}(?:password|passwd)[ \t]{1,8}${VALUE}`,
@@ -191,6 +193,7 @@ export const POSITION_DETECTORS: readonly Detector[] = [
       "dgm",
     ),
     keywords: [
+      "stats",
       "requirepass",
       "masterauth",
       "masteruser",
@@ -239,13 +242,15 @@ export const POSITION_DETECTORS: readonly Detector[] = [
     pattern: new RegExp(
       [
         String.raw`(?:^|(?<=>[ \t]{0,4})|(?<=\][ \t]{1,4}))"?AUTH"?[ \t]{1,8}(?!(?:PLAIN|LOGIN|XOAUTH2|OAUTHBEARER|CRAM-MD5|plain|login)\b)(?:"?[\w.@-]{1,64}"?[ \t]{1,8})?(?:"(?<dq>[^"\r\n]{1,256})"|(?<secret>[^\s"]{1,256}))[ \t]{0,8}(?![^\r\n])`,
+        // `HELLO 3 AUTH user password` (RESP3 clients: ioredis, redis-py), in MONITOR's quoting too.
+        String.raw`(?<![\w])"?HELLO"?[ \t]{1,8}"?[23]"?[ \t]{1,8}"?AUTH"?[ \t]{1,8}"?[^\s"]{1,128}"?[ \t]{1,8}(?:"(?<hdq>[^"\r\n]{1,256})"|(?<hsecret>[^\s"]{1,256}))`,
         String.raw`(?<![\w])"?CONFIG"?[ \t]{1,8}"?SET"?[ \t]{1,8}"?(?:requirepass|masterauth|masteruser)"?[ \t]{1,8}(?:"(?<cdq>[^"\r\n]{1,256})"|(?<csecret>[^\s"]{1,256}))`,
       ].join("|"),
       "dgim",
     ),
     keywords: ["AUTH", "requirepass", "masterauth"],
     keywordsIgnoreCase: true,
-    secretGroups: ["secret", "dq", "csecret", "cdq"],
+    secretGroups: ["secret", "dq", "csecret", "cdq", "hsecret", "hdq"],
     validate: (secret) =>
       looksLikeValue(secret) && !/^(?:PLAIN|LOGIN|XOAUTH2|OAUTHBEARER|CRAM-MD5|ok|OK)$/.test(secret),
     samples: [

@@ -235,6 +235,10 @@ const SECRET_PAIRS = new Set([
 /** `<x>_KEY` is a secret unless x says it is a public or data key. */
 const PUBLIC_KEY_QUALIFIERS = new Set([
   "public",
+  // an SSH host key and a verification key are public halves
+  "host",
+  "verification",
+  "verify",
   "primary",
   "sort",
   "partition",
@@ -507,6 +511,13 @@ export function classifyName(name: string): NameInfo {
     const qualifier = segments.at(-2);
     secret = qualifier === undefined || !PUBLIC_KEY_QUALIFIERS.has(qualifier);
   }
-  const reference = secret && segments.length > 1 && last !== undefined && REFERENCE_SUFFIXES.has(last);
+  // `olcRootPW`, `bindPw`: a camel-case name ending in PW or PWD (LDAP's attributes) — the short word
+  // as a name's whole last word, not inside a run.
+  if (!secret && /^[A-Za-z]{2,32}(?:PW|Pw|PWD|Pwd)$/.test(name) && /[a-z]/.test(name)) secret = true;
+  const reference =
+    secret &&
+    segments.length > 1 &&
+    last !== undefined &&
+    (REFERENCE_SUFFIXES.has(last) || (last.endsWith("s") && REFERENCE_SUFFIXES.has(last.slice(0, -1))));
   return { secret, reference };
 }

@@ -139,7 +139,9 @@ function keyLike(value: string): boolean {
     core.length >= 16 &&
     /[0-9]/.test(core) &&
     /[A-Za-z]/.test(core) &&
-    (randomByCharacters(core) || /^[A-Za-z0-9_-]{20,}$/.test(core))
+    (randomByCharacters(core) ||
+      // (a generated name, `kube-api-access-sw7lx`, is words joined by `-`)
+      (/^[A-Za-z0-9_-]{20,}$/.test(core) && !/^[a-z][a-z0-9]*(?:-[a-z0-9]+)+$/.test(core)))
   );
 }
 
@@ -261,6 +263,21 @@ export const STRUCTURE_DETECTORS: readonly Detector[] = [
     samples: ["db_password:\n  value: {alnum:16}\n"],
   },
 
+  {
+    id: "php-dump-value",
+    wholeLines: true,
+    description:
+      'PHP\'s `var_dump` of an array: a secret-named key (`["password"]=>`) and its string on the next line (`string(12) "…"`).',
+    pattern:
+      /\[["'](?<name>[^"'\]\r\n]{1,128})["']\]=>[ \t]{0,4}\r?\n[ \t]{0,64}string\([0-9]{1,9}\)[ \t]{1,4}"(?<dq>[^"\r\n]{1,4096})"/dg,
+    keywords: NAME_WORD_LIST,
+    keywordsIgnoreCase: true,
+    quickCheck: (text) => text.includes("]=>"),
+    multiline: true,
+    secretGroups: ["dq"],
+    validate: (secret, _text, _start, _end, match) => secretPair(match.groups?.name, secret),
+    samples: ['  ["password"]=>\n  string(16) "{alnum:16}"'],
+  },
   {
     id: "terraform-value",
     wholeLines: true,

@@ -8,6 +8,14 @@ import type { Detector } from "./detector.js";
 /** Token families, most specific prefix first (Anthropic's `sk-ant-` before OpenAI's `sk-`). */
 export const TOKEN_DETECTORS: readonly Detector[] = [
   {
+    id: "telegram-bot-token",
+    description:
+      "A Telegram bot token: the bot's numeric id, `:`, then `AA` and 33 base64url characters (in `api.telegram.org/bot<token>/…` URLs too).",
+    pattern: /(?<![0-9])[0-9]{8,10}:AA[A-Za-z0-9_-]{33}(?![A-Za-z0-9_-])/dg,
+    keywords: [":AA"],
+    samples: ["{digit:10}:AA{b64url:33}"],
+  },
+  {
     id: "aws-access-key-id",
     description: "An AWS access key id (AKIA… long-term, ASIA… temporary).",
     pattern: /(?<![A-Za-z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9])/dg,
