@@ -169,17 +169,14 @@ describe("keyhole end to end", () => {
   });
 
   it("usage errors exit 2 with one line; --help exits 0 on every command", async () => {
-    for (const args of [
+    // Every command at once (each is a process of its own), then checked in order.
+    const usageErrors = [
       ["run", "env", "--target", "x"],
       ["bogus"],
       ["requests", "--status", "weird"],
       ["run", "env", "--target", "x", "--reason", "r", "--param", "nokey"],
-    ]) {
-      const result = await keyhole(args, as("alice"));
-      expect({ args, code: result.code }).toEqual({ args, code: 2 });
-      expect(result.stderr.trim().split("\n").length).toBeLessThanOrEqual(2);
-    }
-    for (const command of [
+    ];
+    const helped = [
       [],
       ["run"],
       ["approve"],
@@ -193,8 +190,18 @@ describe("keyhole end to end", () => {
       ["agent"],
       ["controller"],
       ["demo"],
-    ]) {
-      const result = await keyhole([...command, "--help"]);
+    ];
+    const [errors, helps] = await Promise.all([
+      Promise.all(usageErrors.map((args) => keyhole(args, as("alice")))),
+      Promise.all(helped.map((command) => keyhole([...command, "--help"]))),
+    ]);
+    for (const [i, args] of usageErrors.entries()) {
+      const result = errors[i]!;
+      expect({ args, code: result.code }).toEqual({ args, code: 2 });
+      expect(result.stderr.trim().split("\n").length).toBeLessThanOrEqual(2);
+    }
+    for (const [i, command] of helped.entries()) {
+      const result = helps[i]!;
       expect({ command, code: result.code }).toEqual({ command, code: 0 });
       expect(result.stdout).toContain("Usage: keyhole");
     }

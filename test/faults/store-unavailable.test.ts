@@ -16,22 +16,33 @@ import { startS3, type TestS3 } from "../helpers/s3rver.js";
 import { FAKE_AGENT, sha256, startArtifactHarness, testBytes } from "../integration/artifacts/harness.js";
 import { type Harness, startHarness } from "../integration/controller/helpers.js";
 
-/** Another process holds the database's write lock for `ms`; resolves once it holds it. */
-async function lockDatabase(path: string, ms: number): Promise<{ released: Promise<void> }> {
+/**
+ * Another process holds the database's write lock until `release()` (at most a minute, and never
+ * past the test's own process: it lets go when its stdin closes); resolves once it holds it.
+ */
+async function lockDatabase(path: string): Promise<{ release: () => Promise<void> }> {
   const script = `const { DatabaseSync } = require("node:sqlite");
 const db = new DatabaseSync(${JSON.stringify(path)});
 db.exec("BEGIN EXCLUSIVE");
 console.log("locked");
-setTimeout(() => { db.exec("ROLLBACK"); db.close(); console.log("released"); }, ${ms});`;
+const release = () => { db.exec("ROLLBACK"); db.close(); console.log("released"); process.exit(0); };
+process.stdin.once("data", release).once("end", release).resume();
+setTimeout(release, 60000).unref();`;
   const child = spawn(process.execPath, ["--input-type=commonjs", "-e", script], {
-    stdio: ["ignore", "pipe", "inherit"],
+    stdio: ["pipe", "pipe", "inherit"],
   });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const lines = createInterface({ input: child.stdout! });
   await new Promise<void>((resolve, reject) => {
     lines.once("line", (line) => (line === "locked" ? resolve() : reject(new Error(line))));
     child.once("exit", (code) => reject(new Error(`the locker exited with ${code}`)));
   });
-  return { released: new Promise((resolve) => child.once("exit", () => resolve())) };
+  return {
+    release: async () => {
+      child.stdin!.end("release\n");
+      await exited;
+    },
+  };
 }
 
 describe("the database unavailable", () => {
@@ -58,18 +69,22 @@ describe("the database unavailable", () => {
     expect(first.status).toBe(201);
     const auditBefore = await h.controller.store.listAudit({ limit: 100_000 });
 
-    // Locked past the 5 s busy timeout, while the first request's answer is on its way.
+    // Locked past the 5 s busy timeout (held until the refusal is in, however slow the machine),
+    // while the first request's answer is on its way.
     const lock = await lockDatabase(
       h.controller.config.database.kind === "sqlite" ? h.controller.config.database.path : "",
-      7000,
     );
-    const refused = await h.call(alice, "POST", "/v1/requests", { ...body, reason: "during the outage" });
+    let refused: Awaited<ReturnType<Harness["call"]>>;
+    try {
+      refused = await h.call(alice, "POST", "/v1/requests", { ...body, reason: "during the outage" });
+    } finally {
+      await lock.release();
+    }
     expect(refused.status).toBe(503);
     expect(refused.json.error.code).toBe("KH_STORE_UNAVAILABLE");
 
     // The answer is written once the lock is gone, not dropped.
     await h.controller.dispatcher.whenIdle();
-    await lock.released;
     const view = await h.call(alice, "GET", `/v1/requests/${first.json.request.id}`);
     expect(view.json.request.status).toBe("completed");
 

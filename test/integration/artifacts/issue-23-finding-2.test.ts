@@ -140,5 +140,6 @@ describe("issue 23 finding 2: presigned S3 parts have no size bound", () => {
     } finally {
       await large.close();
     }
-  });
+    // 130 MiB through S3 and back: seconds alone, more beside other test files on 2 cores.
+  }, 90_000);
 });
