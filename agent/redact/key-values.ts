@@ -416,11 +416,23 @@ function startsLine(text: string, at: number): boolean {
 }
 
 /** The quote escapes a key can sit between: `\"` (JSON in a JSON string) and `&quot;` (HTML). */
-const ESCAPED_QUOTES = ['\\"', "&quot;", "&#34;"];
+const ESCAPED_QUOTES = ["&quot;", "&#34;"];
+
+/**
+ * The escaped quote right before `start`, as many backslashes deep as the text escapes it: `\"`
+ * (JSON in a JSON string), `\\\"` (one level more: a job payload in a log line), up to 15.
+ */
+function escapedQuoteBefore(text: string, start: number): string | undefined {
+  if (text[start - 1] !== '"') return undefined;
+  let k = 0;
+  while (k < 15 && text[start - 2 - k] === "\\") k++;
+  return k > 0 ? `${"\\".repeat(k)}"` : undefined;
+}
 
 /** The value span of `\"key\": \"value\"` (or `&quot;` quotes) around the key run [start, end). */
 function escapedPair(text: string, start: number, end: number): [number, number] | undefined {
-  for (const quote of ESCAPED_QUOTES) {
+  const backslashed = escapedQuoteBefore(text, start);
+  for (const quote of backslashed ? [backslashed, ...ESCAPED_QUOTES] : ESCAPED_QUOTES) {
     if (!text.startsWith(quote, start - quote.length) || !text.startsWith(quote, end)) continue;
     let at = end + quote.length;
     while (text[at] === " " || text[at] === "\t") at++;

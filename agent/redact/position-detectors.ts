@@ -274,6 +274,31 @@ export const POSITION_DETECTORS: readonly Detector[] = [
     ],
   },
   {
+    id: "printed-secret",
+    wholeLines: true,
+    description:
+      "The output line of a command that prints one secret, right after the command at a shell prompt: `gcloud secrets versions access`, `vault kv get|read -field=…`, `aws secretsmanager get-secret-value … --output text`, `kubectl get secret … | base64 -d`, `op read`, `pass show`, `security find-generic-password -w`, `az keyvault secret show … -o tsv`.",
+    pattern:
+      /^[^\n]{0,64}?[$#>%][ \t]{1,4}(?:sudo[ \t]{1,4})?(?:gcloud[ \t]{1,4}secrets[ \t]{1,4}versions[ \t]{1,4}access|vault[ \t]{1,4}(?:kv[ \t]{1,4}get|read)[^\n|]{0,256}?-field=|aws[ \t]{1,4}secretsmanager[ \t]{1,4}get-secret-value[^\n|]{0,512}?--output[ \t=]{1,4}text|kubectl[ \t]{1,4}get[ \t]{1,4}secrets?[^\n]{0,512}?\|[ \t]{0,4}base64[ \t]{1,4}(?:-d|--decode|-D)|op[ \t]{1,4}read|pass[ \t]{1,4}show|security[ \t]{1,4}find-generic-password[^\n]{0,256}?[ \t]-w|az[ \t]{1,4}keyvault[ \t]{1,4}secret[ \t]{1,4}show[^\n]{0,512}?(?:-o|--output)[ \t]{1,4}tsv)[^\n]{0,512}\r?\n(?<secret>[^\s$#>%][^\s]{0,1023})[ \t]{0,8}\r?$/dgm,
+    keywords: [
+      "secrets versions access",
+      "-field=",
+      "get-secret-value",
+      "base64",
+      "op read",
+      "pass show",
+      "find-generic-password",
+      "keyvault secret show",
+    ],
+    multiline: true,
+    secretGroups: ["secret"],
+    validate: (secret) => plainValueKind(secret) === undefined,
+    samples: [
+      "$ gcloud secrets versions access latest --secret=db-password\n{alnum:20}",
+      "$ vault kv get -field=password secret/app\n{alnum:18}",
+    ],
+  },
+  {
     id: "mail-auth",
     wholeLines: true,
     description:

@@ -33,6 +33,19 @@ describe("corpus B classes: secrets at a place are masked", () => {
     ],
     ["LDIF base64 value after ::", `olcRootPW:: ${Buffer.from(SECRET).toString("base64")}`],
     ["camel-case PW name", `bindPW: ${SECRET}`],
+    [
+      "JSON escaped two levels deep",
+      JSON.stringify({ log: JSON.stringify({ payload: JSON.stringify({ db: { password: SECRET } }) }) }),
+    ],
+    [
+      "the output of gcloud secrets versions access",
+      `$ gcloud secrets versions access 3 --secret=api-key\n${SECRET}`,
+    ],
+    ["the output of vault -field", `$ vault kv get -field=password kv/app\n${SECRET}\n$ exit`],
+    [
+      "the output of kubectl … | base64 -d",
+      `$ kubectl get secret db -o jsonpath='{.data.password}' | base64 -d\n${SECRET}`,
+    ],
   ])("%s", (_name, text) => {
     const secret = text.includes(Buffer.from(SECRET).toString("base64"))
       ? Buffer.from(SECRET).toString("base64")
