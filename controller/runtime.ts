@@ -3,6 +3,7 @@
  * the HTTP app, acquired in order and released in reverse. Tests use this with `inject()`; main.ts
  * adds the socket.
  */
+import { createPublicKey } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import type { FastifyBaseLogger, FastifyInstance } from "fastify";
 import { ACTION_PARAMS } from "../protocol/actions.js";
@@ -132,9 +133,10 @@ export async function createController(
       now(),
     );
     const auditMetrics = new AuditMetrics(telemetry, (id) => store.getRequest(id));
+    const auditKey = await loadOrCreateAuditKey(config.dataDir, config.auditKeyPath);
     const checkpointer = new AuditCheckpointer({
       store,
-      key: await loadOrCreateAuditKey(config.dataDir, config.auditKeyPath),
+      key: auditKey,
       ...options.auditCheckpoints,
       now,
       log,
@@ -250,6 +252,15 @@ export async function createController(
       rateCounter: store.sharedRateCounter,
       ...(options.logger ? { logger: options.logger } : {}),
       bodyLimitBytes: config.bodyLimitBytes,
+      console: {
+        store,
+        policy,
+        collections,
+        reviews,
+        registry: fleetRegistry,
+        auditKeys: new Map([[auditKey.kid, createPublicKey(auditKey.privateKey)]]),
+        now,
+      },
     });
     await requests.start({
       sweepIntervalMs: config.sweepIntervalSeconds * 1000,
