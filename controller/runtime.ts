@@ -14,6 +14,7 @@ import type { ArtifactStore } from "./artifacts/types.js";
 import { loadOrCreateAuditKey } from "./audit/audit-key.js";
 import { AuditCheckpointer } from "./audit/checkpointer.js";
 import type { ControllerConfig } from "./config.js";
+import { createConsoleOidc } from "./console/oidc-login.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
 import { InlineBudget } from "./dispatch/inline-budget.js";
 import { AgentNetworks } from "./fleet/agent-networks.js";
@@ -235,6 +236,20 @@ export async function createController(
     const authenticator = oidc ? chainAuthenticators(tokenAuthenticator, oidc) : tokenAuthenticator;
     // Discover now, so a misconfigured issuer shows in the log at start, not at the first login.
     oidc?.ready().catch(() => {});
+    // The console's OIDC login needs the redirect URI registered at the provider: --public-url.
+    if (oidc && !config.publicUrl)
+      log.warn("the console offers token login only: OIDC login needs --public-url (KEYHOLE_PUBLIC_URL)");
+    const consoleOidc =
+      oidc && config.oidc && config.publicUrl
+        ? createConsoleOidc({
+            issuer: config.oidc.issuer,
+            clientId: config.oidc.audience,
+            publicUrl: config.publicUrl,
+            idTokens: oidc,
+            log,
+            now,
+          })
+        : undefined;
     const app = buildApp({
       authenticator,
       requests,
@@ -259,6 +274,8 @@ export async function createController(
         reviews,
         registry: fleetRegistry,
         auditKeys: new Map([[auditKey.kid, createPublicKey(auditKey.privateKey)]]),
+        oidc: consoleOidc,
+        publicUrl: config.publicUrl,
         now,
       },
     });

@@ -46,6 +46,7 @@ button.deny { background: #a40e26; border-color: #a40e26; color: #fff; }
 button.link { border: none; background: none; color: var(--accent); padding: 0; min-height: 0; text-decoration: underline; }
 .actions { display: flex; flex-wrap: wrap; gap: 12px; }
 .actions > details, .actions > form { flex: 1 1 280px; }
+details > summary { cursor: pointer; padding: 10px 0; min-height: 44px; font-weight: 600; }
 .notice { border-left: 4px solid var(--accent); padding: 6px 10px; margin: 0 0 12px; background: var(--card); }
 .notice.error { border-color: var(--bad); }
 .table-wrap { overflow-x: auto; }
@@ -60,6 +61,10 @@ ol.timeline li { padding: 2px 0 8px 12px; }
 
 /** Progressive enhancement only: every page works without it. */
 const JS = `"use strict";
+// After the identity provider's cross-site redirect, follow on at once: a navigation this page starts
+// is same-site, so it carries the (SameSite=Strict) session cookie.
+var follow = document.querySelector("a[data-follow]");
+if (follow) window.location.replace(follow.getAttribute("href"));
 // A form marked data-confirm asks first (deny, close). The server enforces everything regardless.
 document.addEventListener("submit", function (event) {
   var form = event.target;

@@ -8,7 +8,7 @@ import type { ReviewView } from "../requests/reviews.js";
 import type { CollectionRecord } from "../store/fleet-types.js";
 import type { LinkedAuditRecord, RequestRecord } from "../store/types.js";
 import type { DecisionOffer } from "./decide.js";
-import { hasRiskyParam, iso, paramList, statusBadge, when, withMarks } from "./format.js";
+import { hasRiskyParam, iso, paramList, statusBadge, when } from "./format.js";
 import { type Html, html } from "./html.js";
 import { renderResult } from "./results.js";
 
@@ -71,12 +71,12 @@ ${item.kind === "collection" ? html`<input type="hidden" name="targetsDigest" va
 </form>`;
   const deny = offer.cannotDeny
     ? ""
-    : html`<form class="decide" method="post" action="${base}/deny" data-confirm="${offer.own ? "Withdraw this request?" : "Deny this request?"}">
+    : html`<details><summary>${offer.own ? "Withdraw…" : "Deny…"}</summary><form class="decide" method="post" action="${base}/deny" data-confirm="${offer.own ? "Withdraw this request?" : "Deny this request?"}">
 ${csrfField(ctx)}
 <label for="reason-${id}">${offer.own ? "Why withdraw" : "Reason for denying"} (required)</label>
 <input type="text" id="reason-${id}" name="reason" required maxlength="1000" autocomplete="off">
 <button class="deny" type="submit">${offer.own ? "Withdraw" : "Deny"}</button>
-</form>`;
+</form></details>`;
   if (!approve && !deny) return html``;
   return html`<div class="actions">${approve}${deny}</div>`;
 }
@@ -348,5 +348,3 @@ ${
 export function errorPage(message: string): Html {
   return html`<h1>Not possible</h1><p class="notice error" role="alert">${message}</p><p><a href="/ui/inbox">Back to the inbox</a></p>`;
 }
-
-export { withMarks };

@@ -209,7 +209,8 @@ export function consoleRoutes(deps: ConsoleDeps) {
       reply.header("content-security-policy", CONSOLE_CSP);
       reply.header("x-frame-options", "DENY");
       reply.header("x-content-type-options", "nosniff");
-      reply.header("referrer-policy", "no-referrer");
+      // same-origin, not no-referrer: with no-referrer a browser sends `Origin: null` on our own forms.
+      reply.header("referrer-policy", "same-origin");
       reply.header("cross-origin-opener-policy", "same-origin");
       reply.header("cross-origin-resource-policy", "same-origin");
       if (!reply.hasHeader("cache-control")) reply.header("cache-control", "no-store");
@@ -415,9 +416,10 @@ export function consoleRoutes(deps: ConsoleDeps) {
           `kh_oidc=; Path=/ui/login; Max-Age=0; HttpOnly; SameSite=Lax${secure(request) ? "; Secure" : ""}`,
         );
         if ("refused" in done) return showLogin(request, reply, "/ui/inbox", 401, done.refused);
-        // The provider's redirect is cross-site, so the Strict session cookie would not be sent on
-        // it; a same-site hop (this page's meta-less link) is not needed: the next navigation is ours.
-        const { cookie: value, session } = sessions.open(done.principal);
+        // The provider's redirect is a cross-site navigation: a redirect from here would still not
+        // carry the Strict session cookie, so a page with a link makes the next navigation our own.
+        // An hour at most: the provider, not this session, is where a person's access is ended.
+        const { cookie: value, session } = sessions.open(done.principal, deps.now() + 3_600_000);
         return reply
           .header("set-cookie", [
             cookie(request, SESSION_COOKIE, value, "/ui", (session.expiresAt - deps.now()) / 1000),
@@ -739,5 +741,5 @@ function doneOf(request: FastifyRequest): string | undefined {
 import { html } from "./html.js";
 
 function signedInBody(next: string): Html {
-  return html`<h1>Signed in</h1><p><a href="${next}">Continue</a></p>`;
+  return html`<h1>Signed in</h1><p><a href="${next}" data-follow>Continue</a></p>`;
 }
