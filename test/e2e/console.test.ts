@@ -5,12 +5,15 @@
  * entitlement gets no button and a forged POST is refused; a POST without the CSRF token is refused;
  * markup in a reason stays text; the inbox at 360 px; axe-core on every page. One browser launch.
  */
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { once } from "node:events";
+import { statSync } from "node:fs";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { artifactPath, axeViolations, launchChromium, signIn } from "../helpers/browser.js";
 import { startTestProvider, type TestProvider } from "../helpers/oidc-provider.js";
-import { freePort, Stack } from "../helpers/stack.js";
+import { freePort, KEYHOLE_BIN, Stack } from "../helpers/stack.js";
 
 const SECRET = `console-${randomBytes(12).toString("hex")}`;
 const AGENT = "production/shop/shop-0";
@@ -304,5 +307,142 @@ describe("the console in a browser", () => {
     // A callback that did not start in this browser is refused.
     const forged = await page.goto(`${stack.url}/ui/login/callback?code=x&state=y`);
     expect(forged?.status()).toBe(401);
+  });
+});
+
+/** `keyhole …` with `input` on stdin (runKeyhole gives none), or under `script` for a terminal. */
+async function keyholeWith(
+  args: readonly string[],
+  env: Record<string, string | undefined>,
+  input: string,
+  tty = false,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const command = tty
+    ? spawn(
+        "script",
+        ["-qec", [process.execPath, KEYHOLE_BIN, ...args].map((a) => `'${a}'`).join(" "), "/dev/null"],
+        {
+          env: { PATH: process.env.PATH, TERM: "dumb", ...env },
+        },
+      )
+    : spawn(process.execPath, [KEYHOLE_BIN, ...args], { env: { PATH: process.env.PATH, ...env } });
+  let stdout = "";
+  let stderr = "";
+  command.stdout.setEncoding("utf8").on("data", (c: string) => (stdout += c));
+  command.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c));
+  // Under `script` the answer must come after the question, as a person types it.
+  if (tty) setTimeout(() => command.stdin.end(input), 1500);
+  else command.stdin.end(input);
+  const [code] = (await once(command, "close")) as [number | null];
+  return { code, stdout, stderr };
+}
+
+describe("the CLI shows what is approved", () => {
+  it("requests and status show requester, reason, ticket, params, expiry and approvals", async () => {
+    const id = await file("alice", "log-tail", "cli: table view", { file: "app.log", lines: 7 });
+    const listed = await stack.keyhole(["requests", "--status", "pending"], stack.as("bob"));
+    expect(listed.code, listed.stderr).toBe(0);
+    const [header, ...rows] = listed.stdout.trim().split("\n");
+    expect(header!.split(/\s{2,}/)).toEqual([
+      "ID",
+      "STATUS",
+      "ACTION",
+      "TARGET",
+      "REQUESTER",
+      "REASON",
+      "TICKET",
+      "PARAMS",
+      "EXPIRES",
+      "APPROVALS",
+    ]);
+    const row = rows.find((r) => r.startsWith(id));
+    expect(row).toMatch(
+      /user:alice@example\.com\s+cli: table view\s+INC-77\s+file=app\.log lines=7\s+in \d+m\s+0\/1$/,
+    );
+    const status = await stack.keyhole(["status", id], stack.as("bob"));
+    expect(status.stderr).toMatch(/requester:\s+user:alice@example\.com/);
+    expect(status.stderr).toMatch(/reason:\s+cli: table view/);
+    expect(status.stderr).toMatch(/params:\s+file=app\.log lines=7/);
+  });
+
+  it("approve prints the request and asks on a terminal; --yes and scripts do not ask", async () => {
+    const id = await file("alice", "log-tail", "cli: confirm me", { file: "app.log" });
+    const no = await keyholeWith(["approve", id], stack.as("bob"), "n\n", true);
+    expect(no.code).not.toBe(0);
+    expect(no.stdout).toMatch(
+      /reason:\s+cli: confirm me[\s\S]*Approve log-tail on production\/shop\/shop-0 for user:alice@example\.com\? \[y\/N\]/,
+    );
+    expect(await statusOf(id)).toBe("pending");
+    const yes = await keyholeWith(["approve", id, "--yes"], stack.as("bob"), "", true);
+    expect(yes.code, yes.stdout).toBe(0);
+    expect(yes.stdout).not.toContain("[y/N]");
+    expect(await statusOf(id)).not.toBe("pending");
+  });
+
+  it("run --wait says at once that it needs approval, who may approve and the console link", async () => {
+    const waiting = stack.keyhole(
+      ["run", "process-info", "--target", AGENT, "--reason", "cli: wait for me", "--wait", "--timeout", "60"],
+      stack.as("carol"),
+      60_000,
+    );
+    // Carol's request appears; bob approves it through the API as soon as it does.
+    let id: string | undefined;
+    for (let i = 0; i < 100 && !id; i++) {
+      const listed = await fetch(`${stack.url}/v1/requests?status=pending`, {
+        headers: { authorization: `Bearer ${stack.tokens.bob!.token}` },
+      });
+      const { requests } = (await listed.json()) as { requests: { id: string; reason: string }[] };
+      id = requests.find((r) => r.reason === "cli: wait for me")?.id;
+      if (!id) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(id).toBeDefined();
+    const approved = await fetch(`${stack.url}/v1/requests/${id}/approve`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${stack.tokens.bob!.token}` },
+    });
+    expect(approved.status).toBe(200);
+    const done = await waiting;
+    expect(done.code, done.stderr).toBe(0);
+    expect(done.stderr).toContain("waiting for approval: 0/1 in production");
+    expect(done.stderr).toMatch(/may approve: group:sre, group:support — not you/);
+    expect(done.stderr).toContain(`console:     ${stack.url}/ui/requests/${id}`);
+  });
+
+  it("login saves the URL and token per profile (0600); whoami; KEYHOLE_TOKEN wins; logout forgets; --json errors are JSON", async () => {
+    const config = stack.path("cli-config", "config.json");
+    const base = { KEYHOLE_CONFIG: config };
+    const login = await keyholeWith(
+      ["login", "--url", stack.url, "--profile", "prod", "--token-stdin"],
+      base,
+      `${stack.tokens.bob!.token}\n`,
+    );
+    expect(login.code, login.stderr).toBe(0);
+    expect(login.stdout).toContain("as user:bob@example.com (profile prod");
+    expect(statSync(config).mode & 0o777).toBe(0o600);
+    const who = await stack.keyhole(["whoami", "--json"], { ...base, KEYHOLE_PROFILE: "prod" });
+    expect(who.code, who.stderr).toBe(0);
+    expect(JSON.parse(who.stdout)).toMatchObject({
+      subject: "user:bob@example.com",
+      groups: ["sre"],
+      url: stack.url,
+    });
+    // The environment wins over the saved profile.
+    const env = await stack.keyhole(["whoami"], { ...base, KEYHOLE_PROFILE: "prod", ...stack.as("carol") });
+    expect(env.stdout).toMatch(/^user:carol@example\.com[\s\S]*credentials: KEYHOLE_TOKEN/);
+    // A bad token is not saved.
+    const bad = await keyholeWith(
+      ["login", "--url", stack.url, "--token-stdin", "--json"],
+      base,
+      "kh_nope\n",
+    );
+    expect(bad.code).toBe(1);
+    expect(JSON.parse(bad.stdout)).toMatchObject({ error: { code: "KH_UNAUTHENTICATED" } });
+    const out = await stack.keyhole(["logout", "--profile", "prod"], base);
+    expect(out.stdout).toContain("signed out of profile prod");
+    const after = await stack.keyhole(["whoami", "--json"], { ...base, KEYHOLE_PROFILE: "prod" });
+    expect(after.code).toBe(2);
+    expect(JSON.parse(after.stdout)).toEqual({
+      error: { code: "KH_USAGE", message: expect.stringContaining("not signed in"), exitCode: 2 },
+    });
   });
 });
