@@ -191,7 +191,9 @@ export async function createController(
       log,
       now,
     });
-    const webhook = config.approvalWebhook ? createWebhook(config.approvalWebhook, log) : undefined;
+    const webhook = config.approvalWebhook
+      ? createWebhook(config.approvalWebhook, log, { consoleUrl: config.publicUrl })
+      : undefined;
     const requests = new RequestService({
       telemetry,
       store,

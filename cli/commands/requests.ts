@@ -85,6 +85,7 @@ async function report(
   request: RequestView,
   opts: { json?: boolean; out?: string },
   requireCompleted: boolean,
+  details = false,
 ) {
   if (opts.out && request.status === "completed") {
     await writeFile(opts.out, `${JSON.stringify(actionResultOf(request), null, 2)}\n`, { mode: 0o600 });
@@ -92,6 +93,8 @@ async function report(
   if (opts.json) printJson({ request, ...(request.artifactId ? { artifactId: request.artifactId } : {}) });
   else {
     printLine(requestSummary(request));
+    // Who asked, why, with what, until when, approved by whom (`status`, `approve`).
+    if (details) printLine(requestDetails(request));
     if (request.status === "completed") {
       if (opts.out) printLine(`result written to ${opts.out}`);
       else printLine(renderResult(request.action, actionResultOf(request)));
@@ -195,17 +198,17 @@ export function registerRequestCommands(program: Command, env: NodeJS.ProcessEnv
       if (await decideCollection("approve", id, opts, env)) return;
       const client = ControllerClient.fromEnv(env);
       // What is approved is shown before it is approved: an approver sees requester, params, reason.
-      const { request: shown } = await client.getRequest(id);
-      if (!opts.json) {
+      // On a terminal, what is approved is shown first and confirmed; a script (or --yes) is not
+      // asked, and sees the same facts with the outcome on stdout.
+      if (!opts.yes && process.stdin.isTTY && process.stderr.isTTY) {
+        const { request: shown } = await client.getRequest(id);
         note(requestSummary(shown));
         note(requestDetails(shown));
-      }
-      if (!opts.yes && process.stdin.isTTY && process.stderr.isTTY) {
         if (!(await confirm(`Approve ${shown.action} on ${shown.target} for ${shown.subject}?`)))
           throw new CliError("not approved", 1, "KH_CANCELLED");
       }
       const { request } = await client.approve(id, opts.note);
-      await report(request, opts, false);
+      await report(request, opts, false, true);
     });
 
   program
@@ -232,9 +235,8 @@ export function registerRequestCommands(program: Command, env: NodeJS.ProcessEnv
       const timeout = parseTimeout(opts.timeout);
       const client = ControllerClient.fromEnv(env);
       let { request } = await client.getRequest(id);
-      if (!opts.json) note(requestDetails(request));
       if (opts.wait) request = await waitForFinal(client, request, timeout, Boolean(opts.json));
-      await report(request, opts, Boolean(opts.wait));
+      await report(request, opts, Boolean(opts.wait), true);
     });
 
   program

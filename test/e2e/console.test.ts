@@ -360,9 +360,9 @@ describe("the CLI shows what is approved", () => {
       /user:alice@example\.com\s+cli: table view\s+INC-77\s+file=app\.log lines=7\s+in \d+m\s+0\/1$/,
     );
     const status = await stack.keyhole(["status", id], stack.as("bob"));
-    expect(status.stderr).toMatch(/requester:\s+user:alice@example\.com/);
-    expect(status.stderr).toMatch(/reason:\s+cli: table view/);
-    expect(status.stderr).toMatch(/params:\s+file=app\.log lines=7/);
+    expect(status.stdout).toMatch(/requester:\s+user:alice@example\.com/);
+    expect(status.stdout).toMatch(/reason:\s+cli: table view/);
+    expect(status.stdout).toMatch(/params:\s+file=app\.log lines=7/);
   });
 
   it("approve prints the request and asks on a terminal; --yes and scripts do not ask", async () => {
