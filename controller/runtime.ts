@@ -276,6 +276,7 @@ export async function createController(
         reviews,
         registry: fleetRegistry,
         auditKeys: new Map([[auditKey.kid, createPublicKey(auditKey.privateKey)]]),
+        auditKey,
         oidc: consoleOidc,
         publicUrl: config.publicUrl,
         now,

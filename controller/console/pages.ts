@@ -273,6 +273,7 @@ export function auditPage(
   scanned: { from: number; to: number },
   query: AuditQuery,
   ctx: PageContext,
+  downloads = false,
 ): Html {
   const field = (name: keyof AuditQuery, label: string, type = "text") =>
     html`<div><label for="q-${name}">${label}</label><input type="${type}" id="q-${name}" name="${name}" value="${query[name] ?? ""}"></div>`;
@@ -291,7 +292,12 @@ export function auditPage(
   }
   return html`<h1>Audit</h1>
 ${status}
-<p class="muted">For proof you can take away, verify an export against a key you pinned: <code>keyhole audit export</code> and <code>keyhole audit verify --key FILE</code> (docs/audit.md).</p>
+${
+  downloads
+    ? html`<p><a href="/ui/audit/export.jsonl" download>Download the export</a> (JSON Lines, signed up to now) · <a href="/ui/audit/report.md?days=30" download>Evidence report, last 30 days</a> (Markdown)</p>`
+    : ""
+}
+<p class="muted">For proof you can take away, verify an export against a key you pinned: <code>keyhole audit verify --file FILE --key JWKS</code> (docs/audit.md).</p>
 <h2>Search</h2>
 <form method="get" action="/ui/audit" class="grid-form">
 ${field("subject", "Subject (actor)")}${field("action", "Action")}${field("environment", "Environment")}

@@ -10,11 +10,19 @@
  */
 import type { KeyObject } from "node:crypto";
 import { randomBytes } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import type { ArtifactService } from "../artifacts/service.js";
-import type { AuditRecord } from "../audit/chain.js";
+import type { AuditKey } from "../audit/audit-key.js";
+import { type AuditRecord, GENESIS_HASH } from "../audit/chain.js";
+import { type AuditCheckpoint, signCheckpoint } from "../audit/checkpoint.js";
 import { verifyStore } from "../audit/cli.js";
+import { writeExport } from "../audit/export-file.js";
+import { buildReport, renderMarkdown } from "../audit/report.js";
 import type { VerifyResult } from "../audit/verify-chain.js";
 import { ControllerError } from "../errors.js";
 import type { CollectionService } from "../fleet/collections.js";
@@ -59,6 +67,8 @@ export interface ConsoleDeps {
   readonly artifacts?: ArtifactService | undefined;
   /** The audit key(s) the chain is verified against (the controller's own, loaded at start). */
   readonly auditKeys: ReadonlyMap<string, KeyObject>;
+  /** The controller's audit key: signs the checkpoint an export from the console ends at. */
+  readonly auditKey?: AuditKey | undefined;
   /** Login with the configured OpenID provider; absent means token login only. */
   readonly oidc?: ConsoleOidc | undefined;
   /** Where people reach the console (`--public-url`): an https one makes cookies Secure. */
@@ -686,8 +696,100 @@ export function consoleRoutes(deps: ConsoleDeps) {
           session,
           "audit",
           "Audit",
-          auditPage(verified, records, scanned, q, ctxOf(session)),
+          auditPage(verified, records, scanned, q, ctxOf(session), seesEverything(deps.policy, who)),
         );
+      }),
+    );
+
+    /** The whole chain and the evidence report are for people the policy allows everything. */
+    function assertSeesEverything(who: Principal): void {
+      if (!seesEverything(deps.policy, who))
+        throw new ControllerError(
+          "KH_POLICY_DENIED",
+          `${who.subject} may not read the whole audit chain: it holds every environment's records, and the policy does not allow them every action everywhere`,
+        );
+    }
+
+    // The export `keyhole audit export` writes, signed up to the head now: verify it offline
+    // against a key you pinned (`keyhole audit verify --file F --key K`).
+    if (deps.auditKey) {
+      const key = deps.auditKey;
+      scope.get(
+        "/ui/audit/export.jsonl",
+        authed(async (request, reply, session) => {
+          assertSeesEverything(session.principal);
+          const at = deps.now();
+          const head = (await deps.store.auditHead()) ?? { seq: 0, hash: GENESIS_HASH };
+          const checkpoint: AuditCheckpoint = signCheckpoint(key, head, at);
+          await deps.store.appendCheckpoint(checkpoint);
+          const stored = (await deps.store.listCheckpoints({ afterSeq: head.seq - 1 })).find(
+            (c) => c.seq === head.seq,
+          );
+          const dir = await mkdtemp(join(tmpdir(), "keyhole-console-export-"));
+          const file = join(dir, "audit.jsonl");
+          try {
+            await writeExport(deps.store, file, {
+              checkpoint: stored ?? checkpoint,
+              publicKeys: [key.publicJwk],
+              exportedAt: at,
+            });
+          } catch (err) {
+            await rm(dir, { recursive: true, force: true });
+            throw err;
+          }
+          const body = createReadStream(file);
+          body.on("close", () => void rm(dir, { recursive: true, force: true }));
+          request.log.info({ headSeq: head.seq }, "audit export downloaded from the console");
+          return reply
+            .type("application/x-ndjson")
+            .header(
+              "content-disposition",
+              `attachment; filename="keyhole-audit-${new Date(at).toISOString().replace(/[:.]/g, "-")}.jsonl"`,
+            )
+            .send(body);
+        }),
+      );
+    }
+
+    scope.get(
+      "/ui/audit/report.md",
+      authed(async (request, reply, session) => {
+        assertSeesEverything(session.principal);
+        const { days } = parse(
+          z.object({ days: z.coerce.number().int().min(1).max(3650).default(30) }),
+          request.query,
+        );
+        const until = new Date(deps.now());
+        const since = new Date(until.getTime() - days * 86_400_000);
+        const result = await verifyStore(deps.store, deps.auditKeys);
+        const { ok: _ok, ...verdict } = result;
+        const store = deps.store;
+        async function* records() {
+          let after = 0;
+          for (;;) {
+            const page = await store.listAudit({ afterSeq: after, limit: 5000 });
+            yield* page;
+            if (page.length < 5000) return;
+            after = page.at(-1)!.seq;
+          }
+        }
+        const report = await buildReport(records(), {
+          since,
+          until,
+          chain: {
+            ...verdict,
+            // Checked against the key beside the database: consistent, but nobody pinned it here.
+            status: result.ok ? "unpinned" : "broken",
+            keySource: "the controller's own audit key (not pinned by the reader)",
+            unpinnedReason: result.ok
+              ? "made by the controller with its own key; for proof, verify an export against a key you pinned"
+              : undefined,
+          },
+        });
+        return reply
+          .type("text/markdown; charset=utf-8")
+          .header("content-disposition", `attachment; filename="keyhole-evidence-${days}d.md"`)
+          .send(renderMarkdown(report));
       }),
     );
 

@@ -105,7 +105,9 @@ async function statusOf(id: string): Promise<string> {
 }
 
 describe("the console in a browser", () => {
-  it("an approver sees the pending production request with its params and approves it; the requester's --wait completes", async () => {
+  it("an approver sees the pending production request with its params and approves it; the requester's --wait completes", {
+    timeout: 60_000,
+  }, async () => {
     // The requester waits as in the README's walk-through.
     const waiting = stack.keyhole(
       ["run", "env", "--target", AGENT, "--reason", HOSTILE_REASON, "--ticket", "INC-77", "--wait", "--json"],
@@ -281,7 +283,31 @@ describe("the console in a browser", () => {
     expect(await bob.locator("[role=status]").textContent()).toMatch(
       /The chain verifies against the controller's audit key audit-/,
     );
-  });
+    // axe-core walks every page under load: more than the default 30 s on two busy cores.
+  }, 90_000);
+
+  it("downloads the signed audit export and the evidence report for those the policy allows everything", async () => {
+    const exported = await bob.request.get(`${stack.url}/ui/audit/export.jsonl`);
+    expect(exported.status()).toBe(200);
+    const file = stack.write("console-export.jsonl", await exported.text());
+    // The export verifies offline against the key an auditor pinned (the data dir's public JWKS).
+    const verified = await stack.keyhole([
+      "audit",
+      "verify",
+      "--file",
+      file,
+      "--key",
+      stack.path("audit-jwks.json"),
+    ]);
+    expect(verified.code, verified.stdout + verified.stderr).toBe(0);
+    const report = await bob.request.get(`${stack.url}/ui/audit/report.md?days=1`);
+    expect(report.status()).toBe(200);
+    expect(await report.text()).toContain("not verified against a pinned key");
+    // Carol's role covers one action: the whole chain is not hers to read.
+    const carol = await personAt(stack.tokens.carol!.token);
+    expect((await carol.request.get(`${stack.url}/ui/audit/export.jsonl`)).status()).toBe(403);
+    expect(await carol.getByRole("link", { name: /Download the export/ }).count()).toBe(0);
+  }, 60_000);
 
   it("signs in through the OpenID provider (code + PKCE) as the canonical subject the API uses", async () => {
     const id = await file("alice", "env", "console: oidc approver");

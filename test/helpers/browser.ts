@@ -72,7 +72,7 @@ export async function axeViolations(page: Page): Promise<{ id: string; help: str
   // A string, evaluated in the page: the tests are type-checked without the DOM library.
   const violations = await page.evaluate<{ id: string; help: string; nodes: { target: string[] }[] }[]>(`
     axe.run(document, {
-      runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"] },
+      runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] },
       resultTypes: ["violations"],
     }).then((result) => result.violations)`);
   return violations.map((v) => ({ id: v.id, help: v.help, nodes: v.nodes.map((n) => n.target.join(" ")) }));
