@@ -4,6 +4,7 @@
  */
 import { CliError } from "./errors.js";
 import { oneLine } from "./output.js";
+import { configPath, profileName, readProfile } from "./profiles.js";
 
 export const DEFAULT_CONTROLLER_URL = "http://127.0.0.1:7400";
 
@@ -76,19 +77,54 @@ export class ControllerClient {
   /** The environment the client came from: its OTEL_* variables switch tracing on. */
   private otelEnv: NodeJS.ProcessEnv = {};
 
-  static fromEnv(env: NodeJS.ProcessEnv): ControllerClient {
+  /** Where the token came from, for `keyhole whoami`. */
+  credentialSource = "KEYHOLE_TOKEN";
+
+  /**
+   * KEYHOLE_URL and KEYHOLE_TOKEN, each falling back to the saved profile (`keyhole login`;
+   * KEYHOLE_PROFILE or `profile` picks it), then to the local default URL.
+   */
+  static fromEnv(env: NodeJS.ProcessEnv, profile?: string): ControllerClient {
+    const name = profileName(env, profile);
+    const saved = env.KEYHOLE_URL && env.KEYHOLE_TOKEN ? undefined : readProfile(env, name);
     const client = new ControllerClient(
-      (env.KEYHOLE_URL || DEFAULT_CONTROLLER_URL).replace(/\/+$/, ""),
-      env.KEYHOLE_TOKEN,
+      (env.KEYHOLE_URL || saved?.url || DEFAULT_CONTROLLER_URL).replace(/\/+$/, ""),
+      env.KEYHOLE_TOKEN || saved?.token,
     );
+    client.credentialSource = env.KEYHOLE_TOKEN
+      ? "KEYHOLE_TOKEN"
+      : saved?.token
+        ? `profile ${name} (${configPath(env)})`
+        : "none";
     client.otelEnv = env;
     return client;
+  }
+
+  /** The caller as the controller sees them. */
+  whoami(): Promise<{ subject: string; groups: string[] }> {
+    return this.call("GET", "/v1/whoami");
+  }
+
+  /** Who the policy lets approve a request (controllers before the console: none known). */
+  async approvers(id: string): Promise<string[]> {
+    try {
+      return (
+        await this.call<{ approvers: string[] }>("GET", `/v1/requests/${encodeURIComponent(id)}/approvers`)
+      ).approvers;
+    } catch {
+      return [];
+    }
+  }
+
+  /** The console's page for a request or collection. */
+  consoleLink(kind: "requests" | "collections", id: string): string {
+    return `${this.baseUrl}/ui/${kind}/${encodeURIComponent(id)}`;
   }
 
   async call<T>(method: "GET" | "POST", path: string, body?: unknown, traceparent?: string): Promise<T> {
     if (!this.token) {
       throw new CliError(
-        "KEYHOLE_TOKEN is not set: get one with `keyhole token issue --subject …`",
+        "not signed in: `keyhole login` (or set KEYHOLE_TOKEN to a token from `keyhole token issue --subject …`)",
         2,
         "KH_USAGE",
       );
@@ -214,7 +250,7 @@ export class ControllerClient {
   async downloadArtifact(id: string): Promise<Response> {
     if (!this.token) {
       throw new CliError(
-        "KEYHOLE_TOKEN is not set: get one with `keyhole token issue --subject …`",
+        "not signed in: `keyhole login` (or set KEYHOLE_TOKEN to a token from `keyhole token issue --subject …`)",
         2,
         "KH_USAGE",
       );

@@ -8,6 +8,7 @@
  * text from data use `oneLine`. `printJson` is exact JSON and is left alone.
  */
 import { safeText } from "../common/safe-text.js";
+import { markJsonPrinted } from "./json-output.js";
 
 export interface OutputOptions {
   json?: boolean;
@@ -32,6 +33,7 @@ export function multiLine(text: string): string {
 }
 
 export function printJson(value: unknown): void {
+  markJsonPrinted();
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 

@@ -10,6 +10,7 @@ import { registerAuditCommands } from "./commands/audit.js";
 import { registerCollectionCommands } from "./commands/collections.js";
 import { registerDemoCommand } from "./commands/demo.js";
 import { registerKeyCommands } from "./commands/keys.js";
+import { registerLoginCommands } from "./commands/login.js";
 import { registerPolicyCommands } from "./commands/policy.js";
 import { registerRedactCommand } from "./commands/redact.js";
 import { registerReportCommand } from "./commands/report.js";
@@ -34,6 +35,7 @@ export function buildProgram(env: NodeJS.ProcessEnv): Command {
   registerRedactCommand(program);
   registerAuditCommands(program, env);
   registerReportCommand(program, env);
+  registerLoginCommands(program, env);
   return program;
 }
 

@@ -15,11 +15,82 @@ export function requestSummary(r: RequestView): string {
   return oneLine(`request ${r.id} ${r.status}: ${r.action} on ${r.target} (${r.environment}${approvals})`);
 }
 
-export function requestsTable(requests: readonly RequestView[]): string {
+/** Params as `k=v` pairs; a heap snapshot without masking says so in capitals. */
+export function paramsText(params: Readonly<Record<string, unknown>>): string {
+  const entries = Object.entries(params);
+  if (entries.length === 0) return "-";
+  return entries
+    .map(([k, v]) =>
+      k === "redact" && v === false
+        ? "REDACT=FALSE(raw memory)"
+        : `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`,
+    )
+    .join(" ");
+}
+
+/** "in 12m" / "3m ago" from an ISO time. */
+export function relativeTime(isoTime: string, now = Date.now()): string {
+  const seconds = Math.round((Date.parse(isoTime) - now) / 1000);
+  const abs = Math.abs(seconds);
+  const text =
+    abs < 90
+      ? `${abs}s`
+      : abs < 5400
+        ? `${Math.round(abs / 60)}m`
+        : abs < 129_600
+          ? `${Math.round(abs / 3600)}h`
+          : `${Math.round(abs / 86_400)}d`;
+  return seconds >= 0 ? `in ${text}` : `${text} ago`;
+}
+
+function approvalsText(r: RequestView): string {
+  if (r.breakGlass) return "break-glass";
+  const who = r.approvals.map((a) => a.subject.replace(/^user:/, "")).join(",");
+  return `${r.approvals.length}/${r.approvalsRequired}${who ? ` ${who}` : ""}`;
+}
+
+/** Reasons are cut so a row stays a row; `status ID` shows them whole. */
+function short(text: string, max = 40): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+export function requestsTable(requests: readonly RequestView[], now = Date.now()): string {
   if (requests.length === 0) return "no requests";
   return table([
-    ["ID", "STATUS", "ACTION", "TARGET", "SUBJECT", "CREATED"],
-    ...requests.map((r) => [r.id, r.status, r.action, r.target, r.subject, r.createdAt]),
+    ["ID", "STATUS", "ACTION", "TARGET", "REQUESTER", "REASON", "TICKET", "PARAMS", "EXPIRES", "APPROVALS"],
+    ...requests.map((r) => [
+      r.id,
+      r.status,
+      r.action,
+      r.target,
+      r.subject,
+      short(r.reason),
+      r.ticket ?? "-",
+      paramsText(r.params),
+      r.status === "pending" ? relativeTime(r.expiresAt, now) : "-",
+      approvalsText(r),
+    ]),
+  ]);
+}
+
+/** Everything an approver must see about one request, one fact a line (`status`, `approve`). */
+export function requestDetails(r: RequestView, now = Date.now()): string {
+  return table([
+    ["requester:", r.subject],
+    ["action:", r.action],
+    ["params:", paramsText(r.params)],
+    ["target:", `${r.target} (${r.environment})`],
+    ["reason:", r.reason],
+    ["ticket:", r.ticket ?? "-"],
+    [
+      r.status === "pending" ? "expires:" : "filed:",
+      r.status === "pending" ? `${r.expiresAt} (${relativeTime(r.expiresAt, now)})` : r.createdAt,
+    ],
+    [
+      "approvals:",
+      `${r.approvals.length}/${r.approvalsRequired}${r.approvals.length ? ` (${r.approvals.map((a) => a.subject).join(", ")})` : ""}`,
+    ],
+    ...(r.denial ? [["denied:", `by ${r.denial.by}: ${r.denial.reason}`]] : []),
   ]);
 }
 

@@ -7,6 +7,7 @@
 import { Command, CommanderError } from "commander";
 import { safeText } from "../common/safe-text.js";
 import { CliError } from "./errors.js";
+import { jsonPrinted } from "./json-output.js";
 
 /**
  * A failure's message may quote a controller, an agent or a request: shown with every control and
@@ -25,6 +26,10 @@ export function newKeyholeProgram(): Command {
     .configureOutput({ outputError: (text, write) => write(`keyhole: ${text.replace(/^error: /, "")}`) });
 }
 
+function printJsonError(code: string, message: string, exitCode: number): void {
+  process.stdout.write(`${JSON.stringify({ error: { code, message, exitCode } }, null, 2)}\n`);
+}
+
 /** Parses `argv` (without node and the script) and runs the chosen command; resolves to the exit code. */
 export async function runProgram(program: Command, argv: readonly string[]): Promise<number> {
   for (const command of program.commands) {
@@ -37,14 +42,21 @@ export async function runProgram(program: Command, argv: readonly string[]): Pro
   } catch (err) {
     if (err instanceof CommanderError) {
       // Commander has printed its message already; --help and --version are successes.
-      return err.exitCode === 0 ? 0 : 2;
+      if (err.exitCode === 0) return 0;
+      if (argv.includes("--json")) printJsonError("KH_USAGE", err.message.replace(/^error: /, ""), 2);
+      return 2;
     }
+    // Under --json a failure is a JSON document on stdout too (unless the command printed its own),
+    // so a script reads one shape whatever happened; the line on stderr stays for people.
+    const json = argv.includes("--json") && !jsonPrinted();
     if (err instanceof CliError) {
       process.stderr.write(`keyhole: ${safeText(err.message, MULTI_LINE)}\n`);
+      if (json) printJsonError(err.code ?? "KH_ERROR", err.message, err.exitCode);
       return err.exitCode;
     }
     const message = err instanceof Error ? err.message : String(err);
     process.stderr.write(`keyhole: ${safeText(message, MULTI_LINE).split("\n").join("\n  ")}\n`);
+    if (json) printJsonError("KH_ERROR", message, 1);
     return 1;
   }
 }

@@ -5,6 +5,7 @@
 import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from "fastify";
 import type { ArtifactService } from "./artifacts/service.js";
+import { type ConsoleDeps, consoleRoutes } from "./console/routes.js";
 import { ControllerError } from "./errors.js";
 import { type FleetRouteDeps, fleetRoutes } from "./fleet/routes.js";
 import { artifactRoutes } from "./http/artifact-routes.js";
@@ -34,6 +35,8 @@ export interface AppDeps {
   readonly rateCounter?: RateCounter | undefined;
   /** Timeouts and header size against slow or oversized clients (default DEFAULT_HTTP_LIMITS). */
   readonly httpLimits?: Partial<HttpLimits>;
+  /** The web console under `/ui/` (SPEC §9); without it those routes are absent. */
+  readonly console?: Omit<ConsoleDeps, "authenticator" | "requests" | "artifacts">;
 }
 
 /** Builds the HTTP API. The caller owns the deps' lifetimes; closing the app does not close them. */
@@ -96,6 +99,15 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         rateCounter: deps.rateCounter,
       }),
       { prefix: "/v1/artifacts" },
+    );
+  if (deps.console)
+    app.register(
+      consoleRoutes({
+        authenticator: deps.authenticator,
+        requests: deps.requests,
+        artifacts: deps.artifacts,
+        ...deps.console,
+      }),
     );
   return app;
 }

@@ -58,6 +58,11 @@ export interface ControllerOptions {
   oidcAudience?: string;
   /** The ID token claim that lists the caller's groups; default `groups`. */
   oidcGroupsClaim?: string;
+  /**
+   * The URL people reach the controller's console at (e.g. `https://keyhole.example.com`): console
+   * links, the OIDC login's redirect URI, and Secure cookies when it is https.
+   */
+  publicUrl?: string;
   /** A Slack-compatible incoming webhook that announces pending requests and break-glass uses. */
   approvalWebhook?: string;
   /** A file holding the `--approval-webhook` URL (its secret stays out of argv and env). */
@@ -106,6 +111,7 @@ export const CONTROLLER_ENV_VARS = {
   oidcIssuer: "KEYHOLE_OIDC_ISSUER",
   oidcAudience: "KEYHOLE_OIDC_AUDIENCE",
   oidcGroupsClaim: "KEYHOLE_OIDC_GROUPS_CLAIM",
+  publicUrl: "KEYHOLE_PUBLIC_URL",
   approvalWebhook: "KEYHOLE_APPROVAL_WEBHOOK",
   approvalWebhookFile: "KEYHOLE_APPROVAL_WEBHOOK_FILE",
   rateLimitPerMinute: "KEYHOLE_RATE_LIMIT_PER_MINUTE",
@@ -144,6 +150,7 @@ const FLAGS: Record<keyof ControllerOptions, string> = {
   oidcIssuer: "--oidc-issuer",
   oidcAudience: "--oidc-audience",
   oidcGroupsClaim: "--oidc-groups-claim",
+  publicUrl: "--public-url",
   approvalWebhook: "--approval-webhook",
   approvalWebhookFile: "--approval-webhook-file",
   rateLimitPerMinute: "--rate-limit-per-minute",
@@ -274,6 +281,14 @@ const rawSchema = z.strictObject({
     .string()
     .regex(/^[A-Za-z0-9_:./-]{1,128}$/, "must be a claim name")
     .default("groups"),
+  publicUrl: z
+    .url({ protocol: /^https?$/ })
+    .refine((text) => {
+      const url = new URL(text);
+      return (url.pathname === "/" || url.pathname === "") && !url.search && !url.hash && !url.username;
+    }, "must be an origin like https://keyhole.example.com (no path, query or credentials)")
+    .transform((text) => new URL(text).origin)
+    .optional(),
   approvalWebhook: z.url({ protocol: /^https?$/ }).optional(),
   rateLimitPerMinute: z.coerce.number().int().min(0).max(100_000).default(30),
   /** At least one whole answer (16 MiB); the default keeps the 512Mi controller limit's headroom. */
@@ -336,6 +351,8 @@ export interface ControllerConfig {
     | undefined;
   /** Where pending requests and break-glass uses are announced (may hold a secret: never log it). */
   readonly approvalWebhook: string | undefined;
+  /** Where people reach the console (an origin), if configured. */
+  readonly publicUrl: string | undefined;
   /** Requests one subject may create per minute, per controller process; 0 means unlimited. */
   readonly rateLimitPerMinute: number;
   /** Age at which an open break-glass review is reported as overdue. */
@@ -476,6 +493,7 @@ export function loadControllerConfig(
           })
         : undefined,
     approvalWebhook: raw.approvalWebhook,
+    publicUrl: raw.publicUrl,
     rateLimitPerMinute: raw.rateLimitPerMinute,
     reviewOverdueSeconds: Math.round(raw.reviewOverdueHours * 3600),
     triggerRulesPath: raw.triggerRules === undefined ? undefined : abs(raw.triggerRules),

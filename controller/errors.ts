@@ -31,6 +31,11 @@ export const CONTROLLER_ERRORS = {
     description: "No policy binding allows this subject the action in the target's environment.",
   },
   KH_SELF_APPROVAL: { status: 403, description: "The requester cannot approve their own request." },
+  KH_CSRF: {
+    status: 403,
+    description:
+      "A console form was posted without its session's CSRF token, or from another origin; nothing was done.",
+  },
   KH_REQUESTER_NOT_ENTITLED: {
     status: 403,
     description:

@@ -3,6 +3,7 @@
  * the HTTP app, acquired in order and released in reverse. Tests use this with `inject()`; main.ts
  * adds the socket.
  */
+import { createPublicKey } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import type { FastifyBaseLogger, FastifyInstance } from "fastify";
 import { ACTION_PARAMS } from "../protocol/actions.js";
@@ -13,6 +14,7 @@ import type { ArtifactStore } from "./artifacts/types.js";
 import { loadOrCreateAuditKey } from "./audit/audit-key.js";
 import { AuditCheckpointer } from "./audit/checkpointer.js";
 import type { ControllerConfig } from "./config.js";
+import { createConsoleOidc } from "./console/oidc-login.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
 import { InlineBudget } from "./dispatch/inline-budget.js";
 import { AgentNetworks } from "./fleet/agent-networks.js";
@@ -132,9 +134,10 @@ export async function createController(
       now(),
     );
     const auditMetrics = new AuditMetrics(telemetry, (id) => store.getRequest(id));
+    const auditKey = await loadOrCreateAuditKey(config.dataDir, config.auditKeyPath);
     const checkpointer = new AuditCheckpointer({
       store,
-      key: await loadOrCreateAuditKey(config.dataDir, config.auditKeyPath),
+      key: auditKey,
       ...options.auditCheckpoints,
       now,
       log,
@@ -188,7 +191,9 @@ export async function createController(
       log,
       now,
     });
-    const webhook = config.approvalWebhook ? createWebhook(config.approvalWebhook, log) : undefined;
+    const webhook = config.approvalWebhook
+      ? createWebhook(config.approvalWebhook, log, { consoleUrl: config.publicUrl })
+      : undefined;
     const requests = new RequestService({
       telemetry,
       store,
@@ -233,6 +238,20 @@ export async function createController(
     const authenticator = oidc ? chainAuthenticators(tokenAuthenticator, oidc) : tokenAuthenticator;
     // Discover now, so a misconfigured issuer shows in the log at start, not at the first login.
     oidc?.ready().catch(() => {});
+    // The console's OIDC login needs the redirect URI registered at the provider: --public-url.
+    if (oidc && !config.publicUrl)
+      log.warn("the console offers token login only: OIDC login needs --public-url (KEYHOLE_PUBLIC_URL)");
+    const consoleOidc =
+      oidc && config.oidc && config.publicUrl
+        ? createConsoleOidc({
+            issuer: config.oidc.issuer,
+            clientId: config.oidc.audience,
+            publicUrl: config.publicUrl,
+            idTokens: oidc,
+            log,
+            now,
+          })
+        : undefined;
     const app = buildApp({
       authenticator,
       requests,
@@ -250,6 +269,18 @@ export async function createController(
       rateCounter: store.sharedRateCounter,
       ...(options.logger ? { logger: options.logger } : {}),
       bodyLimitBytes: config.bodyLimitBytes,
+      console: {
+        store,
+        policy,
+        collections,
+        reviews,
+        registry: fleetRegistry,
+        auditKeys: new Map([[auditKey.kid, createPublicKey(auditKey.privateKey)]]),
+        auditKey,
+        oidc: consoleOidc,
+        publicUrl: config.publicUrl,
+        now,
+      },
     });
     await requests.start({
       sweepIntervalMs: config.sweepIntervalSeconds * 1000,

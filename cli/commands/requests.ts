@@ -6,8 +6,16 @@ import { ControllerClient, type RequestView, TERMINAL_STATUSES } from "../client
 import { CliError, usageError } from "../errors.js";
 import { note, oneLine, printJson, printLine } from "../output.js";
 import { collect, parseParams } from "../params.js";
-import { actionResultOf, renderResult, requestSummary, requestsTable } from "../render.js";
+import {
+  actionResultOf,
+  relativeTime,
+  renderResult,
+  requestDetails,
+  requestSummary,
+  requestsTable,
+} from "../render.js";
 import { decideCollection, runCollection } from "./collections.js";
+import { confirm } from "./login.js";
 
 const STATUSES = ["pending", "approved", "dispatched", "completed", "failed", "denied", "expired"];
 const OUTPUTS = ["inline", "stream", "s3"] as const;
@@ -19,6 +27,22 @@ function parseTimeout(value: string): number {
   return seconds;
 }
 
+/**
+ * Says at once that a request waits for approval, who may approve it and where its console page is;
+ * then keeps one status line up to date on a terminal (each change on its own line otherwise).
+ */
+async function announcePending(client: ControllerClient, request: RequestView): Promise<void> {
+  const approvers = await client.approvers(request.id);
+  note(
+    [
+      `waiting for approval: ${request.approvals.length}/${request.approvalsRequired} in ${request.environment}, expires ${request.expiresAt} (${relativeTime(request.expiresAt)})`,
+      `  may approve: ${approvers.length ? approvers.join(", ") : "nobody the policy names (ask your administrator)"} — not you`,
+      `  console:     ${client.consoleLink("requests", request.id)}`,
+      `  or they run: keyhole approve ${request.id}`,
+    ].join("\n"),
+  );
+}
+
 /** Polls until the request reaches a final state or the deadline passes. */
 async function waitForFinal(
   client: ControllerClient,
@@ -26,24 +50,32 @@ async function waitForFinal(
   timeoutSeconds: number,
   quiet: boolean,
 ) {
-  const deadline = Date.now() + timeoutSeconds * 1000;
+  const started = Date.now();
+  const deadline = started + timeoutSeconds * 1000;
   let delay = 100;
   let lastStatus = request.status;
-  if (!quiet && request.status === "pending")
-    note(`waiting for approval (${request.approvalsRequired} needed): keyhole approve ${request.id}`);
-  while (!TERMINAL_STATUSES.has(request.status)) {
-    if (Date.now() >= deadline) {
-      throw new CliError(
-        `gave up waiting after ${timeoutSeconds}s; request ${request.id} is ${request.status}`,
-        1,
-        "KH_WAIT_TIMEOUT",
-      );
+  const live = !quiet && Boolean(process.stderr.isTTY);
+  const statusLine = (r: RequestView) =>
+    `${r.status}${r.status === "pending" ? ` · approvals ${r.approvals.length}/${r.approvalsRequired} · expires ${relativeTime(r.expiresAt)}` : ""} · waited ${Math.round((Date.now() - started) / 1000)}s`;
+  if (!quiet && request.status === "pending") await announcePending(client, request);
+  try {
+    while (!TERMINAL_STATUSES.has(request.status)) {
+      if (Date.now() >= deadline) {
+        throw new CliError(
+          `gave up waiting after ${timeoutSeconds}s; request ${request.id} is ${request.status}`,
+          1,
+          "KH_WAIT_TIMEOUT",
+        );
+      }
+      if (live) process.stderr.write(`\r\x1b[2K${oneLine(statusLine(request))}`);
+      await sleep(delay);
+      delay = Math.min(delay * 2, 1000);
+      ({ request } = await client.getRequest(request.id));
+      if (!quiet && !live && request.status !== lastStatus) note(`… ${request.status}`);
+      lastStatus = request.status;
     }
-    await sleep(delay);
-    delay = Math.min(delay * 2, 1000);
-    ({ request } = await client.getRequest(request.id));
-    if (!quiet && request.status !== lastStatus) note(`… ${request.status}`);
-    lastStatus = request.status;
+  } finally {
+    if (live) process.stderr.write(`\r\x1b[2K${oneLine(statusLine(request))}\n`);
   }
   return request;
 }
@@ -53,6 +85,7 @@ async function report(
   request: RequestView,
   opts: { json?: boolean; out?: string },
   requireCompleted: boolean,
+  details = false,
 ) {
   if (opts.out && request.status === "completed") {
     await writeFile(opts.out, `${JSON.stringify(actionResultOf(request), null, 2)}\n`, { mode: 0o600 });
@@ -60,6 +93,8 @@ async function report(
   if (opts.json) printJson({ request, ...(request.artifactId ? { artifactId: request.artifactId } : {}) });
   else {
     printLine(requestSummary(request));
+    // Who asked, why, with what, until when, approved by whom (`status`, `approve`).
+    if (details) printLine(requestDetails(request));
     if (request.status === "completed") {
       if (opts.out) printLine(`result written to ${opts.out}`);
       else printLine(renderResult(request.action, actionResultOf(request)));
@@ -148,11 +183,7 @@ export function registerRequestCommands(program: Command, env: NodeJS.ProcessEnv
           `break-glass: sent without approval; a review stays open until someone else closes it (keyhole reviews)`,
         );
       if (opts.wait) request = await waitForFinal(client, request, timeout, Boolean(opts.json));
-      else if (!opts.json && request.status === "pending") {
-        note(
-          `needs ${request.approvalsRequired} approval(s): another person runs \`keyhole approve ${request.id}\``,
-        );
-      }
+      else if (!opts.json && request.status === "pending") await announcePending(client, request);
       await report(request, opts, Boolean(opts.wait));
     });
 
@@ -161,11 +192,23 @@ export function registerRequestCommands(program: Command, env: NodeJS.ProcessEnv
     .description("approve someone else's pending request (four eyes)")
     .argument("<id>", "the request id")
     .option("--note <text>", "a note recorded with the approval")
+    .option("--yes", "do not ask for confirmation on a terminal (scripts never get asked)")
     .option("--json", "print JSON")
     .action(async (id: string, opts) => {
       if (await decideCollection("approve", id, opts, env)) return;
-      const { request } = await ControllerClient.fromEnv(env).approve(id, opts.note);
-      await report(request, opts, false);
+      const client = ControllerClient.fromEnv(env);
+      // What is approved is shown before it is approved: an approver sees requester, params, reason.
+      // On a terminal, what is approved is shown first and confirmed; a script (or --yes) is not
+      // asked, and sees the same facts with the outcome on stdout.
+      if (!opts.yes && process.stdin.isTTY && process.stderr.isTTY) {
+        const { request: shown } = await client.getRequest(id);
+        note(requestSummary(shown));
+        note(requestDetails(shown));
+        if (!(await confirm(`Approve ${shown.action} on ${shown.target} for ${shown.subject}?`)))
+          throw new CliError("not approved", 1, "KH_CANCELLED");
+      }
+      const { request } = await client.approve(id, opts.note);
+      await report(request, opts, false, true);
     });
 
   program
@@ -193,7 +236,7 @@ export function registerRequestCommands(program: Command, env: NodeJS.ProcessEnv
       const client = ControllerClient.fromEnv(env);
       let { request } = await client.getRequest(id);
       if (opts.wait) request = await waitForFinal(client, request, timeout, Boolean(opts.json));
-      await report(request, opts, Boolean(opts.wait));
+      await report(request, opts, Boolean(opts.wait), true);
     });
 
   program

@@ -25,6 +25,10 @@ export function registerServiceCommands(program: Command, env: NodeJS.ProcessEnv
     )
     .option("--id <id>", "the controller's id, the `iss` of every request it signs (KEYHOLE_CONTROLLER_ID)")
     // Governance (docs/governance.md).
+    .option(
+      "--public-url <url>",
+      "where people reach the console, e.g. https://keyhole.example.com: links, OIDC login redirect, Secure cookies (KEYHOLE_PUBLIC_URL)",
+    )
     .option("--oidc-issuer <url>", "accept ID tokens of this OIDC issuer (KEYHOLE_OIDC_ISSUER)")
     .option("--oidc-audience <aud>", "the client id those ID tokens must name (KEYHOLE_OIDC_AUDIENCE)")
     .option(

@@ -13,9 +13,9 @@ import { principalOf, requireBearer } from "../http/authenticate.js";
 import { emptyQuerySchema } from "../http/schemas.js";
 import { registerSubjectRateLimit } from "../http/shared-rate-limit.js";
 import { parseInput } from "../http/validate.js";
-import type { Authenticator, Principal } from "../identity/principal.js";
-import { bindingSubjectMatches } from "../policy/evaluate.js";
+import type { Authenticator } from "../identity/principal.js";
 import type { Policy } from "../policy/load-policy.js";
+import { seesEnvironment } from "../policy/visibility.js";
 import { COLLECTION_STATUSES } from "../store/fleet-types.js";
 import type { RateCounter } from "../store/types.js";
 import { type CollectionService, MAX_CONCURRENCY } from "./collections.js";
@@ -75,15 +75,6 @@ const denyBody = z.strictObject({ reason: z.string().trim().min(1).max(MAX_REASO
 
 function bearerOf(request: FastifyRequest): string | undefined {
   return /^Bearer +(\S{1,512})\s*$/i.exec(request.headers.authorization ?? "")?.[1];
-}
-
-/** True when some binding gives `who` a role in `environment`: who may see its agents. */
-function seesEnvironment(policy: Policy, who: Principal, environment: string): boolean {
-  return policy.bindings.some(
-    (b) =>
-      (b.environments.includes("*") || b.environments.includes(environment)) &&
-      b.subjects.some((s) => bindingSubjectMatches(s, who) !== undefined),
-  );
 }
 
 export function fleetRoutes(deps: FleetRouteDeps) {

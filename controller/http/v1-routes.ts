@@ -68,6 +68,14 @@ export function v1Routes(
       return { request: toRequestView(await requests.get(principalOf(request), id)) };
     });
 
+    // Who may approve it, for a requester waiting on it (`keyhole run --wait`).
+    v1.get("/requests/:id/approvers", async (request) => {
+      parseInput(emptyQuerySchema, request.query, "query");
+      const { id } = parseInput(requestIdParamsSchema, request.params, "path");
+      const { approvers } = await requests.approvers(principalOf(request), id);
+      return { approvers };
+    });
+
     v1.post("/requests/:id/approve", async (request) => {
       parseInput(emptyQuerySchema, request.query, "query");
       const { id } = parseInput(requestIdParamsSchema, request.params, "path");

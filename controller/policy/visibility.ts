@@ -8,7 +8,7 @@
  */
 import { sameSubject } from "../identity/subject.js";
 import type { PolicySubject } from "./evaluate.js";
-import { evaluate } from "./evaluate.js";
+import { bindingSubjectMatches, evaluate } from "./evaluate.js";
 import type { Policy } from "./load-policy.js";
 
 /** What visibility is decided on. */
@@ -50,4 +50,21 @@ export async function listVisible<T>(
     before = rows.at(-1)!.cursor;
   }
   return out;
+}
+
+/** True when some binding gives `who` a role in `environment`: who may see its agents. */
+export function seesEnvironment(policy: Policy, who: PolicySubject, environment: string): boolean {
+  return policy.bindings.some(
+    (b) =>
+      (b.environments.includes("*") || b.environments.includes(environment)) &&
+      b.subjects.some((s) => bindingSubjectMatches(s, who) !== undefined),
+  );
+}
+
+/**
+ * True when the policy allows `who` every action (`"*"`) in every environment: the only callers who
+ * see records that belong to no request (the controller's start, reloads, tokens) in the console.
+ */
+export function seesEverything(policy: Policy, who: PolicySubject): boolean {
+  return [...policy.environments.keys()].every((env) => evaluate(policy, who, "*", env).allowed);
 }

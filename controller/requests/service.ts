@@ -16,6 +16,7 @@ import { ControllerError } from "../errors.js";
 import type { Principal } from "../identity/principal.js";
 import { sameSubject } from "../identity/subject.js";
 import type { Inventory } from "../inventory/load-inventory.js";
+import { approversOf } from "../policy/approvers.js";
 import type { PolicyDecision } from "../policy/evaluate.js";
 import type { Policy } from "../policy/load-policy.js";
 import type { EnvironmentPolicy } from "../policy/schema.js";
@@ -449,6 +450,12 @@ export class RequestService {
     if (!request || !canSee(this.deps.policy, who, request))
       throw new ControllerError("KH_NOT_FOUND", `no request "${id}"`);
     return request;
+  }
+
+  /** Who the policy lets approve a request the caller may see (binding subjects; see approversOf). */
+  async approvers(who: Principal, id: string): Promise<{ request: RequestRecord; approvers: string[] }> {
+    const request = await this.get(who, id);
+    return { request, approvers: approversOf(this.deps.policy, request) };
   }
 
   /** Visible requests, newest first. */

@@ -103,8 +103,13 @@ function requestLines(r: {
   ];
 }
 
-/** The message text of an announcement: one fact per line, the command that acts on it last. */
-export function announcementText(announcement: Announcement): string {
+/**
+ * The message text of an announcement: one fact per line, the command that acts on it last, and —
+ * when the console's public URL is known — the item's console page (deciding happens there, signed
+ * in as oneself: never from the chat, whose identity is not the approver's).
+ */
+export function announcementText(announcement: Announcement, consoleUrl?: string): string {
+  const page = (path: string) => (consoleUrl ? [line("Console", `${consoleUrl}/ui/${path}`)] : []);
   switch (announcement.kind) {
     case "pending": {
       const r = announcement.request;
@@ -112,6 +117,7 @@ export function announcementText(announcement: Announcement): string {
         `keyhole: request ${slackCode(r.id)} needs ${r.approvalsRequired} approval(s)`,
         ...requestLines(r),
         line("Expires", `${iso(r.expiresAt)} unless approved`),
+        ...page(`requests/${r.id}`),
         `Approve: ${slackCode(`keyhole approve ${r.id}`)}   Deny: ${slackCode(`keyhole deny ${r.id} --reason …`)}`,
       ].join("\n");
     }
@@ -141,6 +147,7 @@ export function announcementText(announcement: Announcement): string {
         line("Ticket", c.ticket ? slackCode(c.ticket) : "none"),
         line("Reason", slackCode(c.reason)),
         line("Expires", `${iso(c.expiresAt)} unless approved`),
+        ...page(`collections/${c.id}`),
         `Approve: ${slackCode(`keyhole approve ${c.id}`)}   Deny: ${slackCode(`keyhole deny ${c.id} --reason …`)}`,
       ].join("\n");
     }
@@ -150,6 +157,7 @@ export function announcementText(announcement: Announcement): string {
         `keyhole BREAK-GLASS: request ${slackCode(r.id)} ran without approval; review ${slackCode(announcement.reviewId)} stays open until someone else closes it`,
         ...requestLines(r),
         line("Used at", iso(r.createdAt)),
+        ...page("reviews"),
         `Close the review: ${slackCode(`keyhole review close ${announcement.reviewId} --note …`)}`,
       ].join("\n");
     }
@@ -160,6 +168,7 @@ export function announcementText(announcement: Announcement): string {
         `keyhole: break-glass review ${slackCode(v.id)} is OVERDUE: nobody has reviewed it in ${hours} h`,
         ...requestLines({ ...v, params: announcement.request?.params, ticket: v.ticket }),
         line("Used at", iso(v.openedAt)),
+        ...page("reviews"),
         `Close the review: ${slackCode(`keyhole review close ${v.id} --note …`)}`,
       ].join("\n");
     }
@@ -176,7 +185,7 @@ export interface Webhook {
 export function createWebhook(
   url: string,
   log: FastifyBaseLogger,
-  options: { timeoutMs?: number } = {},
+  options: { timeoutMs?: number; consoleUrl?: string | undefined } = {},
 ): Webhook {
   const origin = new URL(url).origin;
   const inflight = new Set<Promise<void>>();
@@ -188,7 +197,7 @@ export function createWebhook(
         headers: { "content-type": "application/json" },
         // No previews of anything a message links to (Slack's link and media unfurling).
         body: JSON.stringify({
-          text: announcementText(announcement),
+          text: announcementText(announcement, options.consoleUrl),
           unfurl_links: false,
           unfurl_media: false,
         }),

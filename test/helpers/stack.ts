@@ -27,7 +27,7 @@ import { startWorkload, type Workload, type WorkloadOptions } from "./workload.j
 
 export type { LogLine, StartedProcess, Workload };
 
-const KEYHOLE_BIN = fileURLToPath(new URL("../../bin/keyhole.js", import.meta.url));
+export const KEYHOLE_BIN = fileURLToPath(new URL("../../bin/keyhole.js", import.meta.url));
 const LOOPBACK_ANY_PORT = "127.0.0.1:0";
 
 /** `keyhole agent` flags. */
