@@ -55,7 +55,7 @@ export interface JvmTarget extends StartedProcess {}
 /** Starts the workload; `jvmFlags` go before the class (e.g. -Xrs, -XX:+DisableAttachMechanism). */
 export async function startJvmTarget(
   jvmFlags: readonly string[] = [],
-  options: { env?: Record<string, string>; cwd?: string; uid?: number; gid?: number } = {},
+  options: { env?: Record<string, string>; cwd?: string; uid?: number; gid?: number; logFile?: string } = {},
 ): Promise<JvmTarget> {
   const classes = compiledWorkload();
   return startChild({
@@ -76,6 +76,7 @@ export async function startJvmTarget(
     isReady: (line) => line.ready === true,
     timeoutMs: 30_000,
     ...(options.cwd ? { cwd: options.cwd } : {}),
+    ...(options.logFile ? { logFile: options.logFile } : {}),
     ...(options.uid !== undefined ? { uid: options.uid, gid: options.gid } : {}),
   });
 }

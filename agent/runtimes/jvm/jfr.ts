@@ -24,11 +24,14 @@ export async function recordCpu(
 ): Promise<{ handle: FileHandle; size: number }> {
   const name = `keyhole-${randomBytes(8).toString("hex")}`;
   const file = newTargetFile(session.pid, "cpu", "jfr", procRoot);
-  let running = false;
+  // From the moment JFR.start goes out: an abort while it is in flight may come after the JVM
+  // started the recording (stopping one that never started only fails).
+  let running = true;
   try {
     await session.runOk(Jcmd.jfrStart(name, seconds), signal);
-    running = true;
-    await sleep(seconds * 1000, undefined, { signal, ref: false });
+    await sleep(seconds * 1000, undefined, { signal, ref: false }).catch((err: unknown) => {
+      throw signal.aborted ? signal.reason : err;
+    });
     const reply = await runWritingFile(session, Jcmd.jfrStopTo(name, file.inTarget), file, signal, log);
     running = false;
     if (reply.status !== 0) {
