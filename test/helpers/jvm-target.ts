@@ -31,17 +31,17 @@ export const hasJava: boolean =
   spawnSync("java", ["-version"], { stdio: "ignore" }).status === 0 &&
   spawnSync("javac", ["-version"], { stdio: "ignore" }).status === 0;
 
-/** Compiles the workload once per source content; returns its class directory. */
-export function compiledWorkload(): string {
-  const source = readFileSync(SOURCE);
+/** Compiles a workload (SecretHolder.java unless told) once per source content; returns its class directory. */
+export function compiledWorkload(sourcePath = SOURCE): string {
+  const source = readFileSync(sourcePath);
   const dir = join(
     tmpdir(),
     `keyhole-jvm-workload-${createHash("sha256").update(source).digest("hex").slice(0, 16)}`,
   );
-  if (existsSync(join(dir, "SecretHolder.class"))) return dir;
+  if (existsSync(dir)) return dir;
   const building = `${dir}.${process.pid}`;
   mkdirSync(building, { recursive: true });
-  execFileSync("javac", ["-d", building, SOURCE], { stdio: "pipe" });
+  execFileSync("javac", ["-d", building, sourcePath], { stdio: "pipe" });
   try {
     renameSync(building, dir);
   } catch {
