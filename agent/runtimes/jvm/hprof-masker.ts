@@ -11,7 +11,9 @@
  * - UTF8 records: every symbol of the JVM (class, method and field names, and the text of string
  *   literals in loaded classes), modified UTF-8, read byte by byte.
  * Each text goes through the masking engine; where it changed a stretch, that stretch of bytes is
- * overwritten with `*` (one per byte, or per UTF-16 unit), widened to whole characters. A heap
+ * overwritten with `*` (one per byte, or per UTF-16 unit), widened to whole characters. An array
+ * with control characters is binary data, not a String: only its printable runs of 8 or more are
+ * masked, so random bytes cost little. A heap
  * holds millions of short strings, so texts without a line break are masked in batches, one per
  * line of one text (the engine keeps the line count, so line i of the result is text i's); the
  * rest alone. Arrays larger than a window are masked window by window with an overlap, so a
@@ -153,11 +155,61 @@ export function maskBytesInPlace(
   return true;
 }
 
-/** True when a byte[] of even length has NUL high bytes (UTF-16LE of mostly Latin text). */
+/**
+ * True when a byte[] holds UTF-16LE text: a run of at least MIN_TEXT_BYTES units with a NUL high
+ * byte and a printable low one (a compact String with a non-Latin-1 character keeps even its ASCII
+ * as such pairs). Random binary data almost never has one.
+ */
 function looksUtf16le(buf: Buffer, from: number, to: number): boolean {
-  if ((to - from) % 2 !== 0) return false;
-  for (let i = from + 1; i < to; i += 2) if (buf[i] === 0) return true;
+  const isText = (i: number) => {
+    const low = buf[i]!;
+    return buf[i + 1] === 0 && ((low >= 0x20 && low < 0x7f) || low >= 0xa0);
+  };
+  // A run of MIN_TEXT_BYTES units covers one of every MIN_TEXT_BYTES units: look only there first.
+  const step = 2 * MIN_TEXT_BYTES;
+  for (let p = from + step - 2; p < to - 1; p += step) {
+    if (!isText(p)) continue;
+    let start = p;
+    while (start - 2 >= from && isText(start - 2)) start -= 2;
+    let end = p + 2;
+    while (end < to - 1 && isText(end)) end += 2;
+    if (end - start >= step) return true;
+  }
   return false;
+}
+
+/** Whether `text` has a C0 control character other than tab and line breaks, or DEL: binary, not text. */
+function hasControl(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) || c === 0x7f) return true;
+  }
+  return false;
+}
+
+/**
+ * In binary data, the stretches that could be text: runs of printable ASCII (and tab) of at least
+ * MIN_BINARY_RUN characters, as [start, end) (what `strings -n 8` shows). A secret the engine masks
+ * by its shape or as a known value is at least that long.
+ */
+const MIN_BINARY_RUN = 8;
+const printable = (c: number) => (c >= 0x20 && c < 0x7f) || c === 0x09;
+function printableRuns(text: string): [number, number][] {
+  const runs: [number, number][] = [];
+  const n = text.length;
+  // A run of MIN_BINARY_RUN covers one of every MIN_BINARY_RUN positions: look only there, and
+  // widen around a printable one (random bytes are printable a third of the time).
+  let covered = 0;
+  for (let p = MIN_BINARY_RUN - 1; p < n; p += MIN_BINARY_RUN) {
+    if (p < covered || !printable(text.charCodeAt(p))) continue;
+    let start = p;
+    while (start > covered && printable(text.charCodeAt(start - 1))) start--;
+    let end = p + 1;
+    while (end < n && printable(text.charCodeAt(end))) end++;
+    if (end - start >= MIN_BINARY_RUN) runs.push([start, end]);
+    covered = end;
+  }
+  return runs;
 }
 
 /**
@@ -177,8 +229,23 @@ class TextBatch {
     private readonly stats: HprofMaskStats,
   ) {}
 
+  /**
+   * A text, or, when it holds control characters (a binary buffer, not a String), each printable
+   * run of it: the engine's cost on random bytes is then that of the few runs they contain.
+   */
   add(buf: Buffer, from: number, to: number, encoding: Encoding): void {
     const text = decode(buf, from, to, encoding);
+    if (!hasControl(text)) {
+      this.addText(buf, from, to, encoding, text);
+      return;
+    }
+    const width = encoding === "utf16le" || encoding === "utf16be" ? 2 : 1;
+    for (const [start, end] of printableRuns(text)) {
+      this.addText(buf, from + start * width, from + end * width, encoding, text.slice(start, end));
+    }
+  }
+
+  private addText(buf: Buffer, from: number, to: number, encoding: Encoding, text: string): void {
     if (text.includes("\n")) {
       // Its own lines would shift the batch's: masked alone.
       if (maskBytesInPlace(buf, from, to, encoding, this.mask)) this.stats.maskedTexts++;
@@ -196,7 +263,13 @@ class TextBatch {
   /** A byte[]: Latin-1, and UTF-16LE too when it looks like it. */
   addBytes(buf: Buffer, from: number, to: number): void {
     this.add(buf, from, to, "latin1");
-    if (looksUtf16le(buf, from, to)) this.add(buf, from, to, "utf16le");
+    // A String's UTF-16 starts at the array's start; UTF-16 text in a binary buffer may start at
+    // an odd offset: both alignments are looked at.
+    for (const start of [from, from + 1]) {
+      const end = to - ((to - start) % 2);
+      if (end - start >= 2 * MIN_TEXT_BYTES && looksUtf16le(buf, start, end))
+        this.add(buf, start, end, "utf16le");
+    }
   }
 
   flush(): void {
@@ -264,6 +337,7 @@ class Input {
       this.base += this.emitted;
       this.pos -= this.emitted;
       this.emitted = 0;
+      // A copy either way: the source's buffers are not ours to write into.
       this.buf = kept.length === 0 ? Buffer.from(next.value) : Buffer.concat([kept, next.value]);
     }
     return this.buf.length - this.pos >= n;
@@ -433,7 +507,8 @@ export async function* maskHprof(
     }
     input.pos = at;
     batch.flush();
-    const out = input.take();
+    // All of it: what is kept for the next read is then only the record cut by the buffer's end.
+    const out = input.take(true);
     if (out) yield out;
 
     // One record or sub-record that is not whole in memory, or needs more care.

@@ -154,6 +154,22 @@ describe("maskHprof", () => {
     expect(out.includes(Buffer.from("grüße ☃ ", "utf16le"))).toBe(true);
   });
 
+  it("binary byte[] buffers: the printable runs in them are masked, the rest is left as it is", async () => {
+    const noise = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 131 + 7) % 256));
+    const binary = Buffer.concat([
+      noise,
+      Buffer.from(`\x01Authorization: Bearer ${TOKEN}\x02`, "latin1"),
+      noise,
+    ]);
+    const wide = Buffer.concat([noise, Buffer.from(`\u0001${SECRET}\u0002`, "utf16le"), noise]);
+    const dump = buildDump(Buffer.concat([binary, wide]));
+    const { out } = await mask(dump, 100_000);
+    compareMasked(dump, out);
+    expectNoSecret(out);
+    expect(out.includes(noise)).toBe(true);
+    expect(out.includes(Buffer.from("Authorization: Bearer ", "latin1"))).toBe(true);
+  });
+
   it("gives the same bytes whatever the input's chunking (records split anywhere)", async () => {
     const dump = buildDump();
     const whole = (await mask(dump, dump.length)).out;
