@@ -113,9 +113,9 @@ export function hprofStream(
   stats: HprofMaskStats,
   onClose: () => void,
 ): Readable {
-  const raw = handle.createReadStream({ highWaterMark: 1024 * 1024, autoClose: true });
+  const raw = handle.createReadStream({ highWaterMark: 256 * 1024, autoClose: true });
   const out = mask
-    ? Readable.from(maskHprof(raw, mask, stats), { objectMode: false, highWaterMark: 1024 * 1024 })
+    ? Readable.from(maskHprof(raw, mask, stats), { objectMode: false, highWaterMark: 256 * 1024 })
     : raw;
   out.once("close", () => {
     if (out !== raw) raw.destroy();
