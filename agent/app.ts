@@ -261,6 +261,7 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
             logRoots: config.logRoots,
             requestId: claims.jti,
             agentId: config.id,
+            outputMode: claims.output.mode === "inline" ? "inline" : "stream",
             enabledActions: enabledNames,
           },
           clientGone.signal,

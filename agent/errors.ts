@@ -37,7 +37,7 @@ export const AGENT_ERRORS = {
   KH_TARGET_UNSUPPORTED: {
     status: 422,
     description:
-      "The target cannot serve this action: an inspector action on a process that does not handle SIGUSR1 (not a Node process), which the agent never signals.",
+      "The target cannot serve this action, and nothing was sent to it: an inspector action on a process that does not handle SIGUSR1 (not a Node process), a JVM action on a process that is not a JVM, does not handle SIGQUIT, runs with -XX:+DisableAttachMechanism or under another uid; the agent never sends a signal the target does not handle.",
   },
   KH_REPLAY: {
     status: 409,

@@ -19,6 +19,7 @@ import { benchFleet } from "./fleet.js";
 import { benchFuzz } from "./fuzz.js";
 import { benchHeapMasking } from "./heap-masking.js";
 import { benchHeapSnapshot } from "./heap-snapshot.js";
+import { benchJvm } from "./jvm.js";
 import { type BenchResult, formatResult } from "./lib.js";
 import { benchLoad } from "./load.js";
 import { benchLogTail } from "./log-tail.js";
@@ -40,6 +41,7 @@ const BENCHES: Record<string, () => Promise<BenchResult | BenchResult[]>> = {
   "redact-windows": () => benchRedactWindows(),
   "heap-snapshot": () => benchHeapSnapshot(),
   "heap-masking": () => benchHeapMasking(),
+  jvm: () => benchJvm(),
   artifacts: () => benchArtifacts(),
   fleet: () => benchFleet(),
   oidc: () => benchOidc(),

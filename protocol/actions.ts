@@ -24,7 +24,24 @@ export const envParams = noParams;
 export const diagnosticReportParams = noParams;
 export const netConnectionsParams = noParams;
 
-export const cpuProfileParams = z.strictObject({ seconds: z.number().int().min(1).max(60) });
+/** The longest cpu-profile of a Node target (its inspector's profile comes back as one message). */
+export const MAX_NODE_PROFILE_SECONDS = 60;
+/** The longest cpu-profile (a JFR recording) of a JVM target. */
+export const MAX_JVM_PROFILE_SECONDS = 300;
+
+/** `seconds` up to 300; a Node target refuses more than 60 (SPEC §7). */
+export const cpuProfileParams = z.strictObject({
+  seconds: z.number().int().min(1).max(MAX_JVM_PROFILE_SECONDS),
+});
+
+/** The JVM-only actions (SPEC §7). */
+export const threadDumpParams = noParams;
+export const vmInfoParams = noParams;
+/** The most rows class-histogram returns. */
+export const MAX_HISTOGRAM_ROWS = 1000;
+export const classHistogramParams = z.strictObject({
+  limit: z.number().int().min(1).max(MAX_HISTOGRAM_ROWS).default(100),
+});
 
 export const heapSnapshotParams = z.strictObject({ redact: z.boolean().default(true) });
 
@@ -91,6 +108,9 @@ export const ACTION_PARAMS: ReadonlyMap<string, z.ZodType> = new Map<string, z.Z
   ["cpu-profile", cpuProfileParams],
   ["diagnostic-report", diagnosticReportParams],
   ["net-connections", netConnectionsParams],
+  ["thread-dump", threadDumpParams],
+  ["class-histogram", classHistogramParams],
+  ["vm-info", vmInfoParams],
   [BUNDLE_ACTION, bundleParams],
 ]);
 
@@ -107,9 +127,14 @@ export const ACTION_OUTPUTS: ReadonlyMap<string, readonly ("inline" | "stream")[
   ["env", ["inline"]],
   ["log-tail", ["inline"]],
   ["heap-snapshot", ["stream"]],
-  ["cpu-profile", ["inline"]],
+  // A Node target's .cpuprofile is JSON (inline, or streamed as a file); a JVM's JFR recording is
+  // binary and only streams (an inline request for a JVM target is refused with KH_BAD_PARAMS).
+  ["cpu-profile", ["inline", "stream"]],
   ["diagnostic-report", ["inline"]],
   ["net-connections", ["inline"]],
+  ["thread-dump", ["inline"]],
+  ["class-histogram", ["inline"]],
+  ["vm-info", ["inline"]],
   [BUNDLE_ACTION, ["stream"]],
 ]);
 

@@ -94,7 +94,9 @@ export function createBundleAction(registry: ReadonlyMap<string, ActionDefinitio
 
   async function runEntry(planned: Planned, index: number, ctx: ActionContext) {
     const startedAt = new Date().toISOString();
-    const result = await planned.action.run(planned.params, ctx);
+    // A bundle takes a JSON value or a stream from each entry, whatever its own output mode.
+    const { outputMode: _mode, ...entryCtx } = ctx;
+    const result = await planned.action.run(planned.params, entryCtx);
     ctx.signal.throwIfAborted();
     const base = `${String(index + 1).padStart(2, "0")}-${planned.action.name}`;
     if (result instanceof StreamedResult) {

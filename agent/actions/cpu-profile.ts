@@ -1,17 +1,30 @@
 /**
- * `cpu-profile`: a `.cpuprofile` of a Node target over `seconds` (1 to 60), through the inspector.
- * Inline: the result is the profile object itself (save it as `x.cpuprofile` for DevTools). The
- * profile arrives from the target as one message anyway, and a minute of sampling is a few MB.
- * Function names are code, not secrets; script URLs go through the masker (one may carry a token).
+ * `cpu-profile` `{seconds}`: the target runtime's own CPU profile format.
+ *
+ * Node (1 to 60 s): a `.cpuprofile` through the inspector. Inline, the result is the profile
+ * object itself (save it as `x.cpuprofile` for DevTools); in stream mode the same JSON as a file.
+ * The profile arrives from the target as one message anyway, and a minute of sampling is a few
+ * MB. Function names are code, not secrets; script URLs go through the masker (one may carry a
+ * token).
+ *
+ * JVM (1 to 300 s): a JFR recording of the sampling events only (runtimes/jvm/jfr.ts: no event
+ * that carries the environment, system properties or command lines), streamed as a `.jfr` file;
+ * an inline request is refused (KH_BAD_PARAMS), since the recording is binary.
  */
+import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
-import { cpuProfileParams } from "../../protocol/actions.js";
+import { cpuProfileParams, MAX_NODE_PROFILE_SECONDS } from "../../protocol/actions.js";
 import { AgentError } from "../errors.js";
+import { detectRuntime } from "../proc/runtime-kind.js";
+import { recordCpu } from "../runtimes/jvm/jfr.js";
+import { withAttach } from "../runtimes/jvm/session.js";
 import type { InspectorOptions } from "../runtimes/node/session.js";
 import { withInspector } from "../runtimes/node/session.js";
 import { inspectorLocks, type TargetLocks } from "../runtimes/node/target-locks.js";
 import { raceAbort } from "../runtimes/node/wait.js";
-import { defineAction } from "./types.js";
+import { fileTimestamp } from "./file-timestamp.js";
+import { attachOptions, type JvmActionOptions, jvmLocks } from "./jvm-target.js";
+import { type ActionContext, defineAction, StreamedResult } from "./types.js";
 
 interface CallFrame {
   functionName: string;
@@ -31,17 +44,64 @@ export interface CpuProfile {
   timeDeltas?: number[];
 }
 
+/** A JFR recording of a JVM target, streamed from the file the JVM wrote (already unlinked). */
+async function jvmRecording(
+  seconds: number,
+  ctx: ActionContext,
+  options: JvmActionOptions,
+): Promise<StreamedResult> {
+  if (ctx.outputMode === "inline") {
+    throw new AgentError(
+      "KH_BAD_PARAMS",
+      `process ${ctx.pid} is a JVM: its cpu-profile is a binary JFR recording; ask with output mode stream or s3`,
+    );
+  }
+  const locks = jvmLocks(options);
+  const { handle } = await withAttach(
+    ctx.pid,
+    ctx.log,
+    ctx.signal,
+    () => locks.acquire(ctx.pid, "cpu-profile"),
+    (session) => recordCpu(session, seconds, ctx.signal, ctx.log, ctx.procRoot),
+    attachOptions(ctx, options),
+  );
+  const stream = handle.createReadStream({ highWaterMark: 1024 * 1024, autoClose: true });
+  return new StreamedResult(
+    stream,
+    "application/octet-stream",
+    `cpu-${ctx.pid}-${fileTimestamp(new Date())}.jfr`,
+  );
+}
+
+/** What the cpu-profile action is built with; tests pass their own locks and timing. */
+export interface CpuProfileOptions {
+  readonly locks?: TargetLocks;
+  readonly inspector?: InspectorOptions;
+  readonly jvm?: JvmActionOptions;
+}
+
 /** Builds the cpu-profile action; tests pass their own locks or inspector timing. */
-export function createCpuProfileAction(options: { locks?: TargetLocks; inspector?: InspectorOptions } = {}) {
+export function createCpuProfileAction(options: CpuProfileOptions = {}) {
   const locks = options.locks ?? inspectorLocks;
   return defineAction({
     name: "cpu-profile",
-    description: "A .cpuprofile of a Node target over the given number of seconds.",
+    description:
+      "The target's CPU profile over the given number of seconds: a .cpuprofile of a Node target, a JFR recording of a JVM.",
     params: cpuProfileParams,
-    outputs: ["inline"],
-    limits: { timeoutMs: 90_000, maxConcurrency: 2, maxOutputBytes: 64 * 1024 * 1024 },
-    async run(params, ctx): Promise<CpuProfile> {
+    outputs: ["inline", "stream"],
+    // Until the last byte: a JVM recording lasts up to 300 s.
+    limits: { timeoutMs: 400_000, maxConcurrency: 2, maxOutputBytes: 256 * 1024 * 1024 },
+    async run(params, ctx): Promise<CpuProfile | StreamedResult> {
       ctx.signal.throwIfAborted();
+      if (detectRuntime(ctx.pid, ctx.procRoot).runtime === "jvm") {
+        return jvmRecording(params.seconds, ctx, options.jvm ?? {});
+      }
+      if (params.seconds > MAX_NODE_PROFILE_SECONDS) {
+        throw new AgentError(
+          "KH_BAD_PARAMS",
+          `a cpu-profile of a Node target lasts at most ${MAX_NODE_PROFILE_SECONDS} s (${params.seconds} asked); up to 300 s is for JVM targets`,
+        );
+      }
       const profile = await withInspector(
         ctx.pid,
         ctx.log,
@@ -67,6 +127,13 @@ export function createCpuProfileAction(options: { locks?: TargetLocks; inspector
         if (typeof node.callFrame?.url === "string" && node.callFrame.url !== "") {
           node.callFrame.url = ctx.redactor.maskText(node.callFrame.url);
         }
+      }
+      if (ctx.outputMode === "stream") {
+        return new StreamedResult(
+          Readable.from([Buffer.from(JSON.stringify(profile))]),
+          "application/json",
+          `cpu-${ctx.pid}-${fileTimestamp(new Date())}.cpuprofile`,
+        );
       }
       return profile;
     },

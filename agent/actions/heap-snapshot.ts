@@ -1,6 +1,7 @@
 /**
- * `heap-snapshot`: a V8 heap snapshot of a Node target, streamed through the agent as the target
- * serialises it (never whole in memory), its string values masked unless `redact: false`.
+ * `heap-snapshot`: the target runtime's heap dump, streamed through the agent (never whole in
+ * memory), its strings masked unless `redact: false`: a V8 heap snapshot of a Node target, an
+ * HPROF of a JVM (below, and runtimes/jvm/heap-dump.ts).
  *
  * Order of work: the target's lock (one inspector action per target; KH_BUSY) and the snapshot
  * cooldown (KH_RATE_LIMITED), the inspector session, the memory guard (KH_RESOURCE_GUARD) from
@@ -10,13 +11,19 @@
 import { heapSnapshotParams } from "../../protocol/actions.js";
 import { AgentError } from "../errors.js";
 import { assertSnapshotHeadroom } from "../proc/memory-guard.js";
+import { detectRuntime } from "../proc/runtime-kind.js";
 import { WITHHELD_MARKER } from "../redact/index.js";
+import { dumpHeap, guardHeapDump, type HeapDumpOptions, hprofStream } from "../runtimes/jvm/heap-dump.js";
+import { newHprofMaskStats } from "../runtimes/jvm/hprof-masker.js";
+import { withAttach } from "../runtimes/jvm/session.js";
 import { JsonStringMasker } from "../runtimes/node/json-string-masker.js";
 import { type InspectorOptions, InspectorSession } from "../runtimes/node/session.js";
 import { SnapshotStream } from "../runtimes/node/snapshot-stream.js";
 import { inspectorLocks, type TargetLocks } from "../runtimes/node/target-locks.js";
 import { raceAbort } from "../runtimes/node/wait.js";
-import { defineAction, StreamedResult } from "./types.js";
+import { fileTimestamp } from "./file-timestamp.js";
+import { attachOptions, type JvmActionOptions, jvmLocks } from "./jvm-target.js";
+import { type ActionContext, defineAction, StreamedResult } from "./types.js";
 
 /** The least time between two snapshots of the same target: each one stalls it for seconds. */
 export const HEAP_SNAPSHOT_COOLDOWN_MS = 30_000;
@@ -30,14 +37,58 @@ export interface HeapSnapshotOptions {
   readonly queueBytes?: number;
   /** Added to twice the used heap by the memory guard. */
   readonly guardMarginBytes?: number;
+  /** JVM targets: attach locks and timing, and (tests) the target's /tmp volume. */
+  readonly jvm?: JvmActionOptions & { readonly volume?: HeapDumpOptions["volume"] };
 }
 
-/** `20261126T120000Z`: a UTC timestamp that sorts and is safe in a file name. */
-function fileTimestamp(date: Date): string {
-  return date
-    .toISOString()
-    .replace(/[-:]/g, "")
-    .replace(/\.\d{3}/, "");
+/**
+ * An HPROF of a JVM target: guard (free space in the target's /tmp, memory when it is a tmpfs),
+ * GC.heap_dump into a file the agent named there, the file opened and unlinked, then streamed from
+ * the descriptor with its string bytes masked in place. The attach session (and the target's lock)
+ * is released once the file is taken; `done` runs when the stream closes.
+ */
+async function jvmHeapDump(
+  redact: boolean,
+  ctx: ActionContext,
+  options: NonNullable<HeapSnapshotOptions["jvm"]>,
+  done: () => void,
+): Promise<StreamedResult> {
+  const locks = jvmLocks(options);
+  const { handle, size } = await withAttach(
+    ctx.pid,
+    ctx.log,
+    ctx.signal,
+    () => locks.acquire(ctx.pid, "heap-snapshot"),
+    async (session) => {
+      const guard = await guardHeapDump(session, ctx.signal, {
+        procRoot: ctx.procRoot,
+        cgroupRoot: ctx.cgroupRoot,
+        unseen: ctx.memoryGuardUnseen ?? "refuse",
+        ...(options.volume ? { volume: options.volume } : {}),
+      });
+      ctx.log.info({ pid: ctx.pid, ...guard }, "taking a JVM heap dump");
+      return dumpHeap(session, ctx.signal, ctx.log, ctx.procRoot);
+    },
+    attachOptions(ctx, options),
+  );
+  const stats = newHprofMaskStats();
+  const stream = hprofStream(
+    handle,
+    redact ? (text) => ctx.redactor.maskText(text) : undefined,
+    stats,
+    () => {
+      if (redact) ctx.log.info({ pid: ctx.pid, bytes: size, ...stats }, "heap dump masked");
+      done();
+    },
+  );
+  const onAbort = () => stream.destroy(ctx.signal.reason as Error);
+  ctx.signal.addEventListener("abort", onAbort, { once: true });
+  stream.once("close", () => ctx.signal.removeEventListener("abort", onAbort));
+  return new StreamedResult(
+    stream,
+    "application/octet-stream",
+    `heap-${ctx.pid}-${fileTimestamp(new Date())}.hprof`,
+  );
 }
 
 /** Builds the heap-snapshot action; `heapSnapshotAction` is the one with the defaults. */
@@ -62,7 +113,8 @@ export function createHeapSnapshotAction(options: HeapSnapshotOptions = {}) {
 
   return defineAction({
     name: "heap-snapshot",
-    description: "A V8 heap snapshot of a Node target, streamed, its strings masked unless redact is false.",
+    description:
+      "The target's heap dump (V8 heap snapshot or HPROF), streamed, its strings masked unless redact is false.",
     params: heapSnapshotParams,
     outputs: ["stream"],
     limits: {
@@ -74,6 +126,17 @@ export function createHeapSnapshotAction(options: HeapSnapshotOptions = {}) {
     async run(params, ctx): Promise<StreamedResult> {
       ctx.signal.throwIfAborted();
       checkCooldown(ctx.pid);
+      if (detectRuntime(ctx.pid, ctx.procRoot).runtime === "jvm") {
+        let dumped = false;
+        try {
+          const result = await jvmHeapDump(params.redact, ctx, options.jvm ?? {}, () => {});
+          dumped = true;
+          return result;
+        } finally {
+          // The pause is the JVM's, whether or not the stream gets far.
+          if (dumped) lastSnapshot.set(ctx.pid, Date.now());
+        }
+      }
       const unlock = locks.acquire(ctx.pid, "heap-snapshot");
       let session: InspectorSession | undefined;
       let snapshotStarted = false;

@@ -3,6 +3,7 @@
  * nothing is discovered at run time. Adding an action is one file plus one line below.
  */
 import { createBundleAction } from "./bundle.js";
+import { classHistogramAction } from "./class-histogram.js";
 import { cpuProfileAction } from "./cpu-profile.js";
 import { diagnosticReportAction } from "./diagnostic-report.js";
 import { envAction } from "./env.js";
@@ -10,7 +11,9 @@ import { heapSnapshotAction } from "./heap-snapshot.js";
 import { logTailAction } from "./log-tail.js";
 import { netConnectionsAction } from "./net-connections.js";
 import { processInfoAction } from "./process-info.js";
+import { threadDumpAction } from "./thread-dump.js";
 import type { ActionDefinition } from "./types.js";
+import { vmInfoAction } from "./vm-info.js";
 
 function buildRegistry(actions: readonly ActionDefinition[]): ReadonlyMap<string, ActionDefinition> {
   const registry = new Map<string, ActionDefinition>();
@@ -30,6 +33,9 @@ const SINGLE_ACTIONS: ReadonlyMap<string, ActionDefinition> = buildRegistry([
   heapSnapshotAction as ActionDefinition,
   cpuProfileAction as ActionDefinition,
   diagnosticReportAction as ActionDefinition,
+  threadDumpAction as ActionDefinition,
+  classHistogramAction as ActionDefinition,
+  vmInfoAction as ActionDefinition,
 ]);
 
 /** Everything the agent can run: the single actions and `bundle`, which combines them. */

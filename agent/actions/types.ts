@@ -28,6 +28,12 @@ export interface ActionContext {
   /** The request's `jti` and this agent's id, for artifacts that name their origin (bundle manifests). */
   readonly requestId?: string;
   readonly agentId?: string;
+  /**
+   * How the request asked for the result (`s3` counts as stream); undefined inside a bundle (which
+   * takes either) and in direct calls. An action whose format depends on the target (cpu-profile:
+   * JSON or JFR) checks it.
+   */
+  readonly outputMode?: OutputMode;
   /** The actions enabled on this agent; a bundle may only contain these. */
   readonly enabledActions?: ReadonlySet<string>;
 }

@@ -61,6 +61,20 @@ export function snapshotHeadroomVerdict(
 ): HeadroomVerdict {
   const neededBytes = Math.ceil(usedHeapBytes * SNAPSHOT_HEAP_FACTOR + marginBytes);
   const need = `a snapshot needs about ${mib(neededBytes)} (${SNAPSHOT_HEAP_FACTOR}× the ${mib(usedHeapBytes)} of used heap + ${mib(marginBytes)})`;
+  return headroomVerdict(chain, neededBytes, need, unseen);
+}
+
+/**
+ * Decides whether `neededBytes` of new memory (described by `need`, e.g. "a heap dump on the
+ * target's in-memory /tmp needs about 300 MiB") fit in the tightest headroom of the target's cgroup
+ * and its ancestors; the same rules as for a snapshot.
+ */
+export function headroomVerdict(
+  chain: CgroupChain,
+  neededBytes: number,
+  need: string,
+  unseen: UnseenPolicy = "refuse",
+): HeadroomVerdict {
   if (!chain.seen) {
     return unseen === "allow"
       ? {

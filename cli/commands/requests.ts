@@ -134,7 +134,7 @@ export function registerRequestCommands(program: Command, env: NodeJS.ProcessEnv
     .option("--environment <env>", "with --selector: only agents of this environment")
     .option(
       "--max-concurrency <n>",
-      "with --selector: targets in flight at once (default 10; 1 for heap-snapshot, cpu-profile)",
+      "with --selector: targets in flight at once (default 10; 1 for heap-snapshot, cpu-profile, class-histogram)",
     )
     .option(
       "--max-errors <N|P%>",

@@ -15,6 +15,8 @@ const ROOT = fileURLToPath(
 );
 export const KEYHOLE_BIN = `${ROOT}bin/keyhole.js`;
 export const SAMPLE_WORKLOAD = `${ROOT}examples/workload.mjs`;
+/** The sample JVM workload, run with `java` (its single-file source launcher) when a JDK is installed. */
+export const SAMPLE_JVM_WORKLOAD = `${ROOT}examples/JvmWorkload.java`;
 
 export interface Service {
   readonly name: string;
@@ -29,6 +31,8 @@ export interface Service {
 
 export interface StartOptions {
   readonly name: string;
+  /** The program; this Node unless told (the demo's JVM workload runs `java`). */
+  readonly command?: string;
   readonly args: readonly string[];
   readonly env?: NodeJS.ProcessEnv;
   readonly logFile: string;
@@ -47,10 +51,10 @@ function parseJsonLine(line: string): Record<string, unknown> | undefined {
   }
 }
 
-/** Spawns `node …args` and resolves once it prints its ready line; rejects (and kills it) otherwise. */
+/** Spawns `node …args` (or `command …args`) and resolves once it prints its ready line; rejects (and kills it) otherwise. */
 export async function startProcess(options: StartOptions): Promise<Service> {
   const log = createWriteStream(options.logFile, { flags: "a", mode: 0o600 });
-  const child = spawn(process.execPath, [...options.args], {
+  const child = spawn(options.command ?? process.execPath, [...options.args], {
     env: options.env ?? process.env,
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -13,7 +13,22 @@ import { createEmptyReplayLog } from "../../agent/replay-log.js";
 import { DEFAULT_POLICY_YAML } from "../../controller/policy/default-policy.js";
 import { CliError } from "../errors.js";
 import { printLine } from "../output.js";
-import { KEYHOLE_BIN, runKeyhole, SAMPLE_WORKLOAD, type Service, startProcess } from "./processes.js";
+import {
+  KEYHOLE_BIN,
+  runKeyhole,
+  SAMPLE_JVM_WORKLOAD,
+  SAMPLE_WORKLOAD,
+  type Service,
+  startProcess,
+} from "./processes.js";
+
+/** The `java` on PATH, if any: the demo's JVM workload runs only where a JDK is installed. */
+function findJava(path: string | undefined): string | undefined {
+  for (const dir of (path ?? "").split(":")) {
+    if (dir && existsSync(join(dir, "java"))) return join(dir, "java");
+  }
+  return undefined;
+}
 
 export interface DemoOptions {
   readonly dataDir?: string | undefined;
@@ -84,6 +99,8 @@ export async function runDemo(options: DemoOptions, env: NodeJS.ProcessEnv): Pro
     );
 
     const agents: Record<string, string> = {};
+    /** The environments whose signing keys this run generated. */
+    const freshKeys = new Set<string>();
     for (const environment of ["staging", "production"]) {
       const keyDir = join(dataDir, "keys", environment);
       const newKeys = !existsSync(join(keyDir, "signing-key.pem"));
@@ -93,7 +110,10 @@ export async function runDemo(options: DemoOptions, env: NodeJS.ProcessEnv): Pro
       // have accepted an envelope they signed, so the agent may start with an empty replay log
       // rather than refuse every envelope of its first 30 s (agent/replay-log.ts, part 3).
       const stateDir = join(dataDir, "state", environment);
-      if (newKeys) createEmptyReplayLog(stateDir, id);
+      if (newKeys) {
+        freshKeys.add(environment);
+        createEmptyReplayLog(stateDir, id);
+      }
       const agent = await startProcess({
         name: `agent ${id}`,
         args: [
@@ -121,6 +141,58 @@ export async function runDemo(options: DemoOptions, env: NodeJS.ProcessEnv): Pro
       printLine(`agent      ${id} at ${agent.ready.url} (pins keys/${environment}/jwks.json)`);
     }
 
+    // A JVM beside a third agent, when this machine has a JDK.
+    const java = findJava(env.PATH);
+    let jvmAgent = false;
+    if (java) {
+      const jvm = await startProcess({
+        name: "jvm workload",
+        command: java,
+        args: ["-Xmx64m", SAMPLE_JVM_WORKLOAD],
+        env: { PATH: env.PATH, DEMO_API_KEY: fakeSecret },
+        logFile: join(logs, "jvm-workload.log"),
+        isReady: (line) => line.ready === true,
+        timeoutMs: 60_000,
+      });
+      services.push(jvm);
+      printLine(
+        `jvm        pid ${jvm.pid} (java ${SAMPLE_JVM_WORKLOAD}; holds DEMO_API_KEY in a heap string)`,
+      );
+      const id = "staging/jvm/jvm-0";
+      const stateDir = join(dataDir, "state", "staging-jvm");
+      const keyDir = join(dataDir, "keys", "staging");
+      // As for the other agents: no earlier run can have served this id from this state dir.
+      if (freshKeys.has("staging") || !existsSync(stateDir)) createEmptyReplayLog(stateDir, id);
+      const agent = await startProcess({
+        name: `agent ${id}`,
+        args: [
+          KEYHOLE_BIN,
+          "agent",
+          "--id",
+          id,
+          "--environment",
+          "staging",
+          "--trusted-keys",
+          join(keyDir, "jwks.json"),
+          "--listen",
+          "127.0.0.1:0",
+          "--target",
+          String(jvm.pid),
+        ],
+        env: { ...baseEnv, KEYHOLE_STATE_DIR: stateDir },
+        logFile: join(logs, "agent-staging-jvm.log"),
+        isReady: isListening,
+      });
+      services.push(agent);
+      agents["staging-jvm"] = String(agent.ready.url);
+      jvmAgent = true;
+      printLine(`agent      ${id} at ${agent.ready.url} (beside the JVM)`);
+    } else {
+      printLine(
+        "jvm        skipped: no java on PATH (install a JDK 17, e.g. openjdk-17-jdk-headless, to tour the JVM actions)",
+      );
+    }
+
     const policyFile = join(dataDir, "policy.yaml");
     const inventoryFile = join(dataDir, "inventory.yaml");
     // The embedded default policy, written out so the operator can read and start from it.
@@ -128,9 +200,10 @@ export async function runDemo(options: DemoOptions, env: NodeJS.ProcessEnv): Pro
     await writeFile(
       inventoryFile,
       Object.entries(agents)
-        .map(
-          ([environment, url]) =>
-            `- { id: ${environment}/shop/shop-0, environment: ${environment}, url: "${url}", labels: { app: shop } }\n`,
+        .map(([key, url]) =>
+          key === "staging-jvm"
+            ? `- { id: staging/jvm/jvm-0, environment: staging, url: "${url}", labels: { app: jvm } }\n`
+            : `- { id: ${key}/shop/shop-0, environment: ${key}, url: "${url}", labels: { app: shop } }\n`,
         )
         .join(""),
     );
@@ -268,7 +341,34 @@ export async function runDemo(options: DemoOptions, env: NodeJS.ProcessEnv): Pro
       `✓ ${snapshotFile} is a valid snapshot (${counts} nodes, opens in Chrome DevTools → Memory); the API key and the password are not in it`,
     );
 
-    heading("6. everything is on record");
+    if (jvmAgent) {
+      heading(
+        "6. a JVM beside its own agent: threads and VM facts over HotSpot's attach socket, no JDK in the agent",
+      );
+      const threads = await show(
+        ["run", "thread-dump", "--target", "staging/jvm/jvm-0", "--reason", "demo: stuck orders", "--wait"],
+        alice,
+        "alice",
+      );
+      const vm = await show(
+        ["run", "vm-info", "--target", "staging/jvm/jvm-0", "--reason", "demo: which JVM", "--wait"],
+        alice,
+        "alice",
+      );
+      if ((threads.stdout + vm.stdout).includes(fakeSecret)) {
+        throw new CliError("demo check failed: a secret left the agent unmasked");
+      }
+      if (!threads.stdout.includes("order-worker-0")) {
+        throw new CliError("demo check failed: the thread dump did not name the JVM's threads");
+      }
+      printLine(
+        "✓ the JVM's threads and flags, read without a shell or a JDK in the agent; the API key is not in them",
+      );
+    } else {
+      heading("6. a JVM beside its own agent: skipped (no java on PATH)");
+    }
+
+    heading("7. everything is on record");
     await show(["requests"], alice, "alice");
 
     heading("where the data lives");

@@ -56,8 +56,15 @@ import { errorBudget, parseMaxErrors, runWithBudget } from "./error-budget.js";
 import type { FleetRegistry } from "./registry.js";
 import { parseSelector, SelectorError } from "./selector.js";
 
-/** Actions that load the target: one pod at a time unless the requester says otherwise. */
-export const HEAVY_ACTIONS: ReadonlySet<string> = new Set(["heap-snapshot", "cpu-profile"]);
+/**
+ * Actions that load the target: one pod at a time unless the requester says otherwise
+ * (class-histogram: a JVM's full GC).
+ */
+export const HEAVY_ACTIONS: ReadonlySet<string> = new Set([
+  "heap-snapshot",
+  "cpu-profile",
+  "class-histogram",
+]);
 /** Actions whose result only exists as a stream (an artifact). */
 const STREAM_ACTIONS: ReadonlySet<string> = new Set(["heap-snapshot", "bundle"]);
 /** Default in-flight targets of a light action. */

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
 import { runKeyhole } from "../../cli/demo/processes.js";
+import { hasJava } from "../helpers/jvm-target.js";
 
 let dir: string | undefined;
 afterAll(async () => {
@@ -32,6 +33,14 @@ it("keyhole demo runs the tour end to end, masks the secret, stops everything an
   expect(JSON.parse(heap).snapshot.node_count).toBeGreaterThan(1000);
   expect(heap).toContain("db.internal");
   expect(heap).not.toContain(leaked![1]!);
+  // With a JDK on the machine the tour reads a JVM's threads and VM facts; without, it says it skipped.
+  if (hasJava) {
+    expect(out).toMatch(/thread-dump on staging\/jvm\/jvm-0/);
+    expect(out).toContain("order-worker-0");
+    expect(out).toMatch(/"name":"java\.vm\.name"/);
+  } else {
+    expect(out).toContain("jvm        skipped: no java on PATH");
+  }
   expect(out).toContain("where the data lives");
   expect(out).toContain(join(dir, "keyhole.db"));
   expect(existsSync(join(dir, "keyhole.db"))).toBe(true);

@@ -39,6 +39,11 @@ export interface ChildOptions {
   readonly timeoutMs?: number;
   /** Its argv[0] (what `--target NAME` matches), node's path unless told. */
   readonly argv0?: string;
+  /** Its working directory; the test's unless told. */
+  readonly cwd?: string;
+  /** Run as this uid and gid (the test runs as root). */
+  readonly uid?: number;
+  readonly gid?: number;
 }
 
 export interface StartedProcess {
@@ -91,6 +96,9 @@ export async function startChild(options: ChildOptions): Promise<StartedProcess>
     env: { PATH: process.env.PATH ?? "", ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
     ...(options.argv0 ? { argv0: options.argv0 } : {}),
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+    ...(options.uid !== undefined ? { uid: options.uid } : {}),
+    ...(options.gid !== undefined ? { gid: options.gid } : {}),
   });
   const log: WriteStream | undefined = options.logFile
     ? createWriteStream(options.logFile, { flags: "a", mode: 0o600 })

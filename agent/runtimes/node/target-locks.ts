@@ -8,6 +8,9 @@ import { AgentError } from "../../errors.js";
 export class TargetLocks {
   private readonly held = new Map<number, string>();
 
+  /** @param what what the lock guards, for the refusal: the inspector, a JVM's attach session */
+  constructor(private readonly what = "inspector") {}
+
   /**
    * Takes the lock of `pid` for `holder` (an action name); throws KH_BUSY when another run holds
    * it. Returns the release function, which is safe to call more than once.
@@ -17,7 +20,7 @@ export class TargetLocks {
     if (current !== undefined) {
       throw new AgentError(
         "KH_BUSY",
-        `the inspector of process ${pid} is in use by ${current}; one inspector action per target at a time, retry shortly`,
+        `the ${this.what} of process ${pid} is in use by ${current}; one ${this.what} action per target at a time, retry shortly`,
       );
     }
     this.held.set(pid, holder);

@@ -260,6 +260,20 @@ describe("heap-snapshot", () => {
 });
 
 describe("cpu-profile and diagnostic-report", () => {
+  it("cpu-profile of a Node target: more than 60 s is refused before the inspector opens; stream mode sends the .cpuprofile as a file", async () => {
+    const app = build(target.pid);
+    const long = await call(app, "cpu-profile", { seconds: 61 });
+    expect(long.statusCode).toBe(400);
+    expect(long.json().error.code).toBe("KH_BAD_PARAMS");
+    expect([...ports(target.pid)].sort()).toEqual([...baseline].sort());
+    const res = await call(app, "cpu-profile", { seconds: 1 }, "stream");
+    expect(res.statusCode).toBe(200);
+    expect(res.headers["content-disposition"]).toMatch(/filename="cpu-\d+-\d{8}T\d{6}Z\.cpuprofile"/);
+    expect(JSON.parse(res.body).nodes.length).toBeGreaterThan(0);
+    await expectPorts(target.pid, baseline);
+    await app.close();
+  });
+
   it("cpu-profile returns a valid profile and closes the inspector", async () => {
     const app = build(target.pid);
     const res = await call(app, "cpu-profile", { seconds: 1 });
