@@ -157,6 +157,24 @@ export class FleetRegistry {
       throw await refuse("KH_ENROLL_DENIED", `environment "${input.environment}" is not in the policy`);
     if (this.deps.inventory.agents.has(input.id))
       throw await refuse("KH_AGENT_ID_TAKEN", `agent id "${input.id}" is in the inventory file`);
+    // An id belongs to one environment (issue 23 attack, N2: a staging token re-enrolled the offline
+    // production agent's id, and requests for it then ran as staging, without approval, at the
+    // attacker's URL). An id once enrolled stays in the environment it first enrolled in …
+    const first = await this.firstEnvironment(input.id);
+    if (first !== undefined && first !== input.environment) {
+      throw await refuse(
+        "KH_AGENT_ID_TAKEN",
+        `agent id "${input.id}" is registered in environment "${first}"; only an enrollment token of "${first}" can enroll it`,
+      );
+    }
+    // … and an id whose first segment names an environment enrolls only there.
+    const named = input.id.split("/")[0];
+    if (named !== undefined && named !== input.environment && policy.environments.has(named)) {
+      throw await refuse(
+        "KH_ENROLL_DENIED",
+        `agent id "${input.id}" names environment "${named}"; an agent of "${input.environment}" cannot take it`,
+      );
+    }
     // The controller only talks to what an operator allowed (issue 23, finding 4): an agent of an
     // environment with an allow-list connects from inside it, and whatever URL it advertises (or its
     // connection's address) resolves only to allowed addresses, never to loopback, link-local or
@@ -221,6 +239,17 @@ export class FleetRegistry {
       session,
       heartbeatSeconds: this.deps.heartbeatSeconds,
     };
+  }
+
+  /**
+   * The environment an id was first enrolled in: its stored record's (enrolled agents' rows are never
+   * deleted, and a re-enrollment keeps the environment, so it is the first one). Undefined for an id
+   * never enrolled.
+   */
+  private async firstEnvironment(id: string): Promise<string | undefined> {
+    const known = this.enrolled.get(id) ?? (await this.deps.store.fleet.getEnrolledAgent(id));
+    if (known) return known.environment;
+    return undefined;
   }
 
   /** Marks an agent seen. Throws KH_UNAUTHENTICATED for a wrong session or a dead enrollment token. */
