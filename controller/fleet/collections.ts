@@ -38,6 +38,7 @@ import {
   notAllowedMessage,
   requesterNotEntitled,
   requesterOf,
+  staleApprovals,
 } from "../requests/entitlement.js";
 import { startSweeper } from "../requests/sweeper.js";
 import type { Announcement } from "../requests/webhook.js";
@@ -302,6 +303,8 @@ export class CollectionService {
     }
     const notEntitled = await requesterNotEntitled(this.deps, collection);
     if (notEntitled) throw await this.refuseApproval(who, collection, notEntitled);
+    // Approvals by people who lost the right or the credential since do not count (issue 23 attack, N1).
+    const stale = await staleApprovals(this.deps, "collection", collection);
     const outcome = await this.deps.store.fleet.addCollectionApproval(
       {
         collectionId: id,
@@ -309,6 +312,7 @@ export class CollectionService {
         note,
         at: this.deps.now(),
         required: approvalsInForce(this.deps.policy, collection),
+        discount: stale.length,
       },
       ({ count, approved }) => [
         {
@@ -321,6 +325,8 @@ export class CollectionService {
             status: approved ? "approved" : "pending",
             targets: collection.targets.length,
             targetsDigest: collection.targetsDigest,
+            approver: requesterOf(who),
+            ...(stale.length > 0 ? { notCounted: stale } : {}),
             ...(note ? { note } : {}),
           },
         },
@@ -456,7 +462,7 @@ export class CollectionService {
     }
     for (const c of await this.deps.store.fleet.listCollectionsByStatus("approved", 1000)) {
       if (this.running.has(c.id)) continue; // its run checks each target before signing
-      const notAllowed = await approvedItemNotAllowed(this.deps, c);
+      const notAllowed = await approvedItemNotAllowed(this.deps, c, "collection");
       if (notAllowed && (await this.endAfterReload(c, "approved", notAllowed, policyDigest))) ended++;
     }
     if (ended > 0)
@@ -669,7 +675,11 @@ export class CollectionService {
     }
     // Each target is signed later than the last: the requester's entitlement and the approvals the
     // environment requires now are checked before each (issue 16 F1; issue 23, finding 3).
-    const notAllowed = await approvedItemNotAllowed(this.deps, { ...collection, breakGlass: false });
+    const notAllowed = await approvedItemNotAllowed(
+      this.deps,
+      { ...collection, breakGlass: false },
+      "collection",
+    );
     if (notAllowed) return fail(notAllowed.code, notAllowedMessage(collection, notAllowed, "collection"));
     const key = this.deps.keys.get(collection.environment);
     if (!env || !key)

@@ -33,6 +33,7 @@ import {
   notAllowedMessage,
   requesterNotEntitled,
   requesterOf,
+  staleApprovals,
 } from "./entitlement.js";
 import { startSweeper } from "./sweeper.js";
 import type { Announcement } from "./webhook.js";
@@ -354,6 +355,8 @@ export class RequestService {
       throw new ControllerError("KH_ALREADY_APPROVED", `${who.subject} has already approved request "${id}"`);
     const notEntitled = await requesterNotEntitled(this.deps, request);
     if (notEntitled) throw await this.refuseApproval(who, request, notEntitled);
+    // Approvals by people who lost the right or the credential since do not count (issue 23 attack, N1).
+    const stale = await staleApprovals(this.deps, "request", request);
     const outcome = await this.deps.store.addApproval(
       {
         requestId: id,
@@ -361,6 +364,7 @@ export class RequestService {
         note,
         at: this.deps.now(),
         required: approvalsInForce(this.deps.policy, request),
+        discount: stale.length,
       },
       ({ count, approved, request: after }) => [
         {
@@ -371,6 +375,9 @@ export class RequestService {
             approvals: count,
             approvalsRequired: after.approvalsRequired,
             status: approved ? "approved" : "pending",
+            // What the approver's right is checked against again later (issue 23 attack, N1).
+            approver: requesterOf(who),
+            ...(stale.length > 0 ? { notCounted: stale } : {}),
             ...(note ? { note } : {}),
           },
         },

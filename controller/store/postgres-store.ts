@@ -365,7 +365,8 @@ export class PostgresStore implements Store {
       ).rowCount;
       if (inserted === 0) return { kind: "duplicate" };
       await run(c, Q.raiseRequestApprovals, { id: requestId, required });
-      const count = num((await run(c, Q.countApprovals, { requestId })).rows[0]?.n);
+      const recorded = num((await run(c, Q.countApprovals, { requestId })).rows[0]?.n);
+      const count = recorded - (approval.discount ?? 0);
       let approved = false;
       if (count >= Math.max(num(row.approvals_required), required)) {
         approved = (await run(c, Q.approveRequest, { id: requestId, at })).rowCount === 1;

@@ -227,7 +227,8 @@ export class SqliteStore implements Store {
       });
       if (inserted === 0) return { kind: "duplicate" };
       this.db.run(Q.raiseRequestApprovals, { id: requestId, required });
-      const count = num(this.db.get(Q.countApprovals, { requestId })?.n);
+      const recorded = num(this.db.get(Q.countApprovals, { requestId })?.n);
+      const count = recorded - (approval.discount ?? 0);
       let approved = false;
       if (count >= Math.max(num(row.approvals_required), required)) {
         approved = this.db.run(Q.approveRequest, { id: requestId, at }) === 1;

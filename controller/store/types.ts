@@ -48,6 +48,12 @@ export interface NewApproval {
   readonly at: number;
   /** What the policy in force requires now: the stored count is raised to it, never lowered. */
   readonly required?: number;
+  /**
+   * How many of the approvals already recorded no longer count (their approver lost the right or the
+   * credential since; issue 23 attack, N1): the item is approved when the recorded approvals less
+   * these reach what is required. The approvals stay recorded.
+   */
+  readonly discount?: number;
 }
 
 export interface ArtifactRecord {

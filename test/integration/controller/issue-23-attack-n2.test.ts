@@ -49,9 +49,9 @@ describe("issue 23 attack N2: an agent id is bound to its environment", () => {
     expect(refused).toHaveLength(1);
     expect(refused[0]?.details).toMatchObject({ code: "KH_AGENT_ID_TAKEN", tokenEnvironment: "staging" });
     // The real agent still re-enrolls with its own token.
-    expect((await enroll("production", { id: "production/x/p1", environment: "production", url })).statusCode).toBe(
-      201,
-    );
+    expect(
+      (await enroll("production", { id: "production/x/p1", environment: "production", url })).statusCode,
+    ).toBe(201);
   });
 
   it("issue 23 attack N2: an id bound to staging cannot be re-enrolled as production either", async () => {

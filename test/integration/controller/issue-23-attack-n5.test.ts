@@ -37,9 +37,11 @@ describe("issue 23 attack N5: the PostgreSQL triggers cannot be fooled with a te
     await asRuntimeRole(async (client) => {
       await client.query("CREATE TEMP TABLE approvals (request_id TEXT)");
       await client.query("INSERT INTO pg_temp.approvals VALUES ($1), ($1)", [id]);
-      await client.query("UPDATE requests SET status = 'approved' WHERE id = $1", [id]).catch((err: Error) => {
-        refused = err;
-      });
+      await client
+        .query("UPDATE requests SET status = 'approved' WHERE id = $1", [id])
+        .catch((err: Error) => {
+          refused = err;
+        });
     });
     expect(refused?.message).toMatch(/state machine/);
     expect((await h.controller.store.getRequest(id))?.status).toBe("pending");
