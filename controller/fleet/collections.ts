@@ -725,7 +725,7 @@ export class CollectionService {
     if (!marked) return false;
     // The answer's bytes count against the controller's one budget until the group commit stored it.
     const budget = this.deps.dispatcher.inlineBudget;
-    const lease = budget.lease();
+    const lease = budget.lease({ agent: agent.id, requester: collection.subject });
     const outcome = await sendEnvelope(agent.url, envelope.jws, {
       timeoutMs: this.deps.timeoutMs,
       maxBytes: this.deps.maxResultBytes,
