@@ -12,6 +12,7 @@ import type { FastifyBaseLogger } from "fastify";
 import { agentUrlShapeProblem, type EnrollRequest } from "../../protocol/fleet.js";
 import type { AuditEntry } from "../audit/chain.js";
 import { ControllerError } from "../errors.js";
+import { enrollTokenNotOnChain } from "../identity/credential-chain.js";
 import type { Inventory, InventoryAgent } from "../inventory/load-inventory.js";
 import type { Policy } from "../policy/load-policy.js";
 import type { EnrolledAgentRecord, EnrollTokenRecord } from "../store/fleet-types.js";
@@ -125,7 +126,9 @@ export class FleetRegistry {
   ): Promise<EnrollOutcome> {
     const { store, policy, now } = this.deps;
     const at = now();
-    const record = await verifyEnrollToken(store.fleet, token, at);
+    const found = await verifyEnrollToken(store.fleet, token, at);
+    // The row alone proves nothing: its issuance must be on the audit chain (issue 23 attack, N4).
+    const record = found && !(await enrollTokenNotOnChain(store, found)) ? found : undefined;
     if (!record) throw new ControllerError("KH_UNAUTHENTICATED", "a valid enrollment token is required");
     const refuse = async (code: "KH_ENROLL_DENIED" | "KH_AGENT_ID_TAKEN", message: string) => {
       await store.appendAudit(

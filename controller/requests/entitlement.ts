@@ -5,6 +5,7 @@
  * reload or a revoked credential in between stops it (issue 16, finding F1). Used at filing, at
  * approval and right before signing, for single requests and collections alike.
  */
+import { tokenNotOnChain } from "../identity/credential-chain.js";
 import type { Principal } from "../identity/principal.js";
 import { sameSubject } from "../identity/subject.js";
 import { evaluate, type PolicyDecision } from "../policy/evaluate.js";
@@ -49,7 +50,7 @@ export function entitlement(
  * token carried at filing; the controller learns of no later change in the issuer.
  */
 export async function requesterNotEntitled(
-  deps: { readonly policy: Policy; readonly store: Pick<Store, "getToken"> },
+  deps: { readonly policy: Policy; readonly store: Pick<Store, "getToken" | "listCredentialAudit"> },
   item: Entitled,
 ): Promise<string | undefined> {
   const requester = item.requester;
@@ -61,6 +62,8 @@ export async function requesterNotEntitled(
     if (token.revokedAt !== undefined) {
       return `the token ${requester.credential.id} it was filed with was revoked at ${new Date(token.revokedAt).toISOString()}`;
     }
+    const offChain = await tokenNotOnChain(deps.store, token);
+    if (offChain) return offChain;
   }
   const decision = entitlement(deps.policy, { subject: item.subject, groups: requester.groups }, item);
   if (!decision.allowed) return `the policy in force no longer allows it: ${decision.reason}`;
@@ -84,7 +87,10 @@ export function approvalsInForce(
 }
 
 /** What the approver checks read of the store. */
-export type ApprovalStore = Pick<Store, "getToken" | "listRequestAudit" | "listCollectionAudit">;
+export type ApprovalStore = Pick<
+  Store,
+  "getToken" | "listCredentialAudit" | "listRequestAudit" | "listCollectionAudit"
+>;
 
 /** An approval that no longer counts, and why. */
 export interface StaleApproval {
@@ -137,6 +143,8 @@ async function approverNotEntitled(
     if (!token) return `the token ${credential.id} ${subject} approved with no longer exists`;
     if (token.revokedAt !== undefined)
       return `the token ${credential.id} ${subject} approved with was revoked at ${new Date(token.revokedAt).toISOString()}`;
+    const offChain = await tokenNotOnChain(deps.store, token);
+    if (offChain) return offChain;
   }
   const decision = entitlement(deps.policy, { subject, groups: kept.groups }, item);
   if (!decision.allowed)

@@ -26,6 +26,7 @@ import * as Q from "./queries.js";
 import {
   approvalsByRequest,
   collectionPattern,
+  credentialPattern,
   num,
   type Row,
   requestRow,
@@ -436,6 +437,11 @@ export class PostgresStore implements Store {
     const { rows } = await run(this.pool, Q.listCollectionAudit, {
       pattern: collectionPattern(collectionId),
     });
+    return rows.map(toLinkedAudit);
+  }
+
+  async listCredentialAudit(id: string): Promise<LinkedAuditRecord[]> {
+    const { rows } = await run(this.pool, Q.listCredentialAudit, { pattern: credentialPattern(id) });
     return rows.map(toLinkedAudit);
   }
 

@@ -15,6 +15,7 @@ import * as Q from "./queries.js";
 import {
   approvalsByRequest,
   collectionPattern,
+  credentialPattern,
   num,
   type Row,
   requestRow,
@@ -290,6 +291,10 @@ export class SqliteStore implements Store {
     return this.db
       .all(Q.listCollectionAudit, { pattern: collectionPattern(collectionId) })
       .map(toLinkedAudit);
+  }
+
+  async listCredentialAudit(id: string): Promise<LinkedAuditRecord[]> {
+    return this.db.all(Q.listCredentialAudit, { pattern: credentialPattern(id) }).map(toLinkedAudit);
   }
 
   async listAudit(query: { afterSeq?: number; limit?: number } = {}): Promise<AuditRecord[]> {

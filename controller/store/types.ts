@@ -316,6 +316,8 @@ export interface Store {
    */
   listRequestAudit(requestId: string): Promise<LinkedAuditRecord[]>;
   listCollectionAudit(collectionId: string): Promise<LinkedAuditRecord[]>;
+  /** A token's or enrollment token's issuance and revocation records, in chain order. */
+  listCredentialAudit(id: string): Promise<LinkedAuditRecord[]>;
   /** Audit records in chain order, from `afterSeq` (exclusive). */
   listAudit(query?: { afterSeq?: number; limit?: number }): Promise<AuditRecord[]>;
   /** The newest audit record's seq and hash; undefined while the chain is empty. */
