@@ -32,6 +32,7 @@ export interface LeaseHolders {
 
 export class InlineBudget {
   private used = 0;
+  private highest = 0;
   private readonly byHolder = new Map<string, number>();
   /** The most one agent may hold at once. */
   readonly agentShareBytes: number;
@@ -53,6 +54,11 @@ export class InlineBudget {
     return this.used;
   }
 
+  /** The most bytes held at once since the start. */
+  get peak(): number {
+    return this.highest;
+  }
+
   lease(holders: LeaseHolders = {}): InlineLease {
     let held = 0;
     const shares: [string, number][] = [];
@@ -64,6 +70,7 @@ export class InlineBudget {
         if (this.used + bytes > this.capBytes) return false;
         for (const [key, share] of shares) if ((this.byHolder.get(key) ?? 0) + bytes > share) return false;
         this.used += bytes;
+        this.highest = Math.max(this.highest, this.used);
         for (const [key] of shares) this.byHolder.set(key, (this.byHolder.get(key) ?? 0) + bytes);
         held += bytes;
         return true;
