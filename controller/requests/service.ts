@@ -162,6 +162,8 @@ export class RequestService {
           approvalsRequired: env.approvals,
           binding: decision.binding,
           role: decision.role,
+          // Which credential filed it: the evidence report flags a token with no issuance on the chain.
+          credential: requesterOf(who).credential,
         },
         reason: input.reason,
         ...(input.ticket ? { ticket: input.ticket } : {}),
@@ -288,6 +290,7 @@ export class RequestService {
             binding: decision.binding,
             role: decision.role,
             breakGlass: true,
+            credential: requesterOf(who).credential,
           },
           reason: input.reason,
           ticket: input.ticket,

@@ -11,6 +11,8 @@ import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { AuditRecord } from "../../../controller/audit/chain.js";
+import { buildReport, renderMarkdown } from "../../../controller/audit/report.js";
 import { issueEnrollToken, revokeEnrollToken } from "../../../controller/fleet/cli.js";
 import { revokeToken } from "../../../controller/identity/cli.js";
 import { type Harness, startHarness } from "./helpers.js";
@@ -119,3 +121,79 @@ describe.each(["sqlite", "postgres"] as const)(
     });
   },
 );
+
+describe("issue 23 attack N4: the evidence report", () => {
+  const chain = {
+    status: "intact",
+    keySource: "test",
+    records: 4,
+    lastSeq: 4,
+    lastCheckpoint: undefined,
+    unsignedTail: 0,
+  } as never;
+  const window = { since: new Date(Date.UTC(2029, 0, 1)), until: new Date(Date.UTC(2031, 0, 1)) };
+
+  it("issue 23 attack N4: keyhole report flags acts with a token that has no issuance on the chain", async () => {
+    const at = (n: number) => new Date(Date.UTC(2030, 0, 1, 0, 0, n)).toISOString();
+    const record = (seq: number, event: string, actor: string, details: Record<string, unknown>) =>
+      ({
+        seq,
+        time: seq === 1 ? new Date(Date.UTC(2020, 0, 1)).toISOString() : at(seq),
+        actor,
+        event,
+        requestId: seq === 1 ? null : "r-1",
+        details,
+        reason: null,
+        ticket: null,
+        prevHash: "",
+        hash: "",
+      }) as unknown as AuditRecord;
+    const records = [
+      // Issued long before the window: still issued.
+      record(1, "token.issued", "local:ops", { tokenId: "a".repeat(16), subject: "user:alice@example.com" }),
+      record(2, "request.created", "user:alice@example.com", {
+        action: "env",
+        target: "production/shop/shop-0",
+        environment: "production",
+        approvalsRequired: 1,
+        credential: { kind: "token", id: "a".repeat(16) },
+      }),
+      record(3, "request.approved", "user:trudy@example.com", {
+        approvals: 1,
+        approvalsRequired: 1,
+        status: "approved",
+        approver: { groups: ["sre"], credential: { kind: "token", id: "b".repeat(16) } },
+      }),
+    ];
+    const report = await buildReport(records, { ...window, chain });
+    expect(report.tokens.unissued).toEqual([
+      { subject: "user:trudy@example.com", tokenId: "b".repeat(16), event: "request.approved", at: at(3) },
+    ]);
+    const markdown = renderMarkdown(report);
+    expect(markdown).toMatch(/1 act\(s\) used a token with no issuance on the audit chain/);
+    expect(markdown).toMatch(/NOT MET/);
+  });
+
+  it("issue 23 attack N4: a real controller's genuine tokens are not flagged", async () => {
+    const h = await startHarness({ environments: ["staging"] });
+    try {
+      const alice = await h.token("user:alice@example.com", ["sre"]);
+      const filed = await h.call(alice, "POST", "/v1/requests", {
+        action: "process-info",
+        target: "staging/shop/shop-0",
+        reason: "N4 report",
+      });
+      expect(filed.status).toBe(201);
+      await h.controller.dispatcher.whenIdle();
+      const report = await buildReport(await h.controller.store.listAudit(), {
+        since: new Date(Date.now() - 3_600_000),
+        until: new Date(Date.now() + 3_600_000),
+        chain,
+      });
+      expect(report.tokens.unissued).toEqual([]);
+      expect(report.tokens.issued).toBe(1);
+    } finally {
+      await h.close();
+    }
+  });
+});
