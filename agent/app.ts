@@ -2,6 +2,8 @@
  * buildApp(): the agent's Fastify instance, never listening (main.ts does that). Two routes:
  * `POST /v1/requests` (one signed envelope in, one action's masked result out) and `GET /healthz`.
  */
+
+import type { Readable } from "node:stream";
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyError,
@@ -308,6 +310,17 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
       }
 
       if (result instanceof RunningStream) {
+        // Nothing is sent until the stream has its first bytes (or ends): a refusal before then is
+        // answered with its code, as in s3 mode, not as a broken or malformed stream (issue 23
+        // attack, N7).
+        try {
+          await firstBytes(result.stream);
+        } catch (err) {
+          reply.raw.off("close", onClose);
+          result.stream.destroy(); // releases the action's slot and what it holds
+          await result.done;
+          throw err;
+        }
         streamed = result;
         result.done.then(({ bytes, sha256, error }) => {
           reply.raw.off("close", onClose);
@@ -378,4 +391,26 @@ function envelopeNames(body: unknown): { jti?: string; aud?: string } {
   } catch {
     return {};
   }
+}
+
+/**
+ * Resolves once `stream` holds its first bytes or has ended, rejects with its error if it fails
+ * before; the bytes stay buffered for whoever reads it next.
+ */
+function firstBytes(stream: Readable): Promise<void> {
+  if (stream.readableLength > 0 || stream.readableEnded) return Promise.resolve();
+  return new Promise<void>((resolve, reject) => {
+    const done = (err?: Error) => {
+      stream.off("readable", onReadable);
+      stream.off("error", done);
+      stream.off("close", onClose);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onReadable = () => done();
+    const onClose = () => done(stream.errored ?? new Error("the stream closed before its first byte"));
+    stream.on("readable", onReadable);
+    stream.on("error", done);
+    stream.on("close", onClose);
+  });
 }

@@ -73,7 +73,8 @@ export const CONTROLLER_ERRORS = {
   },
   KH_AGENT_ID_TAKEN: {
     status: 409,
-    description: "The agent id is in the inventory file, or belongs to another agent that is still online.",
+    description:
+      "The agent id is in the inventory file, belongs to another agent that is still online, or is registered in another environment.",
   },
   KH_NO_TARGETS: { status: 404, description: "No reachable agent matches the collection's selector." },
   KH_TARGETS_CHANGED: {

@@ -168,7 +168,7 @@ export async function createController(
     });
     await fleetRegistry.start();
     // One byte budget for every agent answer held in memory, single requests and collections alike.
-    const inlineBudget = new InlineBudget(config.inlineResultsMaxBytes);
+    const inlineBudget = new InlineBudget(config.inlineResultsMaxBytes, config.maxResultBytes);
     const dispatcher = new Dispatcher({
       telemetry,
       inlineBudget,

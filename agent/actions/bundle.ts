@@ -128,12 +128,20 @@ export function createBundleAction(registry: ReadonlyMap<string, ActionDefinitio
       // holds the producer when the client is slow).
       const produce = async () => {
         const manifest: ManifestEntry[] = [];
+        // Every entry runs (and spools) before the tar's first byte, so a refused entry — a guard, a
+        // rate limit, the spool cap — ends the bundle with its coded answer before anything is sent,
+        // in stream mode as in s3 mode (issue 23 attack, N7: a refusal after the answer had begun was
+        // a malformed 500 or a broken stream, and its code was lost).
+        const results: { entry: Planned; done: Awaited<ReturnType<typeof runEntry>> }[] = [];
         for (const [index, entry] of planned.entries()) {
           const done = await runEntry(entry, index, ctx);
+          if ("spooled" in done && done.spooled) spooled.push(done.spooled);
+          results.push({ entry, done });
+        }
+        for (const { entry, done } of results) {
           let size: number;
           let digest: string;
           if ("spooled" in done && done.spooled) {
-            spooled.push(done.spooled);
             size = done.spooled.size;
             digest = done.spooled.sha256;
             const sink = pack.entry({ name: done.name, size, mtime: new Date() });

@@ -148,6 +148,11 @@ export interface EvidenceReport {
     readonly issued: number;
     readonly revoked: number;
     readonly subjects: readonly string[];
+    /**
+     * Acts (filing, approving) with a controller token that has no `token.issued` record on the chain
+     * before them: a token written into the database by hand (issue 23 attack, N4).
+     */
+    readonly unissued: readonly { subject: string; tokenId: string; event: string; at: string }[];
   };
   readonly otherEvents: Readonly<Record<string, number>>;
   readonly controls: readonly { control: string; title: string; evidence: string }[];
@@ -201,6 +206,13 @@ export async function buildReport(
   const other = new Map<string, number>();
   const collections = new Map<string, CollectionFacts>();
   const tokenSubjects = new Set<string>();
+  // Every token the chain issued up to the window's end, whenever: a token lives past its window.
+  const issuedTokenIds = new Set<string>();
+  const unissued: { subject: string; tokenId: string; event: string; at: string }[] = [];
+  const tokenOf = (credential: unknown): string | undefined => {
+    const c = credential as { kind?: unknown; id?: unknown } | undefined;
+    return c?.kind === "token" && typeof c.id === "string" ? c.id : undefined;
+  };
   let refusedRequests = 0;
   let stored = 0;
   let bytes = 0;
@@ -223,7 +235,18 @@ export async function buildReport(
   };
 
   for await (const r of records) {
-    if (r.time < since || r.time >= until) continue;
+    if (r.time >= until) continue;
+    if (r.event === "token.issued" && typeof r.details.tokenId === "string")
+      issuedTokenIds.add(r.details.tokenId);
+    if (r.time < since) continue;
+    const used =
+      r.event === "request.created"
+        ? tokenOf(r.details.credential)
+        : r.event === "request.approved" || r.event === "collection.approved"
+          ? tokenOf((r.details.approver as { credential?: unknown } | undefined)?.credential)
+          : undefined;
+    if (used !== undefined && !issuedTokenIds.has(used))
+      unissued.push({ subject: r.actor, tokenId: used, event: r.event, at: r.time });
     inWindow++;
     const d = r.details;
     const request = r.requestId ? requests.get(r.requestId) : undefined;
@@ -468,7 +491,7 @@ export async function buildReport(
       .map((r) => ({ code: r.code, by: r.by, count: r.count, subjects: [...r.subjects].sort() }))
       .sort((a, b) => b.count - a.count || (a.code < b.code ? -1 : 1)),
     artifacts: { stored, bytes, deleted, downloads },
-    tokens: { issued, revoked, subjects: [...tokenSubjects].sort() },
+    tokens: { issued, revoked, subjects: [...tokenSubjects].sort(), unissued },
     otherEvents: Object.fromEntries([...other.entries()].sort()),
     controls: [
       {
@@ -479,7 +502,7 @@ export async function buildReport(
       {
         control: "NIST CSF 2.0 PR.AA-01 / PR.AA-03",
         title: "Identities and credentials are managed; users and services are authenticated",
-        evidence: `All ${all.length} request(s) and ${refusedRequests} refusal(s) carry an authenticated subject (bearer token or OIDC); ${issued} token(s) issued, ${revoked} revoked.`,
+        evidence: `All ${all.length} request(s) and ${refusedRequests} refusal(s) carry an authenticated subject (bearer token or OIDC); ${issued} token(s) issued, ${revoked} revoked.${unissued.length > 0 ? ` NOT MET: ${unissued.length} act(s) used a token with no issuance on the audit chain (listed under "Tokens").` : ""}`,
       },
       {
         control: "NIST CSF 2.0 PR.AA-05",
@@ -669,6 +692,17 @@ export function renderMarkdown(report: EvidenceReport): string {
   out.push(
     `${r.tokens.issued} issued (${inline(r.tokens.subjects.join(", ")) || "none"}), ${r.tokens.revoked} revoked.\n`,
   );
+  if (r.tokens.unissued.length > 0) {
+    out.push(
+      `**${r.tokens.unissued.length} act(s) used a token with no issuance on the audit chain.** The controller accepts only tokens the chain issued; each of these was written outside it (for example in the database). Investigate every one.\n`,
+    );
+    out.push(
+      table(
+        ["subject", "token", "event", "at"],
+        r.tokens.unissued.map((u) => [u.subject, u.tokenId, u.event, u.at]),
+      ),
+    );
+  }
   if (Object.keys(r.otherEvents).length > 0) {
     out.push(`## Other events\n`);
     out.push(table(["event", "count"], Object.entries(r.otherEvents)));

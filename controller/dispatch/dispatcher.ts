@@ -244,7 +244,7 @@ export class Dispatcher {
     envelope: Envelope,
   ): Promise<boolean> {
     // The answer's bytes count against the shared budget until its result is stored.
-    const lease = this.inlineBudget.lease();
+    const lease = this.inlineBudget.lease({ agent: agent.id, requester: request.subject });
     try {
       const outcome = await sendEnvelope(agent.url, envelope.jws, {
         timeoutMs: this.deps.timeoutMs,
@@ -303,7 +303,7 @@ export class Dispatcher {
     envelope: Envelope,
     upload: DirectUpload,
   ): Promise<boolean> {
-    const lease = this.inlineBudget.lease();
+    const lease = this.inlineBudget.lease({ agent: agent.id, requester: request.subject });
     const sent = await sendEnvelope(agent.url, envelope.jws, {
       timeoutMs: this.deps.timeoutMs,
       maxBytes: 1024 * 1024,

@@ -29,6 +29,8 @@ export async function sendEnvelope(
     budgetBytes?: number;
     expect: AnswerOf;
     lookup?: PinnedLookup | undefined;
+    /** How long the body may go without a byte before the read is dropped; default ANSWER_STALL_MS. */
+    stallMs?: number;
   },
 ): Promise<SendOutcome> {
   // One deadline for connecting, the agent's work and reading the answer.
@@ -41,10 +43,18 @@ export async function sendEnvelope(
   const { response, url } = posted;
   const status = response.statusCode ?? 0;
   let text: string;
+  const stallMs = options.stallMs ?? ANSWER_STALL_MS;
   try {
-    text = await readLimited(response, options.maxBytes, options.lease);
+    text = await readLimited(response, options.maxBytes, options.lease, stallMs);
   } catch (err) {
     if (posted.timedOut()) return agentTimeout(options.timeoutMs);
+    if (err instanceof Stalled)
+      return {
+        ok: false,
+        status,
+        code: "KH_AGENT_TIMEOUT",
+        message: `the agent's answer stalled: no byte for ${stallMs} ms after ${err.bytes} byte(s)`,
+      };
     if (err instanceof OverBudget)
       return { ok: false, code: "KH_BUSY", message: budgetSpentMessage(options.budgetBytes ?? 0) };
     if (err instanceof TooLarge)
@@ -93,36 +103,61 @@ export async function sendEnvelope(
   };
 }
 
+/**
+ * How long an answer's body may go without a byte. An agent writes its JSON answer in one go once the
+ * action is done, so a body that stops for this long is held open, and what it holds of the inline
+ * budget is given back (issue 23 attack, N3).
+ */
+export const ANSWER_STALL_MS = 10_000;
+
 class TooLarge extends Error {}
 class OverBudget extends Error {}
+class Stalled extends Error {
+  constructor(readonly bytes: number) {
+    super("the answer stalled");
+  }
+}
 
 async function readLimited(
   response: IncomingMessage,
   maxBytes: number,
-  lease?: InlineLease,
+  lease: InlineLease | undefined,
+  stallMs: number,
 ): Promise<string> {
   const chunks: Buffer[] = [];
   let total = 0;
-  // A declared length is taken whole before the first byte, so a spent budget reads nothing.
+  // A declared length over the cap is refused at once; under it, nothing is taken from the budget
+  // until bytes arrive (a declared length costs the agent nothing to claim: issue 23 attack, N3).
   const declared = Number(response.headers["content-length"]);
-  let reserved = 0;
-  if (lease && Number.isSafeInteger(declared) && declared > 0 && declared <= maxBytes) {
-    if (!lease.take(declared)) {
-      response.destroy();
-      throw new OverBudget();
-    }
-    reserved = declared;
+  if (Number.isSafeInteger(declared) && declared > maxBytes) {
+    response.destroy();
+    throw new TooLarge();
   }
-  for await (const chunk of response as AsyncIterable<Buffer>) {
-    total += chunk.length;
-    // Throwing out of for-await destroys the response, so the rest is never downloaded. A body cut
-    // off before its end throws here too (the response errors with ECONNRESET "aborted").
-    if (total > maxBytes) throw new TooLarge();
-    if (lease && total > reserved) {
-      if (!lease.take(total - reserved)) throw new OverBudget();
-      reserved = total;
+  let stalled: Stalled | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const watch = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      stalled = new Stalled(total);
+      response.destroy(stalled);
+    }, stallMs);
+    timer.unref();
+  };
+  watch();
+  try {
+    for await (const chunk of response as AsyncIterable<Buffer>) {
+      watch();
+      total += chunk.length;
+      // Throwing out of for-await destroys the response, so the rest is never downloaded. A body cut
+      // off before its end throws here too (the response errors with ECONNRESET "aborted").
+      if (total > maxBytes) throw new TooLarge();
+      if (lease && !lease.take(chunk.length)) throw new OverBudget();
+      chunks.push(chunk);
     }
-    chunks.push(chunk);
+  } catch (err) {
+    throw stalled ?? err;
+  } finally {
+    clearTimeout(timer);
   }
   return Buffer.concat(chunks).toString("utf8");
 }

@@ -23,9 +23,11 @@ const SPECIAL: readonly (readonly [string, number, "ipv4" | "ipv6", string])[] =
   ["168.63.129.16", 32, "ipv4", "cloud metadata (Azure wire server)"],
   ["224.0.0.0", 4, "ipv4", "multicast"],
   ["240.0.0.0", 4, "ipv4", "reserved or broadcast"],
+  ["192.0.0.0", 24, "ipv4", "IETF protocol assignments (cloud metadata at 192.0.0.192)"],
   ["::", 128, "ipv6", "the unspecified address"],
   ["::1", 128, "ipv6", "loopback"],
   ["fe80::", 10, "ipv6", "link-local"],
+  ["fec0::", 10, "ipv6", "site-local (deprecated)"],
   ["fd00:ec2::254", 128, "ipv6", "cloud metadata (AWS)"],
   ["ff00::", 8, "ipv6", "multicast"],
 ];
@@ -79,6 +81,44 @@ function normalise(address: string): { address: string; family: "ipv4" | "ipv6" 
   return { address: plain, family: version === 4 ? "ipv4" : "ipv6" };
 }
 
+/** The eight 16-bit groups of an IPv6 address (a trailing dotted quad allowed); undefined if not one. */
+function groupsOf(address: string): number[] | undefined {
+  let text = address.toLowerCase();
+  const quad = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (quad) {
+    const [a, b, c, d] = quad.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, quad.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head = "", tail, extra] = text.split("::");
+  if (extra !== undefined) return undefined;
+  const part = (t: string) => (t === "" ? [] : t.split(":").map((g) => Number.parseInt(g, 16)));
+  const left = part(head);
+  const right = tail === undefined ? [] : part(tail);
+  const missing = 8 - left.length - right.length;
+  if (tail === undefined ? missing !== 0 : missing < 0) return undefined;
+  const groups = [...left, ...new Array<number>(missing).fill(0), ...right];
+  return groups.every((g) => Number.isInteger(g) && g >= 0 && g <= 0xffff) ? groups : undefined;
+}
+
+/**
+ * The IPv4 address an IPv6 address carries, for the forms that reach it (issue 23 attack,
+ * informational: only `::ffff:a.b.c.d` was looked through): IPv4-compatible `::a.b.c.d`, SIIT
+ * `::ffff:0:a.b.c.d`, NAT64 `64:ff9b::/96` and the local-use `64:ff9b:1::/48` (last 32 bits), and
+ * 6to4 `2002:AABB:CCDD::/48`. Undefined for any other address.
+ */
+export function embeddedIpv4(address: string): string | undefined {
+  const g = groupsOf(address);
+  if (!g) return undefined;
+  const v4 = (hi: number, lo: number) => `${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`;
+  const zeros = (from: number, to: number) => g.slice(from, to).every((x) => x === 0);
+  if (g[0] === 0x2002) return v4(g[1]!, g[2]!);
+  const last = v4(g[6]!, g[7]!);
+  if (zeros(0, 5) && (g[5] === 0 || g[5] === 0xffff)) return g[6] === 0 && g[7]! <= 1 ? undefined : last;
+  if (zeros(0, 4) && g[4] === 0xffff && g[5] === 0) return last;
+  if (g[0] === 0x64 && g[1] === 0xff9b && (zeros(2, 6) || g[2] === 1)) return last;
+  return undefined;
+}
+
 /** Is `inner` (a range) wholly inside the special range `[address, prefix]`? */
 function insideSpecial(inner: Cidr, special: readonly [string, number, "ipv4" | "ipv6", string]): boolean {
   if (inner.family !== special[2] || inner.prefix < special[1]) return false;
@@ -122,6 +162,16 @@ export class AgentNetworks {
     const ip = normalise(address);
     if (!ip) return `${what} "${address}" is not an IP address`;
     const list = this.allowed.get(environment);
+    // An IPv6 address that carries an IPv4 one reaches that address: judge it as well.
+    const inner = ip.family === "ipv6" ? embeddedIpv4(ip.address) : undefined;
+    if (
+      inner !== undefined &&
+      this.special.check(inner, "ipv4") &&
+      !this.named.get(environment)?.check(inner, "ipv4")
+    ) {
+      const kind = SPECIAL.find((s) => insideSpecial({ address: inner, family: "ipv4", prefix: 32 }, s));
+      return `${what} ${ip.address} carries ${inner}, ${kind?.[3] ?? "a special-purpose address"}, refused unless --agent-networks names it for "${environment}"`;
+    }
     if (this.special.check(ip.address, ip.family)) {
       if (this.named.get(environment)?.check(ip.address, ip.family)) return undefined;
       const kind = SPECIAL.find((s) => insideSpecial({ ...ip, prefix: ip.family === "ipv4" ? 32 : 128 }, s));

@@ -59,6 +59,8 @@ export async function issueEnrollToken(
           enrollTokenId: record.id,
           environment: record.environment,
           expiresAt: new Date(record.expiresAt).toISOString(),
+          // What the controller checks the row against before it enrolls (issue 23 attack, N4).
+          secretHash: record.secretHash,
         },
       },
       now,

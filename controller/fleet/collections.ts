@@ -38,6 +38,7 @@ import {
   notAllowedMessage,
   requesterNotEntitled,
   requesterOf,
+  staleApprovals,
 } from "../requests/entitlement.js";
 import { startSweeper } from "../requests/sweeper.js";
 import type { Announcement } from "../requests/webhook.js";
@@ -309,6 +310,8 @@ export class CollectionService {
     }
     const notEntitled = await requesterNotEntitled(this.deps, collection);
     if (notEntitled) throw await this.refuseApproval(who, collection, notEntitled);
+    // Approvals by people who lost the right or the credential since do not count (issue 23 attack, N1).
+    const stale = await staleApprovals(this.deps, "collection", collection);
     const outcome = await this.deps.store.fleet.addCollectionApproval(
       {
         collectionId: id,
@@ -316,6 +319,7 @@ export class CollectionService {
         note,
         at: this.deps.now(),
         required: approvalsInForce(this.deps.policy, collection),
+        discount: stale.length,
       },
       ({ count, approved }) => [
         {
@@ -328,6 +332,8 @@ export class CollectionService {
             status: approved ? "approved" : "pending",
             targets: collection.targets.length,
             targetsDigest: collection.targetsDigest,
+            approver: requesterOf(who),
+            ...(stale.length > 0 ? { notCounted: stale } : {}),
             ...(note ? { note } : {}),
           },
         },
@@ -463,7 +469,7 @@ export class CollectionService {
     }
     for (const c of await this.deps.store.fleet.listCollectionsByStatus("approved", 1000)) {
       if (this.running.has(c.id)) continue; // its run checks each target before signing
-      const notAllowed = await approvedItemNotAllowed(this.deps, c);
+      const notAllowed = await approvedItemNotAllowed(this.deps, c, "collection");
       if (notAllowed && (await this.endAfterReload(c, "approved", notAllowed, policyDigest))) ended++;
     }
     if (ended > 0)
@@ -676,7 +682,11 @@ export class CollectionService {
     }
     // Each target is signed later than the last: the requester's entitlement and the approvals the
     // environment requires now are checked before each (issue 16 F1; issue 23, finding 3).
-    const notAllowed = await approvedItemNotAllowed(this.deps, { ...collection, breakGlass: false });
+    const notAllowed = await approvedItemNotAllowed(
+      this.deps,
+      { ...collection, breakGlass: false },
+      "collection",
+    );
     if (notAllowed) return fail(notAllowed.code, notAllowedMessage(collection, notAllowed, "collection"));
     const key = this.deps.keys.get(collection.environment);
     if (!env || !key)
@@ -722,7 +732,7 @@ export class CollectionService {
     if (!marked) return false;
     // The answer's bytes count against the controller's one budget until the group commit stored it.
     const budget = this.deps.dispatcher.inlineBudget;
-    const lease = budget.lease();
+    const lease = budget.lease({ agent: agent.id, requester: collection.subject });
     const outcome = await sendEnvelope(agent.url, envelope.jws, {
       timeoutMs: this.deps.timeoutMs,
       maxBytes: this.deps.maxResultBytes,

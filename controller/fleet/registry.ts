@@ -12,6 +12,7 @@ import type { FastifyBaseLogger } from "fastify";
 import { agentUrlShapeProblem, type EnrollRequest } from "../../protocol/fleet.js";
 import type { AuditEntry } from "../audit/chain.js";
 import { ControllerError } from "../errors.js";
+import { enrollTokenNotOnChain } from "../identity/credential-chain.js";
 import type { Inventory, InventoryAgent } from "../inventory/load-inventory.js";
 import type { Policy } from "../policy/load-policy.js";
 import type { EnrolledAgentRecord, EnrollTokenRecord } from "../store/fleet-types.js";
@@ -125,7 +126,9 @@ export class FleetRegistry {
   ): Promise<EnrollOutcome> {
     const { store, policy, now } = this.deps;
     const at = now();
-    const record = await verifyEnrollToken(store.fleet, token, at);
+    const found = await verifyEnrollToken(store.fleet, token, at);
+    // The row alone proves nothing: its issuance must be on the audit chain (issue 23 attack, N4).
+    const record = found && !(await enrollTokenNotOnChain(store, found)) ? found : undefined;
     if (!record) throw new ControllerError("KH_UNAUTHENTICATED", "a valid enrollment token is required");
     const refuse = async (code: "KH_ENROLL_DENIED" | "KH_AGENT_ID_TAKEN", message: string) => {
       await store.appendAudit(
@@ -157,6 +160,24 @@ export class FleetRegistry {
       throw await refuse("KH_ENROLL_DENIED", `environment "${input.environment}" is not in the policy`);
     if (this.deps.inventory.agents.has(input.id))
       throw await refuse("KH_AGENT_ID_TAKEN", `agent id "${input.id}" is in the inventory file`);
+    // An id belongs to one environment (issue 23 attack, N2: a staging token re-enrolled the offline
+    // production agent's id, and requests for it then ran as staging, without approval, at the
+    // attacker's URL). An id once enrolled stays in the environment it first enrolled in …
+    const first = await this.firstEnvironment(input.id);
+    if (first !== undefined && first !== input.environment) {
+      throw await refuse(
+        "KH_AGENT_ID_TAKEN",
+        `agent id "${input.id}" is registered in environment "${first}"; only an enrollment token of "${first}" can enroll it`,
+      );
+    }
+    // … and an id whose first segment names an environment enrolls only there.
+    const named = input.id.split("/")[0];
+    if (named !== undefined && named !== input.environment && policy.environments.has(named)) {
+      throw await refuse(
+        "KH_ENROLL_DENIED",
+        `agent id "${input.id}" names environment "${named}"; an agent of "${input.environment}" cannot take it`,
+      );
+    }
     // The controller only talks to what an operator allowed (issue 23, finding 4): an agent of an
     // environment with an allow-list connects from inside it, and whatever URL it advertises (or its
     // connection's address) resolves only to allowed addresses, never to loopback, link-local or
@@ -221,6 +242,17 @@ export class FleetRegistry {
       session,
       heartbeatSeconds: this.deps.heartbeatSeconds,
     };
+  }
+
+  /**
+   * The environment an id was first enrolled in: its stored record's (enrolled agents' rows are never
+   * deleted, and a re-enrollment keeps the environment, so it is the first one). Undefined for an id
+   * never enrolled.
+   */
+  private async firstEnvironment(id: string): Promise<string | undefined> {
+    const known = this.enrolled.get(id) ?? (await this.deps.store.fleet.getEnrolledAgent(id));
+    if (known) return known.environment;
+    return undefined;
   }
 
   /** Marks an agent seen. Throws KH_UNAUTHENTICATED for a wrong session or a dead enrollment token. */

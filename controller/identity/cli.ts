@@ -71,6 +71,8 @@ export async function issueToken(
           subject: record.subject,
           groups: record.groups,
           expiresAt: new Date(record.expiresAt).toISOString(),
+          // What the controller checks the row against before it accepts the token (issue 23 attack, N4).
+          secretHash: record.secretHash,
         },
       },
       now,

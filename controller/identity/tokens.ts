@@ -6,6 +6,7 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { z } from "zod";
 import type { Store, TokenRecord } from "../store/types.js";
+import { tokenNotOnChain } from "./credential-chain.js";
 import type { Principal } from "./principal.js";
 import { canonicalGroup, canonicalGroupSchema, canonicalSubject, canonicalSubjectSchema } from "./subject.js";
 
@@ -73,6 +74,8 @@ export async function verifyToken(store: Store, token: string, now: number): Pro
   const secretMatches = timingSafeEqual(expected, actual);
   if (!record || !secretMatches || record.revokedAt !== undefined || record.expiresAt <= now)
     return undefined;
+  // The row alone proves nothing: its issuance must be on the audit chain (issue 23 attack, N4).
+  if (await tokenNotOnChain(store, record)) return undefined;
   // Tokens issued before subjects were canonicalised may hold `user:Alice@…`: they act as the one
   // canonical person, and one whose subject has no canonical form proves nothing.
   const subject = canonicalSubject(record.subject);

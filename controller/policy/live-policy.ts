@@ -151,7 +151,14 @@ export class PolicyReloader {
       this.watcher.on("error", (err) => this.deps.log.warn({ err }, "watching the policy file stopped"));
     } catch (err) {
       this.deps.log.warn({ err, policy: this.deps.path }, "cannot watch the policy file; reload with SIGHUP");
+      return;
     }
+    // A change that landed between the first read at start-up and this watch raised no event the
+    // watch could see (issue 23 attack, N6: a ConfigMap swapped during start-up was never loaded).
+    // Read the file once more now: a file-change reload of the text in force does nothing.
+    this.reload("file-change").catch((err: unknown) =>
+      this.deps.log.error({ err }, "policy re-read after the watch started failed"),
+    );
   }
 
   /** Stops watching and waits for a reload in progress. */

@@ -134,3 +134,27 @@ function intact(record: LinkedAuditRecord): boolean {
   const { hash, nextPrevHash, ...rest } = record;
   return auditRecordHash(rest) === hash && (nextPrevHash === undefined || nextPrevHash === hash);
 }
+
+/**
+ * The people's approval records of a request or a collection, oldest first: a request's
+ * `request.approved` records, or, for a request a collection filed, its collection's
+ * `collection.approved` ones. The controller's automatic approvals are left out.
+ */
+export async function approvalRecordsOf(
+  store: Pick<Store, "listRequestAudit" | "listCollectionAudit">,
+  kind: "request" | "collection",
+  id: string,
+): Promise<AuditRecord[]> {
+  const people = (r: AuditRecord) => r.details.automatic !== true && !r.actor.startsWith("controller:");
+  let collectionId = kind === "collection" ? id : undefined;
+  if (kind === "request") {
+    const records = await store.listRequestAudit(id);
+    const created = records.find((r) => r.event === "request.created");
+    if (typeof created?.details.collectionId !== "string")
+      return records.filter((r) => r.event === "request.approved" && people(r));
+    collectionId = created.details.collectionId;
+  }
+  return (await store.listCollectionAudit(collectionId!)).filter(
+    (r) => r.event === "collection.approved" && r.details.collectionId === collectionId && people(r),
+  );
+}

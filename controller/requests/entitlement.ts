@@ -5,10 +5,13 @@
  * reload or a revoked credential in between stops it (issue 16, finding F1). Used at filing, at
  * approval and right before signing, for single requests and collections alike.
  */
+import { tokenNotOnChain } from "../identity/credential-chain.js";
 import type { Principal } from "../identity/principal.js";
+import { sameSubject } from "../identity/subject.js";
 import { evaluate, type PolicyDecision } from "../policy/evaluate.js";
 import type { Policy } from "../policy/load-policy.js";
 import type { RequesterRecord, Store } from "../store/types.js";
+import { approvalRecordsOf } from "./chain-approvals.js";
 
 /** What the rule reads of a request or a collection. */
 export interface Entitled {
@@ -47,7 +50,7 @@ export function entitlement(
  * token carried at filing; the controller learns of no later change in the issuer.
  */
 export async function requesterNotEntitled(
-  deps: { readonly policy: Policy; readonly store: Pick<Store, "getToken"> },
+  deps: { readonly policy: Policy; readonly store: Pick<Store, "getToken" | "listCredentialAudit"> },
   item: Entitled,
 ): Promise<string | undefined> {
   const requester = item.requester;
@@ -59,6 +62,8 @@ export async function requesterNotEntitled(
     if (token.revokedAt !== undefined) {
       return `the token ${requester.credential.id} it was filed with was revoked at ${new Date(token.revokedAt).toISOString()}`;
     }
+    const offChain = await tokenNotOnChain(deps.store, token);
+    if (offChain) return offChain;
   }
   const decision = entitlement(deps.policy, { subject: item.subject, groups: requester.groups }, item);
   if (!decision.allowed) return `the policy in force no longer allows it: ${decision.reason}`;
@@ -81,6 +86,72 @@ export function approvalsInForce(
   return Math.max(item.approvalsRequired, now);
 }
 
+/** What the approver checks read of the store. */
+export type ApprovalStore = Pick<
+  Store,
+  "getToken" | "listCredentialAudit" | "listRequestAudit" | "listCollectionAudit"
+>;
+
+/** An approval that no longer counts, and why. */
+export interface StaleApproval {
+  readonly subject: string;
+  readonly reason: string;
+}
+
+/**
+ * The recorded approvals of an item that no longer count (issue 23 attack, N1: an approval by someone
+ * a reload removed from the policy, or whose token was revoked before the dispatch, still counted).
+ * An approval counts while its approver is entitled under the policy in force to everything the item
+ * needs, with the groups their credential carried when they approved, and that credential is not
+ * revoked: the approver's rule applied again, like the requester's. The credential and groups come
+ * from the approval's own record on the audit chain; one recorded before approvers' credentials were
+ * kept does not count (an approval with no record at all is refused by the chain check).
+ */
+export async function staleApprovals(
+  deps: { readonly policy: Policy; readonly store: ApprovalStore },
+  kind: "request" | "collection",
+  item: Pick<Entitled, "action" | "environment" | "params"> & {
+    readonly id: string;
+    readonly approvals: readonly { readonly subject: string }[];
+  },
+): Promise<StaleApproval[]> {
+  if (item.approvals.length === 0) return [];
+  const records = await approvalRecordsOf(deps.store, kind, item.id);
+  const stale: StaleApproval[] = [];
+  for (const { subject } of item.approvals) {
+    const record = records.findLast((r) => sameSubject(r.actor, subject));
+    // An approval with no record on the chain at all is the chain check's to refuse (chain-approvals.ts).
+    if (!record) continue;
+    const reason = await approverNotEntitled(deps, item, subject, record?.details.approver);
+    if (reason) stale.push({ subject, reason });
+  }
+  return stale;
+}
+
+async function approverNotEntitled(
+  deps: { readonly policy: Policy; readonly store: ApprovalStore },
+  item: Pick<Entitled, "action" | "environment" | "params">,
+  subject: string,
+  approver: unknown,
+): Promise<string | undefined> {
+  const kept = approver as Partial<RequesterRecord> | undefined;
+  const credential = kept?.credential;
+  if (!kept || !Array.isArray(kept.groups) || !credential || typeof credential.id !== "string")
+    return `${subject}'s approval record was written before approvers' credentials were kept; file the request again`;
+  if (credential.kind === "token") {
+    const token = await deps.store.getToken(credential.id);
+    if (!token) return `the token ${credential.id} ${subject} approved with no longer exists`;
+    if (token.revokedAt !== undefined)
+      return `the token ${credential.id} ${subject} approved with was revoked at ${new Date(token.revokedAt).toISOString()}`;
+    const offChain = await tokenNotOnChain(deps.store, token);
+    if (offChain) return offChain;
+  }
+  const decision = entitlement(deps.policy, { subject, groups: kept.groups }, item);
+  if (!decision.allowed)
+    return `the policy in force no longer allows ${subject} to approve it: ${decision.reason}`;
+  return undefined;
+}
+
 /** Why an approved item may not be signed under the policy in force now, with the code to end it with. */
 export interface NotAllowedNow {
   readonly code: "KH_REQUESTER_NOT_ENTITLED" | "KH_APPROVALS_INSUFFICIENT";
@@ -96,20 +167,27 @@ export interface NotAllowedNow {
  * it may be signed.
  */
 export async function approvedItemNotAllowed(
-  deps: { readonly policy: Policy; readonly store: Pick<Store, "getToken"> },
+  deps: { readonly policy: Policy; readonly store: ApprovalStore },
   item: Entitled & {
+    readonly id: string;
     readonly approvalsRequired: number;
     readonly approvals: readonly { readonly subject: string }[];
   },
+  kind: "request" | "collection" = "request",
 ): Promise<NotAllowedNow | undefined> {
   const notEntitled = await requesterNotEntitled(deps, item);
   if (notEntitled) return { code: "KH_REQUESTER_NOT_ENTITLED", reason: notEntitled };
   if (item.breakGlass) return undefined;
   const required = approvalsInForce(deps.policy, item);
-  if (item.approvals.length < required) {
+  if (required === 0) return undefined;
+  // Only approvals whose approvers are entitled now count (issue 23 attack, N1).
+  const stale = await staleApprovals(deps, kind, item);
+  const counting = item.approvals.length - stale.length;
+  if (counting < required) {
+    const why = stale.length > 0 ? `; not counted: ${stale.map((s) => s.reason).join("; ")}` : "";
     return {
       code: "KH_APPROVALS_INSUFFICIENT",
-      reason: `it has ${item.approvals.length} approval(s), and the policy in force requires ${required} in "${item.environment}"`,
+      reason: `it has ${counting} approval(s)${stale.length > 0 ? " that count" : ""}, and the policy in force requires ${required} in "${item.environment}"${why}`,
     };
   }
   return undefined;

@@ -34,6 +34,7 @@ import {
   notAllowedMessage,
   requesterNotEntitled,
   requesterOf,
+  staleApprovals,
 } from "./entitlement.js";
 import { startSweeper } from "./sweeper.js";
 import type { Announcement } from "./webhook.js";
@@ -162,6 +163,8 @@ export class RequestService {
           approvalsRequired: env.approvals,
           binding: decision.binding,
           role: decision.role,
+          // Which credential filed it: the evidence report flags a token with no issuance on the chain.
+          credential: requesterOf(who).credential,
         },
         reason: input.reason,
         ...(input.ticket ? { ticket: input.ticket } : {}),
@@ -288,6 +291,7 @@ export class RequestService {
             binding: decision.binding,
             role: decision.role,
             breakGlass: true,
+            credential: requesterOf(who).credential,
           },
           reason: input.reason,
           ticket: input.ticket,
@@ -355,6 +359,8 @@ export class RequestService {
       throw new ControllerError("KH_ALREADY_APPROVED", `${who.subject} has already approved request "${id}"`);
     const notEntitled = await requesterNotEntitled(this.deps, request);
     if (notEntitled) throw await this.refuseApproval(who, request, notEntitled);
+    // Approvals by people who lost the right or the credential since do not count (issue 23 attack, N1).
+    const stale = await staleApprovals(this.deps, "request", request);
     const outcome = await this.deps.store.addApproval(
       {
         requestId: id,
@@ -362,6 +368,7 @@ export class RequestService {
         note,
         at: this.deps.now(),
         required: approvalsInForce(this.deps.policy, request),
+        discount: stale.length,
       },
       ({ count, approved, request: after }) => [
         {
@@ -372,6 +379,9 @@ export class RequestService {
             approvals: count,
             approvalsRequired: after.approvalsRequired,
             status: approved ? "approved" : "pending",
+            // What the approver's right is checked against again later (issue 23 attack, N1).
+            approver: requesterOf(who),
+            ...(stale.length > 0 ? { notCounted: stale } : {}),
             ...(note ? { note } : {}),
           },
         },

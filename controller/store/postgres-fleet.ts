@@ -175,7 +175,8 @@ export class PostgresFleetStore implements FleetStore {
       ).rowCount;
       if (inserted === 0) return { kind: "duplicate" };
       await run(c, Q.raiseCollectionApprovals, { id: collectionId, required });
-      const count = (await this.approvalsOf(c, collectionId)).length;
+      const recorded = (await this.approvalsOf(c, collectionId)).length;
+      const count = recorded - (approval.discount ?? 0);
       let approved = false;
       if (count >= Math.max(num(row.approvals_required), required)) {
         approved = (await run(c, Q.approveCollection, { id: collectionId, at })).rowCount === 1;

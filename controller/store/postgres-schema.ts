@@ -301,4 +301,21 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   CREATE TRIGGER collections_legal_update BEFORE UPDATE ON collections
     FOR EACH ROW EXECUTE FUNCTION keyhole_legal_collection_update();
   `,
+  // 9: the trigger functions run with their own search_path, the schema they were created in and
+  // then pg_temp (issue 23 attack, N5: the runtime role created a temporary "approvals" table, which
+  // an unpinned path searches first, and the count the request trigger read was its rows). Set here
+  // rather than in each query, so a later function inherits the habit from this list.
+  `
+  DO $$
+  DECLARE
+    fn TEXT;
+  BEGIN
+    FOREACH fn IN ARRAY ARRAY['keyhole_legal_request_update()', 'keyhole_legal_collection_update()',
+      'keyhole_append_only()']
+    LOOP
+      EXECUTE format('ALTER FUNCTION %I.%s SET search_path = %I, pg_temp', current_schema(), fn,
+        current_schema());
+    END LOOP;
+  END $$;
+  `,
 ];

@@ -26,6 +26,7 @@ import * as Q from "./queries.js";
 import {
   approvalsByRequest,
   collectionPattern,
+  credentialPattern,
   num,
   type Row,
   requestRow,
@@ -365,7 +366,8 @@ export class PostgresStore implements Store {
       ).rowCount;
       if (inserted === 0) return { kind: "duplicate" };
       await run(c, Q.raiseRequestApprovals, { id: requestId, required });
-      const count = num((await run(c, Q.countApprovals, { requestId })).rows[0]?.n);
+      const recorded = num((await run(c, Q.countApprovals, { requestId })).rows[0]?.n);
+      const count = recorded - (approval.discount ?? 0);
       let approved = false;
       if (count >= Math.max(num(row.approvals_required), required)) {
         approved = (await run(c, Q.approveRequest, { id: requestId, at })).rowCount === 1;
@@ -435,6 +437,11 @@ export class PostgresStore implements Store {
     const { rows } = await run(this.pool, Q.listCollectionAudit, {
       pattern: collectionPattern(collectionId),
     });
+    return rows.map(toLinkedAudit);
+  }
+
+  async listCredentialAudit(id: string): Promise<LinkedAuditRecord[]> {
+    const { rows } = await run(this.pool, Q.listCredentialAudit, { pattern: credentialPattern(id) });
     return rows.map(toLinkedAudit);
   }
 

@@ -231,6 +231,14 @@ export const listRequestAudit = sql<{ requestId: string }>`
 export const listCollectionAudit = sql<{ pattern: string }>`
   SELECT a.*, n.prev_hash AS next_prev_hash FROM audit a LEFT JOIN audit n ON n.seq = a.seq + 1
   WHERE a.event IN ('collection.created', 'collection.approved') AND a.details LIKE :pattern ORDER BY a.seq`;
+/**
+ * A credential's issuance and revocation records (API tokens and enrollment tokens), with their
+ * successors' `prev_hash`: what a token is checked against before it is accepted (issue 23 attack, N4).
+ */
+export const listCredentialAudit = sql<{ pattern: string }>`
+  SELECT a.*, n.prev_hash AS next_prev_hash FROM audit a LEFT JOIN audit n ON n.seq = a.seq + 1
+  WHERE a.event IN ('token.issued', 'token.revoked', 'enroll-token.issued', 'enroll-token.revoked')
+    AND a.details LIKE :pattern ORDER BY a.seq`;
 export const listAudit = sql<{ afterSeq: number } & Limit>`
   SELECT * FROM audit WHERE seq > :afterSeq ORDER BY seq LIMIT :limit`;
 /** A second checkpoint for the same seq is ignored. */

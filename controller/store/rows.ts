@@ -235,3 +235,8 @@ export function toCheckpoint(row: Row): AuditCheckpoint {
 export function collectionPattern(collectionId: string): string {
   return `%"collectionId":${JSON.stringify(collectionId).replace(/[%_\\]/g, "")}%`;
 }
+
+/** A LIKE pattern for audit details naming a credential id (`tokenId` or `enrollTokenId`). */
+export function credentialPattern(id: string): string {
+  return `%Id":${JSON.stringify(id).replace(/[%_\\]/g, "")}%`;
+}

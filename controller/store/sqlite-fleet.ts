@@ -163,7 +163,8 @@ export class SqliteFleetStore implements FleetStore {
       });
       if (inserted === 0) return { kind: "duplicate" };
       this.db.run(Q.raiseCollectionApprovals, { id: collectionId, required });
-      const count = this.approvalsOf(collectionId).length;
+      const recorded = this.approvalsOf(collectionId).length;
+      const count = recorded - (approval.discount ?? 0);
       let approved = false;
       if (count >= Math.max(num(row.approvals_required), required)) {
         approved = this.db.run(Q.approveCollection, { id: collectionId, at }) === 1;

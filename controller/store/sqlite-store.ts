@@ -15,6 +15,7 @@ import * as Q from "./queries.js";
 import {
   approvalsByRequest,
   collectionPattern,
+  credentialPattern,
   num,
   type Row,
   requestRow,
@@ -227,7 +228,8 @@ export class SqliteStore implements Store {
       });
       if (inserted === 0) return { kind: "duplicate" };
       this.db.run(Q.raiseRequestApprovals, { id: requestId, required });
-      const count = num(this.db.get(Q.countApprovals, { requestId })?.n);
+      const recorded = num(this.db.get(Q.countApprovals, { requestId })?.n);
+      const count = recorded - (approval.discount ?? 0);
       let approved = false;
       if (count >= Math.max(num(row.approvals_required), required)) {
         approved = this.db.run(Q.approveRequest, { id: requestId, at }) === 1;
@@ -289,6 +291,10 @@ export class SqliteStore implements Store {
     return this.db
       .all(Q.listCollectionAudit, { pattern: collectionPattern(collectionId) })
       .map(toLinkedAudit);
+  }
+
+  async listCredentialAudit(id: string): Promise<LinkedAuditRecord[]> {
+    return this.db.all(Q.listCredentialAudit, { pattern: credentialPattern(id) }).map(toLinkedAudit);
   }
 
   async listAudit(query: { afterSeq?: number; limit?: number } = {}): Promise<AuditRecord[]> {

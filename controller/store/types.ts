@@ -48,6 +48,12 @@ export interface NewApproval {
   readonly at: number;
   /** What the policy in force requires now: the stored count is raised to it, never lowered. */
   readonly required?: number;
+  /**
+   * How many of the approvals already recorded no longer count (their approver lost the right or the
+   * credential since; issue 23 attack, N1): the item is approved when the recorded approvals less
+   * these reach what is required. The approvals stay recorded.
+   */
+  readonly discount?: number;
 }
 
 export interface ArtifactRecord {
@@ -310,6 +316,8 @@ export interface Store {
    */
   listRequestAudit(requestId: string): Promise<LinkedAuditRecord[]>;
   listCollectionAudit(collectionId: string): Promise<LinkedAuditRecord[]>;
+  /** A token's or enrollment token's issuance and revocation records, in chain order. */
+  listCredentialAudit(id: string): Promise<LinkedAuditRecord[]>;
   /** Audit records in chain order, from `afterSeq` (exclusive). */
   listAudit(query?: { afterSeq?: number; limit?: number }): Promise<AuditRecord[]>;
   /** The newest audit record's seq and hash; undefined while the chain is empty. */

@@ -307,7 +307,15 @@ describe("two controllers on one PostgreSQL database", () => {
                 actor: "user:bob@example.com",
                 event: "request.approved",
                 requestId: id,
-                details: { approvals: count },
+                // As a controller writes it: who approved, with which credential and groups, which
+                // dispatch checks again (issue 23 attack, N1).
+                details: {
+                  approvals: count,
+                  approver: {
+                    groups: ["sre"],
+                    credential: { kind: "token", id: tokens.bob!.split("_")[1]! },
+                  },
+                },
               },
             ],
           );

@@ -11,6 +11,7 @@ import { ACTIONS } from "../../../agent/actions/index.js";
 import { type ActionDefinition, defineAction, StreamedResult } from "../../../agent/actions/types.js";
 import { buildApp } from "../../../agent/app.js";
 import { loadAgentConfig } from "../../../agent/config.js";
+import { AgentError } from "../../../agent/errors.js";
 import { createRedactor } from "../../../agent/redact/index.js";
 import { claimsFor, makeSigner, type TestSigner } from "../../helpers/envelope.js";
 import { postEnvelope } from "../../helpers/post-envelope.js";
@@ -34,6 +35,18 @@ const streamed = defineAction({
   },
 });
 
+/** An entry the agent refuses when it runs, as the heap snapshot's rate limit or memory guard does. */
+const guarded = defineAction({
+  name: "guarded",
+  description: "refused by its resource guard",
+  params: z.strictObject({ code: z.enum(["KH_RESOURCE_GUARD", "KH_RATE_LIMITED"]) }),
+  outputs: ["stream"],
+  limits: { timeoutMs: 5000, maxConcurrency: 1, maxOutputBytes: 1024 },
+  run: async (params) => {
+    throw new AgentError(params.code, `refused by the test's guard (${params.code})`);
+  },
+});
+
 let signer: TestSigner;
 let workload: Workload;
 let app: FastifyInstance;
@@ -45,6 +58,7 @@ beforeAll(async () => {
   const singles = new Map<string, ActionDefinition>([
     ...[...ACTIONS].filter(([name]) => name !== "bundle"),
     ["bytes-stream", streamed as ActionDefinition],
+    ["guarded", guarded as ActionDefinition],
   ]);
   const registry = new Map<string, ActionDefinition>([
     ...singles,
@@ -56,7 +70,7 @@ beforeAll(async () => {
       environment: "staging",
       trustedKeys: "unused",
       target: String(workload.pid),
-      actions: "process-info,env,bytes-stream,bundle",
+      actions: "process-info,env,bytes-stream,guarded,bundle",
     },
     {},
   );
@@ -98,6 +112,27 @@ async function untar(bytes: Buffer, gzip: boolean): Promise<Map<string, Buffer>>
 }
 
 describe("bundle", () => {
+  it.each([
+    ["first", "KH_RESOURCE_GUARD"],
+    ["last", "KH_RATE_LIMITED"],
+  ] as const)(
+    "issue 23 attack N7: a streamed bundle whose %s entry is refused answers its code before any byte (%s)",
+    async (where, code) => {
+      const refused = { action: "guarded", params: { code } };
+      const actions =
+        where === "first"
+          ? [refused, { action: "process-info" }]
+          : [{ action: "process-info" }, { action: "bytes-stream", params: { kib: 64 } }, refused];
+      const { res, bytes } = await fetchBundle({ actions });
+      expect(res.statusCode).toBe(code === "KH_RATE_LIMITED" ? 429 : 503);
+      expect(res.headers["content-type"]).toMatch(/^application\/json/);
+      expect(JSON.parse(bytes.toString()).error).toMatchObject({ code });
+      // The agent is free for the next bundle: the refused one released its slot.
+      const next = await fetchBundle({ actions: [{ action: "process-info" }] });
+      expect(next.res.statusCode).toBe(200);
+    },
+  );
+
   it.each([false, true])(
     "is a tar (gzip %s) of each result plus a manifest whose digests match",
     async (gzip) => {

@@ -80,7 +80,17 @@ describe.each(["sqlite", "postgres"] as const)("finding 5 on %s", (store) => {
     );
     await harness.controller.store.insertToken(
       legacy.record,
-      { actor: "local:test", event: "token.issued", details: { tokenId: legacy.record.id } },
+      // What an older controller recorded (no secret hash yet): the chain still issues it.
+      {
+        actor: "local:test",
+        event: "token.issued",
+        details: {
+          tokenId: legacy.record.id,
+          subject: legacy.record.subject,
+          groups: legacy.record.groups,
+          expiresAt: new Date(legacy.record.expiresAt).toISOString(),
+        },
+      },
       Date.now(),
     );
     const bob = await harness.token("user:bob@example.com", ["sre"]);

@@ -61,9 +61,11 @@ describe("issue 23 finding 6: controller memory has no aggregate bound", () => {
     );
     const busy = views.filter((v) => v.status === "failed");
     const done = views.filter((v) => v.status === "completed");
-    // 4 × 6 MiB against 16 MiB: at most two are held at once, so at least two are refused.
-    expect(busy.length).toBeGreaterThanOrEqual(2);
+    // 4 × 6 MiB against 16 MiB: never more than 16 MiB held at once. Bytes are taken as they arrive
+    // (issue 23 attack, N3), so how many overlap, and are refused, depends on how the reads interleave.
+    expect(busy.length + done.length).toBe(4);
     expect(done.length).toBeGreaterThanOrEqual(1);
+    expect(h.controller.dispatcher.inlineBudget.peak).toBeLessThanOrEqual(16 * MIB);
     for (const v of busy) {
       expect(v.error.code).toBe("KH_BUSY");
       expect(v.error.message).toContain("--inline-results-max-mib");
