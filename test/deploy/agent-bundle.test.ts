@@ -112,6 +112,8 @@ describe("what the agent image holds", () => {
       "dist/cli/agent-main.js",
       "dist/cli/commands/agent.js",
       "dist/cli/errors.js",
+      // whether `--json` already printed its document (run-program.ts's error path)
+      "dist/cli/json-output.js",
       "dist/cli/params.js",
       "dist/cli/run-program.js",
     ]);
