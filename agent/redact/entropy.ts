@@ -284,6 +284,13 @@ function harmlessText(decoded: string): boolean {
   if (body.length < 24 || !printableText(body) || /:\/\/[^\s/@]{1,256}@/.test(decoded)) return false;
   const words = decoded.split(/[\s,;{}()[\]"'<>|]+/).filter((w) => w !== "");
   if (words.length < 3 || decoded.split(/\s+/).length < 3) return false;
+  // `machine x login y password z` (a .netrc), `token abc`: a secret's word anywhere, not only as a key.
+  if (
+    /(?<![A-Za-z])(?:password|passwd|pwd|secret|token|api[_-]?key|credentials?|private)(?![a-z])/i.test(
+      decoded,
+    )
+  )
+    return false;
   for (const m of decoded.matchAll(/([A-Za-z_][\w.-]{0,127})[ \t]{0,4}[=:](?!\/\/)/g))
     if (classifyName(m[1]!).secret) return false;
   for (const word of words) {

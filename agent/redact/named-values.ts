@@ -6,7 +6,7 @@
  */
 import { KNOWN_VALUE_RULE } from "./known-values.js";
 import { isMarker } from "./markers.js";
-import { plainValueKind } from "./plain-values.js";
+import { KEY_ID, plainValueKind } from "./plain-values.js";
 import { classifyName } from "./secret-names.js";
 
 /**
@@ -61,10 +61,12 @@ export function isSecretName(name: string): boolean {
 /** True when the name marks its value as secret and the value is not plainly harmless. */
 export function isSecretUnderName(name: string, value: string): boolean {
   if (!isSecretName(name) || plainValueKind(value) !== undefined) return false;
+  // git's `user.signingkey`: a PGP key id, public.
+  if (/signing[_.-]?key$/i.test(name) && KEY_ID.test(value.trim())) return false;
   // A session id or a cookie's value is long and random: words under a name that only says session
   // or cookie (`sso_session = acme` names a section of ~/.aws/config, Laravel's `[cookie] =>
   // orders_session` a cookie) are a reference.
-  return !(SESSION_ONLY.test(name) && /^[a-z]{2,24}(?:[_.-][a-z]{2,24}){0,4}$/.test(value.trim()));
+  return !(SESSION_ONLY.test(name) && /^[a-z]{2,12}(?:[_.-][a-z]{2,12}){0,4}$/.test(value.trim()));
 }
 
 /** A name whose only secret word is a session or a cookie (`sso_session`, `cookie`), not a password or a key. */

@@ -36,15 +36,19 @@ const PEM_ARMOUR = /^-----(?:BEGIN|END) [A-Z0-9 ]{1,60}-----$/;
  */
 const ALGORITHM =
   /^(?:(?:RSA|DSA|ECDSA|EdDSA|HMAC|rsa|dsa|ecdsa|hmac)[-_]?(?:SHA|sha)[-_]?(?:1|2-?256|224|256|384|512)|(?:HS|RS|ES|PS)(?:256|384|512)|EdDSA|Ed25519|Ed448|ED25519|ssh-(?:ed25519|rsa|dss)|ecdsa-sha2-nistp(?:256|384|521)|(?:sk-)?ssh-ed25519@openssh\.com|rsa-sha2-(?:256|512)|(?:AES|aes)[-_]?(?:128|192|256)(?:[-_]?(?:GCM|CBC|CTR|gcm|cbc|ctr))?|(?:sha|SHA)-?(?:1|224|256|384|512)(?:With(?:RSA|ECDSA)Encryption)?|(?:chacha20|ChaCha20|CHACHA20)[-_](?:poly1305|Poly1305|POLY1305)|TLS_[A-Z0-9_]{4,60}|scram-sha-(?:1|256)|SCRAM-SHA-(?:1|256))$/;
-/** A PGP key id or fingerprint (`signingkey = 028DB1A15785F36C`): public, upper-case hex of 16 or 40. */
-const KEY_ID = /^(?:0x)?(?=[0-9A-F]{0,39}[A-F])(?=[0-9A-F]{0,39}[0-9])(?:[0-9A-F]{16}|[0-9A-F]{40})$/;
+/**
+ * A PGP key id or fingerprint (git's `signingkey = 028DB1A15785F36C`): upper-case hex of 16 or 40.
+ * Public only under a name that says signing key (named-values.ts): under `password` the same
+ * shape may be a generated secret.
+ */
+export const KEY_ID = /^(?:0x)?(?=[0-9A-F]{0,39}[A-F])(?=[0-9A-F]{0,39}[0-9])(?:[0-9A-F]{16}|[0-9A-F]{40})$/;
 /**
  * A command line run for a value (`credential_process = /usr/local/bin/aws-vault exec prod --json`):
  * an absolute program path and words or flags, none with a value of its own (a secret given as an
  * argument is the command-line rules' to find).
  */
 const COMMAND =
-  /^\/[\w.@+-]{1,64}(?:\/[\w.@+-]{1,64}){0,15}(?:[ \t]{1,4}(?:--?[a-z][\w-]{0,40}|[a-z][\w.:/-]{0,63})){1,16}$/;
+  /^(?![^\r\n]{0,1024}(?:pass|pwd|secret|token|key|cred|auth))\/[\w.@+-]{1,64}(?:\/[\w.@+-]{1,64}){0,15}(?:[ \t]{1,4}(?:--?[a-z][\w-]{0,40}|[a-z][\w.:/-]{0,63})){1,16}$/;
 /** The opening of a list or an object (`AUTH_PASSWORD_VALIDATORS = [`): the values are on the next lines. */
 const OPENING = /^[[{(]$/;
 /** A YAML block scalar indicator (`key: |`): the value is on the next lines. */
@@ -121,7 +125,6 @@ export const PLAIN_RULES: readonly (readonly [string, RegExp])[] = [
   ["yaml-block", YAML_BLOCK],
   ["algorithm", ALGORITHM],
   ["opening", OPENING],
-  ["key-id", KEY_ID],
   ["command", COMMAND],
 ];
 
