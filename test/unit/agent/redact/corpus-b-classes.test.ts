@@ -60,6 +60,12 @@ describe("corpus B classes: secrets at a place are masked", () => {
     expect(gone(out, token)).toBe(true);
   });
 
+  it("a PGP key id's shape under a password name, and base64 of a .netrc, stay secrets", () => {
+    expect(r.maskText("password: 7D778B34433BEA38")).not.toContain("7D778B34433BEA38");
+    const netrc = Buffer.from("machine api.example.com login ci password hunter2word").toString("base64");
+    expect(r.maskText(`netrc: ${netrc}`)).not.toContain(netrc.slice(0, 16));
+  });
+
   it("a session id is still masked under a session name", () => {
     expect(gone(r.maskText(`session: a81f${SECRET}`), SECRET)).toBe(true);
   });
