@@ -87,15 +87,19 @@ export class ControllerClient {
   static fromEnv(env: NodeJS.ProcessEnv, profile?: string): ControllerClient {
     const name = profileName(env, profile);
     const saved = env.KEYHOLE_URL && env.KEYHOLE_TOKEN ? undefined : readProfile(env, name);
-    const client = new ControllerClient(
-      (env.KEYHOLE_URL || saved?.url || DEFAULT_CONTROLLER_URL).replace(/\/+$/, ""),
-      env.KEYHOLE_TOKEN || saved?.token,
-    );
+    const url = (env.KEYHOLE_URL || saved?.url || DEFAULT_CONTROLLER_URL).replace(/\/+$/, "");
+    // A saved token goes only to the controller it was saved for: a KEYHOLE_URL naming another one
+    // (a stray .envrc, another cluster's shell) gets no token rather than this one (console attack, F2).
+    const savedFor = saved?.url?.replace(/\/+$/, "");
+    const savedToken = saved?.token && (!env.KEYHOLE_URL || savedFor === url) ? saved.token : undefined;
+    const client = new ControllerClient(url, env.KEYHOLE_TOKEN || savedToken);
     client.credentialSource = env.KEYHOLE_TOKEN
       ? "KEYHOLE_TOKEN"
-      : saved?.token
+      : savedToken
         ? `profile ${name} (${configPath(env)})`
-        : "none";
+        : saved?.token
+          ? `none: profile ${name}'s token is kept for ${savedFor}, not sent to KEYHOLE_URL ${url}`
+          : "none";
     client.otelEnv = env;
     return client;
   }

@@ -9,6 +9,7 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { statSync } from "node:fs";
+import { createServer } from "node:http";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { artifactPath, axeViolations, launchChromium, signIn } from "../helpers/browser.js";
@@ -455,6 +456,25 @@ describe("the CLI shows what is approved", () => {
     // The environment wins over the saved profile.
     const env = await stack.keyhole(["whoami"], { ...base, KEYHOLE_PROFILE: "prod", ...stack.as("carol") });
     expect(env.stdout).toMatch(/^user:carol@example\.com[\s\S]*credentials: KEYHOLE_TOKEN/);
+    // Console attack F2: a KEYHOLE_URL naming another server does not receive the profile's token.
+    const seen: (string | undefined)[] = [];
+    const other = createServer((req, res) => {
+      seen.push(req.headers.authorization);
+      res.writeHead(401, { "content-type": "application/json" });
+      res.end(JSON.stringify({ error: { code: "KH_UNAUTHENTICATED", message: "no" } }));
+    });
+    other.listen(0, "127.0.0.1");
+    await once(other, "listening");
+    const otherUrl = `http://127.0.0.1:${(other.address() as { port: number }).port}`;
+    const elsewhere = await keyholeWith(
+      ["requests"],
+      { ...base, KEYHOLE_PROFILE: "prod", KEYHOLE_URL: otherUrl },
+      "",
+    );
+    other.close();
+    expect(elsewhere.code).not.toBe(0);
+    expect(seen.every((header) => header === undefined)).toBe(true);
+    expect(`${elsewhere.stdout}${elsewhere.stderr}`).not.toContain(stack.tokens.bob!.token);
     // A bad token is not saved.
     const bad = await keyholeWith(
       ["login", "--url", stack.url, "--token-stdin", "--json"],
