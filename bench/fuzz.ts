@@ -60,6 +60,16 @@ type Answer = { statusCode: number; headers: Record<string, unknown>; body: stri
 function checkCoded(res: Answer, what: string): void {
   check(res.statusCode < 500, () => `${what}: answered ${res.statusCode} ${res.body.slice(0, 300)}`);
   if (res.statusCode < 400) return;
+  // The console's pages answer a refusal with an HTML page for people and its code in a header.
+  const type = String(res.headers["content-type"] ?? "");
+  if (type.startsWith("text/html")) {
+    const code = res.headers["x-keyhole-error"];
+    check(
+      typeof code === "string" && /^KH_[A-Z_]+$/.test(code) && res.body.includes(code),
+      () => `${what}: ${res.statusCode} HTML page without its code: ${res.body.slice(0, 300)}`,
+    );
+    return;
+  }
   let body: { error?: { code?: unknown; message?: unknown } } | undefined;
   try {
     body = JSON.parse(res.body);

@@ -232,6 +232,8 @@ export function consoleRoutes(deps: ConsoleDeps) {
         request.log.error({ err: error.cause ?? error, code: error.code }, "console failed");
       else request.log.info({ code: error.code }, error.message);
       const session = request.consoleSession;
+      // The page is for people; the code is also in a header for scripts and the route fuzzer.
+      reply.header("x-keyhole-error", error.code);
       return reply
         .code(error.status)
         .type("text/html; charset=utf-8")

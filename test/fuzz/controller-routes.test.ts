@@ -44,4 +44,25 @@ describe("found by the fuzz", () => {
       await h.close();
     }
   });
+
+  it("a console page's refusal carries its code in a header (seed 940750243: POST /ui/logout with a bearer and JSON answered an uncoded page)", async () => {
+    const h = await startHarness();
+    try {
+      const res = await h.controller.app.inject({
+        method: "POST",
+        url: "/ui/logout",
+        headers: {
+          authorization: "Bearer kh_bf518fcaaf74e084_A2kj8aBh4lS9IvwqAMTAbLmsiVwm6yU6zBtQn3ZkVks",
+          "content-type": "application/json",
+        },
+        payload: '{"__proto__":{"admin":true},"action":"process-info"}',
+      });
+      expect(res.statusCode).toBeGreaterThanOrEqual(400);
+      expect(res.statusCode).toBeLessThan(500);
+      expect(res.headers["x-keyhole-error"]).toMatch(/^KH_[A-Z_]+$/);
+      expect(res.body).toContain(String(res.headers["x-keyhole-error"]));
+    } finally {
+      await h.close();
+    }
+  });
 });
