@@ -19,6 +19,7 @@
  * Only a JcmdCommand built by jcmd-commands.ts is accepted. The listener HotSpot starts stays open
  * for the JVM's lifetime (as after `jcmd`); it answers only its own uid.
  */
+
 import { lstatSync, unlinkSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import type { FastifyBaseLogger } from "fastify";
@@ -26,6 +27,7 @@ import { AgentError } from "../../errors.js";
 import { readEnviron } from "../../proc/environ.js";
 import { readProcRecord } from "../../proc/proc-read.js";
 import { readCmdline, signalCaught } from "../../proc/process-facts.js";
+import { signalTarget } from "../../proc/signal-target.js";
 import { pollUntil } from "../node/wait.js";
 import { isJcmdCommand, type JcmdCommand } from "./jcmd-commands.js";
 import { readPerfAttach } from "./perf-data.js";
@@ -158,17 +160,7 @@ export class AttachSession {
       );
     }
     this.attachFile = this.createAttachFile(status.nspid);
-    try {
-      process.kill(this.pid, "SIGQUIT");
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === "ESRCH") {
-        throw new AgentError("KH_TARGET_NOT_FOUND", `process ${this.pid} does not exist (or exited)`, {
-          cause: err,
-        });
-      }
-      throw new AgentError("KH_ACTION_FAILED", `cannot signal process ${this.pid} (${code})`, { cause: err });
-    }
+    signalTarget(this.pid, "SIGQUIT");
     this.signalled = true;
     this.log.info({ pid: this.pid }, "starting the JVM's attach listener (SIGQUIT)");
     const ready = await pollUntil(

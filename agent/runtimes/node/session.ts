@@ -12,11 +12,13 @@
  * to close is logged at error level, because an open inspector is code execution for anyone in
  * the pod.
  */
+
 import type { FastifyBaseLogger } from "fastify";
 import { isLoopbackHost } from "../../../common/loopback.js";
 import { AgentError } from "../../errors.js";
 import { readEnviron } from "../../proc/environ.js";
 import { catchesSignal, readCmdline } from "../../proc/process-facts.js";
+import { signalTarget } from "../../proc/signal-target.js";
 import { CdpClient } from "./cdp-client.js";
 import { requestInspectorClose } from "./close-inspector.js";
 import { inspectAddress } from "./inspect-port.js";
@@ -196,17 +198,7 @@ export class InspectorSession {
   }
 
   private sendSignal(): void {
-    try {
-      process.kill(this.pid, "SIGUSR1");
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === "ESRCH") {
-        throw new AgentError("KH_TARGET_NOT_FOUND", `process ${this.pid} does not exist (or exited)`, {
-          cause: err,
-        });
-      }
-      throw new AgentError("KH_ACTION_FAILED", `cannot signal process ${this.pid} (${code})`, { cause: err });
-    }
+    signalTarget(this.pid, "SIGUSR1");
     this.signalled = true;
   }
 
