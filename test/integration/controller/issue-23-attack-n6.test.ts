@@ -22,6 +22,20 @@ const V2 = TEST_POLICY.replace(
   "production: { approvals: 2, maxTtlSeconds: 120 }",
 );
 
+/** The reloader both tests watch with: the policy at `path`, audited into `store`. */
+function reloaderFor(live: LivePolicy, path: string, auditStore: Store | undefined): PolicyReloader {
+  return new PolicyReloader({
+    live,
+    path,
+    check: () => [],
+    store: auditStore!,
+    controllerId: "n6",
+    log: pino({ level: "silent" }),
+    now: Date.now,
+    settleMs: 20,
+  });
+}
+
 describe("issue 23 attack N6: a policy change during start-up is loaded once the watch starts", () => {
   let dir: string | undefined;
   let store: Store | undefined;
@@ -51,16 +65,7 @@ describe("issue 23 attack N6: a policy change during start-up is loaded once the
     await rename(join(cm, "..data_tmp"), join(cm, "..data"));
 
     store = await openSqliteStore(join(dir, "keyhole.db"));
-    reloader = new PolicyReloader({
-      live,
-      path,
-      check: () => [],
-      store,
-      controllerId: "n6",
-      log: pino({ level: "silent" }),
-      now: Date.now,
-      settleMs: 20,
-    });
+    reloader = reloaderFor(live, path, store);
     reloader.watch();
     const deadline = Date.now() + 5000;
     while (live.environments.get("production")?.approvals !== 2 && Date.now() < deadline) await sleep(20);
@@ -76,16 +81,7 @@ describe("issue 23 attack N6: a policy change during start-up is loaded once the
     await writeFile(path, TEST_POLICY);
     const live = new LivePolicy(await loadPolicy(path));
     store = await openSqliteStore(join(dir, "keyhole.db"));
-    reloader = new PolicyReloader({
-      live,
-      path,
-      check: () => [],
-      store,
-      controllerId: "n6",
-      log: pino({ level: "silent" }),
-      now: Date.now,
-      settleMs: 20,
-    });
+    reloader = reloaderFor(live, path, store);
     reloader.watch();
     await reloader.close();
     expect((await store.listAudit()).filter((r) => r.event.startsWith("policy."))).toEqual([]);
