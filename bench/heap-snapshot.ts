@@ -23,7 +23,7 @@ import { createRedactor } from "../agent/redact/index.js";
 import { ActionRunner, RunningStream } from "../agent/run-action.js";
 import { fetchInspectorTargets } from "../agent/runtimes/node/inspector-http.js";
 import { pollUntil } from "../agent/runtimes/node/wait.js";
-import { type BenchResult, median, ROOT, type Started, startNode } from "./lib.js";
+import { type BenchResult, median, ROOT, rssSampler, type Started, startNode } from "./lib.js";
 
 const FIXTURE = `${ROOT}test/fixtures/inspector/heap-workload.mjs`;
 const HOLD_MB = 200;
@@ -37,20 +37,6 @@ async function freePort(): Promise<number> {
   const { port } = server.address() as { port: number };
   await new Promise((resolve) => server.close(resolve));
   return port;
-}
-
-/** Samples this process's RSS until stopped; returns the peak growth over the starting value. */
-function rssSampler(): () => number {
-  const start = process.memoryUsage.rss();
-  let peak = start;
-  const timer = setInterval(() => {
-    peak = Math.max(peak, process.memoryUsage.rss());
-  }, 20);
-  return () => {
-    clearInterval(timer);
-    peak = Math.max(peak, process.memoryUsage.rss());
-    return peak - start;
-  };
 }
 
 /** The bare reference: one CDP connection, a snapshot, chunks to /dev/null. Returns ms. */

@@ -25,7 +25,7 @@ import type { ActionDefinition } from "../agent/actions/types.js";
 import { createRedactor } from "../agent/redact/index.js";
 import { ActionRunner, RunningStream } from "../agent/run-action.js";
 import { compiledWorkload } from "../test/helpers/jvm-target.js";
-import { type BenchResult, median, ROOT } from "./lib.js";
+import { type BenchResult, median, ROOT, rssSampler } from "./lib.js";
 
 const MB = 1024 * 1024;
 const HEAP_MB = 1024;
@@ -64,20 +64,6 @@ async function startJava(classes: string, main: string, flags: string[], args: s
       child.kill("SIGKILL");
       await once(child, "exit");
     },
-  };
-}
-
-/** Samples this process's RSS until stopped; returns the peak growth over the starting value. */
-function rssSampler(): () => number {
-  const start = process.memoryUsage.rss();
-  let peak = start;
-  const timer = setInterval(() => {
-    peak = Math.max(peak, process.memoryUsage.rss());
-  }, 20);
-  return () => {
-    clearInterval(timer);
-    peak = Math.max(peak, process.memoryUsage.rss());
-    return peak - start;
   };
 }
 

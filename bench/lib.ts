@@ -116,3 +116,17 @@ export function processInfoEnvelope(
   })}`;
   return `${input}.${sign(null, Buffer.from(input), signer.key).toString("base64url")}`;
 }
+
+/** Samples this process's RSS until stopped; returns the peak growth over the starting value. */
+export function rssSampler(): () => number {
+  const start = process.memoryUsage.rss();
+  let peak = start;
+  const timer = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage.rss());
+  }, 20);
+  return () => {
+    clearInterval(timer);
+    peak = Math.max(peak, process.memoryUsage.rss());
+    return peak - start;
+  };
+}
