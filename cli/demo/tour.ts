@@ -70,6 +70,37 @@ export async function runDemo(options: DemoOptions, env: NodeJS.ProcessEnv): Pro
   await mkdir(appLogs, { recursive: true, mode: 0o700 });
   const services: Service[] = [];
   const baseEnv: NodeJS.ProcessEnv = { PATH: env.PATH, HOME: env.HOME, KEYHOLE_DATA_DIR: dataDir };
+  /** One tour agent on a free loopback port, pinning its environment's keys, beside `target`. */
+  const startAgent = (
+    id: string,
+    environment: string,
+    keyDir: string,
+    stateDir: string,
+    target: number,
+    logName: string,
+    extra: readonly string[],
+  ) =>
+    startProcess({
+      name: `agent ${id}`,
+      args: [
+        KEYHOLE_BIN,
+        "agent",
+        "--id",
+        id,
+        "--environment",
+        environment,
+        "--trusted-keys",
+        join(keyDir, "jwks.json"),
+        "--listen",
+        "127.0.0.1:0",
+        "--target",
+        String(target),
+        ...extra,
+      ],
+      env: { ...baseEnv, KEYHOLE_STATE_DIR: stateDir },
+      logFile: join(logs, logName),
+      isReady: isListening,
+    });
   // A fake secret the workload holds; the tour proves it never leaves the agent unmasked.
   const fakeSecret = `demo-${randomBytes(12).toString("hex")}`;
   const dbPassword = `pw-${randomBytes(6).toString("hex")}`;
@@ -114,28 +145,15 @@ export async function runDemo(options: DemoOptions, env: NodeJS.ProcessEnv): Pro
         freshKeys.add(environment);
         createEmptyReplayLog(stateDir, id);
       }
-      const agent = await startProcess({
-        name: `agent ${id}`,
-        args: [
-          KEYHOLE_BIN,
-          "agent",
-          "--id",
-          id,
-          "--environment",
-          environment,
-          "--trusted-keys",
-          join(keyDir, "jwks.json"),
-          "--listen",
-          "127.0.0.1:0",
-          "--target",
-          String(workload.pid),
-          "--log-root",
-          appLogs,
-        ],
-        env: { ...baseEnv, KEYHOLE_STATE_DIR: stateDir },
-        logFile: join(logs, `agent-${environment}.log`),
-        isReady: isListening,
-      });
+      const agent = await startAgent(
+        id,
+        environment,
+        keyDir,
+        stateDir,
+        workload.pid,
+        `agent-${environment}.log`,
+        ["--log-root", appLogs],
+      );
       services.push(agent);
       agents[environment] = String(agent.ready.url);
       printLine(`agent      ${id} at ${agent.ready.url} (pins keys/${environment}/jwks.json)`);
@@ -163,26 +181,7 @@ export async function runDemo(options: DemoOptions, env: NodeJS.ProcessEnv): Pro
       const keyDir = join(dataDir, "keys", "staging");
       // As for the other agents: no earlier run can have served this id from this state dir.
       if (freshKeys.has("staging") || !existsSync(stateDir)) createEmptyReplayLog(stateDir, id);
-      const agent = await startProcess({
-        name: `agent ${id}`,
-        args: [
-          KEYHOLE_BIN,
-          "agent",
-          "--id",
-          id,
-          "--environment",
-          "staging",
-          "--trusted-keys",
-          join(keyDir, "jwks.json"),
-          "--listen",
-          "127.0.0.1:0",
-          "--target",
-          String(jvm.pid),
-        ],
-        env: { ...baseEnv, KEYHOLE_STATE_DIR: stateDir },
-        logFile: join(logs, "agent-staging-jvm.log"),
-        isReady: isListening,
-      });
+      const agent = await startAgent(id, "staging", keyDir, stateDir, jvm.pid, "agent-staging-jvm.log", []);
       services.push(agent);
       agents["staging-jvm"] = String(agent.ready.url);
       jvmAgent = true;
