@@ -84,9 +84,15 @@ const DIGEST_NAMES = new Set([
 const PUBLIC_PREFIX = /^pk_(?:live|test)_/;
 
 /** True when the key before the run (`name=`, `"name": "`) says its value is public or an identifier. */
-function publicByName(before: string): boolean {
-  // `public key: …` as `wg show` and other tools print it: the name in words.
-  if (/(?:^|[^A-Za-z])public[ _-]?key[ \t]{0,3}[:=][ \t]{0,3}["']?$/i.test(before)) return true;
+function publicByName(before: string, core: string): boolean {
+  // `public key: …` as `wg show` and other tools print it: the name in words; and `peer: <key>`,
+  // `recipient: age1…`, names whose value is someone's public key. Only for a value shaped like
+  // one (a 32-byte key, an age recipient, a public DER): a private key's base64 under such a name
+  // stays masked (the short attack on the corpus B rules, L-E).
+  const named =
+    /(?:^|[^A-Za-z])public[ _-]?key[ \t]{0,3}[:=][ \t]{0,3}["']?$/i.test(before) ||
+    /(?:^|[^A-Za-z0-9_.-])(?:peer|recipients?)[ \t]{0,3}[:=][ \t]{0,3}["']?$/.test(before);
+  if (named && (/^[A-Za-z0-9+/]{43}$/.test(core) || core.startsWith("age1") || publicDer(core))) return true;
   const name = NAME_BEFORE.exec(before)?.groups?.name;
   if (name === undefined) return false;
   // A JWK member is one of a JSON object: `"n": "…"`, not `n=…`.
@@ -94,8 +100,6 @@ function publicByName(before: string): boolean {
     return new RegExp(`"${name}"[ \t]{0,3}:[ \t]{0,3}\\[?[ \t]{0,3}"$`).test(before);
   const segments = nameSegments(name);
   if (segments.includes("public") || segments.includes("publishable")) return true;
-  // `peer: <key>` (`wg show`), `recipient: age1…`: names whose value is someone's public key.
-  if (name === "peer" || name === "recipient" || name === "recipients") return true;
   // An identifier by its name (`Feedback-ID`, `requestId`, `x-amz-cf-id`) that is not a session id.
   const last = segments.at(-1);
   if (last !== undefined && DIGEST_NAMES.has(last)) return true;
@@ -172,7 +176,7 @@ export function looksRandom(run: string, text: string, start: number): boolean {
   const before = namedBefore(text.slice(Math.max(0, start - 80), start));
   if (DIGEST_BEFORE.test(before) || MEDIA_DATA_URI_BEFORE.test(before) || IDENTIFIER_NAME_BEFORE.test(before))
     return false;
-  if (PUBLIC_PREFIX.test(core) || publicByName(before) || wordsAndDigest(core)) return false;
+  if (PUBLIC_PREFIX.test(core) || publicByName(before, core) || wordsAndDigest(core)) return false;
   // A path (`/tmp/app-7fGh2k/logs/x.log`, or the part after `tmp.` of `/tmp/tmp.Xk3pQ9aLm2/k/test`):
   // each segment is judged on its own, so a random temp-folder name keeps the path readable while a
   // token used as a segment is still masked.

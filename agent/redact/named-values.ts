@@ -62,7 +62,8 @@ export function isSecretName(name: string): boolean {
 export function isSecretUnderName(name: string, value: string): boolean {
   if (!isSecretName(name) || plainValueKind(value) !== undefined) return false;
   // git's `user.signingkey`: a PGP key id, public.
-  if (/signing[_.-]?key$/i.test(name) && KEY_ID.test(value.trim())) return false;
+  // (git's own name only: a `JWT_SIGNING_KEY` in upper-case hex is an HMAC key — short attack, L-L)
+  if (/^(?:user\.)?signingkey$/i.test(name) && KEY_ID.test(value.trim())) return false;
   // A session id or a cookie's value is long and random: words under a name that only says session
   // or cookie (`sso_session = acme` names a section of ~/.aws/config, Laravel's `[cookie] =>
   // orders_session` a cookie) are a reference.

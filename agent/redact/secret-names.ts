@@ -497,6 +497,8 @@ export function classifyName(name: string): NameInfo {
   if (segments[0] === "existing" && segments.length > 1) return { secret: true, reference: true };
   // A session's id is the session's bearer credential (`SESSION_ID`, `sessionId`, `connect.sid`):
   // not an id in the sense of the reference suffixes (attacker's pass on issue 17, finding L2).
+  // Vault AppRole's `secret_id` is a login credential, not an id (short attack, L-D).
+  if (segments.join(" ").endsWith("secret id")) return { secret: true, reference: false };
   if (SESSION_IDS.has(segments.join(" ")) || segments.some((s) => SESSION_ID_WORDS.has(s)))
     return { secret: true, reference: false };
   // Short words (`pw`, `pin`, `psk`) count only as words of a delimited name (`DB_PW`,

@@ -269,7 +269,7 @@ export const STRUCTURE_DETECTORS: readonly Detector[] = [
     description:
       'PHP\'s `var_dump` of an array: a secret-named key (`["password"]=>`) and its string on the next line (`string(12) "…"`).',
     pattern:
-      /\[["'](?<name>[^"'\]\r\n]{1,128})["']\]=>[ \t]{0,4}\r?\n[ \t]{0,64}string\([0-9]{1,9}\)[ \t]{1,4}"(?<dq>[^"\r\n]{1,4096})"/dg,
+      /\[["'](?<name>[^"'\]\r\n]{1,128})["'](?::(?:"[^"\r\n]{1,256}":)?(?:protected|private|public))?\]=>[ \t]{0,4}\r?\n[ \t]{0,64}string\([0-9]{1,9}\)[ \t]{1,4}"(?<dq>[^"\r\n]{1,4096})"/dg,
     keywords: NAME_WORD_LIST,
     keywordsIgnoreCase: true,
     quickCheck: (text) => text.includes("]=>"),

@@ -66,6 +66,28 @@ describe("corpus B classes: secrets at a place are masked", () => {
     expect(r.maskText(`netrc: ${netrc}`)).not.toContain(netrc.slice(0, 16));
   });
 
+  it.each([
+    [
+      "L-E a private key's base64 under public key:",
+      "public key: MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKjMzEfYyjiWA4R4",
+    ],
+    ["L-E a random value under peer:", "peer: Zq9Lx2Wm8Rt4Yp7Ks3Dv6Hn1Bg5Jc0FaZq9Lx2Wm8Rt4Yp7Ks3Dv6Hn1Bg"],
+    [
+      "L-L an HMAC key in upper-case hex under JWT_SIGNING_KEY",
+      "JWT_SIGNING_KEY=9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B",
+    ],
+    ["L-D Vault AppRole's secret_id", "secret_id=6a1e4c2b-93f0-4d7e-b1a5-7c2e9f8d3b10"],
+    [
+      "L-C PHP var_dump of a protected property",
+      '  ["db_password":protected]=>\n  string(12) "Xk9pQ2vLm8rT"',
+    ],
+  ])("short attack on the corpus B rules, %s", (_name, text) => {
+    // The secret is the last token of each line.
+    const secret = /"?([^\s"=]{12,})"?$/.exec(text)?.[1] ?? "";
+    expect(secret.length).toBeGreaterThanOrEqual(12);
+    expect(gone(r.maskText(text), secret)).toBe(true);
+  });
+
   it("a session id is still masked under a session name", () => {
     expect(gone(r.maskText(`session: a81f${SECRET}`), SECRET)).toBe(true);
   });
