@@ -68,6 +68,15 @@ export interface Detector {
    */
   readonly multiline?: boolean;
   /**
+   * For a multiline rule: the part of its pattern a match holds on the line it starts on, as its
+   * own pattern (the rule's pattern is built as this source followed by the rest, and this part
+   * matches no line break; `firstLineOf` builds both). The prefilter follows a match past a
+   * keyword's line only where this part occurs on that line: without it, each text with a
+   * keyword line paid a search of the whole text per rule woken (about half of the prefilter's
+   * time on ordinary logs, measured on the throughput bench).
+   */
+  readonly firstLine?: RegExp;
+  /**
    * The rule reads whole lines (a configuration file's line, a table, a YAML block, a transcript):
    * a sample matches only as lines of a text, not inside other text on its line.
    */
@@ -80,4 +89,22 @@ export interface Detector {
    * bech32), so the repository never holds a literal token that secret scanners flag.
    */
   readonly samples: readonly string[];
+}
+
+/**
+ * A multiline rule's pattern, built from the part a match holds on its first line (`first`: a
+ * source that matches no line break, ending where the line does) and the `rest`, with that first
+ * part as a pattern of its own for `Detector.firstLine`. The first part is tested on the line
+ * alone: `^`, `$` (with the `m` flag) and a look-behind at the line's start read the same there as
+ * in the whole text, since a line break stands on both sides.
+ */
+export function firstLineOf(
+  first: string,
+  rest: string,
+  flags: string,
+): { pattern: RegExp; firstLine: RegExp } {
+  return {
+    pattern: new RegExp(first + rest, flags),
+    firstLine: new RegExp(first, flags.replace(/[gdy]/g, "")),
+  };
 }

@@ -10,7 +10,7 @@
  * Each pattern names the program or the statement it reads, so a short flag is only read as a
  * password where that program defines it so (`-p` is a port, a path or a profile elsewhere).
  */
-import type { Detector } from "./detector.js";
+import { type Detector, firstLineOf } from "./detector.js";
 import { isSecretName } from "./named-values.js";
 import { plainValueKind } from "./plain-values.js";
 
@@ -278,8 +278,11 @@ export const POSITION_DETECTORS: readonly Detector[] = [
     wholeLines: true,
     description:
       "The output line of a command that prints one secret, right after the command at a shell prompt: `gcloud secrets versions access`, `vault kv get|read -field=…`, `aws secretsmanager get-secret-value … --output text`, `kubectl get secret … | base64 -d`, `op read`, `pass show`, `security find-generic-password -w`, `az keyvault secret show … -o tsv`.",
-    pattern:
-      /^[^\n]{0,64}?[$#>%][ \t]{1,4}(?:sudo[ \t]{1,4})?(?:gcloud[ \t]{1,4}secrets[ \t]{1,4}versions[ \t]{1,4}access|vault[ \t]{1,4}(?:kv[ \t]{1,4}get|read)[^\n|]{0,256}?-field=|aws[ \t]{1,4}secretsmanager[ \t]{1,4}get-secret-value[^\n|]{0,512}?--output[ \t=]{1,4}text|kubectl[ \t]{1,4}get[ \t]{1,4}secrets?[^\n]{0,512}?\|[ \t]{0,4}base64[ \t]{1,4}(?:-d|--decode|-D)|op[ \t]{1,4}read|pass[ \t]{1,4}show|security[ \t]{1,4}find-generic-password[^\n]{0,256}?[ \t]-w|az[ \t]{1,4}keyvault[ \t]{1,4}secret[ \t]{1,4}show[^\n]{0,512}?(?:-o|--output)[ \t]{1,4}tsv)[^\n]{0,512}\r?\n(?<secret>[^\s$#>%][^\s]{0,1023})[ \t]{0,8}\r?$/dgm,
+    ...firstLineOf(
+      String.raw`^[^\n]{0,64}?[$#>%][ \t]{1,4}(?:sudo[ \t]{1,4})?(?:gcloud[ \t]{1,4}secrets[ \t]{1,4}versions[ \t]{1,4}access|vault[ \t]{1,4}(?:kv[ \t]{1,4}get|read)[^\n|]{0,256}?-field=|aws[ \t]{1,4}secretsmanager[ \t]{1,4}get-secret-value[^\n|]{0,512}?--output[ \t=]{1,4}text|kubectl[ \t]{1,4}get[ \t]{1,4}secrets?[^\n]{0,512}?\|[ \t]{0,4}base64[ \t]{1,4}(?:-d|--decode|-D)|op[ \t]{1,4}read|pass[ \t]{1,4}show|security[ \t]{1,4}find-generic-password[^\n]{0,256}?[ \t]-w|az[ \t]{1,4}keyvault[ \t]{1,4}secret[ \t]{1,4}show[^\n]{0,512}?(?:-o|--output)[ \t]{1,4}tsv)[^\n]{0,512}(?=\r?$)`,
+      String.raw`\r?\n(?<secret>[^\s$#>%][^\s]{0,1023})[ \t]{0,8}\r?$`,
+      "dgm",
+    ),
     keywords: [
       "secrets versions access",
       "-field=",

@@ -8,7 +8,7 @@
  * Markdown), the cookies of a Cookie or Set-Cookie header (only the session-like ones), and the
  * password of a Go driver DSN (`user:…@tcp(host:3306)/db`). Everything but the secret is kept.
  */
-import type { Detector } from "./detector.js";
+import { type Detector, firstLineOf } from "./detector.js";
 import { randomByCharacters } from "./entropy.js";
 import { NAME_WORD_LIST } from "./key-values.js";
 import { isSecretName } from "./named-values.js";
@@ -212,8 +212,9 @@ export const STRUCTURE_DETECTORS: readonly Detector[] = [
     wholeLines: true,
     description:
       'A name field holding a secret name and the value field beside it or on the next line: `- name: DB_PASSWORD` / `value: …`, `{"name":"DB_PASSWORD","value":"…"}`, `{"Key":…,"Value":…}`, `ParameterKey=DbPassword,ParameterValue=…`.',
-    pattern: new RegExp(
-      String.raw`(?<![\w-])(?<nq>["']?)(?:${NAME_FIELDS})\k<nq>[ \t]{0,3}[:=][ \t]{0,3}(?<q>["']?)(?<name>[^"'\s,}\]]{1,128})\k<q>(?:[ \t]{0,3},[ \t\r\n]{0,64}"[A-Za-z]{1,32}"[ \t]{0,3}:[ \t]{0,3}(?:"[^"\\\r\n]{0,256}"|[A-Za-z0-9.]{1,32})){0,4}[ \t]{0,3},?[ \t]{0,3}(?:\r?\n[ \t]{0,64}-?[ \t]{0,3})?(?<vq>["']?)(?:${VALUE_FIELDS})\k<vq>[ \t]{0,3}[:=][ \t]{0,3}${FIELD_VALUE}`,
+    ...firstLineOf(
+      String.raw`(?<![\w-])(?<nq>["']?)(?:${NAME_FIELDS})\k<nq>[ \t]{0,3}[:=][ \t]{0,3}(?<q>["']?)(?<name>[^"'\s,}\]]{1,128})\k<q>`,
+      String.raw`(?:[ \t]{0,3},[ \t\r\n]{0,64}"[A-Za-z]{1,32}"[ \t]{0,3}:[ \t]{0,3}(?:"[^"\\\r\n]{0,256}"|[A-Za-z0-9.]{1,32})){0,4}[ \t]{0,3},?[ \t]{0,3}(?:\r?\n[ \t]{0,64}-?[ \t]{0,3})?(?<vq>["']?)(?:${VALUE_FIELDS})\k<vq>[ \t]{0,3}[:=][ \t]{0,3}${FIELD_VALUE}`,
       "dg",
     ),
     keywords: NAME_WORD_LIST,
@@ -251,8 +252,11 @@ export const STRUCTURE_DETECTORS: readonly Detector[] = [
     wholeLines: true,
     description:
       "A secret name on its own line and its value one level below: YAML `db_password:` then `value: …`.",
-    pattern:
-      /^(?<indent>[ \t]{0,64})(?<yname>[\p{L}_][\p{L}\p{N}_.-]{0,127}):[ \t]{0,16}\r?\n\k<indent>[ \t]{1,8}(?:value|default|secret):[ \t]{1,3}(?:"(?<ydq>[^"\r\n]{1,4096})"|'(?<ysq>[^'\r\n]{1,4096})'|(?<ybare>[^\s"'|>][^\r\n]{0,4095}))/dgmu,
+    ...firstLineOf(
+      String.raw`^(?<indent>[ \t]{0,64})(?<yname>[\p{L}_][\p{L}\p{N}_.-]{0,127}):[ \t]{0,16}(?=\r?$)`,
+      String.raw`\r?\n\k<indent>[ \t]{1,8}(?:value|default|secret):[ \t]{1,3}(?:"(?<ydq>[^"\r\n]{1,4096})"|'(?<ysq>[^'\r\n]{1,4096})'|(?<ybare>[^\s"'|>][^\r\n]{0,4095}))`,
+      "dgmu",
+    ),
     keywords: NAME_WORD_LIST,
     keywordsIgnoreCase: true,
     quickCheck: (text) =>
@@ -268,8 +272,11 @@ export const STRUCTURE_DETECTORS: readonly Detector[] = [
     wholeLines: true,
     description:
       'PHP\'s `var_dump` of an array: a secret-named key (`["password"]=>`) and its string on the next line (`string(12) "…"`).',
-    pattern:
-      /\[["'](?<name>[^"'\]\r\n]{1,128})["'](?::(?:"[^"\r\n]{1,256}":)?(?:protected|private|public))?\]=>[ \t]{0,4}\r?\n[ \t]{0,64}string\([0-9]{1,9}\)[ \t]{1,4}"(?<dq>[^"\r\n]{1,4096})"/dg,
+    ...firstLineOf(
+      String.raw`\[["'](?<name>[^"'\]\r\n]{1,128})["'](?::(?:"[^"\r\n]{1,256}":)?(?:protected|private|public))?\]=>[ \t]{0,4}(?=\r?$)`,
+      String.raw`\r?\n[ \t]{0,64}string\([0-9]{1,9}\)[ \t]{1,4}"(?<dq>[^"\r\n]{1,4096})"`,
+      "dgm",
+    ),
     keywords: NAME_WORD_LIST,
     keywordsIgnoreCase: true,
     quickCheck: (text) => text.includes("]=>"),
@@ -283,8 +290,11 @@ export const STRUCTURE_DETECTORS: readonly Detector[] = [
     wholeLines: true,
     description:
       'A Terraform/HCL `output "db_password"` or `variable "api_token"` block: its `value` or `default` string.',
-    pattern:
-      /(?<![\w-])(?:output|variable)[ \t]{1,4}"(?<name>[^"\r\n]{1,128})"[ \t]{0,4}\{[^{}]{0,1024}?(?<![\w-])(?:value|default)[ \t]{0,8}=[ \t]{0,4}"(?<dq>(?:[^"\\\r\n]|\\.){1,4096})"/dg,
+    ...firstLineOf(
+      String.raw`(?<![\w-])(?:output|variable)[ \t]{1,4}"(?<name>[^"\r\n]{1,128})"[ \t]{0,4}\{`,
+      String.raw`[^{}]{0,1024}?(?<![\w-])(?:value|default)[ \t]{0,8}=[ \t]{0,4}"(?<dq>(?:[^"\\\r\n]|\\.){1,4096})"`,
+      "dg",
+    ),
     keywords: ["output", "variable"],
     multiline: true,
     secretGroups: ["dq"],
@@ -296,8 +306,11 @@ export const STRUCTURE_DETECTORS: readonly Detector[] = [
     wholeLines: true,
     description:
       "A YAML block scalar or list under a secret name (`password: |` then the value's lines, `api_keys:` then `- …` items): every value line is masked.",
-    pattern:
-      /^(?<indent>[ \t]{0,64})(?:-[ \t]{1,4})?(?<name>[\p{L}_][\p{L}\p{N}_.-]{0,127}):[ \t]{0,4}(?:(?:![A-Za-z0-9!/._-]{1,64}[ \t]{1,4})?[|>][+-]?[0-9]?[ \t]{0,4}\r?\n(?<body>(?:\k<indent>[ \t]{1,16}[^\n]{0,4096}(?:\n|$)){1,64})|\r?\n(?<items>(?:\k<indent>[ \t]{0,16}-[ \t][^\n]{0,4096}(?:\n|$)){1,64}))/dgmu,
+    ...firstLineOf(
+      String.raw`^(?<indent>[ \t]{0,64})(?:-[ \t]{1,4})?(?<name>[\p{L}_][\p{L}\p{N}_.-]{0,127}):[ \t]{0,4}(?=(?:(?:![A-Za-z0-9!/._-]{1,64}[ \t]{1,4})?[|>][+-]?[0-9]?[ \t]{0,4})?\r?$)`,
+      String.raw`(?:(?:![A-Za-z0-9!/._-]{1,64}[ \t]{1,4})?[|>][+-]?[0-9]?[ \t]{0,4}\r?\n(?<body>(?:\k<indent>[ \t]{1,16}[^\n]{0,4096}(?:\n|$)){1,64})|\r?\n(?<items>(?:\k<indent>[ \t]{0,16}-[ \t][^\n]{0,4096}(?:\n|$)){1,64}))`,
+      "dgmu",
+    ),
     keywords: NAME_WORD_LIST,
     keywordsIgnoreCase: true,
     quickCheck: (text) =>

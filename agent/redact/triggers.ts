@@ -26,6 +26,8 @@ export class DetectorTriggers {
     readonly pattern: RegExp;
     /** The detector's cheap test of a whole text: false means no match anywhere in it. */
     readonly quick: ((text: string) => boolean) | undefined;
+    /** What a match holds on the line it starts on (`Detector.firstLine`). */
+    readonly firstLine: RegExp | undefined;
   }[];
 
   constructor(private readonly detectors: readonly Detector[]) {
@@ -47,6 +49,7 @@ export class DetectorTriggers {
           always: this.always[owner] === true,
           pattern: new RegExp(d.pattern.source, d.pattern.flags),
           quick: d.quickCheck,
+          firstLine: d.firstLine,
         },
       ];
     });
@@ -73,6 +76,11 @@ export class DetectorTriggers {
       if (this.always[i] || found[i + 1] === 1) selected.push(this.detectors[i]!);
     }
     return selected;
+  }
+
+  /** The index just past the first keyword of each line of `text` that holds one, in order. */
+  keywordLineEnds(text: string): number[] {
+    return this.automaton.lineEnds(text);
   }
 
   /** The index just past the first keyword (of a detector or of the name rule) in text[from, to), or -1. */

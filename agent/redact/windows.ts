@@ -101,12 +101,7 @@ export function windowsOf(
   if (!text.includes("\n")) return triggered(text, triggers, known) ? [0, length] : [];
   /** [from, to) spans of text that must lie inside windows; `keyword` spans may grow. */
   const spans: { from: number; to: number; keyword: boolean }[] = [];
-  for (let at = 0; at < length; ) {
-    const end = triggers.firstKeywordEnd(text, at, length);
-    if (end < 0) break;
-    spans.push({ from: end - 1, to: end, keyword: true });
-    at = lineEnd(text, end) + 1;
-  }
+  for (const end of triggers.keywordLineEnds(text)) spans.push({ from: end - 1, to: end, keyword: true });
   for (const find of triggers.candidateFinders) {
     for (let at = 0; at < length; ) {
       const found = find(text, at, length);
@@ -146,18 +141,20 @@ export function windowsOf(
     if (span.keyword) {
       const firstLineStart = span.from <= reached ? lineStart(text, span.from) : start;
       const firstLineEnd = lineEnd(text, span.from);
-      const woken =
-        triggers.multiline.length > 0 ? triggers.wakes(text.slice(firstLineStart, firstLineEnd)) : [];
-      for (const i of triggers.multiline.keys()) {
+      const firstLine = text.slice(firstLineStart, firstLineEnd);
+      const woken = triggers.multiline.length > 0 ? triggers.wakes(firstLine) : [];
+      for (const [i, detector] of triggers.multiline.entries()) {
         if (!woken[i]) continue;
+        // No match of the detector starts on this line unless its first-line part occurs there.
+        if (detector.firstLine && !detector.firstLine.test(firstLine)) continue;
         // A detector whose cheap test fails on the whole text has no match in it to follow
         // (tested once per text, the first time a line wakes it).
-        if (possible[i] === undefined) possible[i] = triggers.multiline[i]!.quick?.(text) ?? true;
+        if (possible[i] === undefined) possible[i] = detector.quick?.(text) ?? true;
         if (!possible[i]) continue;
         const reach = multilineEnd(text, cursors[i]!, firstLineStart, firstLineEnd);
         if (reach > 0) end = Math.max(end, endHolding(text, reach - 1));
       }
-      if (mayRunPastLine(text.slice(firstLineStart, firstLineEnd))) {
+      if (mayRunPastLine(firstLine)) {
         end = Math.max(end, lineEnd(text, Math.min(length, firstLineEnd + VALUE_REACH_PAST_LINE)));
       }
     }

@@ -13,13 +13,16 @@ import { expand, rulesIn } from "./samples.js";
  */
 const PROPERTY_SEED = 20261205;
 
-/** True when a pattern source can match a line break (a class holding one, `\s`, `.` with `s`). */
-function canCrossLine(pattern: RegExp): boolean {
+/**
+ * True when a pattern source can match a line break (a class holding one, `\s`, `.` with `s`);
+ * with `lineFeedOnly`, only `\n` counts (the prefilter's lines end there: a `\r` is inside one).
+ */
+function canCrossLine(pattern: RegExp, lineFeedOnly = false): boolean {
   const source = pattern.source;
   for (let i = 0; i < source.length; i++) {
     const c = source[i];
     if (c === "\\") {
-      if ("snrS".includes(source[i + 1]!) && source[i + 1] !== "S") return true;
+      if ((lineFeedOnly ? "sn" : "snr").includes(source[i + 1]!)) return true;
       i++;
     } else if (c === "." && pattern.flags.includes("s")) return true;
     else if (c === "[") {
@@ -125,5 +128,98 @@ describe("the prefilter (windows of lines)", () => {
     const out = maskTextWith(lines.join("\n"), rules, known, mask);
     for (const secret of secrets) expect(out).not.toContain(secret);
     expect(rulesIn(out.replace(/0{12}/g, "0123456789ab")).length).toBeGreaterThanOrEqual(secrets.length);
+  });
+});
+
+/** The line of `text` that holds index `at`, without its line break. */
+function lineHolding(text: string, at: number): string {
+  const start = text.lastIndexOf("\n", at - 1) + 1;
+  const end = text.indexOf("\n", at);
+  return text.slice(start, end < 0 ? text.length : end);
+}
+
+// Issue 17 (throughput): the prefilter follows a multiline rule past a keyword's line only where
+// the rule's first-line part occurs on that line, instead of searching the whole text.
+describe("the first-line part of a multiline rule", () => {
+  const withFirstLine = DETECTORS.filter((d) => d.firstLine !== undefined);
+
+  it("is declared by the rules the name rule's common words wake", () => {
+    const ids = withFirstLine.map((d) => d.id);
+    for (const id of [
+      "name-value-pair",
+      "nested-yaml-value",
+      "php-dump-value",
+      "yaml-block-value",
+      "printed-secret",
+    ])
+      expect(ids).toContain(id);
+  });
+
+  it.each(withFirstLine.map((d) => [d.id, d] as const))(
+    "%s: begins the rule's own pattern and cannot match a line break",
+    (_id, detector) => {
+      expect(detector.multiline).toBe(true);
+      expect(detector.pattern.source.startsWith(detector.firstLine!.source)).toBe(true);
+      expect(canCrossLine(detector.firstLine!, true)).toBe(false);
+    },
+  );
+
+  it("occurs on the first line of every match, in the samples and in random texts", () => {
+    const check = (text: string) => {
+      for (const detector of withFirstLine) {
+        const pattern = new RegExp(detector.pattern.source, detector.pattern.flags);
+        for (const match of text.matchAll(pattern)) {
+          if (match[0].length === 0) continue;
+          expect([detector.id, detector.firstLine!.test(lineHolding(text, match.index))]).toEqual([
+            detector.id,
+            true,
+          ]);
+        }
+      }
+    };
+    for (const detector of withFirstLine)
+      for (const [i, sample] of detector.samples.entries()) check(`x\n  ${expand(sample, i + 1)}\ny`);
+    fc.assert(
+      fc.property(textArb, (text) => check(text)),
+      { seed: PROPERTY_SEED, numRuns: 3000 },
+    );
+  });
+});
+
+// Issue 17 (throughput): the keyword scan runs two scans side by side over the halves of a text.
+describe("the keyword scan by lines", () => {
+  /** The first keyword's end on each line, one line after the other (what the prefilter did before). */
+  function oneByOne(text: string): number[] {
+    const ends: number[] = [];
+    for (let at = 0; at < text.length; ) {
+      const end = rules.triggers.firstKeywordEnd(text, at, text.length);
+      if (end < 0) break;
+      ends.push(end);
+      const lineEnd = text.indexOf("\n", end);
+      at = lineEnd < 0 ? text.length : lineEnd + 1;
+    }
+    return ends;
+  }
+
+  it("finds on each line the keyword a scan from the line's start finds, whatever the text's length", () => {
+    const longArb = fc
+      .tuple(
+        fc.array(textArb, { maxLength: 12 }),
+        fc.array(fc.constantFrom("password", "\n", "tok", "en", "x"), { maxLength: 30 }),
+      )
+      .map(([texts, tail]) => texts.join("\n") + tail.join(""));
+    fc.assert(
+      fc.property(fc.oneof(textArb, longArb), (text) => {
+        expect(rules.triggers.keywordLineEnds(text)).toEqual(oneByOne(text));
+      }),
+      { seed: PROPERTY_SEED, numRuns: 2000 },
+    );
+    // A keyword across the middle of the text, and the middle on a line break.
+    for (const text of [
+      `${"a".repeat(100)}password${"b".repeat(100)}`,
+      `${"a".repeat(99)}\n${"token\n".repeat(20)}`,
+    ]) {
+      expect(rules.triggers.keywordLineEnds(text)).toEqual(oneByOne(text));
+    }
   });
 });
