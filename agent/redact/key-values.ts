@@ -167,6 +167,11 @@ const BARE_VALUE_CHAR = /[^\s&"'`,;<]/;
 
 const NON_ASCII_KEY_CHAR = /[\p{L}\p{M}\p{N}]/u;
 
+/** True when every name word is made of key characters, so a hit never runs past its key. */
+const NAME_WORDS_IN_KEYS = NAME_WORD_LIST.every((word) =>
+  Array.from({ length: word.length }, (_, i) => word.charCodeAt(i)).every(isKeyChar),
+);
+
 /**
  * How far past the end of its line a value this rule masks may run. Every value pattern above
  * stops at a line break except the two XML forms: an attribute value runs to its closing quote
@@ -431,6 +436,8 @@ function escapedQuoteBefore(text: string, start: number): string | undefined {
 
 /** The value span of `\"key\": \"value\"` (or `&quot;` quotes) around the key run [start, end). */
 function escapedPair(text: string, start: number, end: number): [number, number] | undefined {
+  // Every escaped quote starts with one of these: most keys are followed by neither.
+  if (text[end] !== "\\" && text[end] !== "&") return undefined;
   const backslashed = escapedQuoteBefore(text, start);
   for (const quote of backslashed ? [backslashed, ...ESCAPED_QUOTES] : ESCAPED_QUOTES) {
     if (!text.startsWith(quote, start - quote.length) || !text.startsWith(quote, end)) continue;
@@ -559,8 +566,10 @@ function pairAt(
     after < text.length &&
     !"\r\n".includes(text[after]!) &&
     startsLine(text, quoted ? start - 1 : start);
-  const prefixedElement = /<[A-Za-z_][\w.-]{0,31}:$/.test(text.slice(Math.max(0, start - 34), start));
-  if (!separated && !tabbed && !quoted && text[start - 1] !== "<" && !prefixedElement) return undefined;
+  // (The pattern's own test, only where it can hold: most hits are in words that are no key.)
+  const prefixedElement =
+    before === ":" && /<[A-Za-z_][\w.-]{0,31}:$/.test(text.slice(Math.max(0, start - 34), start));
+  if (!separated && !tabbed && !quoted && before !== "<" && !prefixedElement) return undefined;
   const key = text.slice(keyStart, end);
   // Most hits are in ordinary words and keys (`token_type`, `cache_key`): judged by name first.
   if (!isSecretName(key)) return undefined;
@@ -651,7 +660,13 @@ export function maskKeyValues(text: string, mask: MaskPiece): string {
       continue;
     }
     const pair = pairAt(text, hit[0], hit[1]);
-    if (!pair) continue;
+    if (!pair) {
+      // Every hit in this run of key characters reads the same key, so gets the same verdict:
+      // `sess` and then `session` in `session refreshed` were judged twice (names are key
+      // characters only: NAME_WORDS_IN_KEYS).
+      if (NAME_WORDS_IN_KEYS) while (next < text.length && isKeyChar(text.charCodeAt(next))) next++;
+      continue;
+    }
     const start = pair.span[0];
     let end = pair.span[1];
     // Whatever the verdict, the rest of this key holds no other key.

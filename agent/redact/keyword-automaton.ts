@@ -46,6 +46,11 @@ export class KeywordAutomaton {
   declare private readonly delta: Int32Array;
   /** The row of the first state with an output: `row >= firstOutput` is the whole hit test of the hot loop. */
   declare private readonly firstOutput: number;
+  /**
+   * By output state as `outputs`: the longest of its keywords when all of them match in any case
+   * (then the longest is found without reading the text again), else 0.
+   */
+  declare private readonly anyCaseLongest: Int32Array;
   /** Outputs of each output state (its own keyword and every keyword ending in it), by (row - firstOutput) >> shift. */
   declare private readonly outputs: Output[][];
 
@@ -135,6 +140,11 @@ export class KeywordAutomaton {
       }
     }
     this.outputs = order.slice(first).map((state) => own[state]!);
+    this.anyCaseLongest = Int32Array.from(this.outputs, (list) =>
+      list.every((output) => output.exact === undefined)
+        ? Math.max(...list.map((output) => output.length))
+        : 0,
+    );
   }
 
   /**
@@ -225,8 +235,10 @@ export class KeywordAutomaton {
       const c = text.charCodeAt(i);
       row = delta[row + (c < 256 ? latin1[c]! : symbols[c]!)]!;
       if (row < firstOutput) continue;
-      let longest = 0;
-      for (const output of outputs[(row - firstOutput) >> shift]!) {
+      const state = (row - firstOutput) >> shift;
+      let longest = this.anyCaseLongest[state]!;
+      if (longest > 0) return [i + 1 - longest, i + 1];
+      for (const output of outputs[state]!) {
         if (output.length <= longest) continue;
         if (output.exact === undefined || text.startsWith(output.exact, i + 1 - output.length))
           longest = output.length;
