@@ -13,6 +13,7 @@ import { type Enrollment, EnrollmentRefused, startEnrollment } from "./enroll.js
 import { createRedactor } from "./redact/index.js";
 import { ReplayCache } from "./replay-cache.js";
 import { PersistentReplayCache } from "./replay-log.js";
+import { sweepAtStart } from "./runtimes/jvm/target-files.js";
 import { closeLeftoverInspectors, inspectorMarkers } from "./runtimes/node/open-markers.js";
 import { startAgentTelemetry } from "./telemetry/index.js";
 import { loadTrustedKeys } from "./trusted-keys.js";
@@ -88,6 +89,8 @@ export async function runAgent(
       "cannot use the state dir: a killed agent could not close an inspector it opened",
     );
   }
+  // Heap dumps and recordings a killed agent left in a JVM's /tmp (runtimes/jvm/target-files.ts).
+  void sweepAtStart("/proc", process.pid, logger);
   if (config.memoryGuardUnseen === "allow") {
     logger.warn(
       "--memory-guard-unseen allow: a heap snapshot goes ahead unguarded whenever the agent cannot see the target's memory cgroup, and may get the workload OOM-killed (docs/inspector.md)",

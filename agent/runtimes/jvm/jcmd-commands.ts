@@ -27,7 +27,7 @@ export function isJcmdCommand(value: unknown): value is JcmdCommand {
 }
 
 /** A file the agent dumps into the target's own /tmp: `/tmp/keyhole-<kind>-<hex>.<ext>`. */
-const TARGET_FILE = /^\/tmp\/keyhole-(heap|cpu)-[0-9a-f]{16,32}\.(hprof|jfr)$/;
+const TARGET_FILE = /^\/tmp\/keyhole-(heap|cpu)-[1-9][0-9]{0,9}-[0-9a-f]{16,32}\.(hprof|jfr)$/;
 /** A JFR recording name the agent generated. */
 const RECORDING_NAME = /^keyhole-[0-9a-f]{16,32}$/;
 

@@ -5,6 +5,7 @@
 import type { FastifyBaseLogger } from "fastify";
 import { TargetLocks } from "../node/target-locks.js";
 import { type AttachOptions, AttachSession } from "./attach-session.js";
+import { sweepBeforeAttach } from "./target-files.js";
 
 /** The agent-wide locks every JVM action shares. */
 export const attachLocks = new TargetLocks("attach session");
@@ -24,6 +25,8 @@ export async function withAttach<T>(
   const unlock = lock();
   let session: AttachSession | undefined;
   try {
+    // A dump an earlier agent left behind (killed mid-write) goes before this action starts.
+    await sweepBeforeAttach(pid, options.procRoot ?? "/proc", log);
     session = await AttachSession.open(pid, log, signal, options);
     return await fn(session);
   } finally {

@@ -18,8 +18,8 @@ import {
 
 describe("jcmd templates", () => {
   it("build the fixed lines, and only values of the agent's own shapes", () => {
-    expect(Jcmd.heapDump("/tmp/keyhole-heap-0123456789abcdef.hprof").line).toBe(
-      "GC.heap_dump /tmp/keyhole-heap-0123456789abcdef.hprof",
+    expect(Jcmd.heapDump("/tmp/keyhole-heap-42-0123456789abcdef.hprof").line).toBe(
+      "GC.heap_dump /tmp/keyhole-heap-42-0123456789abcdef.hprof",
     );
     const start = Jcmd.jfrStart("keyhole-0123456789abcdef", 5).line;
     expect(start).toMatch(
@@ -28,10 +28,10 @@ describe("jcmd templates", () => {
     expect(start).toMatch(/ disk=false duration=35s$/);
     expect(start).not.toMatch(/Environment|SystemProperty|JVMInformation|SystemProcess/);
     for (const bad of [
-      "/tmp/keyhole-heap-0123456789abcdef.hprof -all",
+      "/tmp/keyhole-heap-42-0123456789abcdef.hprof -all",
       "/etc/passwd",
-      "/tmp/../etc/keyhole-heap-0123456789abcdef.hprof",
-      "/tmp/keyhole-heap-0123456789abcdef.hprof\0VM.exit",
+      "/tmp/../etc/keyhole-heap-42-0123456789abcdef.hprof",
+      "/tmp/keyhole-heap-42-0123456789abcdef.hprof\0VM.exit",
     ]) {
       expect(() => Jcmd.heapDump(bad), bad).toThrow(/refusing/);
     }
