@@ -151,6 +151,13 @@ export async function startArtifactHarness(
     maxTtlSeconds?: number;
     /** The policy YAML; default: staging (0 approvals) and an `sre` group allowed `*`. */
     policy?: string;
+    /**
+     * Puts something between the controller and the real agent (a man in the middle on loopback):
+     * given the agent's URL, answers the URL the inventory lists for it instead.
+     */
+    interpose?: (agentUrl: string) => Promise<string>;
+    /** Pins the real agent's public key in the inventory (`publicKey`, issue 21). */
+    pinAgentKey?: boolean;
   } = {},
 ): Promise<ArtifactHarness> {
   const dir = await tempDir();
@@ -171,7 +178,9 @@ export async function startArtifactHarness(
     { id: REAL_AGENT, environment: "staging", trustedKeys: "unused", target: String(process.pid) },
     {},
   );
+  const agentIdentity = ephemeralIdentity();
   const agent: FastifyInstance = buildApp(agentConfig, {
+    identity: agentIdentity,
     trustedKeys: parseTrustedKeys(jwksText, "controller jwks"),
     registry,
     redactor: createRedactor({ fingerprintKey: Buffer.alloc(32, 3) }),
@@ -282,7 +291,7 @@ bindings:
   );
   await writeFile(
     inventoryPath,
-    `- { id: ${REAL_AGENT}, environment: staging, url: "${agentUrl}" }\n- { id: ${FAKE_AGENT}, environment: staging, url: "${fakeUrl}" }\n`,
+    `- { id: ${REAL_AGENT}, environment: staging, url: "${options.interpose ? await options.interpose(agentUrl) : agentUrl}"${options.pinAgentKey ? `, publicKey: ${agentIdentity.jwk.x}` : ""} }\n- { id: ${FAKE_AGENT}, environment: staging, url: "${fakeUrl}" }\n`,
   );
   const config = loadControllerConfig(
     {
