@@ -55,6 +55,8 @@ export interface AgentDeps {
   readonly replayGuard?: ReplayGuard;
   /** The agent's own key, which signs every answer (main.ts loads it); default: an ephemeral one. */
   readonly identity?: AgentIdentity;
+  /** What signs the answers; default: an AnswerSigner with `identity` (bench/verify.ts swaps it to measure its cost). */
+  readonly answerSigner?: AnswerSigner;
 }
 
 /** The enabled subset of the registry; an unknown name in `--actions` stops start-up. */
@@ -116,7 +118,7 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
   const runner = new ActionRunner();
   const procRoot = deps.procRoot ?? "/proc";
   const cgroupRoot = deps.cgroupRoot ?? "/sys/fs/cgroup";
-  const signer = new AnswerSigner(deps.identity ?? ephemeralIdentity(), deps.now);
+  const signer = deps.answerSigner ?? new AnswerSigner(deps.identity ?? ephemeralIdentity(), deps.now);
 
   const app = Fastify({
     loggerInstance: typeof deps.logger === "object" ? deps.logger : undefined,

@@ -88,9 +88,18 @@ export function answerSigningInput(statement: AnswerStatement, jwk: PublicJwk): 
   return `${header}.${Buffer.from(JSON.stringify(statement)).toString("base64url")}`;
 }
 
+/** Keys already imported: importing a JWK costs about as much as the verification itself. */
+const imported = new Map<string, KeyObject>();
+
 /** The Ed25519 public key behind the base64url of its raw 32 bytes. */
 export function publicKeyObject(x: string): KeyObject {
-  return createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x }, format: "jwk" });
+  let key = imported.get(x);
+  if (!key) {
+    key = createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x }, format: "jwk" });
+    if (imported.size >= 4096) imported.clear(); // bounded: a fleet's keys, not every key ever seen
+    imported.set(x, key);
+  }
+  return key;
 }
 
 /** A signature taken apart, its Ed25519 signature not yet checked. */
@@ -146,8 +155,10 @@ export function checkAnswerSignature(
   jws: unknown,
   publicKey: string | KeyObject,
   expected: ExpectedAnswer,
+  /** `jws` already taken apart by decodeAnswerSignature, to decode it once. */
+  decodedAlready?: DecodedAnswerSignature,
 ): { readonly statement: AnswerStatement } | string {
-  const decoded = decodeAnswerSignature(jws);
+  const decoded = decodedAlready ?? decodeAnswerSignature(jws);
   if (typeof decoded === "string") return decoded;
   let key: KeyObject;
   try {

@@ -69,14 +69,19 @@ function check(
   const decoded = decodeAnswerSignature(signature);
   if (typeof decoded === "string") return decoded;
   const publicKey = expect.publicKey ?? decoded.jwk.x;
-  const checked = checkAnswerSignature(signature, publicKey, {
-    jti: expect.jti,
-    agent: expect.agent,
-    kind,
-    sha256,
-    action: kind === "error" ? undefined : expect.action,
-    bytes,
-  });
+  const checked = checkAnswerSignature(
+    signature,
+    publicKey,
+    {
+      jti: expect.jti,
+      agent: expect.agent,
+      kind,
+      sha256,
+      action: kind === "error" ? undefined : expect.action,
+      bytes,
+    },
+    decoded,
+  );
   if (typeof checked === "string") return checked;
   return {
     signed: { signature: signature as string, publicKey, pinned: expect.publicKey !== undefined },
