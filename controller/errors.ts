@@ -74,7 +74,7 @@ export const CONTROLLER_ERRORS = {
   KH_AGENT_KEY_MISMATCH: {
     status: 409,
     description:
-      "An agent tried to enroll with an id whose pinned public key is another, or without proving it holds the key it names; an operator can allow one rotation (`keyhole agents allow-rotation`).",
+      "An agent tried to enroll with an id whose pinned public key is another, or without proving it holds the key it names; an operator can allow one rotation (`keyhole agent-key allow-rotation`).",
   },
   KH_AGENT_ID_TAKEN: {
     status: 409,

@@ -14,6 +14,8 @@ export interface AgentView {
   actions?: string[];
   enrolledAt?: string;
   lastSeenAt?: string;
+  /** Its pinned public key (issue 21). */
+  publicKey?: string;
 }
 
 const STATES = ["static", "online", "offline", "revoked"];

@@ -42,6 +42,8 @@ export interface FleetAgent {
   readonly actions?: readonly string[];
   readonly enrolledAt?: number;
   readonly lastSeenAt?: number;
+  /** Its pinned public key (base64url): from enrollment, or the inventory's `publicKey`. */
+  readonly publicKey?: string;
 }
 
 export interface FleetRegistryDeps {
@@ -217,7 +219,7 @@ export class FleetRegistry {
     // Read from the store, not the cache: another replica may have pinned the key or allowed a rotation.
     const previous = (await store.fleet.getEnrolledAgent(input.id)) ?? this.enrolled.get(input.id);
     // An id is its key's (issue 21): pinned at its first enrollment, another key is refused and audited
-    // unless an operator allowed one rotation (`keyhole agents allow-rotation`), for that key or any.
+    // unless an operator allowed one rotation (`keyhole agent-key allow-rotation`), for that key or any.
     let rotated: { from: string; allowedBy: string } | undefined;
     if (previous?.publicKey && previous.publicKey !== input.publicKey) {
       const rotation = previous.keyRotation;
@@ -228,7 +230,7 @@ export class FleetRegistry {
       if (!allowed)
         throw await refuse(
           "KH_AGENT_KEY_MISMATCH",
-          `agent id "${input.id}" is pinned to another public key (${previous.publicKey}); an operator can allow a new one with \`keyhole agents allow-rotation ${input.id}\``,
+          `agent id "${input.id}" is pinned to another public key (${previous.publicKey}); an operator can allow a new one with \`keyhole agent-key allow-rotation ${input.id}\``,
         );
       rotated = { from: previous.publicKey, allowedBy: rotation.allowedBy };
     }
@@ -316,6 +318,7 @@ export class FleetRegistry {
     const now = this.deps.now();
     const out: FleetAgent[] = [];
     for (const agent of this.deps.inventory.agents.values()) {
+      // The inventory's own fields only (not its dialling helpers), its pinned key among them.
       out.push({ ...agent, labels: agent.labels, source: "static", state: "static" });
     }
     for (const agent of [...this.enrolled.values()].sort((a, b) => a.id.localeCompare(b.id))) {
@@ -329,6 +332,7 @@ export class FleetRegistry {
         actions: agent.actions,
         enrolledAt: agent.enrolledAt,
         lastSeenAt: this.lastSeen(agent),
+        ...(agent.publicKey ? { publicKey: agent.publicKey } : {}),
       });
     }
     return selector ? out.filter((a) => selectorMatches(selector, a.labels)) : out;

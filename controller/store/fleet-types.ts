@@ -43,7 +43,7 @@ export interface EnrolledAgentRecord {
    * rows enrolled before keys existed, which pin at their next enrollment.
    */
   readonly publicKey?: string | undefined;
-  /** An operator's allowance to re-enroll with another key (`keyhole agents allow-rotation`), until used. */
+  /** An operator's allowance to re-enroll with another key (`keyhole agent-key allow-rotation`), until used. */
   readonly keyRotation?: KeyRotation | undefined;
 }
 

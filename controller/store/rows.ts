@@ -178,9 +178,7 @@ export function toToken(row: Row): TokenRecord {
 }
 
 /** An artifact's insert parameters: its signature columns are NULL when it has none. */
-export function artifactRow(
-  a: ArtifactRecord,
-): Omit<ArtifactRecord, "agentSignature" | "agentKey"> & {
+export function artifactRow(a: ArtifactRecord): Omit<ArtifactRecord, "agentSignature" | "agentKey"> & {
   agentSignature: string | null;
   agentKey: string | null;
 } {
