@@ -204,7 +204,8 @@ describe("separate paths per environment, with real agents", () => {
       ["staging", "failed", "KH_AGENT_UNVERIFIED"],
       ["production", "failed", "KH_AGENT_UNVERIFIED"],
     ]);
-    for (const r of crossed) expect(r.error.message).toMatch(/refusal \(KH_BAD_SIGNATURE\) is not signed by agent/);
+    for (const r of crossed)
+      expect(r.error?.message).toMatch(/refusal \(KH_BAD_SIGNATURE\) is not signed by agent/);
     // Signature accepted (both keys pinned), environment refused, both ways.
     const mislabelled = [await run("production/c"), await run("staging/d")];
     expect(mislabelled.map((r) => [r.environment, r.status, r.error?.code])).toEqual([
