@@ -5,8 +5,9 @@
  * there on every later start, so a restarted pod keeps its identity as long as its state dir lives.
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
-import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { makePrivateDir } from "../common/private-dir.js";
 import type { PublicJwk } from "../protocol/answer.js";
 
 export interface AgentIdentity {
@@ -54,6 +55,29 @@ export function readIdentityKey(file: string): AgentIdentity {
 }
 
 /**
+ * The identity as the agent starts with it: `loadIdentity`, except that a state dir that cannot hold
+ * a key (read-only, on procfs, not mounted) gives an ephemeral key and `warn` says why, so the agent
+ * still serves (like the replay log: docs/agent.md). A `--identity-key-file` that cannot be read
+ * stops start-up.
+ */
+export function startIdentity(
+  file: string | undefined,
+  stateDir: string,
+  warn: (err: unknown, message: string) => void,
+): AgentIdentity {
+  if (file) return readIdentityKey(file);
+  try {
+    return loadIdentity(undefined, stateDir);
+  } catch (err) {
+    warn(
+      err,
+      "cannot keep the identity key in the state dir: answers are signed with a key that changes at every start, so a controller that pinned this agent's key refuses its next enrollment (docs/fleet.md#agent-keys)",
+    );
+    return ephemeralIdentity();
+  }
+}
+
+/**
  * The identity from `file` when given, else the one in `stateDir` (generated there, 0600, on the
  * first start). Two agents starting at once on one state dir end up with the same key: the file is
  * created exclusively and the loser reads the winner's.
@@ -66,7 +90,8 @@ export function loadIdentity(file: string | undefined, stateDir: string): AgentI
   } catch (err) {
     if ((err as { cause?: NodeJS.ErrnoException }).cause?.code !== "ENOENT") throw err;
   }
-  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  // Not Node's recursive mkdir: it loops forever on procfs (common/private-dir.ts).
+  makePrivateDir(stateDir);
   const { privateKey } = generateKeyPairSync("ed25519");
   try {
     writeFileSync(path, privateKey.export({ format: "pem", type: "pkcs8" }), { mode: 0o600, flag: "wx" });

@@ -10,7 +10,7 @@ import { ACTIONS } from "./actions/index.js";
 import { buildApp } from "./app.js";
 import { type AgentCliOptions, type AgentConfig, loadAgentConfig } from "./config.js";
 import { type Enrollment, EnrollmentRefused, startEnrollment } from "./enroll.js";
-import { loadIdentity } from "./identity.js";
+import { startIdentity } from "./identity.js";
 import { createRedactor } from "./redact/index.js";
 import { ReplayCache } from "./replay-cache.js";
 import { PersistentReplayCache } from "./replay-log.js";
@@ -95,7 +95,9 @@ export async function runAgent(
     );
   }
   // The agent's own key: signs every answer and is pinned by the controller (issue 21).
-  const identity = loadIdentity(config.identityKeyFile, config.stateDir);
+  const identity = startIdentity(config.identityKeyFile, config.stateDir, (err, message) =>
+    logger.warn({ err, stateDir: config.stateDir }, message),
+  );
   logger.info({ publicKey: identity.jwk.x, source: identity.source }, "identity key loaded");
   // OpenTelemetry only when an OTEL_* variable is set; otherwise it is never even loaded.
   const telemetry = await startAgentTelemetry(env);

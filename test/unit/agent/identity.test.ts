@@ -4,7 +4,7 @@ import { chmodSync, mkdtempSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { IDENTITY_KEY_FILE, loadIdentity } from "../../../agent/identity.js";
+import { IDENTITY_KEY_FILE, loadIdentity, startIdentity } from "../../../agent/identity.js";
 
 describe("the agent's identity key", () => {
   it("is generated into the state dir with mode 0600 on the first start and read on every later one", () => {
@@ -28,5 +28,14 @@ describe("the agent's identity key", () => {
     writeFileSync(rsa, rsaKey.export({ format: "pem", type: "pkcs8" }), { mode: 0o600 });
     expect(() => loadIdentity(rsa, dir)).toThrow(/not an Ed25519 private key/);
     expect(() => loadIdentity(join(dir, "missing.pem"), dir)).toThrow(/cannot read/);
+  });
+
+  it("starts with an ephemeral key, saying why, when the state dir cannot hold one (procfs)", () => {
+    const warnings: string[] = [];
+    const identity = startIdentity(undefined, "/proc/keyhole-identity-test", (_err, message) =>
+      warnings.push(message),
+    );
+    expect(identity.source).toBe("ephemeral");
+    expect(warnings).toEqual([expect.stringMatching(/cannot keep the identity key in the state dir/)]);
   });
 });
