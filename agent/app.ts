@@ -11,8 +11,11 @@ import Fastify, {
   type FastifyReply,
   LogController,
 } from "fastify";
+import { SIGNATURE_HEADER } from "../protocol/answer.js";
 import {
   AGENT_HEADER,
+  type ErrorBody,
+  errorBodySchema,
   type InlineResult,
   MASKED_TRAILER,
   REQUEST_CONTENT_TYPE,
@@ -21,10 +24,12 @@ import {
   type S3UploadResult,
 } from "../protocol/request.js";
 import type { ActionDefinition } from "./actions/types.js";
+import { AnswerSigner } from "./answer-signer.js";
 import type { uploadPresigned } from "./bundle/s3-presigned.js";
 import type { AgentConfig } from "./config.js";
 import { AgentError } from "./errors.js";
 import { httpServerOptions } from "./http-limits.js";
+import { type AgentIdentity, ephemeralIdentity } from "./identity.js";
 import { learnTargetSecrets } from "./learn-target.js";
 import { resolveTarget } from "./proc/resolve.js";
 import type { Redactor } from "./redact/index.js";
@@ -48,6 +53,10 @@ export interface AgentDeps {
   readonly telemetry?: AgentTelemetry;
   /** The replay check; main.ts passes the one that survives restarts (replay-log.ts). Default: in memory. */
   readonly replayGuard?: ReplayGuard;
+  /** The agent's own key, which signs every answer (main.ts loads it); default: an ephemeral one. */
+  readonly identity?: AgentIdentity;
+  /** What signs the answers; default: an AnswerSigner with `identity` (bench/verify.ts swaps it to measure its cost). */
+  readonly answerSigner?: AnswerSigner;
 }
 
 /** The enabled subset of the registry; an unknown name in `--actions` stops start-up. */
@@ -109,6 +118,7 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
   const runner = new ActionRunner();
   const procRoot = deps.procRoot ?? "/proc";
   const cgroupRoot = deps.cgroupRoot ?? "/sys/fs/cgroup";
+  const signer = deps.answerSigner ?? new AnswerSigner(deps.identity ?? ephemeralIdentity(), deps.now);
 
   const app = Fastify({
     loggerInstance: typeof deps.logger === "object" ? deps.logger : undefined,
@@ -142,7 +152,7 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
   });
   // An answer finished while draining closes its connection, so close() need not wait for the
   // client's keep-alive to time out.
-  app.addHook("onSend", async (request, reply) => {
+  app.addHook("onSend", async (request, reply, payload) => {
     if (closing) reply.header("connection", "close");
     // Every answer to an envelope names it (its jti) and, when the envelope was addressed to this
     // agent, the agent: the controller keeps only answers that do (issue 23, finding 4). Read from
@@ -151,6 +161,13 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
       const named = envelopeNames(request.body);
       if (named.jti && !reply.hasHeader(REQUEST_ID_HEADER)) reply.header(REQUEST_ID_HEADER, named.jti);
       if (named.aud === config.id && !reply.hasHeader(AGENT_HEADER)) reply.header(AGENT_HEADER, config.id);
+      // A refusal is signed too, so nobody between the agent and the controller can turn an answer into
+      // another refusal than the agent's (issue 21). Only the agent's coded error bodies, for the jti
+      // the envelope carries: the signature says "this agent refused that jti with this body".
+      if (named.jti && reply.statusCode >= 400 && typeof payload === "string") {
+        const body = refusalBody(payload);
+        if (body) reply.header(SIGNATURE_HEADER, signer.refusal(named.jti, config.id, body));
+      }
     }
   });
 
@@ -306,7 +323,7 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
           upload: { parts: upload.parts, bytes, sha256 },
           masked,
         };
-        return reply.type("application/json").send(answer);
+        return reply.type("application/json").send(signer.s3(answer));
       }
 
       if (result instanceof RunningStream) {
@@ -340,6 +357,19 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
               await result.done;
               return JSON.stringify(counting.counts());
             })
+            // The agent's signature over the jti, the digest, the size and the mask counts (issue 21).
+            .trailer(SIGNATURE_HEADER, async () => {
+              const { sha256, bytes } = await result.done;
+              if (!sha256) return "";
+              return signer.stream({
+                jti: claims.jti,
+                agent: config.id,
+                action: claims.action,
+                sha256,
+                bytes,
+                masked: counting.counts(),
+              });
+            })
             .send(result.stream)
         );
       }
@@ -353,7 +383,7 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
         result,
         masked: counting.counts(),
       };
-      const json = JSON.stringify(body);
+      const json = signer.inline(body);
       const bytesOut = Buffer.byteLength(json);
       if (bytesOut > verified.action.limits.maxOutputBytes) {
         throw new AgentError(
@@ -390,6 +420,19 @@ function envelopeNames(body: unknown): { jti?: string; aud?: string } {
     return { ...(jti ? { jti } : {}), ...(aud ? { aud } : {}) };
   } catch {
     return {};
+  }
+}
+
+/** The agent's own refusal body `{"error":{code,message}}` in `payload`, parsed; undefined for anything else. */
+function refusalBody(payload: string): ErrorBody | undefined {
+  if (payload.length > 64 * 1024) return undefined;
+  try {
+    const parsed = errorBodySchema.safeParse(JSON.parse(payload));
+    return parsed.success
+      ? { error: { code: parsed.data.error.code, message: parsed.data.error.message } }
+      : undefined;
+  } catch {
+    return undefined;
   }
 }
 

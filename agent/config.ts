@@ -22,6 +22,8 @@ export interface AgentCliOptions {
   maxTtlSeconds?: string | undefined;
   replayCacheSize?: string | undefined;
   fingerprintKeyFile?: string | undefined;
+  /** The agent's own Ed25519 key (PEM); default: generated into the state dir on first start. */
+  identityKeyFile?: string | undefined;
   shutdownGraceSeconds?: string | undefined;
   stateDir?: string | undefined;
   /** The controller to enroll with (docs/fleet.md). */
@@ -51,6 +53,7 @@ export const AGENT_ENV: Record<keyof AgentCliOptions, string> = {
   maxTtlSeconds: "KEYHOLE_MAX_TTL_SECONDS",
   replayCacheSize: "KEYHOLE_REPLAY_CACHE_SIZE",
   fingerprintKeyFile: "KEYHOLE_FINGERPRINT_KEY_FILE",
+  identityKeyFile: "KEYHOLE_IDENTITY_KEY_FILE",
   shutdownGraceSeconds: "KEYHOLE_SHUTDOWN_GRACE_SECONDS",
   stateDir: "KEYHOLE_STATE_DIR",
   controller: "KEYHOLE_CONTROLLER",
@@ -93,6 +96,7 @@ const schema = z.strictObject({
   /** Unexpired `jti`s remembered at once; past this the agent answers KH_BUSY rather than forget one. */
   replayCacheSize: intFromString(16, 10_000_000).default(50_000),
   fingerprintKeyFile: z.string().min(1).optional(),
+  identityKeyFile: z.string().min(1).optional(),
   /** On SIGTERM, requests in flight get this long to finish before the agent stops anyway. */
   shutdownGraceSeconds: intFromString(0, 3600).default(20),
   /**
@@ -215,6 +219,7 @@ export function loadAgentConfig(options: AgentCliOptions, env: NodeJS.ProcessEnv
     maxTtlSeconds: pick("maxTtlSeconds"),
     replayCacheSize: pick("replayCacheSize"),
     fingerprintKeyFile: pick("fingerprintKeyFile"),
+    identityKeyFile: pick("identityKeyFile"),
     shutdownGraceSeconds: pick("shutdownGraceSeconds"),
     stateDir: pick("stateDir"),
     controller: pick("controller"),

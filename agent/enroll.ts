@@ -8,21 +8,27 @@
  * online) is retried in the background with backoff. A heartbeat answered 401 (session unknown, e.g.
  * the controller's database was replaced, or the token revoked) makes the agent enroll again.
  */
+import { sign } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type pino from "pino";
 import {
   ENROLL_PATH,
   type EnrollRequest,
+  enrollProofInput,
   enrollResponseSchema,
   HEARTBEAT_PATH,
   heartbeatResponseSchema,
 } from "../protocol/fleet.js";
+import type { AgentIdentity } from "./identity.js";
 
 export interface EnrollmentOptions {
   /** The controller's base URL. */
   readonly controller: string;
   readonly token: string;
-  readonly request: EnrollRequest;
+  /** What to register; the public key and its proof are added from `identity` on every attempt. */
+  readonly request: Omit<EnrollRequest, "publicKey" | "proof">;
+  /** The agent's own key: the controller pins its public half (issue 21). */
+  readonly identity: AgentIdentity;
   readonly log: pino.Logger;
   /** Backoff bounds between failed attempts (defaults 1 s and 30 s). */
   readonly retryMinMs?: number;
@@ -78,10 +84,26 @@ function errorOf(json: unknown, status: number): { code: string; message: string
   };
 }
 
+/** The enrollment body: the request, the agent's public key and a fresh proof that it holds the key. */
+export function signedEnrollRequest(
+  request: Omit<EnrollRequest, "publicKey" | "proof">,
+  identity: AgentIdentity,
+  now = Date.now(),
+): EnrollRequest {
+  const body = { ...request, publicKey: identity.jwk.x };
+  const iat = Math.floor(now / 1000);
+  const signature = sign(null, enrollProofInput(body, iat), identity.privateKey).toString("base64url");
+  return { ...body, proof: { iat, signature } };
+}
+
 async function enrollOnce(options: EnrollmentOptions): Promise<Attempt> {
   let answer: { status: number; json: unknown };
   try {
-    answer = await post(new URL(ENROLL_PATH, options.controller).href, options.token, options.request);
+    answer = await post(
+      new URL(ENROLL_PATH, options.controller).href,
+      options.token,
+      signedEnrollRequest(options.request, options.identity),
+    );
   } catch (err) {
     const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
     return { kind: "retry", message: `cannot reach the controller at ${options.controller}: ${cause}` };

@@ -10,6 +10,7 @@ import { ACTIONS } from "./actions/index.js";
 import { buildApp } from "./app.js";
 import { type AgentCliOptions, type AgentConfig, loadAgentConfig } from "./config.js";
 import { type Enrollment, EnrollmentRefused, startEnrollment } from "./enroll.js";
+import { startIdentity } from "./identity.js";
 import { createRedactor } from "./redact/index.js";
 import { ReplayCache } from "./replay-cache.js";
 import { PersistentReplayCache } from "./replay-log.js";
@@ -96,11 +97,17 @@ export async function runAgent(
       "--memory-guard-unseen allow: a heap snapshot goes ahead unguarded whenever the agent cannot see the target's memory cgroup, and may get the workload OOM-killed (docs/inspector.md)",
     );
   }
+  // The agent's own key: signs every answer and is pinned by the controller (issue 21).
+  const identity = startIdentity(config.identityKeyFile, config.stateDir, (err, message) =>
+    logger.warn({ err, stateDir: config.stateDir }, message),
+  );
+  logger.info({ publicKey: identity.jwk.x, source: identity.source }, "identity key loaded");
   // OpenTelemetry only when an OTEL_* variable is set; otherwise it is never even loaded.
   const telemetry = await startAgentTelemetry(env);
   const app: FastifyInstance = buildApp(config, {
     trustedKeys: loadTrustedKeys(config.trustedKeys),
     registry: ACTIONS,
+    identity,
     redactor: createRedactor({ fingerprintKey: loadFingerprintKey(config.fingerprintKeyFile, logger) }),
     logger,
     telemetry,
@@ -143,6 +150,7 @@ export async function runAgent(
           labels: config.labels,
           actions: [...(config.actions ?? ACTIONS.keys())],
         },
+        identity,
         log: logger,
       });
     } catch (err) {

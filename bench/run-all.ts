@@ -29,10 +29,10 @@ import { benchRedact } from "./redact.js";
 import { benchRedactCorpus } from "./redact-corpus.js";
 import { benchRedactWindows } from "./redact-windows.js";
 import { benchStore } from "./store.js";
-import { benchVerify } from "./verify.js";
+import { benchAnswerSigning, benchVerify } from "./verify.js";
 
 const BENCHES: Record<string, () => Promise<BenchResult | BenchResult[]>> = {
-  verify: () => benchVerify(),
+  verify: async () => [await benchVerify(), await benchAnswerSigning()],
   "agent-http": () => benchAgentHttp(),
   audit: () => benchAudit(),
   "log-tail": () => benchLogTail(),

@@ -41,6 +41,10 @@ export interface RequestView {
   artifactId?: string;
   /** Sent without approval under break-glass. */
   breakGlass?: boolean;
+  /** The envelope's id, once dispatched. */
+  jti?: string;
+  /** The agent's signature on an inline result. */
+  answerSignature?: string;
 }
 
 /** The controller's view of one stored artifact (docs/artifacts.md). */
@@ -59,6 +63,9 @@ export interface ArtifactView {
   store: string;
   createdAt: string;
   deletedAt?: string;
+  /** The agent's signature (protocol/answer.ts) and the key the controller verified it with. */
+  agentSignature?: string;
+  agentKey?: string;
 }
 
 export const TERMINAL_STATUSES: ReadonlySet<RequestView["status"]> = new Set([

@@ -71,6 +71,11 @@ export const CONTROLLER_ERRORS = {
     description:
       "An agent tried to enroll into an environment other than its enrollment token's, or one the policy does not name.",
   },
+  KH_AGENT_KEY_MISMATCH: {
+    status: 409,
+    description:
+      "An agent tried to enroll with an id whose pinned public key is another, or without proving it holds the key it names; an operator can allow one rotation (`keyhole agent-key allow-rotation`).",
+  },
   KH_AGENT_ID_TAKEN: {
     status: 409,
     description:
@@ -121,6 +126,11 @@ export const CONTROLLER_ERRORS = {
     description: "Request failure: the agent answered something that is not a JSON result or a coded error.",
   },
   KH_AGENT_UNREACHABLE: { status: 502, description: "Request failure: the agent could not be reached." },
+  KH_AGENT_UNVERIFIED: {
+    status: 502,
+    description:
+      "Request failure: the answer (result, stream, upload report or refusal) is not signed by the agent's pinned key over this request's jti and content; nothing of it was stored.",
+  },
   KH_DISPATCH_FAILED: {
     status: 500,
     description: "Request failure: the controller could not build or sign the envelope.",

@@ -334,6 +334,13 @@ export async function createController(
     if (overdueAtStart > 0) log.warn({ overdueReviews: overdueAtStart }, "break-glass reviews are overdue");
     const transport = plainHttpWarning(config.artifacts);
     if (transport) log.warn(transport);
+    // Their answers are checked against the key they name themselves: whole, but not whose (issue 21).
+    const unpinned = [...inventory.agents.values()].filter((a) => !a.publicKey).map((a) => a.id);
+    if (unpinned.length > 0)
+      log.warn(
+        { agents: unpinned.slice(0, 20), count: unpinned.length },
+        "inventory agents without publicKey: their answers cannot be tied to a pinned key; pin each agent's key (docs/fleet.md#agent-keys)",
+      );
     let closing: Promise<void> | undefined;
     return {
       config,

@@ -7,6 +7,8 @@
  * it marked online. Neither carries anything the agent would refuse to show: no keys, no results.
  */
 import * as z from "zod";
+import { publicKeySchema } from "./answer.js";
+import { canonicalJson } from "./canonical-json.js";
 
 export const ENROLL_PATH = "/v1/agents/enroll";
 export const HEARTBEAT_PATH = "/v1/agents/heartbeat";
@@ -77,8 +79,34 @@ export const enrollRequestSchema = z.strictObject({
     .array(z.string().regex(/^[a-z][a-z0-9-]{0,63}$/))
     .max(64)
     .default([]),
+  /**
+   * The agent's own Ed25519 public key (base64url of its 32 bytes), which signs its answers: pinned on
+   * the first enrollment of the id (issue 21), compared on every later one.
+   */
+  publicKey: publicKeySchema,
+  /** Proof that the enrolling agent holds that key: its signature over this very request (enrollProofInput). */
+  proof: z.strictObject({
+    /** When it was signed, seconds; the controller accepts ENROLL_PROOF_MAX_AGE_SECONDS either way. */
+    iat: z.number().int().nonnegative(),
+    signature: z.string().regex(/^[A-Za-z0-9_-]{86}$/, "must be an Ed25519 signature in base64url"),
+  }),
 });
 export type EnrollRequest = z.input<typeof enrollRequestSchema>;
+
+/** How far an enrollment proof's `iat` may be from the controller's clock. */
+export const ENROLL_PROOF_MAX_AGE_SECONDS = 300;
+
+/**
+ * What an agent signs to prove it holds the key it enrolls with: a fixed prefix and the canonical JSON
+ * of its enrollment request without the proof, with the proof's `iat`. A token holder who copies
+ * another agent's public key cannot make this signature, so it cannot enroll as that agent.
+ */
+export function enrollProofInput(request: Omit<EnrollRequest, "proof">, iat: number): Buffer {
+  const { id, environment, url, port, labels, actions, publicKey } = request;
+  return Buffer.from(
+    `keyhole-enroll-v1\n${canonicalJson({ id, environment, url, port, labels: labels ?? {}, actions: actions ?? [], publicKey, iat })}`,
+  );
+}
 
 export const enrollResponseSchema = z.object({
   agent: z.object({ id: z.string(), environment: z.string(), url: z.string() }),

@@ -45,6 +45,10 @@ export function registerAgentCommand(program: Command, env: NodeJS.ProcessEnv): 
       "--fingerprint-key-file <file>",
       "per-deployment secret for fingerprints of masked values (KEYHOLE_FINGERPRINT_KEY_FILE)",
     )
+    .option(
+      "--identity-key-file <file>",
+      "the agent's own Ed25519 private key (PKCS#8 PEM, mode 0600) that signs its answers; default: generated on first start into the state dir as identity-key.pem (KEYHOLE_IDENTITY_KEY_FILE)",
+    )
     // Enrollment (docs/fleet.md).
     .option("--controller <url>", "enroll with this controller and keep a heartbeat (KEYHOLE_CONTROLLER)")
     .option(

@@ -14,6 +14,8 @@ export interface AgentView {
   actions?: string[];
   enrolledAt?: string;
   lastSeenAt?: string;
+  /** Its pinned public key (issue 21). */
+  publicKey?: string;
 }
 
 const STATES = ["static", "online", "offline", "revoked"];
@@ -60,6 +62,38 @@ export function registerAgentCommands(program: Command, env: NodeJS.ProcessEnv):
             a.lastSeenAt ?? "-",
           ]),
         ]),
+      );
+    });
+
+  program
+    .command("agent-key")
+    .description("enrolled agents' pinned public keys (docs/fleet.md#agent-keys)")
+    .command("allow-rotation")
+    .description(
+      "let an enrolled agent re-enroll once with another key (a new pod without its state dir, a replaced key); audited",
+    )
+    .argument("<id>", "the enrolled agent's id")
+    .option(
+      "--public-key <key>",
+      "only this key (base64url, from the new agent's start-up log); default: any",
+    )
+    .option("--ttl <duration>", "how long the allowance lasts: 30m, 1h, 2d (default 1h)")
+    .option("--data-dir <dir>", "the controller's data dir (KEYHOLE_DATA_DIR; default ./keyhole-data)")
+    .option("--database <url>", "the controller's database (KEYHOLE_DATABASE)")
+    .option("--json", "print JSON")
+    .action(async (id: string, opts) => {
+      const { allowKeyRotation } = await import("../../controller/fleet/cli.js");
+      const allowed = await allowKeyRotation({
+        dataDir: opts.dataDir,
+        database: opts.database,
+        env,
+        id,
+        publicKey: opts.publicKey,
+        ttl: opts.ttl,
+      });
+      if (opts.json) return printJson(allowed);
+      printLine(
+        `agent ${allowed.id} may re-enroll with ${allowed.publicKey ?? "any key"} until ${allowed.until} (pinned now: ${allowed.currentKey ?? "none"})`,
       );
     });
 

@@ -5,13 +5,19 @@
  * and the command fails loudly. A progress bar appears only on a terminal (never with --json or when
  * stderr is piped).
  */
-import { createHash } from "node:crypto";
-import { createWriteStream } from "node:fs";
-import { rename, rm } from "node:fs/promises";
+import { createHash, createPublicKey, type KeyObject } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import { readFile, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Command } from "commander";
+import {
+  checkAnswerSignature,
+  decodeAnswerSignature,
+  publicJwkSchema,
+  publicKeyObject,
+} from "../../protocol/answer.js";
 import { type ArtifactView, ControllerClient } from "../client.js";
 import { CliError, usageError } from "../errors.js";
 import { note, oneLine, printJson, printLine, table } from "../output.js";
@@ -125,6 +131,86 @@ async function getArtifact(
   return { artifact, file };
 }
 
+/**
+ * An agent's public key from a file: the base64url of its 32 bytes (as the agent logs it and the
+ * inventory pins it), a JWK (`{"kty":"OKP","crv":"Ed25519","x":…}`) or an SPKI PEM.
+ */
+export function readAgentKey(file: string, text: string): KeyObject {
+  const trimmed = text.trim();
+  try {
+    if (/^[A-Za-z0-9_-]{43}$/.test(trimmed)) return publicKeyObject(trimmed);
+    if (trimmed.startsWith("{")) {
+      const jwk = publicJwkSchema.parse(JSON.parse(trimmed));
+      return publicKeyObject(jwk.x);
+    }
+    const key = createPublicKey(trimmed);
+    if (key.asymmetricKeyType === "ed25519") return key;
+  } catch {
+    // named below
+  }
+  throw usageError(
+    `--agent-key ${file}: not an Ed25519 public key (base64url of 32 bytes, an OKP JWK or an SPKI PEM)`,
+  );
+}
+
+/** SHA-256 and size of a local file or of the artifact's download. */
+async function digestOf(source: AsyncIterable<Uint8Array>): Promise<{ sha256: string; bytes: number }> {
+  const hash = createHash("sha256");
+  let bytes = 0;
+  for await (const chunk of source) {
+    hash.update(chunk);
+    bytes += chunk.length;
+  }
+  return { sha256: hash.digest("hex"), bytes };
+}
+
+/**
+ * `keyhole artifacts verify ID`: checks that the artifact's bytes are what its agent signed for its
+ * request (protocol/answer.ts). The check runs here, with the agent's public key from `--agent-key`
+ * (else the key the controller pinned, reported with the artifact); the controller only supplies the
+ * signature and the request's jti, which it cannot forge without the agent's private key.
+ */
+async function verifyArtifact(
+  client: ControllerClient,
+  id: string,
+  opts: { agentKey?: string; file?: string },
+) {
+  const { artifact } = await client.getArtifact(id);
+  if (!artifact.agentSignature)
+    throw new CliError(
+      `artifact ${id} carries no agent signature (stored before answers were signed)`,
+      1,
+      "KH_AGENT_UNVERIFIED",
+    );
+  let key: KeyObject | string;
+  let keySource: "file" | "controller";
+  if (opts.agentKey) {
+    key = readAgentKey(opts.agentKey, await readFile(opts.agentKey, "utf8"));
+    keySource = "file";
+  } else if (artifact.agentKey) {
+    key = artifact.agentKey;
+    keySource = "controller";
+  } else throw usageError(`the controller reports no key for artifact ${id}: pass --agent-key FILE`);
+  const { request } = await client.getRequest(artifact.requestId);
+  if (!request.jti) throw new CliError(`request ${artifact.requestId} has no jti`, 1, "KH_AGENT_UNVERIFIED");
+  const content = opts.file
+    ? await digestOf(createReadStream(opts.file))
+    : await digestOf((await client.downloadArtifact(id)).body as unknown as AsyncIterable<Uint8Array>);
+  const decoded = decodeAnswerSignature(artifact.agentSignature);
+  const kind = typeof decoded === "string" ? "stream" : decoded.statement.kind;
+  const checked = checkAnswerSignature(artifact.agentSignature, key, {
+    jti: request.jti,
+    agent: artifact.agent,
+    action: artifact.action,
+    kind: kind === "s3" ? "s3" : "stream",
+    sha256: content.sha256,
+    bytes: content.bytes,
+  });
+  if (typeof checked === "string")
+    throw new CliError(`artifact ${id} FAILED verification: ${checked}`, 1, "KH_AGENT_UNVERIFIED");
+  return { artifact, content, statement: checked.statement, keySource };
+}
+
 export function registerArtifactCommands(program: Command, env: NodeJS.ProcessEnv): void {
   const artifacts = program
     .command("artifacts")
@@ -164,5 +250,45 @@ export function registerArtifactCommands(program: Command, env: NodeJS.ProcessEn
         if (artifact.digestSource === "agent-reported")
           note("note: this digest was reported by the agent; the controller checked the size, not the bytes");
       }
+    });
+
+  artifacts
+    .command("verify")
+    .description(
+      "check that an artifact is what its agent produced for its request: the agent's signature over the request's jti and the bytes' SHA-256, checked here (exit 0 verified, 1 not)",
+    )
+    .argument("<id>", "the artifact id")
+    .option(
+      "--agent-key <file>",
+      "the agent's public key (base64url, JWK or SPKI PEM); default: the key the controller pinned",
+    )
+    .option(
+      "--file <file>",
+      "check this local copy (e.g. from `keyhole artifacts get`) instead of downloading",
+    )
+    .option("--json", "print JSON")
+    .action(async (id: string, opts) => {
+      const { artifact, content, statement, keySource } = await verifyArtifact(
+        ControllerClient.fromEnv(env),
+        id,
+        { agentKey: opts.agentKey, file: opts.file },
+      );
+      if (opts.json)
+        return printJson({
+          artifact: artifact.id,
+          verified: true,
+          keySource,
+          statement,
+          bytes: content.bytes,
+        });
+      printLine(
+        oneLine(
+          `artifact ${artifact.id}: ${formatBytes(content.bytes)}, sha256 ${content.sha256} signed by agent ${statement.agent} for request jti ${statement.jti}: verified`,
+        ),
+      );
+      if (keySource === "controller")
+        note(
+          "note: checked against the key the controller pinned for the agent; pass --agent-key to use your own copy",
+        );
     });
 }

@@ -20,6 +20,10 @@ export interface ArtifactView {
   store: string;
   createdAt: string;
   deletedAt?: string;
+  /** The agent's signature over the request's jti and this artifact's SHA-256, size and mask counts. */
+  agentSignature?: string;
+  /** The public key (base64url) the controller verified it with: the agent's pinned key. */
+  agentKey?: string;
 }
 
 /** Renders a stored artifact for the API. */
@@ -39,5 +43,7 @@ export function toArtifactView(a: ArtifactRecord): ArtifactView {
     store: a.store,
     createdAt: new Date(a.createdAt).toISOString(),
     ...(a.deletedAt === undefined ? {} : { deletedAt: new Date(a.deletedAt).toISOString() }),
+    ...(a.agentSignature === undefined ? {} : { agentSignature: a.agentSignature }),
+    ...(a.agentKey === undefined ? {} : { agentKey: a.agentKey }),
   };
 }

@@ -30,6 +30,7 @@ export const AUDIT_EVENTS = [
   "enroll-token.revoked",
   "agent.enrolled",
   "agent.refused",
+  "agent.rotation-allowed",
   "collection.created",
   "collection.refused",
   "collection.approved",

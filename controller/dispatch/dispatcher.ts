@@ -22,6 +22,13 @@ import { buildClaims, type Envelope, signEnvelope } from "./envelope.js";
 import { InlineBudget } from "./inline-budget.js";
 import { receiveStream } from "./receive-stream.js";
 import { sendEnvelope } from "./send-envelope.js";
+import {
+  type ExpectedSigner,
+  type KeptSignature,
+  streamCheck,
+  verifyAnswer,
+  verifyRefusal,
+} from "./verify-answer.js";
 
 export interface DispatcherDeps {
   readonly store: Store;
@@ -46,7 +53,12 @@ export interface DispatcherDeps {
 type StoredArtifact = Pick<
   ArtifactRecord,
   "filename" | "contentType" | "size" | "sha256" | "digestSource" | "location"
-> & { readonly id: string; readonly httpStatus: number; readonly masked?: WireMaskCounts | undefined };
+> & {
+  readonly id: string;
+  readonly httpStatus: number;
+  readonly masked?: WireMaskCounts | undefined;
+  readonly signed: KeptSignature | undefined;
+};
 
 /** The agent's mask counts of an answer (per rule, never values), when it sent valid ones. */
 function maskCountsOf(value: unknown): WireMaskCounts | undefined {
@@ -246,7 +258,7 @@ export class Dispatcher {
     // The answer's bytes count against the shared budget until its result is stored.
     const lease = this.inlineBudget.lease({ agent: agent.id, requester: request.subject });
     try {
-      const outcome = await sendEnvelope(agent.url, envelope.jws, {
+      const sent = await sendEnvelope(agent.url, envelope.jws, {
         timeoutMs: this.deps.timeoutMs,
         maxBytes: this.deps.maxResultBytes,
         lease,
@@ -254,7 +266,18 @@ export class Dispatcher {
         expect: { jti: envelope.claims.jti, agent: agent.id },
         lookup: agent.lookup,
       });
-      if (outcome.ok) await this.finish(request, "dispatched", undefined, outcome.result, outcome.status);
+      // Nothing is recorded of an answer the agent did not sign (issue 21).
+      const outcome = verifyAnswer(sent, signerOf(agent, request, envelope), "inline");
+      if (outcome.ok)
+        await this.finish(
+          request,
+          "dispatched",
+          undefined,
+          outcome.result,
+          outcome.status,
+          undefined,
+          outcome.signed,
+        );
       else await this.finish(request, "dispatched", outcome, undefined, outcome.status);
       return outcome.ok;
     } finally {
@@ -269,7 +292,8 @@ export class Dispatcher {
     envelope: Envelope,
   ): Promise<boolean> {
     const id = randomUUID();
-    const outcome = await receiveStream(
+    const signer = signerOf(agent, request, envelope);
+    const received = await receiveStream(
       agent.url,
       envelope.jws,
       ({ contentType }) => this.deps.artifacts.beginWrite(artifactKey(request, id), { contentType }),
@@ -277,8 +301,10 @@ export class Dispatcher {
         timeoutMs: this.deps.timeoutMs,
         expect: { jti: envelope.claims.jti, agent: agent.id },
         lookup: agent.lookup,
+        check: streamCheck(signer),
       },
     );
+    const outcome = received.ok ? received : verifyRefusal(received, signer);
     if (!outcome.ok) {
       await this.finish(request, "dispatched", outcome, undefined, outcome.status);
       return false;
@@ -293,6 +319,7 @@ export class Dispatcher {
       location: outcome.stored.location,
       httpStatus: outcome.status,
       masked: outcome.masked,
+      signed: outcome.signed,
     });
   }
 
@@ -313,7 +340,9 @@ export class Dispatcher {
       lookup: agent.lookup,
     });
     lease.release(); // the upload report is parsed; what remains is small
-    const outcome = await finishDirectUpload(this.deps.artifacts, upload, sent);
+    // The report's digest must be the agent's signed one; finishDirectUpload then holds the object to it.
+    const verified = verifyAnswer(sent, signerOf(agent, request, envelope), "s3");
+    const outcome = await finishDirectUpload(this.deps.artifacts, upload, verified);
     if (!outcome.ok) {
       await this.finish(request, "dispatched", outcome, undefined, outcome.status);
       return false;
@@ -328,6 +357,7 @@ export class Dispatcher {
       location: upload.location,
       httpStatus: outcome.status,
       masked: maskCountsOf(outcome.report.masked),
+      signed: verified.ok ? verified.signed : undefined,
     });
   }
 
@@ -370,6 +400,9 @@ export class Dispatcher {
       location: stored.location,
       createdAt: at,
       deletedAt: undefined,
+      ...(stored.signed
+        ? { agentSignature: stored.signed.signature, agentKey: stored.signed.publicKey }
+        : {}),
     };
     const summary = {
       artifact: {
@@ -398,6 +431,7 @@ export class Dispatcher {
               store: artifact.store,
               location: artifact.location,
               filename: artifact.filename,
+              ...signedDetail(stored.signed),
             },
           },
           {
@@ -440,6 +474,7 @@ export class Dispatcher {
     result?: unknown,
     httpStatus?: number,
     extra?: Readonly<Record<string, unknown>>,
+    signed?: KeptSignature,
   ): Promise<void> {
     const at = this.deps.now();
     const error = failure && { code: failure.code, message: failure.message };
@@ -471,23 +506,49 @@ export class Dispatcher {
     const serialised = canonicalJson(result);
     await retryWhileUnavailable(
       () =>
-        store.transitionRequest({ id: request.id, from, to: "completed", at, set: { result } }, [
+        store.transitionRequest(
           {
-            actor: this.actor,
-            event: "request.completed",
-            requestId: request.id,
-            details: {
-              httpStatus,
-              resultSha256: createHash("sha256").update(serialised).digest("hex"),
-              resultBytes: Buffer.byteLength(serialised),
-              ...maskedDetail(result),
-            },
+            id: request.id,
+            from,
+            to: "completed",
+            at,
+            set: { result, ...(signed ? { answerSignature: signed.signature } : {}) },
           },
-        ]),
+          [
+            {
+              actor: this.actor,
+              event: "request.completed",
+              requestId: request.id,
+              details: {
+                httpStatus,
+                resultSha256: createHash("sha256").update(serialised).digest("hex"),
+                resultBytes: Buffer.byteLength(serialised),
+                ...maskedDetail(result),
+                ...signedDetail(signed),
+              },
+            },
+          ],
+        ),
       log,
       `recording the result of request ${request.id}`,
     );
   }
+}
+
+/**
+ * Who a verified answer must be signed by: the agent the envelope was addressed to, for its jti and
+ * action, with the key pinned for it (verify-answer.ts).
+ */
+function signerOf(agent: InventoryAgent, request: RequestRecord, envelope: Envelope): ExpectedSigner {
+  return { jti: envelope.claims.jti, agent: agent.id, action: request.action, publicKey: agent.publicKey };
+}
+
+/** The key a stored answer verified with, for its audit record (the signature is in the row). */
+export function signedDetail(signed: KeptSignature | undefined): {
+  agentKey?: string;
+  agentKeyPinned?: boolean;
+} {
+  return signed ? { agentKey: signed.publicKey, agentKeyPinned: signed.pinned } : {};
 }
 
 /** `{masked}` for the audit record when an inline answer carried valid mask counts. */

@@ -6,8 +6,10 @@
  */
 import { createHash } from "node:crypto";
 import type { IncomingMessage } from "node:http";
+import { SIGNATURE_HEADER } from "../../protocol/answer.js";
 import {
   type AnswerOf,
+  type ErrorBody,
   errorBodySchema,
   MASKED_TRAILER,
   maskCountsSchema,
@@ -18,6 +20,8 @@ import type { ArtifactWrite, StoredObject } from "../artifacts/types.js";
 import { ArtifactStoreError } from "../artifacts/types.js";
 import type { PinnedLookup } from "../fleet/agent-networks.js";
 import { headNames, notNamed, postEnvelope, refusalNames } from "./post-envelope.js";
+import { signedRefusal } from "./send-envelope.js";
+import type { KeptSignature, streamCheck } from "./verify-answer.js";
 
 export type StreamOutcome =
   | {
@@ -29,8 +33,17 @@ export type StreamOutcome =
       readonly filename: string;
       /** The agent's mask counts trailer, when it sent a valid one. */
       readonly masked: WireMaskCounts | undefined;
+      /** The agent's signature, verified before the write was committed. */
+      readonly signed: KeptSignature;
     }
-  | { readonly ok: false; readonly status?: number; readonly code: string; readonly message: string };
+  | {
+      readonly ok: false;
+      readonly status?: number;
+      readonly code: string;
+      readonly message: string;
+      readonly refusal?: ErrorBody;
+      readonly signature?: string | undefined;
+    };
 
 /** Errors of the agent's answer are small; a refusal body is read up to this. */
 const MAX_ERROR_BYTES = 64 * 1024;
@@ -44,7 +57,13 @@ export async function receiveStream(
   agentUrl: string,
   jws: string,
   beginWrite: (meta: { contentType: string; filename: string }) => Promise<ArtifactWrite>,
-  options: { timeoutMs: number; expect: AnswerOf; lookup?: PinnedLookup | undefined },
+  options: {
+    timeoutMs: number;
+    expect: AnswerOf;
+    lookup?: PinnedLookup | undefined;
+    /** The agent's signature check (verify-answer.ts), run before the write is committed. */
+    check: ReturnType<typeof streamCheck>;
+  },
 ): Promise<StreamOutcome> {
   // Asks for the digest trailer (RFC 9110 §10.1.4); the agent sends it either way.
   const posted = await postEnvelope(agentUrl, jws, {
@@ -113,6 +132,14 @@ export async function receiveStream(
       message: `the agent's digest ${theirs.slice(0, 64)} does not match the ${bytes} bytes received (sha256 ${ours})`,
     };
   }
+  // Nothing is committed that the agent did not sign (issue 21).
+  const masked = maskCountsTrailer(response);
+  const signature = response.trailers[SIGNATURE_HEADER];
+  const checked = options.check({ sha256: ours, bytes, masked, signature: signature || undefined });
+  if (!("signed" in checked)) {
+    await write.abort().catch(() => {});
+    return { ...checked, status };
+  }
   try {
     const stored = await write.commit();
     return {
@@ -122,7 +149,8 @@ export async function receiveStream(
       sha256: ours,
       contentType,
       filename,
-      masked: maskCountsTrailer(response),
+      masked,
+      signed: checked.signed,
     };
   } catch (err) {
     return storeFailure(err, status);
@@ -212,8 +240,10 @@ async function refusal(
   try {
     const parsed = errorBodySchema.safeParse(JSON.parse(Buffer.concat(chunks).toString("utf8")));
     if (parsed.success && unnamed) return notNamed(unnamed, status, parsed.data.error.code);
-    if (parsed.success)
-      return { ok: false, status, code: parsed.data.error.code, message: parsed.data.error.message };
+    if (parsed.success) {
+      const { code, message } = parsed.data.error;
+      return { ok: false, status, code, message, ...signedRefusal(response, code, message) };
+    }
   } catch {
     // not JSON
   }

@@ -3,14 +3,23 @@
  * end becomes an outcome with a stable code, which the request records.
  */
 import type { IncomingMessage } from "node:http";
-import { type AnswerOf, errorBodySchema } from "../../protocol/request.js";
+import { SIGNATURE_HEADER } from "../../protocol/answer.js";
+import { type AnswerOf, type ErrorBody, errorBodySchema } from "../../protocol/request.js";
 import type { PinnedLookup } from "../fleet/agent-networks.js";
 import { budgetSpentMessage, type InlineLease } from "./inline-budget.js";
 import { agentTimeout, notNamed, postEnvelope, refusalNames, unreachable } from "./post-envelope.js";
 
 export type SendOutcome =
   | { readonly ok: true; readonly status: number; readonly result: unknown }
-  | { readonly ok: false; readonly status?: number; readonly code: string; readonly message: string };
+  | {
+      readonly ok: false;
+      readonly status?: number;
+      readonly code: string;
+      readonly message: string;
+      /** The agent's own refusal and its signature (controller/dispatch/verify-answer.ts checks them). */
+      readonly refusal?: ErrorBody;
+      readonly signature?: string | undefined;
+    };
 
 /**
  * POSTs `jws` to `<agentUrl>/v1/requests` and reads at most `maxBytes` of JSON back within `timeoutMs`.
@@ -93,13 +102,27 @@ export async function sendEnvelope(
   if (refusal.success && !refusalNames(response, options.expect))
     return notNamed(options.expect, status, refusal.data.error.code);
   if (refusal.success) {
-    return { ok: false, status, code: refusal.data.error.code, message: refusal.data.error.message };
+    const { code, message } = refusal.data.error;
+    return { ok: false, status, code, message, ...signedRefusal(response, code, message) };
   }
   return {
     ok: false,
     status,
     code: "KH_AGENT_BAD_RESPONSE",
     message: `the agent answered HTTP ${status} without a coded error`,
+  };
+}
+
+/** A refusal's body and the agent's signature header, for verify-answer.ts. */
+export function signedRefusal(
+  response: IncomingMessage,
+  code: string,
+  message: string,
+): { refusal: ErrorBody; signature: string | undefined } {
+  const header = response.headers[SIGNATURE_HEADER];
+  return {
+    refusal: { error: { code, message } },
+    signature: typeof header === "string" ? header : undefined,
   };
 }
 

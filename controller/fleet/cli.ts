@@ -3,6 +3,7 @@
  * store on the data dir (or database), act, write the audit record, close.
  */
 import { userInfo } from "node:os";
+import { publicKeySchema } from "../../protocol/answer.js";
 import { type ControllerOptions, loadControllerConfig } from "../config.js";
 import { parseDurationSeconds } from "../duration.js";
 import { ConfigError, ControllerError } from "../errors.js";
@@ -106,6 +107,60 @@ export async function listEnrollTokens(options: StoreLocation): Promise<EnrollTo
       ...(t.revokedAt === undefined ? {} : { revokedAt: new Date(t.revokedAt).toISOString() }),
     })),
   );
+}
+
+/** How long a rotation allowance lasts unless `--ttl` says otherwise. */
+export const DEFAULT_ROTATION_TTL_SECONDS = 3600;
+
+/**
+ * Lets an enrolled agent re-enroll once with another key (issue 21): within `ttl` (default 1h), and
+ * only with `publicKey` when given. The allowance is audited (`agent.rotation-allowed`) and used up by
+ * the re-enrollment it allows (`agent.enrolled` then carries `rotated`).
+ */
+export async function allowKeyRotation(
+  options: StoreLocation & { id: string; publicKey?: string | undefined; ttl?: string | number },
+): Promise<{ id: string; until: string; publicKey?: string; currentKey?: string }> {
+  const problems: string[] = [];
+  let ttlSeconds = DEFAULT_ROTATION_TTL_SECONDS;
+  try {
+    if (options.ttl !== undefined) ttlSeconds = parseDurationSeconds(String(options.ttl), 30 * 86_400);
+  } catch (err) {
+    problems.push(`ttl: ${(err as Error).message}`);
+  }
+  if (options.publicKey !== undefined && !publicKeySchema.safeParse(options.publicKey).success)
+    problems.push("public-key: must be an Ed25519 public key, 32 bytes in base64url (43 characters)");
+  if (problems.length > 0) throw new ConfigError("invalid key rotation", problems);
+  return withStore(options, async (store) => {
+    const now = Date.now();
+    const allowedBy = actorOf(options);
+    const agent = await store.fleet.getEnrolledAgent(options.id);
+    if (!agent) throw new ControllerError("KH_NOT_FOUND", `no enrolled agent with id "${options.id}"`);
+    const until = now + ttlSeconds * 1000;
+    const rotation = { until, allowedBy, ...(options.publicKey ? { publicKey: options.publicKey } : {}) };
+    await store.fleet.setKeyRotation(
+      options.id,
+      rotation,
+      [
+        {
+          actor: allowedBy,
+          event: "agent.rotation-allowed",
+          details: {
+            agent: options.id,
+            until: new Date(until).toISOString(),
+            currentKey: agent.publicKey ?? null,
+            publicKey: options.publicKey ?? "any",
+          },
+        },
+      ],
+      now,
+    );
+    return {
+      id: options.id,
+      until: new Date(until).toISOString(),
+      ...(options.publicKey ? { publicKey: options.publicKey } : {}),
+      ...(agent.publicKey ? { currentKey: agent.publicKey } : {}),
+    };
+  });
 }
 
 async function withStore<T>(location: StoreLocation, fn: (store: Store) => Promise<T>): Promise<T> {

@@ -19,8 +19,10 @@ import type { FastifyBaseLogger } from "fastify";
 import { canonicalJson } from "../audit/canonical-json.js";
 import type { AuditEntry } from "../audit/chain.js";
 import type { Dispatcher } from "../dispatch/dispatcher.js";
+import { signedDetail } from "../dispatch/dispatcher.js";
 import { buildClaims, type Envelope, signEnvelope } from "../dispatch/envelope.js";
 import { sendEnvelope } from "../dispatch/send-envelope.js";
+import { verifyAnswer } from "../dispatch/verify-answer.js";
 import { ControllerError } from "../errors.js";
 import type { Principal } from "../identity/principal.js";
 import { sameSubject } from "../identity/subject.js";
@@ -733,7 +735,7 @@ export class CollectionService {
     // The answer's bytes count against the controller's one budget until the group commit stored it.
     const budget = this.deps.dispatcher.inlineBudget;
     const lease = budget.lease({ agent: agent.id, requester: collection.subject });
-    const outcome = await sendEnvelope(agent.url, envelope.jws, {
+    const sent = await sendEnvelope(agent.url, envelope.jws, {
       timeoutMs: this.deps.timeoutMs,
       maxBytes: this.deps.maxResultBytes,
       lease,
@@ -741,13 +743,27 @@ export class CollectionService {
       expect: { jti: envelope.claims.jti, agent: agent.id },
       lookup: agent.lookup,
     });
+    // Nothing is recorded of an answer the agent did not sign (issue 21).
+    const outcome = verifyAnswer(
+      sent,
+      { jti: envelope.claims.jti, agent: agent.id, action: record.action, publicKey: agent.publicKey },
+      "inline",
+    );
     // Not awaited: the slot frees now, the outcome joins the next group commit (drained at the end).
     let finish: Promise<boolean>;
     if (outcome.ok) {
       const serialised = canonicalJson(outcome.result);
       finish = writer.submit({
         kind: "transition",
-        change: { id, from: "dispatched", to: "completed", set: { result: outcome.result } },
+        change: {
+          id,
+          from: "dispatched",
+          to: "completed",
+          set: {
+            result: outcome.result,
+            ...(outcome.signed ? { answerSignature: outcome.signed.signature } : {}),
+          },
+        },
         audit: [
           {
             actor: this.actor,
@@ -757,6 +773,7 @@ export class CollectionService {
               httpStatus: outcome.status,
               resultSha256: createHash("sha256").update(serialised).digest("hex"),
               resultBytes: Buffer.byteLength(serialised),
+              ...signedDetail(outcome.signed),
             },
           },
         ],

@@ -8,8 +8,16 @@
  * `offline` after that, and `revoked` once its enrollment token is revoked or expired; a revoked agent
  * is no target at all, not even by id.
  */
+
+import { verify as verifySignature } from "node:crypto";
 import type { FastifyBaseLogger } from "fastify";
-import { agentUrlShapeProblem, type EnrollRequest } from "../../protocol/fleet.js";
+import { publicKeyObject } from "../../protocol/answer.js";
+import {
+  agentUrlShapeProblem,
+  ENROLL_PROOF_MAX_AGE_SECONDS,
+  type EnrollRequest,
+  enrollProofInput,
+} from "../../protocol/fleet.js";
 import type { AuditEntry } from "../audit/chain.js";
 import { ControllerError } from "../errors.js";
 import { enrollTokenNotOnChain } from "../identity/credential-chain.js";
@@ -34,6 +42,8 @@ export interface FleetAgent {
   readonly actions?: readonly string[];
   readonly enrolledAt?: number;
   readonly lastSeenAt?: number;
+  /** Its pinned public key (base64url): from enrollment, or the inventory's `publicKey`. */
+  readonly publicKey?: string;
 }
 
 export interface FleetRegistryDeps {
@@ -130,7 +140,10 @@ export class FleetRegistry {
     // The row alone proves nothing: its issuance must be on the audit chain (issue 23 attack, N4).
     const record = found && !(await enrollTokenNotOnChain(store, found)) ? found : undefined;
     if (!record) throw new ControllerError("KH_UNAUTHENTICATED", "a valid enrollment token is required");
-    const refuse = async (code: "KH_ENROLL_DENIED" | "KH_AGENT_ID_TAKEN", message: string) => {
+    const refuse = async (
+      code: "KH_ENROLL_DENIED" | "KH_AGENT_ID_TAKEN" | "KH_AGENT_KEY_MISMATCH",
+      message: string,
+    ) => {
       await store.appendAudit(
         [
           {
@@ -141,6 +154,7 @@ export class FleetRegistry {
               environment: input.environment,
               enrollTokenId: record.id,
               tokenEnvironment: record.environment,
+              publicKey: input.publicKey,
               code,
               message,
             },
@@ -150,6 +164,10 @@ export class FleetRegistry {
       );
       return new ControllerError(code, message);
     };
+    // The agent must hold the key it enrolls with: a token holder who names another agent's public
+    // key cannot sign this request (issue 21, the takeover relay).
+    const unproven = enrollProofProblem(input, at);
+    if (unproven) throw await refuse("KH_AGENT_KEY_MISMATCH", unproven);
     if (input.environment !== record.environment) {
       throw await refuse(
         "KH_ENROLL_DENIED",
@@ -198,7 +216,24 @@ export class FleetRegistry {
     } catch (err) {
       throw await refuse("KH_ENROLL_DENIED", `cannot enroll at ${url}: ${(err as Error).message}`);
     }
-    const previous = this.enrolled.get(input.id) ?? (await store.fleet.getEnrolledAgent(input.id));
+    // Read from the store, not the cache: another replica may have pinned the key or allowed a rotation.
+    const previous = (await store.fleet.getEnrolledAgent(input.id)) ?? this.enrolled.get(input.id);
+    // An id is its key's (issue 21): pinned at its first enrollment, another key is refused and audited
+    // unless an operator allowed one rotation (`keyhole agent-key allow-rotation`), for that key or any.
+    let rotated: { from: string; allowedBy: string } | undefined;
+    if (previous?.publicKey && previous.publicKey !== input.publicKey) {
+      const rotation = previous.keyRotation;
+      const allowed =
+        rotation !== undefined &&
+        rotation.until > at &&
+        (rotation.publicKey === undefined || rotation.publicKey === input.publicKey);
+      if (!allowed)
+        throw await refuse(
+          "KH_AGENT_KEY_MISMATCH",
+          `agent id "${input.id}" is pinned to another public key (${previous.publicKey}); an operator can allow a new one with \`keyhole agent-key allow-rotation ${input.id}\``,
+        );
+      rotated = { from: previous.publicKey, allowedBy: rotation.allowedBy };
+    }
     if (previous && previous.url !== url && this.stateOf(previous, at) === "online") {
       // Another live agent holds this id: taking it over would route its requests elsewhere.
       throw await refuse(
@@ -217,6 +252,9 @@ export class FleetRegistry {
       sessionHash: hash,
       enrolledAt: at,
       lastSeenAt: at,
+      publicKey: input.publicKey,
+      // An allowance is used once: the next other key is refused again.
+      keyRotation: rotated ? undefined : previous?.keyRotation,
     };
     const audit: AuditEntry = {
       actor: `agent:${input.id}`,
@@ -228,6 +266,9 @@ export class FleetRegistry {
         labels: agent.labels,
         actions: agent.actions,
         enrollTokenId: record.id,
+        publicKey: input.publicKey,
+        ...(previous && !previous.publicKey ? { keyPinned: "first enrollment since keys existed" } : {}),
+        ...(rotated ? { rotated } : {}),
         ...(previous
           ? { replaced: { url: previous.url, enrolledAt: new Date(previous.enrolledAt).toISOString() } }
           : {}),
@@ -277,6 +318,7 @@ export class FleetRegistry {
     const now = this.deps.now();
     const out: FleetAgent[] = [];
     for (const agent of this.deps.inventory.agents.values()) {
+      // The inventory's own fields only (not its dialling helpers), its pinned key among them.
       out.push({ ...agent, labels: agent.labels, source: "static", state: "static" });
     }
     for (const agent of [...this.enrolled.values()].sort((a, b) => a.id.localeCompare(b.id))) {
@@ -290,6 +332,7 @@ export class FleetRegistry {
         actions: agent.actions,
         enrolledAt: agent.enrolledAt,
         lastSeenAt: this.lastSeen(agent),
+        ...(agent.publicKey ? { publicKey: agent.publicKey } : {}),
       });
     }
     return selector ? out.filter((a) => selectorMatches(selector, a.labels)) : out;
@@ -316,6 +359,8 @@ export class FleetRegistry {
       // Dialled only at an address --agent-networks allows, checked when connecting.
       lookup: this.networks.pinnedLookup(agent.environment),
       enrolled: true,
+      // Its answers must be signed with the key it enrolled with (issue 21).
+      ...(agent.publicKey ? { publicKey: agent.publicKey } : {}),
     };
   }
 
@@ -329,6 +374,28 @@ export class FleetRegistry {
     }
     await this.deps.store.fleet.recordHeartbeats(batch);
   }
+}
+
+/** Why an enrollment's proof of key possession fails, or undefined when it holds. */
+function enrollProofProblem(input: EnrollRequest, at: number): string | undefined {
+  const { proof, ...request } = input;
+  if (Math.abs(proof.iat - Math.floor(at / 1000)) > ENROLL_PROOF_MAX_AGE_SECONDS)
+    return `the enrollment proof was signed at ${proof.iat}, more than ${ENROLL_PROOF_MAX_AGE_SECONDS} s from the controller's clock`;
+  try {
+    const key = publicKeyObject(input.publicKey);
+    if (
+      verifySignature(
+        null,
+        enrollProofInput(request, proof.iat),
+        key,
+        Buffer.from(proof.signature, "base64url"),
+      )
+    )
+      return undefined;
+  } catch {
+    return "the enrollment's public key is not an Ed25519 key";
+  }
+  return "the enrollment proof does not verify with the public key it names: the agent does not hold that key";
 }
 
 function tokenLive(token: EnrollTokenRecord, now: number): boolean {

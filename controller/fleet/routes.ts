@@ -156,6 +156,7 @@ export function fleetRoutes(deps: FleetRouteDeps) {
             ...(a.actions ? { actions: a.actions } : {}),
             ...(a.enrolledAt ? { enrolledAt: new Date(a.enrolledAt).toISOString() } : {}),
             ...(a.lastSeenAt ? { lastSeenAt: new Date(a.lastSeenAt).toISOString() } : {}),
+            ...(a.publicKey ? { publicKey: a.publicKey } : {}),
           })),
         };
       });

@@ -4,6 +4,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
+import { publicKeySchema } from "../../protocol/answer.js";
 import { ConfigError } from "../errors.js";
 import type { PinnedLookup } from "../fleet/agent-networks.js";
 import type { Policy } from "../policy/load-policy.js";
@@ -18,6 +19,12 @@ const agentEntrySchema = z.strictObject({
   environment: z.string().min(1),
   url: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }),
   labels: z.record(z.string(), z.string()).default({}),
+  /**
+   * The agent's Ed25519 public key (base64url of its 32 bytes, as its start-up log prints it): pinned
+   * ahead, so its answers are verified against it (issue 21). Without it the answers are checked
+   * against the key they name, which proves them whole but not whose.
+   */
+  publicKey: publicKeySchema.optional(),
 });
 
 /**

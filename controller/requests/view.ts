@@ -26,6 +26,10 @@ export interface RequestView {
   artifactId?: string;
   /** Present (true) when sent without approval under break-glass. */
   breakGlass?: true;
+  /** The envelope's id, once dispatched: what the agent's signature on its answer names. */
+  jti?: string;
+  /** The agent's signature on the inline result (protocol/answer.ts); only with the result. */
+  answerSignature?: string;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -58,6 +62,8 @@ export function toRequestView(r: RequestRecord): RequestView {
     ...(r.denial === undefined ? {} : { denial: { ...r.denial } }),
     ...(r.artifactId === undefined ? {} : { artifactId: r.artifactId }),
     ...(r.breakGlass ? { breakGlass: true as const } : {}),
+    ...(r.jti === undefined ? {} : { jti: r.jti }),
+    ...(r.answerSignature === undefined ? {} : { answerSignature: r.answerSignature }),
   };
 }
 
@@ -66,6 +72,6 @@ export function toRequestView(r: RequestRecord): RequestView {
  * each; `hasResult` says there is one to fetch with `GET /v1/requests/:id`.
  */
 export function toRequestSummary(r: RequestRecord): RequestView {
-  const { result: _omitted, ...summary } = toRequestView(r);
+  const { result: _omitted, answerSignature: _signature, ...summary } = toRequestView(r);
   return r.result !== undefined || r.hasResult ? { ...summary, hasResult: true } : summary;
 }

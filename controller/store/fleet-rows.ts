@@ -7,6 +7,7 @@ import type {
   CollectionStatus,
   EnrolledAgentRecord,
   EnrollTokenRecord,
+  KeyRotation,
   NewCollection,
 } from "./fleet-types.js";
 import type { insertCollection } from "./queries.js";
@@ -96,5 +97,10 @@ export function toEnrolledAgent(row: Row): EnrolledAgentRecord {
     sessionHash: String(row.session_hash),
     enrolledAt: Number(row.enrolled_at),
     lastSeenAt: Number(row.last_seen_at),
+    publicKey: row.public_key === null || row.public_key === undefined ? undefined : String(row.public_key),
+    keyRotation:
+      row.key_rotation === null || row.key_rotation === undefined
+        ? undefined
+        : (JSON.parse(String(row.key_rotation)) as KeyRotation),
   };
 }

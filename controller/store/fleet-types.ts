@@ -38,6 +38,20 @@ export interface EnrolledAgentRecord {
   readonly sessionHash: string;
   readonly enrolledAt: number;
   readonly lastSeenAt: number;
+  /**
+   * Its Ed25519 public key (base64url), pinned at its first enrollment (issue 21); undefined only for
+   * rows enrolled before keys existed, which pin at their next enrollment.
+   */
+  readonly publicKey?: string | undefined;
+  /** An operator's allowance to re-enroll with another key (`keyhole agent-key allow-rotation`), until used. */
+  readonly keyRotation?: KeyRotation | undefined;
+}
+
+/** Until when an enrolled agent may re-enroll with another key, and optionally which one. */
+export interface KeyRotation {
+  readonly until: number;
+  readonly publicKey?: string | undefined;
+  readonly allowedBy: string;
 }
 
 export type CollectionStatus =
@@ -172,6 +186,13 @@ export interface FleetStore {
   saveEnrolledAgent(agent: EnrolledAgentRecord, audit: readonly AuditEntry[], at: number): Promise<void>;
   getEnrolledAgent(id: string): Promise<EnrolledAgentRecord | undefined>;
   listEnrolledAgents(): Promise<EnrolledAgentRecord[]>;
+  /** Sets (or clears) an enrolled agent's key rotation allowance with its audit records; false for an unknown id. */
+  setKeyRotation(
+    id: string,
+    rotation: KeyRotation | undefined,
+    audit: readonly AuditEntry[],
+    at: number,
+  ): Promise<boolean>;
   /** Stamps `lastSeenAt` of several agents in one transaction. Heartbeats are not audited. */
   recordHeartbeats(seen: readonly { id: string; at: number }[]): Promise<void>;
 

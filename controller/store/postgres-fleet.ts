@@ -15,6 +15,7 @@ import type {
   EnrolledAgentRecord,
   EnrollTokenRecord,
   FleetStore,
+  KeyRotation,
   NewCollection,
   RequestBatchItem,
 } from "./fleet-types.js";
@@ -73,6 +74,8 @@ export class PostgresFleetStore implements FleetStore {
         ...agent,
         labels: JSON.stringify(agent.labels),
         actions: JSON.stringify(agent.actions),
+        publicKey: agent.publicKey ?? null,
+        keyRotation: agent.keyRotation ? JSON.stringify(agent.keyRotation) : null,
       });
       await this.append(c, audit, at);
     });
@@ -85,6 +88,22 @@ export class PostgresFleetStore implements FleetStore {
 
   async listEnrolledAgents(): Promise<EnrolledAgentRecord[]> {
     return (await run(this.pool, Q.listEnrolledAgents, {})).rows.map(toEnrolledAgent);
+  }
+
+  async setKeyRotation(
+    id: string,
+    rotation: KeyRotation | undefined,
+    audit: readonly AuditEntry[],
+    at: number,
+  ): Promise<boolean> {
+    return this.write(async (c) => {
+      const changed = (
+        await run(c, Q.setKeyRotation, { id, keyRotation: rotation ? JSON.stringify(rotation) : null })
+      ).rowCount;
+      if (changed === 0) return false;
+      await this.append(c, audit, at);
+      return true;
+    });
   }
 
   async recordHeartbeats(seen: readonly { id: string; at: number }[]): Promise<void> {

@@ -318,4 +318,12 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
     END LOOP;
   END $$;
   `,
+  // 10: agent identity and signed answers (issue 21), as SQLite migration 7.
+  `
+  ALTER TABLE enrolled_agents ADD COLUMN public_key TEXT;
+  ALTER TABLE enrolled_agents ADD COLUMN key_rotation TEXT;
+  ALTER TABLE requests ADD COLUMN answer_signature TEXT;
+  ALTER TABLE artifacts ADD COLUMN agent_signature TEXT;
+  ALTER TABLE artifacts ADD COLUMN agent_key TEXT;
+  `,
 ];

@@ -25,6 +25,7 @@ import { POSTGRES_MIGRATIONS } from "./postgres-schema.js";
 import * as Q from "./queries.js";
 import {
   approvalsByRequest,
+  artifactRow,
   collectionPattern,
   credentialPattern,
   num,
@@ -392,7 +393,7 @@ export class PostgresStore implements Store {
         })
       ).rowCount;
       if (moved === 0) return false;
-      await run(c, Q.insertArtifact, artifact);
+      await run(c, Q.insertArtifact, artifactRow(artifact));
       await this.append(c, audit, artifact.createdAt);
       return true;
     });

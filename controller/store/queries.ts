@@ -99,6 +99,7 @@ export interface TransitionRow {
   jti: string | null;
   kid: string | null;
   result: string | null;
+  answerSignature: string | null;
   errorCode: string | null;
   errorMessage: string | null;
   deniedBy: string | null;
@@ -107,6 +108,7 @@ export interface TransitionRow {
 export const transitionRequest = sql<TransitionRow>`
   UPDATE requests SET status = :to, updated_at = :at,
     jti = COALESCE(:jti, jti), kid = COALESCE(:kid, kid), result = COALESCE(:result, result),
+    answer_signature = COALESCE(:answerSignature, answer_signature),
     error_code = COALESCE(:errorCode, error_code), error_message = COALESCE(:errorMessage, error_message),
     denied_by = COALESCE(:deniedBy, denied_by), denial_reason = COALESCE(:denialReason, denial_reason)
   WHERE id = :id AND status = :from`;
@@ -186,10 +188,12 @@ export const insertArtifact = sql<{
   store: string;
   location: string;
   createdAt: number;
+  agentSignature: string | null;
+  agentKey: string | null;
 }>`INSERT INTO artifacts (id, request_id, subject, environment, agent, action, filename, content_type,
-     size, sha256, digest_source, store, location, created_at)
+     size, sha256, digest_source, store, location, created_at, agent_signature, agent_key)
    VALUES (:id, :requestId, :subject, :environment, :agent, :action, :filename, :contentType,
-     :size, :sha256, :digestSource, :store, :location, :createdAt)`;
+     :size, :sha256, :digestSource, :store, :location, :createdAt, :agentSignature, :agentKey)`;
 export const artifactById = sql<Id>`SELECT * FROM artifacts WHERE id = :id`;
 export const listArtifacts = sql<{ before: number | null } & Limit>`
   SELECT * FROM artifacts WHERE (CAST(:before AS BIGINT) IS NULL OR seq < :before)
@@ -278,13 +282,20 @@ export const saveEnrolledAgent = sql<{
   sessionHash: string;
   enrolledAt: number;
   lastSeenAt: number;
+  publicKey: string | null;
+  keyRotation: string | null;
 }>`INSERT INTO enrolled_agents (id, environment, url, labels, actions, enroll_token_id, session_hash,
-     enrolled_at, last_seen_at)
-   VALUES (:id, :environment, :url, :labels, :actions, :enrollTokenId, :sessionHash, :enrolledAt, :lastSeenAt)
+     enrolled_at, last_seen_at, public_key, key_rotation)
+   VALUES (:id, :environment, :url, :labels, :actions, :enrollTokenId, :sessionHash, :enrolledAt, :lastSeenAt,
+     :publicKey, :keyRotation)
    ON CONFLICT (id) DO UPDATE SET environment = excluded.environment, url = excluded.url,
      labels = excluded.labels, actions = excluded.actions, enroll_token_id = excluded.enroll_token_id,
      session_hash = excluded.session_hash, enrolled_at = excluded.enrolled_at,
-     last_seen_at = excluded.last_seen_at`;
+     last_seen_at = excluded.last_seen_at, public_key = excluded.public_key,
+     key_rotation = excluded.key_rotation`;
+/** An operator's allowance (or its withdrawal) for an enrolled agent to re-enroll with another key. */
+export const setKeyRotation = sql<Id & { keyRotation: string | null }>`
+  UPDATE enrolled_agents SET key_rotation = :keyRotation WHERE id = :id`;
 export const enrolledAgentById = sql<Id>`SELECT * FROM enrolled_agents WHERE id = :id`;
 export const listEnrolledAgents = sql`SELECT * FROM enrolled_agents ORDER BY id`;
 /**

@@ -73,6 +73,7 @@ export function transitionRow(change: {
     jti: set.jti ?? null,
     kid: set.kid ?? null,
     result: set.result === undefined ? null : JSON.stringify(set.result),
+    answerSignature: set.answerSignature ?? null,
     errorCode: set.error?.code ?? null,
     errorMessage: set.error?.message ?? null,
     deniedBy: set.denial?.by ?? null,
@@ -134,6 +135,7 @@ export function toRequest(row: Row, approvals: ApprovalRecord[]): RequestRecord 
     error: errorCode ? { code: errorCode, message: str(row.error_message) ?? "" } : undefined,
     denial: deniedBy ? { by: deniedBy, reason: str(row.denial_reason) ?? "" } : undefined,
     artifactId: str(row.artifact_id),
+    ...(row.answer_signature ? { answerSignature: String(row.answer_signature) } : {}),
     // PostgreSQL answers a boolean, SQLite 0 or 1.
     breakGlass: row.break_glass === true || Number(row.break_glass) === 1,
     requester: toRequester(row.requester),
@@ -175,6 +177,14 @@ export function toToken(row: Row): TokenRecord {
   };
 }
 
+/** An artifact's insert parameters: its signature columns are NULL when it has none. */
+export function artifactRow(a: ArtifactRecord): Omit<ArtifactRecord, "agentSignature" | "agentKey"> & {
+  agentSignature: string | null;
+  agentKey: string | null;
+} {
+  return { ...a, agentSignature: a.agentSignature ?? null, agentKey: a.agentKey ?? null };
+}
+
 export function toArtifact(row: Row): ArtifactRecord {
   return {
     id: String(row.id),
@@ -192,6 +202,8 @@ export function toArtifact(row: Row): ArtifactRecord {
     location: String(row.location),
     createdAt: num(row.created_at),
     deletedAt: numOrUndefined(row.deleted_at),
+    ...(row.agent_signature ? { agentSignature: String(row.agent_signature) } : {}),
+    ...(row.agent_key ? { agentKey: String(row.agent_key) } : {}),
   };
 }
 

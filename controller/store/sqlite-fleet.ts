@@ -13,6 +13,7 @@ import type {
   EnrolledAgentRecord,
   EnrollTokenRecord,
   FleetStore,
+  KeyRotation,
   NewCollection,
   RequestBatchItem,
 } from "./fleet-types.js";
@@ -65,6 +66,8 @@ export class SqliteFleetStore implements FleetStore {
         ...agent,
         labels: JSON.stringify(agent.labels),
         actions: JSON.stringify(agent.actions),
+        publicKey: agent.publicKey ?? null,
+        keyRotation: agent.keyRotation ? JSON.stringify(agent.keyRotation) : null,
       });
       this.append(audit, at);
     });
@@ -77,6 +80,23 @@ export class SqliteFleetStore implements FleetStore {
 
   async listEnrolledAgents(): Promise<EnrolledAgentRecord[]> {
     return this.db.all(Q.listEnrolledAgents, {}).map(toEnrolledAgent);
+  }
+
+  async setKeyRotation(
+    id: string,
+    rotation: KeyRotation | undefined,
+    audit: readonly AuditEntry[],
+    at: number,
+  ): Promise<boolean> {
+    return this.write(() => {
+      const changed = this.db.run(Q.setKeyRotation, {
+        id,
+        keyRotation: rotation ? JSON.stringify(rotation) : null,
+      });
+      if (changed === 0) return false;
+      this.append(audit, at);
+      return true;
+    });
   }
 
   async recordHeartbeats(seen: readonly { id: string; at: number }[]): Promise<void> {

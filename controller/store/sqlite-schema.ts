@@ -269,4 +269,14 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
       AND (SELECT COUNT(*) FROM collection_approvals WHERE collection_id = NEW.id) < NEW.approvals_required)
   BEGIN SELECT RAISE(ABORT, 'collections move only along their state machine (issue 23, finding 5)'); END;
   `,
+  // 7: agent identity and signed answers (issue 21). An enrolled agent's pinned public key and an
+  // operator's allowance to rotate it; the agent's signature kept with an inline result and with an
+  // artifact (with the key it verified with), so the result can be checked later, offline.
+  `
+  ALTER TABLE enrolled_agents ADD COLUMN public_key TEXT;
+  ALTER TABLE enrolled_agents ADD COLUMN key_rotation TEXT;
+  ALTER TABLE requests ADD COLUMN answer_signature TEXT;
+  ALTER TABLE artifacts ADD COLUMN agent_signature TEXT;
+  ALTER TABLE artifacts ADD COLUMN agent_key TEXT;
+  `,
 ];

@@ -14,6 +14,7 @@ import type { FleetStore } from "./fleet-types.js";
 import * as Q from "./queries.js";
 import {
   approvalsByRequest,
+  artifactRow,
   collectionPattern,
   credentialPattern,
   num,
@@ -251,7 +252,7 @@ export class SqliteStore implements Store {
         artifactId: artifact.id,
       });
       if (moved === 0) return false;
-      this.db.run(Q.insertArtifact, artifact);
+      this.db.run(Q.insertArtifact, artifactRow(artifact));
       this.append(audit, artifact.createdAt);
       return true;
     });

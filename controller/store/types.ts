@@ -74,6 +74,13 @@ export interface ArtifactRecord {
   readonly location: string;
   readonly createdAt: number;
   readonly deletedAt: number | undefined;
+  /**
+   * The agent's signature over the request's jti and the artifact's SHA-256, size and mask counts
+   * (protocol/answer.ts), and the public key it verified with; absent on artifacts stored before
+   * answers were signed.
+   */
+  readonly agentSignature?: string | undefined;
+  readonly agentKey?: string | undefined;
 }
 
 /** A controller-issued bearer token. Only the SHA-256 of its secret is ever stored. */
@@ -135,6 +142,8 @@ export interface RequestRecord {
   readonly denial: { readonly by: string; readonly reason: string } | undefined;
   /** The stored artifact of a completed stream or s3 request. */
   readonly artifactId: string | undefined;
+  /** The agent's signature on its inline answer (protocol/answer.ts), kept with the result. */
+  readonly answerSignature?: string | undefined;
   /** Sent without approval under break-glass (the envelope's `breakGlass` claim); a review follows. */
   readonly breakGlass: boolean;
   /** The requester's groups and credential as filed (requests filed before it was recorded: undefined). */
@@ -188,6 +197,8 @@ export interface TransitionFields {
   readonly jti?: string;
   readonly kid?: string;
   readonly result?: unknown;
+  /** The agent's signature on the answer `result` is (protocol/answer.ts). */
+  readonly answerSignature?: string;
   readonly error?: { code: string; message: string };
   readonly denial?: { by: string; reason: string };
 }

@@ -4,6 +4,8 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { AnswerSigner } from "../../agent/answer-signer.js";
+import { ephemeralIdentity } from "../../agent/identity.js";
 
 export interface HoldingAgent {
   readonly url: string;
@@ -21,6 +23,8 @@ export async function startHoldingAgent(holdMs = Number.POSITIVE_INFINITY): Prom
   const received: Record<string, unknown>[] = [];
   const waiters: (() => void)[] = [];
   const open = new Set<ServerResponse>();
+  // Signs its answers with its own key like a real agent (issue 21); the inventory pins none.
+  const signer = new AnswerSigner(ephemeralIdentity());
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     let body = "";
     req.on("data", (c) => {
@@ -34,7 +38,7 @@ export async function startHoldingAgent(holdMs = Number.POSITIVE_INFINITY): Prom
       res.once("close", () => open.delete(res));
       const answer = () =>
         res.writeHead(200, { "content-type": "application/json" }).end(
-          JSON.stringify({
+          signer.inline({
             requestId: claims.jti,
             agent: claims.aud,
             action: claims.action,

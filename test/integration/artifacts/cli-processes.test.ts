@@ -111,6 +111,36 @@ describe("keyhole run --output, against a controller started with --s3-* flags",
       true,
     );
     expect(sha256(await readFile(file))).toBe(artifact.sha256);
+
+    // Issue 21: the agent's signature over the request's jti and these bytes, checked by the CLI
+    // with the agent's public key as its start-up log printed it, and with the controller's.
+    const agentKey = stack.agent(AGENT).lines.find((l) => l.msg === "identity key loaded")?.publicKey;
+    expect(typeof agentKey).toBe("string");
+    const keyFile = stack.write("agent-key.txt", `${agentKey}\n`);
+    const verified2 = await keyhole(["artifacts", "verify", id, "--agent-key", keyFile, "--json"]);
+    expect(verified2.code, verified2.stderr).toBe(0);
+    expect(JSON.parse(verified2.stdout)).toMatchObject({
+      verified: true,
+      keySource: "file",
+      statement: { agent: AGENT, kind: "s3", sha256: artifact.sha256, bytes: artifact.size },
+    });
+    const byController = await keyhole(["artifacts", "verify", id, "--file", file]);
+    expect(byController.code, byController.stderr).toBe(0);
+    expect(byController.stdout).toMatch(/verified/);
+    expect(byController.stderr).toMatch(/key the controller pinned/);
+    // Another key, or other bytes: exit 1 with the reason on one line.
+    const otherKey = stack.write("other-key.txt", "A".repeat(43));
+    const wrongKey = await keyhole(["artifacts", "verify", id, "--agent-key", otherKey, "--json"]);
+    expect([wrongKey.code, wrongKey.stderr.trim()]).toEqual([
+      1,
+      expect.stringMatching(/FAILED verification.*does not verify/),
+    ]);
+    expect(JSON.parse(wrongKey.stdout).error.code).toBe("KH_AGENT_UNVERIFIED");
+    const tampered = stack.write("tampered.tar", "not the bundle");
+    const wrongBytes = await keyhole(["artifacts", "verify", id, "--file", tampered, "--agent-key", keyFile]);
+    expect([wrongBytes.code, wrongBytes.stderr]).toEqual([1, expect.stringMatching(/sha256/)]);
+    const badKey = await keyhole(["artifacts", "verify", id, "--agent-key", tampered]);
+    expect(badKey.code).toBe(2);
   });
 
   it("inline stays the default: a JSON result, no artifact", async () => {

@@ -16,9 +16,11 @@ import { z } from "zod";
 import { createBundleAction } from "../../../agent/actions/bundle.js";
 import { ACTIONS } from "../../../agent/actions/index.js";
 import { type ActionDefinition, defineAction, StreamedResult } from "../../../agent/actions/types.js";
+import { AnswerSigner } from "../../../agent/answer-signer.js";
 import { buildApp } from "../../../agent/app.js";
 import { uploadPresigned } from "../../../agent/bundle/s3-presigned.js";
 import { loadAgentConfig } from "../../../agent/config.js";
+import { ephemeralIdentity } from "../../../agent/identity.js";
 import { createRedactor } from "../../../agent/redact/index.js";
 import { parseTrustedKeys } from "../../../agent/trusted-keys.js";
 import { createS3Client } from "../../../controller/artifacts/s3-client.js";
@@ -29,7 +31,13 @@ import { issueToken } from "../../../controller/identity/cli.js";
 import { loadEnvironmentKeys } from "../../../controller/keys.js";
 import { type ControllerRuntime, createController } from "../../../controller/runtime.js";
 import { ACTION_PARAMS } from "../../../protocol/actions.js";
-import { claimsSchema, type RequestClaims, type S3Output } from "../../../protocol/request.js";
+import {
+  claimsSchema,
+  maskCountsSchema,
+  type RequestClaims,
+  type S3Output,
+  type WireMaskCounts,
+} from "../../../protocol/request.js";
 import { S3RVER_CREDENTIALS, type TestS3 } from "../../helpers/s3rver.js";
 import { tempDir } from "../controller/helpers.js";
 
@@ -76,6 +84,16 @@ const bytesAction = defineAction({
 });
 
 /** What the fake streaming agent does with the next request. */
+/** The mask counts a trailer text holds, as the controller reads them ({} for none or malformed). */
+function validCounts(text: string | undefined): WireMaskCounts {
+  try {
+    const parsed = maskCountsSchema.safeParse(JSON.parse(text ?? "{}"));
+    return parsed.success ? parsed.data : {};
+  } catch {
+    return {};
+  }
+}
+
 export interface FakeStreamBehaviour {
   body: Buffer;
   /** Sends this digest in the trailer instead of the true one. */
@@ -92,6 +110,8 @@ export interface FakeStreamBehaviour {
   reportBytes?: number;
   /** In the s3 mode: uploads with these presigned URLs itself instead of the agent's sink (a hostile agent). */
   s3Upload?: (output: S3Output) => Promise<{ partNumber: number; etag: string }[]>;
+  /** Sends no signature (an agent of an older release, or a forger); default: signed with its own key. */
+  unsigned?: boolean;
 }
 
 export interface ArtifactHarness {
@@ -131,6 +151,13 @@ export async function startArtifactHarness(
     maxTtlSeconds?: number;
     /** The policy YAML; default: staging (0 approvals) and an `sre` group allowed `*`. */
     policy?: string;
+    /**
+     * Puts something between the controller and the real agent (a man in the middle on loopback):
+     * given the agent's URL, answers the URL the inventory lists for it instead.
+     */
+    interpose?: (agentUrl: string) => Promise<string>;
+    /** Pins the real agent's public key in the inventory (`publicKey`, issue 21). */
+    pinAgentKey?: boolean;
   } = {},
 ): Promise<ArtifactHarness> {
   const dir = await tempDir();
@@ -151,7 +178,9 @@ export async function startArtifactHarness(
     { id: REAL_AGENT, environment: "staging", trustedKeys: "unused", target: String(process.pid) },
     {},
   );
+  const agentIdentity = ephemeralIdentity();
   const agent: FastifyInstance = buildApp(agentConfig, {
+    identity: agentIdentity,
     trustedKeys: parseTrustedKeys(jwksText, "controller jwks"),
     registry,
     redactor: createRedactor({ fingerprintKey: Buffer.alloc(32, 3) }),
@@ -162,6 +191,8 @@ export async function startArtifactHarness(
 
   // The fake streaming agent.
   const harnessState: { fake: FakeStreamBehaviour } = { fake: { body: Buffer.alloc(0) } };
+  // It signs its answers with its own key like a real agent (issue 21); the inventory does not pin it.
+  const fakeSigner = new AnswerSigner(ephemeralIdentity());
   const jwks = createLocalJWKSet(JSON.parse(jwksText));
   const fakeServer: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -185,20 +216,19 @@ export async function startArtifactHarness(
             return;
           }
           res.writeHead(200, { "content-type": "application/json" });
-          res.end(
-            JSON.stringify({
-              requestId: claims.jti,
-              agent: FAKE_AGENT,
-              action: claims.action,
-              filename: "fake.bin",
-              contentType: "application/octet-stream",
-              upload: {
-                parts,
-                bytes: behaviour.reportBytes ?? behaviour.body.length,
-                sha256: behaviour.lie ?? sha256(behaviour.body),
-              },
-            }),
-          );
+          const report = {
+            requestId: claims.jti,
+            agent: FAKE_AGENT,
+            action: claims.action,
+            filename: "fake.bin",
+            contentType: "application/octet-stream",
+            upload: {
+              parts,
+              bytes: behaviour.reportBytes ?? behaviour.body.length,
+              sha256: behaviour.lie ?? sha256(behaviour.body),
+            },
+          };
+          res.end(JSON.stringify(behaviour.unsigned ? report : fakeSigner.s3(report)));
           return;
         }
         res.writeHead(200, {
@@ -206,7 +236,7 @@ export async function startArtifactHarness(
           "content-disposition": 'attachment; filename="fake.bin"',
           "x-keyhole-request-id": claims.jti,
           "x-keyhole-agent": FAKE_AGENT,
-          trailer: behaviour.masked === undefined ? "x-keyhole-sha256" : "x-keyhole-sha256, x-keyhole-masked",
+          trailer: `x-keyhole-sha256, x-keyhole-signature${behaviour.masked === undefined ? "" : ", x-keyhole-masked"}`,
         });
         let sent = 0;
         for (let i = 0; i * 65536 < behaviour.body.length; i++) {
@@ -222,9 +252,22 @@ export async function startArtifactHarness(
           behaviour.onChunk?.(i);
           if (behaviour.delayMs) await new Promise((r) => setTimeout(r, behaviour.delayMs));
         }
+        const digest = behaviour.lie ?? sha256(behaviour.body);
         res.addTrailers({
-          "x-keyhole-sha256": behaviour.lie ?? sha256(behaviour.body),
+          "x-keyhole-sha256": digest,
           ...(behaviour.masked === undefined ? {} : { "x-keyhole-masked": behaviour.masked }),
+          ...(behaviour.unsigned
+            ? {}
+            : {
+                "x-keyhole-signature": fakeSigner.stream({
+                  jti: claims.jti,
+                  agent: FAKE_AGENT,
+                  action: claims.action,
+                  sha256: digest,
+                  bytes: behaviour.body.length,
+                  masked: validCounts(behaviour.masked),
+                }),
+              }),
         });
         res.end();
       })().catch(() => res.destroy());
@@ -248,7 +291,7 @@ bindings:
   );
   await writeFile(
     inventoryPath,
-    `- { id: ${REAL_AGENT}, environment: staging, url: "${agentUrl}" }\n- { id: ${FAKE_AGENT}, environment: staging, url: "${fakeUrl}" }\n`,
+    `- { id: ${REAL_AGENT}, environment: staging, url: "${options.interpose ? await options.interpose(agentUrl) : agentUrl}"${options.pinAgentKey ? `, publicKey: ${agentIdentity.jwk.x}` : ""} }\n- { id: ${FAKE_AGENT}, environment: staging, url: "${fakeUrl}" }\n`,
   );
   const config = loadControllerConfig(
     {

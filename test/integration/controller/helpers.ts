@@ -8,12 +8,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Fastify, { type FastifyInstance } from "fastify";
 import { compactVerify, createLocalJWKSet, decodeJwt, decodeProtectedHeader } from "jose";
+import { AnswerSigner } from "../../../agent/answer-signer.js";
+import { ephemeralIdentity } from "../../../agent/identity.js";
 import { type ControllerOptions, loadControllerConfig } from "../../../controller/config.js";
 import { issueToken } from "../../../controller/identity/cli.js";
 import { type ControllerRuntime, createController } from "../../../controller/runtime.js";
+import { SIGNATURE_HEADER } from "../../../protocol/answer.js";
 import {
   AGENT_HEADER,
   claimsSchema,
+  type InlineResult,
   REQUEST_ALG,
   REQUEST_ID_HEADER,
   REQUEST_TYP,
@@ -50,6 +54,10 @@ export interface FakeAgent {
   /** Why envelopes were refused (a correct controller never causes one). */
   readonly rejected: string[];
   respond: Responder;
+  /** Its own key, which signs its answers like a real agent's (issue 21); `inventory publicKey` pins it. */
+  readonly signer: AnswerSigner;
+  /** False: answers go out unsigned (what an agent of an older release, or a forger, sends). */
+  sign: boolean;
   close(): Promise<void>;
 }
 
@@ -69,6 +77,8 @@ export async function startFakeAgent(options: {
     url: "",
     received: [],
     rejected: [],
+    signer: new AnswerSigner(ephemeralIdentity()),
+    sign: true,
     respond: (claims) => ({
       status: 200,
       body: {
@@ -84,15 +94,37 @@ export async function startFakeAgent(options: {
   };
   app.addContentTypeParser("application/jwt", { parseAs: "string" }, (_req, body, done) => done(null, body));
   app.post("/v1/requests", async (request, reply) => {
+    let jti: string | undefined;
     const refuse = (code: string, status: number, message: string) => {
       agent.rejected.push(`${code}: ${message}`);
-      return reply.code(status).send({ error: { code, message } });
+      return send(status, { error: { code, message } });
+    };
+    // Like the real agent: answers and refusals signed with its own key over the jti and the content.
+    const send = (status: number, body: unknown) => {
+      if (!agent.sign || jti === undefined) return reply.code(status).send(body);
+      const named = body as { requestId?: unknown; error?: { code?: unknown; message?: unknown } } | null;
+      if (status < 300 && typeof named?.requestId === "string")
+        return reply
+          .code(status)
+          .type("application/json")
+          .send(agent.signer.inline(body as InlineResult));
+      if (status >= 400 && typeof named?.error?.code === "string" && typeof named.error.message === "string")
+        reply.header(
+          SIGNATURE_HEADER,
+          agent.signer.refusal(jti, options.id, {
+            error: { code: named.error.code, message: named.error.message },
+          }),
+        );
+      return reply.code(status).send(body);
     };
     const jws = String(request.body);
     // Like the real agent: every answer names the envelope's jti, and the agent when addressed to it.
     try {
       const stated = decodeJwt(jws);
-      if (typeof stated.jti === "string") reply.header(REQUEST_ID_HEADER, stated.jti);
+      if (typeof stated.jti === "string") {
+        jti = stated.jti;
+        reply.header(REQUEST_ID_HEADER, stated.jti);
+      }
       if (stated.aud === options.id) reply.header(AGENT_HEADER, options.id);
     } catch {
       // not a JWS: no names
@@ -108,7 +140,7 @@ export async function startFakeAgent(options: {
       if (claims.env !== options.environment) return refuse("KH_WRONG_ENVIRONMENT", 403, claims.env);
       agent.received.push(claims);
       const answer = await agent.respond(claims);
-      return reply.code(answer.status).send(answer.body);
+      return send(answer.status, answer.body);
     } catch (err) {
       return refuse("KH_BAD_SIGNATURE", 401, (err as Error).message);
     }

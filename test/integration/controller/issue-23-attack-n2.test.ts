@@ -8,6 +8,7 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { issueEnrollToken } from "../../../controller/fleet/cli.js";
+import { enrollBody } from "../../helpers/enroll-body.js";
 import { type Harness, startHarness } from "./helpers.js";
 
 describe("issue 23 attack N2: an agent id is bound to its environment", () => {
@@ -31,7 +32,7 @@ describe("issue 23 attack N2: an agent id is bound to its environment", () => {
       url: "/v1/agents/enroll",
       remoteAddress: "127.0.0.1",
       headers: { authorization: `Bearer ${tokens[token]}`, "content-type": "application/json" },
-      payload: { port: 27450, labels: { app: "shop" }, actions: ["process-info"], ...body },
+      payload: enrollBody({ port: 27450, labels: { app: "shop" }, actions: ["process-info"], ...body }),
     });
 
   it("issue 23 attack N2: a staging token cannot re-enroll a production agent's id", async () => {

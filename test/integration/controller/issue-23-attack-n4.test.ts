@@ -15,6 +15,7 @@ import type { AuditRecord } from "../../../controller/audit/chain.js";
 import { buildReport, renderMarkdown } from "../../../controller/audit/report.js";
 import { issueEnrollToken, revokeEnrollToken } from "../../../controller/fleet/cli.js";
 import { revokeToken } from "../../../controller/identity/cli.js";
+import { enrollBody } from "../../helpers/enroll-body.js";
 import { type Harness, startHarness } from "./helpers.js";
 
 describe.each(["sqlite", "postgres"] as const)(
@@ -104,14 +105,14 @@ describe.each(["sqlite", "postgres"] as const)(
           url: "/v1/agents/enroll",
           remoteAddress: "127.0.0.1",
           headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-          payload: {
+          payload: enrollBody({
             id,
             environment: "staging",
             url: "http://127.0.0.1:27460",
             port: 27460,
             labels: { app: "n4" },
             actions: ["process-info"],
-          },
+          }),
         });
       expect((await enroll(`${prefix}${forgedId}_${secret}`, "staging/n4/forged")).statusCode).toBe(401);
       expect((await enroll(issued.token, "staging/n4/real")).statusCode).toBe(201);

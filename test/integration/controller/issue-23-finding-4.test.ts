@@ -15,8 +15,10 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { AnswerSigner } from "../../../agent/answer-signer.js";
 import { AgentNetworks } from "../../../controller/fleet/agent-networks.js";
 import { issueEnrollToken } from "../../../controller/fleet/cli.js";
+import { enrollBody, testAgentIdentity } from "../../helpers/enroll-body.js";
 import { type Harness, startHarness } from "./helpers.js";
 
 /** An internal HTTP service that answers every POST with its secrets, and counts the POSTs. */
@@ -70,7 +72,7 @@ describe("issue 23 finding 4: the controller only talks to agent addresses an op
         url: "/v1/agents/enroll",
         remoteAddress,
         headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-        payload: { environment: "staging", port: 7070, labels: { app: "payments" }, ...body },
+        payload: enrollBody({ environment: "staging", port: 7070, labels: { app: "payments" }, ...body }),
       });
     const alice = await h.token("user:alice@example.com", ["sre"]);
     /** Files a staging request (no approval needed) against `target` and waits for its end. */
@@ -142,7 +144,7 @@ describe("issue 23 finding 4: the controller only talks to agent addresses an op
         url: "/v1/agents/enroll",
         remoteAddress: "127.0.0.1",
         headers: { authorization: `Bearer ${token}` },
-        payload: { id: "staging/b/b-0", environment: "staging", port: 7070 },
+        payload: enrollBody({ id: "staging/b/b-0", environment: "staging", port: 7070 }),
       });
       expect(answer.statusCode).toBe(403);
     } finally {
@@ -173,17 +175,27 @@ describe("issue 23 finding 4: the controller only talks to agent addresses an op
     expect(second.request.error.message).toMatch(/HTTP 403, KH_NOPE.*nothing of it was kept/);
     expect(JSON.stringify(second.request)).not.toContain("hunter2");
 
-    // A service that names the jti it was sent and the agent's id is an agent's answer (the real
-    // agent does exactly this: agent/app.ts).
-    answer = (jws) => {
+    // Naming the jti and the agent's id is not enough any more: the answer must be signed with the
+    // key the agent enrolled with (issue 21) …
+    const body = (jws: string) => {
       const claims = JSON.parse(Buffer.from(jws.split(".")[1]!, "base64url").toString("utf8"));
       return {
-        status: 200,
-        body: { requestId: claims.jti, agent: id, action: "process-info", result: { pid: 7 } },
+        requestId: claims.jti,
+        agent: id,
+        action: "process-info",
+        startedAt: "",
+        durationMs: 1,
+        result: { pid: 7 },
       };
     };
+    answer = (jws) => ({ status: 200, body: body(jws) });
     const third = await run(id);
-    expect(third.request).toMatchObject({ status: "completed" });
+    expect(third.request).toMatchObject({ status: "failed", error: { code: "KH_AGENT_UNVERIFIED" } });
+    // … and then it is the agent's answer (the real agent does exactly this: agent/app.ts).
+    const signer = new AnswerSigner(testAgentIdentity);
+    answer = (jws) => ({ status: 200, body: JSON.parse(signer.inline(body(jws))) });
+    const fourth = await run(id);
+    expect(fourth.request).toMatchObject({ status: "completed", result: { result: { pid: 7 } } });
   });
 
   it("the dispatcher dials only a checked address: a stored registration that resolves to loopback is not dialled", async () => {

@@ -9,6 +9,7 @@
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { issueEnrollToken } from "../../../controller/fleet/cli.js";
+import { enrollBody } from "../../helpers/enroll-body.js";
 import { type ArtifactHarness, startArtifactHarness } from "../artifacts/harness.js";
 import { type Harness, startHarness } from "./helpers.js";
 
@@ -34,12 +35,12 @@ describe("issue 23 finding 7: enrollments and artifact downloads are rate limite
         url: "/v1/agents/enroll",
         remoteAddress,
         headers: { authorization: `Bearer ${bearer}`, "content-type": "application/json" },
-        payload: {
+        payload: enrollBody({
           id,
           environment: "staging",
           url: `http://${remoteAddress}:7070`,
           port: 7070,
-        },
+        }),
       });
     const statuses: number[] = [];
     for (let i = 0; i < LIMIT + 3; i++) statuses.push((await enroll(token, "staging/pay/p-0")).statusCode);

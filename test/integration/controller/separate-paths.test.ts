@@ -197,11 +197,15 @@ describe("separate paths per environment, with real agents", () => {
       ["completed", "staging"],
     ]);
     // A staging-signed request at the production agent, and a production-signed one at the staging agent.
+    // The agent that refuses is not the one the inventory names, so its refusal is not signed by that
+    // agent (issue 21): recorded as KH_AGENT_UNVERIFIED, quoting the code it gave.
     const crossed = [await run("staging/to-a"), await run("production/to-b")];
     expect(crossed.map((r) => [r.environment, r.status, r.error?.code])).toEqual([
-      ["staging", "failed", "KH_BAD_SIGNATURE"],
-      ["production", "failed", "KH_BAD_SIGNATURE"],
+      ["staging", "failed", "KH_AGENT_UNVERIFIED"],
+      ["production", "failed", "KH_AGENT_UNVERIFIED"],
     ]);
+    for (const r of crossed)
+      expect(r.error?.message).toMatch(/refusal \(KH_BAD_SIGNATURE\) is not signed by agent/);
     // Signature accepted (both keys pinned), environment refused, both ways.
     const mislabelled = [await run("production/c"), await run("staging/d")];
     expect(mislabelled.map((r) => [r.environment, r.status, r.error?.code])).toEqual([

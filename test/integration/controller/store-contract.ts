@@ -171,6 +171,28 @@ export function coreStoreContract(name: string, createBackend: () => Promise<Sto
       expectLinearChain(await store.listAudit());
     });
 
+    it("keeps the agent's signature with an inline result and with an artifact (issue 21)", async () => {
+      await store.createRequest(newRequest("sig", { status: "approved" }), [], T0);
+      await store.transitionRequest({ id: "sig", from: "approved", to: "dispatched", at: T0 }, []);
+      await store.transitionRequest(
+        {
+          id: "sig",
+          from: "dispatched",
+          to: "completed",
+          at: T0 + 1,
+          set: { result: { pid: 7 }, answerSignature: "h.p.s" },
+        },
+        [],
+      );
+      expect(await store.getRequest("sig")).toMatchObject({ result: { pid: 7 }, answerSignature: "h.p.s" });
+      expect((await store.listRequests({ limit: 5 }))[0]?.record.answerSignature).toBeUndefined();
+      await store.createRequest(newRequest("sig2", { status: "approved", output: "stream" }), [], T0);
+      await store.transitionRequest({ id: "sig2", from: "approved", to: "dispatched", at: T0 }, []);
+      const signed = artifactOf("sig2", { agentSignature: "a.b.c", agentKey: "k".repeat(43) });
+      expect(await store.registerArtifact(signed, {}, [])).toBe(true);
+      expect(await store.getArtifact(signed.id)).toEqual(signed);
+    });
+
     it("records a failure's code and a denial's author", async () => {
       await store.createRequest(newRequest("f", { status: "approved" }), [], T0);
       await store.transitionRequest(

@@ -145,6 +145,28 @@ export function fleetStoreContract(name: string, createBackend: () => Promise<St
       expect(await store.listAudit()).toHaveLength(3);
     });
 
+    it("keeps an enrolled agent's pinned key and an operator's rotation allowance (issue 21)", async () => {
+      await store.fleet.insertEnrollToken(enrollToken("et1"), { actor: "local:root", event }, T0);
+      const pinned = enrolledAgent("k", { publicKey: "p".repeat(43) });
+      await store.fleet.saveEnrolledAgent(pinned, [], T0);
+      expect(await store.fleet.getEnrolledAgent("k")).toEqual(pinned);
+      const rotation = { until: T0 + 3_600_000, publicKey: "q".repeat(43), allowedBy: "local:root" };
+      expect(await store.fleet.setKeyRotation("k", rotation, [{ actor: "local:root", event }], T0 + 1)).toBe(
+        true,
+      );
+      expect(
+        await store.fleet.setKeyRotation("missing", rotation, [{ actor: "local:root", event }], T0 + 1),
+      ).toBe(false);
+      expect(await store.fleet.getEnrolledAgent("k")).toEqual({ ...pinned, keyRotation: rotation });
+      // Re-enrolled with the new key, the allowance used up.
+      const rotated = { ...pinned, publicKey: "q".repeat(43), keyRotation: undefined };
+      await store.fleet.saveEnrolledAgent(rotated, [], T0 + 2);
+      expect((await store.fleet.getEnrolledAgent("k"))!).toMatchObject({ publicKey: "q".repeat(43) });
+      expect((await store.fleet.getEnrolledAgent("k"))!.keyRotation).toBeUndefined();
+      // The allowance's record and the token's: none for the unknown id.
+      expect(await store.listAudit()).toHaveLength(2);
+    });
+
     it("stores a collection round trip, lists it with a cursor and moves it by compare-and-set", async () => {
       await store.fleet.createCollection(collection("c1"), [{ actor: "user:alice@example.com", event }], T0);
       await store.fleet.createCollection(

@@ -1,7 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { enrollRequestSchema } from "../../../protocol/fleet.js";
 
-const base = { id: "staging/shop/shop-0", environment: "staging", port: 7701 };
+const base = {
+  id: "staging/shop/shop-0",
+  environment: "staging",
+  port: 7701,
+  // Shape only here: the controller checks the proof (issue 21).
+  publicKey: "A".repeat(43),
+  proof: { iat: 0, signature: "A".repeat(86) },
+};
 
 describe("an enrolling agent's advertised URL", () => {
   it.each([
