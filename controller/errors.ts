@@ -121,6 +121,11 @@ export const CONTROLLER_ERRORS = {
     description: "Request failure: the agent answered something that is not a JSON result or a coded error.",
   },
   KH_AGENT_UNREACHABLE: { status: 502, description: "Request failure: the agent could not be reached." },
+  KH_AGENT_TLS: {
+    status: 502,
+    description:
+      "Request failure: the TLS handshake with the agent failed (its certificate does not chain to --agent-ca, names another host or expired, or it refused the controller's client certificate); nothing was sent.",
+  },
   KH_DISPATCH_FAILED: {
     status: 500,
     description: "Request failure: the controller could not build or sign the envelope.",

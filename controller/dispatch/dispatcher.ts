@@ -17,6 +17,7 @@ import type { ArtifactRecord, RequestRecord, Store } from "../store/types.js";
 import { retryWhileUnavailable } from "../store/unavailable.js";
 import type { ControllerTelemetry } from "../telemetry/index.js";
 import { currentTraceparent } from "../telemetry/trace-context.js";
+import type { AgentTls } from "./agent-tls.js";
 import { finishDirectUpload } from "./direct-upload.js";
 import { buildClaims, type Envelope, signEnvelope } from "./envelope.js";
 import { InlineBudget } from "./inline-budget.js";
@@ -40,6 +41,8 @@ export interface DispatcherDeps {
   readonly now: () => number;
   /** OpenTelemetry (controller/telemetry); absent means off. */
   readonly telemetry?: ControllerTelemetry;
+  /** TLS towards agents (agent-tls.ts); absent: https agents are checked against the system's roots. */
+  readonly agentTls?: AgentTls | undefined;
 }
 
 /** An artifact ready to register, as the stream and s3 paths produce it. */
@@ -65,10 +68,13 @@ export class Dispatcher {
 
   /** Shared with collections (controller/fleet/collections.ts) when the runtime passes one in. */
   readonly inlineBudget: InlineBudget;
+  /** How every connection to an agent is secured; collections dial with the same. */
+  readonly agentTls: AgentTls | undefined;
 
   constructor(deps: DispatcherDeps) {
     this.deps = deps;
     this.inlineBudget = deps.inlineBudget ?? new InlineBudget(64 * 1024 * 1024);
+    this.agentTls = deps.agentTls;
     this.actor = `controller:${deps.controllerId}`;
   }
 
@@ -253,6 +259,7 @@ export class Dispatcher {
         budgetBytes: this.inlineBudget.capBytes,
         expect: { jti: envelope.claims.jti, agent: agent.id },
         lookup: agent.lookup,
+        tls: this.agentTls,
       });
       if (outcome.ok) await this.finish(request, "dispatched", undefined, outcome.result, outcome.status);
       else await this.finish(request, "dispatched", outcome, undefined, outcome.status);
@@ -277,6 +284,7 @@ export class Dispatcher {
         timeoutMs: this.deps.timeoutMs,
         expect: { jti: envelope.claims.jti, agent: agent.id },
         lookup: agent.lookup,
+        tls: this.agentTls,
       },
     );
     if (!outcome.ok) {
@@ -311,6 +319,7 @@ export class Dispatcher {
       budgetBytes: this.inlineBudget.capBytes,
       expect: { jti: envelope.claims.jti, agent: agent.id },
       lookup: agent.lookup,
+      tls: this.agentTls,
     });
     lease.release(); // the upload report is parsed; what remains is small
     const outcome = await finishDirectUpload(this.deps.artifacts, upload, sent);

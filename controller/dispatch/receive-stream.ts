@@ -17,6 +17,7 @@ import {
 import type { ArtifactWrite, StoredObject } from "../artifacts/types.js";
 import { ArtifactStoreError } from "../artifacts/types.js";
 import type { PinnedLookup } from "../fleet/agent-networks.js";
+import type { AgentTls } from "./agent-tls.js";
 import { headNames, notNamed, postEnvelope, refusalNames } from "./post-envelope.js";
 
 export type StreamOutcome =
@@ -44,13 +45,19 @@ export async function receiveStream(
   agentUrl: string,
   jws: string,
   beginWrite: (meta: { contentType: string; filename: string }) => Promise<ArtifactWrite>,
-  options: { timeoutMs: number; expect: AnswerOf; lookup?: PinnedLookup | undefined },
+  options: {
+    timeoutMs: number;
+    expect: AnswerOf;
+    lookup?: PinnedLookup | undefined;
+    tls?: AgentTls | undefined;
+  },
 ): Promise<StreamOutcome> {
   // Asks for the digest trailer (RFC 9110 §10.1.4); the agent sends it either way.
   const posted = await postEnvelope(agentUrl, jws, {
     timeoutMs: options.timeoutMs,
     headers: { te: "trailers" },
     lookup: options.lookup,
+    tls: options.tls,
   });
   if (!posted.ok) return posted;
   // The deadline covered the head; the body is bounded by idle time below.

@@ -740,6 +740,7 @@ export class CollectionService {
       budgetBytes: budget.capBytes,
       expect: { jti: envelope.claims.jti, agent: agent.id },
       lookup: agent.lookup,
+      tls: this.deps.dispatcher.agentTls,
     });
     // Not awaited: the slot frees now, the outcome joins the next group commit (drained at the end).
     let finish: Promise<boolean>;
