@@ -4,10 +4,10 @@
  */
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import type { Server as TlsServer } from "node:tls";
 import type { FastifyInstance } from "fastify";
 import pino from "pino";
 import { readTlsFiles, type TlsFilePaths, TlsFileWatcher, type TlsMaterial } from "../common/tls-files.js";
+import { reloadServerTls } from "../common/tls-server.js";
 import { ACTIONS } from "./actions/index.js";
 import { buildApp } from "./app.js";
 import { type AgentCliOptions, type AgentConfig, loadAgentConfig } from "./config.js";
@@ -133,7 +133,7 @@ export async function runAgent(
       intervalMs: config.tlsReloadSeconds * 1000,
       what: "the agent's TLS certificate",
       log: logger,
-      apply: (material) => (app.server as unknown as TlsServer).setSecureContext({ ...material }),
+      apply: (material) => reloadServerTls(app.server, material),
     });
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : config.listen.port;

@@ -5,6 +5,7 @@
  * here, and the handshake gets the same bound as the request head (a client that opens TCP and
  * never finishes its TLS hello is cut as fast as one that never finishes its headers).
  */
+import type { Server as HttpsServer } from "node:https";
 import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import type { TlsMaterial } from "./tls-files.js";
@@ -50,4 +51,16 @@ export function clientCertProblem(socket: Socket): string | undefined {
   const peer = tls.getPeerCertificate();
   if (!peer || Object.keys(peer).length === 0) return "no client certificate was presented";
   return `the client certificate does not verify against the client CA (${String(tls.authorizationError)})`;
+}
+
+/**
+ * Puts rotated material in force on a running HTTPS server: new handshakes use it at once, and idle
+ * kept-alive connections (made under the old certificate, or by a client whose certificate the new
+ * client CA no longer trusts) are closed, so a client's next request handshakes again. Requests in
+ * flight finish on their connection.
+ */
+export function reloadServerTls(server: unknown, material: TlsMaterial): void {
+  const https = server as HttpsServer;
+  https.setSecureContext({ ...material });
+  https.closeIdleConnections();
 }

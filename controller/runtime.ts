@@ -5,9 +5,9 @@
  */
 import { createPublicKey } from "node:crypto";
 import { mkdir } from "node:fs/promises";
-import type { Server as TlsServer } from "node:tls";
 import type { FastifyBaseLogger, FastifyInstance } from "fastify";
 import { readTlsFiles, TlsFileWatcher, type TlsMaterial } from "../common/tls-files.js";
+import { reloadServerTls } from "../common/tls-server.js";
 import { ACTION_PARAMS } from "../protocol/actions.js";
 import { buildApp } from "./app.js";
 import { openArtifactStore, plainHttpWarning } from "./artifacts/open-artifact-store.js";
@@ -320,7 +320,7 @@ export async function createController(
         intervalMs: config.tls.reloadSeconds * 1000,
         what: "the controller's TLS certificate",
         log,
-        apply: (material) => (app.server as unknown as TlsServer).setSecureContext({ ...material }),
+        apply: (material) => reloadServerTls(app.server, material),
       });
     await requests.start({
       sweepIntervalMs: config.sweepIntervalSeconds * 1000,

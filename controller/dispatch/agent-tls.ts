@@ -4,8 +4,7 @@
  * `--client-key` are presented for mutual TLS. Every connection to an agent (inline answers,
  * streams, the s3 mode's upload report, collections) goes through controller/dispatch/post-envelope.ts,
  * which takes its HTTPS agent from here. A rotated file is read again (common/tls-files.ts) and the
- * next connection uses it; connections kept alive under the old files end with the agent's
- * keep-alive timeout.
+ * next request handshakes under it.
  */
 import { Agent as HttpsAgent } from "node:https";
 import { readTlsFiles, type TlsFilePaths, TlsFileWatcher, type TlsMaterial } from "../../common/tls-files.js";
@@ -26,7 +25,11 @@ export class AgentTls {
       what: "the TLS files for agents (--agent-ca, --client-cert, --client-key)",
       log,
       apply: (next) => {
+        const previous = this.current;
         this.current = AgentTls.agentOf(next);
+        // Its idle kept-alive sockets were verified under the old CA: closed, so no request reuses
+        // them; sockets in use finish their request and are then dropped with the old agent.
+        for (const sockets of Object.values(previous.freeSockets)) for (const s of sockets ?? []) s.destroy();
       },
     });
   }
