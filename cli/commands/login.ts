@@ -7,10 +7,10 @@
 import { createInterface } from "node:readline";
 import type { Command } from "commander";
 import { ControllerClient, DEFAULT_CONTROLLER_URL } from "../client.js";
-import { trustCaFromEnv } from "../trust-ca.js";
 import { CliError, usageError } from "../errors.js";
 import { note, printJson, printLine } from "../output.js";
 import { profileName, readProfile, writeProfile } from "../profiles.js";
+import { trustCaFromEnv } from "../trust-ca.js";
 
 /** Reads one line from stdin; on a terminal without echo (a token is a password). */
 async function readSecretLine(prompt: string): Promise<string> {
