@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as z from "zod";
-import { DEFAULT_TLS_RELOAD_SECONDS } from "../common/tls-files.js";
+import { DEFAULT_TLS_RELOAD_SECONDS } from "../common/tls-server.js";
 import { labelsSchema } from "../protocol/fleet.js";
 import { DEFAULT_MAX_TTL_SECONDS } from "../protocol/request.js";
 import { DEFAULT_HTTP_LIMITS } from "./http-limits.js";

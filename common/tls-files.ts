@@ -143,6 +143,3 @@ export function isTlsError(err: unknown): boolean {
     )
   );
 }
-
-/** How often TLS files are checked for a rotation, unless configured otherwise. */
-export const DEFAULT_TLS_RELOAD_SECONDS = 10;

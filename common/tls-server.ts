@@ -10,6 +10,9 @@ import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import type { TlsMaterial } from "./tls-files.js";
 
+/** How often TLS files are checked for a rotation, unless configured otherwise. */
+export const DEFAULT_TLS_RELOAD_SECONDS = 10;
+
 /** The shape of common/http-limits.ts's httpServerOptions() that matters here. */
 interface PlainServerOptions {
   readonly http: { readonly headersTimeout: number } & Record<string, unknown>;

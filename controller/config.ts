@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
-import { DEFAULT_TLS_RELOAD_SECONDS } from "../common/tls-files.js";
+import { DEFAULT_TLS_RELOAD_SECONDS } from "../common/tls-server.js";
 import { ConfigError } from "./errors.js";
 import { type AgentNetworkEntry, parseAgentNetworks } from "./fleet/agent-networks.js";
 import { environmentNameSchema } from "./policy/schema.js";
