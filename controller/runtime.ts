@@ -109,6 +109,12 @@ export async function createController(
   const inventory = await loadInventory(config.inventoryPath, policy);
   const actions = options.actions ?? ACTION_PARAMS;
   const triggerRules = await loadTriggerRules(config.triggerRulesPath, policy, actions);
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  const keys = await loadEnvironmentKeys({
+    dataDir: config.dataDir,
+    environments: policy.environments.keys(),
+    explicit: config.signingKeys,
+  });
   // TLS files (docs/operations.md, "TLS"): unreadable or mismatched ones stop start-up.
   let serverTls: TlsMaterial | undefined;
   let agentTls: AgentTls | undefined;
@@ -126,12 +132,6 @@ export async function createController(
       `--agent-ca/--client-cert/--client-key (KEYHOLE_AGENT_CA, KEYHOLE_CLIENT_CERT, KEYHOLE_CLIENT_KEY): ${(err as Error).message}`,
     ]);
   }
-  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  const keys = await loadEnvironmentKeys({
-    dataDir: config.dataDir,
-    environments: policy.environments.keys(),
-    explicit: config.signingKeys,
-  });
   let store: Store;
   try {
     store = await openStore(config.database);
