@@ -40,7 +40,7 @@ const CONNECTIONS = 16;
 /** Starts of each process for the start-to-ready figure, alternated so load drifts hit both alike. */
 const START_ROUNDS = 7;
 /** Alternating plain/TLS rounds for the cost of TLS per request, and their length. */
-const TLS_ROUNDS = 3;
+const TLS_ROUNDS = 5;
 const TLS_ROUND_SECONDS = 4;
 
 interface Load {
