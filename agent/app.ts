@@ -11,6 +11,8 @@ import Fastify, {
   type FastifyReply,
   LogController,
 } from "fastify";
+import type { TlsMaterial } from "../common/tls-files.js";
+import { clientCertProblem, httpsServerOptions } from "../common/tls-server.js";
 import { SIGNATURE_HEADER } from "../protocol/answer.js";
 import {
   AGENT_HEADER,
@@ -57,6 +59,11 @@ export interface AgentDeps {
   readonly identity?: AgentIdentity;
   /** What signs the answers; default: an AnswerSigner with `identity` (bench/verify.ts swaps it to measure its cost). */
   readonly answerSigner?: AnswerSigner;
+  /**
+   * Serve HTTPS with this certificate and key (main.ts reads `--tls-cert`/`--tls-key`); with `ca`
+   * (`--client-ca`), every route but `/healthz` requires a client certificate it signed.
+   */
+  readonly tls?: TlsMaterial;
 }
 
 /** The enabled subset of the registry; an unknown name in `--actions` stops start-up. */
@@ -120,6 +127,7 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
   const cgroupRoot = deps.cgroupRoot ?? "/sys/fs/cgroup";
   const signer = deps.answerSigner ?? new AnswerSigner(deps.identity ?? ephemeralIdentity(), deps.now);
 
+  const limits = httpServerOptions(config.httpLimits);
   const app = Fastify({
     loggerInstance: typeof deps.logger === "object" ? deps.logger : undefined,
     logger: typeof deps.logger === "boolean" ? deps.logger : undefined,
@@ -128,7 +136,7 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
     // The route writes its own line per request (with subject, action, outcome); no default ones.
     logController: new LogController({ disableRequestLogging: true }),
     // A slow client must not hold a socket for long: envelopes are small (agent/http-limits.ts).
-    ...httpServerOptions(config.httpLimits),
+    ...(deps.tls ? httpsServerOptions(limits, deps.tls) : limits),
     // Our own coded 503 while draining (below), instead of Fastify's uncoded one.
     return503OnClosing: false,
     // A URL the router cannot decode (`/%zz`) is answered before any hook: coded here.
@@ -170,6 +178,23 @@ export function buildApp(config: AgentConfig, deps: AgentDeps): FastifyInstance 
       }
     }
   });
+
+  // Mutual TLS: the handshake completes without a client certificate (so a kubelet probe of /healthz
+  // works), and every other route is refused here, after the body is read (so the refusal names the
+  // envelope's jti for the controller, onSend above) and before anything looks at it.
+  if (deps.tls?.ca) {
+    app.addHook("preHandler", async (request, reply) => {
+      if (request.routeOptions.url === "/healthz") return;
+      const problem = clientCertProblem(request.raw.socket);
+      if (problem === undefined) return;
+      request.log.warn(
+        { remoteAddress: request.ip, problem },
+        "request refused: no trusted client certificate",
+      );
+      reply.header("connection", "close");
+      throw new AgentError("KH_CLIENT_CERT_REQUIRED", `mutual TLS: ${problem}`);
+    });
+  }
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(REQUEST_CONTENT_TYPE, { parseAs: "string" }, (_req, body, done) =>

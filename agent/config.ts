@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as z from "zod";
+import { DEFAULT_TLS_RELOAD_SECONDS } from "../common/tls-server.js";
 import { labelsSchema } from "../protocol/fleet.js";
 import { DEFAULT_MAX_TTL_SECONDS } from "../protocol/request.js";
 import { DEFAULT_HTTP_LIMITS } from "./http-limits.js";
@@ -39,6 +40,15 @@ export interface AgentCliOptions {
   memoryGuardUnseen?: string | undefined;
   /** The most a bundle spools of one streamed entry into the temp volume, in MiB. */
   spoolMaxMib?: string | undefined;
+  /** PEM certificate chain: with `tlsKey`, the agent serves HTTPS (SPEC §8). */
+  tlsCert?: string | undefined;
+  tlsKey?: string | undefined;
+  /** PEM CA bundle: requests are served only to clients presenting a certificate it signed (mutual TLS). */
+  clientCa?: string | undefined;
+  /** PEM CA bundle the controller's HTTPS certificate is verified against at enrollment (default: the system's). */
+  controllerCa?: string | undefined;
+  /** How often the TLS files are checked for a rotation, in seconds. */
+  tlsReloadSeconds?: string | undefined;
 }
 
 /** Flag name → environment variable, so docs, `--help` and the loader agree. */
@@ -63,6 +73,11 @@ export const AGENT_ENV: Record<keyof AgentCliOptions, string> = {
   advertiseUrl: "KEYHOLE_ADVERTISE_URL",
   memoryGuardUnseen: "KEYHOLE_MEMORY_GUARD_UNSEEN",
   spoolMaxMib: "KEYHOLE_SPOOL_MAX_MIB",
+  tlsCert: "KEYHOLE_TLS_CERT",
+  tlsKey: "KEYHOLE_TLS_KEY",
+  clientCa: "KEYHOLE_CLIENT_CA",
+  controllerCa: "KEYHOLE_CONTROLLER_CA",
+  tlsReloadSeconds: "KEYHOLE_TLS_RELOAD_SECONDS",
 };
 
 const listenSchema = z
@@ -140,6 +155,15 @@ const schema = z.strictObject({
    * the pod, workload included. The spool is also bounded by the volume's free space (agent/bundle/spool.ts).
    */
   spoolMaxMib: intFromString(1, 1024 * 1024).default(768),
+  /** HTTPS (docs/agent.md, "TLS"): certificate and key files, both or neither. */
+  tlsCert: z.string().min(1).optional(),
+  tlsKey: z.string().min(1).optional(),
+  /** Mutual TLS: only clients with a certificate this CA signed are served (needs tlsCert). */
+  clientCa: z.string().min(1).optional(),
+  /** The CA the controller's certificate is checked against at enrollment; default: the system's roots. */
+  controllerCa: z.string().min(1).optional(),
+  /** How often the TLS files are checked for a rotation. */
+  tlsReloadSeconds: intFromString(1, 3600).default(DEFAULT_TLS_RELOAD_SECONDS),
   /** Largest accepted envelope. */
   bodyLimitBytes: z
     .number()
@@ -229,6 +253,11 @@ export function loadAgentConfig(options: AgentCliOptions, env: NodeJS.ProcessEnv
     advertiseUrl: pick("advertiseUrl"),
     memoryGuardUnseen: pick("memoryGuardUnseen"),
     spoolMaxMib: pick("spoolMaxMib"),
+    tlsCert: pick("tlsCert"),
+    tlsKey: pick("tlsKey"),
+    clientCa: pick("clientCa"),
+    controllerCa: pick("controllerCa"),
+    tlsReloadSeconds: pick("tlsReloadSeconds"),
   };
   const parsed = schema.safeParse(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)));
   if (!parsed.success) {
@@ -250,5 +279,26 @@ export function loadAgentConfig(options: AgentCliOptions, env: NodeJS.ProcessEnv
       "invalid agent configuration:\n  --controller (KEYHOLE_CONTROLLER) and --enroll-token-file (KEYHOLE_ENROLL_TOKEN_FILE) or --enroll-token (KEYHOLE_ENROLL_TOKEN) go together",
     );
   }
+  const tlsProblems = tlsConfigProblems(parsed.data);
+  if (tlsProblems.length > 0)
+    throw new Error(`invalid agent configuration:\n${tlsProblems.map((p) => `  ${p}`).join("\n")}`);
   return Object.freeze(parsed.data);
+}
+
+/** The TLS flags that only make sense together. */
+function tlsConfigProblems(config: z.output<typeof schema>): string[] {
+  const problems: string[] = [];
+  if ((config.tlsCert === undefined) !== (config.tlsKey === undefined))
+    problems.push("--tls-cert (KEYHOLE_TLS_CERT) and --tls-key (KEYHOLE_TLS_KEY) go together");
+  if (config.clientCa !== undefined && config.tlsCert === undefined)
+    problems.push(
+      "--client-ca (KEYHOLE_CLIENT_CA) needs --tls-cert and --tls-key: client certificates are asked for in TLS",
+    );
+  if (config.controllerCa !== undefined && config.controller === undefined)
+    problems.push("--controller-ca (KEYHOLE_CONTROLLER_CA) needs --controller");
+  if (config.tlsCert !== undefined && config.advertiseUrl?.startsWith("http:"))
+    problems.push(
+      "--advertise-url (KEYHOLE_ADVERTISE_URL) must be https when the agent serves TLS (--tls-cert)",
+    );
+  return problems;
 }

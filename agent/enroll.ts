@@ -9,6 +9,9 @@
  * the controller's database was replaced, or the token revoked) makes the agent enroll again.
  */
 import { sign } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
 import { setTimeout as sleep } from "node:timers/promises";
 import type pino from "pino";
 import {
@@ -29,6 +32,11 @@ export interface EnrollmentOptions {
   readonly request: Omit<EnrollRequest, "publicKey" | "proof">;
   /** The agent's own key: the controller pins its public half (issue 21). */
   readonly identity: AgentIdentity;
+  /**
+   * A PEM CA bundle file the controller's HTTPS certificate must verify against (default: the
+   * system's roots). Read at every attempt, so a rotated CA is taken up without a restart.
+   */
+  readonly controllerCa?: string;
   readonly log: pino.Logger;
   /** Backoff bounds between failed attempts (defaults 1 s and 30 s). */
   readonly retryMinMs?: number;
@@ -58,22 +66,53 @@ type Attempt =
 
 const TIMEOUT_MS = 10_000;
 
-async function post(url: string, bearer: string, body: unknown): Promise<{ status: number; json: unknown }> {
-  const response = await fetch(url, {
-    method: "POST",
-    headers: { authorization: `Bearer ${bearer}`, "content-type": "application/json" },
-    body: JSON.stringify(body),
-    redirect: "error",
-    signal: AbortSignal.timeout(TIMEOUT_MS),
+/**
+ * One JSON POST. node:http(s) rather than fetch: fetch cannot be given a CA of its own short of
+ * changing the process's defaults.
+ */
+function post(
+  url: string,
+  bearer: string,
+  body: unknown,
+  controllerCa: string | undefined,
+): Promise<{ status: number; json: unknown }> {
+  const payload = JSON.stringify(body);
+  const target = new URL(url);
+  return new Promise((resolve, reject) => {
+    const request = (target.protocol === "https:" ? httpsRequest : httpRequest)(target, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${bearer}`,
+        "content-type": "application/json",
+        "content-length": Buffer.byteLength(payload),
+      },
+      ...(target.protocol === "https:" && controllerCa ? { ca: readFileSync(controllerCa) } : {}),
+      signal: AbortSignal.timeout(TIMEOUT_MS),
+    });
+    request.once("error", reject);
+    request.once("response", (response) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      response.on("data", (chunk: Buffer) => {
+        size += chunk.length;
+        // An enrollment answer is a few hundred bytes.
+        if (size > 64 * 1024) response.destroy(new Error("the controller's answer is too large"));
+        else chunks.push(chunk);
+      });
+      response.once("error", reject);
+      response.once("end", () => {
+        const text = Buffer.concat(chunks).toString("utf8");
+        let json: unknown;
+        try {
+          json = text ? JSON.parse(text) : undefined;
+        } catch {
+          json = undefined;
+        }
+        resolve({ status: response.statusCode ?? 0, json });
+      });
+    });
+    request.end(payload);
   });
-  const text = await response.text();
-  let json: unknown;
-  try {
-    json = text ? JSON.parse(text) : undefined;
-  } catch {
-    json = undefined;
-  }
-  return { status: response.status, json };
 }
 
 function errorOf(json: unknown, status: number): { code: string; message: string } {
@@ -103,9 +142,13 @@ async function enrollOnce(options: EnrollmentOptions): Promise<Attempt> {
       new URL(ENROLL_PATH, options.controller).href,
       options.token,
       signedEnrollRequest(options.request, options.identity),
+      options.controllerCa,
     );
   } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+    const cause =
+      (err as NodeJS.ErrnoException).code ??
+      (err as { cause?: { code?: string } }).cause?.code ??
+      (err as Error).message;
     return { kind: "retry", message: `cannot reach the controller at ${options.controller}: ${cause}` };
   }
   if (answer.status === 201) {
@@ -170,9 +213,12 @@ export async function startEnrollment(options: EnrollmentOptions): Promise<Enrol
         continue;
       }
       try {
-        const answer = await post(new URL(HEARTBEAT_PATH, options.controller).href, session, {
-          id: options.request.id,
-        });
+        const answer = await post(
+          new URL(HEARTBEAT_PATH, options.controller).href,
+          session,
+          { id: options.request.id },
+          options.controllerCa,
+        );
         if (answer.status === 401) {
           log.warn({ reason: errorOf(answer.json, 401).message }, "heartbeat refused; enrolling again");
           session = undefined;

@@ -21,6 +21,11 @@ export const AGENT_ERRORS = {
   KH_EXPIRED: { status: 401, description: "`exp` is not in the future." },
   KH_NOT_YET_VALID: { status: 401, description: "`iat` is more than 30 seconds in the future." },
   KH_TTL_TOO_LONG: { status: 401, description: "`exp - iat` exceeds the agent's maximum TTL." },
+  KH_CLIENT_CERT_REQUIRED: {
+    status: 401,
+    description:
+      "The agent requires mutual TLS (`--client-ca`) and the client presented no certificate, or one its client CA did not sign; nothing was read of the request.",
+  },
   KH_WRONG_AUDIENCE: { status: 403, description: "`aud` is not this agent's id." },
   KH_WRONG_ENVIRONMENT: { status: 403, description: "`env` is not this agent's environment." },
   KH_ACTION_DISABLED: { status: 403, description: "The action is unknown or not enabled on this agent." },

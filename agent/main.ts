@@ -6,6 +6,8 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { FastifyInstance } from "fastify";
 import pino from "pino";
+import { readTlsFiles, type TlsFilePaths, TlsFileWatcher, type TlsMaterial } from "../common/tls-files.js";
+import { reloadServerTls } from "../common/tls-server.js";
 import { ACTIONS } from "./actions/index.js";
 import { buildApp } from "./app.js";
 import { type AgentCliOptions, type AgentConfig, loadAgentConfig } from "./config.js";
@@ -102,6 +104,19 @@ export async function runAgent(
     logger.warn({ err, stateDir: config.stateDir }, message),
   );
   logger.info({ publicKey: identity.jwk.x, source: identity.source }, "identity key loaded");
+  // HTTPS (docs/agent.md, "TLS"): files that cannot be read or do not fit stop start-up.
+  const tlsPaths: TlsFilePaths | undefined = config.tlsCert
+    ? { cert: config.tlsCert, key: config.tlsKey, ca: config.clientCa }
+    : undefined;
+  let tls: TlsMaterial | undefined;
+  try {
+    tls = tlsPaths ? readTlsFiles(tlsPaths) : undefined;
+    if (config.controllerCa) readTlsFiles({ ca: config.controllerCa });
+  } catch (err) {
+    throw new Error(
+      `invalid agent configuration:\n  --tls-cert/--tls-key/--client-ca/--controller-ca: ${(err as Error).message}`,
+    );
+  }
   // OpenTelemetry only when an OTEL_* variable is set; otherwise it is never even loaded.
   const telemetry = await startAgentTelemetry(env);
   const app: FastifyInstance = buildApp(config, {
@@ -118,12 +133,22 @@ export async function runAgent(
       agentId: config.id,
       log: logger,
     }),
+    ...(tls ? { tls } : {}),
   });
   await app.listen({ host: config.listen.host, port: config.listen.port });
+  // A rotated certificate, key or client CA serves new connections without a restart.
+  const tlsWatcher =
+    tlsPaths &&
+    new TlsFileWatcher(tlsPaths, {
+      intervalMs: config.tlsReloadSeconds * 1000,
+      what: "the agent's TLS certificate",
+      log: logger,
+      apply: (material) => reloadServerTls(app.server, material),
+    });
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : config.listen.port;
   const host = config.listen.host.includes(":") ? `[${config.listen.host}]` : config.listen.host;
-  const url = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;
+  const url = `${tls ? "https" : "http"}://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;
   logger.info(
     { url, environment: config.environment, actions: [...(config.actions ?? ACTIONS.keys())] },
     "listening",
@@ -142,11 +167,13 @@ export async function runAgent(
       enrollment = await startEnrollment({
         controller: config.controller,
         token: config.enrollToken,
+        ...(config.controllerCa ? { controllerCa: config.controllerCa } : {}),
         request: {
           id: config.id,
           environment: config.environment,
           ...(config.advertiseUrl ? { url: config.advertiseUrl } : {}),
           port,
+          ...(tls ? { tls: true } : {}),
           labels: config.labels,
           actions: [...(config.actions ?? ACTIONS.keys())],
         },
@@ -154,6 +181,7 @@ export async function runAgent(
         log: logger,
       });
     } catch (err) {
+      tlsWatcher?.close();
       await app.close();
       if (err instanceof EnrollmentRefused)
         throw new Error(`invalid agent enrollment: the controller refused it (${err.code}: ${err.message})`);
@@ -173,6 +201,7 @@ export async function runAgent(
   let closing: Promise<void> | undefined;
   const close = () => {
     // Telemetry last: the drained requests' spans and metrics are flushed too.
+    tlsWatcher?.close();
     closing ??= (enrollment?.stop() ?? Promise.resolve()).then(() =>
       drain(app, config.shutdownGraceSeconds * 1000, logger).finally(() =>
         telemetry.shutdown().catch((err: unknown) => logger.warn({ err }, "flushing telemetry failed")),

@@ -2,9 +2,23 @@
  * The controller's HTTP API as the CLI uses it. The address and token come from KEYHOLE_URL and
  * KEYHOLE_TOKEN; every refusal becomes a CliError carrying the controller's KH_* code.
  */
+import { isTlsError } from "../common/tls-files.js";
 import { CliError } from "./errors.js";
 import { oneLine } from "./output.js";
 import { configPath, profileName, readProfile } from "./profiles.js";
+import { trustCaFromEnv } from "./trust-ca.js";
+
+/** A fetch that failed before any answer: the reason, and for a certificate that did not verify, what to do. */
+function unreachable(baseUrl: string, err: unknown): CliError {
+  const cause = (err as { cause?: unknown }).cause;
+  const reason = (cause as { code?: string } | undefined)?.code ?? (err as Error).message;
+  const hint = isTlsError(cause)
+    ? "; a controller with a certificate of a private CA needs KEYHOLE_CA=FILE (its CA's PEM)"
+    : "; is KEYHOLE_URL right?";
+  return new CliError(`cannot reach the controller at ${baseUrl} (${reason})${hint}`, 1, "KH_UNREACHABLE", {
+    cause: err,
+  });
+}
 
 export const DEFAULT_CONTROLLER_URL = "http://127.0.0.1:7400";
 
@@ -92,6 +106,7 @@ export class ControllerClient {
    * KEYHOLE_PROFILE or `profile` picks it), then to the local default URL.
    */
   static fromEnv(env: NodeJS.ProcessEnv, profile?: string): ControllerClient {
+    trustCaFromEnv(env);
     const name = profileName(env, profile);
     const saved = env.KEYHOLE_URL && env.KEYHOLE_TOKEN ? undefined : readProfile(env, name);
     const url = (env.KEYHOLE_URL || saved?.url || DEFAULT_CONTROLLER_URL).replace(/\/+$/, "");
@@ -154,15 +169,7 @@ export class ControllerClient {
         signal: AbortSignal.timeout(30_000),
       });
     } catch (err) {
-      const reason = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-      throw new CliError(
-        `cannot reach the controller at ${this.baseUrl} (${reason}); is KEYHOLE_URL right?`,
-        1,
-        "KH_UNREACHABLE",
-        {
-          cause: err,
-        },
-      );
+      throw unreachable(this.baseUrl, err);
     }
     const text = await response.text();
     let json: unknown;
@@ -272,15 +279,7 @@ export class ControllerClient {
         headers: { authorization: `Bearer ${this.token}` },
       });
     } catch (err) {
-      const reason = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-      throw new CliError(
-        `cannot reach the controller at ${this.baseUrl} (${reason}); is KEYHOLE_URL right?`,
-        1,
-        "KH_UNREACHABLE",
-        {
-          cause: err,
-        },
-      );
+      throw unreachable(this.baseUrl, err);
     }
     if (!response.ok) {
       const text = await response.text();

@@ -4,6 +4,8 @@
  */
 import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from "fastify";
+import type { TlsMaterial } from "../common/tls-files.js";
+import { httpsServerOptions } from "../common/tls-server.js";
 import type { ArtifactService } from "./artifacts/service.js";
 import { type ConsoleDeps, consoleRoutes } from "./console/routes.js";
 import { ControllerError } from "./errors.js";
@@ -37,14 +39,17 @@ export interface AppDeps {
   readonly httpLimits?: Partial<HttpLimits>;
   /** The web console under `/ui/` (SPEC §9); without it those routes are absent. */
   readonly console?: Omit<ConsoleDeps, "authenticator" | "requests" | "artifacts">;
+  /** Serve HTTPS with this certificate and key (`--tls-cert`, `--tls-key`). */
+  readonly tls?: TlsMaterial | undefined;
 }
 
 /** Builds the HTTP API. The caller owns the deps' lifetimes; closing the app does not close them. */
 export function buildApp(deps: AppDeps): FastifyInstance {
+  const limits = httpServerOptions({ ...DEFAULT_HTTP_LIMITS, ...deps.httpLimits });
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
     bodyLimit: deps.bodyLimitBytes ?? 64 * 1024,
-    ...httpServerOptions({ ...DEFAULT_HTTP_LIMITS, ...deps.httpLimits }),
+    ...(deps.tls ? httpsServerOptions(limits, deps.tls) : limits),
     // Our own coded 503 while draining (below), instead of Fastify's uncoded one.
     return503OnClosing: false,
     // Ids are ours: a client-chosen request id would let callers forge log correlation.

@@ -5,6 +5,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
+import { DEFAULT_TLS_RELOAD_SECONDS } from "../common/tls-server.js";
 import { ConfigError } from "./errors.js";
 import { type AgentNetworkEntry, parseAgentNetworks } from "./fleet/agent-networks.js";
 import { environmentNameSchema } from "./policy/schema.js";
@@ -81,6 +82,16 @@ export interface ControllerOptions {
   offlineAfterSeconds?: string | number;
   /** `ENV=CIDR[,CIDR…]` (repeatable): where enrolled agents of ENV may be (SPEC §8). */
   agentNetworks?: string[];
+  /** PEM certificate chain and key: with both, the controller's API serves HTTPS. */
+  tlsCert?: string;
+  tlsKey?: string;
+  /** PEM CA bundle agents' certificates are verified against (SPEC §8); default: the system's roots. */
+  agentCa?: string;
+  /** PEM certificate and key the controller presents to agents (mutual TLS). */
+  clientCert?: string;
+  clientKey?: string;
+  /** How often the TLS files are checked for a rotation. */
+  tlsReloadSeconds?: string | number;
 }
 
 /** Each option's environment variable. The controller id is not `KEYHOLE_ID`: the agent reads that one. */
@@ -121,6 +132,12 @@ export const CONTROLLER_ENV_VARS = {
   heartbeatSeconds: "KEYHOLE_HEARTBEAT_SECONDS",
   offlineAfterSeconds: "KEYHOLE_OFFLINE_AFTER_SECONDS",
   agentNetworks: "KEYHOLE_AGENT_NETWORKS",
+  tlsCert: "KEYHOLE_TLS_CERT",
+  tlsKey: "KEYHOLE_TLS_KEY",
+  agentCa: "KEYHOLE_AGENT_CA",
+  clientCert: "KEYHOLE_CLIENT_CERT",
+  clientKey: "KEYHOLE_CLIENT_KEY",
+  tlsReloadSeconds: "KEYHOLE_TLS_RELOAD_SECONDS",
 } as const satisfies Record<keyof ControllerOptions, string>;
 
 const FLAGS: Record<keyof ControllerOptions, string> = {
@@ -160,6 +177,12 @@ const FLAGS: Record<keyof ControllerOptions, string> = {
   heartbeatSeconds: "--heartbeat-seconds",
   offlineAfterSeconds: "--offline-after-seconds",
   agentNetworks: "--agent-networks",
+  tlsCert: "--tls-cert",
+  tlsKey: "--tls-key",
+  agentCa: "--agent-ca",
+  clientCert: "--client-cert",
+  clientKey: "--client-key",
+  tlsReloadSeconds: "--tls-reload-seconds",
 };
 
 const listenSchema = z.string().transform((text, ctx) => {
@@ -318,6 +341,12 @@ const rawSchema = z.strictObject({
       }),
     )
     .default([]),
+  tlsCert: z.string().min(1).optional(),
+  tlsKey: z.string().min(1).optional(),
+  agentCa: z.string().min(1).optional(),
+  clientCert: z.string().min(1).optional(),
+  clientKey: z.string().min(1).optional(),
+  tlsReloadSeconds: seconds(1, 3600).default(DEFAULT_TLS_RELOAD_SECONDS),
 });
 
 export interface ControllerConfig {
@@ -363,6 +392,18 @@ export interface ControllerConfig {
   readonly offlineAfterSeconds: number;
   /** `--agent-networks`, parsed: per environment, the networks enrolled agents may be in. */
   readonly agentNetworks: readonly AgentNetworkEntry[];
+  /** TLS files (absolute paths), docs/operations.md "TLS": what the API serves, what agents are checked with. */
+  readonly tls: {
+    /** The API's own certificate and key: HTTPS when set. */
+    readonly server: { readonly cert: string; readonly key: string } | undefined;
+    /** `--agent-ca`, `--client-cert`, `--client-key`: every connection to an agent. */
+    readonly agents: {
+      readonly ca: string | undefined;
+      readonly cert: string | undefined;
+      readonly key: string | undefined;
+    };
+    readonly reloadSeconds: number;
+  };
 }
 
 /** Where artifacts go: a local folder (the embedded default) or an S3 bucket. */
@@ -450,6 +491,12 @@ export function loadControllerConfig(
     problems.push("--oidc-groups-claim (KEYHOLE_OIDC_GROUPS_CLAIM): needs --oidc-issuer");
   if (raw?.offlineAfterSeconds !== undefined && raw.offlineAfterSeconds <= raw.heartbeatSeconds)
     problems.push("--offline-after-seconds (KEYHOLE_OFFLINE_AFTER_SECONDS): must exceed --heartbeat-seconds");
+  if (raw && (raw.tlsCert === undefined) !== (raw.tlsKey === undefined))
+    problems.push("--tls-cert and --tls-key (KEYHOLE_TLS_CERT, KEYHOLE_TLS_KEY): give both or neither");
+  if (raw && (raw.clientCert === undefined) !== (raw.clientKey === undefined))
+    problems.push(
+      "--client-cert and --client-key (KEYHOLE_CLIENT_CERT, KEYHOLE_CLIENT_KEY): give both or neither",
+    );
   if (problems.length > 0 || !raw) throw new ConfigError("invalid controller configuration", problems);
 
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(cwd, p));
@@ -500,6 +547,18 @@ export function loadControllerConfig(
     heartbeatSeconds: raw.heartbeatSeconds,
     offlineAfterSeconds: raw.offlineAfterSeconds ?? raw.heartbeatSeconds * 3,
     agentNetworks: Object.freeze(raw.agentNetworks),
+    tls: Object.freeze({
+      server:
+        raw.tlsCert !== undefined && raw.tlsKey !== undefined
+          ? Object.freeze({ cert: abs(raw.tlsCert), key: abs(raw.tlsKey) })
+          : undefined,
+      agents: Object.freeze({
+        ca: raw.agentCa === undefined ? undefined : abs(raw.agentCa),
+        cert: raw.clientCert === undefined ? undefined : abs(raw.clientCert),
+        key: raw.clientKey === undefined ? undefined : abs(raw.clientKey),
+      }),
+      reloadSeconds: raw.tlsReloadSeconds,
+    }),
   });
 }
 

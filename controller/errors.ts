@@ -131,6 +131,11 @@ export const CONTROLLER_ERRORS = {
     description:
       "Request failure: the answer (result, stream, upload report or refusal) is not signed by the agent's pinned key over this request's jti and content; nothing of it was stored.",
   },
+  KH_AGENT_TLS: {
+    status: 502,
+    description:
+      "Request failure: the TLS handshake with the agent failed (its certificate does not chain to --agent-ca, names another host or expired, or it refused the controller's client certificate); nothing was sent.",
+  },
   KH_DISPATCH_FAILED: {
     status: 500,
     description: "Request failure: the controller could not build or sign the envelope.",

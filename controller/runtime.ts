@@ -6,6 +6,8 @@
 import { createPublicKey } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import type { FastifyBaseLogger, FastifyInstance } from "fastify";
+import { readTlsFiles, TlsFileWatcher, type TlsMaterial } from "../common/tls-files.js";
+import { reloadServerTls } from "../common/tls-server.js";
 import { ACTION_PARAMS } from "../protocol/actions.js";
 import { buildApp } from "./app.js";
 import { openArtifactStore, plainHttpWarning } from "./artifacts/open-artifact-store.js";
@@ -15,8 +17,11 @@ import { loadOrCreateAuditKey } from "./audit/audit-key.js";
 import { AuditCheckpointer } from "./audit/checkpointer.js";
 import type { ControllerConfig } from "./config.js";
 import { createConsoleOidc } from "./console/oidc-login.js";
+import { AgentTls } from "./dispatch/agent-tls.js";
+import { clearTextDispatchWarning } from "./dispatch/clear-text.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
 import { InlineBudget } from "./dispatch/inline-budget.js";
+import { ConfigError } from "./errors.js";
 import { AgentNetworks } from "./fleet/agent-networks.js";
 import { CollectionService } from "./fleet/collections.js";
 import { FleetRegistry } from "./fleet/registry.js";
@@ -110,7 +115,31 @@ export async function createController(
     environments: policy.environments.keys(),
     explicit: config.signingKeys,
   });
-  const store = await openStore(config.database);
+  // TLS files (docs/operations.md, "TLS"): unreadable or mismatched ones stop start-up.
+  let serverTls: TlsMaterial | undefined;
+  let agentTls: AgentTls | undefined;
+  try {
+    serverTls = config.tls.server ? readTlsFiles(config.tls.server) : undefined;
+  } catch (err) {
+    throw new ConfigError("invalid controller configuration", [
+      `--tls-cert/--tls-key (KEYHOLE_TLS_CERT, KEYHOLE_TLS_KEY): ${(err as Error).message}`,
+    ]);
+  }
+  try {
+    agentTls = AgentTls.open(config.tls.agents, { reloadMs: config.tls.reloadSeconds * 1000, log });
+  } catch (err) {
+    throw new ConfigError("invalid controller configuration", [
+      `--agent-ca/--client-cert/--client-key (KEYHOLE_AGENT_CA, KEYHOLE_CLIENT_CERT, KEYHOLE_CLIENT_KEY): ${(err as Error).message}`,
+    ]);
+  }
+  let store: Store;
+  try {
+    store = await openStore(config.database);
+  } catch (err) {
+    agentTls?.close();
+    throw err;
+  }
+  let serverTlsWatcher: TlsFileWatcher | undefined;
   let artifactStore: ArtifactStore | undefined;
   let startedCheckpointer: AuditCheckpointer | undefined;
   try {
@@ -162,6 +191,7 @@ export async function createController(
       heartbeatSeconds: config.heartbeatSeconds,
       offlineAfterSeconds: config.offlineAfterSeconds,
       networks: new AgentNetworks(config.agentNetworks),
+      requireTls: config.tls.agents.ca !== undefined,
       controllerId: config.id,
       log,
       now,
@@ -182,6 +212,7 @@ export async function createController(
       artifacts: artifactStore,
       log,
       now,
+      agentTls,
     });
     const artifacts = new ArtifactService({
       store,
@@ -281,7 +312,16 @@ export async function createController(
         publicUrl: config.publicUrl,
         now,
       },
+      tls: serverTls,
     });
+    // A rotated certificate or key serves new connections without a restart.
+    if (config.tls.server)
+      serverTlsWatcher = new TlsFileWatcher(config.tls.server, {
+        intervalMs: config.tls.reloadSeconds * 1000,
+        what: "the controller's TLS certificate",
+        log,
+        apply: (material) => reloadServerTls(app.server, material),
+      });
     await requests.start({
       sweepIntervalMs: config.sweepIntervalSeconds * 1000,
       sweepArtifacts: async () => {
@@ -341,6 +381,19 @@ export async function createController(
         { agents: unpinned.slice(0, 20), count: unpinned.length },
         "inventory agents without publicKey: their answers cannot be tied to a pinned key; pin each agent's key (docs/fleet.md#agent-keys)",
       );
+    const clearText = clearTextDispatchWarning(
+      inventory.agents.values(),
+      config.agentNetworks,
+      config.tls.agents.ca !== undefined,
+    );
+    if (clearText)
+      log.warn(
+        {
+          inventoryAgents: clearText.inventoryAgents,
+          enrollmentEnvironments: clearText.enrollmentEnvironments,
+        },
+        clearText.message,
+      );
     let closing: Promise<void> | undefined;
     return {
       config,
@@ -378,6 +431,8 @@ export async function createController(
               graceMs === undefined ? undefined : Math.max(0, deadline - performance.now()),
             );
           } finally {
+            serverTlsWatcher?.close();
+            agentTls?.close();
             // After the last dispatch wrote its records: a clean stop leaves no unsigned tail.
             await webhook?.close();
             await checkpointer.close();
@@ -389,6 +444,8 @@ export async function createController(
       },
     };
   } catch (err) {
+    serverTlsWatcher?.close();
+    agentTls?.close();
     await startedCheckpointer?.close();
     await artifactStore?.close();
     await store.close();

@@ -74,6 +74,8 @@ export const enrollRequestSchema = z.strictObject({
     })
     .optional(),
   port: z.number().int().min(1).max(65_535),
+  /** The agent serves HTTPS on `port`: without `url`, the controller dials `https://<address>:<port>`. */
+  tls: z.boolean().optional(),
   labels: labelsSchema.default({}),
   actions: z
     .array(z.string().regex(/^[a-z][a-z0-9-]{0,63}$/))

@@ -69,6 +69,21 @@ export function registerAgentCommand(program: Command, env: NodeJS.ProcessEnv): 
       "--advertise-url <url>",
       "where the controller reaches this agent; default: the address it enrolls from (KEYHOLE_ADVERTISE_URL)",
     )
+    // TLS (docs/agent.md, "TLS").
+    .option("--tls-cert <file>", "serve HTTPS with this PEM certificate chain (KEYHOLE_TLS_CERT)")
+    .option("--tls-key <file>", "…and this PEM private key (KEYHOLE_TLS_KEY)")
+    .option(
+      "--client-ca <file>",
+      "mutual TLS: serve requests only to clients with a certificate this PEM CA signed (KEYHOLE_CLIENT_CA)",
+    )
+    .option(
+      "--controller-ca <file>",
+      "PEM CA bundle the controller's HTTPS certificate is checked against at enrollment; default: the system's roots (KEYHOLE_CONTROLLER_CA)",
+    )
+    .option(
+      "--tls-reload-seconds <n>",
+      "how often the TLS files are checked for a rotation, default 10 (KEYHOLE_TLS_RELOAD_SECONDS)",
+    )
     .option(
       "--memory-guard-unseen <refuse|allow>",
       "when the heap-snapshot memory guard cannot see the target's memory cgroup: refuse (default) or allow an unguarded snapshot (KEYHOLE_MEMORY_GUARD_UNSEEN)",

@@ -10,6 +10,7 @@ import { ControllerClient, DEFAULT_CONTROLLER_URL } from "../client.js";
 import { CliError, usageError } from "../errors.js";
 import { note, printJson, printLine } from "../output.js";
 import { profileName, readProfile, writeProfile } from "../profiles.js";
+import { trustCaFromEnv } from "../trust-ca.js";
 
 /** Reads one line from stdin; on a terminal without echo (a token is a password). */
 async function readSecretLine(prompt: string): Promise<string> {
@@ -70,6 +71,8 @@ export function registerLoginCommands(program: Command, env: NodeJS.ProcessEnv):
         throw usageError("no terminal to ask on: pipe the token with --token-stdin");
       const token = await readSecretLine("token (from `keyhole token issue`): ");
       if (!token) throw usageError("no token given");
+      // A controller with a certificate of a private CA: KEYHOLE_CA, as for every other command.
+      trustCaFromEnv(env);
       const who = await new ControllerClient(url, token).whoami();
       const path = writeProfile(env, name, {
         url,

@@ -70,6 +70,25 @@ export function registerServiceCommands(program: Command, env: NodeJS.ProcessEnv
       collect,
       [],
     )
+    // TLS (docs/operations.md, "TLS").
+    .option(
+      "--tls-cert <file>",
+      "serve the API over HTTPS with this PEM certificate chain (KEYHOLE_TLS_CERT)",
+    )
+    .option("--tls-key <file>", "…and this PEM private key (KEYHOLE_TLS_KEY)")
+    .option(
+      "--agent-ca <file>",
+      "PEM CA bundle agents' certificates must chain to, instead of the system's roots; enrolling agents must then serve HTTPS (KEYHOLE_AGENT_CA)",
+    )
+    .option(
+      "--client-cert <file>",
+      "PEM certificate presented to agents for mutual TLS (KEYHOLE_CLIENT_CERT)",
+    )
+    .option("--client-key <file>", "…and its PEM private key (KEYHOLE_CLIENT_KEY)")
+    .option(
+      "--tls-reload-seconds <n>",
+      "how often the TLS files are checked for a rotation, default 10 (KEYHOLE_TLS_RELOAD_SECONDS)",
+    )
     .option(
       "--dispatch-timeout-seconds <n>",
       "how long one dispatch may take, the agent's work and an s3-mode upload included, default 90 (KEYHOLE_DISPATCH_TIMEOUT_SECONDS)",

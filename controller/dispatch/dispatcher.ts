@@ -17,6 +17,7 @@ import type { ArtifactRecord, RequestRecord, Store } from "../store/types.js";
 import { retryWhileUnavailable } from "../store/unavailable.js";
 import type { ControllerTelemetry } from "../telemetry/index.js";
 import { currentTraceparent } from "../telemetry/trace-context.js";
+import type { AgentTls } from "./agent-tls.js";
 import { finishDirectUpload } from "./direct-upload.js";
 import { buildClaims, type Envelope, signEnvelope } from "./envelope.js";
 import { InlineBudget } from "./inline-budget.js";
@@ -47,6 +48,8 @@ export interface DispatcherDeps {
   readonly now: () => number;
   /** OpenTelemetry (controller/telemetry); absent means off. */
   readonly telemetry?: ControllerTelemetry;
+  /** TLS towards agents (agent-tls.ts); absent: https agents are checked against the system's roots. */
+  readonly agentTls?: AgentTls | undefined;
 }
 
 /** An artifact ready to register, as the stream and s3 paths produce it. */
@@ -77,10 +80,13 @@ export class Dispatcher {
 
   /** Shared with collections (controller/fleet/collections.ts) when the runtime passes one in. */
   readonly inlineBudget: InlineBudget;
+  /** How every connection to an agent is secured; collections dial with the same. */
+  readonly agentTls: AgentTls | undefined;
 
   constructor(deps: DispatcherDeps) {
     this.deps = deps;
     this.inlineBudget = deps.inlineBudget ?? new InlineBudget(64 * 1024 * 1024);
+    this.agentTls = deps.agentTls;
     this.actor = `controller:${deps.controllerId}`;
   }
 
@@ -265,6 +271,7 @@ export class Dispatcher {
         budgetBytes: this.inlineBudget.capBytes,
         expect: { jti: envelope.claims.jti, agent: agent.id },
         lookup: agent.lookup,
+        tls: this.agentTls,
       });
       // Nothing is recorded of an answer the agent did not sign (issue 21).
       const outcome = verifyAnswer(sent, signerOf(agent, request, envelope), "inline");
@@ -302,6 +309,7 @@ export class Dispatcher {
         expect: { jti: envelope.claims.jti, agent: agent.id },
         lookup: agent.lookup,
         check: streamCheck(signer),
+        tls: this.agentTls,
       },
     );
     const outcome = received.ok ? received : verifyRefusal(received, signer);
@@ -338,6 +346,7 @@ export class Dispatcher {
       budgetBytes: this.inlineBudget.capBytes,
       expect: { jti: envelope.claims.jti, agent: agent.id },
       lookup: agent.lookup,
+      tls: this.agentTls,
     });
     lease.release(); // the upload report is parsed; what remains is small
     // The report's digest must be the agent's signed one; finishDirectUpload then holds the object to it.

@@ -7,6 +7,7 @@
  */
 import { type ClientRequest, request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
+import { isTlsError } from "../../common/tls-files.js";
 import { agentUrlShapeProblem } from "../../protocol/fleet.js";
 import {
   AGENT_HEADER,
@@ -16,6 +17,7 @@ import {
   REQUESTS_PATH,
 } from "../../protocol/request.js";
 import type { PinnedLookup } from "../fleet/agent-networks.js";
+import type { AgentTls } from "./agent-tls.js";
 
 export interface Posted {
   readonly url: URL;
@@ -29,7 +31,7 @@ export interface Posted {
 
 export type PostFailure = {
   readonly ok: false;
-  readonly code: "KH_AGENT_TIMEOUT" | "KH_AGENT_UNREACHABLE" | "KH_AGENT_BAD_RESPONSE";
+  readonly code: "KH_AGENT_TIMEOUT" | "KH_AGENT_UNREACHABLE" | "KH_AGENT_TLS" | "KH_AGENT_BAD_RESPONSE";
   readonly message: string;
 };
 
@@ -41,7 +43,13 @@ export type PostFailure = {
 export function postEnvelope(
   agentUrl: string,
   jws: string,
-  options: { timeoutMs: number; headers?: Record<string, string>; lookup?: PinnedLookup | undefined },
+  options: {
+    timeoutMs: number;
+    headers?: Record<string, string>;
+    lookup?: PinnedLookup | undefined;
+    /** `--agent-ca`, `--client-cert`/`--client-key` (agent-tls.ts); unset: the system's roots. */
+    tls?: AgentTls | undefined;
+  },
 ): Promise<({ readonly ok: true } & Posted) | PostFailure> {
   // An enrolled agent's URL is scheme, host and port only (checked at enrollment; again here for
   // registrations stored before that check existed).
@@ -59,8 +67,10 @@ export function postEnvelope(
     let timedOut = false;
     let request: ClientRequest;
     try {
-      request = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, {
+      const https = url.protocol === "https:";
+      request = (https ? httpsRequest : httpRequest)(url, {
         method: "POST",
+        ...(https && options.tls ? { agent: options.tls.agent } : {}),
         // An enrolled agent's host is resolved, checked against --agent-networks and dialled at
         // exactly the checked address (issue 23, finding 4).
         ...(options.lookup ? { lookup: options.lookup } : {}),
@@ -101,8 +111,16 @@ export function agentTimeout(timeoutMs: number): PostFailure {
   return { ok: false, code: "KH_AGENT_TIMEOUT", message: `the agent did not answer within ${timeoutMs} ms` };
 }
 
-/** The connection failed (refused, reset, cut mid-answer). */
+/** The connection failed (refused, reset, cut mid-answer, or its TLS handshake). */
 export function unreachable(url: URL, err: unknown): PostFailure {
+  // A certificate that does not verify (another CA, another host's name, expired), or a client
+  // certificate the agent refused: a misconfiguration or someone in the path, never retried into.
+  if (isTlsError(err))
+    return {
+      ok: false,
+      code: "KH_AGENT_TLS",
+      message: `the TLS handshake with the agent at ${url.origin} failed: ${(err as NodeJS.ErrnoException).code}: ${(err as Error).message}`,
+    };
   // An address --agent-networks refuses says why; other errors are named by their code.
   const reason = (err as { refusedAddress?: boolean }).refusedAddress
     ? (err as Error).message

@@ -19,6 +19,7 @@ import {
 import type { ArtifactWrite, StoredObject } from "../artifacts/types.js";
 import { ArtifactStoreError } from "../artifacts/types.js";
 import type { PinnedLookup } from "../fleet/agent-networks.js";
+import type { AgentTls } from "./agent-tls.js";
 import { headNames, notNamed, postEnvelope, refusalNames } from "./post-envelope.js";
 import { signedRefusal } from "./send-envelope.js";
 import type { KeptSignature, streamCheck } from "./verify-answer.js";
@@ -63,6 +64,7 @@ export async function receiveStream(
     lookup?: PinnedLookup | undefined;
     /** The agent's signature check (verify-answer.ts), run before the write is committed. */
     check: ReturnType<typeof streamCheck>;
+    tls?: AgentTls | undefined;
   },
 ): Promise<StreamOutcome> {
   // Asks for the digest trailer (RFC 9110 §10.1.4); the agent sends it either way.
@@ -70,6 +72,7 @@ export async function receiveStream(
     timeoutMs: options.timeoutMs,
     headers: { te: "trailers" },
     lookup: options.lookup,
+    tls: options.tls,
   });
   if (!posted.ok) return posted;
   // The deadline covered the head; the body is bounded by idle time below.

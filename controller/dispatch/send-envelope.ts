@@ -6,6 +6,7 @@ import type { IncomingMessage } from "node:http";
 import { SIGNATURE_HEADER } from "../../protocol/answer.js";
 import { type AnswerOf, type ErrorBody, errorBodySchema } from "../../protocol/request.js";
 import type { PinnedLookup } from "../fleet/agent-networks.js";
+import type { AgentTls } from "./agent-tls.js";
 import { budgetSpentMessage, type InlineLease } from "./inline-budget.js";
 import { agentTimeout, notNamed, postEnvelope, refusalNames, unreachable } from "./post-envelope.js";
 
@@ -38,6 +39,7 @@ export async function sendEnvelope(
     budgetBytes?: number;
     expect: AnswerOf;
     lookup?: PinnedLookup | undefined;
+    tls?: AgentTls | undefined;
     /** How long the body may go without a byte before the read is dropped; default ANSWER_STALL_MS. */
     stallMs?: number;
   },
@@ -47,6 +49,7 @@ export async function sendEnvelope(
     timeoutMs: options.timeoutMs,
     headers: { accept: "application/json" },
     lookup: options.lookup,
+    tls: options.tls,
   });
   if (!posted.ok) return posted;
   const { response, url } = posted;

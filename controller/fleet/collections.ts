@@ -742,6 +742,7 @@ export class CollectionService {
       budgetBytes: budget.capBytes,
       expect: { jti: envelope.claims.jti, agent: agent.id },
       lookup: agent.lookup,
+      tls: this.deps.dispatcher.agentTls,
     });
     // Nothing is recorded of an answer the agent did not sign (issue 21).
     const outcome = verifyAnswer(

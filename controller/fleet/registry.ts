@@ -57,6 +57,11 @@ export interface FleetRegistryDeps {
   readonly now: () => number;
   /** `--agent-networks`: where enrolled agents of each environment may be (none: no allow-list). */
   readonly networks?: AgentNetworks;
+  /**
+   * `--agent-ca` is set: agents are expected to serve HTTPS, and one enrolling at an `http:` URL is
+   * refused (it would take the dispatch path out of the CA check the operator asked for).
+   */
+  readonly requireTls?: boolean;
 }
 
 export interface EnrollOutcome {
@@ -208,9 +213,14 @@ export class FleetRegistry {
       );
       if (from) throw await refuse("KH_ENROLL_DENIED", from);
     }
-    const url = input.url ?? urlFrom(remoteAddress, input.port);
+    const url = input.url ?? urlFrom(remoteAddress, input.port, input.tls === true);
     const shape = agentUrlShapeProblem(url);
     if (shape) throw await refuse("KH_ENROLL_DENIED", `${shape}: ${url}`);
+    if (this.deps.requireTls && !url.startsWith("https:"))
+      throw await refuse(
+        "KH_ENROLL_DENIED",
+        `this controller verifies its agents' certificates (--agent-ca) and dispatches over TLS only; the agent enrolled at ${url}: start it with --tls-cert and --tls-key`,
+      );
     try {
       await this.networks.resolve(input.environment, new URL(url).hostname);
     } catch (err) {
@@ -402,10 +412,10 @@ function tokenLive(token: EnrollTokenRecord, now: number): boolean {
   return token.revokedAt === undefined && token.expiresAt > now;
 }
 
-/** `http://<address>:<port>`, for an agent that did not say where it listens. */
-function urlFrom(remoteAddress: string, port: number): string {
+/** `http(s)://<address>:<port>`, for an agent that did not say where it listens. */
+function urlFrom(remoteAddress: string, port: number, tls: boolean): string {
   const address = remoteAddress.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, "");
-  return `http://${address.includes(":") ? `[${address}]` : address}:${port}`;
+  return `${tls ? "https" : "http"}://${address.includes(":") ? `[${address}]` : address}:${port}`;
 }
 
 /**

@@ -8,7 +8,15 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseInventory } from "../../controller/inventory/load-inventory.js";
 import { parsePolicy } from "../../controller/policy/load-policy.js";
-import { find, type K8sObject, KUBERNETES_DIR, OVERLAYS, parseYamlDocuments, render } from "./render.js";
+import {
+  find,
+  type K8sObject,
+  KUBERNETES_DIR,
+  OVERLAYS,
+  parseYamlDocuments,
+  render,
+  renderCertificates,
+} from "./render.js";
 import { validateAgainstSchema } from "./schemas.js";
 import { allContainers, podSpecs } from "./security-rules.js";
 
@@ -76,7 +84,8 @@ describe.each(OVERLAYS)("overlays/%s", (environment) => {
         "ConfigMap",
         "Deployment",
         "Namespace",
-        "NetworkPolicy",
+        // Agents: ingress, egress, egress to the object store; controller: ingress, egress, egress to the stores.
+        ...Array(6).fill("NetworkPolicy"),
         "PodDisruptionBudget",
         "Service",
         "Service",
@@ -109,6 +118,9 @@ describe.each(OVERLAYS)("overlays/%s", (environment) => {
         `keyhole-${environment}-database`,
         `keyhole-${environment}-fingerprint-key`,
         `keyhole-${environment}-signing-key`,
+        `keyhole-${environment}-agent-tls`,
+        `keyhole-${environment}-controller-tls`,
+        `keyhole-${environment}-controller-client-tls`,
       ].sort(),
     );
   });
@@ -133,7 +145,7 @@ describe.each(OVERLAYS)("overlays/%s", (environment) => {
     const container = deployment.spec.template.spec.containers[0];
     expect(container.args).toEqual(["controller"]);
     for (const probe of [container.readinessProbe, container.livenessProbe]) {
-      expect(probe.httpGet).toEqual({ path: "/healthz", port: "http" });
+      expect(probe.httpGet).toEqual({ path: "/healthz", port: "https", scheme: "HTTPS" });
     }
     const labels = deployment.spec.template.metadata.labels;
     const pdb = find(objects, "PodDisruptionBudget", "keyhole-controller");
@@ -153,13 +165,64 @@ describe.each(OVERLAYS)("overlays/%s", (environment) => {
     const workload = find(objects, "StatefulSet", "payments");
     const expected = Array.from({ length: workload.spec.replicas }, (_, i) => ({
       id: `${environment}/${namespace}/payments-${i}`,
-      url: `http://payments-${i}.${workload.spec.serviceName}.${namespace}.svc.cluster.local:7070`,
+      url: `https://payments-${i}.${workload.spec.serviceName}.${namespace}.svc.cluster.local:7070`,
       environment,
     }));
     expect(
       [...inventory.agents.values()].map(({ id, url, environment }) => ({ id, url, environment })),
     ).toEqual(expected);
     expect(find(objects, "Service", workload.spec.serviceName).spec.clusterIP).toBe("None");
+  });
+});
+
+describe.each(OVERLAYS)("overlays/%s/certificates", (environment) => {
+  const namespace = `keyhole-${environment}`;
+
+  it("renders cert-manager resources valid against cert-manager's schemas, in the namespace", async () => {
+    const objects = renderCertificates(environment);
+    expect(objects.map((o) => o.kind).sort()).toEqual([
+      "Certificate",
+      "Certificate",
+      "Certificate",
+      "Issuer",
+    ]);
+    for (const object of objects) {
+      await validateAgainstSchema(object);
+      expect(object.metadata.namespace).toBe(namespace);
+    }
+  });
+
+  it("makes exactly the TLS Secrets the overlay mounts, from this environment's CA", () => {
+    const certificates = renderCertificates(environment).filter((o) => o.kind === "Certificate");
+    const { secrets } = references(render(environment));
+    const tlsSecrets = [...secrets].filter((s) => s.endsWith("-tls")).sort();
+    expect(certificates.map((c) => c.spec.secretName).sort()).toEqual(tlsSecrets);
+    const issuer = find(renderCertificates(environment), "Issuer", `keyhole-${environment}-ca`);
+    expect(issuer.spec.ca.secretName).toBe(`keyhole-${environment}-ca`);
+    for (const c of certificates)
+      expect(c.spec.issuerRef).toEqual({ name: issuer.metadata.name, kind: "Issuer" });
+  });
+
+  it("names every inventory host in the agents' certificate and the Service in the controller's; each for one use", () => {
+    const objects = render(environment);
+    const certificates = renderCertificates(environment);
+    const config = objects.find((o) => o.metadata.name.startsWith("keyhole-controller-config"))!;
+    const policy = parsePolicy(config.data["policy.yaml"], "policy.yaml");
+    const inventory = parseInventory(config.data["inventory.yaml"], "inventory.yaml", policy);
+    const agent = find(certificates, "Certificate", `keyhole-${environment}-agent-tls`).spec;
+    const covers = (names: string[], host: string) =>
+      names.some((n) => n === host || (n.startsWith("*.") && host.slice(host.indexOf(".")) === n.slice(1)));
+    for (const { url } of inventory.agents.values()) {
+      expect(new URL(url).protocol).toBe("https:");
+      expect(covers(agent.dnsNames, new URL(url).hostname), url).toBe(true);
+    }
+    expect(agent.usages).toEqual(["server auth"]);
+    const api = find(certificates, "Certificate", `keyhole-${environment}-controller-tls`).spec;
+    const service = find(objects, "Service", "keyhole-controller");
+    expect(api.dnsNames).toContain(`${service.metadata.name}.${namespace}.svc`);
+    expect(api.usages).toEqual(["server auth"]);
+    const client = find(certificates, "Certificate", `keyhole-${environment}-controller-client-tls`).spec;
+    expect(client.usages).toEqual(["client auth"]);
   });
 });
 

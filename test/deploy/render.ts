@@ -60,6 +60,18 @@ export function render(overlay: Overlay): K8sObject[] {
   return objects;
 }
 
+/** The overlay's cert-manager resources (`overlays/<overlay>/certificates`), rendered once per test file. */
+export function renderCertificates(overlay: Overlay): K8sObject[] {
+  const key = `${overlay}/certificates`;
+  let objects = cache.get(key);
+  if (!objects) {
+    const dir = `${KUBERNETES_DIR}/overlays/${key}`;
+    objects = parseYamlDocuments(kustomize(dir), dir).filter((o) => o !== null) as K8sObject[];
+    cache.set(key, objects);
+  }
+  return objects;
+}
+
 /** The one object of that kind and name; throws when it is not there. */
 export function find(objects: readonly K8sObject[], kind: string, name: string): K8sObject {
   const found = objects.find((o) => o.kind === kind && o.metadata.name === name);

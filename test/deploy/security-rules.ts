@@ -6,7 +6,12 @@
 import type { K8sObject } from "./render.js";
 
 export const AGENT_PORT = 7070;
+export const CONTROLLER_PORT = 7400;
 export const CONTROLLER_LABELS = { "app.kubernetes.io/name": "keyhole-controller" } as const;
+export const AGENT_LABELS = { "keyhole.dev/agent": "true" } as const;
+/** The object store (S3, presigned uploads and the controller's client) and PostgreSQL. */
+const OBJECT_STORE_PORT = 443;
+const DATABASE_PORT = 5432;
 
 // biome-ignore lint/suspicious/noExplicitAny: pod specs are walked as plain data
 type Json = any;
@@ -147,6 +152,179 @@ function checkAgentPod(
   if (ports.join() !== String(AGENT_PORT))
     problems.push(`${at}: listens on ${ports.join()} not ${AGENT_PORT}`);
   checkAgentIngress(where, labels, objects, problems);
+  checkEgress(where, labels, objects, problems, "agent", [
+    { peers: CONTROLLER_LABELS, ports: [CONTROLLER_PORT] },
+    { ipBlocks: true, ports: [OBJECT_STORE_PORT] },
+  ]);
+  checkTlsFiles(at, spec, agent, environment, problems, {
+    KEYHOLE_TLS_CERT: "tls.crt",
+    KEYHOLE_TLS_KEY: "tls.key",
+    KEYHOLE_CLIENT_CA: "ca.crt",
+  });
+  if (agent.livenessProbe?.httpGet?.scheme !== "HTTPS")
+    problems.push(`${at}: the liveness probe does not use HTTPS (the agent serves only TLS)`);
+}
+
+/** A controller pod: its network both ways, and TLS on its API and towards the agents. */
+function checkControllerPod(
+  where: string,
+  labels: Json,
+  spec: Json,
+  objects: readonly K8sObject[],
+  environment: string,
+  problems: string[],
+): void {
+  const controller = spec.containers[0];
+  const at = `${where} controller`;
+  const ingress = policiesFor(objects, labels, "Ingress");
+  if (ingress.length === 0) problems.push(`${where}: no NetworkPolicy restricts ingress to the controller`);
+  for (const p of ingress) {
+    for (const rule of p.spec.ingress ?? []) {
+      if (!onlyPorts(rule, [CONTROLLER_PORT], ["TCP"]))
+        problems.push(`NetworkPolicy/${p.metadata.name}: admits ports other than TCP ${CONTROLLER_PORT}`);
+    }
+  }
+  checkEgress(where, labels, objects, problems, "controller", [
+    { peers: AGENT_LABELS, ports: [AGENT_PORT] },
+    { ipBlocks: true, ports: [DATABASE_PORT, OBJECT_STORE_PORT] },
+  ]);
+  checkTlsFiles(at, spec, controller, environment, problems, {
+    KEYHOLE_TLS_CERT: "tls.crt",
+    KEYHOLE_TLS_KEY: "tls.key",
+    KEYHOLE_AGENT_CA: "ca.crt",
+    KEYHOLE_CLIENT_CERT: "tls.crt",
+    KEYHOLE_CLIENT_KEY: "tls.key",
+  });
+  for (const probe of ["readinessProbe", "livenessProbe"]) {
+    if (controller[probe]?.httpGet?.scheme !== "HTTPS")
+      problems.push(`${at}: the ${probe} does not use HTTPS (the API serves only TLS)`);
+  }
+}
+
+/** Network policies of `type` that select pods carrying `labels`. */
+function policiesFor(objects: readonly K8sObject[], labels: Json, type: "Ingress" | "Egress"): K8sObject[] {
+  return objects.filter(
+    (o) =>
+      o.kind === "NetworkPolicy" &&
+      matches(o.spec?.podSelector, labels) &&
+      (o.spec.policyTypes ?? []).includes(type),
+  );
+}
+
+/** Every port of `rule` is one of `ports` over one of `protocols` (a rule without ports admits all). */
+function onlyPorts(rule: Json, ports: readonly number[], protocols: readonly string[]): boolean {
+  const listed = rule.ports ?? [];
+  return (
+    listed.length > 0 &&
+    listed.every(
+      (p: Json) =>
+        ports.includes(p.port) && protocols.includes(p.protocol ?? "TCP") && p.endPort === undefined,
+    )
+  );
+}
+
+/** The cluster DNS: kube-dns pods in kube-system, on port 53. */
+function isDnsRule(rule: Json): boolean {
+  const to = rule.to ?? [];
+  return (
+    to.length > 0 &&
+    to.every(
+      (peer: Json) =>
+        peer.ipBlock === undefined &&
+        peer.namespaceSelector?.matchLabels?.["kubernetes.io/metadata.name"] === "kube-system" &&
+        peer.podSelector?.matchLabels?.["k8s-app"] === "kube-dns",
+    ) &&
+    onlyPorts(rule, [53], ["UDP", "TCP"])
+  );
+}
+
+/** Pods of this namespace carrying `labels`, and nothing else. */
+function onlyPods(rule: Json, labels: Record<string, string>): boolean {
+  const to = rule.to ?? [];
+  return (
+    to.length > 0 &&
+    to.every(
+      (peer: Json) =>
+        peer.ipBlock === undefined &&
+        peer.namespaceSelector === undefined &&
+        Object.entries(labels).every(([k, v]) => peer.podSelector?.matchLabels?.[k] === v),
+    )
+  );
+}
+
+/** Address ranges narrower than a /8 (IPv4) or /32 (IPv6), without exceptions carved out of wider ones. */
+function onlyNarrowIpBlocks(rule: Json): boolean {
+  const to = rule.to ?? [];
+  return (
+    to.length > 0 &&
+    to.every((peer: Json) => {
+      if (!peer.ipBlock || peer.podSelector || peer.namespaceSelector) return false;
+      const [address = "", prefix = ""] = String(peer.ipBlock.cidr).split("/");
+      return Number(prefix) >= (address.includes(":") ? 32 : 8) && peer.ipBlock.except === undefined;
+    })
+  );
+}
+
+/** Where an egress rule may go: pods with these labels, or narrow address ranges; on these TCP ports. */
+type EgressAllowance = ({ peers: Record<string, string> } | { ipBlocks: true }) & {
+  ports: readonly number[];
+};
+
+/**
+ * Every egress rule reaching `who`'s pods is the cluster DNS or one of `allowed` (pods with those
+ * labels, or narrow address ranges, on those ports only); there is at least one egress policy.
+ */
+function checkEgress(
+  where: string,
+  labels: Json,
+  objects: readonly K8sObject[],
+  problems: string[],
+  who: string,
+  allowed: readonly EgressAllowance[],
+): void {
+  const policies = policiesFor(objects, labels, "Egress");
+  if (policies.length === 0) problems.push(`${where}: no NetworkPolicy restricts egress from the ${who}`);
+  for (const p of policies) {
+    for (const rule of p.spec.egress ?? []) {
+      const at = `NetworkPolicy/${p.metadata.name}`;
+      if ((rule.to ?? []).length === 0) {
+        problems.push(`${at}: an egress rule admits every destination`);
+        continue;
+      }
+      const fits =
+        isDnsRule(rule) ||
+        allowed.some(
+          (a) =>
+            onlyPorts(rule, a.ports, ["TCP"]) &&
+            ("peers" in a ? onlyPods(rule, a.peers) : onlyNarrowIpBlocks(rule)),
+        );
+      if (!fits) problems.push(`${at}: an egress rule lets the ${who} reach more than it needs`);
+    }
+  }
+}
+
+/**
+ * Each variable names a file of a Secret volume mounted read-only in `container`, the Secret being
+ * this environment's and the file the key cert-manager writes (`tls.crt`, `tls.key`, `ca.crt`).
+ */
+function checkTlsFiles(
+  at: string,
+  spec: Json,
+  container: Json,
+  environment: string,
+  problems: string[],
+  files: Record<string, string>,
+): void {
+  for (const [name, key] of Object.entries(files)) {
+    const path: string = envValue(container, name)?.value ?? "";
+    const mount = (container.volumeMounts ?? []).find((m: Json) => path === `${m.mountPath}/${key}`);
+    const secret = mount && (spec.volumes ?? []).find((v: Json) => v.name === mount.name)?.secret;
+    if (!path) problems.push(`${at}: no ${name} (TLS is off)`);
+    else if (!secret) problems.push(`${at}: ${name} is not the ${key} of a mounted Secret`);
+    else if (mount.readOnly !== true) problems.push(`${at}: the Secret of ${name} is mounted writable`);
+    else if (!String(secret.secretName).startsWith(`keyhole-${environment}-`))
+      problems.push(`${at}: ${name} comes from ${secret.secretName}, not a ${environment} Secret`);
+  }
 }
 
 /** Every ingress rule that reaches an agent pod comes from the controller's pods, on the agent port only. */
@@ -200,7 +378,11 @@ export function securityProblems(objects: readonly K8sObject[], environment: str
       problems.push(`${where}: mounts a service account token`);
     for (const c of allContainers(spec)) checkContainer(where, spec, c, problems);
     if (allContainers(spec).some(isAgent)) checkAgentPod(where, labels, spec, objects, environment, problems);
+    if (matches({ matchLabels: CONTROLLER_LABELS }, labels))
+      checkControllerPod(where, labels, spec, objects, environment, problems);
   }
   if (!pods.some((p) => allContainers(p.spec).some(isAgent))) problems.push("no pod runs the agent");
+  if (!pods.some((p) => matches({ matchLabels: CONTROLLER_LABELS }, p.labels)))
+    problems.push("no pod runs the controller");
   return problems;
 }

@@ -21,6 +21,8 @@ const agent = (o: K8sObject[]): Json => allContainers(workloadPod(o)).find(isAge
 const app = (o: K8sObject[]): Json => allContainers(workloadPod(o)).find((c: Json) => !isAgent(c));
 const controller = (o: K8sObject[]): Json => controllerPod(o).containers[0];
 const agentPolicy = (o: K8sObject[]): Json => find(o, "NetworkPolicy", "keyhole-agent-ingress").spec;
+const policy = (o: K8sObject[], name: string): Json => find(o, "NetworkPolicy", name).spec;
+const remove = (o: K8sObject[], name: string) => o.splice(o.indexOf(find(o, "NetworkPolicy", name)), 1);
 const env = (c: Json, name: string): Json => c.env.find((e: Json) => e.name === name);
 
 const mutations: [string, (o: K8sObject[]) => void][] = [
@@ -71,6 +73,88 @@ const mutations: [string, (o: K8sObject[]) => void][] = [
     (o) => agentPolicy(o).ingress[0].ports.push({ protocol: "TCP", port: 8080 }),
   ],
   ["a second policy opening the agent pods", (o) => o.push(openPolicy())],
+  // Issue 21: egress for every part, and TLS on every hop.
+  [
+    "agent egress policies removed",
+    (o) => {
+      remove(o, "keyhole-agent-egress");
+      remove(o, "keyhole-agent-egress-object-store");
+    },
+  ],
+  ["agent egress to every destination", (o) => delete policy(o, "keyhole-agent-egress").egress[0].to],
+  [
+    "agent egress to the controller on every port",
+    (o) => delete policy(o, "keyhole-agent-egress").egress[0].ports,
+  ],
+  [
+    "agent egress to the whole internet on 443",
+    (o) => (policy(o, "keyhole-agent-egress-object-store").egress[0].to[0].ipBlock.cidr = "0.0.0.0/0"),
+  ],
+  [
+    "agent egress to the object store range on another port",
+    (o) => policy(o, "keyhole-agent-egress-object-store").egress[0].ports.push({ protocol: "TCP", port: 22 }),
+  ],
+  [
+    "agent egress to the database",
+    (o) =>
+      policy(o, "keyhole-agent-egress").egress.push(policy(o, "keyhole-controller-egress-stores").egress[0]),
+  ],
+  ["controller ingress policy removed", (o) => remove(o, "keyhole-controller-ingress")],
+  [
+    "controller ingress on another port",
+    (o) => policy(o, "keyhole-controller-ingress").ingress[0].ports.push({ protocol: "TCP", port: 9229 }),
+  ],
+  [
+    "controller egress policies removed",
+    (o) => {
+      remove(o, "keyhole-controller-egress");
+      remove(o, "keyhole-controller-egress-stores");
+    },
+  ],
+  [
+    "controller egress to any pod in any namespace",
+    (o) => (policy(o, "keyhole-controller-egress").egress[0].to[0] = { namespaceSelector: {} }),
+  ],
+  [
+    "controller egress to a /0 with an exception",
+    (o) =>
+      (policy(o, "keyhole-controller-egress-stores").egress[0].to[0].ipBlock = {
+        cidr: "0.0.0.0/0",
+        except: ["10.0.0.0/8"],
+      }),
+  ],
+  [
+    "agent serves plain HTTP",
+    (o) => agent(o).env.splice(agent(o).env.indexOf(env(agent(o), "KEYHOLE_TLS_CERT")), 1),
+  ],
+  [
+    "agent without mutual TLS",
+    (o) => agent(o).env.splice(agent(o).env.indexOf(env(agent(o), "KEYHOLE_CLIENT_CA")), 1),
+  ],
+  [
+    "agent TLS key from a file of no mounted Secret",
+    (o) => (env(agent(o), "KEYHOLE_TLS_KEY").value = "/tmp/tls.key"),
+  ],
+  [
+    "agent TLS Secret of another environment",
+    (o) =>
+      (workloadPod(o).volumes.find((v: Json) => v.name === "keyhole-tls").secret.secretName =
+        "keyhole-staging-agent-tls"),
+  ],
+  ["agent probe over plain HTTP", (o) => delete agent(o).livenessProbe.httpGet.scheme],
+  ["controller API over plain HTTP", (o) => (env(controller(o), "KEYHOLE_TLS_CERT").value = undefined)],
+  [
+    "controller trusts the system roots for agents",
+    (o) => controller(o).env.splice(controller(o).env.indexOf(env(controller(o), "KEYHOLE_AGENT_CA")), 1),
+  ],
+  [
+    "controller without a client certificate",
+    (o) => controller(o).env.splice(controller(o).env.indexOf(env(controller(o), "KEYHOLE_CLIENT_CERT")), 1),
+  ],
+  [
+    "controller readiness probe over plain HTTP",
+    (o) => (controller(o).readinessProbe.httpGet.scheme = "HTTP"),
+  ],
 ];
 
 function openPolicy(): K8sObject {

@@ -54,6 +54,11 @@ describe("loadControllerConfig", () => {
       heartbeatSeconds: 15,
       offlineAfterSeconds: 45,
       agentNetworks: [],
+      tls: {
+        server: undefined,
+        agents: { ca: undefined, cert: undefined, key: undefined },
+        reloadSeconds: 10,
+      },
     });
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(config.listen)).toBe(true);
