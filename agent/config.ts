@@ -6,7 +6,8 @@ import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as z from "zod";
-import { labelsSchema } from "../protocol/fleet.js";
+import { natsUrlProblem } from "../common/nats-connect.js";
+import { agentIdSchema, labelsSchema } from "../protocol/fleet.js";
 import { DEFAULT_MAX_TTL_SECONDS } from "../protocol/request.js";
 import { DEFAULT_HTTP_LIMITS } from "./http-limits.js";
 
@@ -37,6 +38,10 @@ export interface AgentCliOptions {
   memoryGuardUnseen?: string | undefined;
   /** The most a bundle spools of one streamed entry into the temp volume, in MiB. */
   spoolMaxMib?: string | undefined;
+  /** `nats://HOST:PORT`: take envelopes over NATS (outbound only) instead of listening (docs/transport.md). */
+  connect?: string | undefined;
+  /** The NATS credentials file (a `.creds` file or a user nkey seed). */
+  natsCreds?: string | undefined;
 }
 
 /** Flag name → environment variable, so docs, `--help` and the loader agree. */
@@ -60,6 +65,8 @@ export const AGENT_ENV: Record<keyof AgentCliOptions, string> = {
   advertiseUrl: "KEYHOLE_ADVERTISE_URL",
   memoryGuardUnseen: "KEYHOLE_MEMORY_GUARD_UNSEEN",
   spoolMaxMib: "KEYHOLE_SPOOL_MAX_MIB",
+  connect: "KEYHOLE_CONNECT",
+  natsCreds: "KEYHOLE_NATS_CREDS",
 };
 
 const listenSchema = z
@@ -136,6 +143,17 @@ const schema = z.strictObject({
    * the pod, workload included. The spool is also bounded by the volume's free space (agent/bundle/spool.ts).
    */
   spoolMaxMib: intFromString(1, 1024 * 1024).default(768),
+  /**
+   * The NATS transport (docs/transport.md): with `connect` the agent opens no listening socket and
+   * takes its envelopes from its own subject on that server.
+   */
+  connect: z
+    .string()
+    .refine((url) => natsUrlProblem(url) === undefined, {
+      error: (issue) => natsUrlProblem(String(issue.input)) ?? "must be a nats:// URL",
+    })
+    .optional(),
+  natsCreds: z.string().min(1).optional(),
   /** Largest accepted envelope. */
   bodyLimitBytes: z
     .number()
@@ -224,6 +242,8 @@ export function loadAgentConfig(options: AgentCliOptions, env: NodeJS.ProcessEnv
     advertiseUrl: pick("advertiseUrl"),
     memoryGuardUnseen: pick("memoryGuardUnseen"),
     spoolMaxMib: pick("spoolMaxMib"),
+    connect: pick("connect"),
+    natsCreds: pick("natsCreds"),
   };
   const parsed = schema.safeParse(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)));
   if (!parsed.success) {
@@ -245,5 +265,29 @@ export function loadAgentConfig(options: AgentCliOptions, env: NodeJS.ProcessEnv
       "invalid agent configuration:\n  --controller (KEYHOLE_CONTROLLER) and --enroll-token-file (KEYHOLE_ENROLL_TOKEN_FILE) or --enroll-token (KEYHOLE_ENROLL_TOKEN) go together",
     );
   }
+  const nats = natsProblems(parsed.data, pick("listen") !== undefined);
+  if (nats.length > 0)
+    throw new Error(`invalid agent configuration:\n${nats.map((p) => `  ${p}`).join("\n")}`);
   return Object.freeze(parsed.data);
+}
+
+/** What the NATS transport rules out: a listening address, an advertised URL, an id without a subject. */
+function natsProblems(config: z.output<typeof schema>, listenGiven: boolean): string[] {
+  const problems: string[] = [];
+  if (config.connect === undefined) {
+    if (config.natsCreds !== undefined)
+      problems.push(`--nats-creds (${AGENT_ENV.natsCreds}) needs --connect (${AGENT_ENV.connect})`);
+    return problems;
+  }
+  const dialsOut = "the NATS transport opens no listening socket";
+  if (listenGiven)
+    problems.push(`--listen (${AGENT_ENV.listen}) and --connect exclude each other: ${dialsOut}`);
+  if (config.advertiseUrl !== undefined)
+    problems.push(
+      `--advertise-url (${AGENT_ENV.advertiseUrl}) and --connect exclude each other: ${dialsOut}`,
+    );
+  const id = agentIdSchema.safeParse(config.id);
+  if (!id.success)
+    problems.push(`--id (${AGENT_ENV.id}): ${id.error.issues[0]?.message} (the NATS subject is made of it)`);
+  return problems;
 }

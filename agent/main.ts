@@ -15,6 +15,7 @@ import { ReplayCache } from "./replay-cache.js";
 import { PersistentReplayCache } from "./replay-log.js";
 import { closeLeftoverInspectors, inspectorMarkers } from "./runtimes/node/open-markers.js";
 import { startAgentTelemetry } from "./telemetry/index.js";
+import type { AgentTransport } from "./transport/types.js";
 import { loadTrustedKeys } from "./trusted-keys.js";
 
 export interface RunningAgent {
@@ -50,6 +51,20 @@ async function drain(app: FastifyInstance, graceMs: number, log: pino.Logger): P
   }
   const inspectorsClosed = await inspectorMarkers.whenNoneOpen(INSPECTOR_CLOSE_AFTER_GRACE_MS);
   log.info({ drainedMs: Math.round(performance.now() - started), cut, inspectorsClosed }, "drained");
+}
+
+/** drain() for the NATS transport: no connections to cut, the subscription stops instead. */
+async function drainNats(
+  app: FastifyInstance,
+  nats: AgentTransport,
+  graceMs: number,
+  log: pino.Logger,
+): Promise<void> {
+  const started = performance.now();
+  await nats.close(graceMs);
+  await app.close();
+  const inspectorsClosed = await inspectorMarkers.whenNoneOpen(INSPECTOR_CLOSE_AFTER_GRACE_MS);
+  log.info({ drainedMs: Math.round(performance.now() - started), inspectorsClosed }, "drained");
 }
 
 const MIN_FINGERPRINT_KEY_BYTES = 16;
@@ -109,15 +124,39 @@ export async function runAgent(
       log: logger,
     }),
   });
-  await app.listen({ host: config.listen.host, port: config.listen.port });
-  const address = app.server.address();
-  const port = typeof address === "object" && address ? address.port : config.listen.port;
-  const host = config.listen.host.includes(":") ? `[${config.listen.host}]` : config.listen.host;
-  const url = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;
-  logger.info(
-    { url, environment: config.environment, actions: [...(config.actions ?? ACTIONS.keys())] },
-    "listening",
-  );
+  let nats: AgentTransport | undefined;
+  let url: string;
+  let port: number | undefined;
+  if (config.connect) {
+    // Outbound only (docs/transport.md): the NATS client is loaded only by an agent that uses it.
+    const { serveOverNats } = await import("./transport/nats.js");
+    nats = await serveOverNats(app, {
+      url: config.connect,
+      credsFile: config.natsCreds,
+      agentId: config.id,
+      log: logger,
+    });
+    url = nats.address;
+    logger.info(
+      {
+        url,
+        transport: "nats",
+        environment: config.environment,
+        actions: [...(config.actions ?? ACTIONS.keys())],
+      },
+      "connected",
+    );
+  } else {
+    await app.listen({ host: config.listen.host, port: config.listen.port });
+    const address = app.server.address();
+    port = typeof address === "object" && address ? address.port : config.listen.port;
+    const host = config.listen.host.includes(":") ? `[${config.listen.host}]` : config.listen.host;
+    url = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;
+    logger.info(
+      { url, environment: config.environment, actions: [...(config.actions ?? ACTIONS.keys())] },
+      "listening",
+    );
+  }
 
   // Enrollment with a controller (docs/fleet.md): a refused first attempt is a configuration error.
   let enrollment: Enrollment | undefined;
@@ -136,13 +175,14 @@ export async function runAgent(
           id: config.id,
           environment: config.environment,
           ...(config.advertiseUrl ? { url: config.advertiseUrl } : {}),
-          port,
+          ...(nats ? { transport: "nats" as const } : { port: port! }),
           labels: config.labels,
           actions: [...(config.actions ?? ACTIONS.keys())],
         },
         log: logger,
       });
     } catch (err) {
+      await nats?.close(0);
       await app.close();
       if (err instanceof EnrollmentRefused)
         throw new Error(`invalid agent enrollment: the controller refused it (${err.code}: ${err.message})`);
@@ -163,7 +203,10 @@ export async function runAgent(
   const close = () => {
     // Telemetry last: the drained requests' spans and metrics are flushed too.
     closing ??= (enrollment?.stop() ?? Promise.resolve()).then(() =>
-      drain(app, config.shutdownGraceSeconds * 1000, logger).finally(() =>
+      (nats
+        ? drainNats(app, nats, config.shutdownGraceSeconds * 1000, logger)
+        : drain(app, config.shutdownGraceSeconds * 1000, logger)
+      ).finally(() =>
         telemetry.shutdown().catch((err: unknown) => logger.warn({ err }, "flushing telemetry failed")),
       ),
     );

@@ -5,6 +5,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
+import { natsUrlProblem } from "../common/nats-connect.js";
 import { ConfigError } from "./errors.js";
 import { type AgentNetworkEntry, parseAgentNetworks } from "./fleet/agent-networks.js";
 import { environmentNameSchema } from "./policy/schema.js";
@@ -81,6 +82,10 @@ export interface ControllerOptions {
   offlineAfterSeconds?: string | number;
   /** `ENV=CIDR[,CIDR…]` (repeatable): where enrolled agents of ENV may be (SPEC §8). */
   agentNetworks?: string[];
+  /** `nats://HOST:PORT`: reach agents on NATS through this server (docs/transport.md). */
+  nats?: string;
+  /** The NATS credentials file (a `.creds` file or a user nkey seed). */
+  natsCreds?: string;
 }
 
 /** Each option's environment variable. The controller id is not `KEYHOLE_ID`: the agent reads that one. */
@@ -121,6 +126,8 @@ export const CONTROLLER_ENV_VARS = {
   heartbeatSeconds: "KEYHOLE_HEARTBEAT_SECONDS",
   offlineAfterSeconds: "KEYHOLE_OFFLINE_AFTER_SECONDS",
   agentNetworks: "KEYHOLE_AGENT_NETWORKS",
+  nats: "KEYHOLE_NATS",
+  natsCreds: "KEYHOLE_NATS_CREDS",
 } as const satisfies Record<keyof ControllerOptions, string>;
 
 const FLAGS: Record<keyof ControllerOptions, string> = {
@@ -160,6 +167,8 @@ const FLAGS: Record<keyof ControllerOptions, string> = {
   heartbeatSeconds: "--heartbeat-seconds",
   offlineAfterSeconds: "--offline-after-seconds",
   agentNetworks: "--agent-networks",
+  nats: "--nats",
+  natsCreds: "--nats-creds",
 };
 
 const listenSchema = z.string().transform((text, ctx) => {
@@ -318,6 +327,13 @@ const rawSchema = z.strictObject({
       }),
     )
     .default([]),
+  nats: z
+    .string()
+    .refine((url) => natsUrlProblem(url) === undefined, {
+      error: (issue) => natsUrlProblem(String(issue.input)) ?? "must be a nats:// URL",
+    })
+    .optional(),
+  natsCreds: z.string().min(1).optional(),
 });
 
 export interface ControllerConfig {
@@ -363,6 +379,8 @@ export interface ControllerConfig {
   readonly offlineAfterSeconds: number;
   /** `--agent-networks`, parsed: per environment, the networks enrolled agents may be in. */
   readonly agentNetworks: readonly AgentNetworkEntry[];
+  /** `--nats` and `--nats-creds` (absolute): how agents on NATS are reached; absent without one. */
+  readonly nats: { readonly url: string; readonly credsFile: string | undefined } | undefined;
 }
 
 /** Where artifacts go: a local folder (the embedded default) or an S3 bucket. */
@@ -450,6 +468,8 @@ export function loadControllerConfig(
     problems.push("--oidc-groups-claim (KEYHOLE_OIDC_GROUPS_CLAIM): needs --oidc-issuer");
   if (raw?.offlineAfterSeconds !== undefined && raw.offlineAfterSeconds <= raw.heartbeatSeconds)
     problems.push("--offline-after-seconds (KEYHOLE_OFFLINE_AFTER_SECONDS): must exceed --heartbeat-seconds");
+  if (raw && raw.nats === undefined && raw.natsCreds !== undefined)
+    problems.push("--nats-creds (KEYHOLE_NATS_CREDS): needs --nats");
   if (problems.length > 0 || !raw) throw new ConfigError("invalid controller configuration", problems);
 
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(cwd, p));
@@ -500,6 +520,13 @@ export function loadControllerConfig(
     heartbeatSeconds: raw.heartbeatSeconds,
     offlineAfterSeconds: raw.offlineAfterSeconds ?? raw.heartbeatSeconds * 3,
     agentNetworks: Object.freeze(raw.agentNetworks),
+    nats:
+      raw.nats === undefined
+        ? undefined
+        : Object.freeze({
+            url: raw.nats,
+            credsFile: raw.natsCreds === undefined ? undefined : abs(raw.natsCreds),
+          }),
   });
 }
 

@@ -53,35 +53,50 @@ export function agentUrlShapeProblem(url: string): string | undefined {
   return undefined;
 }
 
-export const enrollRequestSchema = z.strictObject({
-  id: agentIdSchema,
-  environment: z.string().min(1).max(63),
-  /** Where the controller should reach the agent; absent means the connection's address and `port`. */
-  url: z
-    .url({ protocol: /^https?$/ })
-    .max(2048)
-    // RFC 3986's characters only: an enrolled URL is stored, shown and dialled (the attacker's second pass
-    // on issue 16 enrolled one holding ESC, backticks, `|` and `<>`). A host in another script is
-    // given in its punycode form, as the URL standard writes it.
-    .regex(
-      /^[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]+$/,
-      "an agent URL holds only the characters RFC 3986 allows unencoded (%-encode the rest)",
-    )
-    .refine((url) => agentUrlShapeProblem(url) === undefined, {
-      error: (issue) => agentUrlShapeProblem(String(issue.input)) ?? "not an agent URL",
-    })
-    .optional(),
-  port: z.number().int().min(1).max(65_535),
-  labels: labelsSchema.default({}),
-  actions: z
-    .array(z.string().regex(/^[a-z][a-z0-9-]{0,63}$/))
-    .max(64)
-    .default([]),
-});
+export const enrollRequestSchema = z
+  .strictObject({
+    id: agentIdSchema,
+    environment: z.string().min(1).max(63),
+    /** Where the controller should reach the agent; absent means the connection's address and `port`. */
+    url: z
+      .url({ protocol: /^https?$/ })
+      .max(2048)
+      // RFC 3986's characters only: an enrolled URL is stored, shown and dialled (the attacker's second pass
+      // on issue 16 enrolled one holding ESC, backticks, `|` and `<>`). A host in another script is
+      // given in its punycode form, as the URL standard writes it.
+      .regex(
+        /^[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]+$/,
+        "an agent URL holds only the characters RFC 3986 allows unencoded (%-encode the rest)",
+      )
+      .refine((url) => agentUrlShapeProblem(url) === undefined, {
+        error: (issue) => agentUrlShapeProblem(String(issue.input)) ?? "not an agent URL",
+      })
+      .optional(),
+    /** Where the agent listens, for a URL from the connection's address; an agent on NATS listens nowhere. */
+    port: z.number().int().min(1).max(65_535).optional(),
+    /** How the controller reaches the agent: `http` (default, at `url` or the address and `port`) or `nats` (its subject). */
+    transport: z.enum(["http", "nats"]).default("http"),
+    labels: labelsSchema.default({}),
+    actions: z
+      .array(z.string().regex(/^[a-z][a-z0-9-]{0,63}$/))
+      .max(64)
+      .default([]),
+  })
+  .superRefine((req, ctx) => {
+    if (req.transport === "nats" && (req.url !== undefined || req.port !== undefined))
+      ctx.addIssue({ code: "custom", path: ["transport"], message: "an agent on NATS has no url or port" });
+    if (req.transport === "http" && req.url === undefined && req.port === undefined)
+      ctx.addIssue({ code: "custom", path: ["port"], message: "an agent on HTTP gives its url or its port" });
+  });
 export type EnrollRequest = z.input<typeof enrollRequestSchema>;
 
 export const enrollResponseSchema = z.object({
-  agent: z.object({ id: z.string(), environment: z.string(), url: z.string() }),
+  agent: z.object({
+    id: z.string(),
+    environment: z.string(),
+    url: z.string().optional(),
+    transport: z.enum(["http", "nats"]).optional(),
+  }),
   /** The agent's heartbeat credential, shown once. */
   session: z.string().min(20).max(200),
   heartbeatSeconds: z.number().int().min(1).max(3600),

@@ -17,11 +17,11 @@ import type { ArtifactRecord, RequestRecord, Store } from "../store/types.js";
 import { retryWhileUnavailable } from "../store/unavailable.js";
 import type { ControllerTelemetry } from "../telemetry/index.js";
 import { currentTraceparent } from "../telemetry/trace-context.js";
+import { AgentTransports } from "./agent-transport.js";
 import { finishDirectUpload } from "./direct-upload.js";
 import { buildClaims, type Envelope, signEnvelope } from "./envelope.js";
 import { InlineBudget } from "./inline-budget.js";
 import { receiveStream } from "./receive-stream.js";
-import { sendEnvelope } from "./send-envelope.js";
 
 export interface DispatcherDeps {
   readonly store: Store;
@@ -40,6 +40,8 @@ export interface DispatcherDeps {
   readonly now: () => number;
   /** OpenTelemetry (controller/telemetry); absent means off. */
   readonly telemetry?: ControllerTelemetry;
+  /** How envelopes reach agents (HTTP, and NATS with `--nats`); default: HTTP only. */
+  readonly transports?: AgentTransports;
 }
 
 /** An artifact ready to register, as the stream and s3 paths produce it. */
@@ -65,9 +67,12 @@ export class Dispatcher {
 
   /** Shared with collections (controller/fleet/collections.ts) when the runtime passes one in. */
   readonly inlineBudget: InlineBudget;
+  /** Shared with collections too: one way to reach each agent. */
+  readonly transports: AgentTransports;
 
   constructor(deps: DispatcherDeps) {
     this.deps = deps;
+    this.transports = deps.transports ?? new AgentTransports();
     this.inlineBudget = deps.inlineBudget ?? new InlineBudget(64 * 1024 * 1024);
     this.actor = `controller:${deps.controllerId}`;
   }
@@ -168,6 +173,12 @@ export class Dispatcher {
       await this.finish(request, "approved", { code: "KH_DISPATCH_FAILED", message });
       return;
     }
+    const noStream = request.output === "stream" ? this.transports.streamProblem(agent) : undefined;
+    if (noStream) {
+      log.warn({ requestId, code: "KH_DISPATCH_FAILED" }, noStream);
+      await this.finish(request, "approved", { code: "KH_DISPATCH_FAILED", message: noStream });
+      return;
+    }
     // The s3 mode needs its multipart upload before sealing: the presigned URLs are in the envelope.
     let upload: DirectUpload | undefined;
     let envelope: Envelope;
@@ -202,7 +213,7 @@ export class Dispatcher {
           details: {
             agent: agent.id,
             // Without credentials or a query an inventory URL might carry: no secret enters a record.
-            url: auditableUrl(agent.url),
+            ...this.transports.address(agent, auditableUrl),
             jti: envelope.claims.jti,
             kid: envelope.kid,
             iat: envelope.claims.iat,
@@ -246,13 +257,12 @@ export class Dispatcher {
     // The answer's bytes count against the shared budget until its result is stored.
     const lease = this.inlineBudget.lease({ agent: agent.id, requester: request.subject });
     try {
-      const outcome = await sendEnvelope(agent.url, envelope.jws, {
+      const outcome = await this.transports.send(agent, envelope.jws, {
         timeoutMs: this.deps.timeoutMs,
         maxBytes: this.deps.maxResultBytes,
         lease,
         budgetBytes: this.inlineBudget.capBytes,
         expect: { jti: envelope.claims.jti, agent: agent.id },
-        lookup: agent.lookup,
       });
       if (outcome.ok) await this.finish(request, "dispatched", undefined, outcome.result, outcome.status);
       else await this.finish(request, "dispatched", outcome, undefined, outcome.status);
@@ -270,7 +280,7 @@ export class Dispatcher {
   ): Promise<boolean> {
     const id = randomUUID();
     const outcome = await receiveStream(
-      agent.url,
+      agent.url!,
       envelope.jws,
       ({ contentType }) => this.deps.artifacts.beginWrite(artifactKey(request, id), { contentType }),
       {
@@ -304,13 +314,12 @@ export class Dispatcher {
     upload: DirectUpload,
   ): Promise<boolean> {
     const lease = this.inlineBudget.lease({ agent: agent.id, requester: request.subject });
-    const sent = await sendEnvelope(agent.url, envelope.jws, {
+    const sent = await this.transports.send(agent, envelope.jws, {
       timeoutMs: this.deps.timeoutMs,
       maxBytes: 1024 * 1024,
       lease,
       budgetBytes: this.inlineBudget.capBytes,
       expect: { jti: envelope.claims.jti, agent: agent.id },
-      lookup: agent.lookup,
     });
     lease.release(); // the upload report is parsed; what remains is small
     const outcome = await finishDirectUpload(this.deps.artifacts, upload, sent);

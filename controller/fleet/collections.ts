@@ -20,10 +20,10 @@ import { canonicalJson } from "../audit/canonical-json.js";
 import type { AuditEntry } from "../audit/chain.js";
 import type { Dispatcher } from "../dispatch/dispatcher.js";
 import { buildClaims, type Envelope, signEnvelope } from "../dispatch/envelope.js";
-import { sendEnvelope } from "../dispatch/send-envelope.js";
 import { ControllerError } from "../errors.js";
 import type { Principal } from "../identity/principal.js";
 import { sameSubject } from "../identity/subject.js";
+import { storedUrl } from "../inventory/load-inventory.js";
 import type { SigningKey } from "../keys.js";
 import type { Policy } from "../policy/load-policy.js";
 import { canSee, listVisible } from "../policy/visibility.js";
@@ -215,7 +215,7 @@ export class CollectionService {
     const output = STREAM_ACTIONS.has(input.action) ? "stream" : (input.output ?? "inline");
     assertActionParams(input.action, input.params, this.deps.actions, output);
     const targets: CollectionTarget[] = usable
-      .map((a) => ({ id: a.id, url: a.url, source: a.source, labels: { ...a.labels } }))
+      .map((a) => ({ id: a.id, url: storedUrl(a), source: a.source, labels: { ...a.labels } }))
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     const id = randomUUID();
     const autoApproved = env.approvals === 0;
@@ -717,7 +717,7 @@ export class CollectionService {
           requestId: id,
           details: {
             agent: agent.id,
-            url: agent.url,
+            ...this.deps.dispatcher.transports.address(agent, (url) => url),
             jti: envelope.claims.jti,
             kid: envelope.kid,
             iat: envelope.claims.iat,
@@ -733,13 +733,12 @@ export class CollectionService {
     // The answer's bytes count against the controller's one budget until the group commit stored it.
     const budget = this.deps.dispatcher.inlineBudget;
     const lease = budget.lease({ agent: agent.id, requester: collection.subject });
-    const outcome = await sendEnvelope(agent.url, envelope.jws, {
+    const outcome = await this.deps.dispatcher.transports.send(agent, envelope.jws, {
       timeoutMs: this.deps.timeoutMs,
       maxBytes: this.deps.maxResultBytes,
       lease,
       budgetBytes: budget.capBytes,
       expect: { jti: envelope.claims.jti, agent: agent.id },
-      lookup: agent.lookup,
     });
     // Not awaited: the slot frees now, the outcome joins the next group commit (drained at the end).
     let finish: Promise<boolean>;

@@ -13,7 +13,7 @@ import { agentUrlShapeProblem, type EnrollRequest } from "../../protocol/fleet.j
 import type { AuditEntry } from "../audit/chain.js";
 import { ControllerError } from "../errors.js";
 import { enrollTokenNotOnChain } from "../identity/credential-chain.js";
-import type { Inventory, InventoryAgent } from "../inventory/load-inventory.js";
+import { type Inventory, type InventoryAgent, NATS_AGENT_URL } from "../inventory/load-inventory.js";
 import type { Policy } from "../policy/load-policy.js";
 import type { EnrolledAgentRecord, EnrollTokenRecord } from "../store/fleet-types.js";
 import type { Store } from "../store/types.js";
@@ -27,7 +27,9 @@ export type AgentState = "static" | "online" | "offline" | "revoked";
 export interface FleetAgent {
   readonly id: string;
   readonly environment: string;
-  readonly url: string;
+  /** Where an HTTP agent listens; none for an agent on NATS. */
+  readonly url?: string | undefined;
+  readonly transport: "http" | "nats";
   readonly labels: Readonly<Record<string, string>>;
   readonly source: "static" | "enrolled";
   readonly state: AgentState;
@@ -50,7 +52,7 @@ export interface FleetRegistryDeps {
 }
 
 export interface EnrollOutcome {
-  readonly agent: { id: string; environment: string; url: string };
+  readonly agent: { id: string; environment: string; url?: string; transport: "http" | "nats" };
   readonly session: string;
   readonly heartbeatSeconds: number;
 }
@@ -190,13 +192,17 @@ export class FleetRegistry {
       );
       if (from) throw await refuse("KH_ENROLL_DENIED", from);
     }
-    const url = input.url ?? urlFrom(remoteAddress, input.port);
-    const shape = agentUrlShapeProblem(url);
-    if (shape) throw await refuse("KH_ENROLL_DENIED", `${shape}: ${url}`);
-    try {
-      await this.networks.resolve(input.environment, new URL(url).hostname);
-    } catch (err) {
-      throw await refuse("KH_ENROLL_DENIED", `cannot enroll at ${url}: ${(err as Error).message}`);
+    // An agent on NATS has no address to dial: the controller reaches it on its own subject.
+    const nats = input.transport === "nats";
+    const url = nats ? NATS_AGENT_URL : (input.url ?? urlFrom(remoteAddress, input.port ?? 0));
+    if (!nats) {
+      const shape = agentUrlShapeProblem(url);
+      if (shape) throw await refuse("KH_ENROLL_DENIED", `${shape}: ${url}`);
+      try {
+        await this.networks.resolve(input.environment, new URL(url).hostname);
+      } catch (err) {
+        throw await refuse("KH_ENROLL_DENIED", `cannot enroll at ${url}: ${(err as Error).message}`);
+      }
     }
     const previous = this.enrolled.get(input.id) ?? (await store.fleet.getEnrolledAgent(input.id));
     if (previous && previous.url !== url && this.stateOf(previous, at) === "online") {
@@ -224,7 +230,7 @@ export class FleetRegistry {
       details: {
         agent: agent.id,
         environment: agent.environment,
-        url: agent.url,
+        ...(nats ? { transport: "nats" } : { url: agent.url }),
         labels: agent.labels,
         actions: agent.actions,
         enrollTokenId: record.id,
@@ -236,9 +242,16 @@ export class FleetRegistry {
     await store.fleet.saveEnrolledAgent(agent, [audit], at);
     this.enrolled.set(agent.id, agent);
     this.seen.delete(agent.id);
-    this.deps.log.info({ agent: agent.id, environment: agent.environment, url }, "agent enrolled");
+    this.deps.log.info(
+      { agent: agent.id, environment: agent.environment, ...(nats ? { transport: "nats" } : { url }) },
+      "agent enrolled",
+    );
     return {
-      agent: { id: agent.id, environment: agent.environment, url },
+      agent: {
+        id: agent.id,
+        environment: agent.environment,
+        ...(nats ? { transport: "nats" as const } : { url, transport: "http" as const }),
+      },
       session,
       heartbeatSeconds: this.deps.heartbeatSeconds,
     };
@@ -283,7 +296,7 @@ export class FleetRegistry {
       out.push({
         id: agent.id,
         environment: agent.environment,
-        url: agent.url,
+        ...addressOf(agent.url),
         labels: agent.labels,
         source: "enrolled",
         state: this.stateOf(agent, now),
@@ -311,7 +324,7 @@ export class FleetRegistry {
     return {
       id: agent.id,
       environment: agent.environment,
-      url: agent.url,
+      ...addressOf(agent.url),
       labels: agent.labels,
       // Dialled only at an address --agent-networks allows, checked when connecting.
       lookup: this.networks.pinnedLookup(agent.environment),
@@ -329,6 +342,11 @@ export class FleetRegistry {
     }
     await this.deps.store.fleet.recordHeartbeats(batch);
   }
+}
+
+/** An enrolled agent's stored URL column as transport and URL (NATS_AGENT_URL for one on NATS). */
+function addressOf(url: string): { transport: "http" | "nats"; url?: string } {
+  return url === NATS_AGENT_URL ? { transport: "nats" } : { transport: "http", url };
 }
 
 function tokenLive(token: EnrollTokenRecord, now: number): boolean {
