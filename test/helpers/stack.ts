@@ -341,7 +341,8 @@ export class Stack {
       env: { KEYHOLE_STATE_DIR: stateDir, ...command.env, ...env },
       timeoutMs,
       // An enrolling agent is ready once the controller has taken it in; one on NATS once subscribed.
-      isReady: flags.enrollToken || flags.enrollTokenFile ? isEnrolled : flags.connect ? isConnected : isListening,
+      isReady:
+        flags.enrollToken || flags.enrollTokenFile ? isEnrolled : flags.connect ? isConnected : isListening,
     });
     this.#environments.set(agent, flags.environment);
     if (flags.connect) this.#onNats.add(agent);
