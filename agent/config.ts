@@ -6,8 +6,8 @@ import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as z from "zod";
-import { natsUrlProblem } from "../common/nats-connect.js";
 import { agentIdSchema, labelsSchema } from "../protocol/fleet.js";
+import { natsUrlProblem } from "../protocol/nats.js";
 import { DEFAULT_MAX_TTL_SECONDS } from "../protocol/request.js";
 import { DEFAULT_HTTP_LIMITS } from "./http-limits.js";
 

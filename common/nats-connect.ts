@@ -13,6 +13,7 @@ import {
   type NatsConnection,
   nkeyAuthenticator,
 } from "@nats-io/transport-node";
+import { natsUrlProblem } from "../protocol/nats.js";
 
 export interface NatsConnectOptions {
   /** `nats://HOST:PORT` (or `tls://`); user info in the URL is refused: use a credentials file. */
@@ -24,23 +25,6 @@ export interface NatsConnectOptions {
   readonly onStatus?: (status: { type: string; data?: unknown }) => void;
   /** Wait between reconnect attempts (default 1000 ms); attempts never stop. */
   readonly reconnectTimeWaitMs?: number;
-}
-
-/** Why `url` cannot be a NATS server URL, or undefined. */
-export function natsUrlProblem(url: string): string | undefined {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return "must be a nats://HOST:PORT URL";
-  }
-  if (parsed.protocol !== "nats:" && parsed.protocol !== "tls:") return "must be a nats:// or tls:// URL";
-  if (!parsed.hostname) return "must name a host";
-  if (parsed.username || parsed.password)
-    return "must carry no user or password (it would show in /proc/<pid>/cmdline): use --nats-creds";
-  if ((parsed.pathname && parsed.pathname !== "/") || parsed.search || parsed.hash)
-    return "must be scheme://HOST:PORT only";
-  return undefined;
 }
 
 /** The authenticator a credentials file calls for; throws naming the file when it holds neither kind. */

@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
-import { natsUrlProblem } from "../common/nats-connect.js";
+import { natsUrlProblem } from "../protocol/nats.js";
 import { ConfigError } from "./errors.js";
 import { type AgentNetworkEntry, parseAgentNetworks } from "./fleet/agent-networks.js";
 import { environmentNameSchema } from "./policy/schema.js";

@@ -31,3 +31,20 @@ export function agentSubject(agentId: string): string {
  * travel as NATS headers under their HTTP names.
  */
 export const NATS_STATUS_HEADER = "x-keyhole-status";
+
+/** Why `url` cannot be a NATS server URL, or undefined. */
+export function natsUrlProblem(url: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return "must be a nats://HOST:PORT URL";
+  }
+  if (parsed.protocol !== "nats:" && parsed.protocol !== "tls:") return "must be a nats:// or tls:// URL";
+  if (!parsed.hostname) return "must name a host";
+  if (parsed.username || parsed.password)
+    return "must carry no user or password (it would show in /proc/<pid>/cmdline): use --nats-creds";
+  if ((parsed.pathname && parsed.pathname !== "/") || parsed.search || parsed.hash)
+    return "must be scheme://HOST:PORT only";
+  return undefined;
+}
