@@ -17,6 +17,7 @@ import { agentSubject, NATS_STATUS_HEADER } from "../../protocol/nats.js";
 import { REQUEST_ALG, REQUEST_CONTENT_TYPE, REQUEST_ID_HEADER, REQUEST_TYP } from "../../protocol/request.js";
 import { claimsFor, makeSigner } from "../helpers/envelope.js";
 import { NatsServer } from "../helpers/nats-server.js";
+import { S3RVER_CREDENTIALS, startS3, type TestS3 } from "../helpers/s3rver.js";
 import { Stack, type StartedProcess } from "../helpers/stack.js";
 
 const SHOP_0 = "staging/shop/shop-0"; // on NATS, in the inventory file
@@ -26,6 +27,7 @@ const DOC = fileURLToPath(new URL("../../docs/transport.md", import.meta.url));
 
 const stack = new Stack("nats-transport");
 let nats: NatsServer;
+let s3: TestS3;
 const seeds: Record<string, string> = {};
 const keys: Record<string, { nkey: string; permissions: unknown }> = {};
 let signingKey: KeyObject;
@@ -141,6 +143,8 @@ beforeAll(async () => {
     },
   });
   stack.onStop(() => nats.stop());
+  s3 = await startS3();
+  stack.onStop(() => s3.close());
 
   await stack.start({
     workload: {},
@@ -158,7 +162,28 @@ beforeAll(async () => {
       "",
     ].join("\n"),
     tokens: { alice: { subject: "user:alice@example.com", groups: ["sre"] } },
-    controller: { flags: ["--nats", nats.url, "--nats-creds", seeds.CONTROLLER!] },
+    controller: {
+      flags: [
+        "--nats",
+        nats.url,
+        "--nats-creds",
+        seeds.CONTROLLER!,
+        // Large results leave a pod on NATS through the s3 output's presigned upload.
+        "--s3-bucket",
+        s3.bucket,
+        "--s3-endpoint",
+        s3.endpoint,
+        "--s3-force-path-style",
+        "--s3-region",
+        "us-east-1",
+        "--s3-part-size-mib",
+        "5",
+      ],
+      env: {
+        AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+      },
+    },
   });
   // The third agent enrolls itself, saying it is on NATS.
   const issued = await stack.keyhole([
@@ -330,6 +355,42 @@ describe("issue 20: agents on NATS", () => {
     for (const name of ["SHOP_0", "SHOP_1"])
       for (const subject of (keys[name]!.permissions as { subscribe: { allow: string[] } }).subscribe.allow)
         expect(config).toContain(JSON.stringify(subject));
+  });
+
+  it("a large result leaves an agent on NATS through the s3 output (presigned upload, outbound), verified", async () => {
+    const run = await stack.keyhole(
+      [
+        "run",
+        "bundle",
+        "--target",
+        SHOP_0,
+        "--param",
+        'actions=[{"action":"process-info"},{"action":"env"}]',
+        "--reason",
+        "nats e2e: bundle",
+        "--output",
+        "s3",
+        "--wait",
+        "--json",
+      ],
+      stack.as("alice"),
+    );
+    expect(run.code, run.stderr).toBe(0);
+    const { request } = JSON.parse(run.stdout);
+    expect(request).toMatchObject({ status: "completed", output: "s3" });
+    expect(s3.requests.some((r) => r.startsWith("PUT") && r.includes("X-Amz-Signature"))).toBe(true);
+    const file = stack.path("bundle.tar");
+    const got = await stack.keyhole(
+      ["artifacts", "get", request.artifactId, "-o", file, "--json"],
+      stack.as("alice"),
+    );
+    expect(got.code, got.stderr).toBe(0);
+    expect(JSON.parse(got.stdout)).toMatchObject({
+      verified: true,
+      artifact: { agent: SHOP_0, action: "bundle" },
+    });
+    // Still no listening socket after the upload.
+    expect(listeningSockets(stack.agent(SHOP_0).pid)).toEqual([]);
   });
 
   it("a stream request to an agent on NATS is refused at dispatch, coded, and nothing is sent", async () => {
