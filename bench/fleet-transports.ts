@@ -54,6 +54,9 @@ interface Figures {
   readonly bareCpuPerTargetMs: number;
   readonly bareMs: number;
   readonly floorMs: number;
+  /** The nats-server's and the agents' CPU per target in the median collection. */
+  readonly natsCpuPerTargetMs: number;
+  readonly agentCpuPerTargetMs: number;
   readonly failed: number;
   readonly firstError?: string | undefined;
 }
@@ -215,7 +218,7 @@ async function measure(
         firstError = `collection: ${failedOne?.error?.code} ${failedOne?.error?.message}`;
       }
       const floor = Math.max(controllerCpuMs, (controllerCpuMs + agentCpuMs + natsCpuMs) / CPUS);
-      return { ms, controllerCpuMs, floor, failed: done.summary.failed };
+      return { ms, controllerCpuMs, natsCpuMs, agentCpuMs, floor, failed: done.summary.failed };
     };
 
     await bare(); // warm up both paths
@@ -238,6 +241,8 @@ async function measure(
       bareCpuPerTargetMs: median(bares.map((b) => b.cpuMs)) / AGENTS,
       bareMs: median(bares.map((b) => b.ms)),
       floorMs: mid.floor,
+      natsCpuPerTargetMs: mid.natsCpuMs / AGENTS,
+      agentCpuPerTargetMs: mid.agentCpuMs / AGENTS,
       failed,
       firstError,
     };
@@ -302,7 +307,7 @@ export async function benchFleetTransports(): Promise<BenchResult> {
     const cpuRatio = (f: Figures) => f.controllerCpuPerTargetMs / f.bareCpuPerTargetMs;
     const wallRatio = (f: Figures) => f.collectionMs / f.floorMs;
     const line = (name: string, f: Figures) =>
-      `${name}: collection ${f.collectionMs.toFixed(0)} ms, controller CPU ${f.controllerCpuPerTargetMs.toFixed(3)} ms/target vs bare ${f.bareCpuPerTargetMs.toFixed(3)} ms/target (bare wall ${f.bareMs.toFixed(0)} ms) = ${cpuRatio(f).toFixed(2)}×; CPU floor ${f.floorMs.toFixed(0)} ms, wall ÷ floor = ${wallRatio(f).toFixed(2)}×; ${f.failed} failed${f.firstError ? ` (${f.firstError})` : ""}`;
+      `${name}: collection ${f.collectionMs.toFixed(0)} ms, controller CPU ${f.controllerCpuPerTargetMs.toFixed(3)} ms/target vs bare ${f.bareCpuPerTargetMs.toFixed(3)} ms/target (bare wall ${f.bareMs.toFixed(0)} ms) = ${cpuRatio(f).toFixed(2)}×; CPU floor ${f.floorMs.toFixed(0)} ms, wall ÷ floor = ${wallRatio(f).toFixed(2)}×; agents ${f.agentCpuPerTargetMs.toFixed(3)} ms/target, nats-server ${f.natsCpuPerTargetMs.toFixed(3)} ms/target; ${f.failed} failed${f.firstError ? ` (${f.firstError})` : ""}`;
     const worst = Math.max(cpuRatio(http), cpuRatio(overNats));
     const worstWall = Math.max(wallRatio(http), wallRatio(overNats));
     return {

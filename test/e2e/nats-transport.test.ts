@@ -393,6 +393,38 @@ describe("issue 20: agents on NATS", () => {
     expect(listeningSockets(stack.agent(SHOP_0).pid)).toEqual([]);
   });
 
+  it("keyhole nats permissions: the seed file is private, bad use is a usage error (exit 2)", async () => {
+    const { statSync } = await import("node:fs");
+    expect(statSync(seeds.SHOP_0!).mode & 0o777).toBe(0o600);
+    expect(readFileSync(seeds.SHOP_0!, "utf8")).toMatch(/^SU[A-Z2-7]{56}\n$/);
+    expect(keys.SHOP_0!.permissions).toEqual({
+      publish: { deny: [">"] },
+      subscribe: { allow: [agentSubject(SHOP_0)] },
+      allow_responses: { max: 1, expires: "15m" },
+    });
+    for (const args of [
+      [],
+      ["--agent", SHOP_0, "--controller"],
+      ["--agent", "a b"],
+      ["--agent", SHOP_0, "--nkey", "not-a-key"],
+    ]) {
+      const run = await stack.keyhole(["nats", "permissions", ...args]);
+      expect(run.code, `${args.join(" ")}: ${run.stderr}`).toBe(2);
+      expect(run.stderr.trim().split("\n")).toHaveLength(1);
+    }
+    // An existing seed is never overwritten.
+    const again = await stack.keyhole([
+      "nats",
+      "permissions",
+      "--agent",
+      SHOP_0,
+      "--seed-out",
+      seeds.SHOP_0!,
+    ]);
+    expect(again.code).not.toBe(0);
+    expect(readFileSync(seeds.SHOP_0!, "utf8")).toMatch(/^SU/);
+  });
+
   it("a stream request to an agent on NATS is refused at dispatch, coded, and nothing is sent", async () => {
     const before = stack.agent(SHOP_0).lines.length;
     const result = await stack.keyhole(
