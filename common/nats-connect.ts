@@ -6,12 +6,15 @@
  * reconnect, so a rotated Secret is picked up without a restart.
  */
 import { readFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
 import {
   type Authenticator,
+  AuthorizationError,
   connect,
   credsAuthenticator,
   type NatsConnection,
   nkeyAuthenticator,
+  UserAuthenticationExpiredError,
 } from "@nats-io/transport-node";
 import { natsUrlProblem } from "../protocol/nats.js";
 
@@ -23,6 +26,8 @@ export interface NatsConnectOptions {
   readonly name: string;
   /** Called on every status change (disconnect, reconnect, …), for the caller's log. */
   readonly onStatus?: (status: { type: string; data?: unknown }) => void;
+  /** Called when a first connection attempt failed (the server is not up yet); it is retried. */
+  readonly onWaiting?: (attempt: number, err: unknown) => void;
   /** Wait between reconnect attempts (default 1000 ms); attempts never stop. */
   readonly reconnectTimeWaitMs?: number;
 }
@@ -50,22 +55,39 @@ export function credentialsAuthenticator(file: string): Authenticator {
 
 /**
  * Connects, retrying the first connection too (a NATS server that is still starting is not a
- * configuration error), and keeps reconnecting forever after a disconnect.
+ * configuration error: `onWaiting` hears each failed attempt), and keeps reconnecting forever after
+ * a disconnect. A server that refuses the credentials is a configuration error: thrown at once.
  */
 export async function connectNats(options: NatsConnectOptions): Promise<NatsConnection> {
   const problem = natsUrlProblem(options.url);
   if (problem) throw new Error(`${options.url}: ${problem}`);
   const authenticator = options.credsFile ? credentialsAuthenticator(options.credsFile) : undefined;
-  const nc = await connect({
-    servers: options.url,
-    name: options.name,
-    ...(authenticator ? { authenticator } : {}),
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: options.reconnectTimeWaitMs ?? 1000,
-    waitOnFirstConnect: true,
-    // Our own messages never come back to us (a controller is no agent, an agent sends no envelopes).
-    noEcho: true,
-  });
+  const waitMs = options.reconnectTimeWaitMs ?? 1000;
+  let nc: NatsConnection;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      nc = await connect({
+        servers: options.url,
+        name: options.name,
+        ...(authenticator ? { authenticator } : {}),
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: waitMs,
+        // Our own messages never come back to us (a controller is no agent, an agent sends no envelopes).
+        noEcho: true,
+      });
+      break;
+    } catch (err) {
+      if (err instanceof AuthorizationError || err instanceof UserAuthenticationExpiredError)
+        throw new Error(
+          `invalid NATS credentials: the server at ${options.url} refused them (${err.message})`,
+          {
+            cause: err,
+          },
+        );
+      options.onWaiting?.(attempt, err);
+      await sleep(waitMs);
+    }
+  }
   if (options.onStatus) {
     const onStatus = options.onStatus;
     void (async () => {

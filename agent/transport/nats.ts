@@ -54,6 +54,11 @@ export async function serveOverNats(
     credsFile: options.credsFile,
     name: `keyhole-agent ${options.agentId}`,
     ...(options.reconnectTimeWaitMs ? { reconnectTimeWaitMs: options.reconnectTimeWaitMs } : {}),
+    // Logged once, then every 30th attempt: a server still starting is routine.
+    onWaiting: (attempt, err) => {
+      if (attempt === 1 || attempt % 30 === 0)
+        log.warn({ attempt, err: (err as Error).message }, "waiting for the NATS server");
+    },
     onStatus: (s) => {
       // Reconnects are routine (a NATS server restarts); say so once each, without the noise.
       if (s.type === "disconnect" || s.type === "reconnect" || s.type === "error")
@@ -75,7 +80,16 @@ export async function serveOverNats(
       inflight.add(run);
     },
   });
-  await nc.flush(); // the subscription is registered with the server before we say we are ready
+  // The subscription is registered with the server before we say we are ready; a server that
+  // refuses it (these credentials are another agent's) answers before the flush's PONG.
+  await nc.flush();
+  if (sub.isClosed()) {
+    const why = await sub.closed;
+    await nc.close();
+    throw new Error(
+      `invalid NATS credentials: the server refused the subscription to ${subject} (${why instanceof Error ? why.message : "closed"}); keyhole nats permissions --agent ${options.agentId} prints what this agent's user needs`,
+    );
+  }
   const address = `${options.url.replace(/\/$/, "")}/${subject}`;
   let closing: Promise<void> | undefined;
   return {

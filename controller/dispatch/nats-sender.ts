@@ -43,6 +43,11 @@ export class NatsSender {
       url: options.url,
       credsFile: options.credsFile,
       name: `keyhole-controller ${options.controllerId}`,
+      // Logged once, then every 30th attempt: a server still starting is routine.
+      onWaiting: (attempt, err) => {
+        if (attempt === 1 || attempt % 30 === 0)
+          options.log.warn({ attempt, err: (err as Error).message }, "waiting for the NATS server");
+      },
       onStatus: (s) => {
         if (s.type === "disconnect" || s.type === "reconnect" || s.type === "error")
           options.log.info({ nats: s.type, server: String(s.data ?? "") }, `nats ${s.type}`);

@@ -425,6 +425,27 @@ describe("issue 20: agents on NATS", () => {
     expect(readFileSync(seeds.SHOP_0!, "utf8")).toMatch(/^SU/);
   });
 
+  it("an agent whose NATS credentials the server refuses, or whose user may not take its subject, stops at start with one line", async () => {
+    const stranger = stack.path("stranger.nkey");
+    expect(
+      (await stack.keyhole(["nats", "permissions", "--agent", "staging/shop/x", "--seed-out", stranger]))
+        .code,
+    ).toBe(0);
+    const jwksFile = stack.path("keys", "staging", "jwks.json");
+    const base = ["agent", "--environment", "staging", "--trusted-keys", jwksFile, "--connect", nats.url];
+    const unknownUser = await stack.keyhole([...base, "--id", SHOP_0, "--nats-creds", stranger], {
+      KEYHOLE_STATE_DIR: stack.path("state-x"),
+    });
+    expect(unknownUser.code, unknownUser.stderr).toBe(2);
+    expect(unknownUser.stderr).toMatch(/invalid NATS credentials: the server at .* refused them/);
+    // shop-1's user is valid, but not for shop-0's subject.
+    const otherAgents = await stack.keyhole([...base, "--id", SHOP_0, "--nats-creds", seeds.SHOP_1!], {
+      KEYHOLE_STATE_DIR: stack.path("state-y"),
+    });
+    expect(otherAgents.code, otherAgents.stderr).toBe(2);
+    expect(otherAgents.stderr).toContain(`refused the subscription to ${agentSubject(SHOP_0)}`);
+  });
+
   it("a stream request to an agent on NATS is refused at dispatch, coded, and nothing is sent", async () => {
     const before = stack.agent(SHOP_0).lines.length;
     const result = await stack.keyhole(

@@ -184,4 +184,16 @@ describe("issue 20: the NATS server restarts", () => {
       )
       .toBe(0);
   }, 60_000);
+
+  it("an agent started before its NATS server waits for it, says so, and connects once it is up", async () => {
+    await nats.stop();
+    const starting = stack.startAgent({ id: "staging/shop/late", environment: "staging", connect: nats.url });
+    await sleep(2500);
+    await nats.start();
+    const agent = await starting;
+    expect(agent.lines.some((l) => l.msg === "waiting for the NATS server")).toBe(true);
+    expect(agent.lines.findIndex((l) => l.msg === "waiting for the NATS server")).toBeLessThan(
+      agent.lines.findIndex((l) => l.msg === "connected"),
+    );
+  }, 30_000);
 });
