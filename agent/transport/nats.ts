@@ -38,6 +38,9 @@ export interface NatsTransportOptions {
   readonly reconnectTimeWaitMs?: number;
 }
 
+/** Room left in a message for the answer's headers (status, jti, agent id, content type). */
+const ANSWER_HEADROOM_BYTES = 1024;
+
 /** Headers of the agent's answer that travel with it (the rest are HTTP's own). */
 const ANSWER_HEADERS = [REQUEST_ID_HEADER, AGENT_HEADER, "content-type"] as const;
 
@@ -143,7 +146,7 @@ async function answer(app: FastifyInstance, nc: NatsConnection, msg: Msg, log: p
   }
   // The server refuses messages above its max_payload: answer a coded refusal instead of nothing.
   const maxPayload = nc.info?.max_payload ?? 1024 * 1024;
-  if (body.length > maxPayload - 4096) {
+  if (body.length > maxPayload - ANSWER_HEADROOM_BYTES) {
     const coded = new AgentError(
       "KH_TOO_LARGE",
       `the answer (${body.length} bytes) exceeds what the NATS server carries (max_payload ${maxPayload}); use the s3 output for large results`,
