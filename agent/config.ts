@@ -7,7 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as z from "zod";
 import { DEFAULT_TLS_RELOAD_SECONDS } from "../common/tls-server.js";
-import { labelsSchema } from "../protocol/fleet.js";
+import { agentIdSchema, labelsSchema } from "../protocol/fleet.js";
+import { natsUrlProblem } from "../protocol/nats.js";
 import { DEFAULT_MAX_TTL_SECONDS } from "../protocol/request.js";
 import { DEFAULT_HTTP_LIMITS } from "./http-limits.js";
 
@@ -49,6 +50,10 @@ export interface AgentCliOptions {
   controllerCa?: string | undefined;
   /** How often the TLS files are checked for a rotation, in seconds. */
   tlsReloadSeconds?: string | undefined;
+  /** `nats://HOST:PORT`: take envelopes over NATS (outbound only) instead of listening (docs/transport.md). */
+  connect?: string | undefined;
+  /** The NATS credentials file (a `.creds` file or a user nkey seed). */
+  natsCreds?: string | undefined;
 }
 
 /** Flag name → environment variable, so docs, `--help` and the loader agree. */
@@ -78,6 +83,8 @@ export const AGENT_ENV: Record<keyof AgentCliOptions, string> = {
   clientCa: "KEYHOLE_CLIENT_CA",
   controllerCa: "KEYHOLE_CONTROLLER_CA",
   tlsReloadSeconds: "KEYHOLE_TLS_RELOAD_SECONDS",
+  connect: "KEYHOLE_CONNECT",
+  natsCreds: "KEYHOLE_NATS_CREDS",
 };
 
 const listenSchema = z
@@ -164,6 +171,17 @@ const schema = z.strictObject({
   controllerCa: z.string().min(1).optional(),
   /** How often the TLS files are checked for a rotation. */
   tlsReloadSeconds: intFromString(1, 3600).default(DEFAULT_TLS_RELOAD_SECONDS),
+  /**
+   * The NATS transport (docs/transport.md): with `connect` the agent opens no listening socket and
+   * takes its envelopes from its own subject on that server.
+   */
+  connect: z
+    .string()
+    .refine((url) => natsUrlProblem(url) === undefined, {
+      error: (issue) => natsUrlProblem(String(issue.input)) ?? "must be a nats:// URL",
+    })
+    .optional(),
+  natsCreds: z.string().min(1).optional(),
   /** Largest accepted envelope. */
   bodyLimitBytes: z
     .number()
@@ -258,6 +276,8 @@ export function loadAgentConfig(options: AgentCliOptions, env: NodeJS.ProcessEnv
     clientCa: pick("clientCa"),
     controllerCa: pick("controllerCa"),
     tlsReloadSeconds: pick("tlsReloadSeconds"),
+    connect: pick("connect"),
+    natsCreds: pick("natsCreds"),
   };
   const parsed = schema.safeParse(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)));
   if (!parsed.success) {
@@ -282,6 +302,9 @@ export function loadAgentConfig(options: AgentCliOptions, env: NodeJS.ProcessEnv
   const tlsProblems = tlsConfigProblems(parsed.data);
   if (tlsProblems.length > 0)
     throw new Error(`invalid agent configuration:\n${tlsProblems.map((p) => `  ${p}`).join("\n")}`);
+  const nats = natsProblems(parsed.data, pick("listen") !== undefined);
+  if (nats.length > 0)
+    throw new Error(`invalid agent configuration:\n${nats.map((p) => `  ${p}`).join("\n")}`);
   return Object.freeze(parsed.data);
 }
 
@@ -300,5 +323,28 @@ function tlsConfigProblems(config: z.output<typeof schema>): string[] {
     problems.push(
       "--advertise-url (KEYHOLE_ADVERTISE_URL) must be https when the agent serves TLS (--tls-cert)",
     );
+  return problems;
+}
+
+/** What the NATS transport rules out: a listening address, an advertised URL, an id without a subject. */
+function natsProblems(config: z.output<typeof schema>, listenGiven: boolean): string[] {
+  const problems: string[] = [];
+  if (config.connect === undefined) {
+    if (config.natsCreds !== undefined)
+      problems.push(`--nats-creds (${AGENT_ENV.natsCreds}) needs --connect (${AGENT_ENV.connect})`);
+    return problems;
+  }
+  const dialsOut = "the NATS transport opens no listening socket";
+  if (config.tlsCert !== undefined)
+    problems.push(`--tls-cert (${AGENT_ENV.tlsCert}) and --connect exclude each other: ${dialsOut}`);
+  if (listenGiven)
+    problems.push(`--listen (${AGENT_ENV.listen}) and --connect exclude each other: ${dialsOut}`);
+  if (config.advertiseUrl !== undefined)
+    problems.push(
+      `--advertise-url (${AGENT_ENV.advertiseUrl}) and --connect exclude each other: ${dialsOut}`,
+    );
+  const id = agentIdSchema.safeParse(config.id);
+  if (!id.success)
+    problems.push(`--id (${AGENT_ENV.id}): ${id.error.issues[0]?.message} (the NATS subject is made of it)`);
   return problems;
 }

@@ -49,7 +49,11 @@ export const AGENT_ERRORS = {
     description:
       "This `jti` was already used (by this run, or by an earlier one, from the replay log in the state dir), or the envelope was issued before this agent started, so an earlier run may have accepted it.",
   },
-  KH_TOO_LARGE: { status: 413, description: "The body exceeds the agent's size limit." },
+  KH_TOO_LARGE: {
+    status: 413,
+    description:
+      "The body exceeds the agent's size limit; on NATS also an answer larger than the server's max_payload (use the s3 output).",
+  },
   KH_UNSUPPORTED_MEDIA_TYPE: { status: 415, description: "The body is not `application/jwt`." },
   KH_REQUEST_TIMEOUT: {
     status: 408,

@@ -9,6 +9,7 @@ import pino from "pino";
 import { readTlsFiles, type TlsFilePaths, TlsFileWatcher, type TlsMaterial } from "../common/tls-files.js";
 import { reloadServerTls } from "../common/tls-server.js";
 import { ACTIONS } from "./actions/index.js";
+import { AnswerSigner } from "./answer-signer.js";
 import { buildApp } from "./app.js";
 import { type AgentCliOptions, type AgentConfig, loadAgentConfig } from "./config.js";
 import { type Enrollment, EnrollmentRefused, startEnrollment } from "./enroll.js";
@@ -19,6 +20,7 @@ import { PersistentReplayCache } from "./replay-log.js";
 import { sweepAtStart } from "./runtimes/jvm/target-files.js";
 import { closeLeftoverInspectors, inspectorMarkers } from "./runtimes/node/open-markers.js";
 import { startAgentTelemetry } from "./telemetry/index.js";
+import type { AgentTransport } from "./transport/types.js";
 import { loadTrustedKeys } from "./trusted-keys.js";
 
 export interface RunningAgent {
@@ -54,6 +56,20 @@ async function drain(app: FastifyInstance, graceMs: number, log: pino.Logger): P
   }
   const inspectorsClosed = await inspectorMarkers.whenNoneOpen(INSPECTOR_CLOSE_AFTER_GRACE_MS);
   log.info({ drainedMs: Math.round(performance.now() - started), cut, inspectorsClosed }, "drained");
+}
+
+/** drain() for the NATS transport: no connections to cut, the subscription stops instead. */
+async function drainNats(
+  app: FastifyInstance,
+  nats: AgentTransport,
+  graceMs: number,
+  log: pino.Logger,
+): Promise<void> {
+  const started = performance.now();
+  await nats.close(graceMs);
+  await app.close();
+  const inspectorsClosed = await inspectorMarkers.whenNoneOpen(INSPECTOR_CLOSE_AFTER_GRACE_MS);
+  log.info({ drainedMs: Math.round(performance.now() - started), inspectorsClosed }, "drained");
 }
 
 const MIN_FINGERPRINT_KEY_BYTES = 16;
@@ -119,10 +135,13 @@ export async function runAgent(
   }
   // OpenTelemetry only when an OTEL_* variable is set; otherwise it is never even loaded.
   const telemetry = await startAgentTelemetry(env);
+  // One signer for every answer, whichever face (HTTP, NATS) carries it.
+  const answerSigner = new AnswerSigner(identity);
   const app: FastifyInstance = buildApp(config, {
     trustedKeys: loadTrustedKeys(config.trustedKeys),
     registry: ACTIONS,
     identity,
+    answerSigner,
     redactor: createRedactor({ fingerprintKey: loadFingerprintKey(config.fingerprintKeyFile, logger) }),
     logger,
     telemetry,
@@ -135,24 +154,50 @@ export async function runAgent(
     }),
     ...(tls ? { tls } : {}),
   });
-  await app.listen({ host: config.listen.host, port: config.listen.port });
-  // A rotated certificate, key or client CA serves new connections without a restart.
-  const tlsWatcher =
-    tlsPaths &&
-    new TlsFileWatcher(tlsPaths, {
-      intervalMs: config.tlsReloadSeconds * 1000,
-      what: "the agent's TLS certificate",
+  let nats: AgentTransport | undefined;
+  let url: string;
+  let port: number | undefined;
+  let tlsWatcher: TlsFileWatcher | undefined;
+  if (config.connect) {
+    // Outbound only (docs/transport.md): the NATS client is loaded only by an agent that uses it.
+    const { serveOverNats } = await import("./transport/nats.js");
+    nats = await serveOverNats(app, {
+      url: config.connect,
+      credsFile: config.natsCreds,
+      agentId: config.id,
       log: logger,
-      apply: (material) => reloadServerTls(app.server, material),
+      signer: answerSigner,
     });
-  const address = app.server.address();
-  const port = typeof address === "object" && address ? address.port : config.listen.port;
-  const host = config.listen.host.includes(":") ? `[${config.listen.host}]` : config.listen.host;
-  const url = `${tls ? "https" : "http"}://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;
-  logger.info(
-    { url, environment: config.environment, actions: [...(config.actions ?? ACTIONS.keys())] },
-    "listening",
-  );
+    url = nats.address;
+    logger.info(
+      {
+        url,
+        transport: "nats",
+        environment: config.environment,
+        actions: [...(config.actions ?? ACTIONS.keys())],
+      },
+      "connected",
+    );
+  } else {
+    await app.listen({ host: config.listen.host, port: config.listen.port });
+    // A rotated certificate, key or client CA serves new connections without a restart.
+    tlsWatcher =
+      tlsPaths &&
+      new TlsFileWatcher(tlsPaths, {
+        intervalMs: config.tlsReloadSeconds * 1000,
+        what: "the agent's TLS certificate",
+        log: logger,
+        apply: (material) => reloadServerTls(app.server, material),
+      });
+    const address = app.server.address();
+    port = typeof address === "object" && address ? address.port : config.listen.port;
+    const host = config.listen.host.includes(":") ? `[${config.listen.host}]` : config.listen.host;
+    url = `${tls ? "https" : "http"}://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;
+    logger.info(
+      { url, environment: config.environment, actions: [...(config.actions ?? ACTIONS.keys())] },
+      "listening",
+    );
+  }
 
   // Enrollment with a controller (docs/fleet.md): a refused first attempt is a configuration error.
   let enrollment: Enrollment | undefined;
@@ -172,8 +217,7 @@ export async function runAgent(
           id: config.id,
           environment: config.environment,
           ...(config.advertiseUrl ? { url: config.advertiseUrl } : {}),
-          port,
-          ...(tls ? { tls: true } : {}),
+          ...(nats ? { transport: "nats" as const } : { port: port!, ...(tls ? { tls: true } : {}) }),
           labels: config.labels,
           actions: [...(config.actions ?? ACTIONS.keys())],
         },
@@ -182,6 +226,7 @@ export async function runAgent(
       });
     } catch (err) {
       tlsWatcher?.close();
+      await nats?.close(0);
       await app.close();
       if (err instanceof EnrollmentRefused)
         throw new Error(`invalid agent enrollment: the controller refused it (${err.code}: ${err.message})`);
@@ -203,7 +248,10 @@ export async function runAgent(
     // Telemetry last: the drained requests' spans and metrics are flushed too.
     tlsWatcher?.close();
     closing ??= (enrollment?.stop() ?? Promise.resolve()).then(() =>
-      drain(app, config.shutdownGraceSeconds * 1000, logger).finally(() =>
+      (nats
+        ? drainNats(app, nats, config.shutdownGraceSeconds * 1000, logger)
+        : drain(app, config.shutdownGraceSeconds * 1000, logger)
+      ).finally(() =>
         telemetry.shutdown().catch((err: unknown) => logger.warn({ err }, "flushing telemetry failed")),
       ),
     );

@@ -23,9 +23,8 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { loadControllerConfig } from "../controller/config.js";
-import type { Principal } from "../controller/identity/principal.js";
 import { createController } from "../controller/runtime.js";
-import { type BenchResult, isListening, median, ROOT, startNode } from "./lib.js";
+import { type BenchResult, benchPrincipal, isListening, median, ROOT, startNode } from "./lib.js";
 
 const AGENTS = 500;
 const HOSTS = 5;
@@ -34,7 +33,7 @@ const SINGLE_RUNS = 15;
 const COLLECTION_RUNS = 3;
 
 /** CPU seconds (user + system) a process has used, from /proc/<pid>/stat (USER_HZ = 100). */
-function cpuSecondsOf(pid: number): number {
+export function cpuSecondsOf(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return (Number(fields[11]) + Number(fields[12])) / 100;
@@ -50,14 +49,14 @@ interface Cost {
   readonly commitMs: number;
 }
 
-interface Host {
+export interface Host {
   readonly pid: number;
   readonly ready: Record<string, unknown>;
   stop(): Promise<void>;
 }
 
 /** Starts an agent host; it may take long on a busy machine (100 Fastify apps), so no 15 s limit. */
-async function startHost(args: string[]): Promise<Host> {
+export async function startHost(args: string[]): Promise<Host> {
   const child = spawn(process.execPath, [...process.execArgv, ...args], {
     stdio: ["pipe", "pipe", "inherit"],
   });
@@ -88,12 +87,6 @@ async function startHost(args: string[]): Promise<Host> {
   }
 }
 
-const WHO: Principal = {
-  subject: "user:bench@example.com",
-  groups: ["sre"],
-  credential: { kind: "token", id: "bench" },
-};
-
 export async function benchFleet(): Promise<BenchResult> {
   const dir = await mkdtemp(join(tmpdir(), "keyhole-bench-fleet-"));
   const workload = await startNode([`${ROOT}examples/workload.mjs`], isListening, {
@@ -107,6 +100,8 @@ export async function benchFleet(): Promise<BenchResult> {
     // First start: writes the staging key and its JWKS, which the agents pin.
     const base = { dataDir, listen: "127.0.0.1:0", rateLimitPerMinute: 0, logLevel: "silent" };
     await (await createController(loadControllerConfig(base, {}), { watchPolicy: false })).close();
+    // A token in the store: dispatch checks the requester's credential still exists.
+    const WHO = await benchPrincipal(dataDir);
     const jwks = join(dataDir, "keys", "staging", "jwks.json");
     const started = await Promise.allSettled(
       Array.from({ length: HOSTS }, (_, h) =>

@@ -5,6 +5,7 @@ import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import type { Principal } from "../controller/identity/principal.js";
 import { REQUEST_ALG, REQUEST_TYP } from "../protocol/request.js";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -129,4 +130,13 @@ export function rssSampler(): () => number {
     peak = Math.max(peak, process.memoryUsage.rss());
     return peak - start;
   };
+}
+
+/** The bench's requester, with a token issued into the store (the last gate checks it still exists). */
+export async function benchPrincipal(dataDir: string): Promise<Principal> {
+  const subject = "user:bench@example.com";
+  // Loaded here, so the benches that do not need the controller's store never load it.
+  const { issueToken } = await import("../controller/identity/cli.js");
+  const issued = await issueToken({ dataDir, env: {}, subject, groups: ["sre"], actor: "bench" });
+  return { subject, groups: ["sre"], credential: { kind: "token", id: issued.id } };
 }

@@ -16,6 +16,7 @@ import { benchAgentHttp } from "./agent-http.js";
 import { benchArtifacts } from "./artifacts.js";
 import { benchAudit } from "./audit.js";
 import { benchFleet } from "./fleet.js";
+import { benchFleetTransports } from "./fleet-transports.js";
 import { benchFuzz } from "./fuzz.js";
 import { benchHeapMasking } from "./heap-masking.js";
 import { benchHeapSnapshot } from "./heap-snapshot.js";
@@ -44,6 +45,7 @@ const BENCHES: Record<string, () => Promise<BenchResult | BenchResult[]>> = {
   jvm: () => benchJvm(),
   artifacts: () => benchArtifacts(),
   fleet: () => benchFleet(),
+  "fleet-transports": () => benchFleetTransports(),
   oidc: () => benchOidc(),
   "policy-reload": () => benchPolicyReload(),
   store: () => benchStore(),

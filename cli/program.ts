@@ -11,6 +11,7 @@ import { registerCollectionCommands } from "./commands/collections.js";
 import { registerDemoCommand } from "./commands/demo.js";
 import { registerKeyCommands } from "./commands/keys.js";
 import { registerLoginCommands } from "./commands/login.js";
+import { registerNatsCommands } from "./commands/nats.js";
 import { registerPolicyCommands } from "./commands/policy.js";
 import { registerRedactCommand } from "./commands/redact.js";
 import { registerReportCommand } from "./commands/report.js";
@@ -36,6 +37,7 @@ export function buildProgram(env: NodeJS.ProcessEnv): Command {
   registerAuditCommands(program, env);
   registerReportCommand(program, env);
   registerLoginCommands(program, env);
+  registerNatsCommands(program);
   return program;
 }
 

@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
 import { DEFAULT_TLS_RELOAD_SECONDS } from "../common/tls-server.js";
+import { natsUrlProblem } from "../protocol/nats.js";
 import { ConfigError } from "./errors.js";
 import { type AgentNetworkEntry, parseAgentNetworks } from "./fleet/agent-networks.js";
 import { environmentNameSchema } from "./policy/schema.js";
@@ -92,6 +93,10 @@ export interface ControllerOptions {
   clientKey?: string;
   /** How often the TLS files are checked for a rotation. */
   tlsReloadSeconds?: string | number;
+  /** `nats://HOST:PORT`: reach agents on NATS through this server (docs/transport.md). */
+  nats?: string;
+  /** The NATS credentials file (a `.creds` file or a user nkey seed). */
+  natsCreds?: string;
 }
 
 /** Each option's environment variable. The controller id is not `KEYHOLE_ID`: the agent reads that one. */
@@ -138,6 +143,8 @@ export const CONTROLLER_ENV_VARS = {
   clientCert: "KEYHOLE_CLIENT_CERT",
   clientKey: "KEYHOLE_CLIENT_KEY",
   tlsReloadSeconds: "KEYHOLE_TLS_RELOAD_SECONDS",
+  nats: "KEYHOLE_NATS",
+  natsCreds: "KEYHOLE_NATS_CREDS",
 } as const satisfies Record<keyof ControllerOptions, string>;
 
 const FLAGS: Record<keyof ControllerOptions, string> = {
@@ -183,6 +190,8 @@ const FLAGS: Record<keyof ControllerOptions, string> = {
   clientCert: "--client-cert",
   clientKey: "--client-key",
   tlsReloadSeconds: "--tls-reload-seconds",
+  nats: "--nats",
+  natsCreds: "--nats-creds",
 };
 
 const listenSchema = z.string().transform((text, ctx) => {
@@ -347,6 +356,13 @@ const rawSchema = z.strictObject({
   clientCert: z.string().min(1).optional(),
   clientKey: z.string().min(1).optional(),
   tlsReloadSeconds: seconds(1, 3600).default(DEFAULT_TLS_RELOAD_SECONDS),
+  nats: z
+    .string()
+    .refine((url) => natsUrlProblem(url) === undefined, {
+      error: (issue) => natsUrlProblem(String(issue.input)) ?? "must be a nats:// URL",
+    })
+    .optional(),
+  natsCreds: z.string().min(1).optional(),
 });
 
 export interface ControllerConfig {
@@ -404,6 +420,8 @@ export interface ControllerConfig {
     };
     readonly reloadSeconds: number;
   };
+  /** `--nats` and `--nats-creds` (absolute): how agents on NATS are reached; absent without one. */
+  readonly nats: { readonly url: string; readonly credsFile: string | undefined } | undefined;
 }
 
 /** Where artifacts go: a local folder (the embedded default) or an S3 bucket. */
@@ -497,6 +515,8 @@ export function loadControllerConfig(
     problems.push(
       "--client-cert and --client-key (KEYHOLE_CLIENT_CERT, KEYHOLE_CLIENT_KEY): give both or neither",
     );
+  if (raw && raw.nats === undefined && raw.natsCreds !== undefined)
+    problems.push("--nats-creds (KEYHOLE_NATS_CREDS): needs --nats");
   if (problems.length > 0 || !raw) throw new ConfigError("invalid controller configuration", problems);
 
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(cwd, p));
@@ -559,6 +579,13 @@ export function loadControllerConfig(
       }),
       reloadSeconds: raw.tlsReloadSeconds,
     }),
+    nats:
+      raw.nats === undefined
+        ? undefined
+        : Object.freeze({
+            url: raw.nats,
+            credsFile: raw.natsCreds === undefined ? undefined : abs(raw.natsCreds),
+          }),
   });
 }
 

@@ -18,6 +18,7 @@ import { AuditCheckpointer } from "./audit/checkpointer.js";
 import type { ControllerConfig } from "./config.js";
 import { createConsoleOidc } from "./console/oidc-login.js";
 import { AgentTls } from "./dispatch/agent-tls.js";
+import { AgentTransports } from "./dispatch/agent-transport.js";
 import { clearTextDispatchWarning } from "./dispatch/clear-text.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
 import { InlineBudget } from "./dispatch/inline-budget.js";
@@ -197,10 +198,21 @@ export async function createController(
       now,
     });
     await fleetRegistry.start();
+    // Agents on NATS are reached through one connection (docs/transport.md); loaded only when used.
+    const nats = config.nats
+      ? await (await import("./dispatch/nats-sender.js")).NatsSender.connect({
+          url: config.nats.url,
+          credsFile: config.nats.credsFile,
+          controllerId: config.id,
+          log,
+        })
+      : undefined;
+    const transports = new AgentTransports(nats, agentTls);
     // One byte budget for every agent answer held in memory, single requests and collections alike.
     const inlineBudget = new InlineBudget(config.inlineResultsMaxBytes, config.maxResultBytes);
     const dispatcher = new Dispatcher({
       telemetry,
+      transports,
       inlineBudget,
       store,
       policy,
@@ -434,6 +446,7 @@ export async function createController(
             serverTlsWatcher?.close();
             agentTls?.close();
             // After the last dispatch wrote its records: a clean stop leaves no unsigned tail.
+            await transports.close();
             await webhook?.close();
             await checkpointer.close();
             await openedArtifacts.close();

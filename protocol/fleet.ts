@@ -55,44 +55,55 @@ export function agentUrlShapeProblem(url: string): string | undefined {
   return undefined;
 }
 
-export const enrollRequestSchema = z.strictObject({
-  id: agentIdSchema,
-  environment: z.string().min(1).max(63),
-  /** Where the controller should reach the agent; absent means the connection's address and `port`. */
-  url: z
-    .url({ protocol: /^https?$/ })
-    .max(2048)
-    // RFC 3986's characters only: an enrolled URL is stored, shown and dialled (the attacker's second pass
-    // on issue 16 enrolled one holding ESC, backticks, `|` and `<>`). A host in another script is
-    // given in its punycode form, as the URL standard writes it.
-    .regex(
-      /^[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]+$/,
-      "an agent URL holds only the characters RFC 3986 allows unencoded (%-encode the rest)",
-    )
-    .refine((url) => agentUrlShapeProblem(url) === undefined, {
-      error: (issue) => agentUrlShapeProblem(String(issue.input)) ?? "not an agent URL",
-    })
-    .optional(),
-  port: z.number().int().min(1).max(65_535),
-  /** The agent serves HTTPS on `port`: without `url`, the controller dials `https://<address>:<port>`. */
-  tls: z.boolean().optional(),
-  labels: labelsSchema.default({}),
-  actions: z
-    .array(z.string().regex(/^[a-z][a-z0-9-]{0,63}$/))
-    .max(64)
-    .default([]),
-  /**
-   * The agent's own Ed25519 public key (base64url of its 32 bytes), which signs its answers: pinned on
-   * the first enrollment of the id (issue 21), compared on every later one.
-   */
-  publicKey: publicKeySchema,
-  /** Proof that the enrolling agent holds that key: its signature over this very request (enrollProofInput). */
-  proof: z.strictObject({
-    /** When it was signed, seconds; the controller accepts ENROLL_PROOF_MAX_AGE_SECONDS either way. */
-    iat: z.number().int().nonnegative(),
-    signature: z.string().regex(/^[A-Za-z0-9_-]{86}$/, "must be an Ed25519 signature in base64url"),
-  }),
-});
+export const enrollRequestSchema = z
+  .strictObject({
+    id: agentIdSchema,
+    environment: z.string().min(1).max(63),
+    /** Where the controller should reach the agent; absent means the connection's address and `port`. */
+    url: z
+      .url({ protocol: /^https?$/ })
+      .max(2048)
+      // RFC 3986's characters only: an enrolled URL is stored, shown and dialled (the attacker's second pass
+      // on issue 16 enrolled one holding ESC, backticks, `|` and `<>`). A host in another script is
+      // given in its punycode form, as the URL standard writes it.
+      .regex(
+        /^[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]+$/,
+        "an agent URL holds only the characters RFC 3986 allows unencoded (%-encode the rest)",
+      )
+      .refine((url) => agentUrlShapeProblem(url) === undefined, {
+        error: (issue) => agentUrlShapeProblem(String(issue.input)) ?? "not an agent URL",
+      })
+      .optional(),
+    /** Where the agent listens, for a URL from the connection's address; an agent on NATS listens nowhere. */
+    port: z.number().int().min(1).max(65_535).optional(),
+    /** How the controller reaches the agent: `http` (default, at `url` or the address and `port`) or `nats` (its subject). */
+    // (No default: the proof signs the request as sent, so parsing must not add a field.)
+    transport: z.enum(["http", "nats"]).optional(),
+    /** The agent serves HTTPS on `port`: without `url`, the controller dials `https://<address>:<port>`. */
+    tls: z.boolean().optional(),
+    labels: labelsSchema.default({}),
+    actions: z
+      .array(z.string().regex(/^[a-z][a-z0-9-]{0,63}$/))
+      .max(64)
+      .default([]),
+    /**
+     * The agent's own Ed25519 public key (base64url of its 32 bytes), which signs its answers: pinned on
+     * the first enrollment of the id (issue 21), compared on every later one.
+     */
+    publicKey: publicKeySchema,
+    /** Proof that the enrolling agent holds that key: its signature over this very request (enrollProofInput). */
+    proof: z.strictObject({
+      /** When it was signed, seconds; the controller accepts ENROLL_PROOF_MAX_AGE_SECONDS either way. */
+      iat: z.number().int().nonnegative(),
+      signature: z.string().regex(/^[A-Za-z0-9_-]{86}$/, "must be an Ed25519 signature in base64url"),
+    }),
+  })
+  .superRefine((req, ctx) => {
+    if (req.transport === "nats" && (req.url !== undefined || req.port !== undefined))
+      ctx.addIssue({ code: "custom", path: ["transport"], message: "an agent on NATS has no url or port" });
+    if (req.transport !== "nats" && req.url === undefined && req.port === undefined)
+      ctx.addIssue({ code: "custom", path: ["port"], message: "an agent on HTTP gives its url or its port" });
+  });
 export type EnrollRequest = z.input<typeof enrollRequestSchema>;
 
 /** How far an enrollment proof's `iat` may be from the controller's clock. */
@@ -111,7 +122,12 @@ export function enrollProofInput(request: Omit<EnrollRequest, "proof">, iat: num
 }
 
 export const enrollResponseSchema = z.object({
-  agent: z.object({ id: z.string(), environment: z.string(), url: z.string() }),
+  agent: z.object({
+    id: z.string(),
+    environment: z.string(),
+    url: z.string().optional(),
+    transport: z.enum(["http", "nats"]).optional(),
+  }),
   /** The agent's heartbeat credential, shown once. */
   session: z.string().min(20).max(200),
   heartbeatSeconds: z.number().int().min(1).max(3600),

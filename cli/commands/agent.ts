@@ -84,6 +84,15 @@ export function registerAgentCommand(program: Command, env: NodeJS.ProcessEnv): 
       "--tls-reload-seconds <n>",
       "how often the TLS files are checked for a rotation, default 10 (KEYHOLE_TLS_RELOAD_SECONDS)",
     )
+    // The NATS transport (docs/transport.md).
+    .option(
+      "--connect <nats-url>",
+      "take requests from a NATS server (nats://HOST:PORT) instead of listening: the agent opens no port (KEYHOLE_CONNECT)",
+    )
+    .option(
+      "--nats-creds <file>",
+      "NATS credentials: a .creds file or a user nkey seed, e.g. a mounted Secret (KEYHOLE_NATS_CREDS)",
+    )
     .option(
       "--memory-guard-unseen <refuse|allow>",
       "when the heap-snapshot memory guard cannot see the target's memory cgroup: refuse (default) or allow an unguarded snapshot (KEYHOLE_MEMORY_GUARD_UNSEEN)",

@@ -7,7 +7,8 @@ import { note, printJson, printLine, table } from "../output.js";
 export interface AgentView {
   id: string;
   environment: string;
-  url: string;
+  url?: string;
+  transport?: "nats";
   labels: Record<string, string>;
   source: "static" | "enrolled";
   state: "static" | "online" | "offline" | "revoked";
@@ -52,13 +53,13 @@ export function registerAgentCommands(program: Command, env: NodeJS.ProcessEnv):
       if (agents.length === 0) return printLine("no agents");
       printLine(
         table([
-          ["ID", "ENVIRONMENT", "STATE", "LABELS", "URL", "LAST SEEN"],
+          ["ID", "ENVIRONMENT", "STATE", "LABELS", "URL / TRANSPORT", "LAST SEEN"],
           ...agents.map((a) => [
             a.id,
             a.environment,
             a.state,
             labelsText(a.labels),
-            a.url,
+            a.url ?? (a.transport === "nats" ? "nats" : "-"),
             a.lastSeenAt ?? "-",
           ]),
         ]),

@@ -90,6 +90,11 @@ export function registerServiceCommands(program: Command, env: NodeJS.ProcessEnv
       "how often the TLS files are checked for a rotation, default 10 (KEYHOLE_TLS_RELOAD_SECONDS)",
     )
     .option(
+      "--nats <nats-url>",
+      "reach agents on NATS (inventory transport: nats, or enrolled so) through this server, nats://HOST:PORT (KEYHOLE_NATS)",
+    )
+    .option("--nats-creds <file>", "NATS credentials: a .creds file or a user nkey seed (KEYHOLE_NATS_CREDS)")
+    .option(
       "--dispatch-timeout-seconds <n>",
       "how long one dispatch may take, the agent's work and an s3-mode upload included, default 90 (KEYHOLE_DISPATCH_TIMEOUT_SECONDS)",
     )

@@ -20,12 +20,14 @@ function loopbackOnly(cidr: string): boolean {
  * whose `--agent-networks` let agents enroll from beyond loopback.
  */
 export function clearTextDispatchWarning(
-  agents: Iterable<{ readonly id: string; readonly url: string }>,
+  agents: Iterable<{ readonly id: string; readonly url?: string | undefined }>,
   networks: readonly AgentNetworkEntry[],
   agentCa: boolean,
 ): { message: string; inventoryAgents: string[]; enrollmentEnvironments: string[] } | undefined {
   const inventoryAgents: string[] = [];
   for (const agent of agents) {
+    // An agent on NATS has no URL: its hop is the NATS server's (docs/transport.md).
+    if (agent.url === undefined) continue;
     let url: URL;
     try {
       url = new URL(agent.url);

@@ -18,11 +18,11 @@ import { retryWhileUnavailable } from "../store/unavailable.js";
 import type { ControllerTelemetry } from "../telemetry/index.js";
 import { currentTraceparent } from "../telemetry/trace-context.js";
 import type { AgentTls } from "./agent-tls.js";
+import { AgentTransports } from "./agent-transport.js";
 import { finishDirectUpload } from "./direct-upload.js";
 import { buildClaims, type Envelope, signEnvelope } from "./envelope.js";
 import { InlineBudget } from "./inline-budget.js";
 import { receiveStream } from "./receive-stream.js";
-import { sendEnvelope } from "./send-envelope.js";
 import {
   type ExpectedSigner,
   type KeptSignature,
@@ -50,6 +50,8 @@ export interface DispatcherDeps {
   readonly telemetry?: ControllerTelemetry;
   /** TLS towards agents (agent-tls.ts); absent: https agents are checked against the system's roots. */
   readonly agentTls?: AgentTls | undefined;
+  /** How envelopes reach agents (HTTP, and NATS with `--nats`); default: HTTP only. */
+  readonly transports?: AgentTransports;
 }
 
 /** An artifact ready to register, as the stream and s3 paths produce it. */
@@ -82,9 +84,12 @@ export class Dispatcher {
   readonly inlineBudget: InlineBudget;
   /** How every connection to an agent is secured; collections dial with the same. */
   readonly agentTls: AgentTls | undefined;
+  /** Shared with collections too: one way to reach each agent. */
+  readonly transports: AgentTransports;
 
   constructor(deps: DispatcherDeps) {
     this.deps = deps;
+    this.transports = deps.transports ?? new AgentTransports(undefined, deps.agentTls);
     this.inlineBudget = deps.inlineBudget ?? new InlineBudget(64 * 1024 * 1024);
     this.agentTls = deps.agentTls;
     this.actor = `controller:${deps.controllerId}`;
@@ -186,6 +191,12 @@ export class Dispatcher {
       await this.finish(request, "approved", { code: "KH_DISPATCH_FAILED", message });
       return;
     }
+    const noStream = request.output === "stream" ? this.transports.streamProblem(agent) : undefined;
+    if (noStream) {
+      log.warn({ requestId, code: "KH_DISPATCH_FAILED" }, noStream);
+      await this.finish(request, "approved", { code: "KH_DISPATCH_FAILED", message: noStream });
+      return;
+    }
     // The s3 mode needs its multipart upload before sealing: the presigned URLs are in the envelope.
     let upload: DirectUpload | undefined;
     let envelope: Envelope;
@@ -220,7 +231,7 @@ export class Dispatcher {
           details: {
             agent: agent.id,
             // Without credentials or a query an inventory URL might carry: no secret enters a record.
-            url: auditableUrl(agent.url),
+            ...this.transports.address(agent, auditableUrl),
             jti: envelope.claims.jti,
             kid: envelope.kid,
             iat: envelope.claims.iat,
@@ -264,14 +275,12 @@ export class Dispatcher {
     // The answer's bytes count against the shared budget until its result is stored.
     const lease = this.inlineBudget.lease({ agent: agent.id, requester: request.subject });
     try {
-      const sent = await sendEnvelope(agent.url, envelope.jws, {
+      const sent = await this.transports.send(agent, envelope.jws, {
         timeoutMs: this.deps.timeoutMs,
         maxBytes: this.deps.maxResultBytes,
         lease,
         budgetBytes: this.inlineBudget.capBytes,
         expect: { jti: envelope.claims.jti, agent: agent.id },
-        lookup: agent.lookup,
-        tls: this.agentTls,
       });
       // Nothing is recorded of an answer the agent did not sign (issue 21).
       const outcome = verifyAnswer(sent, signerOf(agent, request, envelope), "inline");
@@ -301,7 +310,7 @@ export class Dispatcher {
     const id = randomUUID();
     const signer = signerOf(agent, request, envelope);
     const received = await receiveStream(
-      agent.url,
+      agent.url!,
       envelope.jws,
       ({ contentType }) => this.deps.artifacts.beginWrite(artifactKey(request, id), { contentType }),
       {
@@ -339,14 +348,12 @@ export class Dispatcher {
     upload: DirectUpload,
   ): Promise<boolean> {
     const lease = this.inlineBudget.lease({ agent: agent.id, requester: request.subject });
-    const sent = await sendEnvelope(agent.url, envelope.jws, {
+    const sent = await this.transports.send(agent, envelope.jws, {
       timeoutMs: this.deps.timeoutMs,
       maxBytes: 1024 * 1024,
       lease,
       budgetBytes: this.inlineBudget.capBytes,
       expect: { jti: envelope.claims.jti, agent: agent.id },
-      lookup: agent.lookup,
-      tls: this.agentTls,
     });
     lease.release(); // the upload report is parsed; what remains is small
     // The report's digest must be the agent's signed one; finishDirectUpload then holds the object to it.

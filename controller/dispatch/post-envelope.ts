@@ -143,13 +143,18 @@ export function headNames(response: IncomingMessage, expect: AnswerOf): boolean 
   );
 }
 
+/** An answer's head as either transport delivers it (HTTP headers, or NATS headers under the same names). */
+export interface AnswerHead {
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+}
+
 /**
  * Whether a refusal's head names the envelope's `jti` (and, if it names an agent, this one). An agent
  * names itself on a refusal only when the envelope was addressed to it, so a refusal by another
  * agent at a misrouted URL (`KH_BAD_SIGNATURE`, `KH_WRONG_AUDIENCE`) keeps its code; a service that
  * is not an agent does not echo the jti, and nothing it says is kept.
  */
-export function refusalNames(response: IncomingMessage, expect: AnswerOf): boolean {
+export function refusalNames(response: AnswerHead, expect: AnswerOf): boolean {
   const agent = response.headers[AGENT_HEADER];
   return (
     response.headers[REQUEST_ID_HEADER] === expect.jti && (agent === undefined || agent === expect.agent)

@@ -8,7 +8,14 @@ import { type AnswerOf, type ErrorBody, errorBodySchema } from "../../protocol/r
 import type { PinnedLookup } from "../fleet/agent-networks.js";
 import type { AgentTls } from "./agent-tls.js";
 import { budgetSpentMessage, type InlineLease } from "./inline-budget.js";
-import { agentTimeout, notNamed, postEnvelope, refusalNames, unreachable } from "./post-envelope.js";
+import {
+  type AnswerHead,
+  agentTimeout,
+  notNamed,
+  postEnvelope,
+  refusalNames,
+  unreachable,
+} from "./post-envelope.js";
 
 export type SendOutcome =
   | { readonly ok: true; readonly status: number; readonly result: unknown }
@@ -79,6 +86,21 @@ export async function sendEnvelope(
   } finally {
     posted.stopDeadline();
   }
+  return answerOutcome(status, text, response, options.expect, "HTTP");
+}
+
+/**
+ * Classifies an answer read in full, whichever transport carried it: a success is kept only when its
+ * body names `expect`, a refusal's code and message only when its head does (issue 23, finding 4).
+ * The one place both transports decide what an agent's answer means.
+ */
+export function answerOutcome(
+  status: number,
+  text: string,
+  head: AnswerHead,
+  expect: AnswerOf,
+  transport: "HTTP" | "NATS",
+): SendOutcome {
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -87,7 +109,7 @@ export async function sendEnvelope(
       ok: false,
       status,
       code: "KH_AGENT_BAD_RESPONSE",
-      message: `the agent answered HTTP ${status} with a body that is not JSON`,
+      message: `the agent answered ${transport} ${status} with a body that is not JSON`,
     };
   }
   if (status >= 200 && status < 300) {
@@ -95,30 +117,30 @@ export async function sendEnvelope(
     if (
       typeof named !== "object" ||
       named === null ||
-      named.requestId !== options.expect.jti ||
-      named.agent !== options.expect.agent
+      named.requestId !== expect.jti ||
+      named.agent !== expect.agent
     )
-      return notNamed(options.expect, status);
+      return notNamed(expect, status);
     return { ok: true, status, result: body };
   }
   const refusal = errorBodySchema.safeParse(body);
-  if (refusal.success && !refusalNames(response, options.expect))
-    return notNamed(options.expect, status, refusal.data.error.code);
+  if (refusal.success && !refusalNames(head, expect))
+    return notNamed(expect, status, refusal.data.error.code);
   if (refusal.success) {
     const { code, message } = refusal.data.error;
-    return { ok: false, status, code, message, ...signedRefusal(response, code, message) };
+    return { ok: false, status, code, message, ...signedRefusal(head, code, message) };
   }
   return {
     ok: false,
     status,
     code: "KH_AGENT_BAD_RESPONSE",
-    message: `the agent answered HTTP ${status} without a coded error`,
+    message: `the agent answered ${transport} ${status} without a coded error`,
   };
 }
 
 /** A refusal's body and the agent's signature header, for verify-answer.ts. */
 export function signedRefusal(
-  response: IncomingMessage,
+  response: AnswerHead,
   code: string,
   message: string,
 ): { refusal: ErrorBody; signature: string | undefined } {

@@ -21,11 +21,11 @@ import type { AuditEntry } from "../audit/chain.js";
 import type { Dispatcher } from "../dispatch/dispatcher.js";
 import { signedDetail } from "../dispatch/dispatcher.js";
 import { buildClaims, type Envelope, signEnvelope } from "../dispatch/envelope.js";
-import { sendEnvelope } from "../dispatch/send-envelope.js";
 import { verifyAnswer } from "../dispatch/verify-answer.js";
 import { ControllerError } from "../errors.js";
 import type { Principal } from "../identity/principal.js";
 import { sameSubject } from "../identity/subject.js";
+import { storedUrl } from "../inventory/load-inventory.js";
 import type { SigningKey } from "../keys.js";
 import type { Policy } from "../policy/load-policy.js";
 import { canSee, listVisible } from "../policy/visibility.js";
@@ -217,7 +217,7 @@ export class CollectionService {
     const output = STREAM_ACTIONS.has(input.action) ? "stream" : (input.output ?? "inline");
     assertActionParams(input.action, input.params, this.deps.actions, output);
     const targets: CollectionTarget[] = usable
-      .map((a) => ({ id: a.id, url: a.url, source: a.source, labels: { ...a.labels } }))
+      .map((a) => ({ id: a.id, url: storedUrl(a), source: a.source, labels: { ...a.labels } }))
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     const id = randomUUID();
     const autoApproved = env.approvals === 0;
@@ -719,7 +719,7 @@ export class CollectionService {
           requestId: id,
           details: {
             agent: agent.id,
-            url: agent.url,
+            ...this.deps.dispatcher.transports.address(agent, (url) => url),
             jti: envelope.claims.jti,
             kid: envelope.kid,
             iat: envelope.claims.iat,
@@ -735,14 +735,12 @@ export class CollectionService {
     // The answer's bytes count against the controller's one budget until the group commit stored it.
     const budget = this.deps.dispatcher.inlineBudget;
     const lease = budget.lease({ agent: agent.id, requester: collection.subject });
-    const sent = await sendEnvelope(agent.url, envelope.jws, {
+    const sent = await this.deps.dispatcher.transports.send(agent, envelope.jws, {
       timeoutMs: this.deps.timeoutMs,
       maxBytes: this.deps.maxResultBytes,
       lease,
       budgetBytes: budget.capBytes,
       expect: { jti: envelope.claims.jti, agent: agent.id },
-      lookup: agent.lookup,
-      tls: this.deps.dispatcher.agentTls,
     });
     // Nothing is recorded of an answer the agent did not sign (issue 21).
     const outcome = verifyAnswer(

@@ -21,7 +21,7 @@ import {
 import type { AuditEntry } from "../audit/chain.js";
 import { ControllerError } from "../errors.js";
 import { enrollTokenNotOnChain } from "../identity/credential-chain.js";
-import type { Inventory, InventoryAgent } from "../inventory/load-inventory.js";
+import { type Inventory, type InventoryAgent, NATS_AGENT_URL } from "../inventory/load-inventory.js";
 import type { Policy } from "../policy/load-policy.js";
 import type { EnrolledAgentRecord, EnrollTokenRecord } from "../store/fleet-types.js";
 import type { Store } from "../store/types.js";
@@ -35,7 +35,9 @@ export type AgentState = "static" | "online" | "offline" | "revoked";
 export interface FleetAgent {
   readonly id: string;
   readonly environment: string;
-  readonly url: string;
+  /** Where an HTTP agent listens; none for an agent on NATS. */
+  readonly url?: string | undefined;
+  readonly transport: "http" | "nats";
   readonly labels: Readonly<Record<string, string>>;
   readonly source: "static" | "enrolled";
   readonly state: AgentState;
@@ -65,7 +67,7 @@ export interface FleetRegistryDeps {
 }
 
 export interface EnrollOutcome {
-  readonly agent: { id: string; environment: string; url: string };
+  readonly agent: { id: string; environment: string; url?: string; transport: "http" | "nats" };
   readonly session: string;
   readonly heartbeatSeconds: number;
 }
@@ -213,18 +215,24 @@ export class FleetRegistry {
       );
       if (from) throw await refuse("KH_ENROLL_DENIED", from);
     }
-    const url = input.url ?? urlFrom(remoteAddress, input.port, input.tls === true);
-    const shape = agentUrlShapeProblem(url);
-    if (shape) throw await refuse("KH_ENROLL_DENIED", `${shape}: ${url}`);
-    if (this.deps.requireTls && !url.startsWith("https:"))
-      throw await refuse(
-        "KH_ENROLL_DENIED",
-        `this controller verifies its agents' certificates (--agent-ca) and dispatches over TLS only; the agent enrolled at ${url}: start it with --tls-cert and --tls-key`,
-      );
-    try {
-      await this.networks.resolve(input.environment, new URL(url).hostname);
-    } catch (err) {
-      throw await refuse("KH_ENROLL_DENIED", `cannot enroll at ${url}: ${(err as Error).message}`);
+    // An agent on NATS has no address to dial: the controller reaches it on its own subject.
+    const nats = input.transport === "nats";
+    const url = nats
+      ? NATS_AGENT_URL
+      : (input.url ?? urlFrom(remoteAddress, input.port ?? 0, input.tls === true));
+    if (!nats) {
+      const shape = agentUrlShapeProblem(url);
+      if (shape) throw await refuse("KH_ENROLL_DENIED", `${shape}: ${url}`);
+      if (this.deps.requireTls && !url.startsWith("https:"))
+        throw await refuse(
+          "KH_ENROLL_DENIED",
+          `this controller verifies its agents' certificates (--agent-ca) and dispatches over TLS only; the agent enrolled at ${url}: start it with --tls-cert and --tls-key`,
+        );
+      try {
+        await this.networks.resolve(input.environment, new URL(url).hostname);
+      } catch (err) {
+        throw await refuse("KH_ENROLL_DENIED", `cannot enroll at ${url}: ${(err as Error).message}`);
+      }
     }
     // Read from the store, not the cache: another replica may have pinned the key or allowed a rotation.
     const previous = (await store.fleet.getEnrolledAgent(input.id)) ?? this.enrolled.get(input.id);
@@ -272,7 +280,7 @@ export class FleetRegistry {
       details: {
         agent: agent.id,
         environment: agent.environment,
-        url: agent.url,
+        ...(nats ? { transport: "nats" } : { url: agent.url }),
         labels: agent.labels,
         actions: agent.actions,
         enrollTokenId: record.id,
@@ -287,9 +295,16 @@ export class FleetRegistry {
     await store.fleet.saveEnrolledAgent(agent, [audit], at);
     this.enrolled.set(agent.id, agent);
     this.seen.delete(agent.id);
-    this.deps.log.info({ agent: agent.id, environment: agent.environment, url }, "agent enrolled");
+    this.deps.log.info(
+      { agent: agent.id, environment: agent.environment, ...(nats ? { transport: "nats" } : { url }) },
+      "agent enrolled",
+    );
     return {
-      agent: { id: agent.id, environment: agent.environment, url },
+      agent: {
+        id: agent.id,
+        environment: agent.environment,
+        ...(nats ? { transport: "nats" as const } : { url, transport: "http" as const }),
+      },
       session,
       heartbeatSeconds: this.deps.heartbeatSeconds,
     };
@@ -335,7 +350,7 @@ export class FleetRegistry {
       out.push({
         id: agent.id,
         environment: agent.environment,
-        url: agent.url,
+        ...addressOf(agent.url),
         labels: agent.labels,
         source: "enrolled",
         state: this.stateOf(agent, now),
@@ -364,7 +379,7 @@ export class FleetRegistry {
     return {
       id: agent.id,
       environment: agent.environment,
-      url: agent.url,
+      ...addressOf(agent.url),
       labels: agent.labels,
       // Dialled only at an address --agent-networks allows, checked when connecting.
       lookup: this.networks.pinnedLookup(agent.environment),
@@ -406,6 +421,11 @@ function enrollProofProblem(input: EnrollRequest, at: number): string | undefine
     return "the enrollment's public key is not an Ed25519 key";
   }
   return "the enrollment proof does not verify with the public key it names: the agent does not hold that key";
+}
+
+/** An enrolled agent's stored URL column as transport and URL (NATS_AGENT_URL for one on NATS). */
+function addressOf(url: string): { transport: "http" | "nats"; url?: string } {
+  return url === NATS_AGENT_URL ? { transport: "nats" } : { transport: "http", url };
 }
 
 function tokenLive(token: EnrollTokenRecord, now: number): boolean {

@@ -149,7 +149,7 @@ export function fleetRoutes(deps: FleetRouteDeps) {
           agents: agents.map((a) => ({
             id: a.id,
             environment: a.environment,
-            url: a.url,
+            ...(a.transport === "nats" ? { transport: "nats" } : { url: a.url }),
             labels: a.labels,
             source: a.source,
             state: a.state,

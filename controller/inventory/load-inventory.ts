@@ -17,7 +17,9 @@ const agentEntrySchema = z.strictObject({
     .max(253)
     .regex(/^[A-Za-z0-9][A-Za-z0-9._/:-]*$/, "must be an agent id (A-Z, a-z, 0-9, ._/:-)"),
   environment: z.string().min(1),
-  url: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }),
+  /** Where an HTTP agent listens; an agent on NATS (`transport: nats`) has none (docs/transport.md). */
+  url: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional(),
+  transport: z.enum(["http", "nats"], { error: 'must be "http" or "nats"' }).default("http"),
   labels: z.record(z.string(), z.string()).default({}),
   /**
    * The agent's Ed25519 public key (base64url of its 32 bytes, as its start-up log prints it): pinned
@@ -35,6 +37,20 @@ export type InventoryAgent = Readonly<z.output<typeof agentEntrySchema>> & {
   readonly lookup?: PinnedLookup;
   readonly enrolled?: true;
 };
+
+/**
+ * What stands for an agent on NATS where a URL column is kept (an enrolled agent's row, a
+ * collection's targets): it has no URL, and `nats:` is no http(s) URL, so the two cannot be confused.
+ */
+export const NATS_AGENT_URL = "nats:";
+
+/** The URL column's value for `agent`: its URL, or NATS_AGENT_URL. */
+export function storedUrl(agent: {
+  readonly url?: string | undefined;
+  readonly transport: "http" | "nats";
+}): string {
+  return agent.transport === "nats" ? NATS_AGENT_URL : (agent.url ?? "");
+}
 
 export interface Inventory {
   readonly source: string;
@@ -56,6 +72,11 @@ export function parseInventory(text: string, file: string, policy: Policy): Inve
     if (typeof environment === "string" && !policy.environments.has(environment)) {
       source.problem([i, "environment"], `environment "${environment}" is not in the policy`);
     }
+    const { url, transport } = entry as Record<string, unknown>;
+    if (transport === "nats" && url !== undefined)
+      source.problem([i, "url"], "an agent with transport: nats has no url (it dials out to NATS)");
+    if (transport !== "nats" && url === undefined)
+      source.problem([i], 'an agent needs a url, or "transport: nats"');
     if (typeof id === "string") {
       if (agents.has(id)) source.problem([i, "id"], `duplicate agent id "${id}"`);
       const agent = parsed?.[i];

@@ -36,6 +36,7 @@ import { startWorkload, type Workload } from "../helpers/workload.js";
 
 /** The dependencies the agent's own code imports; every other one in package.json is the controller's. */
 const AGENT_PACKAGES = [
+  "@nats-io/transport-node",
   "@opentelemetry/api",
   "@opentelemetry/sdk-node",
   "commander",
@@ -166,6 +167,9 @@ describe("what the agent image holds", () => {
     const lazy = [
       /node_modules\/ws\//,
       /node_modules\/tar-stream\//,
+      // The NATS client: only an agent started with --connect loads it (agent/transport/nats.ts).
+      /node_modules\/@nats-io\/nats-core\//,
+      /^dist\/agent\/transport\/nats\.js$/,
       /node_modules\/@opentelemetry\/sdk-node\//,
       /^dist\/agent\/bundle\/s3-presigned\.js$/,
       /^dist\/agent\/telemetry\/otel\.js$/,

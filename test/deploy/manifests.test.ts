@@ -212,7 +212,7 @@ describe.each(OVERLAYS)("overlays/%s/certificates", (environment) => {
     const agent = find(certificates, "Certificate", `keyhole-${environment}-agent-tls`).spec;
     const covers = (names: string[], host: string) =>
       names.some((n) => n === host || (n.startsWith("*.") && host.slice(host.indexOf(".")) === n.slice(1)));
-    for (const { url } of inventory.agents.values()) {
+    for (const { url = "" } of inventory.agents.values()) {
       expect(new URL(url).protocol).toBe("https:");
       expect(covers(agent.dnsNames, new URL(url).hostname), url).toBe(true);
     }

@@ -46,6 +46,9 @@ export interface AgentFlags {
   readonly controller?: string;
   readonly enrollToken?: string;
   readonly enrollTokenFile?: string;
+  /** The NATS transport: the server to dial (no --listen then) and its credentials file. */
+  readonly connect?: string;
+  readonly natsCreds?: string;
 }
 
 /** `keyhole controller` flags. */
@@ -87,6 +90,8 @@ const AGENT_FLAGS = {
   controller: "--controller",
   enrollToken: "--enroll-token",
   enrollTokenFile: "--enroll-token-file",
+  connect: "--connect",
+  natsCreds: "--nats-creds",
 } as const satisfies Record<Exclude<keyof AgentFlags, "labels">, string>;
 
 /** The agent's flags that can also come from its environment (repeatable ones cannot). */
@@ -100,7 +105,8 @@ export function agentCommand(
   flags: AgentFlags,
   viaEnv: readonly AgentVariable[] = [],
 ): { args: string[]; env: Record<string, string> } {
-  const values = { ...flags, listen: flags.listen ?? LOOPBACK_ANY_PORT };
+  // An agent on NATS listens nowhere: no --listen unless the test gives one.
+  const values = { ...flags, listen: flags.listen ?? (flags.connect ? undefined : LOOPBACK_ANY_PORT) };
   const env: Record<string, string> = {};
   const argv: [string, FlagValue][] = [];
   for (const [key, flag] of Object.entries(AGENT_FLAGS) as [AgentVariable, string][]) {
@@ -220,6 +226,7 @@ export interface IssuedToken {
 
 const isListening = (line: LogLine) => line.msg === "listening";
 const isEnrolled = (line: LogLine) => line.msg === "enrolled";
+const isConnected = (line: LogLine) => line.msg === "connected";
 
 /** Processes, keys and files of one test file, under one temp folder, stopped and removed together. */
 export class Stack {
@@ -230,6 +237,7 @@ export class Stack {
   readonly #cleanups: (() => unknown)[] = [];
   readonly #names = new Map<string, number>();
   readonly #environments = new WeakMap<StartedProcess, string>();
+  readonly #onNats = new WeakSet<StartedProcess>();
   readonly tokens: Record<string, IssuedToken> = {};
   workload: Workload | undefined;
   /** The controller started last. */
@@ -332,10 +340,12 @@ export class Stack {
     const agent = await this.#startKeyhole(name ?? flags.id, command.args, {
       env: { KEYHOLE_STATE_DIR: stateDir, ...command.env, ...env },
       timeoutMs,
-      // An enrolling agent is ready once the controller has taken it in.
-      isReady: flags.enrollToken || flags.enrollTokenFile ? isEnrolled : isListening,
+      // An enrolling agent is ready once the controller has taken it in; one on NATS once subscribed.
+      isReady:
+        flags.enrollToken || flags.enrollTokenFile ? isEnrolled : flags.connect ? isConnected : isListening,
     });
     this.#environments.set(agent, flags.environment);
+    if (flags.connect) this.#onNats.add(agent);
     this.agents.push(agent);
     return agent;
   }
@@ -353,12 +363,18 @@ export class Stack {
     return controller;
   }
 
-  /** An inventory of the agents the stack started (id, environment, URL), written to inventory.yaml. */
+  /**
+   * An inventory of the agents the stack started (id, environment, URL or `transport: nats`),
+   * written to inventory.yaml.
+   */
   writeInventory(): string {
     return this.write(
       "inventory.yaml",
       this.agents
-        .map((a) => `- { id: ${a.name}, environment: ${this.#environments.get(a)}, url: "${a.url}" }\n`)
+        .map(
+          (a) =>
+            `- { id: ${a.name}, environment: ${this.#environments.get(a)}, ${this.#onNats.has(a) ? "transport: nats" : `url: "${a.url}"`} }\n`,
+        )
         .join(""),
     );
   }

@@ -31,9 +31,39 @@ describe("inventory", () => {
       id: "prod/payments/payments-0",
       environment: "production",
       url: "http://10.0.0.7:7070",
+      transport: "http",
       labels: { app: "payments" },
     });
     expect(inventory.agents.get("staging/payments/payments-0")?.labels).toEqual({});
+  });
+
+  it("an agent on NATS has transport: nats and no url; every other agent has a url (issue 20)", () => {
+    const inventory = parseInventory(
+      "- { id: prod/payments/payments-1, environment: production, transport: nats }\n",
+      "inventory.yaml",
+      policy,
+    );
+    expect(inventory.agents.get("prod/payments/payments-1")).toEqual({
+      id: "prod/payments/payments-1",
+      environment: "production",
+      transport: "nats",
+      labels: {},
+    });
+    const problems = (text: string) => {
+      try {
+        parseInventory(text, "inventory.yaml", policy);
+      } catch (err) {
+        return (err as ConfigError).problems.join("\n");
+      }
+      return "";
+    };
+    expect(
+      problems("- { id: a, environment: production, transport: nats, url: http://10.0.0.7:7070 }\n"),
+    ).toMatch(/inventory.yaml:1:\d+.*transport: nats has no url/);
+    expect(problems("- { id: a, environment: production }\n")).toMatch(/needs a url, or "transport: nats"/);
+    expect(problems("- { id: a, environment: production, transport: tunnel }\n")).toMatch(
+      /must be "http" or "nats"/,
+    );
   });
 
   it("an empty file is an empty inventory", () => {
