@@ -363,21 +363,12 @@ export function consoleRoutes(deps: ConsoleDeps) {
         request.log.info({ console: true }, "console sign-in refused");
         return showLogin(request, reply, next, 401, "That token is not valid (unknown, expired or revoked).");
       }
-      const expiresAt =
-        principal.credential.kind === "token"
-          ? (await deps.store.getToken(principal.credential.id))?.expiresAt
-          : undefined;
-      return startSession(request, reply, principal, next, expiresAt);
+      return startSession(request, reply, principal, next);
     });
 
-    function startSession(
-      request: FastifyRequest,
-      reply: FastifyReply,
-      principal: Principal,
-      next: string,
-      credentialExpiresAt?: number,
-    ) {
-      const { cookie: value, session } = sessions.open(principal, credentialExpiresAt);
+    function startSession(request: FastifyRequest, reply: FastifyReply, principal: Principal, next: string) {
+      // The session ends no later than the credential (a token's expiry, an ID token's exp).
+      const { cookie: value, session } = sessions.open(principal);
       request.log.info(
         { subject: principal.subject, credential: principal.credential.kind, console: true },
         "console sign-in",
@@ -430,7 +421,8 @@ export function consoleRoutes(deps: ConsoleDeps) {
         if ("refused" in done) return showLogin(request, reply, "/ui/inbox", 401, done.refused);
         // The provider's redirect is a cross-site navigation: a redirect from here would still not
         // carry the Strict session cookie, so a page with a link makes the next navigation our own.
-        // An hour at most: the provider, not this session, is where a person's access is ended.
+        // An hour at most, and never past the ID token's exp: the provider, not this session, is where
+        // a person's access is ended.
         const { cookie: value, session } = sessions.open(done.principal, deps.now() + 3_600_000);
         return reply
           .header("set-cookie", [
