@@ -41,6 +41,7 @@ import { ASSETS } from "./assets.js";
 import { offerFor } from "./decide.js";
 import type { Html } from "./html.js";
 import { type NavItem, page } from "./layout.js";
+import { type LoginLimitSettings, LoginLimits, namedCredential } from "./login-limits.js";
 import type { ConsoleOidc } from "./oidc-login.js";
 import {
   agentsPage,
@@ -74,8 +75,8 @@ export interface ConsoleDeps {
   /** Where people reach the console (`--public-url`): an https one makes cookies Secure. */
   readonly publicUrl?: string | undefined;
   readonly sessionLimits?: Partial<SessionLimits>;
-  /** Login attempts one address may make per minute (default 10). */
-  readonly loginAttemptsPerMinute?: number;
+  /** How often login may be tried and sessions opened (login-limits.ts; defaults there). */
+  readonly loginLimits?: LoginLimitSettings;
   readonly now: () => number;
 }
 
@@ -157,32 +158,11 @@ function parse<T>(schema: z.ZodType<T>, value: unknown): T {
   return parsed.data;
 }
 
-/** A tiny fixed-window counter per address for the login form. */
-class LoginLimiter {
-  readonly #counts = new Map<string, { window: number; n: number }>();
-  constructor(
-    private readonly perMinute: number,
-    private readonly now: () => number,
-  ) {}
-  allow(address: string): boolean {
-    const window = Math.floor(this.now() / 60_000);
-    if (this.#counts.size > 10_000)
-      for (const [k, v] of this.#counts) if (v.window !== window) this.#counts.delete(k);
-    const entry = this.#counts.get(address);
-    if (!entry || entry.window !== window) {
-      this.#counts.set(address, { window, n: 1 });
-      return true;
-    }
-    entry.n++;
-    return entry.n <= this.perMinute;
-  }
-}
-
 /** Registers the console; mount at the root (its routes carry `/ui`). */
 export function consoleRoutes(deps: ConsoleDeps) {
   return async (scope: FastifyInstance): Promise<void> => {
     const sessions = new SessionStore(deps.store, deps.now, deps.sessionLimits);
-    const limiter = new LoginLimiter(deps.loginAttemptsPerMinute ?? 10, deps.now);
+    const limits = new LoginLimits(deps.now, deps.loginLimits);
     const publicOrigin = deps.publicUrl ? new URL(deps.publicUrl).origin : undefined;
     let verification: { at: number; value: Promise<VerifyResult> } | undefined;
 
@@ -348,31 +328,80 @@ export function consoleRoutes(deps: ConsoleDeps) {
     );
 
     scope.post("/ui/login", async (request, reply) => {
-      if (!limiter.allow(request.ip))
+      const fields = parse(formSchema, request.body);
+      const token = (fields.token ?? "").trim();
+      // Junk counts against its address and the credential it names; a credential that has not
+      // failed is still checked from a noisy address (login-limits.ts, console attack F3).
+      const credential = namedCredential(token);
+      if (!limits.mayTry(request.ip, credential))
         throw new ControllerError(
           "KH_RATE_LIMITED",
-          "too many sign-in attempts from this address; wait a minute",
+          "too many failed sign-in attempts from this address; wait a minute",
         );
-      const loginCsrf = cookieOf(request, LOGIN_COOKIE);
-      const form = checkForm(request, { csrf: loginCsrf ?? "" });
+      let form: Record<string, string>;
+      try {
+        form = checkForm(request, { csrf: cookieOf(request, LOGIN_COOKIE) ?? "" });
+      } catch (err) {
+        limits.failed(request.ip, undefined);
+        throw err;
+      }
       const next = safeNext(form.next);
-      const token = (form.token ?? "").trim();
       const principal =
         token.length > 0 && token.length <= 8192 ? await deps.authenticator.authenticate(token) : undefined;
       if (!principal) {
+        limits.failed(request.ip, credential);
         request.log.info({ console: true }, "console sign-in refused");
         return showLogin(request, reply, next, 401, "That token is not valid (unknown, expired or revoked).");
       }
       return startSession(request, reply, principal, next);
     });
 
-    function startSession(request: FastifyRequest, reply: FastifyReply, principal: Principal, next: string) {
-      // The session ends no later than the credential (a token's expiry, an ID token's exp).
-      const { cookie: value, session } = sessions.open(principal);
+    /**
+     * Opens a session for someone who just proved who they are: at most so many per subject a minute
+     * (login-limits.ts), and on the audit chain before the cookie is handed out (console attack F7).
+     */
+    async function openSession(request: FastifyRequest, principal: Principal, endBy?: number) {
+      if (!limits.maySignIn(principal.subject))
+        throw new ControllerError(
+          "KH_RATE_LIMITED",
+          `too many console sign-ins as ${principal.subject} this minute; wait a minute`,
+        );
+      const opened = sessions.open(principal, endBy);
+      try {
+        await deps.store.appendAudit(
+          [
+            {
+              actor: principal.subject,
+              event: "console.signed-in",
+              details: {
+                credential: { kind: principal.credential.kind, id: principal.credential.id },
+                groups: [...principal.groups],
+                address: request.ip,
+                sessionEndsAt: new Date(opened.session.expiresAt).toISOString(),
+              },
+            },
+          ],
+          deps.now(),
+        );
+      } catch (err) {
+        sessions.endSession(opened.session);
+        throw err;
+      }
       request.log.info(
         { subject: principal.subject, credential: principal.credential.kind, console: true },
         "console sign-in",
       );
+      return opened;
+    }
+
+    async function startSession(
+      request: FastifyRequest,
+      reply: FastifyReply,
+      principal: Principal,
+      next: string,
+    ) {
+      // The session ends no later than the credential (a token's expiry, an ID token's exp).
+      const { cookie: value, session } = await openSession(request, principal);
       return reply
         .header("set-cookie", [
           cookie(request, SESSION_COOKIE, value, "/ui", (session.expiresAt - deps.now()) / 1000),
@@ -386,6 +415,20 @@ export function consoleRoutes(deps: ConsoleDeps) {
       authed(async (request, reply, session) => {
         checkForm(request, session);
         sessions.end(cookieOf(request, SESSION_COOKIE));
+        await deps.store.appendAudit(
+          [
+            {
+              actor: session.principal.subject,
+              event: "console.signed-out",
+              details: {
+                credential: { kind: session.principal.credential.kind, id: session.principal.credential.id },
+                address: request.ip,
+                signedInAt: new Date(session.createdAt).toISOString(),
+              },
+            },
+          ],
+          deps.now(),
+        );
         request.log.info({ console: true }, "console sign-out");
         return reply
           .header("set-cookie", cookie(request, SESSION_COOKIE, "", "/ui", 0))
@@ -396,10 +439,10 @@ export function consoleRoutes(deps: ConsoleDeps) {
     if (deps.oidc) {
       const oidc = deps.oidc;
       scope.get("/ui/login/oidc", async (request, reply) => {
-        if (!limiter.allow(request.ip))
+        if (!limits.mayStart(request.ip))
           throw new ControllerError(
             "KH_RATE_LIMITED",
-            "too many sign-in attempts from this address; wait a minute",
+            "too many sign-ins started from this address; wait a minute",
           );
         const next = safeNext((request.query as Record<string, unknown>)?.next);
         const { url, state } = await oidc.begin(next);
@@ -423,7 +466,7 @@ export function consoleRoutes(deps: ConsoleDeps) {
         // carry the Strict session cookie, so a page with a link makes the next navigation our own.
         // An hour at most, and never past the ID token's exp: the provider, not this session, is where
         // a person's access is ended.
-        const { cookie: value, session } = sessions.open(done.principal, deps.now() + 3_600_000);
+        const { cookie: value, session } = await openSession(request, done.principal, deps.now() + 3_600_000);
         return reply
           .header("set-cookie", [
             cookie(request, SESSION_COOKIE, value, "/ui", (session.expiresAt - deps.now()) / 1000),
@@ -731,6 +774,22 @@ export function consoleRoutes(deps: ConsoleDeps) {
             await rm(dir, { recursive: true, force: true });
             throw err;
           }
+          // Who took the whole chain away, and up to where: on the chain itself (console attack F7).
+          try {
+            await deps.store.appendAudit(
+              [
+                {
+                  actor: session.principal.subject,
+                  event: "audit.exported",
+                  details: { headSeq: head.seq, headHash: head.hash, via: "console", address: request.ip },
+                },
+              ],
+              deps.now(),
+            );
+          } catch (err) {
+            await rm(dir, { recursive: true, force: true });
+            throw err;
+          }
           const body = createReadStream(file);
           body.on("close", () => void rm(dir, { recursive: true, force: true }));
           request.log.info({ headSeq: head.seq }, "audit export downloaded from the console");
@@ -755,6 +814,16 @@ export function consoleRoutes(deps: ConsoleDeps) {
         );
         const until = new Date(deps.now());
         const since = new Date(until.getTime() - days * 86_400_000);
+        await deps.store.appendAudit(
+          [
+            {
+              actor: session.principal.subject,
+              event: "audit.exported",
+              details: { report: "evidence", days, via: "console", address: request.ip },
+            },
+          ],
+          deps.now(),
+        );
         const result = await verifyStore(deps.store, deps.auditKeys);
         const { ok: _ok, ...verdict } = result;
         const store = deps.store;

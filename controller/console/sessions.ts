@@ -117,6 +117,11 @@ export class SessionStore {
     if (cookie !== undefined && COOKIE_VALUE.test(cookie)) this.#sessions.delete(hashOf(cookie));
   }
 
+  /** Ends a session just opened (its record could not be written). */
+  endSession(session: ConsoleSession): void {
+    for (const [key, s] of this.#sessions) if (s === session) this.#sessions.delete(key);
+  }
+
   /** How many sessions are open (for tests and metrics). */
   get size(): number {
     return this.#sessions.size;
