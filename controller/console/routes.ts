@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
+import { MAX_REASON_LENGTH } from "../../protocol/request.js";
 import type { ArtifactService } from "../artifacts/service.js";
 import type { AuditKey } from "../audit/audit-key.js";
 import { type AuditRecord, GENESIS_HASH } from "../audit/chain.js";
@@ -28,6 +29,7 @@ import { ControllerError } from "../errors.js";
 import type { CollectionService } from "../fleet/collections.js";
 import type { FleetRegistry } from "../fleet/registry.js";
 import { toControllerError } from "../http/error-handler.js";
+import { registerSubjectRateLimit } from "../http/shared-rate-limit.js";
 import type { Authenticator, Principal } from "../identity/principal.js";
 import { sameSubject } from "../identity/subject.js";
 import { evaluate } from "../policy/evaluate.js";
@@ -35,7 +37,7 @@ import type { Policy } from "../policy/load-policy.js";
 import { canSee, seesEnvironment, seesEverything } from "../policy/visibility.js";
 import type { ReviewService } from "../requests/reviews.js";
 import type { RequestService } from "../requests/service.js";
-import type { RequestStatus, Store } from "../store/types.js";
+import type { RateCounter, RequestStatus, Store } from "../store/types.js";
 import { REQUEST_STATUSES } from "../store/types.js";
 import { ASSETS } from "./assets.js";
 import { offerFor } from "./decide.js";
@@ -75,6 +77,12 @@ export interface ConsoleDeps {
   /** Where people reach the console (`--public-url`): an https one makes cookies Secure. */
   readonly publicUrl?: string | undefined;
   readonly sessionLimits?: Partial<SessionLimits>;
+  /**
+   * Downloads (artifacts, the audit export, the evidence report) per subject per minute, as the
+   * API's `--rate-limit-per-minute` (0: none), shared by replicas through `rateCounter` (attack F4).
+   */
+  readonly rateLimitPerMinute?: number;
+  readonly rateCounter?: RateCounter | undefined;
   /** How often login may be tried and sessions opened (login-limits.ts; defaults there). */
   readonly loginLimits?: LoginLimitSettings;
   readonly now: () => number;
@@ -110,11 +118,21 @@ function cookieOf(request: FastifyRequest, name: string): string | undefined {
   return undefined;
 }
 
-/** A path under /ui/ safe to send someone to after login: never another origin, never `//`. */
+const NEXT_BASE = "http://console.invalid";
+
+/**
+ * A path under /ui/ safe to send someone to after login: never another origin, never `//`, and
+ * judged after the dot segments are resolved as a browser resolves them (`/ui/../..` is `/`, not a
+ * console page: console attack F5). Returns the resolved path, or the inbox.
+ */
 export function safeNext(value: unknown): string {
   if (typeof value !== "string") return "/ui/inbox";
-  return /^\/ui\/[A-Za-z0-9._~/-]{0,200}(\?[A-Za-z0-9=&._~%-]{0,200})?$/.test(value) && !value.includes("//")
-    ? value
+  if (!/^\/ui\/[A-Za-z0-9._~/-]{0,200}(\?[A-Za-z0-9=&._~%-]{0,200})?$/.test(value) || value.includes("//"))
+    return "/ui/inbox";
+  const url = new URL(value, NEXT_BASE);
+  const resolved = `${url.pathname}${url.search}`;
+  return url.origin === NEXT_BASE && url.pathname.startsWith("/ui/") && !resolved.includes("//")
+    ? resolved
     : "/ui/inbox";
 }
 
@@ -128,7 +146,8 @@ const NOTICES = {
 
 const formSchema = z.record(z.string(), z.string());
 const idParams = z.strictObject({ id: z.string().uuid() });
-const noteSchema = z.string().trim().max(1000);
+/** The API's limit (protocol/request.ts) for reasons and notes: the console takes no longer ones (attack F4). */
+const noteSchema = z.string().trim().max(MAX_REASON_LENGTH);
 const approveForm = z.object({ note: noteSchema.optional(), targetsDigest: z.string().max(128).optional() });
 const reasonForm = z.object({ reason: noteSchema.min(1, "a reason is required") });
 const reviewCloseForm = z.object({ note: noteSchema.min(1, "a note is required") });
@@ -167,6 +186,20 @@ export function consoleRoutes(deps: ConsoleDeps) {
     let verification: { at: number; value: Promise<VerifyResult> } | undefined;
 
     scope.decorateRequest("consoleSession", undefined);
+    // Downloads are limited per subject like the API's (console attack F4): the session is looked up
+    // on request, so the limit (counted in preHandler) knows whose it is.
+    const limited = await registerSubjectRateLimit(scope, {
+      what: "console downloads",
+      perMinute: deps.rateLimitPerMinute ?? 0,
+      counter: deps.rateCounter,
+      key: { of: (request) => request.consoleSession?.principal.subject ?? request.ip, per: "subject" },
+    });
+    const download = {
+      ...limited,
+      onRequest: async (request: FastifyRequest) => {
+        request.consoleSession = await sessions.get(cookieOf(request, SESSION_COOKIE));
+      },
+    };
     // Forms arrive url-encoded; each field once (a repeated field is refused, not merged).
     scope.addContentTypeParser(
       "application/x-www-form-urlencoded",
@@ -249,7 +282,7 @@ export function consoleRoutes(deps: ConsoleDeps) {
       request: FastifyRequest,
       reply: FastifyReply,
     ): Promise<ConsoleSession | undefined> {
-      const session = await sessions.get(cookieOf(request, SESSION_COOKIE));
+      const session = request.consoleSession ?? (await sessions.get(cookieOf(request, SESSION_COOKIE)));
       if (session) {
         request.consoleSession = session;
         request.log = request.log.child({ subject: session.principal.subject, console: true });
@@ -690,6 +723,7 @@ export function consoleRoutes(deps: ConsoleDeps) {
       const artifacts = deps.artifacts;
       scope.get(
         "/ui/artifacts/:id/content",
+        download,
         authed(async (request, reply, session) => {
           const { id } = parse(z.strictObject({ id: z.string().min(1).max(100) }), request.params);
           const { artifact, body } = await artifacts.download(session.principal, id);
@@ -753,6 +787,7 @@ export function consoleRoutes(deps: ConsoleDeps) {
       const key = deps.auditKey;
       scope.get(
         "/ui/audit/export.jsonl",
+        download,
         authed(async (request, reply, session) => {
           assertSeesEverything(session.principal);
           const at = deps.now();
@@ -806,6 +841,7 @@ export function consoleRoutes(deps: ConsoleDeps) {
 
     scope.get(
       "/ui/audit/report.md",
+      download,
       authed(async (request, reply, session) => {
         assertSeesEverything(session.principal);
         const { days } = parse(
