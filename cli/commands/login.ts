@@ -8,7 +8,7 @@ import { createInterface } from "node:readline";
 import type { Command } from "commander";
 import { ControllerClient, DEFAULT_CONTROLLER_URL } from "../client.js";
 import { CliError, usageError } from "../errors.js";
-import { note, printJson, printLine } from "../output.js";
+import { note, oneLine, printJson, printLine } from "../output.js";
 import { profileName, readProfile, writeProfile } from "../profiles.js";
 
 /** Reads one line from stdin; on a terminal without echo (a token is a password). */
@@ -79,7 +79,7 @@ export function registerLoginCommands(program: Command, env: NodeJS.ProcessEnv):
       });
       if (opts.json)
         printJson({ profile: name, url, subject: who.subject, groups: who.groups, config: path });
-      else printLine(`signed in to ${url} as ${who.subject} (profile ${name}; saved in ${path})`);
+      else printLine(oneLine(`signed in to ${url} as ${who.subject} (profile ${name}; saved in ${path})`));
       if (env.KEYHOLE_TOKEN) note("note: KEYHOLE_TOKEN is set and wins over the saved profile");
     });
 
@@ -93,9 +93,11 @@ export function registerLoginCommands(program: Command, env: NodeJS.ProcessEnv):
       const who = await client.whoami();
       if (opts.json) printJson({ ...who, url: client.baseUrl, credentials: client.credentialSource });
       else {
-        printLine(`${who.subject}${who.groups.length ? ` (groups: ${who.groups.join(", ")})` : ""}`);
-        printLine(`controller: ${client.baseUrl}`);
-        printLine(`credentials: ${client.credentialSource}`);
+        // The subject and groups are the controller's words: one line each, nothing a terminal acts
+        // on, so a subject cannot add a "credentials:" line of its own (console attack F9).
+        printLine(oneLine(`${who.subject}${who.groups.length ? ` (groups: ${who.groups.join(", ")})` : ""}`));
+        printLine(`controller: ${oneLine(client.baseUrl)}`);
+        printLine(`credentials: ${oneLine(client.credentialSource)}`);
       }
     });
 

@@ -33,13 +33,16 @@ function parseTimeout(value: string): number {
  */
 async function announcePending(client: ControllerClient, request: RequestView): Promise<void> {
   const approvers = await client.approvers(request.id);
+  // Each line is the controller's words: shown on one line, so none can add lines of its own.
   note(
     [
       `waiting for approval: ${request.approvals.length}/${request.approvalsRequired} in ${request.environment}, expires ${request.expiresAt} (${relativeTime(request.expiresAt)})`,
       `  may approve: ${approvers.length ? approvers.join(", ") : "nobody the policy names (ask your administrator)"} — not you`,
       `  console:     ${client.consoleLink("requests", request.id)}`,
       `  or they run: keyhole approve ${request.id}`,
-    ].join("\n"),
+    ]
+      .map(oneLine)
+      .join("\n"),
   );
 }
 
