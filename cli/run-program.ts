@@ -27,7 +27,9 @@ export function newKeyholeProgram(): Command {
 }
 
 function printJsonError(code: string, message: string, exitCode: number): void {
-  process.stdout.write(`${JSON.stringify({ error: { code, message, exitCode } }, null, 2)}\n`);
+  // The line for people may start with the code ("KH_NOT_FOUND: no …"); the document names it once.
+  const text = message.startsWith(`${code}: `) ? message.slice(code.length + 2) : message;
+  process.stdout.write(`${JSON.stringify({ error: { code, message: text, exitCode } }, null, 2)}\n`);
 }
 
 let pipesGuarded = false;
