@@ -345,13 +345,6 @@ describe("issue 19: the CLI for the same people", () => {
           code: "KH_USAGE",
         },
         {
-          what: "a bad --status",
-          args: ["requests", "--status", "bogus"],
-          env: stack.as("alice"),
-          exit: 2,
-          code: "KH_USAGE",
-        },
-        {
           what: "an unknown option",
           args: ["whoami", "--bogus"],
           env: stack.as("alice"),
