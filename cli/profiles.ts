@@ -15,6 +15,10 @@ const profileSchema = z.object({
   token: z.string().optional(),
   subject: z.string().optional(),
   savedAt: z.string().optional(),
+  /** Signed in with an OpenID provider (`keyhole login --issuer`): which, as which client, until when. */
+  issuer: z.string().optional(),
+  clientId: z.string().optional(),
+  expiresAt: z.string().optional(),
 });
 const fileSchema = z.object({ profiles: z.record(z.string(), profileSchema).default({}) });
 
