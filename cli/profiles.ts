@@ -15,6 +15,10 @@ const profileSchema = z.object({
   token: z.string().optional(),
   subject: z.string().optional(),
   savedAt: z.string().optional(),
+  /** Signed in with an OpenID provider (`keyhole login --issuer`): which, as which client, until when. */
+  issuer: z.string().optional(),
+  clientId: z.string().optional(),
+  expiresAt: z.string().optional(),
 });
 const fileSchema = z.object({ profiles: z.record(z.string(), profileSchema).default({}) });
 
@@ -35,15 +39,37 @@ export function profileName(env: NodeJS.ProcessEnv, option?: string): string {
   return name;
 }
 
+const configError = (message: string) => new CliError(message, 2, "KH_CONFIG");
+
+/**
+ * Refuses, as ssh does with its own files, a config file or folder someone else could have written:
+ * owned by another user (root aside), or writable by its group or by everyone (console attack F8).
+ * Whoever can write it decides where the token goes (a profile's URL) and which token is sent.
+ */
+function assertOwnedAndPrivate(path: string, kind: "file" | "folder"): void {
+  const st = statSync(path);
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid && st.uid !== 0)
+    throw configError(
+      `the config ${kind} ${path} is owned by uid ${st.uid}, not by you (uid ${uid}): refusing to use it; remove it or chown it to yourself`,
+    );
+  if ((st.mode & 0o022) !== 0)
+    throw configError(
+      `the config ${kind} ${path} is writable by ${st.mode & 0o002 ? "everyone" : "its group"} (mode ${(st.mode & 0o777).toString(8).padStart(3, "0")}): refusing to use it; chmod ${kind === "file" ? "600" : "700"} it`,
+    );
+}
+
 function readAll(path: string): z.infer<typeof fileSchema> {
+  if (existsSync(dirname(path))) assertOwnedAndPrivate(dirname(path), "folder");
   if (!existsSync(path)) return { profiles: {} };
+  assertOwnedAndPrivate(path, "file");
   // A token file others can read is a leaked token: refuse to use it, and say how to fix it.
   if ((statSync(path).mode & 0o077) !== 0)
-    throw new CliError(`${path} is readable by others: chmod 600 it (it holds tokens)`, 1, "KH_CONFIG");
+    throw configError(`the config file ${path} is readable by others: chmod 600 it (it holds tokens)`);
   try {
     return fileSchema.parse(JSON.parse(readFileSync(path, "utf8")));
   } catch (err) {
-    throw new CliError(`${path} is not a keyhole config file: ${(err as Error).message}`, 1, "KH_CONFIG");
+    throw configError(`${path} is not a keyhole config file: ${(err as Error).message}`);
   }
 }
 
@@ -59,6 +85,7 @@ export function writeProfile(env: NodeJS.ProcessEnv, name: string, profile: Prof
   if (profile) all.profiles[name] = profile;
   else delete all.profiles[name];
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  assertOwnedAndPrivate(dirname(path), "folder");
   const temp = `${path}.${process.pid}.tmp`;
   writeFileSync(temp, `${JSON.stringify(all, null, 2)}\n`, { mode: 0o600 });
   chmodSync(temp, 0o600);

@@ -8,6 +8,7 @@ import { registerAgentCommands } from "./commands/agents.js";
 import { registerArtifactCommands } from "./commands/artifacts.js";
 import { registerAuditCommands } from "./commands/audit.js";
 import { registerCollectionCommands } from "./commands/collections.js";
+import { registerCompletionCommand } from "./commands/completion.js";
 import { registerDemoCommand } from "./commands/demo.js";
 import { registerKeyCommands } from "./commands/keys.js";
 import { registerLoginCommands } from "./commands/login.js";
@@ -38,6 +39,8 @@ export function buildProgram(env: NodeJS.ProcessEnv): Command {
   registerReportCommand(program, env);
   registerLoginCommands(program, env);
   registerNatsCommands(program);
+  // Last: its scripts are generated from every command registered before it (and itself).
+  registerCompletionCommand(program);
   return program;
 }
 

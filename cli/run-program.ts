@@ -27,11 +27,32 @@ export function newKeyholeProgram(): Command {
 }
 
 function printJsonError(code: string, message: string, exitCode: number): void {
-  process.stdout.write(`${JSON.stringify({ error: { code, message, exitCode } }, null, 2)}\n`);
+  // The line for people may start with the code ("KH_NOT_FOUND: no …"); the document names it once.
+  const text = message.startsWith(`${code}: `) ? message.slice(code.length + 2) : message;
+  process.stdout.write(`${JSON.stringify({ error: { code, message: text, exitCode } }, null, 2)}\n`);
+}
+
+let pipesGuarded = false;
+
+/**
+ * A reader that goes away (`keyhole approve ID --yes | head -1`) must not crash the command with a
+ * stack trace after it acted (console attack F9): writes to a closed pipe are dropped, and the
+ * exit code stays the outcome's. Any other stream error still surfaces.
+ */
+function guardPipes(): void {
+  if (pipesGuarded) return;
+  pipesGuarded = true;
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (err: NodeJS.ErrnoException) => {
+      if (err.code === "EPIPE" || err.code === "ERR_STREAM_DESTROYED") return;
+      throw err;
+    });
+  }
 }
 
 /** Parses `argv` (without node and the script) and runs the chosen command; resolves to the exit code. */
 export async function runProgram(program: Command, argv: readonly string[]): Promise<number> {
+  guardPipes();
   for (const command of program.commands) {
     command.exitOverride();
     for (const sub of command.commands) sub.exitOverride();

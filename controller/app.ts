@@ -111,6 +111,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         authenticator: deps.authenticator,
         requests: deps.requests,
         artifacts: deps.artifacts,
+        rateLimitPerMinute: deps.rateLimitPerMinute ?? 0,
+        rateCounter: deps.rateCounter,
         ...deps.console,
       }),
     );

@@ -82,6 +82,11 @@ export const CONTROLLER_ERRORS = {
       "The agent id is in the inventory file, belongs to another agent that is still online, or is registered in another environment.",
   },
   KH_NO_TARGETS: { status: 404, description: "No reachable agent matches the collection's selector." },
+  KH_TARGETS_UNCONFIRMED: {
+    status: 400,
+    description:
+      "A collection's approval does not name the digest of the frozen target list the approver was shown (`targetsDigest`); nothing is approved.",
+  },
   KH_TARGETS_CHANGED: {
     status: 409,
     description: "The approval names a target list (its digest) other than the collection's.",

@@ -10,6 +10,8 @@ import { ControllerClient } from "../client.js";
 import { CliError, usageError } from "../errors.js";
 import { note, oneLine, printJson, printLine, table } from "../output.js";
 import { parseParams } from "../params.js";
+import { paramsText } from "../render.js";
+import { confirm } from "./login.js";
 
 export interface CollectionTargetView {
   target: string;
@@ -29,6 +31,8 @@ export interface CollectionView {
   selector: string;
   environment: string;
   reason: string;
+  ticket?: string;
+  params?: Record<string, unknown>;
   output: string;
   targets: CollectionTargetView[];
   targetsDigest: string;
@@ -181,7 +185,7 @@ export async function runCollection(
 export async function decideCollection(
   verb: "approve" | "deny",
   id: string,
-  opts: { note?: string; reason?: string; json?: boolean },
+  opts: { note?: string; reason?: string; json?: boolean; yes?: boolean },
   env: NodeJS.ProcessEnv,
 ): Promise<boolean> {
   const client = ControllerClient.fromEnv(env);
@@ -192,11 +196,29 @@ export async function decideCollection(
     if (err instanceof CliError && err.code === "KH_NOT_FOUND") return false;
     throw err;
   }
-  if (!opts.json) {
+  // On a terminal an approval is confirmed, as a request's is: the approver sees who asked, why,
+  // with what, and the frozen list whose digest they approve; a script (or --yes) is not asked.
+  const ask = verb === "approve" && !opts.yes && Boolean(process.stdin.isTTY && process.stderr.isTTY);
+  if (!opts.json || ask) {
     note(headline(shown));
+    note(
+      table([
+        ["requester:", shown.subject],
+        ["reason:", shown.reason],
+        ["params:", paramsText(shown.params ?? {})],
+        ["ticket:", shown.ticket ?? "-"],
+      ]),
+    );
     note(`targets (digest ${shown.targetsDigest}):`);
     for (const t of shown.targets) note(`  ${oneLine(t.target)}`);
   }
+  if (
+    ask &&
+    !(await confirm(
+      oneLine(`Approve ${shown.action} on these ${shown.targets.length} target(s) for ${shown.subject}?`),
+    ))
+  )
+    throw new CliError("not approved", 1, "KH_CANCELLED");
   const { collection } =
     verb === "approve"
       ? await client.call<{ collection: CollectionView }>("POST", `${path(id)}/approve`, {
@@ -264,6 +286,7 @@ export function registerCollectionCommands(program: Command, env: NodeJS.Process
       const client = ControllerClient.fromEnv(env);
       let { collection } = await client.call<{ collection: CollectionView }>("GET", path(id));
       if (opts.wait) collection = await waitForFinal(client, collection, timeout, Boolean(opts.json));
-      await report(collection, opts, Boolean(opts.wait));
+      // A finished collection exits as `run --selector --wait` does for the same outcome.
+      await report(collection, opts, FINAL.has(collection.status));
     });
 }

@@ -8,7 +8,8 @@ import { createInterface } from "node:readline";
 import type { Command } from "commander";
 import { ControllerClient, DEFAULT_CONTROLLER_URL } from "../client.js";
 import { CliError, usageError } from "../errors.js";
-import { note, printJson, printLine } from "../output.js";
+import { loginWithBrowser, loginWithDevice } from "../oidc-login.js";
+import { note, oneLine, printJson, printLine } from "../output.js";
 import { profileName, readProfile, writeProfile } from "../profiles.js";
 import { trustCaFromEnv } from "../trust-ca.js";
 
@@ -56,33 +57,78 @@ export async function confirm(question: string): Promise<boolean> {
 export function registerLoginCommands(program: Command, env: NodeJS.ProcessEnv): void {
   program
     .command("login")
-    .description("sign in to a controller and save the URL and token in your profile (mode 0600)")
+    .description(
+      "sign in to a controller and save the URL and token in your profile (mode 0600): a controller-issued token, or your OpenID provider (--issuer: browser, or --device)",
+    )
     .option("--url <url>", "the controller (default KEYHOLE_URL, the profile's, or the local default)")
     .option("--profile <name>", "the profile to save into (default KEYHOLE_PROFILE or default)")
     .option("--token-stdin", "read the token from stdin instead of asking on the terminal")
+    .option(
+      "--issuer <url>",
+      "sign in with this OpenID provider instead of a token (saved in the profile for next time)",
+    )
+    .option("--client-id <id>", "the client id registered at the provider (the controller's --oidc-audience)")
+    .option("--device", "with an OpenID provider: the device flow, for machines without a browser")
+    .option("--no-browser", "with an OpenID provider: print the sign-in page's address, do not open it")
+    .option("--timeout <seconds>", "with an OpenID provider: how long to wait for the sign-in", "300")
     .option("--json", "print JSON")
     .action(async (opts) => {
       const name = profileName(env, opts.profile);
-      const url = String(
-        opts.url ?? env.KEYHOLE_URL ?? readProfile(env, name)?.url ?? DEFAULT_CONTROLLER_URL,
-      ).replace(/\/+$/, "");
+      const saved = readProfile(env, name);
+      const url = String(opts.url ?? env.KEYHOLE_URL ?? saved?.url ?? DEFAULT_CONTROLLER_URL).replace(
+        /\/+$/,
+        "",
+      );
       if (!/^https?:\/\/[^/?#\s]+$/.test(url)) throw usageError("--url must be http(s)://host[:port]");
-      if (!opts.tokenStdin && !process.stdin.isTTY)
-        throw usageError("no terminal to ask on: pipe the token with --token-stdin");
-      const token = await readSecretLine("token (from `keyhole token issue`): ");
-      if (!token) throw usageError("no token given");
-      // A controller with a certificate of a private CA: KEYHOLE_CA, as for every other command.
+      // A controller (or provider) with a certificate of a private CA: KEYHOLE_CA, as for every other command.
       trustCaFromEnv(env);
+      const issuer: string | undefined = opts.issuer ?? (opts.tokenStdin ? undefined : saved?.issuer);
+      const clientId: string | undefined = opts.clientId ?? saved?.clientId;
+      let token: string;
+      let expiresAt: number | undefined;
+      if (issuer !== undefined) {
+        if (opts.tokenStdin)
+          throw usageError("--token-stdin is for tokens; --issuer signs in with a provider");
+        if (!clientId) throw usageError("--issuer needs --client-id (the controller's --oidc-audience)");
+        const timeout = Number(opts.timeout);
+        if (!Number.isFinite(timeout) || timeout <= 0)
+          throw usageError("--timeout must be a positive number of seconds");
+        const how = {
+          issuer,
+          clientId,
+          openBrowser: opts.browser !== false,
+          timeoutMs: timeout * 1000,
+          tell: note,
+        };
+        ({ idToken: token, expiresAt } = await (opts.device ? loginWithDevice(how) : loginWithBrowser(how)));
+      } else {
+        if (!opts.tokenStdin && !process.stdin.isTTY)
+          throw usageError("no terminal to ask on: pipe the token with --token-stdin");
+        token = await readSecretLine("token (from `keyhole token issue`): ");
+        if (!token) throw usageError("no token given");
+      }
+      // The controller says who that is (and refuses a token it does not accept): nothing is saved first.
       const who = await new ControllerClient(url, token).whoami();
       const path = writeProfile(env, name, {
         url,
         token,
         subject: who.subject,
         savedAt: new Date().toISOString(),
+        ...(issuer !== undefined ? { issuer, clientId } : {}),
+        ...(expiresAt !== undefined ? { expiresAt: new Date(expiresAt).toISOString() } : {}),
       });
       if (opts.json)
-        printJson({ profile: name, url, subject: who.subject, groups: who.groups, config: path });
-      else printLine(`signed in to ${url} as ${who.subject} (profile ${name}; saved in ${path})`);
+        printJson({
+          profile: name,
+          url,
+          subject: who.subject,
+          groups: who.groups,
+          config: path,
+          ...(issuer !== undefined
+            ? { issuer, ...(expiresAt ? { expiresAt: new Date(expiresAt).toISOString() } : {}) }
+            : {}),
+        });
+      else printLine(oneLine(`signed in to ${url} as ${who.subject} (profile ${name}; saved in ${path})`));
       if (env.KEYHOLE_TOKEN) note("note: KEYHOLE_TOKEN is set and wins over the saved profile");
     });
 
@@ -96,9 +142,11 @@ export function registerLoginCommands(program: Command, env: NodeJS.ProcessEnv):
       const who = await client.whoami();
       if (opts.json) printJson({ ...who, url: client.baseUrl, credentials: client.credentialSource });
       else {
-        printLine(`${who.subject}${who.groups.length ? ` (groups: ${who.groups.join(", ")})` : ""}`);
-        printLine(`controller: ${client.baseUrl}`);
-        printLine(`credentials: ${client.credentialSource}`);
+        // The subject and groups are the controller's words: one line each, nothing a terminal acts
+        // on, so a subject cannot add a "credentials:" line of its own (console attack F9).
+        printLine(oneLine(`${who.subject}${who.groups.length ? ` (groups: ${who.groups.join(", ")})` : ""}`));
+        printLine(`controller: ${oneLine(client.baseUrl)}`);
+        printLine(`credentials: ${oneLine(client.credentialSource)}`);
       }
     });
 
@@ -113,7 +161,7 @@ export function registerLoginCommands(program: Command, env: NodeJS.ProcessEnv):
       const path = writeProfile(
         env,
         name,
-        saved ? { ...saved, token: undefined, subject: undefined } : undefined,
+        saved ? { ...saved, token: undefined, subject: undefined, expiresAt: undefined } : undefined,
       );
       if (opts.json) printJson({ profile: name, signedOut: Boolean(saved?.token), config: path });
       else

@@ -2,6 +2,7 @@
 import { writeFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Command } from "commander";
+import { ACTION_OUTPUTS } from "../../protocol/actions.js";
 import { ControllerClient, type RequestView, TERMINAL_STATUSES } from "../client.js";
 import { CliError, usageError } from "../errors.js";
 import { note, oneLine, printJson, printLine } from "../output.js";
@@ -20,6 +21,11 @@ import { confirm } from "./login.js";
 const STATUSES = ["pending", "approved", "dispatched", "completed", "failed", "denied", "expired"];
 const OUTPUTS = ["inline", "stream", "s3"] as const;
 
+/** How `action` answers unless told: the first output mode the action catalogue lists for it. */
+export function defaultOutput(action: string): "inline" | "stream" {
+  return ACTION_OUTPUTS.get(action)?.[0] ?? "inline";
+}
+
 function parseTimeout(value: string): number {
   const seconds = Number(value);
   if (!Number.isFinite(seconds) || seconds <= 0)
@@ -33,13 +39,16 @@ function parseTimeout(value: string): number {
  */
 async function announcePending(client: ControllerClient, request: RequestView): Promise<void> {
   const approvers = await client.approvers(request.id);
+  // Each line is the controller's words: shown on one line, so none can add lines of its own.
   note(
     [
       `waiting for approval: ${request.approvals.length}/${request.approvalsRequired} in ${request.environment}, expires ${request.expiresAt} (${relativeTime(request.expiresAt)})`,
       `  may approve: ${approvers.length ? approvers.join(", ") : "nobody the policy names (ask your administrator)"} — not you`,
       `  console:     ${client.consoleLink("requests", request.id)}`,
       `  or they run: keyhole approve ${request.id}`,
-    ].join("\n"),
+    ]
+      .map(oneLine)
+      .join("\n"),
   );
 }
 
@@ -151,8 +160,7 @@ export function registerRequestCommands(program: Command, env: NodeJS.ProcessEnv
     .option("--out <file>", "write the action's result to FILE (mode 0600)")
     .option(
       "--output <mode>",
-      "inline (JSON result), stream (through the controller into the artifact store) or s3 (the agent uploads with presigned URLs)",
-      "inline",
+      "inline (JSON result), stream (through the controller into the artifact store) or s3 (the agent uploads with presigned URLs); default: how the action answers (stream for heap-snapshot and bundle, inline otherwise)",
     )
     .option("--wait", "wait for the result (or for approval, then the result)")
     .option("--timeout <seconds>", "with --wait, how long to wait", "300")
@@ -163,6 +171,8 @@ export function registerRequestCommands(program: Command, env: NodeJS.ProcessEnv
     .option("--json", "print JSON")
     .action(async (action: string, opts) => {
       const timeout = parseTimeout(opts.timeout);
+      // Heavy actions work as typed: one that only streams (heap-snapshot, bundle) streams unless told.
+      opts.output ??= defaultOutput(action);
       if (!OUTPUTS.includes(opts.output)) throw usageError(`--output must be one of ${OUTPUTS.join(", ")}`);
       if (opts.selector !== undefined || opts.target === undefined)
         return runCollection(action, opts, env, timeout);
@@ -236,7 +246,8 @@ export function registerRequestCommands(program: Command, env: NodeJS.ProcessEnv
       const client = ControllerClient.fromEnv(env);
       let { request } = await client.getRequest(id);
       if (opts.wait) request = await waitForFinal(client, request, timeout, Boolean(opts.json));
-      await report(request, opts, Boolean(opts.wait), true);
+      // A finished request exits as `run --wait` does for the same outcome.
+      await report(request, opts, TERMINAL_STATUSES.has(request.status), true);
     });
 
   program

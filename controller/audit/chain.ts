@@ -47,6 +47,10 @@ export const AUDIT_EVENTS = [
   "breakglass.used",
   "review.closed",
   "review.overdue",
+  // the web console (docs/console.md)
+  "console.signed-in",
+  "console.signed-out",
+  "audit.exported",
 ] as const;
 export type AuditEvent = (typeof AUDIT_EVENTS)[number];
 

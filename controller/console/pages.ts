@@ -1,5 +1,6 @@
 /** The console's pages, each a pure function of what its route read (no I/O here). */
 
+import { MAX_REASON_LENGTH } from "../../protocol/request.js";
 import type { AuditRecord } from "../audit/chain.js";
 import type { VerifyResult } from "../audit/verify-chain.js";
 import type { TargetOutcome } from "../fleet/collections.js";
@@ -66,7 +67,7 @@ function decisionForms(item: Item, offer: DecisionOffer, ctx: PageContext): Html
 ${csrfField(ctx)}
 ${item.kind === "collection" ? html`<input type="hidden" name="targetsDigest" value="${item.record.targetsDigest}">` : ""}
 <label for="note-${id}">Note (optional)</label>
-<input type="text" id="note-${id}" name="note" maxlength="1000" autocomplete="off">
+<input type="text" id="note-${id}" name="note" maxlength="${MAX_REASON_LENGTH}" autocomplete="off">
 <button class="approve" type="submit">Approve ${item.record.action} on ${item.kind === "request" ? item.record.target : `${item.record.targets.length} target(s)`}</button>
 </form>`;
   const deny = offer.cannotDeny
@@ -74,7 +75,7 @@ ${item.kind === "collection" ? html`<input type="hidden" name="targetsDigest" va
     : html`<details><summary>${offer.own ? "Withdraw…" : "Deny…"}</summary><form class="decide" method="post" action="${base}/deny" data-confirm="${offer.own ? "Withdraw this request?" : "Deny this request?"}">
 ${csrfField(ctx)}
 <label for="reason-${id}">${offer.own ? "Why withdraw" : "Reason for denying"} (required)</label>
-<input type="text" id="reason-${id}" name="reason" required maxlength="1000" autocomplete="off">
+<input type="text" id="reason-${id}" name="reason" required maxlength="${MAX_REASON_LENGTH}" autocomplete="off">
 <button class="deny" type="submit">${offer.own ? "Withdraw" : "Deny"}</button>
 </form></details>`;
   if (!approve && !deny) return html``;
@@ -249,7 +250,7 @@ ${
   r.status === "open" && mayClose(r)
     ? html`<form class="decide" method="post" action="/ui/reviews/${r.id}/close" data-confirm="Close this review?">
 ${csrfField(ctx)}<label for="rn-${r.id}">Review note (required)</label>
-<input type="text" id="rn-${r.id}" name="note" required maxlength="1000" autocomplete="off">
+<input type="text" id="rn-${r.id}" name="note" required maxlength="${MAX_REASON_LENGTH}" autocomplete="off">
 <button type="submit">Close review</button></form>`
     : r.status === "open"
       ? html`<p class="muted">Someone other than ${r.subject} entitled to ${r.action} in ${r.environment} closes this review.</p>`

@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
+import { MAX_REASON_LENGTH } from "../../protocol/request.js";
 import type { ArtifactService } from "../artifacts/service.js";
 import type { AuditKey } from "../audit/audit-key.js";
 import { type AuditRecord, GENESIS_HASH } from "../audit/chain.js";
@@ -28,6 +29,7 @@ import { ControllerError } from "../errors.js";
 import type { CollectionService } from "../fleet/collections.js";
 import type { FleetRegistry } from "../fleet/registry.js";
 import { toControllerError } from "../http/error-handler.js";
+import { registerSubjectRateLimit } from "../http/shared-rate-limit.js";
 import type { Authenticator, Principal } from "../identity/principal.js";
 import { sameSubject } from "../identity/subject.js";
 import { evaluate } from "../policy/evaluate.js";
@@ -35,12 +37,13 @@ import type { Policy } from "../policy/load-policy.js";
 import { canSee, seesEnvironment, seesEverything } from "../policy/visibility.js";
 import type { ReviewService } from "../requests/reviews.js";
 import type { RequestService } from "../requests/service.js";
-import type { RequestStatus, Store } from "../store/types.js";
+import type { RateCounter, RequestStatus, Store } from "../store/types.js";
 import { REQUEST_STATUSES } from "../store/types.js";
 import { ASSETS } from "./assets.js";
 import { offerFor } from "./decide.js";
 import type { Html } from "./html.js";
 import { type NavItem, page } from "./layout.js";
+import { type LoginLimitSettings, LoginLimits, namedCredential } from "./login-limits.js";
 import type { ConsoleOidc } from "./oidc-login.js";
 import {
   agentsPage,
@@ -74,8 +77,14 @@ export interface ConsoleDeps {
   /** Where people reach the console (`--public-url`): an https one makes cookies Secure. */
   readonly publicUrl?: string | undefined;
   readonly sessionLimits?: Partial<SessionLimits>;
-  /** Login attempts one address may make per minute (default 10). */
-  readonly loginAttemptsPerMinute?: number;
+  /**
+   * Downloads (artifacts, the audit export, the evidence report) per subject per minute, as the
+   * API's `--rate-limit-per-minute` (0: none), shared by replicas through `rateCounter` (attack F4).
+   */
+  readonly rateLimitPerMinute?: number;
+  readonly rateCounter?: RateCounter | undefined;
+  /** How often login may be tried and sessions opened (login-limits.ts; defaults there). */
+  readonly loginLimits?: LoginLimitSettings;
   readonly now: () => number;
 }
 
@@ -109,11 +118,21 @@ function cookieOf(request: FastifyRequest, name: string): string | undefined {
   return undefined;
 }
 
-/** A path under /ui/ safe to send someone to after login: never another origin, never `//`. */
+const NEXT_BASE = "http://console.invalid";
+
+/**
+ * A path under /ui/ safe to send someone to after login: never another origin, never `//`, and
+ * judged after the dot segments are resolved as a browser resolves them (`/ui/../..` is `/`, not a
+ * console page: console attack F5). Returns the resolved path, or the inbox.
+ */
 export function safeNext(value: unknown): string {
   if (typeof value !== "string") return "/ui/inbox";
-  return /^\/ui\/[A-Za-z0-9._~/-]{0,200}(\?[A-Za-z0-9=&._~%-]{0,200})?$/.test(value) && !value.includes("//")
-    ? value
+  if (!/^\/ui\/[A-Za-z0-9._~/-]{0,200}(\?[A-Za-z0-9=&._~%-]{0,200})?$/.test(value) || value.includes("//"))
+    return "/ui/inbox";
+  const url = new URL(value, NEXT_BASE);
+  const resolved = `${url.pathname}${url.search}`;
+  return url.origin === NEXT_BASE && url.pathname.startsWith("/ui/") && !resolved.includes("//")
+    ? resolved
     : "/ui/inbox";
 }
 
@@ -127,7 +146,8 @@ const NOTICES = {
 
 const formSchema = z.record(z.string(), z.string());
 const idParams = z.strictObject({ id: z.string().uuid() });
-const noteSchema = z.string().trim().max(1000);
+/** The API's limit (protocol/request.ts) for reasons and notes: the console takes no longer ones (attack F4). */
+const noteSchema = z.string().trim().max(MAX_REASON_LENGTH);
 const approveForm = z.object({ note: noteSchema.optional(), targetsDigest: z.string().max(128).optional() });
 const reasonForm = z.object({ reason: noteSchema.min(1, "a reason is required") });
 const reviewCloseForm = z.object({ note: noteSchema.min(1, "a note is required") });
@@ -157,36 +177,29 @@ function parse<T>(schema: z.ZodType<T>, value: unknown): T {
   return parsed.data;
 }
 
-/** A tiny fixed-window counter per address for the login form. */
-class LoginLimiter {
-  readonly #counts = new Map<string, { window: number; n: number }>();
-  constructor(
-    private readonly perMinute: number,
-    private readonly now: () => number,
-  ) {}
-  allow(address: string): boolean {
-    const window = Math.floor(this.now() / 60_000);
-    if (this.#counts.size > 10_000)
-      for (const [k, v] of this.#counts) if (v.window !== window) this.#counts.delete(k);
-    const entry = this.#counts.get(address);
-    if (!entry || entry.window !== window) {
-      this.#counts.set(address, { window, n: 1 });
-      return true;
-    }
-    entry.n++;
-    return entry.n <= this.perMinute;
-  }
-}
-
 /** Registers the console; mount at the root (its routes carry `/ui`). */
 export function consoleRoutes(deps: ConsoleDeps) {
   return async (scope: FastifyInstance): Promise<void> => {
     const sessions = new SessionStore(deps.store, deps.now, deps.sessionLimits);
-    const limiter = new LoginLimiter(deps.loginAttemptsPerMinute ?? 10, deps.now);
+    const limits = new LoginLimits(deps.now, deps.loginLimits);
     const publicOrigin = deps.publicUrl ? new URL(deps.publicUrl).origin : undefined;
     let verification: { at: number; value: Promise<VerifyResult> } | undefined;
 
     scope.decorateRequest("consoleSession", undefined);
+    // Downloads are limited per subject like the API's (console attack F4): the session is looked up
+    // on request, so the limit (counted in preHandler) knows whose it is.
+    const limited = await registerSubjectRateLimit(scope, {
+      what: "console downloads",
+      perMinute: deps.rateLimitPerMinute ?? 0,
+      counter: deps.rateCounter,
+      key: { of: (request) => request.consoleSession?.principal.subject ?? request.ip, per: "subject" },
+    });
+    const download = {
+      ...limited,
+      onRequest: async (request: FastifyRequest) => {
+        request.consoleSession = await sessions.get(cookieOf(request, SESSION_COOKIE));
+      },
+    };
     // Forms arrive url-encoded; each field once (a repeated field is refused, not merged).
     scope.addContentTypeParser(
       "application/x-www-form-urlencoded",
@@ -269,7 +282,7 @@ export function consoleRoutes(deps: ConsoleDeps) {
       request: FastifyRequest,
       reply: FastifyReply,
     ): Promise<ConsoleSession | undefined> {
-      const session = await sessions.get(cookieOf(request, SESSION_COOKIE));
+      const session = request.consoleSession ?? (await sessions.get(cookieOf(request, SESSION_COOKIE)));
       if (session) {
         request.consoleSession = session;
         request.log = request.log.child({ subject: session.principal.subject, console: true });
@@ -348,40 +361,80 @@ export function consoleRoutes(deps: ConsoleDeps) {
     );
 
     scope.post("/ui/login", async (request, reply) => {
-      if (!limiter.allow(request.ip))
+      const fields = parse(formSchema, request.body);
+      const token = (fields.token ?? "").trim();
+      // Junk counts against its address and the credential it names; a credential that has not
+      // failed is still checked from a noisy address (login-limits.ts, console attack F3).
+      const credential = namedCredential(token);
+      if (!limits.mayTry(request.ip, credential))
         throw new ControllerError(
           "KH_RATE_LIMITED",
-          "too many sign-in attempts from this address; wait a minute",
+          "too many failed sign-in attempts from this address; wait a minute",
         );
-      const loginCsrf = cookieOf(request, LOGIN_COOKIE);
-      const form = checkForm(request, { csrf: loginCsrf ?? "" });
+      let form: Record<string, string>;
+      try {
+        form = checkForm(request, { csrf: cookieOf(request, LOGIN_COOKIE) ?? "" });
+      } catch (err) {
+        limits.failed(request.ip, undefined);
+        throw err;
+      }
       const next = safeNext(form.next);
-      const token = (form.token ?? "").trim();
       const principal =
         token.length > 0 && token.length <= 8192 ? await deps.authenticator.authenticate(token) : undefined;
       if (!principal) {
+        limits.failed(request.ip, credential);
         request.log.info({ console: true }, "console sign-in refused");
         return showLogin(request, reply, next, 401, "That token is not valid (unknown, expired or revoked).");
       }
-      const expiresAt =
-        principal.credential.kind === "token"
-          ? (await deps.store.getToken(principal.credential.id))?.expiresAt
-          : undefined;
-      return startSession(request, reply, principal, next, expiresAt);
+      return startSession(request, reply, principal, next);
     });
 
-    function startSession(
-      request: FastifyRequest,
-      reply: FastifyReply,
-      principal: Principal,
-      next: string,
-      credentialExpiresAt?: number,
-    ) {
-      const { cookie: value, session } = sessions.open(principal, credentialExpiresAt);
+    /**
+     * Opens a session for someone who just proved who they are: at most so many per subject a minute
+     * (login-limits.ts), and on the audit chain before the cookie is handed out (console attack F7).
+     */
+    async function openSession(request: FastifyRequest, principal: Principal, endBy?: number) {
+      if (!limits.maySignIn(principal.subject))
+        throw new ControllerError(
+          "KH_RATE_LIMITED",
+          `too many console sign-ins as ${principal.subject} this minute; wait a minute`,
+        );
+      const opened = sessions.open(principal, endBy);
+      try {
+        await deps.store.appendAudit(
+          [
+            {
+              actor: principal.subject,
+              event: "console.signed-in",
+              details: {
+                credential: { kind: principal.credential.kind, id: principal.credential.id },
+                groups: [...principal.groups],
+                address: request.ip,
+                sessionEndsAt: new Date(opened.session.expiresAt).toISOString(),
+              },
+            },
+          ],
+          deps.now(),
+        );
+      } catch (err) {
+        sessions.endSession(opened.session);
+        throw err;
+      }
       request.log.info(
         { subject: principal.subject, credential: principal.credential.kind, console: true },
         "console sign-in",
       );
+      return opened;
+    }
+
+    async function startSession(
+      request: FastifyRequest,
+      reply: FastifyReply,
+      principal: Principal,
+      next: string,
+    ) {
+      // The session ends no later than the credential (a token's expiry, an ID token's exp).
+      const { cookie: value, session } = await openSession(request, principal);
       return reply
         .header("set-cookie", [
           cookie(request, SESSION_COOKIE, value, "/ui", (session.expiresAt - deps.now()) / 1000),
@@ -395,6 +448,20 @@ export function consoleRoutes(deps: ConsoleDeps) {
       authed(async (request, reply, session) => {
         checkForm(request, session);
         sessions.end(cookieOf(request, SESSION_COOKIE));
+        await deps.store.appendAudit(
+          [
+            {
+              actor: session.principal.subject,
+              event: "console.signed-out",
+              details: {
+                credential: { kind: session.principal.credential.kind, id: session.principal.credential.id },
+                address: request.ip,
+                signedInAt: new Date(session.createdAt).toISOString(),
+              },
+            },
+          ],
+          deps.now(),
+        );
         request.log.info({ console: true }, "console sign-out");
         return reply
           .header("set-cookie", cookie(request, SESSION_COOKIE, "", "/ui", 0))
@@ -405,10 +472,10 @@ export function consoleRoutes(deps: ConsoleDeps) {
     if (deps.oidc) {
       const oidc = deps.oidc;
       scope.get("/ui/login/oidc", async (request, reply) => {
-        if (!limiter.allow(request.ip))
+        if (!limits.mayStart(request.ip))
           throw new ControllerError(
             "KH_RATE_LIMITED",
-            "too many sign-in attempts from this address; wait a minute",
+            "too many sign-ins started from this address; wait a minute",
           );
         const next = safeNext((request.query as Record<string, unknown>)?.next);
         const { url, state } = await oidc.begin(next);
@@ -430,8 +497,9 @@ export function consoleRoutes(deps: ConsoleDeps) {
         if ("refused" in done) return showLogin(request, reply, "/ui/inbox", 401, done.refused);
         // The provider's redirect is a cross-site navigation: a redirect from here would still not
         // carry the Strict session cookie, so a page with a link makes the next navigation our own.
-        // An hour at most: the provider, not this session, is where a person's access is ended.
-        const { cookie: value, session } = sessions.open(done.principal, deps.now() + 3_600_000);
+        // An hour at most, and never past the ID token's exp: the provider, not this session, is where
+        // a person's access is ended.
+        const { cookie: value, session } = await openSession(request, done.principal, deps.now() + 3_600_000);
         return reply
           .header("set-cookie", [
             cookie(request, SESSION_COOKIE, value, "/ui", (session.expiresAt - deps.now()) / 1000),
@@ -655,6 +723,7 @@ export function consoleRoutes(deps: ConsoleDeps) {
       const artifacts = deps.artifacts;
       scope.get(
         "/ui/artifacts/:id/content",
+        download,
         authed(async (request, reply, session) => {
           const { id } = parse(z.strictObject({ id: z.string().min(1).max(100) }), request.params);
           const { artifact, body } = await artifacts.download(session.principal, id);
@@ -718,6 +787,7 @@ export function consoleRoutes(deps: ConsoleDeps) {
       const key = deps.auditKey;
       scope.get(
         "/ui/audit/export.jsonl",
+        download,
         authed(async (request, reply, session) => {
           assertSeesEverything(session.principal);
           const at = deps.now();
@@ -739,6 +809,22 @@ export function consoleRoutes(deps: ConsoleDeps) {
             await rm(dir, { recursive: true, force: true });
             throw err;
           }
+          // Who took the whole chain away, and up to where: on the chain itself (console attack F7).
+          try {
+            await deps.store.appendAudit(
+              [
+                {
+                  actor: session.principal.subject,
+                  event: "audit.exported",
+                  details: { headSeq: head.seq, headHash: head.hash, via: "console", address: request.ip },
+                },
+              ],
+              deps.now(),
+            );
+          } catch (err) {
+            await rm(dir, { recursive: true, force: true });
+            throw err;
+          }
           const body = createReadStream(file);
           body.on("close", () => void rm(dir, { recursive: true, force: true }));
           request.log.info({ headSeq: head.seq }, "audit export downloaded from the console");
@@ -755,6 +841,7 @@ export function consoleRoutes(deps: ConsoleDeps) {
 
     scope.get(
       "/ui/audit/report.md",
+      download,
       authed(async (request, reply, session) => {
         assertSeesEverything(session.principal);
         const { days } = parse(
@@ -763,6 +850,16 @@ export function consoleRoutes(deps: ConsoleDeps) {
         );
         const until = new Date(deps.now());
         const since = new Date(until.getTime() - days * 86_400_000);
+        await deps.store.appendAudit(
+          [
+            {
+              actor: session.principal.subject,
+              event: "audit.exported",
+              details: { report: "evidence", days, via: "console", address: request.ip },
+            },
+          ],
+          deps.now(),
+        );
         const result = await verifyStore(deps.store, deps.auditKeys);
         const { ok: _ok, ...verdict } = result;
         const store = deps.store;

@@ -61,10 +61,11 @@ export class SessionStore {
   }
 
   /**
-   * Opens a session for `principal`; returns the cookie value (never stored). `credentialExpiresAt`
-   * caps its life (a token's expiry).
+   * Opens a session for `principal`; returns the cookie value (never stored). It ends no later than the
+   * credential it was opened with (a token's expiry, an ID token's `exp`: console attack F1), nor
+   * after `maxMs`, nor after `endBy` when given (the OIDC login's shorter limit).
    */
-  open(principal: Principal, credentialExpiresAt?: number): { cookie: string; session: ConsoleSession } {
+  open(principal: Principal, endBy?: number): { cookie: string; session: ConsoleSession } {
     this.#sweep();
     const now = this.#now();
     const cookie = randomBytes(32).toString("base64url");
@@ -72,7 +73,11 @@ export class SessionStore {
       principal,
       csrf: randomBytes(32).toString("base64url"),
       createdAt: now,
-      expiresAt: Math.min(now + this.#limits.maxMs, credentialExpiresAt ?? Number.POSITIVE_INFINITY),
+      expiresAt: Math.min(
+        now + this.#limits.maxMs,
+        endBy ?? Number.POSITIVE_INFINITY,
+        principal.credential.expiresAt ?? Number.POSITIVE_INFINITY,
+      ),
       lastSeenAt: now,
     };
     while (this.#sessions.size >= this.#limits.maxSessions) {
@@ -110,6 +115,11 @@ export class SessionStore {
   /** Ends the session a cookie value names (logout). */
   end(cookie: string | undefined): void {
     if (cookie !== undefined && COOKIE_VALUE.test(cookie)) this.#sessions.delete(hashOf(cookie));
+  }
+
+  /** Ends a session just opened (its record could not be written). */
+  endSession(session: ConsoleSession): void {
+    for (const [key, s] of this.#sessions) if (s === session) this.#sessions.delete(key);
   }
 
   /** How many sessions are open (for tests and metrics). */

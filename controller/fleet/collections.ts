@@ -289,14 +289,15 @@ export class CollectionService {
   }
 
   /**
-   * Records one approval. `targetsDigest`, when given, must be the digest the approver was shown:
-   * the approval then provably covers that exact list.
+   * Records one approval. `targetsDigest` must be the digest of the frozen target list the approver
+   * was shown: the approval then provably covers that exact list. Without it nothing is approved
+   * (`KH_TARGETS_UNCONFIRMED`, console attack F6): an approver approves the list they saw.
    */
   async approve(
     who: Principal,
     id: string,
     note: string | undefined,
-    targetsDigest?: string,
+    targetsDigest: string | undefined,
   ): Promise<CollectionRecord> {
     const collection = await this.pendingForDecision(who, id, "approve");
     if (collection.approvals.some((a) => sameSubject(a.subject, who.subject)))
@@ -304,7 +305,12 @@ export class CollectionService {
         "KH_ALREADY_APPROVED",
         `${who.subject} has already approved collection "${id}"`,
       );
-    if (targetsDigest !== undefined && targetsDigest !== collection.targetsDigest) {
+    if (targetsDigest === undefined)
+      throw new ControllerError(
+        "KH_TARGETS_UNCONFIRMED",
+        `collection "${id}": approve it with the targetsDigest of the target list you were shown (${collection.targets.length} target(s), digest ${collection.targetsDigest})`,
+      );
+    if (targetsDigest !== collection.targetsDigest) {
       throw new ControllerError(
         "KH_TARGETS_CHANGED",
         `collection "${id}" covers targets with digest ${collection.targetsDigest}, not ${targetsDigest}`,

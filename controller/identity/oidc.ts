@@ -167,7 +167,15 @@ export function createOidcAuthenticator(options: OidcOptions): Authenticator & {
       }
       if (mapped.droppedGroups > 0)
         log.debug({ dropped: mapped.droppedGroups }, "ID token groups that are not group names were ignored");
-      return { ...mapped.principal, credential: { kind: "oidc", id: String(payload.sub).slice(0, 200) } };
+      return {
+        ...mapped.principal,
+        credential: {
+          kind: "oidc",
+          id: String(payload.sub).slice(0, 200),
+          // `exp` is required above: a session opened with this ID token ends with it.
+          expiresAt: Number(payload.exp) * 1000,
+        },
+      };
     },
   };
 }

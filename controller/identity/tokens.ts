@@ -81,5 +81,9 @@ export async function verifyToken(store: Store, token: string, now: number): Pro
   const subject = canonicalSubject(record.subject);
   if ("problem" in subject) return undefined;
   const groups = [...new Set(record.groups.map(canonicalGroup).filter((g) => g !== undefined))];
-  return { subject: subject.subject, groups, credential: { kind: "token", id: record.id } };
+  return {
+    subject: subject.subject,
+    groups,
+    credential: { kind: "token", id: record.id, expiresAt: record.expiresAt },
+  };
 }

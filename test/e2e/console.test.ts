@@ -337,6 +337,27 @@ describe("the console in a browser", () => {
   });
 });
 
+/**
+ * `keyhole …` started, its stderr watched: resolves `said` with the first match of `pattern` (the
+ * address it tells a person to open), and `done` when it exits.
+ */
+function keyholeTelling(args: readonly string[], env: Record<string, string>, pattern: RegExp) {
+  const child = spawn(process.execPath, [KEYHOLE_BIN, ...args], { env: { PATH: process.env.PATH, ...env } });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (c: string) => (stdout += c));
+  const said = new Promise<string>((resolve, reject) => {
+    child.stderr.setEncoding("utf8").on("data", (c: string) => {
+      stderr += c;
+      const match = pattern.exec(stderr);
+      if (match) resolve(match[1]!);
+    });
+    child.on("close", () => reject(new Error(`keyhole exited without saying it: ${stderr}`)));
+  });
+  const done = once(child, "close").then(([code]) => ({ code: code as number | null, stdout, stderr }));
+  return { said, done };
+}
+
 /** `keyhole …` with `input` on stdin (runKeyhole gives none), or under `script` for a terminal. */
 async function keyholeWith(
   args: readonly string[],
@@ -434,6 +455,66 @@ describe("the CLI shows what is approved", () => {
     expect(done.stderr).toMatch(/may approve: group:sre, group:support — not you/);
     expect(done.stderr).toContain(`console:     ${stack.url}/ui/requests/${id}`);
   });
+
+  it("keyhole login signs in with the same OpenID provider: in a browser through a loopback redirect, and with the device flow", async () => {
+    const config = stack.path("cli-oidc", "config.json");
+    const base = { KEYHOLE_CONFIG: config };
+    const oidc = ["--url", stack.url, "--issuer", provider.url, "--client-id", "keyhole", "--json"];
+    const context = await browser.newContext();
+    contexts.push(context);
+    const page = await context.newPage();
+
+    // The browser flow: the CLI listens on 127.0.0.1 and prints the provider's page to open.
+    const browserLogin = keyholeTelling(
+      ["login", ...oidc, "--profile", "sso", "--no-browser"],
+      base,
+      /^\s+(http:\/\/127\.0\.0\.1:\d+\/auth\?\S+)$/m,
+    );
+    const authorize = new URL(await browserLogin.said);
+    expect(authorize.searchParams.get("code_challenge_method")).toBe("S256");
+    expect(authorize.searchParams.get("redirect_uri")).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/callback$/);
+    await page.goto(authorize.href);
+    await page.locator("input[name=login]").fill("Dave@Example.com");
+    await page.locator("input[name=password]").fill("anything");
+    await page.locator("button[type=submit]").click();
+    await page.waitForURL(/^http:\/\/127\.0\.0\.1:\d+\/callback\?/);
+    expect(await page.textContent("body")).toContain("Signed in");
+    const signedIn = await browserLogin.done;
+    expect(signedIn.code, signedIn.stderr).toBe(0);
+    expect(JSON.parse(signedIn.stdout)).toMatchObject({
+      profile: "sso",
+      subject: "user:dave@example.com",
+      groups: ["sre"],
+      issuer: provider.url,
+    });
+    expect(statSync(config).mode & 0o777).toBe(0o600);
+    const who = await stack.keyhole(["whoami", "--json"], { ...base, KEYHOLE_PROFILE: "sso" });
+    expect(JSON.parse(who.stdout)).toMatchObject({ subject: "user:dave@example.com", groups: ["sre"] });
+
+    // The device flow: a code to enter elsewhere (here the same browser, already signed in there).
+    const deviceLogin = keyholeTelling(
+      ["login", ...oidc, "--profile", "device", "--device"],
+      base,
+      /\(or open (http:\/\/\S+)\)/,
+    );
+    await page.goto(await deviceLogin.said);
+    await page.getByRole("button", { name: "Continue" }).click();
+    const login = page.locator("input[name=login]");
+    await page.waitForLoadState();
+    if ((await login.count()) > 0) {
+      await login.fill("Dave@Example.com");
+      await page.locator("input[name=password]").fill("anything");
+      await page.locator("button[type=submit]").click();
+    }
+    await page
+      .getByText(/Sign-in Success|successfully signed in/i)
+      .first()
+      .waitFor();
+    const device = await deviceLogin.done;
+    expect(device.code, device.stderr).toBe(0);
+    expect(device.stderr).toMatch(/enter the code [A-Z-]+/);
+    expect(JSON.parse(device.stdout)).toMatchObject({ profile: "device", subject: "user:dave@example.com" });
+  }, 60_000);
 
   it("login saves the URL and token per profile (0600); whoami; KEYHOLE_TOKEN wins; logout forgets; --json errors are JSON", async () => {
     const config = stack.path("cli-config", "config.json");

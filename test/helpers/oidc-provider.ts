@@ -1,12 +1,12 @@
 /**
  * A real OpenID provider on loopback for the console's and the CLI's login tests: `oidc-provider`
  * (the certified Node implementation) with its development login form, one public client that must
- * use PKCE, and accounts whose id is their email; `groups` says which groups each one carries.
+ * use PKCE (or the device flow: `keyhole login --device`), and accounts whose id is their email; `groups` says which groups each one carries.
  */
 import { once } from "node:events";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import Provider from "oidc-provider";
+import Provider, { interactionPolicy } from "oidc-provider";
 
 export interface TestProvider {
   readonly url: string;
@@ -24,13 +24,21 @@ export async function startTestProvider(options: {
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  // A first-party native client: no consent screen, not even the one oidc-provider asks native
+  // clients for by default (the grant below stands for it).
+  const policy = interactionPolicy.base();
+  policy.get("consent")?.checks.remove("native_client_prompt");
   const provider = new Provider(url, {
+    interactions: { policy },
     clients: [
       {
         client_id: options.clientId,
         token_endpoint_auth_method: "none",
-        redirect_uris: [...options.redirectUris],
-        grant_types: ["authorization_code"],
+        // A native client (RFC 8252): `keyhole login` redirects to 127.0.0.1 on a port of its own
+        // choosing (the provider ignores the port of a loopback redirect), or uses the device flow.
+        application_type: "native",
+        redirect_uris: [...options.redirectUris, "http://127.0.0.1/callback"],
+        grant_types: ["authorization_code", "urn:ietf:params:oauth:grant-type:device_code"],
         response_types: ["code"],
       },
     ],
@@ -40,7 +48,7 @@ export async function startTestProvider(options: {
     // The claims of the scopes asked for go into the ID token, which is what keyhole reads.
     conformIdTokenClaims: false,
     cookies: { keys: ["keyhole-test-provider-cookie-key"] },
-    features: { devInteractions: { enabled: true } },
+    features: { devInteractions: { enabled: true }, deviceFlow: { enabled: true } },
     async findAccount(_ctx, id) {
       return {
         accountId: id,

@@ -227,7 +227,9 @@ describe("entitlement is checked again at approval and at dispatch", () => {
     const id = created.json.collection.id as string;
     await reload(SUPPORT_WITHOUT_ENV);
 
-    const approve = await h!.call(bob, "POST", `/v1/collections/${id}/approve`, {});
+    const approve = await h!.call(bob, "POST", `/v1/collections/${id}/approve`, {
+      targetsDigest: created.json.collection.targetsDigest,
+    });
     expect([approve.status, approve.json.error?.code]).toEqual([403, "KH_REQUESTER_NOT_ENTITLED"]);
     const collection = (await h!.controller.store.fleet.getCollection(id))!;
     expect(collection.status).toBe("denied");
@@ -270,9 +272,10 @@ describe("entitlement is checked again at approval and at dispatch", () => {
     expect(created.status, JSON.stringify(created.json)).toBe(201);
     const id = created.json.collection.id as string;
     await reload(POLICY.replace("production: { approvals: 1,", "production: { approvals: 2,"));
-    const first = await h!.call(bob, "POST", `/v1/collections/${id}/approve`, {});
+    const { targetsDigest } = created.json.collection;
+    const first = await h!.call(bob, "POST", `/v1/collections/${id}/approve`, { targetsDigest });
     expect(first.json.collection).toMatchObject({ status: "pending", approvalsRequired: 2 });
-    const second = await h!.call(dave, "POST", `/v1/collections/${id}/approve`, {});
+    const second = await h!.call(dave, "POST", `/v1/collections/${id}/approve`, { targetsDigest });
     expect(second.json.collection?.status).not.toBe("pending");
   });
 });

@@ -134,8 +134,9 @@ describe("issue 23 attack N1: approvals count only while their approvers are ent
     });
     expect(created.status).toBe(201);
     const id = created.json.collection.id as string;
-    await h.call(bob, "POST", `/v1/collections/${id}/approve`, {});
-    await h.call(tokens.carol, "POST", `/v1/collections/${id}/approve`, {});
+    const { targetsDigest } = created.json.collection;
+    await h.call(bob, "POST", `/v1/collections/${id}/approve`, { targetsDigest });
+    await h.call(tokens.carol, "POST", `/v1/collections/${id}/approve`, { targetsDigest });
     await first;
     await revokeToken({ ...location(), id: tokenId(bob) });
     release();

@@ -49,7 +49,7 @@ describe("controller-issued tokens", () => {
       expect(await verifyToken(store, issued.token, Date.now())).toEqual({
         subject: "user:alice@example.com",
         groups: ["sre", "oncall"],
-        credential: { kind: "token", id: issued.id },
+        credential: { kind: "token", id: issued.id, expiresAt: (await store.getToken(issued.id))?.expiresAt },
       });
       const record = await store.getToken(issued.id);
       expect(record?.secretHash).toMatch(/^[0-9a-f]{64}$/);

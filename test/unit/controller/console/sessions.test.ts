@@ -72,4 +72,20 @@ describe("console sessions", () => {
     tick(31_000);
     expect(await store.get(cookie)).toBeUndefined();
   });
+
+  it("ends at the credential's own expiry, an ID token's exp included (console attack F1)", async () => {
+    const { store, tick } = setUp();
+    const idToken: Principal = {
+      subject: "user:dave@example.com",
+      groups: [],
+      credential: { kind: "oidc", id: "dave", expiresAt: 1_000_000 + 20_000 },
+    };
+    // Neither the 10-minute limit nor a later bound given by the caller outlasts the ID token.
+    const { cookie, session } = store.open(idToken, 1_000_000 + 3_600_000);
+    expect(session.expiresAt).toBe(1_020_000);
+    tick(19_000);
+    expect(await store.get(cookie)).toBeDefined();
+    tick(2_000);
+    expect(await store.get(cookie)).toBeUndefined();
+  });
 });
