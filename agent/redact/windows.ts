@@ -151,7 +151,12 @@ export function windowsOf(
         // (tested once per text, the first time a line wakes it).
         if (possible[i] === undefined) possible[i] = detector.quick?.(text) ?? true;
         if (!possible[i]) continue;
-        const reach = multilineEnd(text, cursors[i]!, firstLineStart, firstLineEnd);
+        let reach = multilineEnd(text, cursors[i]!, firstLineStart, firstLineEnd);
+        // The rules see the text between markers: a match may start right after a marker on this
+        // line, inside a match the raw text's search took over the marker (redact-windows seed
+        // 1848857057: `ParameterValue=x⟦…⟧- name: DB_PASSWORD` then `value: …` on the next line).
+        for (let m = firstLine.indexOf("⟧"); m >= 0; m = firstLine.indexOf("⟧", m + 1))
+          reach = Math.max(reach, multilineEnd(text, cursors[i]!, firstLineStart + m + 1, firstLineEnd));
         if (reach > 0) end = Math.max(end, endHolding(text, reach - 1));
       }
       if (mayRunPastLine(firstLine)) {
